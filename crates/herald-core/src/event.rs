@@ -1,0 +1,192 @@
+//! Change events: raw BSON plus a parsed header.
+//!
+//! Decoding a whole event costs more than most routing needs: a rule that
+//! watches another collection never looks at `fullDocument`. So the event
+//! stays raw and only the header is parsed up front.
+
+use crate::{Namespace, OperationType, ResumeToken};
+use bson::raw::{RawBsonRef, RawDocument};
+use bson::{DateTime, RawDocumentBuf, Timestamp};
+
+/// One MongoDB change event.
+///
+/// ```
+/// use bson::{doc, RawDocumentBuf};
+/// use herald_core::{ChangeEvent, OperationType};
+/// let raw = RawDocumentBuf::from_document(&doc! {
+///     "_id": { "_data": "01" },
+///     "operationType": "insert",
+///     "ns": { "db": "shop", "coll": "orders" },
+///     "documentKey": { "_id": 1 },
+///     "fullDocument": { "_id": 1, "total": 30 },
+/// }).unwrap();
+/// let event = ChangeEvent::from_raw(raw).unwrap();
+/// assert_eq!(event.operation_type(), &OperationType::Insert);
+/// assert_eq!(event.namespace().unwrap().to_string(), "shop.orders");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    raw: RawDocumentBuf,
+    token: ResumeToken,
+    operation_type: OperationType,
+    ns: Option<Namespace>,
+    cluster_time: Option<Timestamp>,
+    wall_time: Option<DateTime>,
+}
+
+/// A document that is not a valid change event.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EventError {
+    /// The BSON itself is malformed.
+    #[error("malformed BSON: {0}")]
+    Bson(String),
+    /// A required field is missing.
+    #[error("the change event has no `{0}` field")]
+    Missing(&'static str),
+    /// A field has the wrong type.
+    #[error("the change event's `{field}` must be {expected}")]
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it should be.
+        expected: &'static str,
+    },
+}
+
+impl ChangeEvent {
+    /// Parses the header of a raw change event; the body stays raw.
+    pub fn from_raw(raw: RawDocumentBuf) -> Result<Self, EventError> {
+        let bson_err = |e: bson::raw::Error| EventError::Bson(e.to_string());
+        let mut token = None;
+        let mut operation_type = None;
+        let mut ns = None;
+        let mut cluster_time = None;
+        let mut wall_time = None;
+        for element in raw.iter() {
+            let (key, value) = element.map_err(bson_err)?;
+            match key {
+                "_id" => token = Some(ResumeToken::new(value.to_raw_bson())),
+                "operationType" => {
+                    let name = value.as_str().ok_or(EventError::WrongType {
+                        field: "operationType",
+                        expected: "a string",
+                    })?;
+                    operation_type = Some(OperationType::parse(name));
+                }
+                "ns" => ns = Some(parse_ns(value)?),
+                "clusterTime" => cluster_time = value.as_timestamp(),
+                "wallTime" => wall_time = value.as_datetime(),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            token: token.ok_or(EventError::Missing("_id"))?,
+            operation_type: operation_type.ok_or(EventError::Missing("operationType"))?,
+            ns,
+            cluster_time,
+            wall_time,
+            raw,
+        })
+    }
+
+    /// The whole event as the server sent it.
+    pub fn raw(&self) -> &RawDocument {
+        &self.raw
+    }
+
+    /// The resume token (`_id`).
+    pub fn token(&self) -> &ResumeToken {
+        &self.token
+    }
+
+    /// The kind of change.
+    pub fn operation_type(&self) -> &OperationType {
+        &self.operation_type
+    }
+
+    /// The namespace (`ns`); absent on `invalidate`.
+    pub fn namespace(&self) -> Option<&Namespace> {
+        self.ns.as_ref()
+    }
+
+    /// The operation time (`clusterTime`).
+    pub fn cluster_time(&self) -> Option<Timestamp> {
+        self.cluster_time
+    }
+
+    /// The server's wall clock at the operation (`wallTime`, MongoDB 6.0+).
+    pub fn wall_time(&self) -> Option<DateTime> {
+        self.wall_time
+    }
+
+    /// The changed document's key (`documentKey`), for document-level events.
+    pub fn document_key(&self) -> Option<&RawDocument> {
+        self.raw.get_document("documentKey").ok()
+    }
+
+    /// One top-level field, still raw.
+    pub fn field(&self, name: &str) -> Option<RawBsonRef<'_>> {
+        self.raw.get(name).ok().flatten()
+    }
+}
+
+fn parse_ns(value: RawBsonRef<'_>) -> Result<Namespace, EventError> {
+    let wrong = EventError::WrongType {
+        field: "ns",
+        expected: "a document {db, coll}",
+    };
+    let doc = value.as_document().ok_or(wrong.clone())?;
+    let db = doc.get_str("db").map_err(|_| wrong.clone())?;
+    let coll = match doc.get("coll") {
+        Ok(Some(RawBsonRef::String(coll))) => Some(coll.to_owned()),
+        Ok(None) => None,
+        _ => return Err(wrong),
+    };
+    Ok(Namespace {
+        db: db.to_owned(),
+        coll,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn event(doc: bson::Document) -> Result<ChangeEvent, EventError> {
+        ChangeEvent::from_raw(RawDocumentBuf::from_document(&doc).unwrap())
+    }
+
+    #[test]
+    fn header_fields_are_parsed() {
+        let e = event(doc! {
+            "_id": {"_data": "82"},
+            "operationType": "update",
+            "clusterTime": Timestamp { time: 10, increment: 2 },
+            "wallTime": DateTime::from_millis(5),
+            "ns": {"db": "a", "coll": "b"},
+            "documentKey": {"_id": 7},
+            "updateDescription": {"updatedFields": {"x": 1}, "removedFields": []},
+        })
+        .unwrap();
+        assert_eq!(e.operation_type(), &OperationType::Update);
+        assert_eq!(e.cluster_time(), Some(Timestamp { time: 10, increment: 2 }));
+        assert_eq!(e.wall_time(), Some(DateTime::from_millis(5)));
+        assert_eq!(e.document_key().unwrap().get_i32("_id").unwrap(), 7);
+    }
+
+    #[test]
+    fn invalidate_has_no_namespace() {
+        let e = event(doc! {"_id": {"_data": "83"}, "operationType": "invalidate"}).unwrap();
+        assert!(e.namespace().is_none());
+        assert!(e.document_key().is_none());
+    }
+
+    #[test]
+    fn missing_token_is_an_error() {
+        let err = event(doc! {"operationType": "insert"}).unwrap_err();
+        assert_eq!(err, EventError::Missing("_id"));
+        let err = event(doc! {"_id": 1, "operationType": 5}).unwrap_err();
+        assert!(err.to_string().contains("operationType"), "{err}");
+    }
+}

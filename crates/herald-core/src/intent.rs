@@ -1,0 +1,147 @@
+//! Intents: what a rule handler asks the engine to do.
+//!
+//! Scripts have no I/O. Each builtin a handler calls (`notify`, `webhook`,
+//! `insert_doc`, `log`, `set_state`, `del_state`) records one intent; the
+//! engine executes them after the handler returns, in order.
+
+use crate::Namespace;
+use bson::{Bson, Document, doc};
+use std::fmt;
+
+/// One thing a rule asked for.
+///
+/// ```
+/// use bson::doc;
+/// use herald_core::Intent;
+/// let intent = Intent::Notify { channel: "approvals".into(), message: doc! { "to": "ann" } };
+/// assert_eq!(intent.kind(), "notify");
+/// assert_eq!(intent.target(), Some("approvals"));
+/// assert_eq!(intent.args(), doc! { "to": "ann" });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// Send a message on a named notification channel.
+    Notify {
+        /// The channel, configured in `herald.toml` (`[channels.NAME]`).
+        channel: String,
+        /// The message fields (`to`, `subject`, `body`, ...).
+        message: Document,
+    },
+    /// POST a JSON payload to a named webhook.
+    Webhook {
+        /// The webhook, configured in `herald.toml` (`[webhooks.NAME]`).
+        name: String,
+        /// The JSON body.
+        payload: Document,
+    },
+    /// Insert a document into MongoDB, with `_id` = the effect's idempotency key.
+    InsertDoc {
+        /// Where to insert.
+        ns: Namespace,
+        /// The document.
+        doc: Document,
+    },
+    /// Write a line to herald's log.
+    Log {
+        /// Severity.
+        level: LogLevel,
+        /// The text.
+        message: String,
+    },
+    /// Set a key of the rule's persistent state.
+    SetState {
+        /// The key, scoped to the rule.
+        key: String,
+        /// The new value.
+        value: Bson,
+    },
+    /// Remove a key of the rule's persistent state.
+    DelState {
+        /// The key, scoped to the rule.
+        key: String,
+    },
+}
+
+impl Intent {
+    /// The builtin's name: `notify`, `webhook`, `insert_doc`, `log`, `set_state`, `del_state`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Notify { .. } => "notify",
+            Self::Webhook { .. } => "webhook",
+            Self::InsertDoc { .. } => "insert_doc",
+            Self::Log { .. } => "log",
+            Self::SetState { .. } => "set_state",
+            Self::DelState { .. } => "del_state",
+        }
+    }
+
+    /// What the intent is addressed to: the channel, webhook, namespace, log level or state key.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Self::Notify { channel, .. } => Some(channel),
+            Self::Webhook { name, .. } => Some(name),
+            Self::InsertDoc { .. } => None,
+            Self::Log { level, .. } => Some(level.as_str()),
+            Self::SetState { key, .. } | Self::DelState { key } => Some(key),
+        }
+    }
+
+    /// The data the script passed, as one document (for dry runs, tests and the DLQ).
+    pub fn args(&self) -> Document {
+        match self {
+            Self::Notify { message, .. } => message.clone(),
+            Self::Webhook { payload, .. } => payload.clone(),
+            Self::InsertDoc { ns, doc } => doc! { "ns": ns.to_string(), "doc": doc.clone() },
+            Self::Log { message, .. } => doc! { "message": message.as_str() },
+            Self::SetState { value, .. } => doc! { "value": value.clone() },
+            Self::DelState { .. } => Document::new(),
+        }
+    }
+
+    /// True for intents the engine applies to its own store rather than executing outside.
+    pub fn is_state_change(&self) -> bool {
+        matches!(self, Self::SetState { .. } | Self::DelState { .. })
+    }
+}
+
+/// Severity of a `log` intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Fine detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something to look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// Parses `debug`, `info`, `warn` (or `warning`), `error`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "warn" | "warning" => Self::Warn,
+            "error" => Self::Error,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,37 @@
+//! herald's shared model: what every other crate speaks.
+//!
+//! A MongoDB change event enters herald as a [`ChangeEvent`]: the server's
+//! document kept as raw BSON, plus the few header fields the pipeline needs
+//! on every event (token, operation type, namespace, times). Rules read the
+//! rest lazily. What a rule asks for is an [`Intent`]; once the engine has
+//! given it an idempotency key it is an [`Effect`].
+//!
+//! # Layout
+//! - [`event`]: [`ChangeEvent`] and its header.
+//! - [`operation`]: [`OperationType`], which keeps unknown kinds instead of dropping them.
+//! - [`namespace`]: [`Namespace`] (`db.coll`, `db`) and [`WatchTarget`] (`db.coll`, `db`, `*`).
+//! - [`token`]: [`ResumeToken`], opaque and byte-comparable.
+//! - [`position`]: [`Position`], where a source stands, for checkpoints.
+//! - [`intent`]: [`Intent`], what a rule handler asks the engine to do.
+//! - [`effect`]: [`Effect`] and [`IdempotencyKey`].
+//! - [`filter`]: the MongoDB query language evaluated on raw BSON, used to route events to rules.
+//! - [`extjson`]: MongoDB Extended JSON v2 in and out.
+
+pub mod effect;
+pub mod event;
+pub mod extjson;
+pub mod filter;
+pub mod intent;
+pub mod namespace;
+pub mod operation;
+pub mod position;
+pub mod token;
+
+pub use effect::{Effect, IdempotencyKey};
+pub use event::{ChangeEvent, EventError};
+pub use filter::{Filter, FilterError};
+pub use intent::{Intent, LogLevel};
+pub use namespace::{Namespace, NamespaceError, WatchTarget};
+pub use operation::OperationType;
+pub use position::Position;
+pub use token::ResumeToken;

@@ -1,0 +1,83 @@
+//! Resume tokens: the `_id` of a change event.
+
+use bson::{Bson, RawBson, RawDocumentBuf};
+use std::fmt;
+
+/// An event's resume token, kept opaque as the server sent it.
+///
+/// Servers send `{_data: "<hex>"}`; herald never looks inside. The token's
+/// canonical bytes ([`ResumeToken::as_bytes`]) key the dedupe ledger and feed
+/// idempotency keys, so they must not change between releases.
+///
+/// ```
+/// use bson::{doc, RawBson, RawDocumentBuf};
+/// use herald_core::ResumeToken;
+/// let raw = RawDocumentBuf::from_document(&doc! { "_data": "8263A1" }).unwrap();
+/// let token = ResumeToken::new(RawBson::Document(raw));
+/// assert_eq!(token.to_string(), r#"{"_data":"8263A1"}"#);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct ResumeToken {
+    /// `{"_id": <token>}` encoded as BSON: a canonical encoding for any BSON value.
+    wrapped: RawDocumentBuf,
+}
+
+impl ResumeToken {
+    /// Wraps a token value.
+    pub fn new(value: RawBson) -> Self {
+        let mut wrapped = RawDocumentBuf::new();
+        wrapped.append("_id", value);
+        Self { wrapped }
+    }
+
+    /// Rebuilds a token from [`ResumeToken::as_bytes`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, bson::raw::Error> {
+        let wrapped = RawDocumentBuf::from_bytes(bytes)?;
+        wrapped.get("_id")?;
+        Ok(Self { wrapped })
+    }
+
+    /// The token's canonical bytes (the BSON of `{"_id": token}`).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.wrapped.as_bytes()
+    }
+
+    /// The token as a BSON value, for sending back to the server.
+    pub fn to_bson(&self) -> Bson {
+        self.wrapped
+            .to_document()
+            .ok()
+            .and_then(|mut d| d.remove("_id"))
+            .unwrap_or(Bson::Null)
+    }
+
+    /// The token as relaxed Extended JSON.
+    pub fn to_extjson(&self) -> serde_json::Value {
+        self.to_bson().into_relaxed_extjson()
+    }
+}
+
+impl fmt::Display for ResumeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_extjson())
+    }
+}
+
+impl fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResumeToken({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip() {
+        let token = ResumeToken::new(RawBson::String("abc".into()));
+        let again = ResumeToken::from_bytes(token.as_bytes().to_vec()).unwrap();
+        assert_eq!(token, again);
+        assert_eq!(again.to_bson(), Bson::String("abc".into()));
+    }
+}
