@@ -1,0 +1,208 @@
+//! JSON Lines files of change events in MongoDB Extended JSON v2.
+//!
+//! The file is streamed line by line with one reused buffer, so memory stays
+//! flat whatever its size. Blank lines are allowed. A line that is not a
+//! valid change event stops the read with its line and column, unless
+//! `skip_bad_lines` is set, in which case it is counted and reported.
+
+use crate::source::{BadLine, Batch, Source, SourceError, SourcedEvent};
+use bson::RawDocumentBuf;
+use herald_core::{ChangeEvent, Position, extjson};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// How a [`FileSource`] reads.
+#[derive(Debug, Clone)]
+pub struct FileSourceOptions {
+    /// Count and skip malformed lines instead of stopping at the first one.
+    pub skip_bad_lines: bool,
+    /// Events per batch.
+    pub batch_size: usize,
+}
+
+impl FileSourceOptions {
+    /// Events per batch unless set otherwise: large enough to amortise a commit.
+    pub const DEFAULT_BATCH_SIZE: usize = 512;
+}
+
+impl Default for FileSourceOptions {
+    fn default() -> Self {
+        Self {
+            skip_bad_lines: false,
+            batch_size: Self::DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+/// A source that reads change events from a JSON Lines file.
+///
+/// ```no_run
+/// use herald_ingest::{FileSource, FileSourceOptions};
+/// let options = FileSourceOptions { skip_bad_lines: true, ..Default::default() };
+/// let source = FileSource::open_with("events.jsonl", options)?;
+/// # Ok::<(), herald_ingest::SourceError>(())
+/// ```
+#[derive(Debug)]
+pub struct FileSource {
+    path: PathBuf,
+    id: String,
+    reader: BufReader<File>,
+    options: FileSourceOptions,
+    /// Byte offset of the next unread line.
+    offset: u64,
+    /// Number of the last line read.
+    line: u64,
+    line_buf: String,
+    skipped_total: u64,
+    done: bool,
+}
+
+impl FileSource {
+    /// Opens a file with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SourceError> {
+        Self::open_with(path, FileSourceOptions::default())
+    }
+
+    /// Opens a file.
+    pub fn open_with(path: impl AsRef<Path>, options: FileSourceOptions) -> Result<Self, SourceError> {
+        let path = path.as_ref().to_path_buf();
+        let io = |source| SourceError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(io)?;
+        let absolute = std::fs::canonicalize(&path).map_err(io)?;
+        Ok(Self {
+            id: format!("file:{}", absolute.display()),
+            reader: BufReader::with_capacity(256 * 1024, file),
+            path,
+            options: FileSourceOptions {
+                batch_size: options.batch_size.max(1),
+                ..options
+            },
+            offset: 0,
+            line: 0,
+            line_buf: String::with_capacity(4096),
+            skipped_total: 0,
+            done: false,
+        })
+    }
+
+    /// Malformed lines skipped so far.
+    pub fn skipped_lines(&self) -> u64 {
+        self.skipped_total
+    }
+
+    /// Reads the next line into `line_buf`; false at end of file.
+    fn read_line(&mut self) -> Result<bool, SourceError> {
+        self.line_buf.clear();
+        let n = self
+            .reader
+            .read_line(&mut self.line_buf)
+            .map_err(|source| SourceError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.offset += n as u64;
+        self.line += u64::from(n > 0);
+        Ok(n > 0)
+    }
+
+    fn parse_line(&self) -> Result<Option<ChangeEvent>, BadLine> {
+        let text = self.line_buf.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let bad = |column: usize, message: String| BadLine {
+            path: self.path.clone(),
+            line: self.line,
+            column,
+            message,
+        };
+        let doc = extjson::parse_document(text).map_err(|e| bad(e.column, e.message))?;
+        let raw = RawDocumentBuf::from_document(&doc).map_err(|e| bad(1, e.to_string()))?;
+        ChangeEvent::from_raw(raw)
+            .map(Some)
+            .map_err(|e| bad(1, e.to_string()))
+    }
+
+    fn read_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut batch = Batch::default();
+        while batch.events.len() < self.options.batch_size {
+            if !self.read_line()? {
+                self.done = true;
+                break;
+            }
+            match self.parse_line() {
+                Ok(Some(event)) => batch.events.push(SourcedEvent {
+                    event,
+                    position: Position::File {
+                        offset: self.offset,
+                        line: self.line,
+                    },
+                }),
+                Ok(None) => {}
+                Err(bad) if self.options.skip_bad_lines => {
+                    self.skipped_total += 1;
+                    batch.skipped.push(bad);
+                }
+                Err(bad) => return Err(SourceError::BadLine(bad)),
+            }
+        }
+        batch.end = Some(Position::File {
+            offset: self.offset,
+            line: self.line,
+        });
+        let empty = batch.events.is_empty() && batch.skipped.is_empty();
+        Ok(if empty && self.done { None } else { Some(batch) })
+    }
+}
+
+impl Source for FileSource {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn resume_from(&mut self, position: &Position) -> Result<(), SourceError> {
+        let bad = |reason: &str| SourceError::BadPosition {
+            path: self.path.clone(),
+            position: position.clone(),
+            reason: reason.to_owned(),
+        };
+        let &Position::File { offset, line } = position else {
+            return Err(bad("it is a change-stream token, not a file position"));
+        };
+        let io = |source| SourceError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let len = self.reader.get_ref().metadata().map_err(io)?.len();
+        if offset > len {
+            return Err(bad("the file is shorter than the checkpoint (was it rewritten?); replay it with --from-start"));
+        }
+        if offset > 0 {
+            self.reader.seek(SeekFrom::Start(offset - 1)).map_err(io)?;
+            let mut previous = [0u8; 1];
+            std::io::Read::read_exact(&mut self.reader, &mut previous).map_err(io)?;
+            if previous[0] != b'\n' && offset != len {
+                return Err(bad("the checkpoint is not at a line boundary (was the file rewritten?); replay it with --from-start"));
+            }
+        }
+        self.reader.seek(SeekFrom::Start(offset)).map_err(io)?;
+        self.offset = offset;
+        self.line = line;
+        self.done = false;
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        self.read_batch()
+    }
+}
+
+#[cfg(test)]
+mod tests;
