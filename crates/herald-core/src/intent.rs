@@ -145,3 +145,23 @@ impl fmt::Display for LogLevel {
         f.write_str(self.as_str())
     }
 }
+
+impl Intent {
+    /// The intent as JSON: `{"kind", "target" (if any), "args"}`, args in relaxed Extended JSON.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use herald_core::Intent;
+    /// let intent = Intent::Webhook { name: "crm".into(), payload: doc! { "id": 7 } };
+    /// assert_eq!(intent.to_json().to_string(), r#"{"kind":"webhook","target":"crm","args":{"id":7}}"#);
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::Map::new();
+        json.insert("kind".into(), self.kind().into());
+        if let Some(target) = self.target() {
+            json.insert("target".into(), target.into());
+        }
+        json.insert("args".into(), crate::extjson::to_relaxed(&self.args()));
+        serde_json::Value::Object(json)
+    }
+}

@@ -1,0 +1,191 @@
+use super::*;
+use crate::NoState;
+use bson::{Bson, doc};
+use std::collections::HashMap;
+
+fn engine() -> Arc<Engine> {
+    Arc::new(crate::sandbox::engine())
+}
+
+fn load(source: &str) -> Result<Rule, Diagnostic> {
+    Rule::from_source(engine(), "rules/test_rule.rhai", source)
+}
+
+fn event(doc: bson::Document) -> Arc<ChangeEvent> {
+    Arc::new(ChangeEvent::from_raw(bson::RawDocumentBuf::from_document(&doc).unwrap()).unwrap())
+}
+
+fn expense_insert(amount: Bson) -> Arc<ChangeEvent> {
+    event(doc! {
+        "_id": {"_data": "01"},
+        "operationType": "insert",
+        "clusterTime": bson::Timestamp { time: 1_700_000_000, increment: 1 },
+        "wallTime": bson::DateTime::from_millis(1_700_000_000_000),
+        "ns": {"db": "finance", "coll": "expenses"},
+        "documentKey": {"_id": bson::oid::ObjectId::parse_str("65a1b2c3d4e5f60718293a4b").unwrap()},
+        "fullDocument": {
+            "_id": bson::oid::ObjectId::parse_str("65a1b2c3d4e5f60718293a4b").unwrap(),
+            "amount": amount, "approver": "ann@example.com", "status": "pending_approval",
+            "submittedAt": bson::DateTime::from_millis(1_699_000_000_000),
+        },
+    })
+}
+
+const RULE_HEAD: &str = r#"const RULE = #{ watch: "finance.expenses", on: ["insert"], filter: #{ "fullDocument.amount": #{ "$gte": 1000 } } };
+"#;
+
+#[test]
+fn handler_records_intents_in_order() {
+    let rule = load(&format!(
+        r#"{RULE_HEAD}
+fn channel() {{ "approvals" }}
+fn handle(event) {{
+    let e = event.fullDocument;
+    notify(channel(), #{{ to: e.approver, subject: `Expense ${{e._id}} needs approval`, amount: e.amount }});
+    set_state(`pending:${{e._id}}`, true);
+    log("info", `seen ${{get_state(`pending:${{e._id}}`)}}`);
+    if event.nothing_here == () {{ log("missing fields read as ()"); }}
+}}"#
+    ))
+    .unwrap();
+    let ev = expense_insert(Bson::Int32(1500));
+    assert!(rule.accepts(&ev));
+    let intents = rule.handle(&ev, Arc::new(NoState)).unwrap();
+    let json: Vec<String> = intents.iter().map(|i| i.to_json().to_string()).collect();
+    assert_eq!(
+        json,
+        vec![
+            r#"{"kind":"notify","target":"approvals","args":{"amount":1500,"subject":"Expense 65a1b2c3d4e5f60718293a4b needs approval","to":"ann@example.com"}}"#,
+            r#"{"kind":"set_state","target":"pending:65a1b2c3d4e5f60718293a4b","args":{"value":true}}"#,
+            r#"{"kind":"log","target":"info","args":{"message":"seen true"}}"#,
+            r#"{"kind":"log","target":"info","args":{"message":"missing fields read as ()"}}"#,
+        ]
+    );
+}
+
+#[test]
+fn top_level_names_are_not_visible_in_handlers() {
+    let err = load(&format!("{RULE_HEAD}const LIMIT = 5;\nfn handle(event) {{\n    LIMIT\n}}")).unwrap_err();
+    assert_eq!(err.line, 4, "{err}");
+    assert!(err.message.contains("LIMIT"), "{err}");
+}
+
+#[test]
+fn filter_and_on_decide_acceptance() {
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{}}")).unwrap();
+    assert!(!rule.accepts(&expense_insert(Bson::Int32(999))));
+    assert!(rule.accepts(&expense_insert(Bson::Double(1000.0))));
+    let mut other = bson::Document::try_from(expense_insert(Bson::Int32(5000)).raw()).unwrap();
+    other.insert("operationType", "delete");
+    assert!(!rule.accepts(&event(other.clone())));
+    other.insert("operationType", "insert");
+    other.insert("ns", doc! {"db": "finance", "coll": "invoices"});
+    assert!(!rule.accepts(&event(other)));
+}
+
+#[test]
+fn state_comes_from_the_store() {
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{ let n = get_state(\"count\"); set_state(\"count\", n + 1); del_state(\"old\"); }}")).unwrap();
+    let mut state = HashMap::new();
+    state.insert("count".to_owned(), Bson::Int64(41));
+    let intents = rule.handle(&expense_insert(Bson::Int32(1000)), Arc::new(state)).unwrap();
+    assert_eq!(intents[0], herald_core::Intent::SetState { key: "count".into(), value: Bson::Int32(42) });
+    assert_eq!(intents[1], herald_core::Intent::DelState { key: "old".into() });
+}
+
+#[test]
+fn bson_types_are_natural_in_scripts() {
+    let rule = load(&format!(
+        r#"{RULE_HEAD}
+fn handle(event) {{
+    let e = event.fullDocument;
+    if e.amount > 1000 && e.amount < 2000.5 {{ log("decimal compares with numbers"); }}
+    if event.wallTime > e.submittedAt {{ log(`after ${{e.submittedAt}}`); }}
+    if e._id == "65a1b2c3d4e5f60718293a4b" {{ log("ObjectId equals its hex"); }}
+    if event.clusterTime.t == 1700000000 {{ log("timestamp parts"); }}
+    log(`${{(event.wallTime - e.submittedAt) / 1000}}s`);
+}}"#
+    ))
+    .unwrap();
+    let dec = Bson::Decimal128("1234.50".parse().unwrap());
+    let intents = rule.handle(&expense_insert(dec), Arc::new(NoState)).unwrap();
+    let messages: Vec<String> = intents.iter().map(|i| i.args().get_str("message").unwrap().to_owned()).collect();
+    assert_eq!(
+        messages,
+        ["decimal compares with numbers", "after 2023-11-03T08:26:40Z", "ObjectId equals its hex", "timestamp parts", "1000000s"]
+    );
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let err = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let x = ;\n}}")).unwrap_err();
+    assert_eq!((err.line, err.column), (3, 13), "{err}");
+    assert!(err.message.starts_with("syntax error"), "{err}");
+    assert!(err.to_string().starts_with("rules/test_rule.rhai:3:13: "), "{err}");
+}
+
+#[test]
+fn spec_errors_point_at_their_key() {
+    let err = load("const RULE = #{\n    watch: \"a.b\",\n    on: [\"inserted\"],\n};\nfn handle(event) {}").unwrap_err();
+    assert_eq!((err.line, err.column), (3, 5), "{err}");
+    assert!(err.message.contains("unknown operation type \"inserted\""), "{err}");
+
+    let err = load("const RULE = #{\n    watch: \"a.b\",\n    filter: #{ amount: #{ \"$gtx\": 1 } },\n};\nfn handle(event) {}").unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(err.message.contains("unknown operator $gtx") && err.message.contains("amount.$gtx"), "{err}");
+
+    let err = load("const RULE = #{ watch: \"a.b\", fitler: #{} };\nfn handle(event) {}").unwrap_err();
+    assert!(err.message.contains("unknown key `fitler`"), "{err}");
+
+    let err = load("const RULE = #{ on: [\"insert\"] };\nfn handle(event) {}").unwrap_err();
+    assert!(err.message.contains("needs `watch`"), "{err}");
+}
+
+#[test]
+fn a_rule_needs_rule_and_handle() {
+    let err = load("const RULE = #{ watch: \"a.b\" };").unwrap_err();
+    assert!(err.message.contains("fn handle(event)"), "{err}");
+    let err = load("fn handle(event) {}").unwrap_err();
+    assert!(err.message.contains("const RULE"), "{err}");
+    let err = load("let RULE = #{ watch: \"a.b\" };\nfn handle(event) {}").unwrap_err();
+    assert!(err.message.contains("const RULE"), "{err}");
+}
+
+#[test]
+fn endless_loops_fail_the_event_with_a_position() {
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let n = 0;\n    loop {{ n += 1; }}\n}}")).unwrap();
+    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    // Rhai gives no position for this limit, so the diagnostic points at the handler.
+    assert_eq!((err.line, err.column), (2, 1), "{err}");
+    assert!(err.message.contains("endless loop"), "{err}");
+}
+
+#[test]
+fn runtime_errors_name_the_line_inside_helpers() {
+    let rule = load(&format!("{RULE_HEAD}fn helper(x) {{\n    x.no_such_method()\n}}\nfn handle(event) {{\n    helper(1);\n}}")).unwrap();
+    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(err.message.contains("no_such_method"), "{err}");
+}
+
+#[test]
+fn the_sandbox_has_no_eval_no_imports_and_bounded_data() {
+    assert!(load(&format!("{RULE_HEAD}fn handle(event) {{ eval(\"1\"); }}")).is_err());
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{ let s = \"x\"; loop {{ s += s; }} }}")).unwrap();
+    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    assert!(err.message.to_lowercase().contains("length"), "{err}");
+    let rule = load(&format!("{RULE_HEAD}fn f(n) {{ f(n + 1) }}\nfn handle(event) {{ f(0) }}")).unwrap();
+    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    assert!(err.message.contains("nested calls") || err.message.to_lowercase().contains("stack"), "{err}");
+}
+
+#[test]
+fn builtins_check_their_arguments() {
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{\n    insert_doc(\"nocollection\", #{{}});\n}}")).unwrap();
+    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(err.message.contains("db.collection"), "{err}");
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{ notify(\"c\", #{{ f: || 1 }}); }}")).unwrap();
+    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    assert!(err.message.contains("message.f"), "{err}");
+}

@@ -1,0 +1,83 @@
+//! All the rules of a directory.
+
+use crate::diagnostic::Diagnostic;
+use crate::rule::Rule;
+use rhai::Engine;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The rules loaded from one directory, in file-name order.
+///
+/// ```no_run
+/// let rules = herald_script::RuleSet::load_dir("rules").map_err(|errors| errors.len())?;
+/// for rule in rules.rules() {
+///     println!("{} watches {}", rule.name(), rule.spec().watch);
+/// }
+/// # Ok::<(), usize>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    dir: PathBuf,
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Loads every `*.rhai` file directly under `dir` (sub-directories are not searched).
+    ///
+    /// All files are compiled; if any fails, every diagnostic is returned, so
+    /// one run of `herald check` shows every problem.
+    pub fn load_dir(dir: impl AsRef<Path>) -> Result<Self, Vec<Diagnostic>> {
+        Self::load_dir_with(Arc::new(crate::sandbox::engine()), dir)
+    }
+
+    /// Like [`RuleSet::load_dir`], with a given engine.
+    pub fn load_dir_with(engine: Arc<Engine>, dir: impl AsRef<Path>) -> Result<Self, Vec<Diagnostic>> {
+        let dir = dir.as_ref().to_path_buf();
+        let files = rule_files(&dir).map_err(|e| vec![e])?;
+        if files.is_empty() {
+            return Err(vec![Diagnostic::new(&dir, 0, 0, "no rules: the directory has no *.rhai files")]);
+        }
+        let mut rules = Vec::with_capacity(files.len());
+        let mut errors = Vec::new();
+        for file in files {
+            let loaded = std::fs::read_to_string(&file)
+                .map_err(|e| Diagnostic::new(&file, 0, 0, format!("cannot read: {e}")))
+                .and_then(|text| Rule::from_source(engine.clone(), &file, &text));
+            match loaded {
+                Ok(rule) => rules.push(rule),
+                Err(d) => errors.push(d),
+            }
+        }
+        if errors.is_empty() { Ok(Self { dir, rules }) } else { Err(errors) }
+    }
+
+    /// Builds a set from rules already compiled (embedding, tests).
+    pub fn from_rules(rules: Vec<Rule>) -> Self {
+        Self {
+            dir: PathBuf::new(),
+            rules,
+        }
+    }
+
+    /// The directory the rules came from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rules, in file-name order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+/// The `*.rhai` files of `dir`, sorted.
+pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Diagnostic::new(dir, 0, 0, format!("cannot read the rules directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

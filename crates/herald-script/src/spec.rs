@@ -1,0 +1,198 @@
+//! The `RULE` constant: what a rule watches and which events it handles.
+//!
+//! ```rhai
+//! const RULE = #{
+//!     watch: "finance.expenses",               // "db.coll", "db" or "*"
+//!     on: ["insert", "update", "replace"],     // default: insert, update, replace, delete
+//!     filter: #{ "fullDocument.status": "pending_approval" },  // a MongoDB query on the event
+//!     full_document: "updateLookup",           // default | updateLookup | whenAvailable | required
+//! };
+//! ```
+
+use crate::values::map_to_document;
+use herald_core::{ChangeEvent, Filter, OperationType, WatchTarget};
+use rhai::{Dynamic, Map};
+
+/// The keys `RULE` may have.
+pub const KEYS: [&str; 5] = ["watch", "on", "filter", "full_document", "full_document_before_change"];
+
+/// Operation types a rule may name in `on`: the classic ones and those of `showExpandedEvents`.
+pub const OPERATION_TYPES: [&str; 15] = [
+    "insert",
+    "update",
+    "replace",
+    "delete",
+    "drop",
+    "rename",
+    "dropDatabase",
+    "invalidate",
+    "create",
+    "createIndexes",
+    "dropIndexes",
+    "modify",
+    "shardCollection",
+    "refineCollectionShardKey",
+    "reshardCollection",
+];
+
+/// The operation types a rule handles when it does not say.
+pub const DEFAULT_ON: [&str; 4] = ["insert", "update", "replace", "delete"];
+
+/// The change stream's `fullDocument` option a rule asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum FullDocument {
+    /// Updates carry only `updateDescription`.
+    #[default]
+    Default,
+    /// Post-image if the collection records them, else null.
+    WhenAvailable,
+    /// Updates carry the current document, looked up when the event is read.
+    UpdateLookup,
+    /// Post-image required; the stream fails without one.
+    Required,
+}
+
+impl FullDocument {
+    /// MongoDB's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::WhenAvailable => "whenAvailable",
+            Self::UpdateLookup => "updateLookup",
+            Self::Required => "required",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "default" => Self::Default,
+            "whenAvailable" => Self::WhenAvailable,
+            "updateLookup" => Self::UpdateLookup,
+            "required" => Self::Required,
+            _ => return None,
+        })
+    }
+}
+
+/// A rule's parsed `RULE` constant.
+#[derive(Debug, Clone)]
+pub struct RuleSpec {
+    /// What it watches.
+    pub watch: WatchTarget,
+    /// The operation types it handles.
+    pub on: Vec<OperationType>,
+    /// The MongoDB query an event must match.
+    pub filter: Filter,
+    /// The `fullDocument` option it needs.
+    pub full_document: FullDocument,
+    /// The `fullDocumentBeforeChange` option it needs (`off`, `whenAvailable`, `required`).
+    pub full_document_before_change: Option<String>,
+}
+
+/// A problem in `RULE`, with the key it concerns (to find its line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The key of `RULE` that is wrong, if one is.
+    pub key: Option<&'static str>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(key: &'static str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        key: Some(key),
+        message: message.into(),
+    }
+}
+
+impl RuleSpec {
+    /// Parses and validates a `RULE` map.
+    pub fn from_map(map: &Map) -> Result<Self, SpecError> {
+        if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(SpecError {
+                key: None,
+                message: format!("unknown key `{unknown}` in RULE; expected one of: {}", KEYS.join(", ")),
+            });
+        }
+        let watch = match map.get("watch") {
+            Some(v) if v.is_string() => {
+                let text = v.clone().into_string().unwrap_or_default();
+                text.parse().map_err(|e: herald_core::NamespaceError| err("watch", e.to_string()))?
+            }
+            Some(_) => return Err(err("watch", "`watch` must be a string: \"db.coll\", \"db\" or \"*\"")),
+            None => return Err(err("watch", "RULE needs `watch`: \"db.coll\", \"db\" or \"*\"")),
+        };
+        let on = match map.get("on") {
+            None => DEFAULT_ON.iter().map(|s| OperationType::parse(s)).collect(),
+            Some(v) => parse_on(v)?,
+        };
+        let filter = match map.get("filter") {
+            None => Filter::everything(),
+            Some(v) if v.is_map() => {
+                let m = v.read_lock::<Map>().expect("checked is_map");
+                let doc = map_to_document(&m, "filter").map_err(|e| err("filter", e.to_string()))?;
+                Filter::compile(&doc).map_err(|e| err("filter", format!("invalid filter: {e}")))?
+            }
+            Some(_) => return Err(err("filter", "`filter` must be an object map, e.g. #{ \"fullDocument.status\": \"open\" }")),
+        };
+        let full_document = match map.get("full_document") {
+            None => FullDocument::Default,
+            Some(v) => v
+                .clone()
+                .into_string()
+                .ok()
+                .and_then(|s| FullDocument::parse(&s))
+                .ok_or_else(|| err("full_document", "`full_document` must be \"default\", \"updateLookup\", \"whenAvailable\" or \"required\""))?,
+        };
+        let full_document_before_change = match map.get("full_document_before_change") {
+            None => None,
+            Some(v) => match v.clone().into_string().ok().as_deref() {
+                Some(s @ ("off" | "whenAvailable" | "required")) => Some(s.to_owned()),
+                _ => return Err(err("full_document_before_change", "`full_document_before_change` must be \"off\", \"whenAvailable\" or \"required\"")),
+            },
+        };
+        Ok(Self {
+            watch,
+            on,
+            filter,
+            full_document,
+            full_document_before_change,
+        })
+    }
+
+    /// True if this rule handles `event`: watched namespace, named operation type, filter match.
+    pub fn accepts(&self, event: &ChangeEvent) -> bool {
+        if !self.on.contains(event.operation_type()) {
+            return false;
+        }
+        let watched = match event.namespace() {
+            Some(ns) => self.watch.covers(ns),
+            // invalidate carries no namespace: it belongs to the stream that delivered it.
+            None => true,
+        };
+        watched && self.filter.matches(event.raw())
+    }
+}
+
+fn parse_on(value: &Dynamic) -> Result<Vec<OperationType>, SpecError> {
+    let items: Vec<Dynamic> = if value.is_string() {
+        vec![value.clone()]
+    } else if value.is_array() {
+        value.clone().into_array().unwrap_or_default()
+    } else {
+        return Err(err("on", "`on` must be an array of operation types, e.g. [\"insert\", \"update\"]"));
+    };
+    if items.is_empty() {
+        return Err(err("on", "`on` is empty, so the rule would never run"));
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            let name = item.into_string().map_err(|t| err("on", format!("`on` entries must be strings, found {t}")))?;
+            if !OPERATION_TYPES.contains(&name.as_str()) {
+                return Err(err("on", format!("unknown operation type {name:?} in `on`; expected one of: {}", OPERATION_TYPES.join(", "))));
+            }
+            Ok(OperationType::parse(&name))
+        })
+        .collect()
+}
