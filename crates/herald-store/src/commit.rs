@@ -1,0 +1,78 @@
+//! One atomic group of changes.
+
+use crate::{DeadLetter, StoreError, keys};
+use bson::{Bson, doc};
+use herald_core::Position;
+
+/// The changes caused by a group of events, applied in one atomic batch by
+/// [`Store::commit`](crate::Store::commit): all of them or none survive a crash.
+///
+/// ```
+/// use herald_core::Position;
+/// let store = herald_store::Store::temporary()?;
+/// let mut commit = store.begin();
+/// commit.mark_done("approvals", b"token-1");
+/// commit.set_state("approvals", "pending:1", &bson::Bson::Boolean(true))?;
+/// commit.checkpoint("file:/events.jsonl", &Position::File { offset: 10, line: 1 });
+/// store.commit(commit)?;
+/// assert!(store.is_done("approvals", b"token-1")?);
+/// # Ok::<(), herald_store::StoreError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Commit {
+    pub(crate) batch: sled::Batch,
+    pub(crate) len: usize,
+    pub(crate) done_at: i64,
+}
+
+impl Commit {
+    /// Records that `rule` completed the event with these token bytes.
+    pub fn mark_done(&mut self, rule: &str, token: &[u8]) {
+        self.batch.insert(keys::ledger(rule, token), &self.done_at.to_be_bytes());
+        self.len += 1;
+    }
+
+    /// Sets a key of a rule's state.
+    pub fn set_state(&mut self, rule: &str, key: &str, value: &Bson) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        doc! { "v": value.clone() }
+            .to_writer(&mut bytes)
+            .map_err(|e| StoreError::BadValue {
+                what: "state value",
+                reason: e.to_string(),
+            })?;
+        self.batch.insert(keys::state(rule, key), bytes);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes a key of a rule's state.
+    pub fn del_state(&mut self, rule: &str, key: &str) {
+        self.batch.remove(keys::state(rule, key));
+        self.len += 1;
+    }
+
+    /// Moves a source's checkpoint.
+    pub fn checkpoint(&mut self, source: &str, position: &Position) {
+        let bytes = serde_json::to_vec(position).expect("positions always serialise");
+        self.batch.insert(keys::checkpoint(source), bytes);
+        self.len += 1;
+    }
+
+    /// Adds a dead letter (its `id` must come from [`Store::next_id`](crate::Store::next_id)).
+    pub fn dead_letter(&mut self, letter: &DeadLetter) -> Result<(), StoreError> {
+        self.batch.insert(keys::dead_letter(letter.id), letter.to_bytes()?);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Number of changes in the group.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the group changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}

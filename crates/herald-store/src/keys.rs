@@ -1,0 +1,65 @@
+//! Key encodings. Variable-length parts are length-prefixed so that no
+//! rule name or state key can collide with another's.
+
+/// The store format version key.
+pub const FORMAT: &[u8] = b"mformat";
+
+/// Prefix of checkpoints.
+pub const CHECKPOINT: u8 = b'c';
+/// Prefix of ledger marks.
+pub const LEDGER: u8 = b'l';
+/// Prefix of rule state.
+pub const STATE: u8 = b's';
+/// Prefix of dead letters.
+pub const DEAD_LETTER: u8 = b'd';
+
+fn with_part(prefix: u8, part: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(3 + part.len() + rest.len());
+    key.push(prefix);
+    key.extend_from_slice(&(part.len() as u16).to_be_bytes());
+    key.extend_from_slice(part);
+    key.extend_from_slice(rest);
+    key
+}
+
+/// `c` + source id.
+pub fn checkpoint(source: &str) -> Vec<u8> {
+    let mut key = vec![CHECKPOINT];
+    key.extend_from_slice(source.as_bytes());
+    key
+}
+
+/// `l` + rule + token bytes.
+pub fn ledger(rule: &str, token: &[u8]) -> Vec<u8> {
+    with_part(LEDGER, rule.as_bytes(), token)
+}
+
+/// `s` + rule + state key.
+pub fn state(rule: &str, key: &str) -> Vec<u8> {
+    with_part(STATE, rule.as_bytes(), key.as_bytes())
+}
+
+/// `s` + rule: the prefix of all of one rule's state.
+pub fn state_prefix(rule: &str) -> Vec<u8> {
+    with_part(STATE, rule.as_bytes(), b"")
+}
+
+/// `d` + big-endian sequence number, so dead letters list in arrival order.
+pub fn dead_letter(id: u64) -> Vec<u8> {
+    let mut key = vec![DEAD_LETTER];
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cannot_collide() {
+        assert_ne!(ledger("ab", b"c"), ledger("a", b"bc"));
+        assert_ne!(state("ab", "c"), state("a", "bc"));
+        assert!(state("r", "k").starts_with(&state_prefix("r")));
+        assert!(!state("rr", "k").starts_with(&state_prefix("r")));
+    }
+}

@@ -1,0 +1,197 @@
+//! Opening, reading and committing to the store.
+
+use crate::{Commit, DeadLetter, StoreError, keys};
+use bson::Bson;
+use herald_core::Position;
+use std::path::{Path, PathBuf};
+
+/// The store format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// sled's page cache: small, because herald reads little and writes in groups;
+/// a large cache only grows the resident set.
+pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// When commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Events are committed in groups (by count or time), each group flushed: fast, and a crash
+    /// re-runs at most the unflushed group, whose effects carry idempotency keys.
+    #[default]
+    Batch,
+    /// Every event is committed and flushed on its own.
+    Always,
+}
+
+/// herald's durable state: checkpoints, ledger, rule state, dead letters.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    ///
+    /// Refuses a directory with other files in it, a store of a newer format,
+    /// and a damaged store, each with a message saying what to do.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = dir.as_ref().to_path_buf();
+        check_directory(&path)?;
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                },
+                other => StoreError::Sled(other),
+            })?;
+        Self::init(db, Some(path))
+    }
+
+    /// A store that lives only as long as the process (dry runs, the demo).
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None)
+            .open()?;
+        Self::init(db, None)
+    }
+
+    fn init(db: sled::Db, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        let tree = db.open_tree("herald")?;
+        let shown = path.clone().unwrap_or_default();
+        match tree.get(keys::FORMAT)? {
+            None => {
+                tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref()).map(u32::from_be_bytes).map_err(|_| StoreError::Corrupt {
+                    path: shown.clone(),
+                    reason: "the format marker is unreadable".into(),
+                })?;
+                if found > FORMAT_VERSION {
+                    return Err(StoreError::NewerFormat {
+                        path: shown,
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(Self { db, tree, path })
+    }
+
+    /// The directory, if the store is not temporary.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Starts a group of changes.
+    pub fn begin(&self) -> Commit {
+        Commit {
+            done_at: bson::DateTime::now().timestamp_millis(),
+            ..Commit::default()
+        }
+    }
+
+    /// Applies a group atomically and flushes it to disk.
+    pub fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        self.tree.apply_batch(commit.batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A fresh, increasing id (for dead letters).
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// True if `rule` has completed the event with these token bytes.
+    pub fn is_done(&self, rule: &str, token: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(keys::ledger(rule, token))?)
+    }
+
+    /// A source's checkpoint.
+    pub fn checkpoint(&self, source: &str) -> Result<Option<Position>, StoreError> {
+        self.tree
+            .get(keys::checkpoint(source))?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::BadValue {
+                    what: "checkpoint",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// All checkpoints, by source id.
+    pub fn checkpoints(&self) -> Result<Vec<(String, Position)>, StoreError> {
+        let mut all = Vec::new();
+        for item in self.tree.scan_prefix([keys::CHECKPOINT]) {
+            let (key, value) = item?;
+            let source = String::from_utf8_lossy(&key[1..]).into_owned();
+            let position = serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
+                what: "checkpoint",
+                reason: e.to_string(),
+            })?;
+            all.push((source, position));
+        }
+        Ok(all)
+    }
+
+    /// A rule's state value.
+    pub fn get_state(&self, rule: &str, key: &str) -> Result<Option<Bson>, StoreError> {
+        let Some(bytes) = self.tree.get(keys::state(rule, key))? else {
+            return Ok(None);
+        };
+        let doc = bson::Document::from_reader(bytes.as_ref()).map_err(|e| StoreError::BadValue {
+            what: "state value",
+            reason: e.to_string(),
+        })?;
+        Ok(doc.get("v").cloned())
+    }
+
+    /// The dead letters, oldest first.
+    pub fn dead_letters(&self) -> impl Iterator<Item = Result<DeadLetter, StoreError>> + '_ {
+        self.tree.scan_prefix([keys::DEAD_LETTER]).map(|item| {
+            let (key, value) = item?;
+            let id = <[u8; 8]>::try_from(&key[1..]).map(u64::from_be_bytes).map_err(|_| StoreError::BadValue {
+                what: "dead letter key",
+                reason: format!("{} bytes", key.len()),
+            })?;
+            DeadLetter::from_bytes(id, &value)
+        })
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// A directory may hold a store already (sled's `conf` file), or nothing at all.
+fn check_directory(path: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(()); // missing: sled creates it; unreadable: sled reports the I/O error
+    };
+    let names: Vec<String> = entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    if names.is_empty() || names.iter().any(|n| n == "conf") {
+        return Ok(());
+    }
+    Err(StoreError::Foreign { path: path.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests;

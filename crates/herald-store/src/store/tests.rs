@@ -1,0 +1,97 @@
+use super::*;
+use bson::RawDocumentBuf;
+
+#[test]
+fn commits_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut c = store.begin();
+        c.mark_done("r", b"t1");
+        c.set_state("r", "k", &Bson::Int32(5)).unwrap();
+        c.checkpoint("file:x", &Position::File { offset: 42, line: 3 });
+        store.commit(c).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.is_done("r", b"t1").unwrap());
+    assert!(!store.is_done("r", b"t2").unwrap());
+    assert!(!store.is_done("other", b"t1").unwrap());
+    assert_eq!(store.get_state("r", "k").unwrap(), Some(Bson::Int32(5)));
+    assert_eq!(store.checkpoint("file:x").unwrap(), Some(Position::File { offset: 42, line: 3 }));
+    assert_eq!(store.checkpoints().unwrap().len(), 1);
+}
+
+#[test]
+fn state_can_be_deleted() {
+    let store = Store::temporary().unwrap();
+    let mut c = store.begin();
+    c.set_state("r", "k", &Bson::String("v".into())).unwrap();
+    store.commit(c).unwrap();
+    let mut c = store.begin();
+    c.del_state("r", "k");
+    store.commit(c).unwrap();
+    assert_eq!(store.get_state("r", "k").unwrap(), None);
+}
+
+#[test]
+fn dead_letters_round_trip_in_order() {
+    let store = Store::temporary().unwrap();
+    let event = RawDocumentBuf::from_document(&bson::doc! {"_id": {"_data": "01"}, "operationType": "insert"}).unwrap();
+    let mut c = store.begin();
+    for n in 0..3 {
+        c.dead_letter(&DeadLetter {
+            id: store.next_id().unwrap(),
+            rule: format!("rule{n}"),
+            token: vec![n],
+            event: event.clone(),
+            error: "boom".into(),
+            attempts: 5,
+            at: bson::DateTime::from_millis(7),
+        })
+        .unwrap();
+    }
+    store.commit(c).unwrap();
+    let letters: Vec<DeadLetter> = store.dead_letters().collect::<Result<_, _>>().unwrap();
+    assert_eq!(letters.iter().map(|l| l.rule.as_str()).collect::<Vec<_>>(), ["rule0", "rule1", "rule2"]);
+    assert_eq!(letters[2].event, event);
+    assert_eq!(letters[1].attempts, 5);
+}
+
+#[test]
+fn a_foreign_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
+    assert!(err.to_string().contains("not a herald store"), "{err}");
+}
+
+#[test]
+fn a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.tree.insert(keys::FORMAT, &(FORMAT_VERSION + 1).to_be_bytes()).unwrap();
+        store.db.flush().unwrap();
+    }
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1), "{err}");
+    assert!(err.to_string().contains("upgrade herald"), "{err}");
+}
+
+#[test]
+fn a_damaged_store_is_refused_not_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut c = store.begin();
+        c.mark_done("r", b"t");
+        store.commit(c).unwrap();
+    }
+    // Overwrite the configuration and the data with garbage.
+    std::fs::write(dir.path().join("conf"), b"\xff\xfe garbage").unwrap();
+    std::fs::write(dir.path().join("db"), vec![0xA5; 4096]).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("is damaged"), "{err}");
+}
