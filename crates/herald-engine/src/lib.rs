@@ -1,1 +1,29 @@
-//! placeholder
+//! The embeddable herald engine.
+//!
+//! [`Engine`] reads a [`Source`](herald_ingest::Source), routes each event to
+//! the rules that match it (in Rust, before any script runs), runs their
+//! handlers, executes the intents they return through [`effects`] channels,
+//! and commits what was done to the [`Store`](herald_store::Store): the
+//! ledger, rule state, dead letters and the checkpoint, atomically per group.
+//!
+//! # Layout
+//! - [`engine`]: [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
+//! - [`run`]: the pipeline loop and [`RunSummary`].
+//! - [`router`]: which rules an event goes to.
+//! - [`effects`]: channels (stdout, file, log, webhook, custom) and retries.
+//! - [`config`]: `herald.toml`.
+//! - [`observer`]: hooks for progress, dry-run output and problems.
+//! - `state`: rule state as handlers see it (committed + pending).
+
+pub mod config;
+pub mod effects;
+pub mod engine;
+pub mod observer;
+pub mod router;
+pub mod run;
+mod state;
+
+pub use config::Config;
+pub use engine::{Engine, EngineBuilder, EngineError, RunOptions};
+pub use observer::{Observer, Quiet};
+pub use run::RunSummary;

@@ -1,0 +1,282 @@
+//! `herald.toml`: channels, webhooks and engine settings.
+//!
+//! ```toml
+//! [engine]
+//! durability = "batch"        # or "always"
+//! commit_every = 512          # events per group commit
+//! commit_interval_ms = 200    # or sooner, when events trickle in
+//!
+//! [channels.approvals]        # notify("approvals", ...)
+//! kind = "file"               # stdout | file | log | webhook
+//! path = "notices.jsonl"
+//!
+//! [webhooks.crm]              # webhook("crm", ...)
+//! url = "https://crm.example.com/hooks/expenses"
+//! timeout_ms = 5000
+//! headers = { Authorization = { env = "CRM_TOKEN" } }   # secrets only by env reference
+//!
+//! [retry]
+//! max_attempts = 5
+//! initial_backoff_ms = 200
+//! max_backoff_ms = 30000
+//! ```
+//!
+//! A `notify` channel that no config names prints the notice readably to stdout.
+
+use herald_store::Durability;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Engine settings.
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// `notify` channels by name.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelConfig>,
+    /// `webhook` targets by name.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// How failing effects are retried.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// Engine settings (`[engine]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// When commits reach the disk.
+    pub durability: Durability,
+    /// Events per group commit.
+    pub commit_every: usize,
+    /// The longest a completed event waits for its group to commit, in milliseconds.
+    pub commit_interval_ms: u64,
+}
+
+impl EngineSettings {
+    /// Events per group commit unless configured.
+    pub const DEFAULT_COMMIT_EVERY: usize = 512;
+    /// Milliseconds before a partial group commits unless configured.
+    pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 200;
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Batch,
+            commit_every: Self::DEFAULT_COMMIT_EVERY,
+            commit_interval_ms: Self::DEFAULT_COMMIT_INTERVAL_MS,
+        }
+    }
+}
+
+/// A `notify` channel (`[channels.NAME]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChannelConfig {
+    /// Print notices readably to stdout.
+    Stdout,
+    /// Append notices as JSON lines to a file.
+    File {
+        /// The file (relative paths are relative to the config file).
+        path: PathBuf,
+    },
+    /// Write notices to herald's log as structured events.
+    Log,
+    /// POST notices as JSON.
+    Webhook(WebhookConfig),
+}
+
+/// A webhook target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST.
+    pub url: String,
+    /// Per-request timeout in milliseconds.
+    #[serde(default = "WebhookConfig::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Extra headers; values are literal strings or `{ env = "VAR" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValue>,
+}
+
+impl WebhookConfig {
+    /// Request timeout unless configured.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+    fn default_timeout_ms() -> u64 {
+        Self::DEFAULT_TIMEOUT_MS
+    }
+
+    /// The timeout as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// A header value: literal, or read from the environment (for secrets).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    /// Used as written.
+    Literal(String),
+    /// Read from an environment variable when the engine starts.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+}
+
+impl HeaderValue {
+    /// The value, reading the environment if needed.
+    pub fn resolve(&self) -> Result<String, ConfigError> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Env { env } => std::env::var(env).map_err(|_| ConfigError::MissingEnv(env.clone())),
+        }
+    }
+}
+
+/// Retries of failing effects (`[retry]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included, before the event goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubles each time, with jitter.
+    pub initial_backoff_ms: u64,
+    /// The longest wait between attempts.
+    pub max_backoff_ms: u64,
+}
+
+impl RetryConfig {
+    /// Attempts unless configured.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+    /// First backoff unless configured.
+    pub const DEFAULT_INITIAL_BACKOFF_MS: u64 = 200;
+    /// Backoff cap unless configured.
+    pub const DEFAULT_MAX_BACKOFF_MS: u64 = 30_000;
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            initial_backoff_ms: Self::DEFAULT_INITIAL_BACKOFF_MS,
+            max_backoff_ms: Self::DEFAULT_MAX_BACKOFF_MS,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A referenced environment variable is not set.
+    #[error("environment variable {0} is not set (herald.toml refers to it with {{ env = \"{0}\" }})")]
+    MissingEnv(String),
+}
+
+impl Config {
+    /// Reads and validates a config file; relative channel paths become relative to its directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for channel in config.channels.values_mut() {
+            if let ChannelConfig::File { path } = channel
+                && path.is_relative()
+            {
+                *path = base.join(&*path);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses config text; the error names the line and column.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.engine.commit_every == 0 {
+            return Err("engine.commit_every must be at least 1".into());
+        }
+        if config.retry.max_attempts == 0 {
+            return Err("retry.max_attempts must be at least 1".into());
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let config = Config::parse(
+            r#"
+            [engine]
+            durability = "always"
+            [channels.approvals]
+            kind = "file"
+            path = "out/notices.jsonl"
+            [channels.ops]
+            kind = "webhook"
+            url = "http://127.0.0.1:9/hook"
+            [webhooks.crm]
+            url = "http://127.0.0.1:9/crm"
+            headers = { Authorization = { env = "CRM_TOKEN" }, X-Team = "finance" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.engine.durability, Durability::Always);
+        assert!(matches!(config.channels["approvals"], ChannelConfig::File { .. }));
+        assert!(matches!(config.channels["ops"], ChannelConfig::Webhook(_)));
+        assert!(matches!(config.webhooks["crm"].headers["Authorization"], HeaderValue::Env { .. }));
+        assert_eq!(config.webhooks["crm"].timeout_ms, WebhookConfig::DEFAULT_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_line() {
+        let err = Config::parse("[channels.a]\nkind = \"fax\"\n").unwrap_err();
+        assert!(err.contains("line 1") || err.contains("fax"), "{err}");
+        let err = Config::parse("[engine]\ncomit_every = 5\n").unwrap_err();
+        assert!(err.contains("comit_every") && err.contains("line 2"), "{err}");
+        let err = Config::parse("[engine]\ncommit_every = 0\n").unwrap_err();
+        assert!(err.contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn env_headers_must_be_set() {
+        let missing = HeaderValue::Env { env: "HERALD_TEST_SURELY_UNSET_VAR".into() };
+        assert!(matches!(missing.resolve(), Err(ConfigError::MissingEnv(_))));
+    }
+}

@@ -1,0 +1,81 @@
+//! Which channel executes which intent.
+
+use super::{Channel, EffectError, FileChannel, LogChannel, StdoutChannel, WebhookChannel};
+use crate::config::{ChannelConfig, Config, ConfigError};
+use herald_core::Intent;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The channels of an engine, by intent kind and name.
+///
+/// `notify(name, ..)` goes to the channel `name` (stdout if none is
+/// configured), `webhook(name, ..)` to the webhook `name` (an error if none
+/// is), `log(..)` to herald's log.
+#[derive(Clone)]
+pub struct Channels {
+    notify: HashMap<String, Arc<dyn Channel>>,
+    webhooks: HashMap<String, Arc<dyn Channel>>,
+    fallback_notify: Arc<dyn Channel>,
+    log: Arc<dyn Channel>,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self {
+            notify: HashMap::new(),
+            webhooks: HashMap::new(),
+            fallback_notify: Arc::new(StdoutChannel),
+            log: Arc::new(LogChannel),
+        }
+    }
+}
+
+impl Channels {
+    /// Builds the channels a configuration names.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let mut channels = Self::default();
+        for (name, channel) in &config.channels {
+            let built: Arc<dyn Channel> = match channel {
+                ChannelConfig::Stdout => Arc::new(StdoutChannel),
+                ChannelConfig::Log => Arc::new(LogChannel),
+                ChannelConfig::File { path } => Arc::new(FileChannel::open(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?),
+                ChannelConfig::Webhook(webhook) => Arc::new(WebhookChannel::new(webhook)?),
+            };
+            channels.notify.insert(name.clone(), built);
+        }
+        for (name, webhook) in &config.webhooks {
+            channels.webhooks.insert(name.clone(), Arc::new(WebhookChannel::new(webhook)?));
+        }
+        Ok(channels)
+    }
+
+    /// Routes `notify(name, ..)` to a custom channel (embedding).
+    pub fn insert_notify(&mut self, name: impl Into<String>, channel: Arc<dyn Channel>) {
+        self.notify.insert(name.into(), channel);
+    }
+
+    /// Routes `webhook(name, ..)` to a custom channel.
+    pub fn insert_webhook(&mut self, name: impl Into<String>, channel: Arc<dyn Channel>) {
+        self.webhooks.insert(name.into(), channel);
+    }
+
+    /// The channel for an intent; state intents have none (the engine applies them).
+    pub fn for_intent(&self, intent: &Intent) -> Result<Arc<dyn Channel>, EffectError> {
+        match intent {
+            Intent::Notify { channel, .. } => Ok(self.notify.get(channel).unwrap_or(&self.fallback_notify).clone()),
+            Intent::Webhook { name, .. } => self
+                .webhooks
+                .get(name)
+                .cloned()
+                .ok_or_else(|| EffectError::permanent(format!("no webhook named {name:?}; add [webhooks.{name}] with a url to herald.toml"))),
+            Intent::Log { .. } => Ok(self.log.clone()),
+            Intent::InsertDoc { .. } => Err(EffectError::permanent(
+                "insert_doc needs a MongoDB connection, which replays of event files do not have; run the rule with `herald run`",
+            )),
+            Intent::SetState { .. } | Intent::DelState { .. } => Err(EffectError::permanent("state intents are applied by the engine, not a channel")),
+        }
+    }
+}

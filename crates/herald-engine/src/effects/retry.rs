@@ -1,0 +1,117 @@
+//! Retrying effects with capped exponential backoff and jitter.
+
+use super::{Channel, EffectError};
+use crate::config::RetryConfig;
+use herald_core::Effect;
+use std::time::Duration;
+
+/// How long to wait between attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Wait before the second attempt.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl From<&RetryConfig> for Backoff {
+    fn from(config: &RetryConfig) -> Self {
+        Self {
+            max_attempts: config.max_attempts.max(1),
+            initial: Duration::from_millis(config.initial_backoff_ms),
+            max: Duration::from_millis(config.max_backoff_ms),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after failed attempt number `attempt` (1-based): doubling, capped,
+    /// then "equal jitter" (between half and all of it) so that many failing
+    /// effects do not retry in lockstep.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let doubled = self.initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let capped = doubled.min(self.max);
+        let half = capped / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// Runs an effect until it succeeds, fails permanently, or runs out of attempts.
+///
+/// Returns the number of attempts made, or the last error with that number.
+pub async fn execute_with_retry(channel: &dyn Channel, effect: &Effect, backoff: &Backoff) -> Result<u32, (EffectError, u32)> {
+    let mut attempt = 1;
+    loop {
+        match channel.send(effect).await {
+            Ok(()) => return Ok(attempt),
+            Err(e) if !e.retryable || attempt >= backoff.max_attempts => return Err((e, attempt)),
+            Err(e) => {
+                let wait = backoff.delay(attempt);
+                tracing::warn!(rule = %effect.rule, key = %effect.key, attempt, wait_ms = wait.as_millis() as u64, error = %e, "effect failed; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::effects::BoxFuture;
+    use bson::{RawBson, doc};
+    use herald_core::{Intent, ResumeToken};
+    use std::sync::Mutex;
+
+    struct Scripted(Mutex<Vec<Result<(), EffectError>>>);
+
+    impl Channel for Scripted {
+        fn send<'a>(&'a self, _effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
+            let next = self.0.lock().unwrap().remove(0);
+            Box::pin(async move { next })
+        }
+    }
+
+    fn effect() -> Effect {
+        let intent = Intent::Notify { channel: "c".into(), message: doc! {} };
+        Effect::new("r".into(), ResumeToken::new(RawBson::Int32(1)), 0, intent)
+    }
+
+    fn backoff() -> Backoff {
+        Backoff { max_attempts: 3, initial: Duration::from_millis(100), max: Duration::from_millis(150) }
+    }
+
+    #[test]
+    fn delays_double_are_capped_and_jittered() {
+        let b = backoff();
+        for _ in 0..100 {
+            let first = b.delay(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            let third = b.delay(3);
+            assert!(third >= Duration::from_millis(75) && third <= Duration::from_millis(150), "{third:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_until_success() {
+        let channel = Scripted(Mutex::new(vec![Err(EffectError::transient("503")), Ok(())]));
+        assert_eq!(execute_with_retry(&channel, &effect(), &backoff()).await, Ok(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_bounded() {
+        let errors = (0..3).map(|_| Err(EffectError::transient("down"))).collect();
+        let channel = Scripted(Mutex::new(errors));
+        let (err, attempts) = execute_with_retry(&channel, &effect(), &backoff()).await.unwrap_err();
+        assert_eq!((err.message.as_str(), attempts), ("down", 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let channel = Scripted(Mutex::new(vec![Err(EffectError::permanent("400")), Ok(())]));
+        let (_, attempts) = execute_with_retry(&channel, &effect(), &backoff()).await.unwrap_err();
+        assert_eq!(attempts, 1);
+    }
+}

@@ -1,0 +1,168 @@
+//! The [`Engine`] and its builder.
+
+use crate::config::{Config, ConfigError, EngineSettings};
+use crate::effects::{Backoff, Channel, Channels};
+use crate::router::Router;
+use herald_script::{Diagnostic, RuleSet};
+use herald_store::{Store, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why the engine cannot be built or cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Rules failed to load.
+    #[error("{} rule error(s):\n{}", .0.len(), .0.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<Diagnostic>),
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] herald_ingest::SourceError),
+    /// The builder lacks something.
+    #[error("{0}")]
+    Incomplete(&'static str),
+}
+
+/// What a run does besides executing effects.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Execute nothing, write nothing: report each effect to the observer instead.
+    pub dry_run: bool,
+    /// Start at the source's beginning and redo work the ledger has recorded as done.
+    pub from_start: bool,
+}
+
+/// The embeddable engine: source → route → handlers → effects → commit.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), herald_engine::EngineError> {
+/// use herald_engine::{Engine, Quiet};
+/// use herald_ingest::FileSource;
+/// let engine = Engine::builder().rules_dir("rules").store_path("data/herald").build()?;
+/// let source = FileSource::open("examples/approvals/events.jsonl")?;
+/// let summary = engine.run(source, &mut Quiet, std::future::pending::<()>()).await?;
+/// println!("{} events, {} effects", summary.events, summary.effects);
+/// # Ok(()) }
+/// ```
+pub struct Engine {
+    pub(crate) router: Router,
+    pub(crate) store: Store,
+    pub(crate) channels: Channels,
+    pub(crate) settings: EngineSettings,
+    pub(crate) backoff: Backoff,
+    pub(crate) options: RunOptions,
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &[herald_script::Rule] {
+        self.router.rules()
+    }
+
+    /// The store in use.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Builds an [`Engine`].
+#[derive(Default)]
+pub struct EngineBuilder {
+    rules_dir: Option<PathBuf>,
+    rules: Option<RuleSet>,
+    store_path: Option<PathBuf>,
+    store: Option<Store>,
+    config: Config,
+    custom: Vec<(String, Arc<dyn Channel>)>,
+    custom_webhooks: Vec<(String, Arc<dyn Channel>)>,
+    options: RunOptions,
+}
+
+impl EngineBuilder {
+    /// Loads the rules of a directory (every `*.rhai` file in it).
+    pub fn rules_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.rules_dir = Some(dir.into());
+        self
+    }
+
+    /// Uses rules already loaded.
+    pub fn rules(mut self, rules: RuleSet) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// Opens (or creates) the store in a directory. Without one, a temporary store is used.
+    pub fn store_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.store_path = Some(dir.into());
+        self
+    }
+
+    /// Uses a store already open.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses a configuration (channels, webhooks, engine settings, retries).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sends `notify(name, ..)` to a custom channel.
+    pub fn effect(mut self, name: impl Into<String>, channel: impl Channel + 'static) -> Self {
+        self.custom.push((name.into(), Arc::new(channel)));
+        self
+    }
+
+    /// Sends `webhook(name, ..)` to a custom channel.
+    pub fn webhook(mut self, name: impl Into<String>, channel: impl Channel + 'static) -> Self {
+        self.custom_webhooks.push((name.into(), Arc::new(channel)));
+        self
+    }
+
+    /// Sets dry-run and from-start behaviour.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Loads the rules, opens the store and builds the channels.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let rules = match (self.rules, self.rules_dir) {
+            (Some(rules), _) => rules,
+            (None, Some(dir)) => RuleSet::load_dir(dir).map_err(EngineError::Rules)?,
+            (None, None) => return Err(EngineError::Incomplete("the engine needs rules: call rules_dir(..) or rules(..)")),
+        };
+        let store = match (self.store, self.store_path) {
+            (Some(store), _) => store,
+            (None, Some(path)) => Store::open(path)?,
+            (None, None) => Store::temporary()?,
+        };
+        let mut channels = Channels::from_config(&self.config)?;
+        for (name, channel) in self.custom {
+            channels.insert_notify(name, channel);
+        }
+        for (name, channel) in self.custom_webhooks {
+            channels.insert_webhook(name, channel);
+        }
+        Ok(Engine {
+            router: Router::new(&rules),
+            store,
+            channels,
+            backoff: Backoff::from(&self.config.retry),
+            settings: self.config.engine,
+            options: self.options,
+        })
+    }
+}
