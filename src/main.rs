@@ -1,1 +1,28 @@
-fn main() {}
+//! `herald`: a reactive rules engine on MongoDB change streams.
+//!
+//! This binary is only the command line: it parses arguments, runs one
+//! subcommand, and maps the outcome to an exit code (0 ok, 1 runtime
+//! failure, 2 bad input). The work is done by the `herald-*` crates.
+
+mod check;
+mod cli;
+mod exit;
+mod logging;
+mod progress;
+mod replay;
+mod report;
+mod test;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(&cli.log_format);
+    let result = match cli.command {
+        cli::Command::Replay(args) => replay::run(args),
+        cli::Command::Check(args) => check::run(args),
+        cli::Command::Test(args) => test::run(args),
+    };
+    exit::code(result)
+}

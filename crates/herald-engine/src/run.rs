@@ -59,17 +59,35 @@ impl Engine {
         let state = Arc::new(StateView::new(self.store.clone()));
         let mut summary = RunSummary::default();
         let mut group = self.new_group();
+        let outcome = self.pump(&mut source, &source_id, &state, &mut group, observer, &mut summary, shutdown).await;
+        // Whatever stopped the run, the events completed so far are committed,
+        // so nothing already done is done again, and nothing undone is skipped.
+        self.commit_group(&source_id, &mut group, &state)?;
+        outcome.map(|()| summary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pump<S: Source>(
+        &self,
+        source: &mut S,
+        source_id: &str,
+        state: &Arc<StateView>,
+        group: &mut Group,
+        observer: &mut dyn Observer,
+        summary: &mut RunSummary,
+        shutdown: impl Future,
+    ) -> Result<(), EngineError> {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let batch = tokio::select! {
                 biased;
                 _ = &mut shutdown => {
                     summary.interrupted = true;
-                    break;
+                    return Ok(());
                 }
                 batch = source.next_batch() => batch?,
             };
-            let Some(batch) = batch else { break };
+            let Some(batch) = batch else { return Ok(()) };
             for bad in &batch.skipped {
                 tracing::warn!(%bad, "skipped a malformed line");
                 observer.bad_line(bad);
@@ -77,21 +95,19 @@ impl Engine {
             }
             for item in batch.events {
                 let event = Arc::new(item.event);
-                self.handle_event(&event, &state, &mut group.commit, observer, &mut summary).await?;
+                self.handle_event(&event, state, &mut group.commit, observer, summary).await?;
                 summary.events += 1;
                 group.events += 1;
                 group.position = Some(item.position.clone());
                 observer.event_done(&item.position);
-                if self.group_is_due(&group) {
-                    self.commit_group(&source_id, &mut group, &state)?;
+                if self.group_is_due(group) {
+                    self.commit_group(source_id, group, state)?;
                 }
             }
             if let Some(end) = batch.end {
                 group.position = Some(end);
             }
         }
-        self.commit_group(&source_id, &mut group, &state)?;
-        Ok(summary)
     }
 
     fn new_group(&self) -> Group {

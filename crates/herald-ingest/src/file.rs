@@ -56,6 +56,8 @@ pub struct FileSource {
     line_buf: String,
     skipped_total: u64,
     done: bool,
+    /// A bad line met after some good events: those are delivered first, the error next.
+    pending_error: Option<BadLine>,
 }
 
 impl FileSource {
@@ -86,6 +88,7 @@ impl FileSource {
             line_buf: String::with_capacity(4096),
             skipped_total: 0,
             done: false,
+            pending_error: None,
         })
     }
 
@@ -128,6 +131,9 @@ impl FileSource {
     }
 
     fn read_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        if let Some(bad) = self.pending_error.take() {
+            return Err(SourceError::BadLine(bad));
+        }
         if self.done {
             return Ok(None);
         }
@@ -150,13 +156,18 @@ impl FileSource {
                     self.skipped_total += 1;
                     batch.skipped.push(bad);
                 }
-                Err(bad) => return Err(SourceError::BadLine(bad)),
+                Err(bad) if batch.events.is_empty() => return Err(SourceError::BadLine(bad)),
+                Err(bad) => {
+                    self.pending_error = Some(bad);
+                    break;
+                }
             }
         }
-        batch.end = Some(Position::File {
+        // With a bad line pending, the source stands before it, not after.
+        batch.end = batch.events.last().map(|e| e.position.clone()).filter(|_| self.pending_error.is_some()).or(Some(Position::File {
             offset: self.offset,
             line: self.line,
-        });
+        }));
         let empty = batch.events.is_empty() && batch.skipped.is_empty();
         Ok(if empty && self.done { None } else { Some(batch) })
     }
@@ -196,6 +207,7 @@ impl Source for FileSource {
         self.offset = offset;
         self.line = line;
         self.done = false;
+        self.pending_error = None;
         Ok(())
     }
 

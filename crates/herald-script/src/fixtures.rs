@@ -92,13 +92,25 @@ fn run_case(rule: &Rule, case: Case) -> Result<Result<(), String>, String> {
         Err(d) => return Ok(Err(format!("the handler failed: {d}"))),
     };
     let actual: Vec<serde_json::Value> = intents.iter().map(|i| i.to_json()).collect();
-    Ok(if actual == case.expect {
+    let expected: Vec<serde_json::Value> = case.expect.into_iter().map(normalize).collect();
+    Ok(if actual == expected {
         Ok(())
     } else {
         Err(format!(
             "intents differ\n  expected: {}\n  actual:   {}",
-            serde_json::to_string_pretty(&case.expect).unwrap_or_default().replace('\n', "\n  "),
+            serde_json::to_string_pretty(&expected).unwrap_or_default().replace('\n', "\n  "),
             serde_json::to_string_pretty(&actual).unwrap_or_default().replace('\n', "\n  ")
         ))
     })
+}
+
+/// Rewrites an expected intent's `args` the way actual ones are rendered, so that
+/// any valid Extended JSON spelling (canonical or relaxed, `.120Z` or `.12Z`) matches.
+fn normalize(mut intent: serde_json::Value) -> serde_json::Value {
+    if let Some(args) = intent.get_mut("args")
+        && let Ok(bson) = Bson::try_from(args.clone())
+    {
+        *args = bson.into_relaxed_extjson();
+    }
+    intent
 }

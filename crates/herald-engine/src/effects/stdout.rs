@@ -9,10 +9,14 @@ use std::io::Write;
 #[derive(Debug, Default)]
 pub struct StdoutChannel;
 
-/// Renders a field value for people: strings bare, everything else as relaxed JSON.
+/// Renders a field value for people: strings, ids, dates and decimals bare; the rest as relaxed JSON.
 fn show(value: &Bson) -> String {
     match value {
         Bson::String(s) => s.clone(),
+        Bson::ObjectId(oid) => oid.to_hex(),
+        Bson::DateTime(d) => d.try_to_rfc3339_string().unwrap_or_else(|_| d.to_string()),
+        Bson::Decimal128(d) => d.to_string(),
+        Bson::Timestamp(t) => format!("Timestamp({}, {})", t.time, t.increment),
         other => other.clone().into_relaxed_extjson().to_string(),
     }
 }

@@ -80,6 +80,18 @@ fn a_bad_line_stops_with_line_and_column() {
 }
 
 #[test]
+fn events_before_a_bad_line_are_delivered_first() {
+    let f = file_with(&[event_line(1), event_line(2), "{oops".into(), event_line(3)]);
+    let mut source = FileSource::open(f.path()).unwrap();
+    let batch = futures_lite_block_on(source.next_batch()).unwrap().unwrap();
+    assert_eq!(batch.events.len(), 2);
+    // The batch ends before the bad line, so a checkpoint there re-reads it.
+    assert_eq!(batch.end, Some(batch.events[1].position.clone()));
+    let err = futures_lite_block_on(source.next_batch()).unwrap_err();
+    assert!(matches!(err, SourceError::BadLine(ref bad) if bad.line == 3), "{err}");
+}
+
+#[test]
 fn skipping_counts_bad_lines_and_keeps_the_rest() {
     let f = file_with(&[
         event_line(1),

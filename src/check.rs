@@ -1,0 +1,22 @@
+//! `herald check [DIR]`: compile and validate every rule.
+
+use crate::cli::CheckArgs;
+use crate::exit::{Failure, Outcome};
+use crate::report;
+use herald_script::RuleSet;
+
+/// Runs the command.
+pub fn run(args: CheckArgs) -> Outcome {
+    let rules = RuleSet::load_dir(&args.dir).map_err(|diagnostics| {
+        diagnostics.iter().for_each(report::print);
+        eprintln!("{} error(s) in {}", diagnostics.len(), args.dir.display());
+        Failure::Reported(2)
+    })?;
+    for rule in rules.rules() {
+        let spec = rule.spec();
+        let on: Vec<&str> = spec.on.iter().map(|o| o.as_str()).collect();
+        println!("ok  {:<28} watch {} on [{}] filter {}", rule.name(), spec.watch, on.join(", "), spec.filter.source());
+    }
+    println!("{} rule(s) ok", rules.rules().len());
+    Ok(())
+}

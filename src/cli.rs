@@ -1,0 +1,76 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// A reactive rules engine on MongoDB change streams.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr (level from RUST_LOG, default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "HERALD_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Pretty,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a JSON Lines file of change events through the rules.
+    Replay(ReplayArgs),
+    /// Compile and validate rules; report errors as file:line:col.
+    Check(CheckArgs),
+    /// Run each rule's fixture tests (NAME.test.json beside NAME.rhai).
+    Test(TestArgs),
+}
+
+/// `herald replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The events: one MongoDB change event per line, in Extended JSON.
+    pub events: PathBuf,
+    /// The rules directory.
+    #[arg(long, default_value = "rules", env = "HERALD_RULES")]
+    pub rules: PathBuf,
+    /// The configuration file (channels, webhooks, engine settings).
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The store directory; without it, a temporary store is used and forgotten.
+    #[arg(long, env = "HERALD_STORE")]
+    pub store: Option<PathBuf>,
+    /// Execute nothing and write nothing: print each intent as a JSON line.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start at the file's first line and redo what the store has as done.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Count and skip malformed lines instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+}
+
+/// `herald check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The rules directory.
+    #[arg(default_value = "rules", env = "HERALD_RULES")]
+    pub dir: PathBuf,
+}
+
+/// `herald test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The rules directory.
+    #[arg(default_value = "rules", env = "HERALD_RULES")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,136 @@
+//! `herald replay EVENTS`: run a file of change events through the rules.
+
+use crate::cli::ReplayArgs;
+use crate::exit::{Failure, Outcome};
+use crate::{progress, report};
+use anyhow::{Context, anyhow};
+use herald_core::{Effect, Position};
+use herald_engine::{Config, Engine, EngineError, Observer, RunOptions, RunSummary};
+use herald_ingest::{BadLine, FileSource, FileSourceOptions, SourceError};
+use indicatif::ProgressBar;
+use std::io::{BufWriter, Stdout, Write};
+
+/// Runs the command.
+pub fn run(args: ReplayArgs) -> Outcome {
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| Failure::BadInput(e.into()))?,
+        None => Config::default(),
+    };
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        from_start: args.from_start,
+    };
+    let mut builder = Engine::builder().rules_dir(&args.rules).config(config).options(options);
+    if let Some(store) = &args.store {
+        builder = builder.store_path(store);
+    }
+    let engine = builder.build().map_err(|e| match e {
+        EngineError::Rules(diagnostics) => {
+            diagnostics.iter().for_each(report::print);
+            Failure::Reported(2)
+        }
+        other => Failure::BadInput(other.into()),
+    })?;
+    let source_options = FileSourceOptions {
+        skip_bad_lines: args.skip_bad_lines,
+        ..FileSourceOptions::default()
+    };
+    let source = FileSource::open_with(&args.events, source_options).map_err(|e| Failure::BadInput(e.into()))?;
+    let size = std::fs::metadata(&args.events).map(|m| m.len()).unwrap_or(0);
+    let mut observer = CliObserver {
+        progress: progress::for_file(size),
+        stdout: BufWriter::new(std::io::stdout()),
+        stdout_open: true,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
+    let result = runtime.block_on(engine.run(source, &mut observer, shutdown_signal()));
+    observer.progress.finish_and_clear();
+    let _closed_pipe_is_fine = observer.stdout.flush();
+    match result {
+        Ok(summary) => finish(&summary, &args),
+        Err(EngineError::Source(SourceError::BadLine(bad))) => Err(Failure::BadInput(anyhow!(
+            "{bad}\nevents before line {} were handled and checkpointed; fix or delete the line (or pass --skip-bad-lines) and run again to continue",
+            bad.line
+        ))),
+        Err(e @ (EngineError::Source(_) | EngineError::Store(_) | EngineError::Config(_))) => Err(Failure::BadInput(e.into())),
+        Err(e) => Err(Failure::Runtime(e.into())),
+    }
+}
+
+fn finish(summary: &RunSummary, args: &ReplayArgs) -> Outcome {
+    let store = match (&args.store, args.dry_run) {
+        (_, true) => "dry run, nothing written".to_owned(),
+        (Some(dir), false) => format!("store {}", dir.display()),
+        (None, false) => "temporary store".to_owned(),
+    };
+    eprintln!(
+        "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} bad lines skipped ({store}){}",
+        summary.events,
+        summary.matched,
+        summary.effects,
+        summary.deduplicated,
+        summary.dead_lettered,
+        summary.skipped_lines,
+        if summary.interrupted { "; interrupted" } else { "" },
+    );
+    if summary.dead_lettered > 0 {
+        return Err(Failure::Runtime(anyhow!(
+            "{} rule run(s) failed and went to the dead-letter queue (see the errors above)",
+            summary.dead_lettered
+        )));
+    }
+    Ok(())
+}
+
+/// Stops a replay cleanly on Ctrl-C: the engine commits what it completed.
+async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+struct CliObserver {
+    progress: ProgressBar,
+    stdout: BufWriter<Stdout>,
+    stdout_open: bool,
+}
+
+impl CliObserver {
+    fn print_line(&mut self, line: &str) {
+        if self.stdout_open && writeln!(self.stdout, "{line}").is_err() {
+            // `herald replay --dry-run | head`: stop printing, keep going.
+            self.stdout_open = false;
+        }
+    }
+}
+
+impl Observer for CliObserver {
+    fn event_done(&mut self, position: &Position) {
+        if let Position::File { offset, .. } = position {
+            self.progress.set_position(*offset);
+        }
+    }
+
+    fn dry_run(&mut self, effect: &Effect) {
+        let mut json = serde_json::Map::new();
+        json.insert("rule".into(), effect.rule.as_ref().into());
+        json.insert("token".into(), effect.token.to_extjson());
+        json.insert("kind".into(), effect.intent.kind().into());
+        if let Some(target) = effect.intent.target() {
+            json.insert("target".into(), target.into());
+        }
+        json.insert("idempotency_key".into(), effect.key.as_str().into());
+        json.insert("args".into(), herald_core::extjson::to_relaxed(&effect.intent.args()));
+        let line = serde_json::Value::Object(json).to_string();
+        self.progress.suspend(|| ());
+        self.print_line(&line);
+    }
+
+    fn bad_line(&mut self, line: &BadLine) {
+        self.progress.suspend(|| eprintln!("warning: skipped {line}"));
+    }
+}
