@@ -15,7 +15,13 @@ pub fn run(args: CheckArgs) -> Outcome {
     for rule in rules.rules() {
         let spec = rule.spec();
         let on: Vec<&str> = spec.on.iter().map(|o| o.as_str()).collect();
-        println!("ok  {:<28} watch {} on [{}] filter {}", rule.name(), spec.watch, on.join(", "), spec.filter.source());
+        println!(
+            "ok  {:<28} watch {} on [{}] filter {}",
+            rule.name(),
+            spec.watch,
+            on.join(", "),
+            spec.filter.source()
+        );
     }
     println!("{} rule(s) ok", rules.rules().len());
     Ok(())

@@ -9,8 +9,9 @@ pub fn for_file(bytes: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(bytes);
-    let style = ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }

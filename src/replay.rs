@@ -20,7 +20,10 @@ pub fn run(args: ReplayArgs) -> Outcome {
         dry_run: args.dry_run,
         from_start: args.from_start,
     };
-    let mut builder = Engine::builder().rules_dir(&args.rules).config(config).options(options);
+    let mut builder = Engine::builder()
+        .rules_dir(&args.rules)
+        .config(config)
+        .options(options);
     if let Some(store) = &args.store {
         builder = builder.store_path(store);
     }
@@ -35,8 +38,11 @@ pub fn run(args: ReplayArgs) -> Outcome {
         skip_bad_lines: args.skip_bad_lines,
         ..FileSourceOptions::default()
     };
-    let source = FileSource::open_with(&args.events, source_options).map_err(|e| Failure::BadInput(e.into()))?;
-    let size = std::fs::metadata(&args.events).map(|m| m.len()).unwrap_or(0);
+    let source = FileSource::open_with(&args.events, source_options)
+        .map_err(|e| Failure::BadInput(e.into()))?;
+    let size = std::fs::metadata(&args.events)
+        .map(|m| m.len())
+        .unwrap_or(0);
     let mut observer = CliObserver {
         progress: progress::for_file(size),
         stdout: BufWriter::new(std::io::stdout()),
@@ -56,7 +62,9 @@ pub fn run(args: ReplayArgs) -> Outcome {
             "{bad}\nevents before line {} were handled and checkpointed; fix or delete the line (or pass --skip-bad-lines) and run again to continue",
             bad.line
         ))),
-        Err(e @ (EngineError::Source(_) | EngineError::Store(_) | EngineError::Config(_))) => Err(Failure::BadInput(e.into())),
+        Err(e @ (EngineError::Source(_) | EngineError::Store(_) | EngineError::Config(_))) => {
+            Err(Failure::BadInput(e.into()))
+        }
         Err(e) => Err(Failure::Runtime(e.into())),
     }
 }
@@ -75,7 +83,11 @@ fn finish(summary: &RunSummary, args: &ReplayArgs) -> Outcome {
         summary.deduplicated,
         summary.dead_lettered,
         summary.skipped_lines,
-        if summary.interrupted { "; interrupted" } else { "" },
+        if summary.interrupted {
+            "; interrupted"
+        } else {
+            ""
+        },
     );
     if summary.dead_lettered > 0 {
         return Err(Failure::Runtime(anyhow!(
@@ -124,13 +136,17 @@ impl Observer for CliObserver {
             json.insert("target".into(), target.into());
         }
         json.insert("idempotency_key".into(), effect.key.as_str().into());
-        json.insert("args".into(), herald_core::extjson::to_relaxed(&effect.intent.args()));
+        json.insert(
+            "args".into(),
+            herald_core::extjson::to_relaxed(&effect.intent.args()),
+        );
         let line = serde_json::Value::Object(json).to_string();
         self.progress.suspend(|| ());
         self.print_line(&line);
     }
 
     fn bad_line(&mut self, line: &BadLine) {
-        self.progress.suspend(|| eprintln!("warning: skipped {line}"));
+        self.progress
+            .suspend(|| eprintln!("warning: skipped {line}"));
     }
 }

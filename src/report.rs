@@ -1,7 +1,9 @@
 //! Rendering rule diagnostics with the offending source line (miette).
 
 use herald_script::Diagnostic;
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Report};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Report,
+};
 use std::io::IsTerminal;
 
 /// Prints a diagnostic to stderr: `file:line:col: message`, then the line with a marker.
@@ -10,13 +12,24 @@ pub fn print(diagnostic: &Diagnostic) {
     let (Some(source), Some(offset)) = (&diagnostic.source, diagnostic.offset()) else {
         return;
     };
-    let report: Report = MietteDiagnostic::new(diagnostic.message.clone())
+    // The message is on the line above; the report adds only the source snippet.
+    let report: Report = MietteDiagnostic::new(format!("in {}", diagnostic.file.display()))
         .with_label(LabeledSpan::at_offset(offset, "here"))
         .into();
-    let report = report.with_source_code(NamedSource::new(diagnostic.file.display().to_string(), source.to_string()));
-    let theme = if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let report = report.with_source_code(NamedSource::new(
+        diagnostic.file.display().to_string(),
+        source.to_string(),
+    ));
+    let theme = if std::io::stderr().is_terminal() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     let mut text = String::new();
-    if GraphicalReportHandler::new_themed(theme).render_report(&mut text, report.as_ref()).is_ok() {
+    if GraphicalReportHandler::new_themed(theme)
+        .render_report(&mut text, report.as_ref())
+        .is_ok()
+    {
         eprintln!("{text}");
     }
 }

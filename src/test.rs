@@ -16,7 +16,11 @@ pub fn run(args: TestArgs) -> Outcome {
     for rule in rules.rules() {
         let fixture = fixtures::fixture_path(rule.path());
         if !fixture.exists() {
-            println!("--  {}: no fixture ({} not found)", rule.name(), fixture.display());
+            println!(
+                "--  {}: no fixture ({} not found)",
+                rule.name(),
+                fixture.display()
+            );
             continue;
         }
         match fixtures::run(rule, &fixture) {

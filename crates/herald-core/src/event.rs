@@ -170,7 +170,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(e.operation_type(), &OperationType::Update);
-        assert_eq!(e.cluster_time(), Some(Timestamp { time: 10, increment: 2 }));
+        assert_eq!(
+            e.cluster_time(),
+            Some(Timestamp {
+                time: 10,
+                increment: 2
+            })
+        );
         assert_eq!(e.wall_time(), Some(DateTime::from_millis(5)));
         assert_eq!(e.document_key().unwrap().get_i32("_id").unwrap(), 7);
     }

@@ -25,9 +25,14 @@ pub struct ExtJsonError {
 /// assert!(doc.get_datetime("d").is_ok());
 /// ```
 pub fn parse_document(text: &str) -> Result<Document, ExtJsonError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ExtJsonError {
-        column: e.column().max(1),
-        message: e.to_string(),
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        // The position is reported as a column of its own; drop serde's "at line 1 column N".
+        let full = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        ExtJsonError {
+            column: e.column().max(1),
+            message: full.strip_suffix(&suffix).unwrap_or(&full).to_owned(),
+        }
     })?;
     if !value.is_object() {
         return Err(ExtJsonError {
@@ -112,6 +117,7 @@ mod tests {
     fn errors_have_columns() {
         let err = parse_document(r#"{"a": 1,, "b": 2}"#).unwrap_err();
         assert_eq!(err.column, 9);
+        assert!(!err.message.contains("line 1"), "{}", err.message);
         let err = parse_document("  [1, 2]").unwrap_err();
         assert_eq!(err.column, 3);
         let err = parse_document(r#"{"a": {"$oid": "nothex"}}"#).unwrap_err();

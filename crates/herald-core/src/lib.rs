@@ -7,15 +7,15 @@
 //! given it an idempotency key it is an [`Effect`].
 //!
 //! # Layout
-//! - [`event`]: [`ChangeEvent`] and its header.
-//! - [`operation`]: [`OperationType`], which keeps unknown kinds instead of dropping them.
-//! - [`namespace`]: [`Namespace`] (`db.coll`, `db`) and [`WatchTarget`] (`db.coll`, `db`, `*`).
-//! - [`token`]: [`ResumeToken`], opaque and byte-comparable.
-//! - [`position`]: [`Position`], where a source stands, for checkpoints.
-//! - [`intent`]: [`Intent`], what a rule handler asks the engine to do.
-//! - [`effect`]: [`Effect`] and [`IdempotencyKey`].
-//! - [`filter`]: the MongoDB query language evaluated on raw BSON, used to route events to rules.
-//! - [`extjson`]: MongoDB Extended JSON v2 in and out.
+//! - [`event`] — [`ChangeEvent`] and its header.
+//! - [`operation`] — [`OperationType`], which keeps unknown kinds instead of dropping them.
+//! - [`namespace`] — [`Namespace`] (`db.coll`, `db`) and [`WatchTarget`] (`db.coll`, `db`, `*`).
+//! - [`token`] — [`ResumeToken`], opaque and byte-comparable.
+//! - [`position`] — [`Position`], where a source stands, for checkpoints.
+//! - [`intent`] — [`Intent`], what a rule handler asks the engine to do.
+//! - [`effect`] — [`Effect`] and [`IdempotencyKey`].
+//! - [`filter`] — the MongoDB query language evaluated on raw BSON, used to route events to rules.
+//! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 
 pub mod effect;
 pub mod event;

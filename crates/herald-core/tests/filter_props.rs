@@ -31,7 +31,10 @@ fn value() -> impl Strategy<Value = Bson> {
 }
 
 fn cmp(a: &Bson, b: &Bson) -> Ordering {
-    let (a, b) = (RawBson::try_from(a.clone()).unwrap(), RawBson::try_from(b.clone()).unwrap());
+    let (a, b) = (
+        RawBson::try_from(a.clone()).unwrap(),
+        RawBson::try_from(b.clone()).unwrap(),
+    );
     compare(a.as_raw_bson_ref(), b.as_raw_bson_ref())
 }
 

@@ -139,7 +139,9 @@ impl HeaderValue {
     pub fn resolve(&self) -> Result<String, ConfigError> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
-            Self::Env { env } => std::env::var(env).map_err(|_| ConfigError::MissingEnv(env.clone())),
+            Self::Env { env } => {
+                std::env::var(env).map_err(|_| ConfigError::MissingEnv(env.clone()))
+            }
         }
     }
 }
@@ -195,7 +197,9 @@ pub enum ConfigError {
         message: String,
     },
     /// A referenced environment variable is not set.
-    #[error("environment variable {0} is not set (herald.toml refers to it with {{ env = \"{0}\" }})")]
+    #[error(
+        "environment variable {0} is not set (herald.toml refers to it with {{ env = \"{0}\" }})"
+    )]
     MissingEnv(String),
 }
 
@@ -258,10 +262,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.engine.durability, Durability::Always);
-        assert!(matches!(config.channels["approvals"], ChannelConfig::File { .. }));
+        assert!(matches!(
+            config.channels["approvals"],
+            ChannelConfig::File { .. }
+        ));
         assert!(matches!(config.channels["ops"], ChannelConfig::Webhook(_)));
-        assert!(matches!(config.webhooks["crm"].headers["Authorization"], HeaderValue::Env { .. }));
-        assert_eq!(config.webhooks["crm"].timeout_ms, WebhookConfig::DEFAULT_TIMEOUT_MS);
+        assert!(matches!(
+            config.webhooks["crm"].headers["Authorization"],
+            HeaderValue::Env { .. }
+        ));
+        assert_eq!(
+            config.webhooks["crm"].timeout_ms,
+            WebhookConfig::DEFAULT_TIMEOUT_MS
+        );
     }
 
     #[test]
@@ -269,14 +282,19 @@ mod tests {
         let err = Config::parse("[channels.a]\nkind = \"fax\"\n").unwrap_err();
         assert!(err.contains("line 1") || err.contains("fax"), "{err}");
         let err = Config::parse("[engine]\ncomit_every = 5\n").unwrap_err();
-        assert!(err.contains("comit_every") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("comit_every") && err.contains("line 2"),
+            "{err}"
+        );
         let err = Config::parse("[engine]\ncommit_every = 0\n").unwrap_err();
         assert!(err.contains("at least 1"), "{err}");
     }
 
     #[test]
     fn env_headers_must_be_set() {
-        let missing = HeaderValue::Env { env: "HERALD_TEST_SURELY_UNSET_VAR".into() };
+        let missing = HeaderValue::Env {
+            env: "HERALD_TEST_SURELY_UNSET_VAR".into(),
+        };
         assert!(matches!(missing.resolve(), Err(ConfigError::MissingEnv(_))));
     }
 }

@@ -142,7 +142,11 @@ impl EngineBuilder {
         let rules = match (self.rules, self.rules_dir) {
             (Some(rules), _) => rules,
             (None, Some(dir)) => RuleSet::load_dir(dir).map_err(EngineError::Rules)?,
-            (None, None) => return Err(EngineError::Incomplete("the engine needs rules: call rules_dir(..) or rules(..)")),
+            (None, None) => {
+                return Err(EngineError::Incomplete(
+                    "the engine needs rules: call rules_dir(..) or rules(..)",
+                ));
+            }
         };
         let store = match (self.store, self.store_path) {
             (Some(store), _) => store,

@@ -7,12 +7,12 @@
 //! ledger, rule state, dead letters and the checkpoint, atomically per group.
 //!
 //! # Layout
-//! - [`engine`]: [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
-//! - [`run`]: the pipeline loop and [`RunSummary`].
-//! - [`router`]: which rules an event goes to.
-//! - [`effects`]: channels (stdout, file, log, webhook, custom) and retries.
-//! - [`config`]: `herald.toml`.
-//! - [`observer`]: hooks for progress, dry-run output and problems.
+//! - [`engine`] — [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
+//! - [`run`] — the pipeline loop and [`RunSummary`].
+//! - [`router`] — which rules an event goes to.
+//! - [`effects`] — channels (stdout, file, log, webhook, custom) and retries.
+//! - [`config`] — `herald.toml`.
+//! - [`observer`] — hooks for progress, dry-run output and problems.
 //! - `state`: rule state as handlers see it (committed + pending).
 
 pub mod config;

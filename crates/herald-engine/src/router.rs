@@ -24,7 +24,10 @@ impl Router {
                 by_operation.entry(op.clone()).or_default().push(index);
             }
         }
-        Self { rules, by_operation }
+        Self {
+            rules,
+            by_operation,
+        }
     }
 
     /// The rules that accept `event`, in rule-file order.

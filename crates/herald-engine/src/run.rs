@@ -48,7 +48,12 @@ impl Engine {
     /// Runs `source` to its end (or until `shutdown` completes), reporting to `observer`.
     ///
     /// Resumes from the source's checkpoint unless `from_start` is set.
-    pub async fn run<S: Source>(&self, mut source: S, observer: &mut dyn Observer, shutdown: impl Future) -> Result<RunSummary, EngineError> {
+    pub async fn run<S: Source>(
+        &self,
+        mut source: S,
+        observer: &mut dyn Observer,
+        shutdown: impl Future,
+    ) -> Result<RunSummary, EngineError> {
         let source_id = source.id().to_owned();
         if !self.options.from_start
             && let Some(position) = self.store.checkpoint(&source_id)?
@@ -59,7 +64,17 @@ impl Engine {
         let state = Arc::new(StateView::new(self.store.clone()));
         let mut summary = RunSummary::default();
         let mut group = self.new_group();
-        let outcome = self.pump(&mut source, &source_id, &state, &mut group, observer, &mut summary, shutdown).await;
+        let outcome = self
+            .pump(
+                &mut source,
+                &source_id,
+                &state,
+                &mut group,
+                observer,
+                &mut summary,
+                shutdown,
+            )
+            .await;
         // Whatever stopped the run, the events completed so far are committed,
         // so nothing already done is done again, and nothing undone is skipped.
         self.commit_group(&source_id, &mut group, &state)?;
@@ -95,7 +110,8 @@ impl Engine {
             }
             for item in batch.events {
                 let event = Arc::new(item.event);
-                self.handle_event(&event, state, &mut group.commit, observer, summary).await?;
+                self.handle_event(&event, state, &mut group.commit, observer, summary)
+                    .await?;
                 summary.events += 1;
                 group.events += 1;
                 group.position = Some(item.position.clone());
@@ -125,7 +141,12 @@ impl Engine {
             || group.started.elapsed() >= Duration::from_millis(self.settings.commit_interval_ms)
     }
 
-    fn commit_group(&self, source_id: &str, group: &mut Group, state: &StateView) -> Result<(), EngineError> {
+    fn commit_group(
+        &self,
+        source_id: &str,
+        group: &mut Group,
+        state: &StateView,
+    ) -> Result<(), EngineError> {
         let mut done = std::mem::replace(group, self.new_group());
         if self.options.dry_run {
             return Ok(());
@@ -139,7 +160,14 @@ impl Engine {
     }
 
     /// Routes one event and runs every matching rule on it.
-    async fn handle_event(&self, event: &Arc<ChangeEvent>, state: &Arc<StateView>, commit: &mut Commit, observer: &mut dyn Observer, summary: &mut RunSummary) -> Result<(), EngineError> {
+    async fn handle_event(
+        &self,
+        event: &Arc<ChangeEvent>,
+        state: &Arc<StateView>,
+        commit: &mut Commit,
+        observer: &mut dyn Observer,
+        summary: &mut RunSummary,
+    ) -> Result<(), EngineError> {
         let token = event.token().as_bytes();
         for rule in self.router.route(event) {
             summary.matched += 1;
@@ -148,25 +176,29 @@ impl Engine {
                 continue;
             }
             let outcome = self.run_rule(rule, event, state, observer, summary).await;
-            if self.options.dry_run {
-                continue;
-            }
+            let dry_run = self.options.dry_run;
             match outcome {
                 Ok(state_changes) => {
+                    // A dry run keeps state in memory only, so later events still see it.
                     for change in state_changes {
                         match change {
                             Intent::SetState { key, value } => {
-                                commit.set_state(rule.name(), &key, &value)?;
+                                if !dry_run {
+                                    commit.set_state(rule.name(), &key, &value)?;
+                                }
                                 state.write(rule.name(), &key, Some(value));
                             }
                             Intent::DelState { key } => {
-                                commit.del_state(rule.name(), &key);
+                                if !dry_run {
+                                    commit.del_state(rule.name(), &key);
+                                }
                                 state.write(rule.name(), &key, None);
                             }
                             _ => unreachable!("only state intents are returned"),
                         }
                     }
                 }
+                Err(_) if dry_run => {}
                 Err((error, attempts)) => {
                     summary.dead_lettered += 1;
                     commit.dead_letter(&DeadLetter {
@@ -180,15 +212,24 @@ impl Engine {
                     })?;
                 }
             }
-            // Done either way: completed, or owned by the dead-letter queue.
-            commit.mark_done(rule.name(), token);
+            if !dry_run {
+                // Done either way: completed, or owned by the dead-letter queue.
+                commit.mark_done(rule.name(), token);
+            }
         }
         Ok(())
     }
 
     /// Runs a handler and executes its effects. Returns its state changes to
     /// apply, or the error and attempts that send it to the dead-letter queue.
-    async fn run_rule(&self, rule: &Rule, event: &Arc<ChangeEvent>, state: &Arc<StateView>, observer: &mut dyn Observer, summary: &mut RunSummary) -> Result<Vec<Intent>, (String, u32)> {
+    async fn run_rule(
+        &self,
+        rule: &Rule,
+        event: &Arc<ChangeEvent>,
+        state: &Arc<StateView>,
+        observer: &mut dyn Observer,
+        summary: &mut RunSummary,
+    ) -> Result<Vec<Intent>, (String, u32)> {
         let reader: Arc<dyn StateRead> = state.clone();
         let intents = rule.handle(event, reader).map_err(|diagnostic| {
             tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");
@@ -197,14 +238,21 @@ impl Engine {
         })?;
         let mut state_changes = Vec::new();
         for (index, intent) in intents.into_iter().enumerate() {
-            let effect = Effect::new(rule.name().clone(), event.token().clone(), index as u32, intent);
+            let effect = Effect::new(
+                rule.name().clone(),
+                event.token().clone(),
+                index as u32,
+                intent,
+            );
             if self.options.dry_run {
                 summary.effects += 1;
                 observer.dry_run(&effect);
-                continue;
             }
             if effect.intent.is_state_change() {
                 state_changes.push(effect.intent);
+                continue;
+            }
+            if self.options.dry_run {
                 continue;
             }
             let result = match self.channels.for_intent(&effect.intent) {
@@ -216,7 +264,15 @@ impl Engine {
                 Err((error, attempts)) => {
                     tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
                     observer.effect_failed(&effect, &error.message, attempts);
-                    return Err((format!("{} {}: {}", effect.intent.kind(), effect.intent.target().unwrap_or(""), error.message), attempts));
+                    return Err((
+                        format!(
+                            "{} {}: {}",
+                            effect.intent.kind(),
+                            effect.intent.target().unwrap_or(""),
+                            error.message
+                        ),
+                        attempts,
+                    ));
                 }
             }
         }

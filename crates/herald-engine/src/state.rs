@@ -27,7 +27,10 @@ impl StateView {
     }
 
     pub(crate) fn write(&self, rule: &str, key: &str, value: Option<Bson>) {
-        self.pending.write().expect("state lock").insert(pending_key(rule, key), value);
+        self.pending
+            .write()
+            .expect("state lock")
+            .insert(pending_key(rule, key), value);
     }
 
     /// Forgets pending writes once they are committed.
@@ -38,7 +41,12 @@ impl StateView {
 
 impl StateRead for StateView {
     fn get_state(&self, rule: &str, key: &str) -> Option<Bson> {
-        if let Some(pending) = self.pending.read().expect("state lock").get(&pending_key(rule, key)) {
+        if let Some(pending) = self
+            .pending
+            .read()
+            .expect("state lock")
+            .get(&pending_key(rule, key))
+        {
             return pending.clone();
         }
         match self.store.get_state(rule, key) {

@@ -67,7 +67,10 @@ impl FileSource {
     }
 
     /// Opens a file.
-    pub fn open_with(path: impl AsRef<Path>, options: FileSourceOptions) -> Result<Self, SourceError> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: FileSourceOptions,
+    ) -> Result<Self, SourceError> {
         let path = path.as_ref().to_path_buf();
         let io = |source| SourceError::Io {
             path: path.clone(),
@@ -164,12 +167,21 @@ impl FileSource {
             }
         }
         // With a bad line pending, the source stands before it, not after.
-        batch.end = batch.events.last().map(|e| e.position.clone()).filter(|_| self.pending_error.is_some()).or(Some(Position::File {
-            offset: self.offset,
-            line: self.line,
-        }));
+        batch.end = batch
+            .events
+            .last()
+            .map(|e| e.position.clone())
+            .filter(|_| self.pending_error.is_some())
+            .or(Some(Position::File {
+                offset: self.offset,
+                line: self.line,
+            }));
         let empty = batch.events.is_empty() && batch.skipped.is_empty();
-        Ok(if empty && self.done { None } else { Some(batch) })
+        Ok(if empty && self.done {
+            None
+        } else {
+            Some(batch)
+        })
     }
 }
 
@@ -193,14 +205,18 @@ impl Source for FileSource {
         };
         let len = self.reader.get_ref().metadata().map_err(io)?.len();
         if offset > len {
-            return Err(bad("the file is shorter than the checkpoint (was it rewritten?); replay it with --from-start"));
+            return Err(bad(
+                "the file is shorter than the checkpoint (was it rewritten?); replay it with --from-start",
+            ));
         }
         if offset > 0 {
             self.reader.seek(SeekFrom::Start(offset - 1)).map_err(io)?;
             let mut previous = [0u8; 1];
             std::io::Read::read_exact(&mut self.reader, &mut previous).map_err(io)?;
             if previous[0] != b'\n' && offset != len {
-                return Err(bad("the checkpoint is not at a line boundary (was the file rewritten?); replay it with --from-start"));
+                return Err(bad(
+                    "the checkpoint is not at a line boundary (was the file rewritten?); replay it with --from-start",
+                ));
             }
         }
         self.reader.seek(SeekFrom::Start(offset)).map_err(io)?;

@@ -6,8 +6,8 @@
 //! knows how to start from one.
 //!
 //! # Layout
-//! - [`source`]: the [`Source`] trait, [`Batch`], [`SourcedEvent`], [`SourceError`].
-//! - [`file`]: [`FileSource`], JSON Lines of change events in Extended JSON
+//! - [`source`] — the [`Source`] trait, [`Batch`], [`SourcedEvent`], [`SourceError`].
+//! - [`file`](mod@file) — [`FileSource`], JSON Lines of change events in Extended JSON
 //!   (replays, dry runs, fixtures, the zero-setup demo).
 //!
 //! Live MongoDB change streams (`MongoSource`) are the next source to land.

@@ -90,4 +90,3 @@ pub trait Source: Send {
     /// The next batch, or `None` when a finite source is exhausted.
     fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, SourceError>> + Send;
 }
-

@@ -29,7 +29,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic without source text.
-    pub fn new(file: impl Into<PathBuf>, line: usize, column: usize, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             file: file.into(),
             line,
@@ -70,7 +75,14 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
         }
     }
 }
@@ -78,8 +90,19 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// Builds a diagnostic from a Rhai position.
-pub(crate) fn at_position(file: &std::path::Path, source: &Arc<str>, pos: rhai::Position, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::new(file, pos.line().unwrap_or(0), pos.position().unwrap_or(0), message).with_source(source.clone())
+pub(crate) fn at_position(
+    file: &std::path::Path,
+    source: &Arc<str>,
+    pos: rhai::Position,
+    message: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::new(
+        file,
+        pos.line().unwrap_or(0),
+        pos.position().unwrap_or(0),
+        message,
+    )
+    .with_source(source.clone())
 }
 
 #[cfg(test)]

@@ -32,9 +32,15 @@ pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<EventView>("Event")
         .register_indexer_get(|e: &mut EventView, field: &str| e.get(field))
-        .register_fn("contains", |e: &mut EventView, field: ImmutableString| e.0.field(&field).is_some())
+        .register_fn("contains", |e: &mut EventView, field: ImmutableString| {
+            e.0.field(&field).is_some()
+        })
         .register_fn("keys", |e: &mut EventView| -> rhai::Array {
-            e.0.raw().iter().flatten().map(|(k, _)| Dynamic::from(k.to_owned())).collect()
+            e.0.raw()
+                .iter()
+                .flatten()
+                .map(|(k, _)| Dynamic::from(k.to_owned()))
+                .collect()
         })
         .register_fn("to_map", |e: &mut EventView| raw_document_to_map(e.0.raw()))
         .register_fn("to_json", |e: &mut EventView| e.to_json())

@@ -57,14 +57,24 @@ pub fn fixture_path(rule_path: &Path) -> PathBuf {
 /// A file that cannot be read or parsed is a [`Diagnostic`]; a failing case
 /// is a [`CaseOutcome`] with the difference.
 pub fn run(rule: &Rule, fixture: &Path) -> Result<Vec<CaseOutcome>, Diagnostic> {
-    let text = std::fs::read_to_string(fixture).map_err(|e| Diagnostic::new(fixture, 0, 0, format!("cannot read: {e}")))?;
-    let file: FixtureFile = serde_json::from_str(&text)
-        .map_err(|e| Diagnostic::new(fixture, e.line(), e.column(), format!("invalid fixture: {e}")).with_source(text.as_str().into()))?;
+    let text = std::fs::read_to_string(fixture)
+        .map_err(|e| Diagnostic::new(fixture, 0, 0, format!("cannot read: {e}")))?;
+    let file: FixtureFile = serde_json::from_str(&text).map_err(|e| {
+        Diagnostic::new(
+            fixture,
+            e.line(),
+            e.column(),
+            format!("invalid fixture: {e}"),
+        )
+        .with_source(text.as_str().into())
+    })?;
     file.cases
         .into_iter()
         .map(|case| {
             let name = case.name.clone();
-            let result = run_case(rule, case).map_err(|message| Diagnostic::new(fixture, 0, 0, format!("case {name:?}: {message}")))?;
+            let result = run_case(rule, case).map_err(|message| {
+                Diagnostic::new(fixture, 0, 0, format!("case {name:?}: {message}"))
+            })?;
             Ok(CaseOutcome { name, result })
         })
         .collect()
@@ -72,7 +82,8 @@ pub fn run(rule: &Rule, fixture: &Path) -> Result<Vec<CaseOutcome>, Diagnostic> 
 
 /// Runs one case; the outer error is a broken case, the inner one a failed expectation.
 fn run_case(rule: &Rule, case: Case) -> Result<Result<(), String>, String> {
-    let event_doc = extjson::parse_document(&case.event.to_string()).map_err(|e| format!("`event` is not valid Extended JSON: {e}"))?;
+    let event_doc = extjson::parse_document(&case.event.to_string())
+        .map_err(|e| format!("`event` is not valid Extended JSON: {e}"))?;
     let raw = RawDocumentBuf::from_document(&event_doc).map_err(|e| e.to_string())?;
     let event = Arc::new(ChangeEvent::from_raw(raw).map_err(|e| format!("`event`: {e}"))?);
     let mut state = HashMap::new();
@@ -84,7 +95,17 @@ fn run_case(rule: &Rule, case: Case) -> Result<Result<(), String>, String> {
         return Ok(if case.expect.is_empty() {
             Ok(())
         } else {
-            Err(format!("the rule does not match this event (watch {}, on {:?}, filter {}), but {} intent(s) were expected", rule.spec().watch, rule.spec().on.iter().map(|o| o.as_str()).collect::<Vec<_>>(), rule.spec().filter.source(), case.expect.len()))
+            Err(format!(
+                "the rule does not match this event (watch {}, on {:?}, filter {}), but {} intent(s) were expected",
+                rule.spec().watch,
+                rule.spec()
+                    .on
+                    .iter()
+                    .map(|o| o.as_str())
+                    .collect::<Vec<_>>(),
+                rule.spec().filter.source(),
+                case.expect.len()
+            ))
         });
     }
     let intents = match rule.handle(&event, Arc::new(state)) {
@@ -98,8 +119,12 @@ fn run_case(rule: &Rule, case: Case) -> Result<Result<(), String>, String> {
     } else {
         Err(format!(
             "intents differ\n  expected: {}\n  actual:   {}",
-            serde_json::to_string_pretty(&expected).unwrap_or_default().replace('\n', "\n  "),
-            serde_json::to_string_pretty(&actual).unwrap_or_default().replace('\n', "\n  ")
+            serde_json::to_string_pretty(&expected)
+                .unwrap_or_default()
+                .replace('\n', "\n  "),
+            serde_json::to_string_pretty(&actual)
+                .unwrap_or_default()
+                .replace('\n', "\n  ")
         ))
     })
 }

@@ -1,6 +1,6 @@
 //! The intent builtins: `notify`, `webhook`, `insert_doc`, `log`, and rule state.
 //!
-//! Each call of a handler gets a fresh [`Recorder`], passed to the builtins
+//! Each call of a handler gets a fresh recorder, passed to the builtins
 //! through Rhai's per-call tag. Builtins check their arguments and record an
 //! [`Intent`]; a bad argument is a script error at the call's position.
 
@@ -63,11 +63,19 @@ impl Recorder {
 
 type BuiltinResult<T> = Result<T, Box<EvalAltResult>>;
 
-fn with_recording<T>(ctx: &NativeCallContext, f: impl FnOnce(&mut Recording) -> BuiltinResult<T>) -> BuiltinResult<T> {
+fn with_recording<T>(
+    ctx: &NativeCallContext,
+    f: impl FnOnce(&mut Recording) -> BuiltinResult<T>,
+) -> BuiltinResult<T> {
     let recorder = ctx
         .tag()
         .and_then(|tag| tag.read_lock::<Recorder>().map(|r| r.clone()))
-        .ok_or_else(|| format!("{}() can only be called while handling an event", ctx.fn_name()))?;
+        .ok_or_else(|| {
+            format!(
+                "{}() can only be called while handling an event",
+                ctx.fn_name()
+            )
+        })?;
     let mut recording = recorder.0.lock().expect("recorder lock");
     f(&mut recording)
 }
@@ -95,47 +103,82 @@ fn name_arg(value: &str, what: &str) -> BuiltinResult<String> {
 
 /// Registers the intent builtins on a Rhai engine.
 pub fn register(engine: &mut Engine) {
-    engine.register_fn("notify", |ctx: NativeCallContext, channel: &str, message: Map| {
-        let intent = Intent::Notify {
-            channel: name_arg(channel, "channel name")?,
-            message: document(&message, "message")?,
-        };
-        record(&ctx, intent)
-    });
-    engine.register_fn("webhook", |ctx: NativeCallContext, name: &str, payload: Map| {
-        let intent = Intent::Webhook {
-            name: name_arg(name, "webhook name")?,
-            payload: document(&payload, "payload")?,
-        };
-        record(&ctx, intent)
-    });
-    engine.register_fn("insert_doc", |ctx: NativeCallContext, ns: &str, doc: Map| {
-        let ns: Namespace = ns.parse().map_err(|e: herald_core::NamespaceError| e.to_string())?;
-        if ns.coll.is_none() {
-            return Err(format!("insert_doc needs \"db.collection\", got {:?}", ns.to_string()).into());
-        }
-        let intent = Intent::InsertDoc {
-            ns,
-            doc: document(&doc, "document")?,
-        };
-        record(&ctx, intent)
-    });
-    engine.register_fn("log", |ctx: NativeCallContext, level: &str, message: Dynamic| {
-        let level = LogLevel::parse(level).ok_or_else(|| format!("unknown log level {level:?}; use debug, info, warn or error"))?;
-        record(&ctx, Intent::Log { level, message: message.to_string() })
-    });
+    engine.register_fn(
+        "notify",
+        |ctx: NativeCallContext, channel: &str, message: Map| {
+            let intent = Intent::Notify {
+                channel: name_arg(channel, "channel name")?,
+                message: document(&message, "message")?,
+            };
+            record(&ctx, intent)
+        },
+    );
+    engine.register_fn(
+        "webhook",
+        |ctx: NativeCallContext, name: &str, payload: Map| {
+            let intent = Intent::Webhook {
+                name: name_arg(name, "webhook name")?,
+                payload: document(&payload, "payload")?,
+            };
+            record(&ctx, intent)
+        },
+    );
+    engine.register_fn(
+        "insert_doc",
+        |ctx: NativeCallContext, ns: &str, doc: Map| {
+            let ns: Namespace = ns
+                .parse()
+                .map_err(|e: herald_core::NamespaceError| e.to_string())?;
+            if ns.coll.is_none() {
+                return Err(format!(
+                    "insert_doc needs \"db.collection\", got {:?}",
+                    ns.to_string()
+                )
+                .into());
+            }
+            let intent = Intent::InsertDoc {
+                ns,
+                doc: document(&doc, "document")?,
+            };
+            record(&ctx, intent)
+        },
+    );
+    engine.register_fn(
+        "log",
+        |ctx: NativeCallContext, level: &str, message: Dynamic| {
+            let level = LogLevel::parse(level).ok_or_else(|| {
+                format!("unknown log level {level:?}; use debug, info, warn or error")
+            })?;
+            record(
+                &ctx,
+                Intent::Log {
+                    level,
+                    message: message.to_string(),
+                },
+            )
+        },
+    );
     engine.register_fn("log", |ctx: NativeCallContext, message: Dynamic| {
-        record(&ctx, Intent::Log { level: LogLevel::Info, message: message.to_string() })
+        record(
+            &ctx,
+            Intent::Log {
+                level: LogLevel::Info,
+                message: message.to_string(),
+            },
+        )
     });
-    engine.register_fn("set_state", |ctx: NativeCallContext, key: &str, value: Dynamic| {
-        let key = name_arg(key, "state key")?;
-        let value = dynamic_to_bson(&value, &key).map_err(|e| e.to_string())?;
-        with_recording(&ctx, |r| {
-            r.overlay.insert(key.clone(), Some(value.clone()));
-            Ok(())
-        })?;
-        record(&ctx, Intent::SetState { key, value })
-    });
+    engine.register_fn(
+        "set_state",
+        |ctx: NativeCallContext, key: &str, value: Dynamic| {
+            let key = name_arg(key, "state key")?;
+            let value = dynamic_to_bson(&value, &key).map_err(|e| e.to_string())?;
+            with_recording(&ctx, |r| {
+                r.overlay.insert(key.clone(), Some(value.clone()));
+                Ok(())
+            })?;
+            record(&ctx, Intent::SetState { key, value })
+        },
+    );
     engine.register_fn("del_state", |ctx: NativeCallContext, key: &str| {
         let key = name_arg(key, "state key")?;
         with_recording(&ctx, |r| {

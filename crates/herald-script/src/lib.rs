@@ -9,16 +9,16 @@
 //! file:line:col, never the process.
 //!
 //! # Layout
-//! - [`limits`]: the sandbox's resource limits, one constant each.
-//! - [`sandbox`]: the shared, locked-down Rhai engine with herald's builtins.
-//! - [`values`]: BSON ↔ Rhai values, and the Rhai types for ObjectId, dates and timestamps.
-//! - [`event_view`]: the event as Rhai sees it, decoded field by field on access.
-//! - [`intents`]: the intent builtins and the per-call recorder behind them.
-//! - [`spec`]: the `RULE` constant: watch target, operation types, filter, fullDocument.
-//! - [`rule`]: a compiled [`Rule`] and how it handles an event.
-//! - [`ruleset`]: loading every rule of a directory into a [`RuleSet`].
-//! - [`diagnostic`]: [`Diagnostic`], an error with a file position.
-//! - [`fixtures`]: `*.test.json` rule tests, run by `herald test`.
+//! - [`limits`] — the sandbox's resource limits, one constant each.
+//! - [`sandbox`] — the shared, locked-down Rhai engine with herald's builtins.
+//! - [`values`] — BSON ↔ Rhai values, and the Rhai types for ObjectId, dates and timestamps.
+//! - [`event_view`] — the event as Rhai sees it, decoded field by field on access.
+//! - [`intents`] — the intent builtins and the per-call recorder behind them.
+//! - [`spec`] — the `RULE` constant: watch target, operation types, filter, fullDocument.
+//! - [`rule`] — a compiled [`Rule`] and how it handles an event.
+//! - [`ruleset`] — loading every rule of a directory into a [`RuleSet`].
+//! - [`diagnostic`] — [`Diagnostic`], an error with a file position.
+//! - [`fixtures`] — `*.test.json` rule tests, run by `herald test`.
 
 pub mod diagnostic;
 pub mod event_view;

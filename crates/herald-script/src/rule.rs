@@ -37,32 +37,63 @@ pub struct Rule {
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule").field("name", &self.name).field("path", &self.path).field("spec", &self.spec).finish_non_exhaustive()
+        f.debug_struct("Rule")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
     }
 }
 
 impl Rule {
     /// Compiles a rule from its text; `path` names it (the file stem is the rule's name).
-    pub fn from_source(engine: Arc<Engine>, path: impl AsRef<Path>, source: &str) -> Result<Self, Diagnostic> {
+    pub fn from_source(
+        engine: Arc<Engine>,
+        path: impl AsRef<Path>,
+        source: &str,
+    ) -> Result<Self, Diagnostic> {
         let path = path.as_ref().to_path_buf();
         let text: Arc<str> = source.into();
-        let name: Arc<str> = path.file_stem().map_or_else(|| "rule".into(), |s| s.to_string_lossy().into());
+        let name: Arc<str> = path
+            .file_stem()
+            .map_or_else(|| "rule".into(), |s| s.to_string_lossy().into());
         let mut ast = engine.compile(source).map_err(|e| {
-            at_position(&path, &text, e.position(), format!("syntax error: {}", e.err_type()))
+            at_position(
+                &path,
+                &text,
+                e.position(),
+                format!("syntax error: {}", e.err_type()),
+            )
         })?;
         ast.set_source(path.display().to_string());
-        let has_handler = ast.iter_functions().any(|f| f.name == HANDLER && f.params.len() == 1);
+        let has_handler = ast
+            .iter_functions()
+            .any(|f| f.name == HANDLER && f.params.len() == 1);
         if !has_handler {
             return Err(Diagnostic::new(&path, 1, 1, format!("the rule has no `fn {HANDLER}(event)`; define it to say what happens when an event matches")).with_source(text));
         }
         let mut globals = Scope::new();
-        engine.run_ast_with_scope(&mut globals, &ast).map_err(|e| runtime_diagnostic(&path, &text, &e, "while evaluating the rule's top level"))?;
+        engine.run_ast_with_scope(&mut globals, &ast).map_err(|e| {
+            runtime_diagnostic(&path, &text, &e, "while evaluating the rule's top level")
+        })?;
         let (rule_line, rule_col) = locate(&text, "RULE", None);
         if globals.is_constant("RULE") != Some(true) {
-            return Err(Diagnostic::new(&path, rule_line, rule_col, "the rule has no `const RULE = #{ watch: ..., on: [...], filter: #{...} };`").with_source(text));
+            return Err(Diagnostic::new(
+                &path,
+                rule_line,
+                rule_col,
+                "the rule has no `const RULE = #{ watch: ..., on: [...], filter: #{...} };`",
+            )
+            .with_source(text));
         }
         let spec_map: Map = globals.remove("RULE").ok_or_else(|| {
-            Diagnostic::new(&path, rule_line, rule_col, "`RULE` must be an object map: #{ watch: \"db.coll\", ... }").with_source(text.clone())
+            Diagnostic::new(
+                &path,
+                rule_line,
+                rule_col,
+                "`RULE` must be an object map: #{ watch: \"db.coll\", ... }",
+            )
+            .with_source(text.clone())
         })?;
         let spec = RuleSpec::from_map(&spec_map).map_err(|SpecError { key, message }| {
             let (line, column) = locate(&text, "RULE", key);
@@ -107,7 +138,11 @@ impl Rule {
     ///
     /// A script error or an exceeded limit fails this call only, with a
     /// diagnostic at the script position where it happened.
-    pub fn handle(&self, event: &Arc<ChangeEvent>, state: Arc<dyn StateRead>) -> Result<Vec<Intent>, Diagnostic> {
+    pub fn handle(
+        &self,
+        event: &Arc<ChangeEvent>,
+        state: Arc<dyn StateRead>,
+    ) -> Result<Vec<Intent>, Diagnostic> {
         let recorder = Recorder::new(self.name.clone(), state);
         let mut options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         options.tag = Some(Dynamic::from(recorder.clone()));
@@ -117,14 +152,25 @@ impl Rule {
         // The return value is ignored: handlers act only through intents.
         let _returned = self
             .engine
-            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, HANDLER, (EventView(event.clone()),))
+            .call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &self.ast,
+                HANDLER,
+                (EventView(event.clone()),),
+            )
             .map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, "in handle(event)"))?;
         Ok(recorder.take_intents())
     }
 }
 
 /// A diagnostic for a runtime error, at the innermost position (inside the function that failed).
-fn runtime_diagnostic(path: &Path, source: &Arc<str>, error: &EvalAltResult, context: &str) -> Diagnostic {
+fn runtime_diagnostic(
+    path: &Path,
+    source: &Arc<str>,
+    error: &EvalAltResult,
+    context: &str,
+) -> Diagnostic {
     let inner = error.unwrap_inner();
     let position = [inner.position(), error.position()]
         .into_iter()
@@ -135,8 +181,13 @@ fn runtime_diagnostic(path: &Path, source: &Arc<str>, error: &EvalAltResult, con
     let suffix = format!(" ({})", inner.position());
     let bare = full.strip_suffix(&suffix).unwrap_or(&full);
     let hint = match inner {
-        EvalAltResult::ErrorTooManyOperations(_) => format!(" (limit: {} operations; is there an endless loop?)", crate::limits::MAX_OPERATIONS),
-        EvalAltResult::ErrorStackOverflow(_) => format!(" (limit: {} nested calls)", crate::limits::MAX_CALL_LEVELS),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            " (limit: {} operations; is there an endless loop?)",
+            crate::limits::MAX_OPERATIONS
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => {
+            format!(" (limit: {} nested calls)", crate::limits::MAX_CALL_LEVELS)
+        }
         _ => String::new(),
     };
     at_position(path, source, position, format!("{context}: {bare}{hint}"))
@@ -145,7 +196,11 @@ fn runtime_diagnostic(path: &Path, source: &Arc<str>, error: &EvalAltResult, con
 fn handler_position(source: &str) -> rhai::Position {
     let offset = source.find(&format!("fn {HANDLER}")).unwrap_or(0);
     let line = source[..offset].matches('\n').count() + 1;
-    let column = source[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let column = source[..offset]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
     rhai::Position::new(line as u16, column as u16)
 }
 
@@ -156,14 +211,21 @@ fn locate(source: &str, name: &str, key: Option<&str>) -> (usize, usize) {
         .and_then(|k| {
             let rest = &source[decl..];
             rest.match_indices(k).find(|(i, _)| {
-                let before_ok = rest[..*i].chars().next_back().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+                let before_ok = rest[..*i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_');
                 let after = rest[i + k.len()..].trim_start();
                 before_ok && (after.starts_with(':') || after.starts_with("\":"))
             })
         })
         .map_or(decl, |(i, _)| decl + i);
     let line = source[..offset].matches('\n').count() + 1;
-    let column = source[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let column = source[..offset]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
     (line, column)
 }
 

@@ -31,11 +31,19 @@ impl RuleSet {
     }
 
     /// Like [`RuleSet::load_dir`], with a given engine.
-    pub fn load_dir_with(engine: Arc<Engine>, dir: impl AsRef<Path>) -> Result<Self, Vec<Diagnostic>> {
+    pub fn load_dir_with(
+        engine: Arc<Engine>,
+        dir: impl AsRef<Path>,
+    ) -> Result<Self, Vec<Diagnostic>> {
         let dir = dir.as_ref().to_path_buf();
         let files = rule_files(&dir).map_err(|e| vec![e])?;
         if files.is_empty() {
-            return Err(vec![Diagnostic::new(&dir, 0, 0, "no rules: the directory has no *.rhai files")]);
+            return Err(vec![Diagnostic::new(
+                &dir,
+                0,
+                0,
+                "no rules: the directory has no *.rhai files",
+            )]);
         }
         let mut rules = Vec::with_capacity(files.len());
         let mut errors = Vec::new();
@@ -48,7 +56,11 @@ impl RuleSet {
                 Err(d) => errors.push(d),
             }
         }
-        if errors.is_empty() { Ok(Self { dir, rules }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self { dir, rules })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Builds a set from rules already compiled (embedding, tests).
@@ -72,7 +84,8 @@ impl RuleSet {
 
 /// The `*.rhai` files of `dir`, sorted.
 pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Diagnostic::new(dir, 0, 0, format!("cannot read the rules directory: {e}")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::new(dir, 0, 0, format!("cannot read the rules directory: {e}")))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -14,7 +14,13 @@ use herald_core::{ChangeEvent, Filter, OperationType, WatchTarget};
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
-pub const KEYS: [&str; 5] = ["watch", "on", "filter", "full_document", "full_document_before_change"];
+pub const KEYS: [&str; 5] = [
+    "watch",
+    "on",
+    "filter",
+    "full_document",
+    "full_document_before_change",
+];
 
 /// Operation types a rule may name in `on`: the classic ones and those of `showExpandedEvents`.
 pub const OPERATION_TYPES: [&str; 15] = [
@@ -111,16 +117,30 @@ impl RuleSpec {
         if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(SpecError {
                 key: None,
-                message: format!("unknown key `{unknown}` in RULE; expected one of: {}", KEYS.join(", ")),
+                message: format!(
+                    "unknown key `{unknown}` in RULE; expected one of: {}",
+                    KEYS.join(", ")
+                ),
             });
         }
         let watch = match map.get("watch") {
             Some(v) if v.is_string() => {
                 let text = v.clone().into_string().unwrap_or_default();
-                text.parse().map_err(|e: herald_core::NamespaceError| err("watch", e.to_string()))?
+                text.parse()
+                    .map_err(|e: herald_core::NamespaceError| err("watch", e.to_string()))?
             }
-            Some(_) => return Err(err("watch", "`watch` must be a string: \"db.coll\", \"db\" or \"*\"")),
-            None => return Err(err("watch", "RULE needs `watch`: \"db.coll\", \"db\" or \"*\"")),
+            Some(_) => {
+                return Err(err(
+                    "watch",
+                    "`watch` must be a string: \"db.coll\", \"db\" or \"*\"",
+                ));
+            }
+            None => {
+                return Err(err(
+                    "watch",
+                    "RULE needs `watch`: \"db.coll\", \"db\" or \"*\"",
+                ));
+            }
         };
         let on = match map.get("on") {
             None => DEFAULT_ON.iter().map(|s| OperationType::parse(s)).collect(),
@@ -130,10 +150,16 @@ impl RuleSpec {
             None => Filter::everything(),
             Some(v) if v.is_map() => {
                 let m = v.read_lock::<Map>().expect("checked is_map");
-                let doc = map_to_document(&m, "filter").map_err(|e| err("filter", e.to_string()))?;
+                let doc =
+                    map_to_document(&m, "filter").map_err(|e| err("filter", e.to_string()))?;
                 Filter::compile(&doc).map_err(|e| err("filter", format!("invalid filter: {e}")))?
             }
-            Some(_) => return Err(err("filter", "`filter` must be an object map, e.g. #{ \"fullDocument.status\": \"open\" }")),
+            Some(_) => {
+                return Err(err(
+                    "filter",
+                    "`filter` must be an object map, e.g. #{ \"fullDocument.status\": \"open\" }",
+                ));
+            }
         };
         let full_document = match map.get("full_document") {
             None => FullDocument::Default,
@@ -148,7 +174,12 @@ impl RuleSpec {
             None => None,
             Some(v) => match v.clone().into_string().ok().as_deref() {
                 Some(s @ ("off" | "whenAvailable" | "required")) => Some(s.to_owned()),
-                _ => return Err(err("full_document_before_change", "`full_document_before_change` must be \"off\", \"whenAvailable\" or \"required\"")),
+                _ => {
+                    return Err(err(
+                        "full_document_before_change",
+                        "`full_document_before_change` must be \"off\", \"whenAvailable\" or \"required\"",
+                    ));
+                }
             },
         };
         Ok(Self {
@@ -180,7 +211,10 @@ fn parse_on(value: &Dynamic) -> Result<Vec<OperationType>, SpecError> {
     } else if value.is_array() {
         value.clone().into_array().unwrap_or_default()
     } else {
-        return Err(err("on", "`on` must be an array of operation types, e.g. [\"insert\", \"update\"]"));
+        return Err(err(
+            "on",
+            "`on` must be an array of operation types, e.g. [\"insert\", \"update\"]",
+        ));
     };
     if items.is_empty() {
         return Err(err("on", "`on` is empty, so the rule would never run"));
@@ -188,9 +222,17 @@ fn parse_on(value: &Dynamic) -> Result<Vec<OperationType>, SpecError> {
     items
         .into_iter()
         .map(|item| {
-            let name = item.into_string().map_err(|t| err("on", format!("`on` entries must be strings, found {t}")))?;
+            let name = item
+                .into_string()
+                .map_err(|t| err("on", format!("`on` entries must be strings, found {t}")))?;
             if !OPERATION_TYPES.contains(&name.as_str()) {
-                return Err(err("on", format!("unknown operation type {name:?} in `on`; expected one of: {}", OPERATION_TYPES.join(", "))));
+                return Err(err(
+                    "on",
+                    format!(
+                        "unknown operation type {name:?} in `on`; expected one of: {}",
+                        OPERATION_TYPES.join(", ")
+                    ),
+                ));
             }
             Ok(OperationType::parse(&name))
         })

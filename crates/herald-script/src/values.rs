@@ -42,7 +42,8 @@ impl RhaiTimestamp {
 }
 
 fn date_string(d: &RhaiDateTime) -> String {
-    d.0.try_to_rfc3339_string().unwrap_or_else(|_| format!("Date({})", d.0.timestamp_millis()))
+    d.0.try_to_rfc3339_string()
+        .unwrap_or_else(|_| format!("Date({})", d.0.timestamp_millis()))
 }
 
 /// Registers the BSON types and their functions on a Rhai engine.
@@ -50,22 +51,35 @@ pub fn register_types(engine: &mut Engine) {
     engine
         .register_type_with_name::<RhaiObjectId>("ObjectId")
         .register_fn("to_string", |o: &mut RhaiObjectId| o.0.to_hex())
-        .register_fn("to_debug", |o: &mut RhaiObjectId| format!("ObjectId(\"{}\")", o.0.to_hex()))
+        .register_fn("to_debug", |o: &mut RhaiObjectId| {
+            format!("ObjectId(\"{}\")", o.0.to_hex())
+        })
         .register_fn("==", |a: RhaiObjectId, b: RhaiObjectId| a == b)
         .register_fn("!=", |a: RhaiObjectId, b: RhaiObjectId| a != b)
-        .register_fn("==", |a: RhaiObjectId, b: ImmutableString| a.0.to_hex() == b.as_str())
-        .register_fn("==", |a: ImmutableString, b: RhaiObjectId| b.0.to_hex() == a.as_str())
-        .register_get("timestamp", |o: &mut RhaiObjectId| RhaiDateTime(o.0.timestamp()))
-        .register_fn("object_id", |hex: &str| -> Result<RhaiObjectId, Box<rhai::EvalAltResult>> {
-            ObjectId::parse_str(hex)
-                .map(RhaiObjectId)
-                .map_err(|e| format!("object_id({hex:?}): {e}").into())
-        });
+        .register_fn("==", |a: RhaiObjectId, b: ImmutableString| {
+            a.0.to_hex() == b.as_str()
+        })
+        .register_fn("==", |a: ImmutableString, b: RhaiObjectId| {
+            b.0.to_hex() == a.as_str()
+        })
+        .register_get("timestamp", |o: &mut RhaiObjectId| {
+            RhaiDateTime(o.0.timestamp())
+        })
+        .register_fn(
+            "object_id",
+            |hex: &str| -> Result<RhaiObjectId, Box<rhai::EvalAltResult>> {
+                ObjectId::parse_str(hex)
+                    .map(RhaiObjectId)
+                    .map_err(|e| format!("object_id({hex:?}): {e}").into())
+            },
+        );
 
     engine
         .register_type_with_name::<RhaiDateTime>("DateTime")
         .register_fn("to_string", |d: &mut RhaiDateTime| date_string(d))
-        .register_fn("to_debug", |d: &mut RhaiDateTime| format!("DateTime({})", date_string(d)))
+        .register_fn("to_debug", |d: &mut RhaiDateTime| {
+            format!("DateTime({})", date_string(d))
+        })
         .register_get("millis", |d: &mut RhaiDateTime| d.0.timestamp_millis())
         .register_fn("==", |a: RhaiDateTime, b: RhaiDateTime| a == b)
         .register_fn("!=", |a: RhaiDateTime, b: RhaiDateTime| a != b)
@@ -73,23 +87,36 @@ pub fn register_types(engine: &mut Engine) {
         .register_fn("<=", |a: RhaiDateTime, b: RhaiDateTime| a <= b)
         .register_fn(">", |a: RhaiDateTime, b: RhaiDateTime| a > b)
         .register_fn(">=", |a: RhaiDateTime, b: RhaiDateTime| a >= b)
-        .register_fn("-", |a: RhaiDateTime, b: RhaiDateTime| a.0.timestamp_millis() - b.0.timestamp_millis())
+        .register_fn("-", |a: RhaiDateTime, b: RhaiDateTime| {
+            a.0.timestamp_millis() - b.0.timestamp_millis()
+        })
         .register_fn("add_millis", |a: RhaiDateTime, ms: i64| {
-            RhaiDateTime(bson::DateTime::from_millis(a.0.timestamp_millis().saturating_add(ms)))
+            RhaiDateTime(bson::DateTime::from_millis(
+                a.0.timestamp_millis().saturating_add(ms),
+            ))
         })
-        .register_fn("date", |text: &str| -> Result<RhaiDateTime, Box<rhai::EvalAltResult>> {
-            bson::DateTime::parse_rfc3339_str(text)
-                .map(RhaiDateTime)
-                .map_err(|e| format!("date({text:?}): {e}").into())
-        })
-        .register_fn("date_from_millis", |ms: i64| RhaiDateTime(bson::DateTime::from_millis(ms)));
+        .register_fn(
+            "date",
+            |text: &str| -> Result<RhaiDateTime, Box<rhai::EvalAltResult>> {
+                bson::DateTime::parse_rfc3339_str(text)
+                    .map(RhaiDateTime)
+                    .map_err(|e| format!("date({text:?}): {e}").into())
+            },
+        )
+        .register_fn("date_from_millis", |ms: i64| {
+            RhaiDateTime(bson::DateTime::from_millis(ms))
+        });
 
     register_decimal_float(engine);
 
     engine
         .register_type_with_name::<RhaiTimestamp>("Timestamp")
-        .register_fn("to_string", |t: &mut RhaiTimestamp| format!("Timestamp({}, {})", t.0.time, t.0.increment))
-        .register_fn("to_debug", |t: &mut RhaiTimestamp| format!("Timestamp({}, {})", t.0.time, t.0.increment))
+        .register_fn("to_string", |t: &mut RhaiTimestamp| {
+            format!("Timestamp({}, {})", t.0.time, t.0.increment)
+        })
+        .register_fn("to_debug", |t: &mut RhaiTimestamp| {
+            format!("Timestamp({}, {})", t.0.time, t.0.increment)
+        })
         .register_get("t", |t: &mut RhaiTimestamp| i64::from(t.0.time))
         .register_get("i", |t: &mut RhaiTimestamp| i64::from(t.0.increment))
         .register_fn("==", |a: RhaiTimestamp, b: RhaiTimestamp| a == b)
@@ -180,7 +207,9 @@ pub fn bson_to_dynamic(value: &Bson) -> Dynamic {
 
 /// A Rhai value that has no BSON form (a function pointer, a range, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a {type_name} cannot be stored or sent (at {path}); use maps, arrays, strings, numbers, booleans or dates")]
+#[error(
+    "a {type_name} cannot be stored or sent (at {path}); use maps, arrays, strings, numbers, booleans or dates"
+)]
 pub struct ConversionError {
     /// Where in the value, e.g. `message.items[2]`.
     pub path: String,
@@ -206,7 +235,9 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
         return Ok(Bson::String(c.to_string()));
     }
     if value.is_string() {
-        return Ok(Bson::String(value.clone().into_string().unwrap_or_default()));
+        return Ok(Bson::String(
+            value.clone().into_string().unwrap_or_default(),
+        ));
     }
     if let Some(dec) = value.clone().try_cast::<Decimal>() {
         return Decimal128::from_str(&dec.to_string())
@@ -255,7 +286,11 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
 pub fn map_to_document(map: &Map, path: &str) -> Result<Document, ConversionError> {
     let mut doc = Document::new();
     for (key, value) in map {
-        let here = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+        let here = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
         doc.insert(key.as_str(), dynamic_to_bson(value, &here)?);
     }
     Ok(doc)

@@ -28,7 +28,8 @@ pub struct Commit {
 impl Commit {
     /// Records that `rule` completed the event with these token bytes.
     pub fn mark_done(&mut self, rule: &str, token: &[u8]) {
-        self.batch.insert(keys::ledger(rule, token), &self.done_at.to_be_bytes());
+        self.batch
+            .insert(keys::ledger(rule, token), &self.done_at.to_be_bytes());
         self.len += 1;
     }
 
@@ -61,7 +62,8 @@ impl Commit {
 
     /// Adds a dead letter (its `id` must come from [`Store::next_id`](crate::Store::next_id)).
     pub fn dead_letter(&mut self, letter: &DeadLetter) -> Result<(), StoreError> {
-        self.batch.insert(keys::dead_letter(letter.id), letter.to_bytes()?);
+        self.batch
+            .insert(keys::dead_letter(letter.id), letter.to_bytes()?);
         self.len += 1;
         Ok(())
     }

@@ -23,9 +23,11 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, crate::StoreError> {
-        let event = bson::Document::try_from(self.event.as_ref()).map_err(|e| crate::StoreError::BadValue {
-            what: "dead letter",
-            reason: e.to_string(),
+        let event = bson::Document::try_from(self.event.as_ref()).map_err(|e| {
+            crate::StoreError::BadValue {
+                what: "dead letter",
+                reason: e.to_string(),
+            }
         })?;
         let doc = doc! {
             "rule": &self.rule,
@@ -36,10 +38,11 @@ impl DeadLetter {
             "at": self.at,
         };
         let mut bytes = Vec::new();
-        doc.to_writer(&mut bytes).map_err(|e| crate::StoreError::BadValue {
-            what: "dead letter",
-            reason: e.to_string(),
-        })?;
+        doc.to_writer(&mut bytes)
+            .map_err(|e| crate::StoreError::BadValue {
+                what: "dead letter",
+                reason: e.to_string(),
+            })?;
         Ok(bytes)
     }
 
@@ -52,11 +55,21 @@ impl DeadLetter {
         let event = doc.get_document("event").map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             id,
-            rule: doc.get_str("rule").map_err(|e| bad(e.to_string()))?.to_owned(),
-            token: doc.get_binary_generic("token").map_err(|e| bad(e.to_string()))?.clone(),
+            rule: doc
+                .get_str("rule")
+                .map_err(|e| bad(e.to_string()))?
+                .to_owned(),
+            token: doc
+                .get_binary_generic("token")
+                .map_err(|e| bad(e.to_string()))?
+                .clone(),
             event: RawDocumentBuf::from_document(event).map_err(|e| bad(e.to_string()))?,
-            error: doc.get_str("error").map_err(|e| bad(e.to_string()))?.to_owned(),
-            attempts: u32::try_from(doc.get_i64("attempts").map_err(|e| bad(e.to_string()))?).unwrap_or(u32::MAX),
+            error: doc
+                .get_str("error")
+                .map_err(|e| bad(e.to_string()))?
+                .to_owned(),
+            attempts: u32::try_from(doc.get_i64("attempts").map_err(|e| bad(e.to_string()))?)
+                .unwrap_or(u32::MAX),
             at: *doc.get_datetime("at").map_err(|e| bad(e.to_string()))?,
         })
     }

@@ -6,13 +6,17 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The directory holds something that is not a herald store.
-    #[error("{path} is not a herald store (it has other files in it); point --store at an empty or new directory")]
+    #[error(
+        "{path} is not a herald store (it has other files in it); point --store at an empty or new directory"
+    )]
     Foreign {
         /// The directory.
         path: PathBuf,
     },
     /// The store was written by a newer herald.
-    #[error("{path} was written by a newer herald (store format {found}, this herald reads format {supported}); upgrade herald")]
+    #[error(
+        "{path} was written by a newer herald (store format {found}, this herald reads format {supported}); upgrade herald"
+    )]
     NewerFormat {
         /// The directory.
         path: PathBuf,
@@ -22,7 +26,9 @@ pub enum StoreError {
         supported: u32,
     },
     /// The store's files are damaged.
-    #[error("the store at {path} is damaged: {reason}; restore it from a backup, or move it aside to start afresh (events are then replayed from the source's start position)")]
+    #[error(
+        "the store at {path} is damaged: {reason}; restore it from a backup, or move it aside to start afresh (events are then replayed from the source's start position)"
+    )]
     Corrupt {
         /// The directory.
         path: PathBuf,

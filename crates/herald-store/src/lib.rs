@@ -13,11 +13,11 @@
 //! | `d` | sequence number | a [`DeadLetter`] (BSON) |
 //!
 //! # Layout
-//! - [`store`]: [`Store`]: open (refusing foreign, corrupt or newer stores), read, commit.
-//! - [`commit`]: [`Commit`], the changes of one event group, applied atomically.
-//! - [`keys`]: key encodings.
-//! - [`dead_letter`]: [`DeadLetter`] entries.
-//! - [`error`]: [`StoreError`].
+//! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores), read, commit.
+//! - [`commit`] — [`Commit`], the changes of one event group, applied atomically.
+//! - [`keys`] — key encodings.
+//! - [`dead_letter`] — [`DeadLetter`] entries.
+//! - [`error`] — the [`StoreError`] type.
 
 pub mod commit;
 pub mod dead_letter;

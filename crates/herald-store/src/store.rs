@@ -46,7 +46,9 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => StoreError::Corrupt {
+                sled::Error::Corruption { .. }
+                | sled::Error::Unsupported(_)
+                | sled::Error::ReportableBug(_) => StoreError::Corrupt {
                     path: path.clone(),
                     reason: e.to_string(),
                 },
@@ -74,10 +76,12 @@ impl Store {
                 db.flush()?;
             }
             Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref()).map(u32::from_be_bytes).map_err(|_| StoreError::Corrupt {
-                    path: shown.clone(),
-                    reason: "the format marker is unreadable".into(),
-                })?;
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        path: shown.clone(),
+                        reason: "the format marker is unreadable".into(),
+                    })?;
                 if found > FORMAT_VERSION {
                     return Err(StoreError::NewerFormat {
                         path: shown,
@@ -156,10 +160,11 @@ impl Store {
         let Some(bytes) = self.tree.get(keys::state(rule, key))? else {
             return Ok(None);
         };
-        let doc = bson::Document::from_reader(bytes.as_ref()).map_err(|e| StoreError::BadValue {
-            what: "state value",
-            reason: e.to_string(),
-        })?;
+        let doc =
+            bson::Document::from_reader(bytes.as_ref()).map_err(|e| StoreError::BadValue {
+                what: "state value",
+                reason: e.to_string(),
+            })?;
         Ok(doc.get("v").cloned())
     }
 
@@ -167,10 +172,12 @@ impl Store {
     pub fn dead_letters(&self) -> impl Iterator<Item = Result<DeadLetter, StoreError>> + '_ {
         self.tree.scan_prefix([keys::DEAD_LETTER]).map(|item| {
             let (key, value) = item?;
-            let id = <[u8; 8]>::try_from(&key[1..]).map(u64::from_be_bytes).map_err(|_| StoreError::BadValue {
-                what: "dead letter key",
-                reason: format!("{} bytes", key.len()),
-            })?;
+            let id = <[u8; 8]>::try_from(&key[1..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::BadValue {
+                    what: "dead letter key",
+                    reason: format!("{} bytes", key.len()),
+                })?;
             DeadLetter::from_bytes(id, &value)
         })
     }
@@ -186,11 +193,16 @@ fn check_directory(path: &Path) -> Result<(), StoreError> {
     let Ok(entries) = std::fs::read_dir(path) else {
         return Ok(()); // missing: sled creates it; unreadable: sled reports the I/O error
     };
-    let names: Vec<String> = entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     if names.is_empty() || names.iter().any(|n| n == "conf") {
         return Ok(());
     }
-    Err(StoreError::Foreign { path: path.to_path_buf() })
+    Err(StoreError::Foreign {
+        path: path.to_path_buf(),
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,11 @@ use bson::{Bson, Document, RawBson, Regex as BsonRegex};
 
 fn error(at: &str, message: impl Into<String>) -> FilterError {
     FilterError {
-        at: if at.is_empty() { "<filter>".into() } else { at.to_owned() },
+        at: if at.is_empty() {
+            "<filter>".into()
+        } else {
+            at.to_owned()
+        },
         message: message.into(),
     }
 }
@@ -38,21 +42,35 @@ pub(super) fn query(doc: &Document, at: &str) -> Result<Expr, FilterError> {
             "$expr" | "$where" | "$text" | "$jsonSchema" | "$sampleRate" => {
                 return Err(error(
                     &here,
-                    format!("{key} is not supported in rule filters; use field conditions, or test the condition in the handler"),
+                    format!(
+                        "{key} is not supported in rule filters; use field conditions, or test the condition in the handler"
+                    ),
                 ));
             }
             k if k.starts_with('$') => {
-                return Err(error(&here, format!("unknown top-level operator {k}; expected $and, $or, $nor or a field name")));
+                return Err(error(
+                    &here,
+                    format!(
+                        "unknown top-level operator {k}; expected $and, $or, $nor or a field name"
+                    ),
+                ));
             }
             field => all.push(field_condition(field, value, &here)?),
         }
     }
-    Ok(if all.len() == 1 { all.pop().expect("one") } else { Expr::And(all) })
+    Ok(if all.len() == 1 {
+        all.pop().expect("one")
+    } else {
+        Expr::And(all)
+    })
 }
 
 fn subqueries(value: &Bson, at: &str, op: &str) -> Result<Vec<Expr>, FilterError> {
     let Bson::Array(items) = value else {
-        return Err(error(at, format!("{op} needs an array of filter documents")));
+        return Err(error(
+            at,
+            format!("{op} needs an array of filter documents"),
+        ));
     };
     if items.is_empty() {
         return Err(error(at, format!("{op} needs a non-empty array")));
@@ -62,14 +80,20 @@ fn subqueries(value: &Bson, at: &str, op: &str) -> Result<Vec<Expr>, FilterError
         .enumerate()
         .map(|(i, item)| match item {
             Bson::Document(d) => query(d, &join(at, &i.to_string())),
-            _ => Err(error(&join(at, &i.to_string()), format!("each {op} entry must be a document"))),
+            _ => Err(error(
+                &join(at, &i.to_string()),
+                format!("each {op} entry must be a document"),
+            )),
         })
         .collect()
 }
 
 fn split_path(field: &str, at: &str) -> Result<Vec<String>, FilterError> {
     if field.split('.').any(str::is_empty) {
-        return Err(error(at, format!("field path {field:?} has an empty component")));
+        return Err(error(
+            at,
+            format!("field path {field:?} has an empty component"),
+        ));
     }
     Ok(field.split('.').map(str::to_owned).collect())
 }
@@ -96,7 +120,11 @@ fn clauses_to_expr(path: &[String], clauses: Vec<Clause>) -> Expr {
             Clause::Const(value) => Expr::Const(value),
         })
         .collect();
-    if all.len() == 1 { all.pop().expect("one") } else { Expr::And(all) }
+    if all.len() == 1 {
+        all.pop().expect("one")
+    } else {
+        Expr::And(all)
+    }
 }
 
 /// A document whose first key is an operator is an operator document, as in the server.
@@ -112,7 +140,9 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
         let pred = match op.as_str() {
             "$eq" => Pred::Eq(raw(operand, &here)?),
             "$ne" => {
-                clauses.push(Clause::Fails(vec![Clause::Holds(Pred::Eq(raw(operand, &here)?))]));
+                clauses.push(Clause::Fails(vec![Clause::Holds(Pred::Eq(raw(
+                    operand, &here,
+                )?))]));
                 continue;
             }
             "$gt" => Pred::Cmp(CmpOp::Gt, raw(operand, &here)?),
@@ -130,7 +160,9 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
             "$regex" => {
                 let options = match ops.get("$options") {
                     Some(Bson::String(o)) => o.clone(),
-                    Some(_) => return Err(error(&join(at, "$options"), "$options must be a string")),
+                    Some(_) => {
+                        return Err(error(&join(at, "$options"), "$options must be a string"));
+                    }
                     None => String::new(),
                 };
                 let re = match operand {
@@ -140,9 +172,17 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                     },
                     Bson::RegularExpression(re) if options.is_empty() => re.clone(),
                     Bson::RegularExpression(_) => {
-                        return Err(error(&here, "give options either in the regex or in $options, not both"));
+                        return Err(error(
+                            &here,
+                            "give options either in the regex or in $options, not both",
+                        ));
                     }
-                    _ => return Err(error(&here, "$regex needs a string or a regular expression")),
+                    _ => {
+                        return Err(error(
+                            &here,
+                            "$regex needs a string or a regular expression",
+                        ));
+                    }
                 };
                 Pred::Regex(Box::new(regex(&re, &here)?))
             }
@@ -154,9 +194,18 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
             }
             "$not" => {
                 let group = match operand {
-                    Bson::Document(inner) if !inner.is_empty() && is_operator_document(inner) => operators(inner, &here)?,
-                    Bson::RegularExpression(re) => vec![Clause::Holds(Pred::Regex(Box::new(regex(re, &here)?)))],
-                    _ => return Err(error(&here, "$not needs an operator document such as {$gt: 5}, or a regex")),
+                    Bson::Document(inner) if !inner.is_empty() && is_operator_document(inner) => {
+                        operators(inner, &here)?
+                    }
+                    Bson::RegularExpression(re) => {
+                        vec![Clause::Holds(Pred::Regex(Box::new(regex(re, &here)?)))]
+                    }
+                    _ => {
+                        return Err(error(
+                            &here,
+                            "$not needs an operator document such as {$gt: 5}, or a regex",
+                        ));
+                    }
                 };
                 clauses.push(Clause::Fails(group));
                 continue;
@@ -166,7 +215,10 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                     return Err(error(&here, "$elemMatch needs a document"));
                 };
                 let element_operators = is_operator_document(inner)
-                    && !matches!(inner.keys().next().map(String::as_str), Some("$and" | "$or" | "$nor"));
+                    && !matches!(
+                        inner.keys().next().map(String::as_str),
+                        Some("$and" | "$or" | "$nor")
+                    );
                 if element_operators {
                     Pred::ElemMatchOps(operators(inner, &here)?)
                 } else {
@@ -185,10 +237,16 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                 for (i, item) in items.iter().enumerate() {
                     let item_at = join(&here, &i.to_string());
                     clauses.push(match item {
-                        Bson::Document(d) if d.keys().next().map(String::as_str) == Some("$elemMatch") => {
-                            operators(d, &item_at)?.pop().expect("one $elemMatch clause")
+                        Bson::Document(d)
+                            if d.keys().next().map(String::as_str) == Some("$elemMatch") =>
+                        {
+                            operators(d, &item_at)?
+                                .pop()
+                                .expect("one $elemMatch clause")
                         }
-                        Bson::RegularExpression(re) => Clause::Holds(Pred::Regex(Box::new(regex(re, &item_at)?))),
+                        Bson::RegularExpression(re) => {
+                            Clause::Holds(Pred::Regex(Box::new(regex(re, &item_at)?)))
+                        }
                         other => Clause::Holds(Pred::Eq(raw(other, &item_at)?)),
                     });
                 }
@@ -196,7 +254,12 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
             }
             "$mod" => modulo(operand, &here)?,
             other => {
-                return Err(error(&here, format!("unknown operator {other}; supported: $eq $ne $gt $gte $lt $lte $in $nin $exists $type $regex $not $elemMatch $size $all $mod")));
+                return Err(error(
+                    &here,
+                    format!(
+                        "unknown operator {other}; supported: $eq $ne $gt $gte $lt $lte $in $nin $exists $type $regex $not $elemMatch $size $all $mod"
+                    ),
+                ));
             }
         };
         clauses.push(Clause::Holds(pred));
@@ -205,7 +268,8 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
 }
 
 fn raw(value: &Bson, at: &str) -> Result<RawBson, FilterError> {
-    RawBson::try_from(value.clone()).map_err(|e| error(at, format!("value cannot be encoded as BSON: {e}")))
+    RawBson::try_from(value.clone())
+        .map_err(|e| error(at, format!("value cannot be encoded as BSON: {e}")))
 }
 
 fn truthy(value: &Bson) -> bool {
@@ -295,7 +359,12 @@ fn regex(re: &BsonRegex, at: &str) -> Result<regex::Regex, FilterError> {
             's' => builder.dot_matches_new_line(true),
             'x' => builder.ignore_whitespace(true),
             'u' => &mut builder,
-            other => return Err(error(at, format!("unknown regex option {other:?}; MongoDB accepts i, m, s, x, u"))),
+            other => {
+                return Err(error(
+                    at,
+                    format!("unknown regex option {other:?}; MongoDB accepts i, m, s, x, u"),
+                ));
+            }
         };
     }
     builder

@@ -14,7 +14,10 @@ pub(crate) enum Expr {
     Nor(Vec<Expr>),
     Not(Box<Expr>),
     /// A condition on the values at a path (any value satisfying it is enough).
-    Field { path: Vec<String>, pred: Pred },
+    Field {
+        path: Vec<String>,
+        pred: Pred,
+    },
     Const(bool),
 }
 
@@ -157,7 +160,9 @@ fn equals(found: Found<'_>, operand: RawBsonRef<'_>) -> bool {
         return is_nullish(found);
     }
     match found {
-        Found::Value(v) => type_rank(v) == type_rank(operand) && compare(v, operand) == Ordering::Equal,
+        Found::Value(v) => {
+            type_rank(v) == type_rank(operand) && compare(v, operand) == Ordering::Equal
+        }
         Found::Missing => false,
     }
 }

@@ -43,7 +43,9 @@ pub fn compare(a: RawBsonRef<'_>, b: RawBsonRef<'_>) -> Ordering {
     }
     use RawBsonRef as V;
     match (a, b) {
-        (V::String(x) | V::Symbol(x), V::String(y) | V::Symbol(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (V::String(x) | V::Symbol(x), V::String(y) | V::Symbol(y)) => {
+            x.as_bytes().cmp(y.as_bytes())
+        }
         (V::Document(x), V::Document(y)) => compare_documents(x, y),
         (V::Array(x), V::Array(y)) => compare_arrays(x, y),
         (V::Binary(x), V::Binary(y)) => x
@@ -221,10 +223,16 @@ mod tests {
     fn numbers_compare_by_value_across_widths() {
         assert_eq!(cmp(Bson::Int32(1), Bson::Double(1.0)), Ordering::Equal);
         assert_eq!(cmp(Bson::Int64(1), Bson::Int32(1)), Ordering::Equal);
-        assert_eq!(cmp(Bson::Int64(i64::MAX), Bson::Double(9.3e18)), Ordering::Less);
+        assert_eq!(
+            cmp(Bson::Int64(i64::MAX), Bson::Double(9.3e18)),
+            Ordering::Less
+        );
         assert_eq!(cmp(Bson::Int64(3), Bson::Double(2.5)), Ordering::Greater);
         assert_eq!(cmp(Bson::Int64(-3), Bson::Double(-2.5)), Ordering::Less);
-        assert_eq!(cmp(Bson::Double(f64::NAN), Bson::Int32(i32::MIN)), Ordering::Less);
+        assert_eq!(
+            cmp(Bson::Double(f64::NAN), Bson::Int32(i32::MIN)),
+            Ordering::Less
+        );
         let dec = Bson::Decimal128(Decimal128::from_str("1.5").unwrap());
         assert_eq!(cmp(dec.clone(), Bson::Double(1.5)), Ordering::Equal);
         assert_eq!(cmp(dec, Bson::Int32(2)), Ordering::Less);
@@ -232,7 +240,12 @@ mod tests {
 
     #[test]
     fn decimal_decoding() {
-        for (text, value) in [("0", 0.0), ("-12.75", -12.75), ("1E+3", 1000.0), ("0.001", 0.001)] {
+        for (text, value) in [
+            ("0", 0.0),
+            ("-12.75", -12.75),
+            ("1E+3", 1000.0),
+            ("0.001", 0.001),
+        ] {
             let d = Decimal128::from_str(text).unwrap();
             assert_eq!(decimal_to_f64(&d.bytes()), value, "{text}");
         }
@@ -254,7 +267,11 @@ mod tests {
             Bson::MaxKey,
         ];
         for pair in ladder.windows(2) {
-            assert_eq!(cmp(pair[0].clone(), pair[1].clone()), Ordering::Less, "{pair:?}");
+            assert_eq!(
+                cmp(pair[0].clone(), pair[1].clone()),
+                Ordering::Less,
+                "{pair:?}"
+            );
         }
     }
 

@@ -12,7 +12,10 @@ fn matches(filter: Document, target: Document) -> bool {
 fn equality_on_scalars_and_arrays() {
     assert!(matches(doc! {"a": 1}, doc! {"a": 1.0}));
     assert!(matches(doc! {"a": 1}, doc! {"a": [3, 1]}));
-    assert!(!matches(doc! {"a": 1}, doc! {"a": [[1]]}), "only one level of arrays expands");
+    assert!(
+        !matches(doc! {"a": 1}, doc! {"a": [[1]]}),
+        "only one level of arrays expands"
+    );
     assert!(matches(doc! {"a": [1, 2]}, doc! {"a": [1, 2]}));
     assert!(matches(doc! {"a": [1, 2]}, doc! {"a": [[1, 2], 3]}));
     assert!(!matches(doc! {"a": [1, 2]}, doc! {"a": [2, 1]}));
@@ -21,7 +24,8 @@ fn equality_on_scalars_and_arrays() {
 
 #[test]
 fn dotted_paths_traverse_documents_and_arrays() {
-    let order = doc! {"items": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": 5}], "c": {"d": {"e": 3}}};
+    let order =
+        doc! {"items": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": 5}], "c": {"d": {"e": 3}}};
     assert!(matches(doc! {"items.sku": "y"}, order.clone()));
     assert!(matches(doc! {"items.1.sku": "y"}, order.clone()));
     assert!(!matches(doc! {"items.0.sku": "y"}, order.clone()));
@@ -34,7 +38,10 @@ fn null_matches_missing_and_null() {
     assert!(matches(doc! {"a": Bson::Null}, doc! {}));
     assert!(matches(doc! {"a": Bson::Null}, doc! {"a": Bson::Null}));
     assert!(!matches(doc! {"a": Bson::Null}, doc! {"a": 0}));
-    assert!(matches(doc! {"a.b": Bson::Null}, doc! {"a": [{"b": 1}, {"c": 2}]}));
+    assert!(matches(
+        doc! {"a.b": Bson::Null},
+        doc! {"a": [{"b": 1}, {"c": 2}]}
+    ));
     assert!(!matches(doc! {"a.b": Bson::Null}, doc! {"a": [{"b": 1}]}));
     assert!(matches(doc! {"a": {"$ne": Bson::Null}}, doc! {"a": 0}));
     assert!(!matches(doc! {"a": {"$ne": Bson::Null}}, doc! {}));
@@ -47,7 +54,10 @@ fn negations_match_missing_fields() {
     assert!(matches(doc! {"a": {"$ne": 1}}, doc! {}));
     assert!(matches(doc! {"a": {"$nin": [1, 2]}}, doc! {}));
     assert!(matches(doc! {"a": {"$not": {"$gt": 5}}}, doc! {}));
-    assert!(!matches(doc! {"a": {"$ne": 1}}, doc! {"a": [0, 1]}), "$ne means no element equals");
+    assert!(
+        !matches(doc! {"a": {"$ne": 1}}, doc! {"a": [0, 1]}),
+        "$ne means no element equals"
+    );
 }
 
 #[test]
@@ -55,34 +65,67 @@ fn comparisons_bracket_by_type() {
     assert!(!matches(doc! {"a": {"$gt": 5}}, doc! {"a": "six"}));
     assert!(!matches(doc! {"a": {"$lt": "b"}}, doc! {"a": 1}));
     assert!(matches(doc! {"a": {"$lt": "b"}}, doc! {"a": "a"}));
-    assert!(matches(doc! {"a": {"$gt": Bson::MinKey}}, doc! {"a": "anything"}));
-    assert!(matches(doc! {"a": {"$gt": 5, "$lt": 3}}, doc! {"a": [1, 9]}), "each condition may use a different element");
-    assert!(!matches(doc! {"a": {"$elemMatch": {"$gt": 5, "$lt": 3}}}, doc! {"a": [1, 9]}));
-    assert!(matches(doc! {"a": {"$elemMatch": {"$gt": 5, "$lt": 10}}}, doc! {"a": [1, 9]}));
+    assert!(matches(
+        doc! {"a": {"$gt": Bson::MinKey}},
+        doc! {"a": "anything"}
+    ));
+    assert!(
+        matches(doc! {"a": {"$gt": 5, "$lt": 3}}, doc! {"a": [1, 9]}),
+        "each condition may use a different element"
+    );
+    assert!(!matches(
+        doc! {"a": {"$elemMatch": {"$gt": 5, "$lt": 3}}},
+        doc! {"a": [1, 9]}
+    ));
+    assert!(matches(
+        doc! {"a": {"$elemMatch": {"$gt": 5, "$lt": 10}}},
+        doc! {"a": [1, 9]}
+    ));
 }
 
 #[test]
 fn elem_match_with_queries() {
     let d = doc! {"lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 7}]};
-    assert!(matches(doc! {"lines": {"$elemMatch": {"sku": "b", "qty": {"$gt": 5}}}}, d.clone()));
-    assert!(!matches(doc! {"lines": {"$elemMatch": {"sku": "a", "qty": {"$gt": 5}}}}, d.clone()));
-    assert!(matches(doc! {"lines": {"$elemMatch": {"$or": [{"sku": "z"}, {"qty": 1}]}}}, d));
+    assert!(matches(
+        doc! {"lines": {"$elemMatch": {"sku": "b", "qty": {"$gt": 5}}}},
+        d.clone()
+    ));
+    assert!(!matches(
+        doc! {"lines": {"$elemMatch": {"sku": "a", "qty": {"$gt": 5}}}},
+        d.clone()
+    ));
+    assert!(matches(
+        doc! {"lines": {"$elemMatch": {"$or": [{"sku": "z"}, {"qty": 1}]}}},
+        d
+    ));
 }
 
 #[test]
 fn exists_type_size_all_mod_regex() {
-    assert!(matches(doc! {"a": {"$exists": true}}, doc! {"a": Bson::Null}));
+    assert!(matches(
+        doc! {"a": {"$exists": true}},
+        doc! {"a": Bson::Null}
+    ));
     assert!(matches(doc! {"a": {"$exists": false}}, doc! {"b": 1}));
     assert!(matches(doc! {"a": {"$type": "number"}}, doc! {"a": 1_i64}));
     assert!(matches(doc! {"a": {"$type": "array"}}, doc! {"a": []}));
-    assert!(matches(doc! {"a": {"$type": ["string", 16]}}, doc! {"a": ["x"]}));
+    assert!(matches(
+        doc! {"a": {"$type": ["string", 16]}},
+        doc! {"a": ["x"]}
+    ));
     assert!(matches(doc! {"a": {"$size": 2}}, doc! {"a": [1, [2, 3]]}));
     assert!(!matches(doc! {"a": {"$size": 1}}, doc! {"a": 1}));
     assert!(matches(doc! {"a": {"$all": [1, 3]}}, doc! {"a": [3, 2, 1]}));
     assert!(!matches(doc! {"a": {"$all": []}}, doc! {"a": [1]}));
     assert!(matches(doc! {"a": {"$mod": [4, 1]}}, doc! {"a": 9}));
-    assert!(matches(doc! {"a": {"$regex": "^ex", "$options": "i"}}, doc! {"a": "Expense"}));
-    assert!(matches(doc! {"a": {"$in": [bson::Regex { pattern: "^x".into(), options: String::new() }, 3]}}, doc! {"a": "xy"}));
+    assert!(matches(
+        doc! {"a": {"$regex": "^ex", "$options": "i"}},
+        doc! {"a": "Expense"}
+    ));
+    assert!(matches(
+        doc! {"a": {"$in": [bson::Regex { pattern: "^x".into(), options: String::new() }, 3]}},
+        doc! {"a": "xy"}
+    ));
     assert!(matches(doc! {"a": {"$in": [Bson::Null]}}, doc! {}));
 }
 
@@ -102,8 +145,16 @@ fn bad_filters_say_where() {
         (doc! {"$or": []}, "$or", "non-empty"),
         (doc! {"$or": [1]}, "$or.0", "document"),
         (doc! {"x": {"$in": 3}}, "x.$in", "array"),
-        (doc! {"x": {"$regex": "("}}, "x.$regex", "regular expression"),
-        (doc! {"x": {"$type": "nope"}}, "x.$type", "unknown BSON type"),
+        (
+            doc! {"x": {"$regex": "("}},
+            "x.$regex",
+            "regular expression",
+        ),
+        (
+            doc! {"x": {"$type": "nope"}},
+            "x.$type",
+            "unknown BSON type",
+        ),
         (doc! {"x": {"$size": -1}}, "x.$size", "non-negative"),
         (doc! {"$where": "true"}, "$where", "not supported"),
         (doc! {"a..b": 1}, "a..b", "empty component"),

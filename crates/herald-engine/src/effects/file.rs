@@ -49,9 +49,13 @@ impl Channel for FileChannel {
     fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
         Box::pin(async move {
             let line = Self::line(effect);
-            let mut file = self.file.lock().map_err(|_| EffectError::permanent("file channel lock poisoned"))?;
-            file.write_all(line.as_bytes())
-                .map_err(|e| EffectError::transient(format!("cannot append to {}: {e}", self.path.display())))
+            let mut file = self
+                .file
+                .lock()
+                .map_err(|_| EffectError::permanent("file channel lock poisoned"))?;
+            file.write_all(line.as_bytes()).map_err(|e| {
+                EffectError::transient(format!("cannot append to {}: {e}", self.path.display()))
+            })
         })
     }
 }

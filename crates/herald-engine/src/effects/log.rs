@@ -14,10 +14,18 @@ impl Channel for LogChannel {
             let key = effect.key.as_str();
             match &effect.intent {
                 Intent::Log { level, message } => match level {
-                    LogLevel::Debug => tracing::debug!(target: "herald::rule", rule, key, "{message}"),
-                    LogLevel::Info => tracing::info!(target: "herald::rule", rule, key, "{message}"),
-                    LogLevel::Warn => tracing::warn!(target: "herald::rule", rule, key, "{message}"),
-                    LogLevel::Error => tracing::error!(target: "herald::rule", rule, key, "{message}"),
+                    LogLevel::Debug => {
+                        tracing::debug!(target: "herald::rule", rule, key, "{message}")
+                    }
+                    LogLevel::Info => {
+                        tracing::info!(target: "herald::rule", rule, key, "{message}")
+                    }
+                    LogLevel::Warn => {
+                        tracing::warn!(target: "herald::rule", rule, key, "{message}")
+                    }
+                    LogLevel::Error => {
+                        tracing::error!(target: "herald::rule", rule, key, "{message}")
+                    }
                 },
                 other => {
                     let args = herald_core::extjson::to_relaxed(&other.args()).to_string();

@@ -38,16 +38,20 @@ impl Channels {
             let built: Arc<dyn Channel> = match channel {
                 ChannelConfig::Stdout => Arc::new(StdoutChannel),
                 ChannelConfig::Log => Arc::new(LogChannel),
-                ChannelConfig::File { path } => Arc::new(FileChannel::open(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?),
+                ChannelConfig::File { path } => {
+                    Arc::new(FileChannel::open(path).map_err(|source| ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })?)
+                }
                 ChannelConfig::Webhook(webhook) => Arc::new(WebhookChannel::new(webhook)?),
             };
             channels.notify.insert(name.clone(), built);
         }
         for (name, webhook) in &config.webhooks {
-            channels.webhooks.insert(name.clone(), Arc::new(WebhookChannel::new(webhook)?));
+            channels
+                .webhooks
+                .insert(name.clone(), Arc::new(WebhookChannel::new(webhook)?));
         }
         Ok(channels)
     }
@@ -65,17 +69,23 @@ impl Channels {
     /// The channel for an intent; state intents have none (the engine applies them).
     pub fn for_intent(&self, intent: &Intent) -> Result<Arc<dyn Channel>, EffectError> {
         match intent {
-            Intent::Notify { channel, .. } => Ok(self.notify.get(channel).unwrap_or(&self.fallback_notify).clone()),
-            Intent::Webhook { name, .. } => self
-                .webhooks
-                .get(name)
-                .cloned()
-                .ok_or_else(|| EffectError::permanent(format!("no webhook named {name:?}; add [webhooks.{name}] with a url to herald.toml"))),
+            Intent::Notify { channel, .. } => Ok(self
+                .notify
+                .get(channel)
+                .unwrap_or(&self.fallback_notify)
+                .clone()),
+            Intent::Webhook { name, .. } => self.webhooks.get(name).cloned().ok_or_else(|| {
+                EffectError::permanent(format!(
+                    "no webhook named {name:?}; add [webhooks.{name}] with a url to herald.toml"
+                ))
+            }),
             Intent::Log { .. } => Ok(self.log.clone()),
             Intent::InsertDoc { .. } => Err(EffectError::permanent(
                 "insert_doc needs a MongoDB connection, which replays of event files do not have; run the rule with `herald run`",
             )),
-            Intent::SetState { .. } | Intent::DelState { .. } => Err(EffectError::permanent("state intents are applied by the engine, not a channel")),
+            Intent::SetState { .. } | Intent::DelState { .. } => Err(EffectError::permanent(
+                "state intents are applied by the engine, not a channel",
+            )),
         }
     }
 }

@@ -31,7 +31,9 @@ impl Backoff {
     /// then "equal jitter" (between half and all of it) so that many failing
     /// effects do not retry in lockstep.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let doubled = self.initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let doubled = self
+            .initial
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let capped = doubled.min(self.max);
         let half = capped / 2;
         half + half.mul_f64(fastrand::f64())
@@ -41,7 +43,11 @@ impl Backoff {
 /// Runs an effect until it succeeds, fails permanently, or runs out of attempts.
 ///
 /// Returns the number of attempts made, or the last error with that number.
-pub async fn execute_with_retry(channel: &dyn Channel, effect: &Effect, backoff: &Backoff) -> Result<u32, (EffectError, u32)> {
+pub async fn execute_with_retry(
+    channel: &dyn Channel,
+    effect: &Effect,
+    backoff: &Backoff,
+) -> Result<u32, (EffectError, u32)> {
     let mut attempt = 1;
     loop {
         match channel.send(effect).await {
@@ -75,12 +81,19 @@ mod tests {
     }
 
     fn effect() -> Effect {
-        let intent = Intent::Notify { channel: "c".into(), message: doc! {} };
+        let intent = Intent::Notify {
+            channel: "c".into(),
+            message: doc! {},
+        };
         Effect::new("r".into(), ResumeToken::new(RawBson::Int32(1)), 0, intent)
     }
 
     fn backoff() -> Backoff {
-        Backoff { max_attempts: 3, initial: Duration::from_millis(100), max: Duration::from_millis(150) }
+        Backoff {
+            max_attempts: 3,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(150),
+        }
     }
 
     #[test]
@@ -88,30 +101,45 @@ mod tests {
         let b = backoff();
         for _ in 0..100 {
             let first = b.delay(1);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            assert!(
+                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+                "{first:?}"
+            );
             let third = b.delay(3);
-            assert!(third >= Duration::from_millis(75) && third <= Duration::from_millis(150), "{third:?}");
+            assert!(
+                third >= Duration::from_millis(75) && third <= Duration::from_millis(150),
+                "{third:?}"
+            );
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_until_success() {
         let channel = Scripted(Mutex::new(vec![Err(EffectError::transient("503")), Ok(())]));
-        assert_eq!(execute_with_retry(&channel, &effect(), &backoff()).await, Ok(2));
+        assert_eq!(
+            execute_with_retry(&channel, &effect(), &backoff()).await,
+            Ok(2)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn attempts_are_bounded() {
-        let errors = (0..3).map(|_| Err(EffectError::transient("down"))).collect();
+        let errors = (0..3)
+            .map(|_| Err(EffectError::transient("down")))
+            .collect();
         let channel = Scripted(Mutex::new(errors));
-        let (err, attempts) = execute_with_retry(&channel, &effect(), &backoff()).await.unwrap_err();
+        let (err, attempts) = execute_with_retry(&channel, &effect(), &backoff())
+            .await
+            .unwrap_err();
         assert_eq!((err.message.as_str(), attempts), ("down", 3));
     }
 
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
         let channel = Scripted(Mutex::new(vec![Err(EffectError::permanent("400")), Ok(())]));
-        let (_, attempts) = execute_with_retry(&channel, &effect(), &backoff()).await.unwrap_err();
+        let (_, attempts) = execute_with_retry(&channel, &effect(), &backoff())
+            .await
+            .unwrap_err();
         assert_eq!(attempts, 1);
     }
 }

@@ -25,7 +25,12 @@ impl StdoutChannel {
     /// The text printed for an effect.
     pub fn render(effect: &Effect) -> String {
         let target = effect.intent.target().unwrap_or("-");
-        let mut text = format!("▶ {} {} (rule {})\n", effect.intent.kind(), target, effect.rule);
+        let mut text = format!(
+            "▶ {} {} (rule {})\n",
+            effect.intent.kind(),
+            target,
+            effect.rule
+        );
         for (key, value) in effect.intent.args() {
             text.push_str(&format!("    {key}: {}\n", show(&value)));
         }
@@ -37,11 +42,18 @@ impl Channel for StdoutChannel {
     fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
         Box::pin(async move {
             let mut out = std::io::stdout().lock();
-            match out.write_all(Self::render(effect).as_bytes()).and_then(|()| out.flush()) {
+            match out
+                .write_all(Self::render(effect).as_bytes())
+                .and_then(|()| out.flush())
+            {
                 Ok(()) => Ok(()),
                 // A closed pipe (`herald replay ... | head`) is not worth retrying.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(EffectError::permanent("stdout is closed")),
-                Err(e) => Err(EffectError::transient(format!("cannot write to stdout: {e}"))),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    Err(EffectError::permanent("stdout is closed"))
+                }
+                Err(e) => Err(EffectError::transient(format!(
+                    "cannot write to stdout: {e}"
+                ))),
             }
         })
     }

@@ -33,18 +33,25 @@ impl WebhookChannel {
             message,
         };
         install_crypto_provider();
-        let url = reqwest::Url::parse(&config.url).map_err(|e| invalid(format!("webhook url {:?}: {e}", config.url)))?;
+        let url = reqwest::Url::parse(&config.url)
+            .map_err(|e| invalid(format!("webhook url {:?}: {e}", config.url)))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
-            let value = HeaderValue::from_str(&value.resolve()?).map_err(|e| invalid(format!("header {name}: {e}")))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
+            let value = HeaderValue::from_str(&value.resolve()?)
+                .map_err(|e| invalid(format!("header {name}: {e}")))?;
             headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
             .timeout(config.timeout())
             .build()
             .map_err(|e| invalid(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, url, headers })
+        Ok(Self {
+            client,
+            url,
+            headers,
+        })
     }
 }
 

@@ -38,10 +38,23 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
 fn reads_every_event_with_its_position() {
     let lines: Vec<String> = (1..=1000).map(event_line).collect();
     let f = file_with(&lines);
-    let mut source = FileSource::open_with(f.path(), FileSourceOptions { batch_size: 64, ..Default::default() }).unwrap();
+    let mut source = FileSource::open_with(
+        f.path(),
+        FileSourceOptions {
+            batch_size: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let events = drain(&mut source).unwrap();
     assert_eq!(events.len(), 1000);
-    assert_eq!(events[999].position, Position::File { offset: f.as_file().metadata().unwrap().len(), line: 1000 });
+    assert_eq!(
+        events[999].position,
+        Position::File {
+            offset: f.as_file().metadata().unwrap().len(),
+            line: 1000
+        }
+    );
     assert_eq!(events[0].event.token().to_string(), r#"{"_data":"0001"}"#);
 }
 
@@ -63,20 +76,38 @@ fn resumes_after_a_position() {
 fn refuses_a_position_that_does_not_fit() {
     let f = file_with(&[event_line(1), event_line(2)]);
     let mut source = FileSource::open(f.path()).unwrap();
-    let err = source.resume_from(&Position::File { offset: 5, line: 1 }).unwrap_err();
+    let err = source
+        .resume_from(&Position::File { offset: 5, line: 1 })
+        .unwrap_err();
     assert!(err.to_string().contains("line boundary"), "{err}");
-    let err = source.resume_from(&Position::File { offset: 1 << 40, line: 9 }).unwrap_err();
+    let err = source
+        .resume_from(&Position::File {
+            offset: 1 << 40,
+            line: 9,
+        })
+        .unwrap_err();
     assert!(err.to_string().contains("--from-start"), "{err}");
 }
 
 #[test]
 fn a_bad_line_stops_with_line_and_column() {
-    let f = file_with(&[event_line(1), String::new(), r#"{"_id": 1, "operationType": }"#.into(), event_line(3)]);
+    let f = file_with(&[
+        event_line(1),
+        String::new(),
+        r#"{"_id": 1, "operationType": }"#.into(),
+        event_line(3),
+    ]);
     let mut source = FileSource::open(f.path()).unwrap();
     let err = drain(&mut source).unwrap_err();
-    let SourceError::BadLine(bad) = err else { panic!("{err}") };
+    let SourceError::BadLine(bad) = err else {
+        panic!("{err}")
+    };
     assert_eq!((bad.line, bad.column), (3, 29));
-    assert!(bad.to_string().starts_with(&format!("{}:3:29: ", f.path().display())), "{bad}");
+    assert!(
+        bad.to_string()
+            .starts_with(&format!("{}:3:29: ", f.path().display())),
+        "{bad}"
+    );
 }
 
 #[test]
@@ -88,7 +119,10 @@ fn events_before_a_bad_line_are_delivered_first() {
     // The batch ends before the bad line, so a checkpoint there re-reads it.
     assert_eq!(batch.end, Some(batch.events[1].position.clone()));
     let err = futures_lite_block_on(source.next_batch()).unwrap_err();
-    assert!(matches!(err, SourceError::BadLine(ref bad) if bad.line == 3), "{err}");
+    assert!(
+        matches!(err, SourceError::BadLine(ref bad) if bad.line == 3),
+        "{err}"
+    );
 }
 
 #[test]
@@ -100,7 +134,10 @@ fn skipping_counts_bad_lines_and_keeps_the_rest() {
         r#"{"_id": {"$oid": "xyz"}, "operationType": "insert"}"#.into(),
         event_line(2),
     ]);
-    let options = FileSourceOptions { skip_bad_lines: true, ..Default::default() };
+    let options = FileSourceOptions {
+        skip_bad_lines: true,
+        ..Default::default()
+    };
     let mut source = FileSource::open_with(f.path(), options).unwrap();
     let mut events = 0;
     let mut skipped = Vec::new();
@@ -110,7 +147,10 @@ fn skipping_counts_bad_lines_and_keeps_the_rest() {
     }
     assert_eq!(events, 2);
     assert_eq!(source.skipped_lines(), 3);
-    assert_eq!(skipped.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(
+        skipped.iter().map(|b| b.line).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
     assert!(skipped[1].message.contains("_id"), "{}", skipped[1].message);
 }
 

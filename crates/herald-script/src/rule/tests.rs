@@ -65,7 +65,10 @@ fn handle(event) {{
 
 #[test]
 fn top_level_names_are_not_visible_in_handlers() {
-    let err = load(&format!("{RULE_HEAD}const LIMIT = 5;\nfn handle(event) {{\n    LIMIT\n}}")).unwrap_err();
+    let err = load(&format!(
+        "{RULE_HEAD}const LIMIT = 5;\nfn handle(event) {{\n    LIMIT\n}}"
+    ))
+    .unwrap_err();
     assert_eq!(err.line, 4, "{err}");
     assert!(err.message.contains("LIMIT"), "{err}");
 }
@@ -88,9 +91,20 @@ fn state_comes_from_the_store() {
     let rule = load(&format!("{RULE_HEAD}fn handle(event) {{ let n = get_state(\"count\"); set_state(\"count\", n + 1); del_state(\"old\"); }}")).unwrap();
     let mut state = HashMap::new();
     state.insert("count".to_owned(), Bson::Int64(41));
-    let intents = rule.handle(&expense_insert(Bson::Int32(1000)), Arc::new(state)).unwrap();
-    assert_eq!(intents[0], herald_core::Intent::SetState { key: "count".into(), value: Bson::Int32(42) });
-    assert_eq!(intents[1], herald_core::Intent::DelState { key: "old".into() });
+    let intents = rule
+        .handle(&expense_insert(Bson::Int32(1000)), Arc::new(state))
+        .unwrap();
+    assert_eq!(
+        intents[0],
+        herald_core::Intent::SetState {
+            key: "count".into(),
+            value: Bson::Int32(42)
+        }
+    );
+    assert_eq!(
+        intents[1],
+        herald_core::Intent::DelState { key: "old".into() }
+    );
 }
 
 #[test]
@@ -108,33 +122,60 @@ fn handle(event) {{
     ))
     .unwrap();
     let dec = Bson::Decimal128("1234.50".parse().unwrap());
-    let intents = rule.handle(&expense_insert(dec), Arc::new(NoState)).unwrap();
-    let messages: Vec<String> = intents.iter().map(|i| i.args().get_str("message").unwrap().to_owned()).collect();
+    let intents = rule
+        .handle(&expense_insert(dec), Arc::new(NoState))
+        .unwrap();
+    let messages: Vec<String> = intents
+        .iter()
+        .map(|i| i.args().get_str("message").unwrap().to_owned())
+        .collect();
     assert_eq!(
         messages,
-        ["decimal compares with numbers", "after 2023-11-03T08:26:40Z", "ObjectId equals its hex", "timestamp parts", "1000000s"]
+        [
+            "decimal compares with numbers",
+            "after 2023-11-03T08:26:40Z",
+            "ObjectId equals its hex",
+            "timestamp parts",
+            "1000000s"
+        ]
     );
 }
 
 #[test]
 fn syntax_errors_have_positions() {
-    let err = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let x = ;\n}}")).unwrap_err();
+    let err = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let x = ;\n}}"
+    ))
+    .unwrap_err();
     assert_eq!((err.line, err.column), (3, 13), "{err}");
     assert!(err.message.starts_with("syntax error"), "{err}");
-    assert!(err.to_string().starts_with("rules/test_rule.rhai:3:13: "), "{err}");
+    assert!(
+        err.to_string().starts_with("rules/test_rule.rhai:3:13: "),
+        "{err}"
+    );
 }
 
 #[test]
 fn spec_errors_point_at_their_key() {
-    let err = load("const RULE = #{\n    watch: \"a.b\",\n    on: [\"inserted\"],\n};\nfn handle(event) {}").unwrap_err();
+    let err = load(
+        "const RULE = #{\n    watch: \"a.b\",\n    on: [\"inserted\"],\n};\nfn handle(event) {}",
+    )
+    .unwrap_err();
     assert_eq!((err.line, err.column), (3, 5), "{err}");
-    assert!(err.message.contains("unknown operation type \"inserted\""), "{err}");
+    assert!(
+        err.message.contains("unknown operation type \"inserted\""),
+        "{err}"
+    );
 
     let err = load("const RULE = #{\n    watch: \"a.b\",\n    filter: #{ amount: #{ \"$gtx\": 1 } },\n};\nfn handle(event) {}").unwrap_err();
     assert_eq!(err.line, 3, "{err}");
-    assert!(err.message.contains("unknown operator $gtx") && err.message.contains("amount.$gtx"), "{err}");
+    assert!(
+        err.message.contains("unknown operator $gtx") && err.message.contains("amount.$gtx"),
+        "{err}"
+    );
 
-    let err = load("const RULE = #{ watch: \"a.b\", fitler: #{} };\nfn handle(event) {}").unwrap_err();
+    let err =
+        load("const RULE = #{ watch: \"a.b\", fitler: #{} };\nfn handle(event) {}").unwrap_err();
     assert!(err.message.contains("unknown key `fitler`"), "{err}");
 
     let err = load("const RULE = #{ on: [\"insert\"] };\nfn handle(event) {}").unwrap_err();
@@ -153,8 +194,13 @@ fn a_rule_needs_rule_and_handle() {
 
 #[test]
 fn endless_loops_fail_the_event_with_a_position() {
-    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let n = 0;\n    loop {{ n += 1; }}\n}}")).unwrap();
-    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let n = 0;\n    loop {{ n += 1; }}\n}}"
+    ))
+    .unwrap();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
     // Rhai gives no position for this limit, so the diagnostic points at the handler.
     assert_eq!((err.line, err.column), (2, 1), "{err}");
     assert!(err.message.contains("endless loop"), "{err}");
@@ -163,7 +209,9 @@ fn endless_loops_fail_the_event_with_a_position() {
 #[test]
 fn runtime_errors_name_the_line_inside_helpers() {
     let rule = load(&format!("{RULE_HEAD}fn helper(x) {{\n    x.no_such_method()\n}}\nfn handle(event) {{\n    helper(1);\n}}")).unwrap();
-    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
     assert_eq!(err.line, 3, "{err}");
     assert!(err.message.contains("no_such_method"), "{err}");
 }
@@ -171,21 +219,44 @@ fn runtime_errors_name_the_line_inside_helpers() {
 #[test]
 fn the_sandbox_has_no_eval_no_imports_and_bounded_data() {
     assert!(load(&format!("{RULE_HEAD}fn handle(event) {{ eval(\"1\"); }}")).is_err());
-    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{ let s = \"x\"; loop {{ s += s; }} }}")).unwrap();
-    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{ let s = \"x\"; loop {{ s += s; }} }}"
+    ))
+    .unwrap();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
     assert!(err.message.to_lowercase().contains("length"), "{err}");
-    let rule = load(&format!("{RULE_HEAD}fn f(n) {{ f(n + 1) }}\nfn handle(event) {{ f(0) }}")).unwrap();
-    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
-    assert!(err.message.contains("nested calls") || err.message.to_lowercase().contains("stack"), "{err}");
+    let rule = load(&format!(
+        "{RULE_HEAD}fn f(n) {{ f(n + 1) }}\nfn handle(event) {{ f(0) }}"
+    ))
+    .unwrap();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
+    assert!(
+        err.message.contains("nested calls") || err.message.to_lowercase().contains("stack"),
+        "{err}"
+    );
 }
 
 #[test]
 fn builtins_check_their_arguments() {
-    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{\n    insert_doc(\"nocollection\", #{{}});\n}}")).unwrap();
-    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    insert_doc(\"nocollection\", #{{}});\n}}"
+    ))
+    .unwrap();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
     assert_eq!(err.line, 3, "{err}");
     assert!(err.message.contains("db.collection"), "{err}");
-    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{ notify(\"c\", #{{ f: || 1 }}); }}")).unwrap();
-    let err = rule.handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState)).unwrap_err();
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{ notify(\"c\", #{{ f: || 1 }}); }}"
+    ))
+    .unwrap();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
     assert!(err.message.contains("message.f"), "{err}");
 }

@@ -9,7 +9,13 @@ fn commits_survive_reopening() {
         let mut c = store.begin();
         c.mark_done("r", b"t1");
         c.set_state("r", "k", &Bson::Int32(5)).unwrap();
-        c.checkpoint("file:x", &Position::File { offset: 42, line: 3 });
+        c.checkpoint(
+            "file:x",
+            &Position::File {
+                offset: 42,
+                line: 3,
+            },
+        );
         store.commit(c).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -17,7 +23,13 @@ fn commits_survive_reopening() {
     assert!(!store.is_done("r", b"t2").unwrap());
     assert!(!store.is_done("other", b"t1").unwrap());
     assert_eq!(store.get_state("r", "k").unwrap(), Some(Bson::Int32(5)));
-    assert_eq!(store.checkpoint("file:x").unwrap(), Some(Position::File { offset: 42, line: 3 }));
+    assert_eq!(
+        store.checkpoint("file:x").unwrap(),
+        Some(Position::File {
+            offset: 42,
+            line: 3
+        })
+    );
     assert_eq!(store.checkpoints().unwrap().len(), 1);
 }
 
@@ -36,7 +48,10 @@ fn state_can_be_deleted() {
 #[test]
 fn dead_letters_round_trip_in_order() {
     let store = Store::temporary().unwrap();
-    let event = RawDocumentBuf::from_document(&bson::doc! {"_id": {"_data": "01"}, "operationType": "insert"}).unwrap();
+    let event = RawDocumentBuf::from_document(
+        &bson::doc! {"_id": {"_data": "01"}, "operationType": "insert"},
+    )
+    .unwrap();
     let mut c = store.begin();
     for n in 0..3 {
         c.dead_letter(&DeadLetter {
@@ -52,7 +67,10 @@ fn dead_letters_round_trip_in_order() {
     }
     store.commit(c).unwrap();
     let letters: Vec<DeadLetter> = store.dead_letters().collect::<Result<_, _>>().unwrap();
-    assert_eq!(letters.iter().map(|l| l.rule.as_str()).collect::<Vec<_>>(), ["rule0", "rule1", "rule2"]);
+    assert_eq!(
+        letters.iter().map(|l| l.rule.as_str()).collect::<Vec<_>>(),
+        ["rule0", "rule1", "rule2"]
+    );
     assert_eq!(letters[2].event, event);
     assert_eq!(letters[1].attempts, 5);
 }
@@ -71,11 +89,17 @@ fn a_newer_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.tree.insert(keys::FORMAT, &(FORMAT_VERSION + 1).to_be_bytes()).unwrap();
+        store
+            .tree
+            .insert(keys::FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
         store.db.flush().unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1), "{err}");
+    assert!(
+        matches!(err, StoreError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1),
+        "{err}"
+    );
     assert!(err.to_string().contains("upgrade herald"), "{err}");
 }
 

@@ -1,0 +1,391 @@
+//! The engine end to end on event files: effects, retries, dead letters, dedupe.
+
+use bson::doc;
+use herald_core::{Effect, IdempotencyKey, Position};
+use herald_engine::effects::{BoxFuture, Channel, EffectError};
+use herald_engine::{Config, Engine, Quiet, RunOptions, RunSummary};
+use herald_ingest::{FileSource, Source};
+use herald_store::Store;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use wiremock::matchers::{header_exists, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn write_rule(dir: &Path, name: &str, body: &str) {
+    std::fs::write(dir.join(format!("{name}.rhai")), body).unwrap();
+}
+
+/// `n` inserts into shop.orders with `total` = 10 × i.
+fn write_events(path: &Path, n: usize) {
+    let mut f = std::fs::File::create(path).unwrap();
+    for i in 1..=n {
+        writeln!(
+            f,
+            r#"{{"_id":{{"_data":"{i:06}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{i}}},"fullDocument":{{"_id":{i},"total":{}}}}}"#,
+            i * 10
+        )
+        .unwrap();
+    }
+}
+
+const WEBHOOK_RULE: &str = r#"
+const RULE = #{ watch: "shop.orders", on: ["insert"], filter: #{ "fullDocument.total": #{ "$gte": 20 } } };
+fn handle(event) { webhook("crm", #{ order: event.documentKey._id, total: event.fullDocument.total }); }
+"#;
+
+async fn run(engine: &Engine, events: &Path) -> RunSummary {
+    let source = FileSource::open(events).unwrap();
+    engine
+        .run(source, &mut Quiet, std::future::pending::<()>())
+        .await
+        .unwrap()
+}
+
+fn fast_retries(url: &str) -> Config {
+    Config::parse(&format!(
+        "[webhooks.crm]\nurl = \"{url}/hook\"\ntimeout_ms = 2000\n[retry]\nmax_attempts = 3\ninitial_backoff_ms = 1\nmax_backoff_ms = 2\n"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn webhooks_carry_the_idempotency_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .and(header_exists("Idempotency-Key"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "crm", WEBHOOK_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 3);
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .config(fast_retries(&server.uri()))
+        .build()
+        .unwrap();
+    let summary = run(&engine, &events).await;
+    assert_eq!(
+        (
+            summary.events,
+            summary.matched,
+            summary.effects,
+            summary.dead_lettered
+        ),
+        (3, 2, 2, 0)
+    );
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for (request, order) in requests.iter().zip([2, 3]) {
+        let token = herald_core::ResumeToken::new(bson::RawBson::Document(
+            bson::RawDocumentBuf::from_document(&doc! {"_data": format!("{order:06}")}).unwrap(),
+        ));
+        let expected = IdempotencyKey::derive("crm", &token, 0);
+        assert_eq!(
+            request
+                .headers
+                .get("Idempotency-Key")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            expected.as_str()
+        );
+        assert_eq!(
+            request
+                .headers
+                .get("X-Herald-Rule")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "crm"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"order": order, "total": order * 10})
+        );
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_the_same_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "crm", WEBHOOK_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 2);
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .config(fast_retries(&server.uri()))
+        .build()
+        .unwrap();
+    let summary = run(&engine, &events).await;
+    assert_eq!((summary.effects, summary.dead_lettered), (1, 0));
+    let keys: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["Idempotency-Key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+}
+
+#[tokio::test]
+async fn permanent_failures_go_to_the_dead_letter_queue_and_the_run_goes_on() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(422))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "crm", WEBHOOK_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 3);
+    let store = Store::temporary().unwrap();
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store(store.clone())
+        .config(fast_retries(&server.uri()))
+        .build()
+        .unwrap();
+    let summary = run(&engine, &events).await;
+    assert_eq!(
+        (summary.events, summary.effects, summary.dead_lettered),
+        (3, 0, 2)
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "a 422 is not retried"
+    );
+    let letters: Vec<_> = store.dead_letters().collect::<Result<_, _>>().unwrap();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].rule, "crm");
+    assert!(letters[0].error.contains("422"), "{}", letters[0].error);
+    assert_eq!(letters[0].attempts, 1);
+    assert_eq!(
+        bson::Document::try_from(letters[1].event.as_ref())
+            .unwrap()
+            .get_document("documentKey")
+            .unwrap(),
+        &doc! {"_id": 3}
+    );
+    // The checkpoint still moved past every event: nothing is retried by accident, the DLQ owns them.
+    let checkpoint = store
+        .checkpoint(FileSource::open(&events).unwrap().id())
+        .unwrap();
+    assert_eq!(
+        checkpoint,
+        Some(Position::File {
+            offset: std::fs::metadata(&events).unwrap().len(),
+            line: 3
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_failing_handler_dead_letters_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        "spin",
+        "const RULE = #{ watch: \"shop\" };\nfn handle(event) {\n    loop { }\n}\n",
+    );
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 1);
+    let store = Store::temporary().unwrap();
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let summary = run(&engine, &events).await;
+    assert_eq!(summary.dead_lettered, 1);
+    let letter = store.dead_letters().next().unwrap().unwrap();
+    assert!(
+        letter.error.contains("spin.rhai:2:1") && letter.error.contains("endless loop"),
+        "{}",
+        letter.error
+    );
+}
+
+#[derive(Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Channel for Recorder {
+    fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
+        self.0.lock().unwrap().push(effect.key.to_string());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+const STATEFUL_RULE: &str = r#"
+const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) {
+    let seen = get_state("seen");
+    if seen == () { seen = 0; }
+    set_state("seen", seen + 1);
+    notify("sms", #{ n: seen + 1 });
+}
+"#;
+
+#[tokio::test]
+async fn the_ledger_and_checkpoint_prevent_repeats_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "count", STATEFUL_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 5);
+    let store_dir = dir.path().join("store");
+    let sent = Recorder::default();
+    let build = |options| {
+        Engine::builder()
+            .rules_dir(dir.path())
+            .store_path(&store_dir)
+            .config(Config::parse("[engine]\ncommit_every = 2\n").unwrap())
+            .effect("sms", sent.clone())
+            .options(options)
+            .build()
+            .unwrap()
+    };
+
+    let first = run(&build(RunOptions::default()), &events).await;
+    assert_eq!((first.events, first.effects), (5, 5));
+    // State written by one event is visible to the next, within and across commit groups.
+    let stored = Store::open(&store_dir)
+        .unwrap()
+        .get_state("count", "seen")
+        .unwrap();
+    assert_eq!(stored, Some(bson::Bson::Int32(5)));
+    drop(stored);
+
+    let second = run(&build(RunOptions::default()), &events).await;
+    assert_eq!(
+        (second.events, second.effects),
+        (0, 0),
+        "resumed past the end"
+    );
+
+    // The same events under another file name: the checkpoint does not apply, the ledger does.
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::copy(&events, &copy).unwrap();
+    let third = run(&build(RunOptions::default()), &copy).await;
+    assert_eq!(
+        (
+            third.events,
+            third.matched,
+            third.deduplicated,
+            third.effects
+        ),
+        (5, 5, 5, 0)
+    );
+
+    let fourth = run(
+        &build(RunOptions {
+            from_start: true,
+            dry_run: false,
+        }),
+        &events,
+    )
+    .await;
+    assert_eq!(
+        (fourth.events, fourth.effects),
+        (5, 5),
+        "--from-start repeats"
+    );
+    let keys = sent.0.lock().unwrap().clone();
+    assert_eq!(keys.len(), 10);
+    assert_eq!(
+        keys[..5],
+        keys[5..],
+        "repeats carry the same idempotency keys"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_executes_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "count", STATEFUL_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 3);
+    let store_dir = dir.path().join("store");
+    let sent = Recorder::default();
+    struct Collect(Vec<String>);
+    impl herald_engine::Observer for Collect {
+        fn dry_run(&mut self, effect: &Effect) {
+            self.0.push(effect.intent.to_json().to_string());
+        }
+    }
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store_path(&store_dir)
+        .effect("sms", sent.clone())
+        .options(RunOptions {
+            dry_run: true,
+            from_start: false,
+        })
+        .build()
+        .unwrap();
+    let mut seen = Collect(Vec::new());
+    let summary = engine
+        .run(
+            FileSource::open(&events).unwrap(),
+            &mut seen,
+            std::future::pending::<()>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.effects, 6);
+    assert!(sent.0.lock().unwrap().is_empty());
+    assert_eq!(
+        seen.0[1],
+        r#"{"kind":"notify","target":"sms","args":{"n":1}}"#
+    );
+    assert_eq!(
+        seen.0[3], r#"{"kind":"notify","target":"sms","args":{"n":2}}"#,
+        "state flows between events in a dry run"
+    );
+    drop(engine);
+    let store = Store::open(&store_dir).unwrap();
+    assert!(store.checkpoints().unwrap().is_empty());
+    assert_eq!(store.get_state("count", "seen").unwrap(), None);
+}
+
+#[tokio::test]
+async fn shutdown_commits_what_was_done() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "count", STATEFUL_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 3);
+    let store = Store::temporary().unwrap();
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store(store.clone())
+        .effect("sms", Recorder::default())
+        .build()
+        .unwrap();
+    let source = FileSource::open(&events).unwrap();
+    let id = source.id().to_owned();
+    // The shutdown future is already complete: the engine stops before reading.
+    let summary = engine
+        .run(source, &mut Quiet, std::future::ready(()))
+        .await
+        .unwrap();
+    assert!(summary.interrupted);
+    assert_eq!(summary.events, 0);
+    assert_eq!(store.checkpoint(&id).unwrap(), None);
+}

@@ -1,0 +1,74 @@
+//! `herald test`: fixtures pass, and a wrong expectation fails with the difference.
+
+use crate::util::{herald, stderr, stdout};
+
+#[test]
+fn the_shipped_fixtures_pass() {
+    let output = herald().args(["test", "rules"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let out = stdout(&output);
+    assert!(
+        out.contains(" 0 failed") && !out.contains("no fixture"),
+        "{out}"
+    );
+}
+
+const RULE: &str = "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { notify(\"ops\", #{ id: event.documentKey._id }); }\n";
+
+fn fixture(expected_id: i32) -> String {
+    format!(
+        r#"{{"cases": [{{"name": "notifies ops", "event": {{"_id": {{"_data": "01"}}, "operationType": "insert", "ns": {{"db": "shop", "coll": "orders"}}, "documentKey": {{"_id": 7}}}},
+            "expect": [{{"kind": "notify", "target": "ops", "args": {{"id": {expected_id}}}}}]}}]}}"#
+    )
+}
+
+herald_test!(a_wrong_expectation_fails_with_a_diff, |dir| {
+    dir.write("rules/orders.rhai", RULE);
+    dir.write("rules/orders.test.json", &fixture(8));
+    let output = herald()
+        .arg("test")
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(
+        out.contains("FAIL orders: notifies ops")
+            && out.contains("\"id\": 8")
+            && out.contains("\"id\": 7"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+
+    dir.write("rules/orders.test.json", &fixture(7));
+    let output = herald()
+        .arg("test")
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stdout(&output));
+});
+
+herald_test!(a_broken_fixture_is_bad_input_with_a_position, |dir| {
+    dir.write("rules/orders.rhai", RULE);
+    dir.write(
+        "rules/orders.test.json",
+        "{\"cases\": [\n  {\"name\": 1}\n]}",
+    );
+    let output = herald()
+        .arg("test")
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("orders.test.json:2:"),
+        "{}",
+        stderr(&output)
+    );
+});

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `herald` binary: one target, one module per topic.
+
+#[macro_use]
+mod util;
+
+mod check;
+mod replay;
+mod rule_tests;
