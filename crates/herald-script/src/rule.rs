@@ -23,7 +23,7 @@ pub const HANDLER: &str = "handle";
 ///     fn handle(event) { notify("ops", #{ subject: `order ${event.documentKey._id}` }); }
 /// "#;
 /// let rule = Rule::from_source(engine, "rules/orders.rhai", source).unwrap();
-/// assert_eq!(rule.name(), "orders");
+/// assert_eq!(rule.name().as_ref(), "orders");
 /// ```
 #[derive(Clone)]
 pub struct Rule {
