@@ -1,0 +1,23 @@
+//! `count`.
+
+use super::{Ctx, collection_name, number, optional_doc, query};
+use crate::error::CommandResult;
+use bson::{Document, doc};
+
+/// `{count: coll, query, skip, limit}`.
+pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
+    let coll = collection_name(cmd, "count")?;
+    let filter = query::filter(optional_doc(cmd, "query")?)?;
+    let state = ctx.shared.lock();
+    let mut n = state.catalog.get(&ctx.db, coll).map_or(0, |c| {
+        c.iter()
+            .filter(|d| crate::data::matches(&filter, d))
+            .count()
+    }) as i64;
+    n = (n - cmd.get("skip").and_then(number).unwrap_or(0)).max(0);
+    let limit = cmd.get("limit").and_then(number).unwrap_or(0).abs();
+    if limit > 0 {
+        n = n.min(limit);
+    }
+    Ok(doc! { "n": n as i32 })
+}

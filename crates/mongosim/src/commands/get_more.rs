@@ -1,0 +1,99 @@
+//! `getMore`: the next batch of a find cursor, or of a change stream
+//! (waiting up to `maxTimeMS` for new events, as awaitData cursors do).
+
+use super::cursor_reply::reply;
+use super::{Ctx, number};
+use crate::error::{CommandError, CommandResult};
+use crate::state::Cursor;
+use bson::{Bson, Document};
+use std::time::Duration;
+
+/// How long a change stream getMore waits without `maxTimeMS` (the server's awaitData default).
+pub const DEFAULT_AWAIT: Duration = Duration::from_secs(1);
+
+/// `{getMore: id, collection, batchSize, maxTimeMS}`.
+pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
+    let Some(Bson::Int64(id)) = cmd.get("getMore") else {
+        return Err(CommandError::type_mismatch(
+            "BSON field 'getMore.getMore' is the wrong type, expected type 'long'",
+        ));
+    };
+    let id = *id;
+    let batch_size = cmd
+        .get("batchSize")
+        .and_then(number)
+        .filter(|n| *n > 0)
+        .map(|n| n as usize);
+    let wait = cmd
+        .get("maxTimeMS")
+        .and_then(number)
+        .map_or(DEFAULT_AWAIT, |ms| Duration::from_millis(ms.max(0) as u64));
+    // Take the cursor out, so that waiting does not hold the lock.
+    let cursor = ctx
+        .shared
+        .lock()
+        .cursors
+        .remove(&id)
+        .ok_or_else(|| CommandError::cursor_not_found(id))?;
+    match cursor {
+        Cursor::Find { ns, mut remaining } => {
+            let n = batch_size.unwrap_or(remaining.len()).min(remaining.len());
+            let batch: Vec<Document> = remaining.drain(..n).collect();
+            let id = if remaining.is_empty() {
+                0
+            } else {
+                ctx.shared.lock().cursors.insert(
+                    id,
+                    Cursor::Find {
+                        ns: ns.clone(),
+                        remaining,
+                    },
+                );
+                id
+            };
+            Ok(reply(false, batch, id, &ns, None))
+        }
+        Cursor::ChangeStream(mut stream) => {
+            let deadline = tokio::time::Instant::now() + wait;
+            let mut tail = ctx.shared.oplog_tail.subscribe();
+            let limit = batch_size.unwrap_or(usize::MAX);
+            let batch = loop {
+                let batch = {
+                    let state = ctx.shared.lock();
+                    stream.read(&state.oplog, &state.catalog, limit)?
+                };
+                if !batch.events.is_empty() || stream.invalidated {
+                    break batch;
+                }
+                tail.borrow_and_update();
+                let unread = stream.has_unread(&ctx.shared.lock().oplog);
+                if !unread
+                    && !matches!(
+                        tokio::time::timeout_at(deadline, tail.changed()).await,
+                        Ok(Ok(()))
+                    )
+                {
+                    break batch;
+                }
+            };
+            let closed = stream.invalidated;
+            let ns = stream.reply_ns.clone();
+            let id = if closed {
+                0
+            } else {
+                ctx.shared
+                    .lock()
+                    .cursors
+                    .insert(id, Cursor::ChangeStream(stream));
+                id
+            };
+            Ok(reply(
+                false,
+                batch.events,
+                id,
+                &ns,
+                Some(batch.post_batch_resume_token),
+            ))
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `mongosim --port P [--oplog-capacity N]`: mongosim as a process, for
+//! benchmarks and crash tests where herald runs in another process.
+
+use clap::Parser;
+
+/// An in-process MongoDB replica-set primary for tests, as a standalone process.
+#[derive(Debug, Parser)]
+#[command(name = "mongosim", version, about)]
+struct Args {
+    /// Port to listen on (127.0.0.1); 0 picks a free one, printed on stdout.
+    #[arg(long, default_value_t = 27017)]
+    port: u16,
+    /// Oplog entries kept before the oldest are dropped.
+    #[arg(long, default_value_t = mongosim::DEFAULT_OPLOG_CAPACITY)]
+    oplog_capacity: usize,
+    /// Act as a standalone server (no replica set, no change streams).
+    #[arg(long)]
+    standalone: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let sim = mongosim::MongoSim::builder()
+        .port(args.port)
+        .oplog_capacity(args.oplog_capacity)
+        .standalone(args.standalone)
+        .start()
+        .await?;
+    // Scripts read this line to learn the address and that the server is ready.
+    println!("mongosim listening on {} ({})", sim.addr(), sim.uri());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    sim.shutdown().await;
+    Ok(())
+}

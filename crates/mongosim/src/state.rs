@@ -1,0 +1,113 @@
+//! Everything the server holds, behind one lock.
+
+use crate::change_stream::ChangeStreamCursor;
+use crate::clock::Clock;
+use crate::data::Catalog;
+use crate::fail_point::FailPoints;
+use crate::oplog::{Op, Oplog};
+use bson::{DateTime, Document, Timestamp};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicI64;
+use tokio::sync::watch;
+
+/// An open cursor.
+#[derive(Debug, Clone)]
+pub enum Cursor {
+    /// The rest of a `find` or `aggregate` result.
+    Find {
+        /// `db.coll` for replies.
+        ns: String,
+        /// Documents not yet returned.
+        remaining: VecDeque<Document>,
+    },
+    /// A change stream.
+    ChangeStream(Box<ChangeStreamCursor>),
+}
+
+/// The mutable state.
+#[derive(Debug)]
+pub struct State {
+    /// Databases and collections.
+    pub catalog: Catalog,
+    /// The capped oplog.
+    pub oplog: Oplog,
+    /// Cluster time.
+    pub clock: Clock,
+    /// Open cursors by id.
+    pub cursors: HashMap<i64, Cursor>,
+    next_cursor: i64,
+    /// Configured fail points.
+    pub fail_points: FailPoints,
+}
+
+impl State {
+    fn new(oplog_capacity: usize) -> Self {
+        Self {
+            catalog: Catalog::default(),
+            oplog: Oplog::new(oplog_capacity),
+            clock: Clock::default(),
+            cursors: HashMap::new(),
+            next_cursor: 1_000_000_007,
+            fail_points: FailPoints::default(),
+        }
+    }
+
+    /// Records a write in the oplog; returns its operation time.
+    pub fn log(&mut self, op: Op) -> (Timestamp, DateTime) {
+        let (ts, wall) = self.clock.tick();
+        self.oplog.push(ts, wall, None, op);
+        (ts, wall)
+    }
+
+    /// Registers a cursor; returns its id (never 0).
+    pub fn add_cursor(&mut self, cursor: Cursor) -> i64 {
+        self.next_cursor += 1;
+        let id = self.next_cursor;
+        self.cursors.insert(id, cursor);
+        id
+    }
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The data, the oplog, cursors, fail points.
+    pub state: Mutex<State>,
+    /// The newest oplog position, for change streams waiting in getMore.
+    pub oplog_tail: watch::Sender<u64>,
+    /// `host:port` as clients dial it.
+    pub host: String,
+    /// The replica set name; `None` makes the server a standalone.
+    pub set_name: Option<String>,
+    /// Connection ids.
+    pub next_connection: AtomicI64,
+    /// When the server started (for `hello.electionId` and uptime).
+    pub started: DateTime,
+}
+
+impl Shared {
+    /// A fresh server state.
+    pub fn new(host: String, set_name: Option<String>, oplog_capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State::new(oplog_capacity)),
+            oplog_tail: watch::channel(0).0,
+            host,
+            set_name,
+            next_connection: AtomicI64::new(1),
+            started: DateTime::now(),
+        }
+    }
+
+    /// Locks the state.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Wakes change streams after writes.
+    pub fn notify_writes(&self, state: &State) {
+        self.oplog_tail.send_replace(state.oplog.last_seq());
+    }
+}

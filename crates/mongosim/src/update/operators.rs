@@ -1,0 +1,554 @@
+//! Update operators.
+
+use super::Change;
+use crate::error::CommandError;
+use crate::paths;
+use bson::{Bson, DateTime, Document, Timestamp};
+use herald_core::filter::order::compare;
+use std::cmp::Ordering;
+
+/// True if the update document uses operators (its first key starts with `$`).
+pub fn is_operator_update(update: &Document) -> bool {
+    update.keys().next().is_some_and(|k| k.starts_with('$'))
+}
+
+fn raw_cmp(a: &Bson, b: &Bson) -> Ordering {
+    match (
+        bson::RawBson::try_from(a.clone()),
+        bson::RawBson::try_from(b.clone()),
+    ) {
+        (Ok(a), Ok(b)) => compare(a.as_raw_bson_ref(), b.as_raw_bson_ref()),
+        _ => Ordering::Equal,
+    }
+}
+
+fn fields<'a>(op: &str, arg: &'a Bson) -> Result<&'a Document, CommandError> {
+    match arg {
+        Bson::Document(d) => Ok(d),
+        other => Err(CommandError::failed_to_parse(format!(
+            "Modifiers operate on fields but we found type {} instead. For example: {{$mod: {{<field>: ...}}}} not {{{op}: {other}}}",
+            type_name(other)
+        ))),
+    }
+}
+
+fn type_name(v: &Bson) -> &'static str {
+    match v {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Array(_) => "array",
+        Bson::Document(_) => "object",
+        Bson::Boolean(_) => "bool",
+        Bson::Null => "null",
+        Bson::Int32(_) => "int",
+        Bson::Int64(_) => "long",
+        _ => "other",
+    }
+}
+
+/// Applies an operator update to `doc`; returns the changes in the order made.
+/// `inserting` enables `$setOnInsert`.
+pub fn apply_operators(
+    doc: &mut Document,
+    update: &Document,
+    inserting: bool,
+) -> Result<Vec<Change>, CommandError> {
+    check_conflicts(update)?;
+    let mut changes = Vec::new();
+    for (op, arg) in update {
+        let args = fields(op, arg)?;
+        for (path, value) in args {
+            if path == "_id" || path.starts_with("_id.") {
+                if op == "$setOnInsert" || (op == "$set" && paths::get(doc, path) == Some(value)) {
+                    // Setting _id to its own value is allowed.
+                } else {
+                    return Err(
+                        super::immutable_id(Some(&Bson::Null), Some(&Bson::Boolean(true)))
+                            .unwrap_err(),
+                    );
+                }
+            }
+            apply_one(doc, op, path, value, inserting, &mut changes)?;
+        }
+    }
+    Ok(changes)
+}
+
+fn set_if_changed(
+    doc: &mut Document,
+    path: &str,
+    value: Bson,
+    changes: &mut Vec<Change>,
+) -> Result<(), CommandError> {
+    if paths::get(doc, path) == Some(&value) {
+        return Ok(());
+    }
+    paths::set(doc, path, value)?;
+    changes.push(Change::Updated(path.to_owned()));
+    Ok(())
+}
+
+fn apply_one(
+    doc: &mut Document,
+    op: &str,
+    path: &str,
+    value: &Bson,
+    inserting: bool,
+    changes: &mut Vec<Change>,
+) -> Result<(), CommandError> {
+    match op {
+        "$set" => set_if_changed(doc, path, value.clone(), changes),
+        "$setOnInsert" => {
+            if inserting {
+                set_if_changed(doc, path, value.clone(), changes)?;
+            }
+            Ok(())
+        }
+        "$unset" => {
+            if paths::remove(doc, path) {
+                changes.push(Change::Removed(path.to_owned()));
+            }
+            Ok(())
+        }
+        "$inc" | "$mul" => {
+            let current = paths::get(doc, path).cloned();
+            let next = arithmetic(op, current.as_ref(), value, path)?;
+            set_if_changed(doc, path, next, changes)
+        }
+        "$min" | "$max" => {
+            let replace = match paths::get(doc, path) {
+                None => true,
+                Some(current) => {
+                    let order = raw_cmp(value, current);
+                    (op == "$min" && order == Ordering::Less)
+                        || (op == "$max" && order == Ordering::Greater)
+                }
+            };
+            if replace {
+                set_if_changed(doc, path, value.clone(), changes)?;
+            }
+            Ok(())
+        }
+        "$rename" => {
+            let Bson::String(to) = value else {
+                return Err(CommandError::bad_value(format!(
+                    "The 'to' field for $rename must be a string: {path}: {value}"
+                )));
+            };
+            if let Some(moved) = paths::get(doc, path).cloned() {
+                paths::remove(doc, path);
+                changes.push(Change::Removed(path.to_owned()));
+                paths::set(doc, to, moved)?;
+                changes.push(Change::Updated(to.clone()));
+            }
+            Ok(())
+        }
+        "$currentDate" => {
+            let now = DateTime::now();
+            let stamp = match value {
+                Bson::Document(spec) if spec.get_str("$type") == Ok("timestamp") => {
+                    Bson::Timestamp(Timestamp {
+                        time: (now.timestamp_millis() / 1000) as u32,
+                        increment: 1,
+                    })
+                }
+                Bson::Document(spec) if spec.get_str("$type") == Ok("date") => Bson::DateTime(now),
+                Bson::Boolean(true) => Bson::DateTime(now),
+                other => {
+                    return Err(CommandError::bad_value(format!(
+                        "{other} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}})."
+                    )));
+                }
+            };
+            set_if_changed(doc, path, stamp, changes)
+        }
+        "$push" | "$addToSet" => push(doc, op, path, value, changes),
+        "$pull" | "$pullAll" | "$pop" => shrink(doc, op, path, value, changes),
+        other => Err(CommandError::failed_to_parse(format!(
+            "Unknown modifier: {other}. Expected a valid update modifier or pipeline-style update specified as an array"
+        ))),
+    }
+}
+
+fn arithmetic(
+    op: &str,
+    current: Option<&Bson>,
+    operand: &Bson,
+    path: &str,
+) -> Result<Bson, CommandError> {
+    let non_numeric = |v: &Bson| {
+        CommandError::type_mismatch(format!(
+            "Cannot apply {op} to a value of non-numeric type. {{_id: ...}} has the field '{path}' of non-numeric type {}",
+            type_name(v)
+        ))
+    };
+    let zero = Bson::Int32(0);
+    let current = match current {
+        None if op == "$mul" => &zero,
+        None => &zero,
+        Some(v) => v,
+    };
+    let result = match (current, operand) {
+        (Bson::Int32(a), Bson::Int32(b)) => {
+            let r = if op == "$inc" {
+                a.checked_add(*b)
+            } else {
+                a.checked_mul(*b)
+            };
+            r.map_or_else(
+                || {
+                    Bson::Int64(if op == "$inc" {
+                        i64::from(*a) + i64::from(*b)
+                    } else {
+                        i64::from(*a) * i64::from(*b)
+                    })
+                },
+                Bson::Int32,
+            )
+        }
+        (Bson::Int32(_) | Bson::Int64(_), Bson::Int32(_) | Bson::Int64(_)) => {
+            let (a, b) = (as_i64(current), as_i64(operand));
+            Bson::Int64(if op == "$inc" {
+                a.wrapping_add(b)
+            } else {
+                a.wrapping_mul(b)
+            })
+        }
+        (a, b) if is_number(a) && is_number(b) => {
+            let (x, y) = (as_f64(a), as_f64(b));
+            Bson::Double(if op == "$inc" { x + y } else { x * y })
+        }
+        (a, b) if !is_number(b) => {
+            return Err(CommandError::type_mismatch(format!(
+                "Cannot {} with non-numeric argument: {{{path}: {b}}}",
+                if op == "$inc" {
+                    "increment"
+                } else {
+                    "multiply"
+                }
+            )))
+            .map(|_: ()| a.clone());
+        }
+        (a, _) => return Err(non_numeric(a)),
+    };
+    Ok(result)
+}
+
+fn is_number(v: &Bson) -> bool {
+    matches!(v, Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_))
+}
+
+fn as_i64(v: &Bson) -> i64 {
+    match v {
+        Bson::Int32(n) => i64::from(*n),
+        Bson::Int64(n) => *n,
+        Bson::Double(x) => *x as i64,
+        _ => 0,
+    }
+}
+
+fn as_f64(v: &Bson) -> f64 {
+    match v {
+        Bson::Int32(n) => f64::from(*n),
+        Bson::Int64(n) => *n as f64,
+        Bson::Double(x) => *x,
+        _ => 0.0,
+    }
+}
+
+fn push(
+    doc: &mut Document,
+    op: &str,
+    path: &str,
+    value: &Bson,
+    changes: &mut Vec<Change>,
+) -> Result<(), CommandError> {
+    let (items, modifiers) = match value {
+        Bson::Document(spec) if spec.contains_key("$each") => {
+            let Some(Bson::Array(each)) = spec.get("$each") else {
+                return Err(CommandError::bad_value(format!(
+                    "The argument to $each in {op} must be an array but it was of type: {}",
+                    type_name(&spec["$each"])
+                )));
+            };
+            (each.clone(), spec.len() > 1)
+        }
+        other => (vec![other.clone()], false),
+    };
+    let existing = match paths::get(doc, path) {
+        None => None,
+        Some(Bson::Array(a)) => Some(a.clone()),
+        Some(other) => {
+            return Err(CommandError::new(
+                2,
+                "BadValue",
+                format!(
+                    "The field '{path}' must be an array but is of type {} in document",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    let created = existing.is_none();
+    let mut array = existing.unwrap_or_default();
+    let before = array.len();
+    if op == "$addToSet" {
+        for item in items {
+            if !array.iter().any(|e| {
+                raw_cmp(e, &item) == Ordering::Equal
+                    && std::mem::discriminant(e) == std::mem::discriminant(&item)
+                    || e == &item
+            }) {
+                array.push(item);
+            }
+        }
+    } else if modifiers {
+        let spec = value.as_document().expect("checked above");
+        let position = spec
+            .get("$position")
+            .map(|p| as_i64(p) as usize)
+            .unwrap_or(array.len())
+            .min(array.len());
+        for (offset, item) in items.into_iter().enumerate() {
+            array.insert(position + offset, item);
+        }
+        if let Some(slice) = spec.get("$slice") {
+            let n = as_i64(slice);
+            if n >= 0 {
+                array.truncate(n as usize);
+            } else {
+                let keep = (-n) as usize;
+                let len = array.len();
+                if len > keep {
+                    array.drain(..len - keep);
+                }
+            }
+        }
+    } else {
+        array.extend(items);
+    }
+    if array.len() == before && !created && !modifiers {
+        return Ok(());
+    }
+    let appended_only = !created && !modifiers;
+    paths::set(doc, path, Bson::Array(array.clone()))?;
+    if appended_only {
+        for i in before..array.len() {
+            changes.push(Change::Updated(format!("{path}.{i}")));
+        }
+    } else {
+        changes.push(Change::Updated(path.to_owned()));
+    }
+    Ok(())
+}
+
+fn shrink(
+    doc: &mut Document,
+    op: &str,
+    path: &str,
+    value: &Bson,
+    changes: &mut Vec<Change>,
+) -> Result<(), CommandError> {
+    let Some(Bson::Array(array)) = paths::get(doc, path).cloned() else {
+        return match paths::get(doc, path) {
+            None => Ok(()),
+            Some(other) => Err(CommandError::bad_value(format!(
+                "Cannot apply {op} to a non-array value ({path} is {})",
+                type_name(other)
+            ))),
+        };
+    };
+    let next: Vec<Bson> = match op {
+        "$pop" => {
+            let mut a = array.clone();
+            if as_i64(value) >= 0 {
+                a.pop();
+            } else if !a.is_empty() {
+                a.remove(0);
+            }
+            a
+        }
+        "$pullAll" => {
+            let Bson::Array(remove) = value else {
+                return Err(CommandError::bad_value(
+                    "$pullAll requires an array argument",
+                ));
+            };
+            array
+                .iter()
+                .filter(|e| !remove.iter().any(|r| raw_cmp(e, r) == Ordering::Equal))
+                .cloned()
+                .collect()
+        }
+        _ => {
+            let condition = pull_condition(value)?;
+            array.iter().filter(|e| !condition(e)).cloned().collect()
+        }
+    };
+    if next.len() == array.len() {
+        return Ok(());
+    }
+    if op == "$pop" && as_i64(value) >= 0 {
+        paths::set(doc, path, Bson::Array(next.clone()))?;
+        changes.push(Change::Truncated(path.to_owned(), next.len()));
+        return Ok(());
+    }
+    paths::set(doc, path, Bson::Array(next))?;
+    changes.push(Change::Updated(path.to_owned()));
+    Ok(())
+}
+
+type Condition = Box<dyn Fn(&Bson) -> bool>;
+
+/// `$pull` removes elements equal to a value, or matching a condition / query.
+fn pull_condition(value: &Bson) -> Result<Condition, CommandError> {
+    match value {
+        Bson::Document(spec) => {
+            let operators = spec.keys().next().is_some_and(|k| k.starts_with('$'));
+            let query = if operators {
+                bson::doc! { "v": spec.clone() }
+            } else {
+                spec.clone()
+            };
+            let filter = herald_core::Filter::compile(&query)
+                .map_err(|e| CommandError::bad_value(e.to_string()))?;
+            Ok(Box::new(move |element: &Bson| {
+                if operators {
+                    crate::data::matches(&filter, &bson::doc! { "v": element.clone() })
+                } else {
+                    matches!(element, Bson::Document(d) if crate::data::matches(&filter, d))
+                }
+            }))
+        }
+        other => {
+            let target = other.clone();
+            Ok(Box::new(move |element: &Bson| {
+                raw_cmp(element, &target) == Ordering::Equal
+                    && std::mem::discriminant(element) == std::mem::discriminant(&target)
+                    || *element == target
+            }))
+        }
+    }
+}
+
+/// Two operators may not touch the same path, or one a prefix of the other.
+fn check_conflicts(update: &Document) -> Result<(), CommandError> {
+    let mut seen: Vec<String> = Vec::new();
+    for (op, arg) in update {
+        let Bson::Document(args) = arg else { continue };
+        for (path, value) in args {
+            let mut touched = vec![path.clone()];
+            if op == "$rename"
+                && let Bson::String(to) = value
+            {
+                touched.push(to.clone());
+            }
+            for p in touched {
+                if let Some(other) = seen.iter().find(|s| {
+                    **s == p || s.starts_with(&format!("{p}.")) || p.starts_with(&format!("{s}."))
+                }) {
+                    return Err(CommandError::new(
+                        40,
+                        "ConflictingUpdateOperators",
+                        format!("Updating the path '{p}' would create a conflict at '{other}'"),
+                    ));
+                }
+                seen.push(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn run(mut d: Document, u: Document) -> (Document, Vec<Change>) {
+        let changes = apply_operators(&mut d, &u, false).unwrap();
+        (d, changes)
+    }
+
+    #[test]
+    fn common_operators() {
+        let (d, c) = run(
+            doc! {"_id": 1, "n": 1, "tags": ["a"], "old": 1, "gone": 0},
+            doc! {
+                "$set": {"s.x": "y"}, "$inc": {"n": 2}, "$push": {"tags": "b"}, "$rename": {"old": "new"}, "$unset": {"gone": ""},
+            },
+        );
+        assert_eq!(
+            d,
+            doc! {"_id": 1, "n": 3, "tags": ["a", "b"], "s": {"x": "y"}, "new": 1}
+        );
+        assert_eq!(
+            c,
+            vec![
+                Change::Updated("s.x".into()),
+                Change::Updated("n".into()),
+                Change::Updated("tags.1".into()),
+                Change::Removed("old".into()),
+                Change::Updated("new".into()),
+                Change::Removed("gone".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_op_updates_change_nothing() {
+        let (_, c) = run(
+            doc! {"_id": 1, "a": 1, "b": 5},
+            doc! {"$set": {"a": 1}, "$max": {"b": 0}, "$unset": {"zz": ""}},
+        );
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn pull_and_pop() {
+        let (d, c) = run(
+            doc! {"_id": 1, "a": [1, 2, 3, 2], "b": [{"x": 1}, {"x": 5}], "c": [1, 2]},
+            doc! {
+                "$pull": {"a": 2, "b": {"x": {"$gt": 2}}}, "$pop": {"c": 1},
+            },
+        );
+        assert_eq!(d, doc! {"_id": 1, "a": [1, 3], "b": [{"x": 1}], "c": [1]});
+        assert_eq!(
+            c,
+            vec![
+                Change::Updated("a".into()),
+                Change::Updated("b".into()),
+                Change::Truncated("c".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_match_the_server() {
+        let mut d = doc! {"_id": 1, "s": "x"};
+        assert_eq!(
+            apply_operators(&mut d, &doc! {"$inc": {"s": 1}}, false)
+                .unwrap_err()
+                .code,
+            14
+        );
+        assert_eq!(
+            apply_operators(&mut d, &doc! {"$foo": {"s": 1}}, false)
+                .unwrap_err()
+                .code,
+            9
+        );
+        assert_eq!(
+            apply_operators(&mut d, &doc! {"$set": {"_id": 2}}, false)
+                .unwrap_err()
+                .code,
+            66
+        );
+        assert_eq!(
+            apply_operators(&mut d, &doc! {"$set": {"a": 1}, "$inc": {"a.b": 1}}, false)
+                .unwrap_err()
+                .code,
+            40
+        );
+    }
+}
