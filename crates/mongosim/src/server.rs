@@ -90,7 +90,7 @@ async fn read_request(stream: &mut TcpStream) -> Result<Option<(Header, Request)
     }
     let header = Header::parse(&header_bytes);
     let length = usize::try_from(header.length).unwrap_or(0);
-    if length < Header::LEN || length > MAX_MESSAGE_SIZE {
+    if !(Header::LEN..=MAX_MESSAGE_SIZE).contains(&length) {
         return Err(WireError::Protocol(format!(
             "message length {} is outside 16..={MAX_MESSAGE_SIZE}",
             header.length
