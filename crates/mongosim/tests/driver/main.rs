@@ -10,4 +10,7 @@ mod util;
 mod change_streams;
 mod crud;
 mod faults;
+mod images;
+mod protocol;
+mod python;
 mod resume;
