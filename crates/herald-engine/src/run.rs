@@ -10,9 +10,10 @@ use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Effect, Intent, Position};
-use herald_ingest::Source;
+use herald_ingest::{Source, StreamNotice};
+use std::collections::HashMap;
 use herald_script::{Rule, StateRead};
-use herald_store::{Commit, DeadLetter, Durability};
+use herald_store::{Checkpoint, Commit, DeadLetter, Durability};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,12 @@ pub struct RunSummary {
     pub dead_lettered: u64,
     /// Malformed lines skipped.
     pub skipped_lines: u64,
+    /// Gaps recorded because a stream's history was lost.
+    pub gaps: u64,
+    /// Times a stream failed and was reopened.
+    pub stream_retries: u64,
+    /// Streams that stopped because of an error.
+    pub streams_failed: u64,
     /// True if the run stopped because of the shutdown signal.
     pub interrupted: bool,
 }
@@ -41,89 +48,138 @@ struct Group {
     commit: Commit,
     events: usize,
     started: Instant,
-    position: Option<Position>,
+    /// Per stream, the position to store: the newest completed one.
+    positions: HashMap<Arc<str>, Position>,
+}
+
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.events == 0 && self.positions.is_empty() && self.commit.is_empty()
+    }
+}
+
+/// The run's moving parts, passed between its steps.
+struct Run<'a> {
+    state: Arc<StateView>,
+    group: Group,
+    /// Per stream, the times of the newest event seen, for checkpoints and lag.
+    times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
+    observer: &'a mut dyn Observer,
+    summary: RunSummary,
 }
 
 impl Engine {
-    /// Runs `source` to its end (or until `shutdown` completes), reporting to `observer`.
+    /// Runs `source` until it ends (or until `shutdown` completes), reporting to `observer`.
     ///
-    /// Resumes from the source's checkpoint unless `from_start` is set.
-    pub async fn run<S: Source>(
-        &self,
-        mut source: S,
-        observer: &mut dyn Observer,
-        shutdown: impl Future,
-    ) -> Result<RunSummary, EngineError> {
-        let source_id = source.id().to_owned();
-        if !self.options.from_start
-            && let Some(position) = self.store.checkpoint(&source_id)?
-        {
-            tracing::info!(source = %source_id, %position, "resuming from checkpoint");
-            source.resume_from(&position)?;
+    /// Each stream resumes from its checkpoint unless `from_start` is set.
+    pub async fn run<S: Source>(&self, mut source: S, observer: &mut dyn Observer, shutdown: impl Future) -> Result<RunSummary, EngineError> {
+        if !self.options.from_start {
+            for stream in source.streams() {
+                if let Some(position) = self.store.checkpoint(&stream)? {
+                    tracing::info!(%stream, %position, "resuming from checkpoint");
+                    source.resume_from(&stream, &position)?;
+                }
+            }
         }
-        let state = Arc::new(StateView::new(self.store.clone()));
-        let mut summary = RunSummary::default();
-        let mut group = self.new_group();
-        let outcome = self
-            .pump(
-                &mut source,
-                &source_id,
-                &state,
-                &mut group,
-                observer,
-                &mut summary,
-                shutdown,
-            )
-            .await;
+        let mut run = Run {
+            state: Arc::new(StateView::new(self.store.clone())),
+            group: self.new_group(),
+            times: HashMap::new(),
+            observer,
+            summary: RunSummary::default(),
+        };
+        let outcome = self.pump(&mut source, &mut run, shutdown).await;
         // Whatever stopped the run, the events completed so far are committed,
         // so nothing already done is done again, and nothing undone is skipped.
-        self.commit_group(&source_id, &mut group, &state)?;
-        outcome.map(|()| summary)
+        self.commit_group(&mut run)?;
+        outcome.map(|()| run.summary)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn pump<S: Source>(
-        &self,
-        source: &mut S,
-        source_id: &str,
-        state: &Arc<StateView>,
-        group: &mut Group,
-        observer: &mut dyn Observer,
-        summary: &mut RunSummary,
-        shutdown: impl Future,
-    ) -> Result<(), EngineError> {
+    async fn pump<S: Source>(&self, source: &mut S, run: &mut Run<'_>, shutdown: impl Future) -> Result<(), EngineError> {
         let mut shutdown = std::pin::pin!(shutdown);
+        let interval = Duration::from_millis(self.settings.commit_interval_ms);
         loop {
+            let deadline = tokio::time::Instant::from_std(run.group.started + interval);
+            let pending = !run.group.is_empty();
             let batch = tokio::select! {
                 biased;
                 _ = &mut shutdown => {
-                    summary.interrupted = true;
+                    run.summary.interrupted = true;
                     return Ok(());
+                }
+                // Commit a group that waits on a slow source, so its events are not redone after a crash.
+                _ = tokio::time::sleep_until(deadline), if pending => {
+                    self.commit_group(run)?;
+                    continue;
                 }
                 batch = source.next_batch() => batch?,
             };
             let Some(batch) = batch else { return Ok(()) };
-            for bad in &batch.skipped {
-                tracing::warn!(%bad, "skipped a malformed line");
-                observer.bad_line(bad);
-                summary.skipped_lines += 1;
-            }
-            for item in batch.events {
-                let event = Arc::new(item.event);
-                self.handle_event(&event, state, &mut group.commit, observer, summary)
-                    .await?;
-                summary.events += 1;
-                group.events += 1;
-                group.position = Some(item.position.clone());
-                observer.event_done(&item.position);
-                if self.group_is_due(group) {
-                    self.commit_group(source_id, group, state)?;
-                }
-            }
-            if let Some(end) = batch.end {
-                group.position = Some(end);
+            self.take_batch(batch, run).await?;
+        }
+    }
+
+    async fn take_batch(&self, batch: herald_ingest::Batch, run: &mut Run<'_>) -> Result<(), EngineError> {
+        let stream = batch.stream.clone();
+        for bad in &batch.skipped {
+            tracing::warn!(%bad, "skipped a malformed line");
+            run.observer.bad_line(bad);
+            run.summary.skipped_lines += 1;
+        }
+        if let Some(notice) = &batch.notice {
+            self.take_notice(&stream, notice, run)?;
+        }
+        for item in batch.events {
+            let event = Arc::new(item.event);
+            self.handle_event(&event, &run.state, &mut run.group.commit, run.observer, &mut run.summary).await?;
+            run.summary.events += 1;
+            run.group.events += 1;
+            run.times.insert(stream.clone(), (event.cluster_time(), event.wall_time()));
+            run.group.positions.insert(stream.clone(), item.position.clone());
+            run.observer.event_done(&item.position);
+            if self.group_is_due(&run.group) {
+                self.commit_group(run)?;
             }
         }
+        if let Some(end) = batch.end {
+            run.group.positions.insert(stream, end);
+        }
+        if self.group_is_due(&run.group) {
+            self.commit_group(run)?;
+        }
+        Ok(())
+    }
+
+    fn take_notice(&self, stream: &str, notice: &StreamNotice, run: &mut Run<'_>) -> Result<(), EngineError> {
+        match notice {
+            StreamNotice::Gap { last, last_time, reason } => {
+                tracing::warn!(stream, reason, "history lost: continuing from now; events in between were not seen");
+                run.summary.gaps += 1;
+                if !self.options.dry_run {
+                    let gap = herald_store::Gap {
+                        stream: stream.to_owned(),
+                        last: last.as_ref().map(ToString::to_string),
+                        last_time: last_time.map(|t| [t.time, t.increment]),
+                        resumed_at_ms: bson::DateTime::now().timestamp_millis(),
+                        reason: reason.clone(),
+                    };
+                    run.group.commit.gap(self.store.next_id()?, &gap);
+                }
+            }
+            StreamNotice::Stopped { reason, failed } => {
+                if *failed {
+                    tracing::error!(stream, reason, "stream stopped");
+                    run.summary.streams_failed += 1;
+                } else {
+                    tracing::warn!(stream, reason, "stream stopped");
+                }
+            }
+            StreamNotice::Retrying { error, attempt } => {
+                tracing::warn!(stream, attempt, error, "stream failed; reopening from its last position");
+                run.summary.stream_retries += 1;
+            }
+        }
+        Ok(())
     }
 
     fn new_group(&self) -> Group {
@@ -131,31 +187,31 @@ impl Engine {
             commit: self.store.begin(),
             events: 0,
             started: Instant::now(),
-            position: None,
+            positions: HashMap::new(),
         }
     }
 
     fn group_is_due(&self, group: &Group) -> bool {
-        self.settings.durability == Durability::Always
-            || group.events >= self.settings.commit_every
-            || group.started.elapsed() >= Duration::from_millis(self.settings.commit_interval_ms)
+        !group.is_empty()
+            && (self.settings.durability == Durability::Always
+                || group.events >= self.settings.commit_every
+                || group.started.elapsed() >= Duration::from_millis(self.settings.commit_interval_ms))
     }
 
-    fn commit_group(
-        &self,
-        source_id: &str,
-        group: &mut Group,
-        state: &StateView,
-    ) -> Result<(), EngineError> {
-        let mut done = std::mem::replace(group, self.new_group());
+    fn commit_group(&self, run: &mut Run<'_>) -> Result<(), EngineError> {
+        let mut done = std::mem::replace(&mut run.group, self.new_group());
         if self.options.dry_run {
             return Ok(());
         }
-        if let Some(position) = &done.position {
-            done.commit.checkpoint(source_id, position);
+        for (stream, position) in done.positions {
+            let (cluster_time, wall_time) = run.times.get(&stream).copied().unwrap_or((None, None));
+            let mut checkpoint = Checkpoint::new(position);
+            checkpoint.cluster_time = cluster_time.map(|t| [t.time, t.increment]);
+            checkpoint.wall_time_ms = wall_time.map(|w| w.timestamp_millis());
+            done.commit.checkpoint_at(&stream, &checkpoint);
         }
         self.store.commit(done.commit)?;
-        state.committed();
+        run.state.committed();
         Ok(())
     }
 

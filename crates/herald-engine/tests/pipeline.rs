@@ -4,7 +4,7 @@ use bson::doc;
 use herald_core::{Effect, IdempotencyKey, Position};
 use herald_engine::effects::{BoxFuture, Channel, EffectError};
 use herald_engine::{Config, Engine, Quiet, RunOptions, RunSummary};
-use herald_ingest::{FileSource, Source};
+use herald_ingest::FileSource;
 use herald_store::Store;
 use std::io::Write;
 use std::path::Path;

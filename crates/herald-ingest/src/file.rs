@@ -11,6 +11,7 @@ use herald_core::{ChangeEvent, Position, extjson};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How a [`FileSource`] reads.
 #[derive(Debug, Clone)]
@@ -46,7 +47,7 @@ impl Default for FileSourceOptions {
 #[derive(Debug)]
 pub struct FileSource {
     path: PathBuf,
-    id: String,
+    id: Arc<str>,
     reader: BufReader<File>,
     options: FileSourceOptions,
     /// Byte offset of the next unread line.
@@ -79,7 +80,7 @@ impl FileSource {
         let file = File::open(&path).map_err(io)?;
         let absolute = std::fs::canonicalize(&path).map_err(io)?;
         Ok(Self {
-            id: format!("file:{}", absolute.display()),
+            id: format!("file:{}", absolute.display()).into(),
             reader: BufReader::with_capacity(256 * 1024, file),
             path,
             options: FileSourceOptions {
@@ -93,6 +94,11 @@ impl FileSource {
             done: false,
             pending_error: None,
         })
+    }
+
+    /// The stream's stable name, `file:<absolute path>`.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Malformed lines skipped so far.
@@ -140,7 +146,10 @@ impl FileSource {
         if self.done {
             return Ok(None);
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            stream: self.id.clone(),
+            ..Batch::default()
+        };
         while batch.events.len() < self.options.batch_size {
             if !self.read_line()? {
                 self.done = true;
@@ -186,11 +195,11 @@ impl FileSource {
 }
 
 impl Source for FileSource {
-    fn id(&self) -> &str {
-        &self.id
+    fn streams(&self) -> Vec<String> {
+        vec![self.id.to_string()]
     }
 
-    fn resume_from(&mut self, position: &Position) -> Result<(), SourceError> {
+    fn resume_from(&mut self, _stream: &str, position: &Position) -> Result<(), SourceError> {
         let bad = |reason: &str| SourceError::BadPosition {
             path: self.path.clone(),
             position: position.clone(),

@@ -16,6 +16,6 @@ pub mod file;
 pub mod source;
 
 pub use file::{FileSource, FileSourceOptions};
-pub use source::{BadLine, Batch, Source, SourceError, SourcedEvent};
+pub use source::{BadLine, Batch, Source, SourceError, SourcedEvent, StreamNotice};
 
 pub use herald_core::{ChangeEvent, Position};

@@ -3,6 +3,7 @@
 use herald_core::{ChangeEvent, Position};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// An event and the position just after it.
 #[derive(Debug, Clone)]
@@ -27,9 +28,11 @@ pub struct BadLine {
     pub message: String,
 }
 
-/// What a source delivers at a time.
+/// What a source delivers at a time: events of one stream, in order.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// The stream the batch belongs to (checkpointed on its own).
+    pub stream: Arc<str>,
     /// Events in source order.
     pub events: Vec<SourcedEvent>,
     /// Lines skipped in this batch (only with `skip_bad_lines`).
@@ -37,6 +40,37 @@ pub struct Batch {
     /// A position past the batch even if it has no events (a change stream's
     /// `postBatchResumeToken`), so quiet sources still advance.
     pub end: Option<Position>,
+    /// Something that happened to the stream itself.
+    pub notice: Option<StreamNotice>,
+}
+
+/// Events in the life of a stream that are not change events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamNotice {
+    /// The stream's resume point had left the oplog; it restarted from now, and
+    /// the events in between were not seen (`on_history_lost = "from_now"`).
+    Gap {
+        /// The last position before the gap.
+        last: Option<Position>,
+        /// Its cluster time, if known.
+        last_time: Option<bson::Timestamp>,
+        /// Why.
+        reason: String,
+    },
+    /// The stream ended and will deliver nothing more.
+    Stopped {
+        /// Why.
+        reason: String,
+        /// True if it ended by an error (the run should report failure).
+        failed: bool,
+    },
+    /// The stream failed and is being reopened (retries are counted).
+    Retrying {
+        /// The error.
+        error: String,
+        /// Which consecutive attempt failed.
+        attempt: u32,
+    },
 }
 
 /// Why a source cannot go on.
@@ -54,6 +88,15 @@ pub enum SourceError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A change stream's resume point is no longer in the oplog
+    /// (`on_history_lost = "fail"`).
+    #[error("stream {stream}: the stored resume token is no longer in the oplog (ChangeStreamHistoryLost): events since {since} can no longer be read. To continue from now and record the gap, set on_history_lost = \"from_now\" in [mongodb]; to start over, remove the stream's checkpoint from the store")]
+    HistoryLost {
+        /// The stream.
+        stream: String,
+        /// The stored position, as text.
+        since: String,
     },
     /// The stored position does not belong to this source.
     #[error("cannot resume {path} from {position}: {reason}")]
@@ -81,12 +124,15 @@ pub enum SourceError {
 /// # Ok(()) }
 /// ```
 pub trait Source: Send {
-    /// A stable name, used as the checkpoint key (e.g. `file:/abs/path.jsonl`).
-    fn id(&self) -> &str;
+    /// The stable names of the streams it reads; each is checkpointed under its
+    /// name (`file:/abs/path.jsonl`, `mongodb:finance.expenses`).
+    fn streams(&self) -> Vec<String>;
 
-    /// Starts after `position` instead of at the beginning.
-    fn resume_from(&mut self, position: &Position) -> Result<(), SourceError>;
+    /// Starts `stream` after `position` instead of at its default start.
+    fn resume_from(&mut self, stream: &str, position: &Position) -> Result<(), SourceError>;
 
-    /// The next batch, or `None` when a finite source is exhausted.
+    /// The next batch, or `None` when every stream has ended.
+    ///
+    /// Must be cancel-safe: the engine may drop the future to commit on time.
     fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, SourceError>> + Send;
 }

@@ -1,6 +1,6 @@
 //! One atomic group of changes.
 
-use crate::{DeadLetter, StoreError, keys};
+use crate::{Checkpoint, DeadLetter, Gap, StoreError, keys};
 use bson::{Bson, doc};
 use herald_core::Position;
 
@@ -53,10 +53,22 @@ impl Commit {
         self.len += 1;
     }
 
-    /// Moves a source's checkpoint.
-    pub fn checkpoint(&mut self, source: &str, position: &Position) {
-        let bytes = serde_json::to_vec(position).expect("positions always serialise");
-        self.batch.insert(keys::checkpoint(source), bytes);
+    /// Moves a stream's checkpoint to a position (no event times).
+    pub fn checkpoint(&mut self, stream: &str, position: &Position) {
+        self.checkpoint_at(stream, &Checkpoint::new(position.clone()));
+    }
+
+    /// Moves a stream's checkpoint.
+    pub fn checkpoint_at(&mut self, stream: &str, checkpoint: &Checkpoint) {
+        let bytes = serde_json::to_vec(checkpoint).expect("checkpoints always serialise");
+        self.batch.insert(keys::checkpoint(stream), bytes);
+        self.len += 1;
+    }
+
+    /// Records a gap (its `id` from [`Store::next_id`](crate::Store::next_id)).
+    pub fn gap(&mut self, id: u64, gap: &Gap) {
+        let bytes = serde_json::to_vec(gap).expect("gaps always serialise");
+        self.batch.insert(keys::gap(id), bytes);
         self.len += 1;
     }
 

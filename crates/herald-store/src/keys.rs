@@ -10,6 +10,8 @@ pub const CHECKPOINT: u8 = b'c';
 pub const LEDGER: u8 = b'l';
 /// Prefix of rule state.
 pub const STATE: u8 = b's';
+/// Prefix of gaps.
+pub const GAP: u8 = b'g';
 /// Prefix of dead letters.
 pub const DEAD_LETTER: u8 = b'd';
 
@@ -62,4 +64,11 @@ mod tests {
         assert!(state("r", "k").starts_with(&state_prefix("r")));
         assert!(!state("rr", "k").starts_with(&state_prefix("r")));
     }
+}
+
+/// `g` + big-endian sequence number.
+pub fn gap(id: u64) -> Vec<u8> {
+    let mut key = vec![GAP];
+    key.extend_from_slice(&id.to_be_bytes());
+    key
 }

@@ -7,24 +7,28 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `m` | `format` | store format version |
-//! | `c` | source id | checkpoint [`Position`](herald_core::Position) (JSON) |
+//! | `c` | stream id | [`Checkpoint`] (JSON) |
+//! | `g` | sequence number | a [`Gap`] in a stream (JSON) |
 //! | `l` | rule, event token | ledger mark: when the rule completed that event |
 //! | `s` | rule, state key | the value (BSON) |
 //! | `d` | sequence number | a [`DeadLetter`] (BSON) |
 //!
 //! # Layout
 //! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores), read, commit.
+//! - [`checkpoint`] — [`Checkpoint`] and [`Gap`] records.
 //! - [`commit`] — [`Commit`], the changes of one event group, applied atomically.
 //! - [`keys`] — key encodings.
 //! - [`dead_letter`] — [`DeadLetter`] entries.
 //! - [`error`] — the [`StoreError`] type.
 
+pub mod checkpoint;
 pub mod commit;
 pub mod dead_letter;
 pub mod error;
 pub mod keys;
 pub mod store;
 
+pub use checkpoint::{Checkpoint, Gap};
 pub use commit::Commit;
 pub use dead_letter::DeadLetter;
 pub use error::StoreError;

@@ -1,6 +1,6 @@
 //! Opening, reading and committing to the store.
 
-use crate::{Commit, DeadLetter, StoreError, keys};
+use crate::{Checkpoint, Commit, DeadLetter, Gap, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
 use std::path::{Path, PathBuf};
@@ -127,12 +127,17 @@ impl Store {
         Ok(self.tree.contains_key(keys::ledger(rule, token))?)
     }
 
-    /// A source's checkpoint.
-    pub fn checkpoint(&self, source: &str) -> Result<Option<Position>, StoreError> {
+    /// A stream's checkpoint position.
+    pub fn checkpoint(&self, stream: &str) -> Result<Option<Position>, StoreError> {
+        Ok(self.checkpoint_record(stream)?.map(|c| c.position))
+    }
+
+    /// A stream's checkpoint with its times.
+    pub fn checkpoint_record(&self, stream: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.tree
-            .get(keys::checkpoint(source))?
+            .get(keys::checkpoint(stream))?
             .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::BadValue {
+                Checkpoint::decode(&bytes).map_err(|e| StoreError::BadValue {
                     what: "checkpoint",
                     reason: e.to_string(),
                 })
@@ -140,17 +145,30 @@ impl Store {
             .transpose()
     }
 
-    /// All checkpoints, by source id.
-    pub fn checkpoints(&self) -> Result<Vec<(String, Position)>, StoreError> {
+    /// All checkpoints, by stream id.
+    pub fn checkpoints(&self) -> Result<Vec<(String, Checkpoint)>, StoreError> {
         let mut all = Vec::new();
         for item in self.tree.scan_prefix([keys::CHECKPOINT]) {
             let (key, value) = item?;
-            let source = String::from_utf8_lossy(&key[1..]).into_owned();
-            let position = serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
+            let stream = String::from_utf8_lossy(&key[1..]).into_owned();
+            let checkpoint = Checkpoint::decode(&value).map_err(|e| StoreError::BadValue {
                 what: "checkpoint",
                 reason: e.to_string(),
             })?;
-            all.push((source, position));
+            all.push((stream, checkpoint));
+        }
+        Ok(all)
+    }
+
+    /// Recorded gaps, oldest first.
+    pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
+        let mut all = Vec::new();
+        for item in self.tree.scan_prefix([keys::GAP]) {
+            let (_, value) = item?;
+            all.push(serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
+                what: "gap",
+                reason: e.to_string(),
+            })?);
         }
         Ok(all)
     }

@@ -65,7 +65,7 @@ fn resumes_after_a_position() {
     let mut source = FileSource::open(f.path()).unwrap();
     let events = drain(&mut source).unwrap();
     let mut again = FileSource::open(f.path()).unwrap();
-    again.resume_from(&events[3].position).unwrap();
+    again.resume_from("", &events[3].position).unwrap();
     let rest = drain(&mut again).unwrap();
     assert_eq!(rest.len(), 6);
     assert_eq!(rest[0].event.token(), events[4].event.token());
@@ -77,11 +77,11 @@ fn refuses_a_position_that_does_not_fit() {
     let f = file_with(&[event_line(1), event_line(2)]);
     let mut source = FileSource::open(f.path()).unwrap();
     let err = source
-        .resume_from(&Position::File { offset: 5, line: 1 })
+        .resume_from("", &Position::File { offset: 5, line: 1 })
         .unwrap_err();
     assert!(err.to_string().contains("line boundary"), "{err}");
     let err = source
-        .resume_from(&Position::File {
+        .resume_from("", &Position::File {
             offset: 1 << 40,
             line: 9,
         })
