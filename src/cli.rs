@@ -32,6 +32,35 @@ pub enum Command {
     Check(CheckArgs),
     /// Run each rule's fixture tests (NAME.test.json beside NAME.rhai).
     Test(TestArgs),
+    /// Run the rules on live MongoDB change streams until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Show each stream's checkpoint and lag, recorded gaps and the dead-letter queue.
+    Status(StatusArgs),
+}
+
+/// `herald run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file ([mongodb] uri, rules, store, channels).
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The rules directory (overrides `rules` in the config; default `rules`).
+    #[arg(long, env = "HERALD_RULES")]
+    pub rules: Option<PathBuf>,
+    /// The store directory (overrides `store` in the config; default `data/herald`).
+    #[arg(long, env = "HERALD_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+/// `herald status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The configuration file (for its `store`).
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The store directory (overrides the config; default `data/herald`).
+    #[arg(long, env = "HERALD_STORE")]
+    pub store: Option<PathBuf>,
 }
 
 /// `herald replay`.

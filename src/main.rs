@@ -11,6 +11,8 @@ mod logging;
 mod progress;
 mod replay;
 mod report;
+mod run;
+mod status;
 mod test;
 
 use clap::Parser;
@@ -23,6 +25,8 @@ fn main() -> ExitCode {
         cli::Command::Replay(args) => replay::run(args),
         cli::Command::Check(args) => check::run(args),
         cli::Command::Test(args) => test::run(args),
+        cli::Command::Run(args) => run::run(args),
+        cli::Command::Status(args) => status::run(args),
     };
     exit::code(result)
 }

@@ -15,6 +15,7 @@
 //! - [`intent`] — [`Intent`], what a rule handler asks the engine to do.
 //! - [`effect`] — [`Effect`] and [`IdempotencyKey`].
 //! - [`filter`] — the MongoDB query language evaluated on raw BSON, used to route events to rules.
+//! - [`stream_options`] — [`FullDocument`], the change stream option rules ask for.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 
 pub mod effect;
@@ -25,6 +26,7 @@ pub mod intent;
 pub mod namespace;
 pub mod operation;
 pub mod position;
+pub mod stream_options;
 pub mod token;
 
 pub use effect::{Effect, IdempotencyKey};
@@ -34,4 +36,5 @@ pub use intent::{Intent, LogLevel};
 pub use namespace::{Namespace, NamespaceError, WatchTarget};
 pub use operation::OperationType;
 pub use position::Position;
+pub use stream_options::FullDocument;
 pub use token::ResumeToken;

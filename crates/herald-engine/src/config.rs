@@ -1,6 +1,18 @@
 //! `herald.toml`: channels, webhooks and engine settings.
 //!
 //! ```toml
+//! rules = "rules"             # relative to this file
+//! store = "data/herald"
+//!
+//! [mongodb]                   # for `herald run`
+//! uri = "mongodb://127.0.0.1:27017/?replicaSet=rs0"   # or HERALD_MONGODB_URI
+//! start_at = "now"            # or "1714557600" / "1714557600:3" (an operation time)
+//! on_history_lost = "fail"    # or "from_now"
+//! on_invalidate = "stop"      # or "restart"
+//! max_await_ms = 1000
+//! [mongodb.streams."finance.expenses"]
+//! on_invalidate = "restart"
+//!
 //! [engine]
 //! durability = "batch"        # or "always"
 //! commit_every = 512          # events per group commit
@@ -33,6 +45,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The rules directory.
+    #[serde(default)]
+    pub rules: Option<PathBuf>,
+    /// The store directory.
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+    /// MongoDB, for `herald run`.
+    #[serde(default)]
+    pub mongodb: MongoConfig,
     /// Engine settings.
     #[serde(default)]
     pub engine: EngineSettings,
@@ -45,6 +66,109 @@ pub struct Config {
     /// How failing effects are retried.
     #[serde(default)]
     pub retry: RetryConfig,
+}
+
+/// `[mongodb]`: the connection and the change stream policies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoConfig {
+    /// The connection string; `HERALD_MONGODB_URI` overrides it.
+    pub uri: Option<String>,
+    /// Where streams without a checkpoint start: `now`, or an operation time `SECONDS[:INCREMENT]`.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    /// `fail` (default) or `from_now`.
+    #[serde(default)]
+    pub on_history_lost: Option<String>,
+    /// `stop` (default) or `restart`.
+    #[serde(default)]
+    pub on_invalidate: Option<String>,
+    /// `maxAwaitTimeMS` of getMore.
+    #[serde(default)]
+    pub max_await_ms: Option<u64>,
+    /// Per watch target settings.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamConfig>,
+}
+
+/// `[mongodb.streams."db.coll"]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// `stop` or `restart`.
+    pub on_invalidate: Option<String>,
+}
+
+impl MongoConfig {
+    /// The environment variable that overrides `uri`.
+    pub const URI_ENV: &'static str = "HERALD_MONGODB_URI";
+
+    /// The connection string: the environment first, then the file.
+    pub fn resolved_uri(&self) -> Option<String> {
+        std::env::var(Self::URI_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.uri.clone())
+    }
+
+    /// The change stream options this section describes.
+    pub fn source_options(&self) -> Result<herald_ingest::mongo::MongoSourceOptions, String> {
+        use herald_ingest::mongo::{
+            HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt,
+        };
+        let invalidate = |v: &Option<String>, at: &str| match v.as_deref() {
+            None | Some("stop") => Ok(InvalidatePolicy::Stop),
+            Some("restart") => Ok(InvalidatePolicy::Restart),
+            Some(other) => Err(format!(
+                "{at}: on_invalidate must be \"stop\" or \"restart\", not {other:?}"
+            )),
+        };
+        let mut options = MongoSourceOptions {
+            on_history_lost: match self.on_history_lost.as_deref() {
+                None | Some("fail") => HistoryLostPolicy::Fail,
+                Some("from_now") => HistoryLostPolicy::FromNow,
+                Some(other) => {
+                    return Err(format!(
+                        "mongodb.on_history_lost must be \"fail\" or \"from_now\", not {other:?}"
+                    ));
+                }
+            },
+            on_invalidate: invalidate(&self.on_invalidate, "mongodb")?,
+            start_at: match self.start_at.as_deref() {
+                None | Some("now") => StartAt::Now,
+                Some(text) => {
+                    let (seconds, increment) = text.split_once(':').unwrap_or((text, "0"));
+                    match (seconds.parse::<u32>(), increment.parse::<u32>()) {
+                        (Ok(time), Ok(increment)) => {
+                            StartAt::OperationTime(bson::Timestamp { time, increment })
+                        }
+                        _ => {
+                            return Err(format!(
+                                "mongodb.start_at must be \"now\" or SECONDS[:INCREMENT], not {text:?}"
+                            ));
+                        }
+                    }
+                }
+            },
+            ..MongoSourceOptions::default()
+        };
+        if let Some(ms) = self.max_await_ms {
+            options.max_await = Duration::from_millis(ms);
+        }
+        for (target, stream) in &self.streams {
+            let parsed: herald_core::WatchTarget = target
+                .parse()
+                .map_err(|e: herald_core::NamespaceError| format!("mongodb.streams: {e}"))?;
+            options.on_invalidate_for.insert(
+                parsed,
+                invalidate(
+                    &stream.on_invalidate,
+                    &format!("mongodb.streams.\"{target}\""),
+                )?,
+            );
+        }
+        Ok(options)
+    }
 }
 
 /// Engine settings (`[engine]`).
@@ -216,6 +340,11 @@ impl Config {
             message,
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
+        for dir in [&mut config.rules, &mut config.store].into_iter().flatten() {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
         for channel in config.channels.values_mut() {
             if let ChannelConfig::File { path } = channel
                 && path.is_relative()
@@ -235,6 +364,7 @@ impl Config {
         if config.retry.max_attempts == 0 {
             return Err("retry.max_attempts must be at least 1".into());
         }
+        config.mongodb.source_options()?;
         Ok(config)
     }
 }
@@ -296,5 +426,38 @@ mod tests {
             env: "HERALD_TEST_SURELY_UNSET_VAR".into(),
         };
         assert!(matches!(missing.resolve(), Err(ConfigError::MissingEnv(_))));
+    }
+}
+
+#[cfg(test)]
+mod mongo_tests {
+    use super::*;
+    use herald_ingest::mongo::{HistoryLostPolicy, InvalidatePolicy, StartAt};
+
+    #[test]
+    fn mongodb_policies_parse() {
+        let config = Config::parse(
+            "rules = \"r\"\n[mongodb]\nuri = \"mongodb://h/\"\nstart_at = \"1700000000:2\"\non_history_lost = \"from_now\"\n[mongodb.streams.\"a.b\"]\non_invalidate = \"restart\"\n",
+        )
+        .unwrap();
+        let options = config.mongodb.source_options().unwrap();
+        assert_eq!(options.on_history_lost, HistoryLostPolicy::FromNow);
+        assert_eq!(
+            options.start_at,
+            StartAt::OperationTime(bson::Timestamp {
+                time: 1_700_000_000,
+                increment: 2
+            })
+        );
+        assert_eq!(
+            options.invalidate_policy(&"a.b".parse().unwrap()),
+            InvalidatePolicy::Restart
+        );
+        assert_eq!(
+            options.invalidate_policy(&"a.c".parse().unwrap()),
+            InvalidatePolicy::Stop
+        );
+        let err = Config::parse("[mongodb]\non_history_lost = \"ignore\"\n").unwrap_err();
+        assert!(err.contains("from_now"), "{err}");
     }
 }

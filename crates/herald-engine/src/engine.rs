@@ -73,6 +73,24 @@ impl Engine {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// What each rule needs from MongoDB, for planning change streams.
+    pub fn subscriptions(&self) -> Vec<herald_ingest::mongo::Subscription> {
+        self.rules()
+            .iter()
+            .map(|rule| {
+                let spec = rule.spec();
+                herald_ingest::mongo::Subscription {
+                    rule: rule.name().to_string(),
+                    target: spec.watch.clone(),
+                    on: spec.on.clone(),
+                    filter: spec.filter.source().clone(),
+                    full_document: spec.full_document,
+                    before_change: spec.full_document_before_change.clone(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Builds an [`Engine`].
@@ -85,6 +103,7 @@ pub struct EngineBuilder {
     config: Config,
     custom: Vec<(String, Arc<dyn Channel>)>,
     custom_webhooks: Vec<(String, Arc<dyn Channel>)>,
+    mongodb: Option<mongodb::Client>,
     options: RunOptions,
 }
 
@@ -131,6 +150,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Executes `insert_doc` intents through this client.
+    pub fn mongodb(mut self, client: mongodb::Client) -> Self {
+        self.mongodb = Some(client);
+        self
+    }
+
     /// Sets dry-run and from-start behaviour.
     pub fn options(mut self, options: RunOptions) -> Self {
         self.options = options;
@@ -159,6 +184,9 @@ impl EngineBuilder {
         }
         for (name, channel) in self.custom_webhooks {
             channels.insert_webhook(name, channel);
+        }
+        if let Some(client) = self.mongodb {
+            channels.set_mongodb(Arc::new(crate::effects::InsertDocChannel::new(client)));
         }
         Ok(Engine {
             router: Router::new(&rules),

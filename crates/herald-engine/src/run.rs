@@ -11,9 +11,9 @@ use crate::observer::Observer;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Effect, Intent, Position};
 use herald_ingest::{Source, StreamNotice};
-use std::collections::HashMap;
 use herald_script::{Rule, StateRead};
 use herald_store::{Checkpoint, Commit, DeadLetter, Durability};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,7 +72,12 @@ impl Engine {
     /// Runs `source` until it ends (or until `shutdown` completes), reporting to `observer`.
     ///
     /// Each stream resumes from its checkpoint unless `from_start` is set.
-    pub async fn run<S: Source>(&self, mut source: S, observer: &mut dyn Observer, shutdown: impl Future) -> Result<RunSummary, EngineError> {
+    pub async fn run<S: Source>(
+        &self,
+        mut source: S,
+        observer: &mut dyn Observer,
+        shutdown: impl Future,
+    ) -> Result<RunSummary, EngineError> {
         if !self.options.from_start {
             for stream in source.streams() {
                 if let Some(position) = self.store.checkpoint(&stream)? {
@@ -95,7 +100,12 @@ impl Engine {
         outcome.map(|()| run.summary)
     }
 
-    async fn pump<S: Source>(&self, source: &mut S, run: &mut Run<'_>, shutdown: impl Future) -> Result<(), EngineError> {
+    async fn pump<S: Source>(
+        &self,
+        source: &mut S,
+        run: &mut Run<'_>,
+        shutdown: impl Future,
+    ) -> Result<(), EngineError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let interval = Duration::from_millis(self.settings.commit_interval_ms);
         loop {
@@ -119,7 +129,11 @@ impl Engine {
         }
     }
 
-    async fn take_batch(&self, batch: herald_ingest::Batch, run: &mut Run<'_>) -> Result<(), EngineError> {
+    async fn take_batch(
+        &self,
+        batch: herald_ingest::Batch,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
         let stream = batch.stream.clone();
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
@@ -131,11 +145,21 @@ impl Engine {
         }
         for item in batch.events {
             let event = Arc::new(item.event);
-            self.handle_event(&event, &run.state, &mut run.group.commit, run.observer, &mut run.summary).await?;
+            self.handle_event(
+                &event,
+                &run.state,
+                &mut run.group.commit,
+                run.observer,
+                &mut run.summary,
+            )
+            .await?;
             run.summary.events += 1;
             run.group.events += 1;
-            run.times.insert(stream.clone(), (event.cluster_time(), event.wall_time()));
-            run.group.positions.insert(stream.clone(), item.position.clone());
+            run.times
+                .insert(stream.clone(), (event.cluster_time(), event.wall_time()));
+            run.group
+                .positions
+                .insert(stream.clone(), item.position.clone());
             run.observer.event_done(&item.position);
             if self.group_is_due(&run.group) {
                 self.commit_group(run)?;
@@ -150,10 +174,23 @@ impl Engine {
         Ok(())
     }
 
-    fn take_notice(&self, stream: &str, notice: &StreamNotice, run: &mut Run<'_>) -> Result<(), EngineError> {
+    fn take_notice(
+        &self,
+        stream: &str,
+        notice: &StreamNotice,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
         match notice {
-            StreamNotice::Gap { last, last_time, reason } => {
-                tracing::warn!(stream, reason, "history lost: continuing from now; events in between were not seen");
+            StreamNotice::Gap {
+                last,
+                last_time,
+                reason,
+            } => {
+                tracing::warn!(
+                    stream,
+                    reason,
+                    "history lost: continuing from now; events in between were not seen"
+                );
                 run.summary.gaps += 1;
                 if !self.options.dry_run {
                     let gap = herald_store::Gap {
@@ -175,7 +212,12 @@ impl Engine {
                 }
             }
             StreamNotice::Retrying { error, attempt } => {
-                tracing::warn!(stream, attempt, error, "stream failed; reopening from its last position");
+                tracing::warn!(
+                    stream,
+                    attempt,
+                    error,
+                    "stream failed; reopening from its last position"
+                );
                 run.summary.stream_retries += 1;
             }
         }
@@ -195,7 +237,8 @@ impl Engine {
         !group.is_empty()
             && (self.settings.durability == Durability::Always
                 || group.events >= self.settings.commit_every
-                || group.started.elapsed() >= Duration::from_millis(self.settings.commit_interval_ms))
+                || group.started.elapsed()
+                    >= Duration::from_millis(self.settings.commit_interval_ms))
     }
 
     fn commit_group(&self, run: &mut Run<'_>) -> Result<(), EngineError> {

@@ -10,12 +10,15 @@
 //! - [`file`](mod@file) — [`FileSource`], JSON Lines of change events in Extended JSON
 //!   (replays, dry runs, fixtures, the zero-setup demo).
 //!
-//! Live MongoDB change streams (`MongoSource`) are the next source to land.
+//! - [`mongo`] — `MongoSource`, live change streams: many rules on few
+//!   streams, resume, retry, history-lost and invalidate policies.
 
 pub mod file;
+pub mod mongo;
 pub mod source;
 
 pub use file::{FileSource, FileSourceOptions};
+pub use mongo::MongoSource;
 pub use source::{BadLine, Batch, Source, SourceError, SourcedEvent, StreamNotice};
 
 pub use herald_core::{ChangeEvent, Position};

@@ -91,7 +91,9 @@ pub enum SourceError {
     },
     /// A change stream's resume point is no longer in the oplog
     /// (`on_history_lost = "fail"`).
-    #[error("stream {stream}: the stored resume token is no longer in the oplog (ChangeStreamHistoryLost): events since {since} can no longer be read. To continue from now and record the gap, set on_history_lost = \"from_now\" in [mongodb]; to start over, remove the stream's checkpoint from the store")]
+    #[error(
+        "stream {stream}: the stored resume token is no longer in the oplog (ChangeStreamHistoryLost): events since {since} can no longer be read. To continue from now and record the gap, set on_history_lost = \"from_now\" in [mongodb]; to start over, remove the stream's checkpoint from the store"
+    )]
     HistoryLost {
         /// The stream.
         stream: String,

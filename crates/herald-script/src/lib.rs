@@ -32,7 +32,8 @@ pub mod spec;
 pub mod values;
 
 pub use diagnostic::Diagnostic;
+pub use herald_core::FullDocument;
 pub use intents::{NoState, StateRead};
 pub use rule::Rule;
 pub use ruleset::RuleSet;
-pub use spec::{FullDocument, RuleSpec};
+pub use spec::RuleSpec;

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::values::map_to_document;
-use herald_core::{ChangeEvent, Filter, OperationType, WatchTarget};
+use herald_core::{ChangeEvent, Filter, FullDocument, OperationType, WatchTarget};
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
@@ -43,42 +43,6 @@ pub const OPERATION_TYPES: [&str; 15] = [
 
 /// The operation types a rule handles when it does not say.
 pub const DEFAULT_ON: [&str; 4] = ["insert", "update", "replace", "delete"];
-
-/// The change stream's `fullDocument` option a rule asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum FullDocument {
-    /// Updates carry only `updateDescription`.
-    #[default]
-    Default,
-    /// Post-image if the collection records them, else null.
-    WhenAvailable,
-    /// Updates carry the current document, looked up when the event is read.
-    UpdateLookup,
-    /// Post-image required; the stream fails without one.
-    Required,
-}
-
-impl FullDocument {
-    /// MongoDB's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Default => "default",
-            Self::WhenAvailable => "whenAvailable",
-            Self::UpdateLookup => "updateLookup",
-            Self::Required => "required",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "default" => Self::Default,
-            "whenAvailable" => Self::WhenAvailable,
-            "updateLookup" => Self::UpdateLookup,
-            "required" => Self::Required,
-            _ => return None,
-        })
-    }
-}
 
 /// A rule's parsed `RULE` constant.
 #[derive(Debug, Clone)]

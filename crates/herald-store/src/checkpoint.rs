@@ -39,7 +39,8 @@ impl Checkpoint {
 
     /// Decodes a stored checkpoint (also the bare positions of early stores).
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice::<Self>(bytes).or_else(|_| serde_json::from_slice::<Position>(bytes).map(Self::new))
+        serde_json::from_slice::<Self>(bytes)
+            .or_else(|_| serde_json::from_slice::<Position>(bytes).map(Self::new))
     }
 }
 

@@ -53,6 +53,13 @@ pub fn dead_letter(id: u64) -> Vec<u8> {
     key
 }
 
+/// `g` + big-endian sequence number.
+pub fn gap(id: u64) -> Vec<u8> {
+    let mut key = vec![GAP];
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,11 +71,4 @@ mod tests {
         assert!(state("r", "k").starts_with(&state_prefix("r")));
         assert!(!state("rr", "k").starts_with(&state_prefix("r")));
     }
-}
-
-/// `g` + big-endian sequence number.
-pub fn gap(id: u64) -> Vec<u8> {
-    let mut key = vec![GAP];
-    key.extend_from_slice(&id.to_be_bytes());
-    key
 }

@@ -165,10 +165,12 @@ impl Store {
         let mut all = Vec::new();
         for item in self.tree.scan_prefix([keys::GAP]) {
             let (_, value) = item?;
-            all.push(serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
-                what: "gap",
-                reason: e.to_string(),
-            })?);
+            all.push(
+                serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
+                    what: "gap",
+                    reason: e.to_string(),
+                })?,
+            );
         }
         Ok(all)
     }

@@ -6,7 +6,7 @@ use crate::data::Catalog;
 use crate::fail_point::FailPoints;
 use crate::oplog::{Op, Oplog};
 use bson::{DateTime, Document, Timestamp};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicI64;
 use tokio::sync::watch;
@@ -36,6 +36,10 @@ pub struct State {
     pub clock: Clock,
     /// Open cursors by id.
     pub cursors: HashMap<i64, Cursor>,
+    /// Change stream cursors taken out of `cursors` by a getMore that is waiting.
+    pub in_flight: HashSet<i64>,
+    /// In-flight cursors killed meanwhile: their getMore must not put them back.
+    pub killed: HashSet<i64>,
     next_cursor: i64,
     /// Configured fail points.
     pub fail_points: FailPoints,
@@ -48,6 +52,8 @@ impl State {
             oplog: Oplog::new(oplog_capacity),
             clock: Clock::default(),
             cursors: HashMap::new(),
+            in_flight: HashSet::new(),
+            killed: HashSet::new(),
             next_cursor: 1_000_000_007,
             fail_points: FailPoints::default(),
         }
@@ -58,6 +64,15 @@ impl State {
         let (ts, wall) = self.clock.tick();
         self.oplog.push(ts, wall, None, op);
         (ts, wall)
+    }
+
+    /// Open change streams, including those inside a getMore.
+    pub fn open_change_streams(&self) -> usize {
+        self.cursors
+            .values()
+            .filter(|c| matches!(c, Cursor::ChangeStream(_)))
+            .count()
+            + self.in_flight.len()
     }
 
     /// Registers a cursor; returns its id (never 0).

@@ -8,11 +8,13 @@
 
 mod file;
 mod log;
+mod mongodb;
 mod registry;
 mod retry;
 mod stdout;
 mod webhook;
 
+pub use self::mongodb::InsertDocChannel;
 pub use file::FileChannel;
 pub use log::LogChannel;
 pub use registry::Channels;

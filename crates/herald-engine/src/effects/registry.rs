@@ -17,6 +17,7 @@ pub struct Channels {
     webhooks: HashMap<String, Arc<dyn Channel>>,
     fallback_notify: Arc<dyn Channel>,
     log: Arc<dyn Channel>,
+    mongodb: Option<Arc<dyn Channel>>,
 }
 
 impl Default for Channels {
@@ -26,6 +27,7 @@ impl Default for Channels {
             webhooks: HashMap::new(),
             fallback_notify: Arc::new(StdoutChannel),
             log: Arc::new(LogChannel),
+            mongodb: None,
         }
     }
 }
@@ -66,6 +68,11 @@ impl Channels {
         self.webhooks.insert(name.into(), channel);
     }
 
+    /// Executes `insert_doc` through this channel (a MongoDB client).
+    pub fn set_mongodb(&mut self, channel: Arc<dyn Channel>) {
+        self.mongodb = Some(channel);
+    }
+
     /// The channel for an intent; state intents have none (the engine applies them).
     pub fn for_intent(&self, intent: &Intent) -> Result<Arc<dyn Channel>, EffectError> {
         match intent {
@@ -80,9 +87,9 @@ impl Channels {
                 ))
             }),
             Intent::Log { .. } => Ok(self.log.clone()),
-            Intent::InsertDoc { .. } => Err(EffectError::permanent(
-                "insert_doc needs a MongoDB connection, which replays of event files do not have; run the rule with `herald run`",
-            )),
+            Intent::InsertDoc { .. } => self.mongodb.clone().ok_or_else(|| {
+                EffectError::permanent("insert_doc needs a MongoDB connection, which replays of event files do not have; run the rule with `herald run`")
+            }),
             Intent::SetState { .. } | Intent::DelState { .. } => Err(EffectError::permanent(
                 "state intents are applied by the engine, not a channel",
             )),

@@ -81,10 +81,13 @@ fn refuses_a_position_that_does_not_fit() {
         .unwrap_err();
     assert!(err.to_string().contains("line boundary"), "{err}");
     let err = source
-        .resume_from("", &Position::File {
-            offset: 1 << 40,
-            line: 9,
-        })
+        .resume_from(
+            "",
+            &Position::File {
+                offset: 1 << 40,
+                line: 9,
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("--from-start"), "{err}");
 }

@@ -28,13 +28,19 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         .get("maxTimeMS")
         .and_then(number)
         .map_or(DEFAULT_AWAIT, |ms| Duration::from_millis(ms.max(0) as u64));
-    // Take the cursor out, so that waiting does not hold the lock.
-    let cursor = ctx
-        .shared
-        .lock()
-        .cursors
-        .remove(&id)
-        .ok_or_else(|| CommandError::cursor_not_found(id))?;
+    // Take the cursor out, so that waiting does not hold the lock; it stays
+    // registered as in flight, and a killCursors meanwhile is honoured.
+    let cursor = {
+        let mut state = ctx.shared.lock();
+        let cursor = state
+            .cursors
+            .remove(&id)
+            .ok_or_else(|| CommandError::cursor_not_found(id))?;
+        if matches!(cursor, Cursor::ChangeStream(_)) {
+            state.in_flight.insert(id);
+        }
+        cursor
+    };
     match cursor {
         Cursor::Find { ns, mut remaining } => {
             let n = batch_size.unwrap_or(remaining.len()).min(remaining.len());
@@ -53,7 +59,39 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
             };
             Ok(reply(false, batch, id, &ns, None))
         }
-        Cursor::ChangeStream(mut stream) => {
+        Cursor::ChangeStream(stream) => {
+            let result = change_stream_batch(ctx, id, stream, batch_size, wait).await;
+            let mut state = ctx.shared.lock();
+            state.in_flight.remove(&id);
+            let killed = state.killed.remove(&id);
+            match result {
+                Ok((reply_doc, Some(stream))) if !killed => {
+                    state.cursors.insert(id, Cursor::ChangeStream(stream));
+                    Ok(reply_doc)
+                }
+                Ok((reply_doc, _)) => Ok(reply_doc),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// Reads a change stream batch, waiting for events; returns the reply and the cursor if it stays open.
+async fn change_stream_batch(
+    ctx: &Ctx<'_>,
+    id: i64,
+    mut stream: Box<crate::change_stream::ChangeStreamCursor>,
+    batch_size: Option<usize>,
+    wait: Duration,
+) -> Result<
+    (
+        Document,
+        Option<Box<crate::change_stream::ChangeStreamCursor>>,
+    ),
+    CommandError,
+> {
+    {
+        {
             let deadline = tokio::time::Instant::now() + wait;
             let mut tail = ctx.shared.oplog_tail.subscribe();
             let limit = batch_size.unwrap_or(usize::MAX);
@@ -76,23 +114,21 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
                     break batch;
                 }
             };
-            let closed = stream.invalidated;
             let ns = stream.reply_ns.clone();
-            let id = if closed {
-                0
+            let (reply_id, keep) = if stream.invalidated {
+                (0, None)
             } else {
-                ctx.shared
-                    .lock()
-                    .cursors
-                    .insert(id, Cursor::ChangeStream(stream));
-                id
+                (id, Some(stream))
             };
-            Ok(reply(
-                false,
-                batch.events,
-                id,
-                &ns,
-                Some(batch.post_batch_resume_token),
+            Ok((
+                reply(
+                    false,
+                    batch.events,
+                    reply_id,
+                    &ns,
+                    Some(batch.post_batch_resume_token),
+                ),
+                keep,
             ))
         }
     }

@@ -1,0 +1,113 @@
+//! Server faults beyond the driver's own resume: nothing lost, nothing repeated.
+
+use crate::harness::*;
+use bson::{Document, doc};
+use mongosim::MongoSim;
+use std::collections::HashSet;
+
+async fn fail(sim: &MongoSim, mode: Document, data: Document) {
+    let client = mongodb::Client::with_uri_str(sim.uri()).await.unwrap();
+    client
+        .database("admin")
+        .run_command(doc! {"configureFailPoint": "failCommand", "mode": mode, "data": data})
+        .await
+        .unwrap();
+}
+
+async fn survives(data: Document) {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(&sim, 1).await;
+    let c = coll(&sim, "d", "c").await;
+    c.insert_one(doc! {"_id": 0}).await.unwrap();
+    recorder
+        .wait_for("the first event", |s| !s.is_empty())
+        .await;
+    // Each getMore fails, and so does the aggregate the driver resumes with: more
+    // than the driver's own retry, so herald must reopen the stream itself.
+    fail(&sim, doc! {"times": 6}, data).await;
+    for i in 1..=5 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    let seen = recorder.wait_for("all events", |s| s.len() >= 6).await;
+    let summary = running.stop().await.unwrap();
+    let ids: Vec<i32> = seen.iter().map(|s| s.args.get_i32("id").unwrap()).collect();
+    assert_eq!(
+        ids,
+        (0..=5).collect::<Vec<_>>(),
+        "in order, none lost, none repeated"
+    );
+    assert_eq!(seen.iter().map(|s| &s.key).collect::<HashSet<_>>().len(), 6);
+    assert!(
+        summary.stream_retries >= 1,
+        "herald reopened the stream: {summary:?}"
+    );
+}
+
+#[tokio::test]
+async fn resumable_errors_beyond_the_drivers_retry() {
+    survives(doc! {"failCommands": ["getMore", "aggregate"], "errorCode": 91, "errorLabels": ["ResumableChangeStreamError"]}).await;
+}
+
+#[tokio::test]
+async fn dropped_connections_beyond_the_drivers_retry() {
+    survives(doc! {"failCommands": ["getMore", "aggregate"], "closeConnection": true}).await;
+}
+
+#[tokio::test]
+async fn a_non_resumable_error_stops_only_that_stream() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("a", &rule("d.a", "\"insert\"", "")),
+            ("b", &rule("d.b", "\"insert\"", "")),
+        ],
+    );
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(&sim, 2).await;
+    // One getMore fails without the resumable label: whichever stream gets it stops.
+    fail(
+        &sim,
+        doc! {"times": 1},
+        doc! {"failCommands": ["getMore"], "errorCode": 8000},
+    )
+    .await;
+    let a = coll(&sim, "d", "a").await;
+    let b = coll(&sim, "d", "b").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while open_streams(&sim) > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stream should have stopped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    a.insert_one(doc! {"_id": 1}).await.unwrap();
+    b.insert_one(doc! {"_id": 2}).await.unwrap();
+    let seen = recorder
+        .wait_for("the surviving stream's event", |s| !s.is_empty())
+        .await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let summary = running.stop().await.unwrap();
+    assert_eq!(summary.streams_failed, 1, "{summary:?}");
+}

@@ -1,0 +1,8 @@
+//! The engine on live change streams from mongosim, through the real driver.
+
+mod harness;
+
+mod delivery;
+mod faults;
+mod policies;
+mod streams;

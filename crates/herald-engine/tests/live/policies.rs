@@ -1,0 +1,201 @@
+//! History loss, invalidation, and quiet streams.
+
+use crate::harness::*;
+use bson::doc;
+use herald_engine::EngineError;
+use herald_ingest::SourceError;
+use herald_ingest::mongo::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions};
+use mongosim::MongoSim;
+
+/// Runs until one event is handled and committed, stops, then rolls the oplog past the checkpoint.
+async fn lose_history(sim: &MongoSim, rules_dir: &std::path::Path, store: &std::path::Path) {
+    let recorder = Recorder::default();
+    let running = start(sim, rules_dir, store, &recorder, quick_options()).await;
+    until_streams_open(sim, 1).await;
+    let c = coll(sim, "d", "c").await;
+    c.insert_one(doc! {"_id": 0}).await.unwrap();
+    recorder
+        .wait_for("the first event", |s| !s.is_empty())
+        .await;
+    running.stop().await.unwrap();
+    c.insert_many((1..100).map(|i| doc! {"_id": i}))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn history_lost_fails_by_default_with_an_explanation() {
+    let sim = MongoSim::builder()
+        .oplog_capacity(20)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let store = dir.path().join("store");
+    lose_history(&sim, &rules_dir, &store).await;
+    let running = start(
+        &sim,
+        &rules_dir,
+        &store,
+        &Recorder::default(),
+        quick_options(),
+    )
+    .await;
+    let err = running.finished().await.unwrap_err();
+    let EngineError::Source(SourceError::HistoryLost { stream, .. }) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(stream, "mongodb:d.c");
+    assert!(
+        err.to_string().contains("from_now"),
+        "says how to go on: {err}"
+    );
+}
+
+#[tokio::test]
+async fn history_lost_from_now_records_the_gap_and_continues() {
+    let sim = MongoSim::builder()
+        .oplog_capacity(20)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let store = dir.path().join("store");
+    lose_history(&sim, &rules_dir, &store).await;
+    let options = MongoSourceOptions {
+        on_history_lost: HistoryLostPolicy::FromNow,
+        ..quick_options()
+    };
+    let recorder = Recorder::default();
+    let running = start(&sim, &rules_dir, &store, &recorder, options).await;
+    until_streams_open(&sim, 1).await;
+    coll(&sim, "d", "c")
+        .await
+        .insert_one(doc! {"_id": 500})
+        .await
+        .unwrap();
+    let seen = recorder
+        .wait_for("the event after the gap", |s| !s.is_empty())
+        .await;
+    assert_eq!(seen[0].args.get_i32("id"), Ok(500));
+    let summary = running.stop().await.unwrap();
+    assert_eq!(summary.gaps, 1);
+    let gaps = herald_store::Store::open(&store).unwrap().gaps().unwrap();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0].stream, "mongodb:d.c");
+    assert!(
+        gaps[0].last.as_deref().is_some_and(|l| l.contains("_data")),
+        "{gaps:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalidate_stop_ends_the_stream() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("a", &rule("d.c", "\"insert\", \"drop\"", ""))],
+    );
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(&sim, 1).await;
+    let c = coll(&sim, "d", "c").await;
+    c.insert_one(doc! {"_id": 1}).await.unwrap();
+    c.drop().await.unwrap();
+    let summary = running.finished().await.unwrap();
+    assert_eq!(
+        (summary.events, summary.streams_failed),
+        (3, 0),
+        "insert, drop, invalidate; stopped cleanly: {summary:?}"
+    );
+    let ops: Vec<String> = recorder
+        .all()
+        .iter()
+        .map(|s| s.args.get_str("op").unwrap().to_owned())
+        .collect();
+    assert_eq!(ops, ["insert", "drop"]);
+}
+
+#[tokio::test]
+async fn invalidate_restart_follows_the_recreated_collection() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let options = MongoSourceOptions {
+        on_invalidate: InvalidatePolicy::Restart,
+        ..quick_options()
+    };
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        options,
+    )
+    .await;
+    until_streams_open(&sim, 1).await;
+    let c = coll(&sim, "d", "c").await;
+    c.insert_one(doc! {"_id": 1}).await.unwrap();
+    c.drop().await.unwrap();
+    c.insert_one(doc! {"_id": 2}).await.unwrap();
+    let seen = recorder.wait_for("both inserts", |s| s.len() >= 2).await;
+    assert_eq!(
+        seen.iter()
+            .map(|s| s.args.get_i32("id").unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_quiet_stream_advances_its_checkpoint() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule("d.quiet", "\"insert\"", ""))]);
+    let store = dir.path().join("store");
+    let recorder = Recorder::default();
+    let running = start(&sim, &rules_dir, &store, &recorder, quick_options()).await;
+    until_streams_open(&sim, 1).await;
+    let busy = coll(&sim, "d", "busy").await;
+    busy.insert_one(doc! {"_id": 0}).await.unwrap();
+    running.stop().await.unwrap();
+    let first = herald_store::Store::open(&store)
+        .unwrap()
+        .checkpoint("mongodb:d.quiet")
+        .unwrap()
+        .expect("a checkpoint from the postBatchResumeToken");
+    busy.insert_many((1..50).map(|i| doc! {"_id": i}))
+        .await
+        .unwrap();
+    let running = start(&sim, &rules_dir, &store, &recorder, quick_options()).await;
+    // The engine commits the postBatchResumeToken of empty batches; wait until it has.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while running
+        .store
+        .checkpoint("mongodb:d.quiet")
+        .unwrap()
+        .as_ref()
+        == Some(&first)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkpoint never moved"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let stopped = running.stop().await.unwrap();
+    assert_eq!(stopped.events, 0, "no event of the quiet collection");
+    assert!(recorder.all().is_empty());
+}

@@ -1,0 +1,207 @@
+//! Many rules on few streams; every operation type to the right rules.
+
+use crate::harness::*;
+use bson::doc;
+use mongosim::MongoSim;
+
+#[tokio::test]
+async fn rules_on_one_collection_share_one_stream() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            (
+                "a",
+                &rule(
+                    "shop.orders",
+                    "\"insert\"",
+                    "\"fullDocument.total\": #{ \"$gte\": 100 }",
+                ),
+            ),
+            ("b", &rule("shop.orders", "\"insert\", \"update\"", "")),
+            ("c", &rule("shop.orders", "\"delete\"", "")),
+        ],
+    );
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(&sim, 1).await;
+    let orders = coll(&sim, "shop", "orders").await;
+    orders
+        .insert_one(doc! {"_id": 1, "total": 150})
+        .await
+        .unwrap();
+    orders
+        .insert_one(doc! {"_id": 2, "total": 50})
+        .await
+        .unwrap();
+    orders.delete_one(doc! {"_id": 2}).await.unwrap();
+    let seen = recorder.wait_for("4 effects", |s| s.len() >= 4).await;
+    assert_eq!(open_streams(&sim), 1, "three rules, one stream");
+    let mut pairs: Vec<(String, i32)> = seen
+        .iter()
+        .map(|s| (s.rule.clone(), s.args.get_i32("id").unwrap()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("a".into(), 1),
+            ("b".into(), 1),
+            ("b".into(), 2),
+            ("c".into(), 2)
+        ]
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_databases_and_the_cluster_open_three_streams() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("shop", &rule("shop.orders", "\"insert\"", "")),
+            ("hr", &rule("hr", "\"insert\"", "")),
+            ("all", &rule("*", "\"insert\"", "\"ns.coll\": \"audit\"")),
+        ],
+    );
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(&sim, 3).await;
+    coll(&sim, "shop", "orders")
+        .await
+        .insert_one(doc! {"_id": 1})
+        .await
+        .unwrap();
+    coll(&sim, "hr", "people")
+        .await
+        .insert_one(doc! {"_id": 2})
+        .await
+        .unwrap();
+    coll(&sim, "ops", "audit")
+        .await
+        .insert_one(doc! {"_id": 3})
+        .await
+        .unwrap();
+    let seen = recorder.wait_for("3 effects", |s| s.len() >= 3).await;
+    let mut rules: Vec<(String, i32)> = seen
+        .iter()
+        .map(|s| (s.rule.clone(), s.args.get_i32("id").unwrap()))
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [("all".into(), 3), ("hr".into(), 2), ("shop".into(), 1)]
+    );
+    let open = open_streams(&sim);
+    let summary = running.stop().await.unwrap();
+    assert_eq!(open, 3, "{summary:?}");
+}
+
+#[tokio::test]
+async fn every_operation_type_reaches_the_rules_that_name_it() {
+    let sim = MongoSim::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("ins", &rule("d.c", "\"insert\"", "")),
+            (
+                "upd",
+                &rule(
+                    "d.c",
+                    "\"update\"",
+                    "\"updateDescription.updatedFields.s\": \"paid\"",
+                ),
+            ),
+            ("rep", &rule("d.c", "\"replace\"", "")),
+            ("del", &rule("d.c", "\"delete\"", "")),
+            (
+                "life",
+                &rule("d", "\"drop\", \"rename\", \"dropDatabase\"", ""),
+            ),
+        ],
+    );
+    let recorder = Recorder::default();
+    let running = start(
+        &sim,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(&sim, 2).await;
+    let c = coll(&sim, "d", "c").await;
+    c.insert_one(doc! {"_id": 1, "s": "new"}).await.unwrap();
+    c.update_one(doc! {"_id": 1}, doc! {"$set": {"note": "x"}})
+        .await
+        .unwrap();
+    c.update_one(doc! {"_id": 1}, doc! {"$set": {"s": "paid"}})
+        .await
+        .unwrap();
+    c.replace_one(doc! {"_id": 1}, doc! {"s": "replaced"})
+        .await
+        .unwrap();
+    c.delete_one(doc! {"_id": 1}).await.unwrap();
+    coll(&sim, "d", "other")
+        .await
+        .insert_one(doc! {"_id": 9})
+        .await
+        .unwrap();
+    let client = mongodb::Client::with_uri_str(sim.uri()).await.unwrap();
+    client
+        .database("admin")
+        .run_command(doc! {"renameCollection": "d.other", "to": "d.renamed"})
+        .await
+        .unwrap();
+    client.database("d").drop().await.unwrap();
+    let seen = recorder
+        .wait_for("every kind", |s| {
+            s.iter().any(|e| e.args.get_str("op") == Ok("dropDatabase"))
+        })
+        .await;
+    let got: Vec<(String, String)> = seen
+        .iter()
+        .map(|s| (s.rule.clone(), s.args.get_str("op").unwrap().to_owned()))
+        .collect();
+    let expect = |rule: &str, op: &str| (rule.to_owned(), op.to_owned());
+    for wanted in [
+        expect("ins", "insert"),
+        expect("upd", "update"),
+        expect("rep", "replace"),
+        expect("del", "delete"),
+        expect("life", "rename"),
+        expect("life", "dropDatabase"),
+    ] {
+        assert_eq!(
+            got.iter().filter(|g| **g == wanted).count(),
+            1,
+            "{wanted:?} in {got:?}"
+        );
+    }
+    assert_eq!(
+        got.iter().filter(|g| g.0 == "upd").count(),
+        1,
+        "the update without status paid matches no rule"
+    );
+    assert!(got.iter().any(|g| *g == expect("life", "drop")), "{got:?}");
+    assert!(!got.iter().any(|g| g.0 == "ins" && g.1 != "insert"));
+    running.stop().await.unwrap();
+}

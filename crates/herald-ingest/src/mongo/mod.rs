@@ -1,0 +1,20 @@
+//! Live MongoDB change streams.
+//!
+//! - [`plan`] — many rules, few streams: one stream per watch target, its
+//!   `$match` the union of its rules' filters.
+//! - [`options`] — start position and the history-lost / invalidate policies.
+//! - [`errors`] — which driver errors are worth reopening the stream for.
+//! - [`stream`] — one stream's task: open, read, resume, retry, report.
+//! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
+//! - [`uri`] — connection strings, with passwords kept out of logs.
+
+pub mod errors;
+pub mod options;
+pub mod plan;
+pub mod source;
+pub mod stream;
+pub mod uri;
+
+pub use options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
+pub use plan::{StreamPlan, Subscription, plan};
+pub use source::MongoSource;

@@ -1,0 +1,93 @@
+//! How streams start and what they do when history is lost or they are invalidated.
+
+use herald_core::WatchTarget;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Where a stream without a checkpoint starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// At the current time: only changes from now on.
+    #[default]
+    Now,
+    /// At an operation time (`startAtOperationTime`).
+    OperationTime(bson::Timestamp),
+}
+
+/// What to do when the stored resume token is no longer in the oplog (code 286).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistoryLostPolicy {
+    /// Stop with an error that explains what happened and how to go on.
+    #[default]
+    Fail,
+    /// Record the gap, warn, and continue from now.
+    FromNow,
+}
+
+/// What to do when a stream is invalidated (its collection or database dropped or renamed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvalidatePolicy {
+    /// End the stream.
+    #[default]
+    Stop,
+    /// Reopen it with `startAfter` the invalidate event (for a re-created collection).
+    Restart,
+}
+
+/// Options of a [`MongoSource`](super::MongoSource).
+#[derive(Debug, Clone)]
+pub struct MongoSourceOptions {
+    /// Where streams without a checkpoint start.
+    pub start_at: StartAt,
+    /// The history-lost policy.
+    pub on_history_lost: HistoryLostPolicy,
+    /// The invalidate policy for targets not named in `on_invalidate_for`.
+    pub on_invalidate: InvalidatePolicy,
+    /// Per-target invalidate policies.
+    pub on_invalidate_for: HashMap<WatchTarget, InvalidatePolicy>,
+    /// How long a getMore waits for new events (`maxAwaitTimeMS`).
+    pub max_await: Duration,
+    /// Events per batch handed to the engine, at most.
+    pub max_batch: usize,
+    /// How long a batch may gather events before it is handed on.
+    pub max_batch_delay: Duration,
+    /// First wait before reopening a failed stream; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The longest wait between reopen attempts.
+    pub max_backoff: Duration,
+    /// Batches buffered between the streams and the engine: when the engine is
+    /// slow, streams stop calling getMore and the oplog buffers instead.
+    pub queue: usize,
+}
+
+impl MongoSourceOptions {
+    /// `maxAwaitTimeMS` unless configured.
+    pub const DEFAULT_MAX_AWAIT: Duration = Duration::from_millis(1000);
+    /// Events per batch unless configured.
+    pub const DEFAULT_MAX_BATCH: usize = 512;
+
+    /// The invalidate policy of a target.
+    pub fn invalidate_policy(&self, target: &WatchTarget) -> InvalidatePolicy {
+        self.on_invalidate_for
+            .get(target)
+            .copied()
+            .unwrap_or(self.on_invalidate)
+    }
+}
+
+impl Default for MongoSourceOptions {
+    fn default() -> Self {
+        Self {
+            start_at: StartAt::Now,
+            on_history_lost: HistoryLostPolicy::Fail,
+            on_invalidate: InvalidatePolicy::Stop,
+            on_invalidate_for: HashMap::new(),
+            max_await: Self::DEFAULT_MAX_AWAIT,
+            max_batch: Self::DEFAULT_MAX_BATCH,
+            max_batch_delay: Duration::from_millis(20),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            queue: 8,
+        }
+    }
+}

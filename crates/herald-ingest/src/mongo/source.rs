@@ -1,0 +1,101 @@
+//! [`MongoSource`]: the change streams of a rule set behind one [`Source`].
+
+use super::options::MongoSourceOptions;
+use super::plan::StreamPlan;
+use super::stream::{Message, StreamTask, token_from_position};
+use crate::source::{Batch, Source, SourceError};
+use herald_core::Position;
+use mongodb::Client;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Live change streams, one per watch target, read concurrently.
+///
+/// Each stream runs in its own task and hands batches to the engine through
+/// a bounded queue; when the engine falls behind, the tasks stop calling
+/// getMore and the oplog buffers the changes.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use herald_ingest::mongo::{MongoSource, MongoSourceOptions, plan};
+/// let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:27017/?replicaSet=rs0").await?;
+/// let source = MongoSource::new(client, plan(&[]), MongoSourceOptions::default());
+/// # Ok(()) }
+/// ```
+pub struct MongoSource {
+    client: Client,
+    plans: Vec<StreamPlan>,
+    options: MongoSourceOptions,
+    resume: HashMap<String, Position>,
+    rx: Option<mpsc::Receiver<Message>>,
+    tasks: JoinSet<()>,
+}
+
+impl MongoSource {
+    /// A source for these stream plans (see [`plan`](super::plan())).
+    pub fn new(client: Client, plans: Vec<StreamPlan>, options: MongoSourceOptions) -> Self {
+        Self {
+            client,
+            plans,
+            options,
+            resume: HashMap::new(),
+            rx: None,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// The streams it opens.
+    pub fn plans(&self) -> &[StreamPlan] {
+        &self.plans
+    }
+
+    fn start(&mut self) -> Result<mpsc::Receiver<Message>, SourceError> {
+        let (tx, rx) = mpsc::channel(self.options.queue.max(1));
+        for plan in &self.plans {
+            let token = match self.resume.get(&plan.id) {
+                Some(position) => Some(token_from_position(position).map_err(|reason| {
+                    SourceError::BadPosition {
+                        path: plan.id.clone().into(),
+                        position: position.clone(),
+                        reason,
+                    }
+                })?),
+                None => None,
+            };
+            let task = StreamTask {
+                id: plan.id.as_str().into(),
+                plan: plan.clone(),
+                options: self.options.clone(),
+                client: self.client.clone(),
+                token,
+                tx: tx.clone(),
+            };
+            self.tasks.spawn(task.run());
+        }
+        Ok(rx)
+    }
+}
+
+impl Source for MongoSource {
+    fn streams(&self) -> Vec<String> {
+        self.plans.iter().map(|p| p.id.clone()).collect()
+    }
+
+    fn resume_from(&mut self, stream: &str, position: &Position) -> Result<(), SourceError> {
+        self.resume.insert(stream.to_owned(), position.clone());
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        if self.rx.is_none() {
+            self.rx = Some(self.start()?);
+        }
+        let rx = self.rx.as_mut().expect("started");
+        // Cancel-safe: a message stays queued if this future is dropped.
+        match rx.recv().await {
+            Some(message) => message.map(Some),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! One change stream's task: open it, read batches, resume, retry, report.
+
+use super::errors::{ErrorClass, classify};
+use super::options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
+use super::plan::StreamPlan;
+use crate::source::{Batch, SourceError, SourcedEvent, StreamNotice};
+use bson::{Document, RawDocumentBuf};
+use herald_core::{ChangeEvent, FullDocument, OperationType, Position, ResumeToken};
+use mongodb::Client;
+use mongodb::change_stream::ChangeStream;
+use mongodb::change_stream::event::ResumeToken as DriverToken;
+use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// What a stream task sends to the engine.
+pub type Message = Result<Batch, SourceError>;
+
+/// One stream's state between reopenings.
+pub struct StreamTask {
+    /// The stream's name.
+    pub id: Arc<str>,
+    /// What to open.
+    pub plan: StreamPlan,
+    /// Options.
+    pub options: MongoSourceOptions,
+    /// The client.
+    pub client: Client,
+    /// Where to resume: the newest token handed on (or the stored checkpoint).
+    pub token: Option<DriverToken>,
+    /// Where to send batches.
+    pub tx: mpsc::Sender<Message>,
+}
+
+fn driver_token(position: &Position) -> Option<DriverToken> {
+    let Position::Token { bytes } = position else {
+        return None;
+    };
+    let token = ResumeToken::from_bytes(bytes.clone()).ok()?;
+    bson::from_bson(token.to_bson()).ok()
+}
+
+/// The core form of a driver token.
+fn position_of(token: &DriverToken) -> Option<Position> {
+    let value = bson::to_bson(token).ok()?;
+    let raw = bson::RawBson::try_from(value).ok()?;
+    Some(Position::Token {
+        bytes: ResumeToken::new(raw).as_bytes().to_vec(),
+    })
+}
+
+/// Reads the stored position of a stream into a driver token.
+pub fn token_from_position(position: &Position) -> Result<DriverToken, String> {
+    driver_token(position).ok_or_else(|| format!("{position} is not a change stream resume token"))
+}
+
+enum Outcome {
+    /// Reopen (after an error, or after an invalidate with the restart policy).
+    Reopen,
+    /// The task is done.
+    Done,
+}
+
+impl StreamTask {
+    /// Runs until the stream ends or the engine goes away.
+    pub async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        let mut start_at = self.options.start_at;
+        loop {
+            let opened = self.open(start_at).await;
+            let stream = match opened {
+                Ok(stream) => stream,
+                Err(error) => match self.on_error(&error, &mut attempt, &mut start_at).await {
+                    Outcome::Reopen => continue,
+                    Outcome::Done => return,
+                },
+            };
+            match self.read(stream, &mut attempt, &mut start_at).await {
+                Outcome::Reopen => continue,
+                Outcome::Done => return,
+            }
+        }
+    }
+
+    async fn open(
+        &self,
+        start_at: StartAt,
+    ) -> mongodb::error::Result<ChangeStream<RawDocumentBuf>> {
+        let plan = &self.plan;
+        let full_document = match plan.full_document {
+            FullDocument::Default => None,
+            FullDocument::UpdateLookup => Some(FullDocumentType::UpdateLookup),
+            FullDocument::WhenAvailable => Some(FullDocumentType::WhenAvailable),
+            FullDocument::Required => Some(FullDocumentType::Required),
+        };
+        let before = match plan.before_change.as_deref() {
+            Some("whenAvailable") => Some(FullDocumentBeforeChangeType::WhenAvailable),
+            Some("required") => Some(FullDocumentBeforeChangeType::Required),
+            _ => None,
+        };
+        macro_rules! configure {
+            ($watch:expr) => {{
+                let mut watch = $watch
+                    .pipeline(plan.pipeline.clone())
+                    .max_await_time(self.options.max_await);
+                if let Some(full) = full_document {
+                    watch = watch.full_document(full);
+                }
+                if let Some(before) = before {
+                    watch = watch.full_document_before_change(before);
+                }
+                // A stored token resumes with startAfter, which also works past an invalidate.
+                match (&self.token, start_at) {
+                    (Some(token), _) => watch = watch.start_after(token.clone()),
+                    (None, StartAt::OperationTime(ts)) => watch = watch.start_at_operation_time(ts),
+                    (None, StartAt::Now) => {}
+                }
+                watch.await.map(|s| s.with_type::<RawDocumentBuf>())
+            }};
+        }
+        match &plan.target {
+            herald_core::WatchTarget::Collection(ns) => {
+                let coll = self
+                    .client
+                    .database(&ns.db)
+                    .collection::<Document>(ns.coll.as_deref().unwrap_or_default());
+                configure!(coll.watch())
+            }
+            herald_core::WatchTarget::Database(db) => {
+                let db = self.client.database(db);
+                configure!(db.watch())
+            }
+            herald_core::WatchTarget::Cluster => configure!(self.client.watch()),
+        }
+    }
+
+    /// Reads batches until the stream fails, ends or is invalidated.
+    async fn read(
+        &mut self,
+        mut stream: ChangeStream<RawDocumentBuf>,
+        attempt: &mut u32,
+        start_at: &mut StartAt,
+    ) -> Outcome {
+        loop {
+            let mut events = Vec::new();
+            let mut invalidated = false;
+            let mut failure = None;
+            let mut first_at: Option<Instant> = None;
+            loop {
+                match stream.next_if_any().await {
+                    Ok(Some(raw)) => match ChangeEvent::from_raw(raw) {
+                        Ok(event) => {
+                            let position = Position::Token {
+                                bytes: event.token().as_bytes().to_vec(),
+                            };
+                            invalidated = *event.operation_type() == OperationType::Invalidate;
+                            events.push(SourcedEvent { event, position });
+                            let started = *first_at.get_or_insert_with(Instant::now);
+                            if invalidated
+                                || events.len() >= self.options.max_batch
+                                || started.elapsed() >= self.options.max_batch_delay
+                            {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            // The server sent an event without a usable header; nothing later can be trusted.
+                            let reason = format!("malformed change event: {e}");
+                            self.send(Ok(notice(
+                                &self.id,
+                                StreamNotice::Stopped {
+                                    reason,
+                                    failed: true,
+                                },
+                            )))
+                            .await;
+                            return Outcome::Done;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            // Hand on what was read before any failure, with the token after it.
+            let end = stream.resume_token();
+            if let Some(token) = &end {
+                self.token = Some(token.clone());
+            }
+            let delivered = !events.is_empty();
+            let batch = Batch {
+                stream: self.id.clone(),
+                events,
+                end: end.as_ref().and_then(position_of),
+                ..Batch::default()
+            };
+            if !self.send(Ok(batch)).await {
+                return Outcome::Done;
+            }
+            if delivered || failure.is_none() {
+                *attempt = 0;
+            }
+            if let Some(error) = failure {
+                return self.on_error(&error, attempt, start_at).await;
+            }
+            if invalidated {
+                return match self.options.invalidate_policy(&self.plan.target) {
+                    InvalidatePolicy::Stop => {
+                        let reason = format!(
+                            "{} was dropped or renamed (invalidate); on_invalidate = \"stop\"",
+                            self.plan.target
+                        );
+                        self.send(Ok(notice(
+                            &self.id,
+                            StreamNotice::Stopped {
+                                reason,
+                                failed: false,
+                            },
+                        )))
+                        .await;
+                        Outcome::Done
+                    }
+                    InvalidatePolicy::Restart => {
+                        tracing::warn!(stream = %self.id, "invalidated; restarting after the invalidate event");
+                        Outcome::Reopen
+                    }
+                };
+            }
+            if !stream.is_alive() {
+                return Outcome::Reopen;
+            }
+        }
+    }
+
+    async fn on_error(
+        &mut self,
+        error: &mongodb::error::Error,
+        attempt: &mut u32,
+        start_at: &mut StartAt,
+    ) -> Outcome {
+        match classify(error) {
+            ErrorClass::HistoryLost => match self.options.on_history_lost {
+                HistoryLostPolicy::Fail => {
+                    let since = self
+                        .token
+                        .as_ref()
+                        .and_then(position_of)
+                        .map_or_else(|| "its start".to_owned(), |p| p.to_string());
+                    self.send(Err(SourceError::HistoryLost {
+                        stream: self.id.to_string(),
+                        since,
+                    }))
+                    .await;
+                    Outcome::Done
+                }
+                HistoryLostPolicy::FromNow => {
+                    let last = self.token.take().and_then(|t| position_of(&t));
+                    *start_at = StartAt::Now;
+                    let reason = format!("resume point no longer in the oplog: {error}");
+                    if self
+                        .send(Ok(notice(
+                            &self.id,
+                            StreamNotice::Gap {
+                                last,
+                                last_time: None,
+                                reason,
+                            },
+                        )))
+                        .await
+                    {
+                        Outcome::Reopen
+                    } else {
+                        Outcome::Done
+                    }
+                }
+            },
+            ErrorClass::Retry => {
+                *attempt += 1;
+                let wait = backoff(&self.options, *attempt);
+                tracing::warn!(stream = %self.id, attempt = *attempt, wait_ms = wait.as_millis() as u64, error = %error, "change stream failed; reopening from the last token");
+                if !self
+                    .send(Ok(notice(
+                        &self.id,
+                        StreamNotice::Retrying {
+                            error: error.to_string(),
+                            attempt: *attempt,
+                        },
+                    )))
+                    .await
+                {
+                    return Outcome::Done;
+                }
+                tokio::time::sleep(wait).await;
+                Outcome::Reopen
+            }
+            ErrorClass::Fatal => {
+                let reason = format!(
+                    "{error}; fix the cause (permissions, a server that is not a replica set, an unsupported option) and restart herald"
+                );
+                self.send(Ok(notice(
+                    &self.id,
+                    StreamNotice::Stopped {
+                        reason,
+                        failed: true,
+                    },
+                )))
+                .await;
+                Outcome::Done
+            }
+        }
+    }
+
+    /// Sends to the engine; false if it has gone away.
+    async fn send(&self, message: Message) -> bool {
+        self.tx.send(message).await.is_ok()
+    }
+}
+
+fn notice(stream: &Arc<str>, notice: StreamNotice) -> Batch {
+    Batch {
+        stream: stream.clone(),
+        notice: Some(notice),
+        ..Batch::default()
+    }
+}
+
+/// Capped exponential backoff with equal jitter.
+fn backoff(options: &MongoSourceOptions, attempt: u32) -> Duration {
+    let doubled = options
+        .initial_backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = doubled.min(options.max_backoff);
+    let half = capped / 2;
+    half + half.mul_f64(fastrand::f64())
+}
