@@ -4,5 +4,6 @@
 mod util;
 
 mod check;
+mod live;
 mod replay;
 mod rule_tests;

@@ -65,3 +65,58 @@ pub fn stderr(output: &std::process::Output) -> String {
 
 /// The shipped example events.
 pub const EVENTS: &str = "examples/approvals/events.jsonl";
+
+/// The `mongosim` binary, built beside `herald` by `cargo test --workspace`.
+pub fn mongosim_bin() -> PathBuf {
+    let herald = PathBuf::from(env!("CARGO_BIN_EXE_herald"));
+    let path = herald.with_file_name(format!("mongosim{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p mongosim` first)", path.display());
+    path
+}
+
+/// A `mongosim` process, killed when dropped.
+pub struct MongoSimProcess {
+    child: std::process::Child,
+    /// Its connection string.
+    pub uri: String,
+}
+
+impl MongoSimProcess {
+    /// Starts `mongosim --port 0` and reads the address it prints.
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(mongosim_bin())
+            .args(["--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mongosim starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("mongosim prints its address");
+        let uri = line.split('(').nth(1).and_then(|s| s.trim_end().strip_suffix(')')).unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_owned();
+        Self { child, uri }
+    }
+}
+
+impl Drop for MongoSimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to 30 s for a condition, checking every 20 ms.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `herald` as a plain process (for long-running commands), set up like [`herald`].
+pub fn herald_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    cmd.current_dir(root()).env("RUST_LOG", "error").env_remove("HERALD_RULES").env_remove("HERALD_STORE").env_remove("HERALD_CONFIG");
+    cmd
+}
