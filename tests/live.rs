@@ -4,7 +4,10 @@ use crate::util::{MongoSimProcess, herald, herald_process, root, stderr, stdout,
 use std::process::Stdio;
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
@@ -19,9 +22,19 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
             start = unix_now() - 1,
         ),
     );
-    let run = herald_process().arg("run").arg("--config").arg(&config).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let run = herald_process()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
         let expenses = client.database("finance").collection::<bson::Document>("expenses");
@@ -42,39 +55,82 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
     });
 
     let notices = dir.join("out/approvals.jsonl");
-    wait_until("the approval notice", || std::fs::read_to_string(&notices).is_ok_and(|t| t.contains("kenji.sato@example.com")));
+    wait_until("the approval notice", || {
+        std::fs::read_to_string(&notices).is_ok_and(|t| t.contains("kenji.sato@example.com"))
+    });
     let text = std::fs::read_to_string(&notices).unwrap();
-    assert_eq!(text.lines().count(), 1, "only the pending expense of 1,000 or more: {text}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "only the pending expense of 1,000 or more: {text}"
+    );
     let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(line["rule"], "expense_approval");
     assert_eq!(line["args"]["subject"], "Laptop needs your approval");
 
     // Graceful shutdown: SIGTERM, commit, exit 0.
-    let killed = std::process::Command::new("kill").arg("-TERM").arg(run.id().to_string()).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(run.id().to_string())
+        .status()
+        .unwrap();
     assert!(killed.success());
     let output = run.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     // The draft never left the server: the stream's $match is the union of the rules' filters.
-    assert!(stderr(&output).contains("herald stopped: 1 events, 1 matched"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("herald stopped: 1 events, 1 matched"),
+        "{}",
+        stderr(&output)
+    );
 
-    let status = herald().arg("status").arg("--config").arg(&config).output().unwrap();
+    let status = herald()
+        .arg("status")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(status.status.success(), "{}", stderr(&status));
     let out = stdout(&status);
-    assert!(out.contains("stream mongodb:finance.expenses") && out.contains("token {\"_data\"") && out.contains("cluster time"), "{out}");
+    assert!(
+        out.contains("stream mongodb:finance.expenses")
+            && out.contains("token {\"_data\"")
+            && out.contains("cluster time"),
+        "{out}"
+    );
     assert!(out.contains("0 gap(s), 0 dead letter(s)"), "{out}");
 });
 
 herald_test!(run_without_a_connection_string_is_bad_input, |dir| {
     let config = dir.write("herald.toml", "[engine]\ncommit_every = 10\n");
-    let output = herald().arg("run").arg("--config").arg(&config).env_remove("HERALD_MONGODB_URI").output().unwrap();
+    let output = herald()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("HERALD_MONGODB_URI")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("HERALD_MONGODB_URI"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("HERALD_MONGODB_URI"),
+        "{}",
+        stderr(&output)
+    );
 });
 
 herald_test!(status_without_a_store_says_so, |dir| {
-    let output = herald().arg("status").arg("--store").arg(dir.join("nothing")).output().unwrap();
+    let output = herald()
+        .arg("status")
+        .arg("--store")
+        .arg(dir.join("nothing"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no store at"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no store at"),
+        "{}",
+        stderr(&output)
+    );
 });
 
 fn write_config(dir: &crate::util::Dir, uri: &str, start: u64) -> std::path::PathBuf {
@@ -95,10 +151,15 @@ fn pending(n: i32) -> bson::Document {
 }
 
 fn insert(uri: &str, range: std::ops::RangeInclusive<i32>) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-        let expenses = client.database("finance").collection::<bson::Document>("expenses");
+        let expenses = client
+            .database("finance")
+            .collection::<bson::Document>("expenses");
         for n in range {
             expenses.insert_one(pending(n)).await.unwrap();
         }
@@ -112,7 +173,10 @@ fn notices(path: &std::path::Path) -> Vec<(String, String)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["key"].as_str().unwrap().to_owned(), v["args"]["to"].as_str().unwrap().to_owned())
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["args"]["to"].as_str().unwrap().to_owned(),
+            )
         })
         .collect()
 }
@@ -121,7 +185,16 @@ herald_test!(a_killed_herald_resumes_without_losing_or_repeating, |dir| {
     let sim = MongoSimProcess::start();
     let config = write_config(&dir, &sim.uri, unix_now() - 1);
     let out = dir.join("out/approvals.jsonl");
-    let run = || herald_process().arg("run").arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let run = || {
+        herald_process()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
 
     let mut first = run();
     insert(&sim.uri, 1..=10);
@@ -132,15 +205,20 @@ herald_test!(a_killed_herald_resumes_without_losing_or_repeating, |dir| {
 
     let mut second = run();
     wait_until("all notices", || {
-        let keys: std::collections::HashSet<String> = notices(&out).into_iter().map(|(k, _)| k).collect();
+        let keys: std::collections::HashSet<String> =
+            notices(&out).into_iter().map(|(k, _)| k).collect();
         keys.len() >= 20
     });
     let seen = notices(&out);
-    let approvers: std::collections::HashSet<&str> = seen.iter().map(|(_, to)| to.as_str()).collect();
+    let approvers: std::collections::HashSet<&str> =
+        seen.iter().map(|(_, to)| to.as_str()).collect();
     let keys: std::collections::HashSet<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(approvers.len(), 20, "every expense got its notice");
     assert_eq!(keys.len(), 20, "one idempotency key per notice");
-    println!("raw notices {} for 20 expenses (repeats after SIGKILL carry the same key)", seen.len());
+    println!(
+        "raw notices {} for 20 expenses (repeats after SIGKILL carry the same key)",
+        seen.len()
+    );
     second.kill().unwrap();
     second.wait().unwrap();
 });

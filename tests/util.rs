@@ -70,7 +70,11 @@ pub const EVENTS: &str = "examples/approvals/events.jsonl";
 pub fn mongosim_bin() -> PathBuf {
     let herald = PathBuf::from(env!("CARGO_BIN_EXE_herald"));
     let path = herald.with_file_name(format!("mongosim{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p mongosim` first)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p mongosim` first)",
+        path.display()
+    );
     path
 }
 
@@ -92,8 +96,15 @@ impl MongoSimProcess {
             .spawn()
             .expect("mongosim starts");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("mongosim prints its address");
-        let uri = line.split('(').nth(1).and_then(|s| s.trim_end().strip_suffix(')')).unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_owned();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("mongosim prints its address");
+        let uri = line
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.trim_end().strip_suffix(')'))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
         Self { child, uri }
     }
 }
@@ -109,7 +120,10 @@ impl Drop for MongoSimProcess {
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -117,6 +131,10 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// `herald` as a plain process (for long-running commands), set up like [`herald`].
 pub fn herald_process() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
-    cmd.current_dir(root()).env("RUST_LOG", "error").env_remove("HERALD_RULES").env_remove("HERALD_STORE").env_remove("HERALD_CONFIG");
+    cmd.current_dir(root())
+        .env("RUST_LOG", "error")
+        .env_remove("HERALD_RULES")
+        .env_remove("HERALD_STORE")
+        .env_remove("HERALD_CONFIG");
     cmd
 }

@@ -2,30 +2,29 @@
 
 use crate::harness::*;
 use bson::doc;
-use mongosim::MongoSim;
 use std::collections::HashSet;
 
 #[tokio::test]
 async fn a_killed_engine_resumes_from_its_checkpoint() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::any("killed_engine").await;
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
         dir.path(),
         &[
-            ("a", &rule("d.c", "\"insert\"", "")),
+            ("a", &rule(&t.ns("d.c"), "\"insert\"", "")),
             (
                 "b",
-                &rule("d.c", "\"insert\"", "\"fullDocument.even\": true"),
+                &rule(&t.ns("d.c"), "\"insert\"", "\"fullDocument.even\": true"),
             ),
         ],
     );
     let store = dir.path().join("store");
     let recorder = Recorder::default();
-    let c = coll(&sim, "d", "c").await;
+    let c = coll(&t, "d", "c").await;
     let expected = |n: i32| -> usize { (n + n / 2) as usize };
 
-    let running = start(&sim, &rules_dir, &store, &recorder, quick_options()).await;
-    until_streams_open(&sim, 1).await;
+    let running = start(&t, &rules_dir, &store, &recorder, quick_options()).await;
+    until_streams_open(&t, 1).await;
     for i in 1..=10 {
         c.insert_one(doc! {"_id": i, "even": i % 2 == 0})
             .await
@@ -44,7 +43,7 @@ async fn a_killed_engine_resumes_from_its_checkpoint() {
             .await
             .unwrap();
     }
-    let running = start(&sim, &rules_dir, &store, &recorder, quick_options()).await;
+    let running = start(&t, &rules_dir, &store, &recorder, quick_options()).await;
     let seen = recorder
         .wait_for("all 20 events", |s| {
             s.iter().map(|e| &e.key).collect::<HashSet<_>>().len() >= expected(20)

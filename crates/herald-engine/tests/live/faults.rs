@@ -5,8 +5,8 @@ use bson::{Document, doc};
 use mongosim::MongoSim;
 use std::collections::HashSet;
 
-async fn fail(sim: &MongoSim, mode: Document, data: Document) {
-    let client = mongodb::Client::with_uri_str(sim.uri()).await.unwrap();
+async fn fail(t: &Target, mode: Document, data: Document) {
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
     client
         .database("admin")
         .run_command(doc! {"configureFailPoint": "failCommand", "mode": mode, "data": data})
@@ -15,27 +15,27 @@ async fn fail(sim: &MongoSim, mode: Document, data: Document) {
 }
 
 async fn survives(data: Document) {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::sim(MongoSim::builder().start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         quick_options(),
     )
     .await;
-    until_streams_open(&sim, 1).await;
-    let c = coll(&sim, "d", "c").await;
+    until_streams_open(&t, 1).await;
+    let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 0}).await.unwrap();
     recorder
         .wait_for("the first event", |s| !s.is_empty())
         .await;
     // Each getMore fails, and so does the aggregate the driver resumes with: more
     // than the driver's own retry, so herald must reopen the stream itself.
-    fail(&sim, doc! {"times": 6}, data).await;
+    fail(&t, doc! {"times": 6}, data).await;
     for i in 1..=5 {
         c.insert_one(doc! {"_id": i}).await.unwrap();
     }
@@ -66,36 +66,36 @@ async fn dropped_connections_beyond_the_drivers_retry() {
 
 #[tokio::test]
 async fn a_non_resumable_error_stops_only_that_stream() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::sim(MongoSim::builder().start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
         dir.path(),
         &[
-            ("a", &rule("d.a", "\"insert\"", "")),
-            ("b", &rule("d.b", "\"insert\"", "")),
+            ("a", &rule(&t.ns("d.a"), "\"insert\"", "")),
+            ("b", &rule(&t.ns("d.b"), "\"insert\"", "")),
         ],
     );
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         quick_options(),
     )
     .await;
-    until_streams_open(&sim, 2).await;
+    until_streams_open(&t, 2).await;
     // One getMore fails without the resumable label: whichever stream gets it stops.
     fail(
-        &sim,
+        &t,
         doc! {"times": 1},
         doc! {"failCommands": ["getMore"], "errorCode": 8000},
     )
     .await;
-    let a = coll(&sim, "d", "a").await;
-    let b = coll(&sim, "d", "b").await;
+    let a = coll(&t, "d", "a").await;
+    let b = coll(&t, "d", "b").await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    while open_streams(&sim) > 1 {
+    while open_streams(&t) > 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "a stream should have stopped"

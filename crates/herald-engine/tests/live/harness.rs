@@ -109,9 +109,68 @@ impl Running {
     }
 }
 
+/// Where a test runs: a fresh mongosim, or the real replica set of `HERALD_TEST_MONGODB_URI`
+/// (in databases named for the test, so runs do not meet).
+pub struct Target {
+    /// The simulator, when the target is one.
+    pub sim: Option<MongoSim>,
+    uri: String,
+    prefix: String,
+}
+
+impl Target {
+    /// A real replica set if `HERALD_TEST_MONGODB_URI` is set, else a fresh mongosim.
+    pub async fn any(test: &str) -> Self {
+        match std::env::var("HERALD_TEST_MONGODB_URI") {
+            Ok(uri) if !uri.is_empty() => {
+                eprintln!("{test}: against the real replica set");
+                Self {
+                    sim: None,
+                    uri,
+                    prefix: format!("hl_{test}_"),
+                }
+            }
+            _ => {
+                eprintln!(
+                    "{test}: against mongosim (set HERALD_TEST_MONGODB_URI to also run against a real replica set)"
+                );
+                Self::sim(MongoSim::builder().start().await.unwrap())
+            }
+        }
+    }
+
+    /// A mongosim, for tests that need its knobs or its insides.
+    pub fn sim(sim: MongoSim) -> Self {
+        Self {
+            uri: sim.uri(),
+            sim: Some(sim),
+            prefix: String::new(),
+        }
+    }
+
+    /// The connection string.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// A database or namespace name for this test (`d.c` → `<prefix>d.c`).
+    pub fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
 /// Options for tests: short waits, so quiet streams report and groups commit quickly.
+/// Streams start a second in the past, so writes made right after start are never missed.
 pub fn quick_options() -> MongoSourceOptions {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
     MongoSourceOptions {
+        start_at: herald_ingest::mongo::StartAt::OperationTime(bson::Timestamp {
+            time: now - 1,
+            increment: 0,
+        }),
         max_await: Duration::from_millis(50),
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(50),
@@ -121,13 +180,13 @@ pub fn quick_options() -> MongoSourceOptions {
 
 /// Starts an engine on `sim` with the rules in `rules_dir` and the store in `store`.
 pub async fn start(
-    sim: &MongoSim,
+    target: &Target,
     rules_dir: &Path,
     store: &Path,
     recorder: &Recorder,
     options: MongoSourceOptions,
 ) -> Running {
-    let client = mongodb::Client::with_uri_str(sim.uri()).await.unwrap();
+    let client = mongodb::Client::with_uri_str(target.uri()).await.unwrap();
     let config = Config::parse("[engine]\ncommit_every = 4\ncommit_interval_ms = 20\n").unwrap();
     let engine = Engine::builder()
         .rules_dir(rules_dir)
@@ -154,30 +213,39 @@ pub async fn start(
     }
 }
 
-/// Counts the change stream cursors open on the server.
-pub fn open_streams(sim: &MongoSim) -> usize {
-    sim.shared().lock().open_change_streams()
+/// Counts the change stream cursors open on the server (mongosim only).
+pub fn open_streams(target: &Target) -> usize {
+    target
+        .sim
+        .as_ref()
+        .expect("counting streams needs mongosim")
+        .shared()
+        .lock()
+        .open_change_streams()
 }
 
-/// Waits (up to 15 s) until the server has `n` change streams open.
-pub async fn until_streams_open(sim: &MongoSim, n: usize) {
+/// Waits (up to 15 s) until mongosim has `n` change streams open; on a real server
+/// streams start in the past (see [`quick_options`]), so there is nothing to wait for.
+pub async fn until_streams_open(target: &Target, n: usize) {
+    if target.sim.is_none() {
+        return;
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while open_streams(sim) < n {
+    while open_streams(target) < n {
         assert!(
             tokio::time::Instant::now() < deadline,
             "only {} of {n} change streams opened",
-            open_streams(sim)
+            open_streams(target)
         );
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-/// A collection on the simulator.
-pub async fn coll(sim: &MongoSim, db: &str, coll: &str) -> mongodb::Collection<Document> {
-    mongodb::Client::with_uri_str(sim.uri())
+/// A collection of this test (`db` is prefixed for a real server).
+pub async fn coll(target: &Target, db: &str, coll: &str) -> mongodb::Collection<Document> {
+    mongodb::Client::with_uri_str(target.uri())
         .await
         .unwrap()
-        .database(db)
+        .database(&target.ns(db))
         .collection(coll)
 }

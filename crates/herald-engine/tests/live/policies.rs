@@ -8,11 +8,11 @@ use herald_ingest::mongo::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptio
 use mongosim::MongoSim;
 
 /// Runs until one event is handled and committed, stops, then rolls the oplog past the checkpoint.
-async fn lose_history(sim: &MongoSim, rules_dir: &std::path::Path, store: &std::path::Path) {
+async fn lose_history(t: &Target, rules_dir: &std::path::Path, store: &std::path::Path) {
     let recorder = Recorder::default();
-    let running = start(sim, rules_dir, store, &recorder, quick_options()).await;
-    until_streams_open(sim, 1).await;
-    let c = coll(sim, "d", "c").await;
+    let running = start(t, rules_dir, store, &recorder, quick_options()).await;
+    until_streams_open(t, 1).await;
+    let c = coll(t, "d", "c").await;
     c.insert_one(doc! {"_id": 0}).await.unwrap();
     recorder
         .wait_for("the first event", |s| !s.is_empty())
@@ -25,17 +25,19 @@ async fn lose_history(sim: &MongoSim, rules_dir: &std::path::Path, store: &std::
 
 #[tokio::test]
 async fn history_lost_fails_by_default_with_an_explanation() {
-    let sim = MongoSim::builder()
-        .oplog_capacity(20)
-        .start()
-        .await
-        .unwrap();
+    let t = Target::sim(
+        MongoSim::builder()
+            .oplog_capacity(20)
+            .start()
+            .await
+            .unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
     let store = dir.path().join("store");
-    lose_history(&sim, &rules_dir, &store).await;
+    lose_history(&t, &rules_dir, &store).await;
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &store,
         &Recorder::default(),
@@ -55,23 +57,25 @@ async fn history_lost_fails_by_default_with_an_explanation() {
 
 #[tokio::test]
 async fn history_lost_from_now_records_the_gap_and_continues() {
-    let sim = MongoSim::builder()
-        .oplog_capacity(20)
-        .start()
-        .await
-        .unwrap();
+    let t = Target::sim(
+        MongoSim::builder()
+            .oplog_capacity(20)
+            .start()
+            .await
+            .unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
     let store = dir.path().join("store");
-    lose_history(&sim, &rules_dir, &store).await;
+    lose_history(&t, &rules_dir, &store).await;
     let options = MongoSourceOptions {
         on_history_lost: HistoryLostPolicy::FromNow,
         ..quick_options()
     };
     let recorder = Recorder::default();
-    let running = start(&sim, &rules_dir, &store, &recorder, options).await;
-    until_streams_open(&sim, 1).await;
-    coll(&sim, "d", "c")
+    let running = start(&t, &rules_dir, &store, &recorder, options).await;
+    until_streams_open(&t, 1).await;
+    coll(&t, "d", "c")
         .await
         .insert_one(doc! {"_id": 500})
         .await
@@ -93,23 +97,23 @@ async fn history_lost_from_now_records_the_gap_and_continues() {
 
 #[tokio::test]
 async fn invalidate_stop_ends_the_stream() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::any("invalidate_stop").await;
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
         dir.path(),
-        &[("a", &rule("d.c", "\"insert\", \"drop\"", ""))],
+        &[("a", &rule(&t.ns("d.c"), "\"insert\", \"drop\"", ""))],
     );
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         quick_options(),
     )
     .await;
-    until_streams_open(&sim, 1).await;
-    let c = coll(&sim, "d", "c").await;
+    until_streams_open(&t, 1).await;
+    let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1}).await.unwrap();
     c.drop().await.unwrap();
     let summary = running.finished().await.unwrap();
@@ -128,24 +132,24 @@ async fn invalidate_stop_ends_the_stream() {
 
 #[tokio::test]
 async fn invalidate_restart_follows_the_recreated_collection() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::any("invalidate_restart").await;
     let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(dir.path(), &[("a", &rule("d.c", "\"insert\"", ""))]);
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
     let options = MongoSourceOptions {
         on_invalidate: InvalidatePolicy::Restart,
         ..quick_options()
     };
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         options,
     )
     .await;
-    until_streams_open(&sim, 1).await;
-    let c = coll(&sim, "d", "c").await;
+    until_streams_open(&t, 1).await;
+    let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1}).await.unwrap();
     c.drop().await.unwrap();
     c.insert_one(doc! {"_id": 2}).await.unwrap();
@@ -161,14 +165,17 @@ async fn invalidate_restart_follows_the_recreated_collection() {
 
 #[tokio::test]
 async fn a_quiet_stream_advances_its_checkpoint() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::sim(MongoSim::builder().start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(dir.path(), &[("a", &rule("d.quiet", "\"insert\"", ""))]);
+    let rules_dir = rules(
+        dir.path(),
+        &[("a", &rule(&t.ns("d.quiet"), "\"insert\"", ""))],
+    );
     let store = dir.path().join("store");
     let recorder = Recorder::default();
-    let running = start(&sim, &rules_dir, &store, &recorder, quick_options()).await;
-    until_streams_open(&sim, 1).await;
-    let busy = coll(&sim, "d", "busy").await;
+    let running = start(&t, &rules_dir, &store, &recorder, quick_options()).await;
+    until_streams_open(&t, 1).await;
+    let busy = coll(&t, "d", "busy").await;
     busy.insert_one(doc! {"_id": 0}).await.unwrap();
     running.stop().await.unwrap();
     let first = herald_store::Store::open(&store)
@@ -179,7 +186,7 @@ async fn a_quiet_stream_advances_its_checkpoint() {
     busy.insert_many((1..50).map(|i| doc! {"_id": i}))
         .await
         .unwrap();
-    let running = start(&sim, &rules_dir, &store, &recorder, quick_options()).await;
+    let running = start(&t, &rules_dir, &store, &recorder, quick_options()).await;
     // The engine commits the postBatchResumeToken of empty batches; wait until it has.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     while running

@@ -6,7 +6,7 @@ use mongosim::MongoSim;
 
 #[tokio::test]
 async fn rules_on_one_collection_share_one_stream() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::any("one_stream").await;
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
         dir.path(),
@@ -14,26 +14,29 @@ async fn rules_on_one_collection_share_one_stream() {
             (
                 "a",
                 &rule(
-                    "shop.orders",
+                    &t.ns("shop.orders"),
                     "\"insert\"",
                     "\"fullDocument.total\": #{ \"$gte\": 100 }",
                 ),
             ),
-            ("b", &rule("shop.orders", "\"insert\", \"update\"", "")),
-            ("c", &rule("shop.orders", "\"delete\"", "")),
+            (
+                "b",
+                &rule(&t.ns("shop.orders"), "\"insert\", \"update\"", ""),
+            ),
+            ("c", &rule(&t.ns("shop.orders"), "\"delete\"", "")),
         ],
     );
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         quick_options(),
     )
     .await;
-    until_streams_open(&sim, 1).await;
-    let orders = coll(&sim, "shop", "orders").await;
+    until_streams_open(&t, 1).await;
+    let orders = coll(&t, "shop", "orders").await;
     orders
         .insert_one(doc! {"_id": 1, "total": 150})
         .await
@@ -44,7 +47,9 @@ async fn rules_on_one_collection_share_one_stream() {
         .unwrap();
     orders.delete_one(doc! {"_id": 2}).await.unwrap();
     let seen = recorder.wait_for("4 effects", |s| s.len() >= 4).await;
-    assert_eq!(open_streams(&sim), 1, "three rules, one stream");
+    if t.sim.is_some() {
+        assert_eq!(open_streams(&t), 1, "three rules, one stream");
+    }
     let mut pairs: Vec<(String, i32)> = seen
         .iter()
         .map(|s| (s.rule.clone(), s.args.get_i32("id").unwrap()))
@@ -64,37 +69,37 @@ async fn rules_on_one_collection_share_one_stream() {
 
 #[tokio::test]
 async fn two_databases_and_the_cluster_open_three_streams() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::sim(MongoSim::builder().start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
         dir.path(),
         &[
-            ("shop", &rule("shop.orders", "\"insert\"", "")),
-            ("hr", &rule("hr", "\"insert\"", "")),
+            ("shop", &rule(&t.ns("shop.orders"), "\"insert\"", "")),
+            ("hr", &rule(&t.ns("hr"), "\"insert\"", "")),
             ("all", &rule("*", "\"insert\"", "\"ns.coll\": \"audit\"")),
         ],
     );
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         quick_options(),
     )
     .await;
-    until_streams_open(&sim, 3).await;
-    coll(&sim, "shop", "orders")
+    until_streams_open(&t, 3).await;
+    coll(&t, "shop", "orders")
         .await
         .insert_one(doc! {"_id": 1})
         .await
         .unwrap();
-    coll(&sim, "hr", "people")
+    coll(&t, "hr", "people")
         .await
         .insert_one(doc! {"_id": 2})
         .await
         .unwrap();
-    coll(&sim, "ops", "audit")
+    coll(&t, "ops", "audit")
         .await
         .insert_one(doc! {"_id": 3})
         .await
@@ -109,46 +114,46 @@ async fn two_databases_and_the_cluster_open_three_streams() {
         rules,
         [("all".into(), 3), ("hr".into(), 2), ("shop".into(), 1)]
     );
-    let open = open_streams(&sim);
+    let open = open_streams(&t);
     let summary = running.stop().await.unwrap();
     assert_eq!(open, 3, "{summary:?}");
 }
 
 #[tokio::test]
 async fn every_operation_type_reaches_the_rules_that_name_it() {
-    let sim = MongoSim::builder().start().await.unwrap();
+    let t = Target::any("every_op").await;
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
         dir.path(),
         &[
-            ("ins", &rule("d.c", "\"insert\"", "")),
+            ("ins", &rule(&t.ns("d.c"), "\"insert\"", "")),
             (
                 "upd",
                 &rule(
-                    "d.c",
+                    &t.ns("d.c"),
                     "\"update\"",
                     "\"updateDescription.updatedFields.s\": \"paid\"",
                 ),
             ),
-            ("rep", &rule("d.c", "\"replace\"", "")),
-            ("del", &rule("d.c", "\"delete\"", "")),
+            ("rep", &rule(&t.ns("d.c"), "\"replace\"", "")),
+            ("del", &rule(&t.ns("d.c"), "\"delete\"", "")),
             (
                 "life",
-                &rule("d", "\"drop\", \"rename\", \"dropDatabase\"", ""),
+                &rule(&t.ns("d"), "\"drop\", \"rename\", \"dropDatabase\"", ""),
             ),
         ],
     );
     let recorder = Recorder::default();
     let running = start(
-        &sim,
+        &t,
         &rules_dir,
         &dir.path().join("store"),
         &recorder,
         quick_options(),
     )
     .await;
-    until_streams_open(&sim, 2).await;
-    let c = coll(&sim, "d", "c").await;
+    until_streams_open(&t, 2).await;
+    let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1, "s": "new"}).await.unwrap();
     c.update_one(doc! {"_id": 1}, doc! {"$set": {"note": "x"}})
         .await
@@ -160,18 +165,18 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
         .await
         .unwrap();
     c.delete_one(doc! {"_id": 1}).await.unwrap();
-    coll(&sim, "d", "other")
+    coll(&t, "d", "other")
         .await
         .insert_one(doc! {"_id": 9})
         .await
         .unwrap();
-    let client = mongodb::Client::with_uri_str(sim.uri()).await.unwrap();
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
     client
         .database("admin")
-        .run_command(doc! {"renameCollection": "d.other", "to": "d.renamed"})
+        .run_command(doc! {"renameCollection": format!("{}.other", t.ns("d")), "to": format!("{}.renamed", t.ns("d"))})
         .await
         .unwrap();
-    client.database("d").drop().await.unwrap();
+    client.database(&t.ns("d")).drop().await.unwrap();
     let seen = recorder
         .wait_for("every kind", |s| {
             s.iter().any(|e| e.args.get_str("op") == Ok("dropDatabase"))
