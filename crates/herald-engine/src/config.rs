@@ -10,6 +10,7 @@
 //! on_history_lost = "fail"    # or "from_now"
 //! on_invalidate = "stop"      # or "restart"
 //! max_await_ms = 1000
+//! split_large_events = false  # true: join events over 16 MiB from fragments (MongoDB 7.0+)
 //! [mongodb.streams."finance.expenses"]
 //! on_invalidate = "restart"
 //!
@@ -86,6 +87,9 @@ pub struct MongoConfig {
     /// `maxAwaitTimeMS` of getMore.
     #[serde(default)]
     pub max_await_ms: Option<u64>,
+    /// Ask the server to split events over 16 MiB (`$changeStreamSplitLargeEvent`, MongoDB 7.0+).
+    #[serde(default)]
+    pub split_large_events: bool,
     /// Per watch target settings.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamConfig>,
@@ -152,6 +156,7 @@ impl MongoConfig {
             },
             ..MongoSourceOptions::default()
         };
+        options.split_large_events = self.split_large_events;
         if let Some(ms) = self.max_await_ms {
             options.max_await = Duration::from_millis(ms);
         }

@@ -4,6 +4,7 @@
 //!   `$match` the union of its rules' filters.
 //! - [`options`] — start position and the history-lost / invalidate policies.
 //! - [`errors`] — which driver errors are worth reopening the stream for.
+//! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
 //! - [`stream`] — one stream's task: open, read, resume, retry, report.
 //! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
 //! - [`uri`] — connection strings, with passwords kept out of logs.
@@ -12,6 +13,7 @@ pub mod errors;
 pub mod options;
 pub mod plan;
 pub mod source;
+pub mod split;
 pub mod stream;
 pub mod uri;
 

@@ -55,6 +55,9 @@ pub struct MongoSourceOptions {
     pub initial_backoff: Duration,
     /// The longest wait between reopen attempts.
     pub max_backoff: Duration,
+    /// Append `$changeStreamSplitLargeEvent` so events over 16 MiB arrive as
+    /// fragments (joined before rules see them) instead of failing the stream.
+    pub split_large_events: bool,
     /// Batches buffered between the streams and the engine: when the engine is
     /// slow, streams stop calling getMore and the oplog buffers instead.
     pub queue: usize,
@@ -88,6 +91,7 @@ impl Default for MongoSourceOptions {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
             queue: 8,
+            split_large_events: false,
         }
     }
 }

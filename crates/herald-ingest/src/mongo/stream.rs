@@ -143,6 +143,7 @@ impl StreamTask {
         attempt: &mut u32,
         start_at: &mut StartAt,
     ) -> Outcome {
+        let mut fragments = super::split::Reassembler::default();
         loop {
             let mut events = Vec::new();
             let mut invalidated = false;
@@ -150,35 +151,46 @@ impl StreamTask {
             let mut first_at: Option<Instant> = None;
             loop {
                 match stream.next_if_any().await {
-                    Ok(Some(raw)) => match ChangeEvent::from_raw(raw) {
-                        Ok(event) => {
-                            let position = Position::Token {
-                                bytes: event.token().as_bytes().to_vec(),
-                            };
-                            invalidated = *event.operation_type() == OperationType::Invalidate;
-                            events.push(SourcedEvent { event, position });
-                            let started = *first_at.get_or_insert_with(Instant::now);
-                            if invalidated
-                                || events.len() >= self.options.max_batch
-                                || started.elapsed() >= self.options.max_batch_delay
-                            {
-                                break;
+                    Ok(Some(raw)) => {
+                        match fragments
+                            .push(raw)
+                            .map_err(|e| e.to_string())
+                            .and_then(|whole| {
+                                whole
+                                    .map(ChangeEvent::from_raw)
+                                    .transpose()
+                                    .map_err(|e| format!("malformed change event: {e}"))
+                            }) {
+                            // A fragment of a split event: keep reading until it is whole.
+                            Ok(None) => continue,
+                            Ok(Some(event)) => {
+                                let position = Position::Token {
+                                    bytes: event.token().as_bytes().to_vec(),
+                                };
+                                invalidated = *event.operation_type() == OperationType::Invalidate;
+                                events.push(SourcedEvent { event, position });
+                                let started = *first_at.get_or_insert_with(Instant::now);
+                                if invalidated
+                                    || events.len() >= self.options.max_batch
+                                    || started.elapsed() >= self.options.max_batch_delay
+                                {
+                                    break;
+                                }
+                            }
+                            Err(reason) => {
+                                // The server sent an event herald cannot read; nothing later can be trusted.
+                                self.send(Ok(notice(
+                                    &self.id,
+                                    StreamNotice::Stopped {
+                                        reason,
+                                        failed: true,
+                                    },
+                                )))
+                                .await;
+                                return Outcome::Done;
                             }
                         }
-                        Err(e) => {
-                            // The server sent an event without a usable header; nothing later can be trusted.
-                            let reason = format!("malformed change event: {e}");
-                            self.send(Ok(notice(
-                                &self.id,
-                                StreamNotice::Stopped {
-                                    reason,
-                                    failed: true,
-                                },
-                            )))
-                            .await;
-                            return Outcome::Done;
-                        }
-                    },
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         failure = Some(e);
@@ -186,8 +198,15 @@ impl StreamTask {
                     }
                 }
             }
-            // Hand on what was read before any failure, with the token after it.
-            let end = stream.resume_token();
+            // Hand on what was read before any failure, with the token after it;
+            // never a token from inside a split event, which could not be resumed from.
+            let end = if fragments.is_pending() {
+                events.last().and_then(|e: &SourcedEvent| {
+                    bson::from_bson::<DriverToken>(e.event.token().to_bson()).ok()
+                })
+            } else {
+                stream.resume_token()
+            };
             if let Some(token) = &end {
                 self.token = Some(token.clone());
             }
