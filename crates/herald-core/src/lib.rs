@@ -13,11 +13,13 @@
 //! - [`token`] — [`ResumeToken`], opaque and byte-comparable.
 //! - [`position`] — [`Position`], where a source stands, for checkpoints.
 //! - [`intent`] — [`Intent`], what a rule handler asks the engine to do.
+//! - [`backoff`] — capped exponential backoff with jitter.
 //! - [`effect`] — [`Effect`] and [`IdempotencyKey`].
 //! - [`filter`] — the MongoDB query language evaluated on raw BSON, used to route events to rules.
 //! - [`stream_options`] — [`FullDocument`], the change stream option rules ask for.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 
+pub mod backoff;
 pub mod effect;
 pub mod event;
 pub mod extjson;

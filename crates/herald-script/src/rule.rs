@@ -194,14 +194,16 @@ fn runtime_diagnostic(
 }
 
 fn handler_position(source: &str) -> rhai::Position {
-    let offset = source.find(&format!("fn {HANDLER}")).unwrap_or(0);
-    let line = source[..offset].matches('\n').count() + 1;
-    let column = source[..offset]
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let (line, column) = line_column(source, source.find(&format!("fn {HANDLER}")).unwrap_or(0));
     rhai::Position::new(line as u16, column as u16)
+}
+
+/// The 1-based (line, column) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// Finds `const NAME` (and, with `key`, the line of `key:` after it) as 1-based (line, column).
@@ -220,13 +222,7 @@ fn locate(source: &str, name: &str, key: Option<&str>) -> (usize, usize) {
             })
         })
         .map_or(decl, |(i, _)| decl + i);
-    let line = source[..offset].matches('\n').count() + 1;
-    let column = source[..offset]
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
-    (line, column)
+    line_column(source, offset)
 }
 
 #[cfg(test)]

@@ -22,16 +22,9 @@ pub const KEYS: [&str; 5] = [
     "full_document_before_change",
 ];
 
-/// Operation types a rule may name in `on`: the classic ones and those of `showExpandedEvents`.
-pub const OPERATION_TYPES: [&str; 15] = [
-    "insert",
-    "update",
-    "replace",
-    "delete",
-    "drop",
-    "rename",
-    "dropDatabase",
-    "invalidate",
+/// Operation types of `showExpandedEvents` a rule may also name in `on`
+/// (besides [`OperationType::KNOWN`]).
+pub const EXPANDED_OPERATION_TYPES: [&str; 7] = [
     "create",
     "createIndexes",
     "dropIndexes",
@@ -189,12 +182,19 @@ fn parse_on(value: &Dynamic) -> Result<Vec<OperationType>, SpecError> {
             let name = item
                 .into_string()
                 .map_err(|t| err("on", format!("`on` entries must be strings, found {t}")))?;
-            if !OPERATION_TYPES.contains(&name.as_str()) {
+            let known = OperationType::KNOWN.contains(&name.as_str())
+                || EXPANDED_OPERATION_TYPES.contains(&name.as_str());
+            if !known {
+                let all: Vec<&str> = OperationType::KNOWN
+                    .iter()
+                    .chain(&EXPANDED_OPERATION_TYPES)
+                    .copied()
+                    .collect();
                 return Err(err(
                     "on",
                     format!(
                         "unknown operation type {name:?} in `on`; expected one of: {}",
-                        OPERATION_TYPES.join(", ")
+                        all.join(", ")
                     ),
                 ));
             }

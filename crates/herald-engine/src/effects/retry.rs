@@ -31,12 +31,7 @@ impl Backoff {
     /// then "equal jitter" (between half and all of it) so that many failing
     /// effects do not retry in lockstep.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let doubled = self
-            .initial
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let capped = doubled.min(self.max);
-        let half = capped / 2;
-        half + half.mul_f64(fastrand::f64())
+        herald_core::backoff::delay(self.initial, self.max, attempt)
     }
 }
 

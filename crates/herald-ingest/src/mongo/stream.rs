@@ -347,12 +347,7 @@ fn notice(stream: &Arc<str>, notice: StreamNotice) -> Batch {
     }
 }
 
-/// Capped exponential backoff with equal jitter.
+/// The wait before reopening after failed attempt number `attempt`.
 fn backoff(options: &MongoSourceOptions, attempt: u32) -> Duration {
-    let doubled = options
-        .initial_backoff
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let capped = doubled.min(options.max_backoff);
-    let half = capped / 2;
-    half + half.mul_f64(fastrand::f64())
+    herald_core::backoff::delay(options.initial_backoff, options.max_backoff, attempt)
 }

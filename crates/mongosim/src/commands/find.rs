@@ -38,16 +38,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let filter = query::filter(optional_doc(cmd, "filter")?)?;
     let mut docs: Vec<Document> = {
         let state = ctx.shared.lock();
-        state
-            .catalog
-            .get(&ctx.db, &coll)
-            .map(|c| {
-                c.iter()
-                    .filter(|d| crate::data::matches(&filter, d))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        query::matching(&state, &ctx.db, &coll, &filter)
     };
     if let Some(sort) = optional_doc(cmd, "sort")? {
         query::sort(&mut docs, sort)?;

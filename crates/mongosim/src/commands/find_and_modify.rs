@@ -31,16 +31,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     // Pick the target with sort applied, then address it by _id.
     let mut candidates: Vec<Document> = {
         let filter = query::filter(Some(&filter_doc))?;
-        state
-            .catalog
-            .get(&ns.db, &ns.coll)
-            .map(|c| {
-                c.iter()
-                    .filter(|d| crate::data::matches(&filter, d))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        query::matching(&state, &ns.db, &ns.coll, &filter)
     };
     if let Some(sort) = optional_doc(cmd, "sort")? {
         query::sort(&mut candidates, sort)?;

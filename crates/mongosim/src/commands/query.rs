@@ -7,6 +7,25 @@ use herald_core::Filter;
 use herald_core::filter::order::compare;
 use std::cmp::Ordering;
 
+/// Copies of the documents of `db.coll` that match, in natural order (none if it does not exist).
+pub fn matching(
+    state: &crate::state::State,
+    db: &str,
+    coll: &str,
+    filter: &Filter,
+) -> Vec<Document> {
+    state
+        .catalog
+        .get(db, coll)
+        .map(|c| {
+            c.iter()
+                .filter(|d| crate::data::matches(filter, d))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Compiles a query filter (`{}` when absent).
 pub fn filter(doc: Option<&Document>) -> Result<Filter, CommandError> {
     match doc {
