@@ -18,6 +18,9 @@
 //! durability = "batch"        # or "always"
 //! commit_every = 512          # events per group commit
 //! commit_interval_ms = 200    # or sooner, when events trickle in
+//! workers = 0                 # parallel workers (0 = one per core); one document's events stay in order
+//! queue = 256                 # events waiting per worker before the source is paused
+//! shutdown_timeout_ms = 30000 # on SIGTERM, how long in-flight events may take
 //!
 //! [channels.approvals]        # notify("approvals", ...)
 //! kind = "file"               # stdout | file | log | webhook
@@ -186,6 +189,12 @@ pub struct EngineSettings {
     pub commit_every: usize,
     /// The longest a completed event waits for its group to commit, in milliseconds.
     pub commit_interval_ms: u64,
+    /// Workers handling events in parallel (events of one document stay in order); 0 = cores.
+    pub workers: usize,
+    /// Events waiting per worker; when full, the engine stops pulling from the source.
+    pub queue: usize,
+    /// On shutdown, how long in-flight events may take to finish, in milliseconds.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl EngineSettings {
@@ -193,6 +202,19 @@ impl EngineSettings {
     pub const DEFAULT_COMMIT_EVERY: usize = 512;
     /// Milliseconds before a partial group commits unless configured.
     pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 200;
+    /// Events waiting per worker unless configured.
+    pub const DEFAULT_QUEUE: usize = 256;
+    /// Shutdown deadline unless configured.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
+
+    /// The number of workers: as configured, or one per core.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
 }
 
 impl Default for EngineSettings {
@@ -201,6 +223,9 @@ impl Default for EngineSettings {
             durability: Durability::Batch,
             commit_every: Self::DEFAULT_COMMIT_EVERY,
             commit_interval_ms: Self::DEFAULT_COMMIT_INTERVAL_MS,
+            workers: 0,
+            queue: Self::DEFAULT_QUEUE,
+            shutdown_timeout_ms: Self::DEFAULT_SHUTDOWN_TIMEOUT_MS,
         }
     }
 }

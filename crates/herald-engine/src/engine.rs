@@ -50,6 +50,11 @@ pub struct RunOptions {
 /// # Ok(()) }
 /// ```
 pub struct Engine {
+    pub(crate) core: Arc<Core>,
+}
+
+/// What the engine's workers share.
+pub(crate) struct Core {
     pub(crate) router: Router,
     pub(crate) store: Store,
     pub(crate) channels: Channels,
@@ -66,12 +71,12 @@ impl Engine {
 
     /// The rules in use.
     pub fn rules(&self) -> &[herald_script::Rule] {
-        self.router.rules()
+        self.core.router.rules()
     }
 
     /// The store in use.
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.core.store
     }
 
     /// What each rule needs from MongoDB, for planning change streams.
@@ -189,12 +194,14 @@ impl EngineBuilder {
             channels.set_mongodb(Arc::new(crate::effects::InsertDocChannel::new(client)));
         }
         Ok(Engine {
-            router: Router::new(&rules),
-            store,
-            channels,
-            backoff: Backoff::from(&self.config.retry),
-            settings: self.config.engine,
-            options: self.options,
+            core: Arc::new(Core {
+                router: Router::new(&rules),
+                store,
+                channels,
+                backoff: Backoff::from(&self.config.retry),
+                settings: self.config.engine,
+                options: self.options,
+            }),
         })
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //! - [`engine`] — [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
-//! - [`run`] — the pipeline loop and [`RunSummary`].
+//! - [`pipeline`] — partitioned workers, ordered commits, and [`RunSummary`].
 //! - [`router`] — which rules an event goes to.
 //! - [`effects`] — channels (stdout, file, log, webhook, custom) and retries.
 //! - [`config`] — `herald.toml`.
@@ -19,11 +19,11 @@ pub mod config;
 pub mod effects;
 pub mod engine;
 pub mod observer;
+pub mod pipeline;
 pub mod router;
-pub mod run;
 mod state;
 
 pub use config::Config;
 pub use engine::{Engine, EngineBuilder, EngineError, RunOptions};
 pub use observer::{Observer, Quiet};
-pub use run::RunSummary;
+pub use pipeline::RunSummary;

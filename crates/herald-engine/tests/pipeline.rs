@@ -234,6 +234,7 @@ impl Channel for Recorder {
     }
 }
 
+/// A counter shared by all documents: correct only with one worker (see `workers`).
 const STATEFUL_RULE: &str = r#"
 const RULE = #{ watch: "shop.orders", on: ["insert"] };
 fn handle(event) {
@@ -256,7 +257,7 @@ async fn the_ledger_and_checkpoint_prevent_repeats_across_runs() {
         Engine::builder()
             .rules_dir(dir.path())
             .store_path(&store_dir)
-            .config(Config::parse("[engine]\ncommit_every = 2\n").unwrap())
+            .config(Config::parse("[engine]\ncommit_every = 2\nworkers = 1\n").unwrap())
             .effect("sms", sent.clone())
             .options(options)
             .build()
@@ -333,6 +334,7 @@ async fn a_dry_run_executes_and_writes_nothing() {
     let engine = Engine::builder()
         .rules_dir(dir.path())
         .store_path(&store_dir)
+        .config(Config::parse("[engine]\nworkers = 1\n").unwrap())
         .effect("sms", sent.clone())
         .options(RunOptions {
             dry_run: true,

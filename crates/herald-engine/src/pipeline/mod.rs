@@ -1,0 +1,11 @@
+//! The pipeline: source → partitioned workers → ordered commits.
+//!
+//! - [`run`] — [`Engine::run`](crate::Engine::run), dispatching and committing; [`RunSummary`].
+//! - `worker` — handling one event: routing, handlers, effects.
+//! - `watermark` — releasing completions in source order.
+
+pub mod run;
+mod watermark;
+mod worker;
+
+pub use run::RunSummary;

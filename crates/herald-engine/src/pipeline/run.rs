@@ -1,0 +1,427 @@
+//! The run: read batches, hand events to workers by document key, and
+//! commit what they complete in source order.
+//!
+//! Events of one document (same namespace and `documentKey`) go to the same
+//! worker, so they are handled in stream order; other documents' events run
+//! in parallel. Completions are released by a low watermark: a group commits
+//! ledger marks, state writes, dead letters and each stream's checkpoint
+//! only for events that are complete and have no incomplete event before
+//! them. Worker queues are bounded: when effects are slow, the run stops
+//! pulling from the source, and a change stream stops calling getMore.
+
+use super::watermark::Watermark;
+use super::worker::{self, CommitOp, Completion, Report, WorkItem};
+use crate::engine::{Engine, EngineError};
+use crate::observer::Observer;
+use crate::state::StateView;
+use herald_core::{ChangeEvent, Position};
+use herald_ingest::{Source, StreamNotice};
+use herald_store::{Checkpoint, Commit, Durability};
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Events read from the source and completed.
+    pub events: u64,
+    /// (event, rule) pairs that matched.
+    pub matched: u64,
+    /// Effects executed (or, in a dry run, reported).
+    pub effects: u64,
+    /// Matches skipped because the ledger had them as done.
+    pub deduplicated: u64,
+    /// Matches that went to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Malformed lines skipped.
+    pub skipped_lines: u64,
+    /// Gaps recorded because a stream's history was lost.
+    pub gaps: u64,
+    /// Times a stream failed and was reopened.
+    pub stream_retries: u64,
+    /// Streams that stopped because of an error.
+    pub streams_failed: u64,
+    /// Events still running when the shutdown deadline passed (redone on the next run).
+    pub abandoned: u64,
+    /// True if the run stopped because of the shutdown signal.
+    pub interrupted: bool,
+}
+
+/// The uncommitted group.
+struct Group {
+    commit: Commit,
+    events: usize,
+    started: Instant,
+    /// Per stream, the position to store: the newest released one.
+    positions: HashMap<Arc<str>, Position>,
+}
+
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.events == 0 && self.positions.is_empty() && self.commit.is_empty()
+    }
+}
+
+/// Where an event came from, kept while a worker has it.
+struct Origin {
+    stream: Arc<str>,
+    position: Position,
+    times: (Option<bson::Timestamp>, Option<bson::DateTime>),
+}
+
+/// A completed step in source order.
+enum Slot {
+    Event(Origin, Completion),
+    End(Arc<str>, Position),
+    Notice(Arc<str>, StreamNotice),
+}
+
+/// The run's moving parts.
+struct Run<'a> {
+    state: Arc<StateView>,
+    group: Group,
+    /// Per stream, the times of the newest released event, for checkpoints and lag.
+    times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
+    observer: &'a mut dyn Observer,
+    summary: RunSummary,
+    watermark: Watermark<Slot>,
+    origins: HashMap<u64, Origin>,
+    next_seq: u64,
+    released_up_to: u64,
+    in_flight: usize,
+}
+
+/// The worker that owns an event: by namespace and document key.
+fn partition(event: &ChangeEvent, workers: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    event.namespace().hash(&mut hasher);
+    if let Some(key) = event.document_key() {
+        key.as_bytes().hash(&mut hasher);
+    }
+    (hasher.finish() % workers as u64) as usize
+}
+
+impl Engine {
+    /// Runs `source` until it ends (or until `shutdown` completes), reporting to `observer`.
+    ///
+    /// Each stream resumes from its checkpoint unless `from_start` is set. On
+    /// shutdown the run stops pulling, lets in-flight events finish within the
+    /// configured deadline, commits, and returns.
+    pub async fn run<S: Source>(
+        &self,
+        mut source: S,
+        observer: &mut dyn Observer,
+        shutdown: impl Future,
+    ) -> Result<RunSummary, EngineError> {
+        let core = &self.core;
+        if !core.options.from_start {
+            for stream in source.streams() {
+                if let Some(position) = core.store.checkpoint(&stream)? {
+                    tracing::info!(%stream, %position, "resuming from checkpoint");
+                    source.resume_from(&stream, &position)?;
+                }
+            }
+        }
+        let state = Arc::new(StateView::new(core.store.clone()));
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let mut workers = tokio::task::JoinSet::new();
+        let senders: Vec<mpsc::Sender<WorkItem>> = (0..core.settings.worker_count())
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(core.settings.queue.max(1));
+                workers.spawn(worker::run(
+                    core.clone(),
+                    state.clone(),
+                    rx,
+                    done_tx.clone(),
+                ));
+                tx
+            })
+            .collect();
+        drop(done_tx);
+        let mut run = Run {
+            state,
+            group: self.new_group(),
+            times: HashMap::new(),
+            observer,
+            summary: RunSummary::default(),
+            watermark: Watermark::new(1),
+            origins: HashMap::new(),
+            next_seq: 1,
+            released_up_to: 0,
+            in_flight: 0,
+        };
+        let outcome = self
+            .pump(&mut source, &senders, &mut done_rx, &mut run, shutdown)
+            .await;
+        drop(senders);
+        // Let in-flight events finish (within the deadline), so their work is committed.
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(core.settings.shutdown_timeout_ms);
+        while run.in_flight > 0 {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some((seq, Ok(completion)))) => {
+                    run.in_flight -= 1;
+                    self.complete_event(seq, completion, &mut run)?;
+                }
+                _ => break,
+            }
+        }
+        run.summary.abandoned = run.in_flight as u64;
+        if run.in_flight > 0 {
+            tracing::warn!(
+                events = run.in_flight,
+                "shutdown deadline passed with events in flight; they will be redone on the next run"
+            );
+        }
+        // Stop the workers and wait until they are gone, so nothing holds the store after the run.
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+        // Whatever stopped the run, the events completed so far are committed,
+        // so nothing already done is done again, and nothing undone is skipped.
+        self.commit_group(&mut run)?;
+        outcome.map(|()| run.summary)
+    }
+
+    async fn pump<S: Source>(
+        &self,
+        source: &mut S,
+        senders: &[mpsc::Sender<WorkItem>],
+        done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
+        run: &mut Run<'_>,
+        shutdown: impl Future,
+    ) -> Result<(), EngineError> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let interval = Duration::from_millis(self.core.settings.commit_interval_ms);
+        let capacity = senders.len() * self.core.settings.queue.max(1);
+        let mut source_open = true;
+        loop {
+            if !source_open && run.in_flight == 0 {
+                return Ok(());
+            }
+            let deadline = tokio::time::Instant::from_std(run.group.started + interval);
+            let pending = !run.group.is_empty();
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    run.summary.interrupted = true;
+                    return Ok(());
+                }
+                Some((seq, result)) = done.recv(), if run.in_flight > 0 => {
+                    run.in_flight -= 1;
+                    self.complete_event(seq, result?, run)?;
+                }
+                // Commit a group that waits on a slow source, so its events are not redone after a crash.
+                _ = tokio::time::sleep_until(deadline), if pending => self.commit_group(run)?,
+                batch = source.next_batch(), if source_open && run.in_flight < capacity => match batch? {
+                    Some(batch) => self.dispatch(batch, senders, run).await?,
+                    None => source_open = false,
+                },
+            }
+        }
+    }
+
+    /// Hands a batch's events to their workers, and queues its end position and notice in order.
+    async fn dispatch(
+        &self,
+        batch: herald_ingest::Batch,
+        senders: &[mpsc::Sender<WorkItem>],
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        let stream = batch.stream.clone();
+        for bad in &batch.skipped {
+            tracing::warn!(%bad, "skipped a malformed line");
+            run.observer.bad_line(bad);
+            run.summary.skipped_lines += 1;
+        }
+        if let Some(notice) = batch.notice {
+            let seq = self.take_seq(run);
+            self.release(seq, Slot::Notice(stream.clone(), notice), run)?;
+        }
+        for item in batch.events {
+            let seq = self.take_seq(run);
+            let event = Arc::new(item.event);
+            run.origins.insert(
+                seq,
+                Origin {
+                    stream: stream.clone(),
+                    position: item.position,
+                    times: (event.cluster_time(), event.wall_time()),
+                },
+            );
+            let worker = partition(&event, senders.len());
+            run.in_flight += 1;
+            if senders[worker].send(WorkItem { seq, event }).await.is_err() {
+                return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
+            }
+        }
+        if let Some(end) = batch.end {
+            let seq = self.take_seq(run);
+            self.release(seq, Slot::End(stream, end), run)?;
+        }
+        Ok(())
+    }
+
+    fn take_seq(&self, run: &mut Run<'_>) -> u64 {
+        let seq = run.next_seq;
+        run.next_seq += 1;
+        seq
+    }
+
+    fn complete_event(
+        &self,
+        seq: u64,
+        completion: Completion,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        let origin = run
+            .origins
+            .remove(&seq)
+            .expect("every dispatched event has an origin");
+        self.release(seq, Slot::Event(origin, completion), run)
+    }
+
+    /// Marks `seq` complete and applies everything now contiguous, in order.
+    fn release(&self, seq: u64, slot: Slot, run: &mut Run<'_>) -> Result<(), EngineError> {
+        for (seq, slot) in run.watermark.complete(seq, slot) {
+            run.released_up_to = seq;
+            match slot {
+                Slot::Event(origin, completion) => self.apply(origin, completion, run)?,
+                Slot::End(stream, position) => {
+                    run.group.positions.insert(stream, position);
+                }
+                Slot::Notice(stream, notice) => self.take_notice(&stream, &notice, run)?,
+            }
+            if self.group_is_due(&run.group) {
+                self.commit_group(run)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(
+        &self,
+        origin: Origin,
+        completion: Completion,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        let summary = &mut run.summary;
+        summary.events += 1;
+        summary.matched += completion.matched;
+        summary.effects += completion.effects;
+        summary.deduplicated += completion.deduplicated;
+        summary.dead_lettered += completion.dead_lettered;
+        for report in &completion.reports {
+            match report {
+                Report::DryRun(effect) => run.observer.dry_run(effect),
+                Report::HandlerFailed(rule, diagnostic) => {
+                    run.observer.handler_failed(rule, diagnostic)
+                }
+                Report::EffectFailed(effect, error, attempts) => {
+                    run.observer.effect_failed(effect, error, *attempts)
+                }
+            }
+        }
+        let commit = &mut run.group.commit;
+        for op in completion.ops {
+            match op {
+                CommitOp::Done { rule, token } => commit.mark_done(&rule, &token),
+                CommitOp::SetState { rule, key, value } => commit.set_state(&rule, &key, &value)?,
+                CommitOp::DelState { rule, key } => commit.del_state(&rule, &key),
+                CommitOp::DeadLetter(letter) => commit.dead_letter(&letter)?,
+            }
+        }
+        run.group.events += 1;
+        run.times.insert(origin.stream.clone(), origin.times);
+        run.observer.event_done(&origin.position);
+        run.group.positions.insert(origin.stream, origin.position);
+        Ok(())
+    }
+
+    fn take_notice(
+        &self,
+        stream: &str,
+        notice: &StreamNotice,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        match notice {
+            StreamNotice::Gap {
+                last,
+                last_time,
+                reason,
+            } => {
+                tracing::warn!(
+                    stream,
+                    reason,
+                    "history lost: continuing from now; events in between were not seen"
+                );
+                run.summary.gaps += 1;
+                if !self.core.options.dry_run {
+                    let gap = herald_store::Gap {
+                        stream: stream.to_owned(),
+                        last: last.as_ref().map(ToString::to_string),
+                        last_time: last_time.map(|t| [t.time, t.increment]),
+                        resumed_at_ms: bson::DateTime::now().timestamp_millis(),
+                        reason: reason.clone(),
+                    };
+                    run.group.commit.gap(self.core.store.next_id()?, &gap);
+                }
+            }
+            StreamNotice::Stopped { reason, failed } => {
+                if *failed {
+                    tracing::error!(stream, reason, "stream stopped");
+                    run.summary.streams_failed += 1;
+                } else {
+                    tracing::warn!(stream, reason, "stream stopped");
+                }
+            }
+            StreamNotice::Retrying { error, attempt } => {
+                tracing::warn!(
+                    stream,
+                    attempt,
+                    error,
+                    "stream failed; reopening from its last position"
+                );
+                run.summary.stream_retries += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn new_group(&self) -> Group {
+        Group {
+            commit: self.core.store.begin(),
+            events: 0,
+            started: Instant::now(),
+            positions: HashMap::new(),
+        }
+    }
+
+    fn group_is_due(&self, group: &Group) -> bool {
+        let settings = &self.core.settings;
+        !group.is_empty()
+            && (settings.durability == Durability::Always
+                || group.events >= settings.commit_every
+                || group.started.elapsed() >= Duration::from_millis(settings.commit_interval_ms))
+    }
+
+    fn commit_group(&self, run: &mut Run<'_>) -> Result<(), EngineError> {
+        let mut done = std::mem::replace(&mut run.group, self.new_group());
+        if self.core.options.dry_run {
+            return Ok(());
+        }
+        for (stream, position) in done.positions {
+            let (cluster_time, wall_time) = run.times.get(&stream).copied().unwrap_or((None, None));
+            let mut checkpoint = Checkpoint::new(position);
+            checkpoint.cluster_time = cluster_time.map(|t| [t.time, t.increment]);
+            checkpoint.wall_time_ms = wall_time.map(|w| w.timestamp_millis());
+            done.commit.checkpoint_at(&stream, &checkpoint);
+        }
+        self.core.store.commit(done.commit)?;
+        run.state.committed(run.released_up_to);
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! Workers: each handles the events of its partition of document keys, in order.
+//!
+//! A worker routes an event, runs the matching rules' handlers and executes
+//! their effects, then hands back a [`Completion`]: what to commit and what
+//! to report. Nothing is committed here; the run commits completions in
+//! source order once every earlier event is complete.
+
+use crate::effects::execute_with_retry;
+use crate::engine::{Core, EngineError};
+use crate::state::StateView;
+use bson::Bson;
+use herald_core::{ChangeEvent, Effect, Intent};
+use herald_script::{Diagnostic, Rule, StateRead};
+use herald_store::DeadLetter;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// An event for a worker, with its place in source order.
+pub(crate) struct WorkItem {
+    pub(crate) seq: u64,
+    pub(crate) event: Arc<ChangeEvent>,
+}
+
+/// A change to commit.
+pub(crate) enum CommitOp {
+    Done {
+        rule: Arc<str>,
+        token: Vec<u8>,
+    },
+    SetState {
+        rule: Arc<str>,
+        key: String,
+        value: Bson,
+    },
+    DelState {
+        rule: Arc<str>,
+        key: String,
+    },
+    DeadLetter(Box<DeadLetter>),
+}
+
+/// Something to tell the observer, in source order.
+pub(crate) enum Report {
+    DryRun(Effect),
+    HandlerFailed(Arc<str>, Diagnostic),
+    EffectFailed(Effect, String, u32),
+}
+
+/// What handling one event produced.
+#[derive(Default)]
+pub(crate) struct Completion {
+    pub(crate) ops: Vec<CommitOp>,
+    pub(crate) reports: Vec<Report>,
+    pub(crate) matched: u64,
+    pub(crate) effects: u64,
+    pub(crate) deduplicated: u64,
+    pub(crate) dead_lettered: u64,
+}
+
+/// Runs a worker until its queue closes.
+pub(crate) async fn run(
+    core: Arc<Core>,
+    state: Arc<StateView>,
+    mut items: mpsc::Receiver<WorkItem>,
+    done: mpsc::UnboundedSender<(u64, Result<Completion, EngineError>)>,
+) {
+    while let Some(item) = items.recv().await {
+        let result = process(&core, &state, item.seq, &item.event).await;
+        let failed = result.is_err();
+        if done.send((item.seq, result)).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Routes one event and runs every matching rule on it.
+pub(crate) async fn process(
+    core: &Core,
+    state: &Arc<StateView>,
+    seq: u64,
+    event: &Arc<ChangeEvent>,
+) -> Result<Completion, EngineError> {
+    let mut completion = Completion::default();
+    let token = event.token().as_bytes();
+    let dry_run = core.options.dry_run;
+    for rule in core.router.route(event) {
+        completion.matched += 1;
+        if !core.options.from_start && core.store.is_done(rule.name(), token)? {
+            completion.deduplicated += 1;
+            continue;
+        }
+        match run_rule(core, rule, event, state, &mut completion).await {
+            Ok(state_changes) => {
+                // A dry run keeps state in memory only, so later events still see it.
+                for change in state_changes {
+                    let (key, value) = match change {
+                        Intent::SetState { key, value } => (key, Some(value)),
+                        Intent::DelState { key } => (key, None),
+                        _ => unreachable!("only state intents are returned"),
+                    };
+                    state.write(seq, rule.name(), &key, value.clone());
+                    if !dry_run {
+                        completion.ops.push(match value {
+                            Some(value) => CommitOp::SetState {
+                                rule: rule.name().clone(),
+                                key,
+                                value,
+                            },
+                            None => CommitOp::DelState {
+                                rule: rule.name().clone(),
+                                key,
+                            },
+                        });
+                    }
+                }
+            }
+            Err(_) if dry_run => {}
+            Err((error, attempts)) => {
+                completion.dead_lettered += 1;
+                completion
+                    .ops
+                    .push(CommitOp::DeadLetter(Box::new(DeadLetter {
+                        id: core.store.next_id()?,
+                        rule: rule.name().to_string(),
+                        token: token.to_vec(),
+                        event: event.raw().to_owned(),
+                        error,
+                        attempts,
+                        at: bson::DateTime::now(),
+                    })));
+            }
+        }
+        if !dry_run {
+            // Done either way: completed, or owned by the dead-letter queue.
+            completion.ops.push(CommitOp::Done {
+                rule: rule.name().clone(),
+                token: token.to_vec(),
+            });
+        }
+    }
+    Ok(completion)
+}
+
+/// Runs a handler and executes its effects. Returns its state changes to
+/// apply, or the error and attempts that send it to the dead-letter queue.
+pub(crate) async fn run_rule(
+    core: &Core,
+    rule: &Rule,
+    event: &Arc<ChangeEvent>,
+    state: &Arc<StateView>,
+    completion: &mut Completion,
+) -> Result<Vec<Intent>, (String, u32)> {
+    let reader: Arc<dyn StateRead> = state.clone();
+    let intents = rule.handle(event, reader).map_err(|diagnostic| {
+        tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");
+        let message = diagnostic.to_string();
+        completion
+            .reports
+            .push(Report::HandlerFailed(rule.name().clone(), diagnostic));
+        (message, 1)
+    })?;
+    let mut state_changes = Vec::new();
+    for (index, intent) in intents.into_iter().enumerate() {
+        let effect = Effect::new(
+            rule.name().clone(),
+            event.token().clone(),
+            index as u32,
+            intent,
+        );
+        if core.options.dry_run {
+            completion.effects += 1;
+            let is_state = effect.intent.is_state_change();
+            let intent = effect.intent.clone();
+            completion.reports.push(Report::DryRun(effect));
+            if is_state {
+                state_changes.push(intent);
+            }
+            continue;
+        }
+        if effect.intent.is_state_change() {
+            state_changes.push(effect.intent);
+            continue;
+        }
+        let result = match core.channels.for_intent(&effect.intent) {
+            Ok(channel) => execute_with_retry(channel.as_ref(), &effect, &core.backoff).await,
+            Err(e) => Err((e, 1)),
+        };
+        match result {
+            Ok(_attempts) => completion.effects += 1,
+            Err((error, attempts)) => {
+                tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
+                let message = format!(
+                    "{} {}: {}",
+                    effect.intent.kind(),
+                    effect.intent.target().unwrap_or(""),
+                    error.message
+                );
+                completion
+                    .reports
+                    .push(Report::EffectFailed(effect, error.message, attempts));
+                return Err((message, attempts));
+            }
+        }
+    }
+    Ok(state_changes)
+}
