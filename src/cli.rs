@@ -34,8 +34,54 @@ pub enum Command {
     Test(TestArgs),
     /// Run the rules on live MongoDB change streams until SIGINT/SIGTERM.
     Run(RunArgs),
-    /// Show each stream's checkpoint and lag, recorded gaps and the dead-letter queue.
+    /// Show each stream's checkpoint and lag, per-rule counts, gaps and the dead-letter queue.
     Status(StatusArgs),
+    /// Work the dead-letter queue: list, show, retry or drop entries.
+    Dlq(DlqArgs),
+}
+
+/// `herald dlq`.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// The configuration file (store, rules, channels).
+    #[arg(long, env = "HERALD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// The store directory (overrides the config; default `data/herald`).
+    #[arg(long, env = "HERALD_STORE", global = true)]
+    pub store: Option<PathBuf>,
+    /// The rules directory, for `retry` (overrides the config; default `rules`).
+    #[arg(long, env = "HERALD_RULES", global = true)]
+    pub rules: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+/// What to do with the dead-letter queue.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// One line per entry: id, rule, time, attempts, error.
+    List,
+    /// One entry in full, with its event.
+    Show {
+        /// The entry's id.
+        id: u64,
+    },
+    /// Re-run the rule on the stored event (same idempotency keys); remove the entry on success.
+    Retry {
+        /// The entry's id.
+        id: Option<u64>,
+        /// Every entry.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Remove entries without retrying them.
+    Drop {
+        /// The entry's id.
+        id: Option<u64>,
+        /// Every entry.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 /// `herald run`.

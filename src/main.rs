@@ -6,6 +6,7 @@
 
 mod check;
 mod cli;
+mod dlq;
 mod exit;
 mod logging;
 mod progress;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Test(args) => test::run(args),
         cli::Command::Run(args) => run::run(args),
         cli::Command::Status(args) => status::run(args),
+        cli::Command::Dlq(args) => dlq::run(args),
     };
     exit::code(result)
 }

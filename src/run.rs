@@ -103,5 +103,27 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
     }
-    tracing::info!("shutdown requested");
+    eprintln!(
+        "herald: shutting down: finishing in-flight events (send the signal again to exit at once)"
+    );
+    // A second signal exits at once. Commits are atomic, so the store stays
+    // consistent; events not yet committed are redone on the next run.
+    tokio::spawn(async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let second_term = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = second_term => {}
+        }
+        eprintln!("herald: second signal: exiting now");
+        std::process::exit(130);
+    });
 }

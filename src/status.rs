@@ -57,6 +57,20 @@ pub fn run(args: StatusArgs) -> Outcome {
             (now - c.committed_at_ms) as f64 / 1000.0
         );
     }
+    let letters: Vec<herald_store::DeadLetter> = store
+        .dead_letters()
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    for (rule, counts) in store
+        .rule_counts()
+        .map_err(|e| Failure::Runtime(e.into()))?
+    {
+        let queued = letters.iter().filter(|l| l.rule == rule).count();
+        println!(
+            "rule {rule}: {} matched, {} succeeded, {} failed, {} deduplicated, {queued} in the dead-letter queue",
+            counts.matched, counts.succeeded, counts.failed, counts.deduplicated
+        );
+    }
     let gaps = store.gaps().map_err(|e| Failure::Runtime(e.into()))?;
     for gap in &gaps {
         let last = gap.last.as_deref().unwrap_or("its start");
@@ -67,7 +81,6 @@ pub fn run(args: StatusArgs) -> Outcome {
             gap.reason
         );
     }
-    let dead = store.dead_letters().count();
-    println!("{} gap(s), {dead} dead letter(s)", gaps.len());
+    println!("{} gap(s), {} dead letter(s)", gaps.len(), letters.len());
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod util;
 
 mod check;
+mod dlq;
 mod live;
 mod replay;
 mod rule_tests;

@@ -21,6 +21,7 @@
 //! workers = 0                 # parallel workers (0 = one per core); one document's events stay in order
 //! queue = 256                 # events waiting per worker before the source is paused
 //! shutdown_timeout_ms = 30000 # on SIGTERM, how long in-flight events may take
+//! ledger_ttl_hours = 168      # dedupe marks older than this are removed at start
 //!
 //! [channels.approvals]        # notify("approvals", ...)
 //! kind = "file"               # stdout | file | log | webhook
@@ -195,6 +196,9 @@ pub struct EngineSettings {
     pub queue: usize,
     /// On shutdown, how long in-flight events may take to finish, in milliseconds.
     pub shutdown_timeout_ms: u64,
+    /// Ledger marks older than this are removed at start: they only guard against replays,
+    /// which never reach back further than the oplog window.
+    pub ledger_ttl_hours: u64,
 }
 
 impl EngineSettings {
@@ -204,6 +208,8 @@ impl EngineSettings {
     pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 200;
     /// Events waiting per worker unless configured.
     pub const DEFAULT_QUEUE: usize = 256;
+    /// Ledger TTL unless configured: a week, well past a typical oplog window.
+    pub const DEFAULT_LEDGER_TTL_HOURS: u64 = 24 * 7;
     /// Shutdown deadline unless configured.
     pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
 
@@ -226,6 +232,7 @@ impl Default for EngineSettings {
             workers: 0,
             queue: Self::DEFAULT_QUEUE,
             shutdown_timeout_ms: Self::DEFAULT_SHUTDOWN_TIMEOUT_MS,
+            ledger_ttl_hours: Self::DEFAULT_LEDGER_TTL_HOURS,
         }
     }
 }

@@ -23,6 +23,17 @@ pub enum EngineError {
     /// The source failed.
     #[error(transparent)]
     Source(#[from] herald_ingest::SourceError),
+    /// No dead letter has this id.
+    #[error("no dead letter with id {0} (see `herald dlq list`)")]
+    NoSuchDeadLetter(u64),
+    /// A dead letter names a rule that is no longer loaded.
+    #[error(
+        "the dead letter's rule {0:?} is not among the loaded rules; restore the rule file, or drop the entry"
+    )]
+    UnknownRule(String),
+    /// A stored dead letter cannot be read.
+    #[error("dead letter {0} cannot be read: {1}")]
+    BadDeadLetter(u64, String),
     /// The builder lacks something.
     #[error("{0}")]
     Incomplete(&'static str),

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`engine`] — [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
 //! - [`pipeline`] — partitioned workers, ordered commits, and [`RunSummary`].
+//! - [`dead_letters`] — retrying and dropping dead letters.
 //! - [`router`] — which rules an event goes to.
 //! - [`effects`] — channels (stdout, file, log, webhook, custom) and retries.
 //! - [`config`] — `herald.toml`.
@@ -16,6 +17,7 @@
 //! - `state`: rule state as handlers see it (committed + pending).
 
 pub mod config;
+pub mod dead_letters;
 pub mod effects;
 pub mod engine;
 pub mod observer;
@@ -24,6 +26,7 @@ pub mod router;
 mod state;
 
 pub use config::Config;
+pub use dead_letters::RetryOutcome;
 pub use engine::{Engine, EngineBuilder, EngineError, RunOptions};
 pub use observer::{Observer, Quiet};
 pub use pipeline::RunSummary;

@@ -58,3 +58,16 @@ pub struct Gap {
     /// Why.
     pub reason: String,
 }
+
+/// How a rule has fared, for `herald status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleCounts {
+    /// Events the rule matched.
+    pub matched: u64,
+    /// Matches whose handler and effects all completed.
+    pub succeeded: u64,
+    /// Matches that went to the dead-letter queue.
+    pub failed: u64,
+    /// Matches skipped as already done (replays).
+    pub deduplicated: u64,
+}

@@ -80,6 +80,19 @@ impl Commit {
         Ok(())
     }
 
+    /// Removes a dead letter (retried successfully, or dropped).
+    pub fn remove_dead_letter(&mut self, id: u64) {
+        self.batch.remove(keys::dead_letter(id));
+        self.len += 1;
+    }
+
+    /// Stores a rule's running counts.
+    pub fn rule_counts(&mut self, rule: &str, counts: &crate::RuleCounts) {
+        let bytes = serde_json::to_vec(counts).expect("counts always serialise");
+        self.batch.insert(keys::counts(rule), bytes);
+        self.len += 1;
+    }
+
     /// Number of changes in the group.
     pub fn len(&self) -> usize {
         self.len

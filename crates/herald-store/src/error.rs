@@ -13,6 +13,14 @@ pub enum StoreError {
         /// The directory.
         path: PathBuf,
     },
+    /// Another process has the store open.
+    #[error(
+        "the store at {path} is in use by another process (one herald at a time may open a store); stop it, or point --store elsewhere"
+    )]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The store was written by a newer herald.
     #[error(
         "{path} was written by a newer herald (store format {found}, this herald reads format {supported}); upgrade herald"

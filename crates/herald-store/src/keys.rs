@@ -10,6 +10,8 @@ pub const CHECKPOINT: u8 = b'c';
 pub const LEDGER: u8 = b'l';
 /// Prefix of rule state.
 pub const STATE: u8 = b's';
+/// Prefix of per-rule counts.
+pub const COUNTS: u8 = b'n';
 /// Prefix of gaps.
 pub const GAP: u8 = b'g';
 /// Prefix of dead letters.
@@ -58,6 +60,18 @@ pub fn gap(id: u64) -> Vec<u8> {
     let mut key = vec![GAP];
     key.extend_from_slice(&id.to_be_bytes());
     key
+}
+
+/// `n` + rule name.
+pub fn counts(rule: &str) -> Vec<u8> {
+    let mut key = vec![COUNTS];
+    key.extend_from_slice(rule.as_bytes());
+    key
+}
+
+/// `l` + rule: the prefix of one rule's ledger marks.
+pub fn ledger_prefix() -> [u8; 1] {
+    [LEDGER]
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! | `l` | rule, event token | ledger mark: when the rule completed that event |
 //! | `s` | rule, state key | the value (BSON) |
 //! | `d` | sequence number | a [`DeadLetter`] (BSON) |
+//! | `n` | rule | the rule's [`RuleCounts`] (JSON) |
 //!
 //! # Layout
 //! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores), read, commit.
@@ -28,7 +29,7 @@ pub mod error;
 pub mod keys;
 pub mod store;
 
-pub use checkpoint::{Checkpoint, Gap};
+pub use checkpoint::{Checkpoint, Gap, RuleCounts};
 pub use commit::Commit;
 pub use dead_letter::DeadLetter;
 pub use error::StoreError;

@@ -1,6 +1,6 @@
 //! Opening, reading and committing to the store.
 
-use crate::{Checkpoint, Commit, DeadLetter, Gap, StoreError, keys};
+use crate::{Checkpoint, Commit, DeadLetter, Gap, RuleCounts, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
 use std::path::{Path, PathBuf};
@@ -40,20 +40,7 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
         check_directory(&path)?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Corruption { .. }
-                | sled::Error::Unsupported(_)
-                | sled::Error::ReportableBug(_) => StoreError::Corrupt {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                },
-                other => StoreError::Sled(other),
-            })?;
+        let db = open_with_lock_retry(&path)?;
         Self::init(db, Some(path))
     }
 
@@ -202,9 +189,99 @@ impl Store {
         })
     }
 
+    /// One dead letter.
+    pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        self.tree
+            .get(keys::dead_letter(id))?
+            .map(|bytes| DeadLetter::from_bytes(id, &bytes))
+            .transpose()
+    }
+
+    /// Every rule's counts, by rule name.
+    pub fn rule_counts(&self) -> Result<Vec<(String, RuleCounts)>, StoreError> {
+        let mut all = Vec::new();
+        for item in self.tree.scan_prefix([keys::COUNTS]) {
+            let (key, value) = item?;
+            let counts = serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
+                what: "rule counts",
+                reason: e.to_string(),
+            })?;
+            all.push((String::from_utf8_lossy(&key[1..]).into_owned(), counts));
+        }
+        Ok(all)
+    }
+
+    /// Deletes ledger marks older than `cutoff_ms` (milliseconds since the epoch); returns how many.
+    ///
+    /// The ledger only has to outlive the replays a resume can cause, which
+    /// never reach further back than the oplog window; older marks are waste.
+    pub fn gc_ledger(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for item in self.tree.scan_prefix(keys::ledger_prefix()) {
+            let (key, value) = item?;
+            let done_at = <[u8; 8]>::try_from(value.as_ref())
+                .map(i64::from_be_bytes)
+                .unwrap_or(i64::MAX);
+            if done_at < cutoff_ms {
+                batch.remove(key);
+                in_batch += 1;
+                if in_batch == 10_000 {
+                    self.tree.apply_batch(std::mem::take(&mut batch))?;
+                    removed += in_batch;
+                    in_batch = 0;
+                }
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        removed += in_batch;
+        if removed > 0 {
+            self.db.flush()?;
+        }
+        Ok(removed)
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// How long to wait for a store's lock: a store closed by this same process
+/// may keep it for a moment while sled's background threads finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn open_with_lock_retry(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(
+                e @ (sled::Error::Corruption { .. }
+                | sled::Error::Unsupported(_)
+                | sled::Error::ReportableBug(_)),
+            ) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+            Err(other) => return Err(StoreError::Sled(other)),
+        }
     }
 }
 

@@ -6,6 +6,6 @@
 
 pub mod run;
 mod watermark;
-mod worker;
+pub(crate) mod worker;
 
 pub use run::RunSummary;

@@ -10,13 +10,13 @@
 //! pulling from the source, and a change stream stops calling getMore.
 
 use super::watermark::Watermark;
-use super::worker::{self, CommitOp, Completion, Report, WorkItem};
+use super::worker::{self, CommitOp, Completion, Outcome, Report, WorkItem};
 use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Position};
 use herald_ingest::{Source, StreamNotice};
-use herald_store::{Checkpoint, Commit, Durability};
+use herald_store::{Checkpoint, Commit, Durability, RuleCounts};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -93,6 +93,8 @@ struct Run<'a> {
     next_seq: u64,
     released_up_to: u64,
     in_flight: usize,
+    /// Per rule running counts, and which changed since the last commit.
+    counts: HashMap<Arc<str>, (RuleCounts, bool)>,
 }
 
 /// The worker that owns an event: by namespace and document key.
@@ -126,6 +128,24 @@ impl Engine {
                 }
             }
         }
+        if !core.options.dry_run {
+            let ttl_ms = i64::try_from(core.settings.ledger_ttl_hours.saturating_mul(3_600_000))
+                .unwrap_or(i64::MAX);
+            let removed = core.store.gc_ledger(
+                bson::DateTime::now()
+                    .timestamp_millis()
+                    .saturating_sub(ttl_ms),
+            )?;
+            if removed > 0 {
+                tracing::info!(removed, "removed ledger marks older than the ledger TTL");
+            }
+        }
+        let counts = core
+            .store
+            .rule_counts()?
+            .into_iter()
+            .map(|(rule, c)| (Arc::from(rule.as_str()), (c, false)))
+            .collect();
         let state = Arc::new(StateView::new(core.store.clone()));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let mut workers = tokio::task::JoinSet::new();
@@ -153,6 +173,7 @@ impl Engine {
             next_seq: 1,
             released_up_to: 0,
             in_flight: 0,
+            counts,
         };
         let outcome = self
             .pump(&mut source, &senders, &mut done_rx, &mut run, shutdown)
@@ -217,7 +238,12 @@ impl Engine {
                 // Commit a group that waits on a slow source, so its events are not redone after a crash.
                 _ = tokio::time::sleep_until(deadline), if pending => self.commit_group(run)?,
                 batch = source.next_batch(), if source_open && run.in_flight < capacity => match batch? {
-                    Some(batch) => self.dispatch(batch, senders, run).await?,
+                    Some(batch) => {
+                        if !self.dispatch(batch, senders, run, &mut shutdown).await? {
+                            run.summary.interrupted = true;
+                            return Ok(());
+                        }
+                    }
                     None => source_open = false,
                 },
             }
@@ -225,12 +251,17 @@ impl Engine {
     }
 
     /// Hands a batch's events to their workers, and queues its end position and notice in order.
-    async fn dispatch(
+    ///
+    /// Waits while worker queues are full (backpressure), but not past a
+    /// shutdown: then it returns false, and the rest of the batch (and its end
+    /// position) is left for the next run.
+    async fn dispatch<F: Future>(
         &self,
         batch: herald_ingest::Batch,
         senders: &[mpsc::Sender<WorkItem>],
         run: &mut Run<'_>,
-    ) -> Result<(), EngineError> {
+        shutdown: &mut std::pin::Pin<&mut F>,
+    ) -> Result<bool, EngineError> {
         let stream = batch.stream.clone();
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
@@ -253,16 +284,25 @@ impl Engine {
                 },
             );
             let worker = partition(&event, senders.len());
-            run.in_flight += 1;
-            if senders[worker].send(WorkItem { seq, event }).await.is_err() {
-                return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
+            tokio::select! {
+                biased;
+                _ = shutdown.as_mut() => {
+                    run.origins.remove(&seq);
+                    return Ok(false);
+                }
+                sent = senders[worker].send(WorkItem { seq, event }) => {
+                    if sent.is_err() {
+                        return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
+                    }
+                }
             }
+            run.in_flight += 1;
         }
         if let Some(end) = batch.end {
             let seq = self.take_seq(run);
             self.release(seq, Slot::End(stream, end), run)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn take_seq(&self, run: &mut Run<'_>) -> u64 {
@@ -324,6 +364,16 @@ impl Engine {
                     run.observer.effect_failed(effect, error, *attempts)
                 }
             }
+        }
+        for (rule, outcome) in &completion.outcomes {
+            let (counts, dirty) = run.counts.entry(rule.clone()).or_default();
+            counts.matched += 1;
+            match outcome {
+                Outcome::Succeeded => counts.succeeded += 1,
+                Outcome::Failed => counts.failed += 1,
+                Outcome::Deduplicated => counts.deduplicated += 1,
+            }
+            *dirty = true;
         }
         let commit = &mut run.group.commit;
         for op in completion.ops {
@@ -419,6 +469,10 @@ impl Engine {
             checkpoint.cluster_time = cluster_time.map(|t| [t.time, t.increment]);
             checkpoint.wall_time_ms = wall_time.map(|w| w.timestamp_millis());
             done.commit.checkpoint_at(&stream, &checkpoint);
+        }
+        for (rule, (counts, dirty)) in run.counts.iter_mut().filter(|(_, (_, dirty))| *dirty) {
+            done.commit.rule_counts(rule, counts);
+            *dirty = false;
         }
         self.core.store.commit(done.commit)?;
         run.state.committed(run.released_up_to);

@@ -46,9 +46,18 @@ pub(crate) enum Report {
     EffectFailed(Effect, String, u32),
 }
 
+/// How one rule fared on one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed,
+    Deduplicated,
+}
+
 /// What handling one event produced.
 #[derive(Default)]
 pub(crate) struct Completion {
+    pub(crate) outcomes: Vec<(Arc<str>, Outcome)>,
     pub(crate) ops: Vec<CommitOp>,
     pub(crate) reports: Vec<Report>,
     pub(crate) matched: u64,
@@ -87,10 +96,16 @@ pub(crate) async fn process(
         completion.matched += 1;
         if !core.options.from_start && core.store.is_done(rule.name(), token)? {
             completion.deduplicated += 1;
+            completion
+                .outcomes
+                .push((rule.name().clone(), Outcome::Deduplicated));
             continue;
         }
         match run_rule(core, rule, event, state, &mut completion).await {
             Ok(state_changes) => {
+                completion
+                    .outcomes
+                    .push((rule.name().clone(), Outcome::Succeeded));
                 // A dry run keeps state in memory only, so later events still see it.
                 for change in state_changes {
                     let (key, value) = match change {
@@ -114,8 +129,13 @@ pub(crate) async fn process(
                     }
                 }
             }
-            Err(_) if dry_run => {}
+            Err(_) if dry_run => completion
+                .outcomes
+                .push((rule.name().clone(), Outcome::Failed)),
             Err((error, attempts)) => {
+                completion
+                    .outcomes
+                    .push((rule.name().clone(), Outcome::Failed));
                 completion.dead_lettered += 1;
                 completion
                     .ops

@@ -119,3 +119,78 @@ fn a_damaged_store_is_refused_not_reset() {
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("is damaged"), "{err}");
 }
+
+#[test]
+fn ledger_gc_removes_only_old_marks() {
+    let store = Store::temporary().unwrap();
+    let mut old = store.begin();
+    old.done_at = 1_000;
+    old.mark_done("r", b"old");
+    store.commit(old).unwrap();
+    let mut new = store.begin();
+    new.mark_done("r", b"new");
+    store.commit(new).unwrap();
+    assert_eq!(store.gc_ledger(2_000).unwrap(), 1);
+    assert!(!store.is_done("r", b"old").unwrap());
+    assert!(store.is_done("r", b"new").unwrap());
+}
+
+#[test]
+fn dead_letters_can_be_fetched_and_removed_and_counts_stored() {
+    let store = Store::temporary().unwrap();
+    let event = RawDocumentBuf::from_document(
+        &bson::doc! {"_id": {"_data": "01"}, "operationType": "insert"},
+    )
+    .unwrap();
+    let id = store.next_id().unwrap();
+    let mut c = store.begin();
+    c.dead_letter(&DeadLetter {
+        id,
+        rule: "r".into(),
+        token: vec![1],
+        event,
+        error: "e".into(),
+        attempts: 1,
+        at: bson::DateTime::from_millis(0),
+    })
+    .unwrap();
+    c.rule_counts(
+        "r",
+        &crate::RuleCounts {
+            matched: 3,
+            succeeded: 2,
+            failed: 1,
+            deduplicated: 0,
+        },
+    );
+    store.commit(c).unwrap();
+    assert_eq!(store.dead_letter(id).unwrap().unwrap().rule, "r");
+    assert_eq!(
+        store.rule_counts().unwrap(),
+        vec![(
+            "r".to_owned(),
+            crate::RuleCounts {
+                matched: 3,
+                succeeded: 2,
+                failed: 1,
+                deduplicated: 0
+            }
+        )]
+    );
+    let mut c = store.begin();
+    c.remove_dead_letter(id);
+    store.commit(c).unwrap();
+    assert!(store.dead_letter(id).unwrap().is_none());
+}
+
+#[test]
+fn a_store_in_use_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _open = Store::open(dir.path()).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
+}

@@ -1,0 +1,92 @@
+//! The dead-letter queue, worked from outside a run: retry or drop entries.
+
+use crate::engine::{Engine, EngineError};
+use crate::pipeline::worker::{self, Completion};
+use crate::state::StateView;
+use herald_core::{ChangeEvent, Intent};
+use std::sync::Arc;
+
+/// What retrying a dead letter did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// The rule ran and every effect completed; the entry is gone.
+    Succeeded {
+        /// Effects executed.
+        effects: u64,
+    },
+    /// It failed again; the entry stays, with the new error and the attempts added.
+    FailedAgain {
+        /// The new error.
+        error: String,
+        /// Attempts in all, earlier ones included.
+        attempts: u32,
+    },
+}
+
+impl Engine {
+    /// Re-runs a dead letter's rule on its stored event, with the same
+    /// idempotency keys. On success the entry is removed and the (rule,
+    /// event) marked done, atomically; on failure the entry is updated.
+    pub async fn retry_dead_letter(&self, id: u64) -> Result<RetryOutcome, EngineError> {
+        let core = &self.core;
+        let letter = core
+            .store
+            .dead_letter(id)?
+            .ok_or(EngineError::NoSuchDeadLetter(id))?;
+        let rule = self
+            .rules()
+            .iter()
+            .find(|r| r.name().as_ref() == letter.rule)
+            .ok_or_else(|| EngineError::UnknownRule(letter.rule.clone()))?;
+        let event = Arc::new(
+            ChangeEvent::from_raw(letter.event.clone())
+                .map_err(|e| EngineError::BadDeadLetter(id, e.to_string()))?,
+        );
+        let state = Arc::new(StateView::new(core.store.clone()));
+        let mut completion = Completion::default();
+        let mut commit = core.store.begin();
+        match worker::run_rule(core, rule, &event, &state, &mut completion).await {
+            Ok(changes) => {
+                for change in changes {
+                    match change {
+                        Intent::SetState { key, value } => {
+                            commit.set_state(rule.name(), &key, &value)?
+                        }
+                        Intent::DelState { key } => commit.del_state(rule.name(), &key),
+                        _ => {}
+                    }
+                }
+                commit.mark_done(rule.name(), event.token().as_bytes());
+                commit.remove_dead_letter(id);
+                core.store.commit(commit)?;
+                Ok(RetryOutcome::Succeeded {
+                    effects: completion.effects,
+                })
+            }
+            Err((error, attempts)) => {
+                let mut updated = letter;
+                updated.error = error.clone();
+                updated.attempts = updated.attempts.saturating_add(attempts);
+                updated.at = bson::DateTime::now();
+                commit.dead_letter(&updated)?;
+                core.store.commit(commit)?;
+                Ok(RetryOutcome::FailedAgain {
+                    error,
+                    attempts: updated.attempts,
+                })
+            }
+        }
+    }
+
+    /// Removes a dead letter without retrying it; false if there was none.
+    pub fn drop_dead_letter(&self, id: u64) -> Result<bool, EngineError> {
+        let store = &self.core.store;
+        if store.dead_letter(id)?.is_none() {
+            return Ok(false);
+        }
+        let mut commit = store.begin();
+        commit.remove_dead_letter(id);
+        store.commit(commit)?;
+        Ok(true)
+    }
+}
