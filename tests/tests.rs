@@ -4,6 +4,7 @@
 mod util;
 
 mod check;
+mod crash;
 mod dlq;
 mod live;
 mod replay;
