@@ -23,14 +23,25 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
     println!("seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let sim = MongoSimProcess::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let receiver = runtime.block_on(async {
         let server = wiremock::MockServer::start().await;
-        wiremock::Mock::given(wiremock::matchers::method("POST")).respond_with(wiremock::ResponseTemplate::new(200)).mount(&server).await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
         server
     });
     dir.write("rules/crash.rhai", RULE);
-    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
     let config = dir.write(
         "herald.toml",
         &format!(
@@ -43,16 +54,25 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
     // The writer: inserts every document, then updates each twice, paced over the kills.
     let uri = sim.uri.clone();
     let writer = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-            let docs = client.database("crash").collection::<bson::Document>("docs");
+            let docs = client
+                .database("crash")
+                .collection::<bson::Document>("docs");
             for v in 0..VERSIONS {
                 for id in 0..DOCS {
                     if v == 0 {
-                        docs.insert_one(bson::doc! {"_id": id, "v": v}).await.unwrap();
+                        docs.insert_one(bson::doc! {"_id": id, "v": v})
+                            .await
+                            .unwrap();
                     } else {
-                        docs.update_one(bson::doc! {"_id": id}, bson::doc! {"$set": {"v": v}}).await.unwrap();
+                        docs.update_one(bson::doc! {"_id": id}, bson::doc! {"$set": {"v": v}})
+                            .await
+                            .unwrap();
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(25)).await; // pacing, not synchronisation
                 }
@@ -60,7 +80,16 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
         });
     });
 
-    let run = || herald_process().arg("run").arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let run = || {
+        herald_process()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
     for _ in 0..KILLS {
         let mut herald = run();
         std::thread::sleep(std::time::Duration::from_millis(rng.u64(40..200))); // a random moment to kill at
@@ -70,7 +99,9 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
     writer.join().unwrap();
 
     let mut last = run();
-    let expected: HashSet<(i64, i64)> = (0..DOCS).flat_map(|id| (0..VERSIONS).map(move |v| (i64::from(id), i64::from(v)))).collect();
+    let expected: HashSet<(i64, i64)> = (0..DOCS)
+        .flat_map(|id| (0..VERSIONS).map(move |v| (i64::from(id), i64::from(v))))
+        .collect();
     let received = || -> Vec<(String, i64, i64)> {
         runtime
             .block_on(receiver.received_requests())
@@ -78,19 +109,41 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
             .iter()
             .map(|r| {
                 let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                (r.headers["Idempotency-Key"].to_str().unwrap().to_owned(), body["id"].as_i64().unwrap(), body["v"].as_i64().unwrap())
+                (
+                    r.headers["Idempotency-Key"].to_str().unwrap().to_owned(),
+                    body["id"].as_i64().unwrap(),
+                    body["v"].as_i64().unwrap(),
+                )
             })
             .collect()
     };
-    wait_until("every effect", || received().iter().map(|(_, id, v)| (*id, *v)).collect::<HashSet<_>>() == expected);
+    wait_until("every effect", || {
+        received()
+            .iter()
+            .map(|(_, id, v)| (*id, *v))
+            .collect::<HashSet<_>>()
+            == expected
+    });
     last.kill().unwrap();
     last.wait().unwrap();
 
     let all = received();
-    let keys: HashMap<&str, (i64, i64)> = all.iter().map(|(k, id, v)| (k.as_str(), (*id, *v))).collect();
-    println!("{} effects expected, {} requests received, {} duplicates (same idempotency key)", expected.len(), all.len(), all.len() - keys.len());
+    let keys: HashMap<&str, (i64, i64)> = all
+        .iter()
+        .map(|(k, id, v)| (k.as_str(), (*id, *v)))
+        .collect();
+    println!(
+        "{} effects expected, {} requests received, {} duplicates (same idempotency key)",
+        expected.len(),
+        all.len(),
+        all.len() - keys.len()
+    );
     assert_eq!(keys.len(), expected.len(), "one idempotency key per effect");
-    assert_eq!(keys.values().copied().collect::<HashSet<_>>(), expected, "no effect lost");
+    assert_eq!(
+        keys.values().copied().collect::<HashSet<_>>(),
+        expected,
+        "no effect lost"
+    );
     // Per document, effects first arrive in version order.
     let mut first_seen: HashMap<i64, Vec<i64>> = HashMap::new();
     let mut seen = HashSet::new();
@@ -100,6 +153,10 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
         }
     }
     for (id, versions) in first_seen {
-        assert_eq!(versions, (0..i64::from(VERSIONS)).collect::<Vec<_>>(), "document {id}'s effects in order");
+        assert_eq!(
+            versions,
+            (0..i64::from(VERSIONS)).collect::<Vec<_>>(),
+            "document {id}'s effects in order"
+        );
     }
 });

@@ -222,3 +222,106 @@ herald_test!(a_killed_herald_resumes_without_losing_or_repeating, |dir| {
     second.kill().unwrap();
     second.wait().unwrap();
 });
+
+herald_test!(
+    a_second_signal_exits_at_once_and_leaves_the_store_usable,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let receiver = runtime.block_on(async {
+            let server = wiremock::MockServer::start().await;
+            // The effect never finishes in time: shutdown has to wait for it.
+            wiremock::Mock::given(wiremock::matchers::method("POST"))
+                .respond_with(
+                    wiremock::ResponseTemplate::new(200)
+                        .set_delay(std::time::Duration::from_secs(120)),
+                )
+                .mount(&server)
+                .await;
+            server
+        });
+        dir.write("rules/slow.rhai", "const RULE = #{ watch: \"x.y\", on: [\"insert\"] };\nfn handle(event) { webhook(\"slow\", #{ id: event.documentKey._id }); }\n");
+        let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\nstart_at = \"{}\"\nmax_await_ms = 50\n[webhooks.slow]\nurl = \"{}/hook\"\ntimeout_ms = 120000\n",
+            sim.uri,
+            unix_now() - 1,
+            receiver.uri()
+        ),
+    );
+        let run = herald_process()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = run.id().to_string();
+        insert_into(&sim.uri, "x", "y");
+        wait_until("the slow webhook call", || {
+            runtime
+                .block_on(receiver.received_requests())
+                .is_some_and(|r| !r.is_empty())
+        });
+        let term = || {
+            assert!(
+                std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(&pid)
+                    .status()
+                    .unwrap()
+                    .success()
+            )
+        };
+        term();
+        // The first signal starts a graceful shutdown that waits for the effect; the second ends it.
+        let started = std::time::Instant::now();
+        let mut second_sent = false;
+        let mut run = run;
+        let status = loop {
+            if let Some(status) = run.try_wait().unwrap() {
+                break status;
+            }
+            if !second_sent {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                term();
+                second_sent = true;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "herald did not exit after the second signal"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(130));
+        let status = herald()
+            .arg("status")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", stderr(&status));
+    }
+);
+
+fn insert_into(uri: &str, db: &str, coll: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        client
+            .database(db)
+            .collection::<bson::Document>(coll)
+            .insert_one(bson::doc! {"_id": 1})
+            .await
+            .unwrap();
+    });
+}

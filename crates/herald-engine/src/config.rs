@@ -36,6 +36,7 @@
 //! max_attempts = 5
 //! initial_backoff_ms = 200
 //! max_backoff_ms = 30000
+//! max_attempts_for = { crm = 10 }   # per channel or webhook name
 //! ```
 //!
 //! A `notify` channel that no config names prints the notice readably to stdout.
@@ -317,6 +318,8 @@ pub struct RetryConfig {
     pub initial_backoff_ms: u64,
     /// The longest wait between attempts.
     pub max_backoff_ms: u64,
+    /// Attempts per channel or webhook name, overriding `max_attempts` (e.g. `{ crm = 10 }`).
+    pub max_attempts_for: BTreeMap<String, u32>,
 }
 
 impl RetryConfig {
@@ -334,6 +337,7 @@ impl Default for RetryConfig {
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             initial_backoff_ms: Self::DEFAULT_INITIAL_BACKOFF_MS,
             max_backoff_ms: Self::DEFAULT_MAX_BACKOFF_MS,
+            max_attempts_for: BTreeMap::new(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The [`Engine`] and its builder.
 
 use crate::config::{Config, ConfigError, EngineSettings};
-use crate::effects::{Backoff, Channel, Channels};
+use crate::effects::{Backoffs, Channel, Channels};
 use crate::router::Router;
 use herald_script::{Diagnostic, RuleSet};
 use herald_store::{Store, StoreError};
@@ -70,7 +70,7 @@ pub(crate) struct Core {
     pub(crate) store: Store,
     pub(crate) channels: Channels,
     pub(crate) settings: EngineSettings,
-    pub(crate) backoff: Backoff,
+    pub(crate) backoff: Backoffs,
     pub(crate) options: RunOptions,
 }
 
@@ -209,7 +209,7 @@ impl EngineBuilder {
                 router: Router::new(&rules),
                 store,
                 channels,
-                backoff: Backoff::from(&self.config.retry),
+                backoff: Backoffs::from(&self.config.retry),
                 settings: self.config.engine,
                 options: self.options,
             }),

@@ -391,3 +391,36 @@ async fn shutdown_commits_what_was_done() {
     assert_eq!(summary.events, 0);
     assert_eq!(store.checkpoint(&id).unwrap(), None);
 }
+
+#[tokio::test]
+async fn attempts_can_be_set_per_channel() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(dir.path(), "crm", WEBHOOK_RULE);
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 2);
+    let config = Config::parse(&format!(
+        "[webhooks.crm]\nurl = \"{}/hook\"\n[retry]\nmax_attempts = 5\ninitial_backoff_ms = 1\nmax_backoff_ms = 2\nmax_attempts_for = {{ crm = 2 }}\n",
+        server.uri()
+    ))
+    .unwrap();
+    let store = Store::temporary().unwrap();
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store(store.clone())
+        .config(config)
+        .build()
+        .unwrap();
+    let summary = run(&engine, &events).await;
+    assert_eq!(summary.dead_lettered, 1);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "two attempts for crm, not five"
+    );
+    assert_eq!(store.dead_letters().next().unwrap().unwrap().attempts, 2);
+}

@@ -18,7 +18,7 @@ pub use self::mongodb::InsertDocChannel;
 pub use file::FileChannel;
 pub use log::LogChannel;
 pub use registry::Channels;
-pub use retry::{Backoff, execute_with_retry};
+pub use retry::{Backoff, Backoffs, execute_with_retry};
 pub use stdout::StdoutChannel;
 pub use webhook::WebhookChannel;
 

@@ -16,6 +16,42 @@ pub struct Backoff {
     pub max: Duration,
 }
 
+/// The backoff of each channel: the default, and overrides by channel or webhook name.
+#[derive(Debug, Clone)]
+pub struct Backoffs {
+    default: Backoff,
+    by_target: std::collections::HashMap<String, Backoff>,
+}
+
+impl From<&RetryConfig> for Backoffs {
+    fn from(config: &RetryConfig) -> Self {
+        let default = Backoff::from(config);
+        let by_target = config
+            .max_attempts_for
+            .iter()
+            .map(|(name, attempts)| {
+                (
+                    name.clone(),
+                    Backoff {
+                        max_attempts: (*attempts).max(1),
+                        ..default
+                    },
+                )
+            })
+            .collect();
+        Self { default, by_target }
+    }
+}
+
+impl Backoffs {
+    /// The backoff for effects addressed to `target` (a channel or webhook name).
+    pub fn for_target(&self, target: Option<&str>) -> &Backoff {
+        target
+            .and_then(|t| self.by_target.get(t))
+            .unwrap_or(&self.default)
+    }
+}
+
 impl From<&RetryConfig> for Backoff {
     fn from(config: &RetryConfig) -> Self {
         Self {

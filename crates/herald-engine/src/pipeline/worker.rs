@@ -202,7 +202,14 @@ pub(crate) async fn run_rule(
             continue;
         }
         let result = match core.channels.for_intent(&effect.intent) {
-            Ok(channel) => execute_with_retry(channel.as_ref(), &effect, &core.backoff).await,
+            Ok(channel) => {
+                execute_with_retry(
+                    channel.as_ref(),
+                    &effect,
+                    core.backoff.for_target(effect.intent.target()),
+                )
+                .await
+            }
             Err(e) => Err((e, 1)),
         };
         match result {
