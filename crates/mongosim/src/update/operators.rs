@@ -524,6 +524,34 @@ mod tests {
     }
 
     #[test]
+    fn set_on_insert_add_to_set_min_current_date() {
+        let mut d = doc! {"_id": 1, "tags": ["a"], "low": 5};
+        let u = doc! {
+            "$setOnInsert": {"created": true}, "$addToSet": {"tags": {"$each": ["a", "b"]}},
+            "$min": {"low": 3}, "$currentDate": {"seen": true, "ts": {"$type": "timestamp"}},
+        };
+        let changes = apply_operators(&mut d, &u, false).unwrap();
+        assert!(
+            !d.contains_key("created"),
+            "$setOnInsert only applies to upserts"
+        );
+        assert_eq!(
+            d.get_array("tags").unwrap(),
+            &vec![Bson::String("a".into()), Bson::String("b".into())]
+        );
+        assert_eq!(d.get_i32("low").unwrap(), 3);
+        assert!(d.get_datetime("seen").is_ok() && d.get_timestamp("ts").is_ok());
+        assert_eq!(
+            changes[0],
+            Change::Updated("tags.1".into()),
+            "addToSet appends like $push"
+        );
+        let mut fresh = doc! {"_id": 2};
+        apply_operators(&mut fresh, &doc! {"$setOnInsert": {"created": true}}, true).unwrap();
+        assert_eq!(fresh.get_bool("created"), Ok(true));
+    }
+
+    #[test]
     fn errors_match_the_server() {
         let mut d = doc! {"_id": 1, "s": "x"};
         assert_eq!(

@@ -211,3 +211,29 @@ async fn update_errors_match_the_server() {
         );
     });
 }
+
+#[tokio::test]
+async fn count_and_find_and_delete() {
+    each_target!("crud_count_fad", |t| {
+        let coll = t.coll("c");
+        coll.insert_many((1..=4).map(|i| doc! {"_id": i, "n": i}))
+            .await
+            .unwrap();
+        assert_eq!(coll.estimated_document_count().await.unwrap(), 4);
+        let removed = coll
+            .find_one_and_delete(doc! {"n": {"$gt": 2}})
+            .sort(doc! {"n": -1})
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(removed.get_i32("_id").unwrap(), 4);
+        assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 3);
+        let upserted = coll
+            .find_one_and_update(doc! {"_id": 9}, doc! {"$set": {"n": 9}})
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await
+            .unwrap();
+        assert_eq!(upserted, Some(doc! {"_id": 9, "n": 9}));
+    });
+}
