@@ -18,16 +18,7 @@ async fn survives(data: Document) {
     let t = Target::sim(MongoSim::builder().start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
-    until_streams_open(&t, 1).await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
     let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 0}).await.unwrap();
     recorder
@@ -75,16 +66,7 @@ async fn a_non_resumable_error_stops_only_that_stream() {
             ("b", &rule(&t.ns("d.b"), "\"insert\"", "")),
         ],
     );
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
-    until_streams_open(&t, 2).await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 2).await;
     // One getMore fails without the resumable label: whichever stream gets it stops.
     fail(
         &t,

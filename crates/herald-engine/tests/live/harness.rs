@@ -249,3 +249,24 @@ pub async fn coll(target: &Target, db: &str, coll: &str) -> mongodb::Collection<
         .database(&target.ns(db))
         .collection(coll)
 }
+
+/// Starts an engine with a fresh recorder, the store in `dir/store` and quick options,
+/// and waits for its `streams` change streams to open.
+pub async fn launch(
+    target: &Target,
+    rules_dir: &Path,
+    dir: &Path,
+    streams: usize,
+) -> (Recorder, Running) {
+    let recorder = Recorder::default();
+    let running = start(
+        target,
+        rules_dir,
+        &dir.join("store"),
+        &recorder,
+        quick_options(),
+    )
+    .await;
+    until_streams_open(target, streams).await;
+    (recorder, running)
+}

@@ -103,16 +103,7 @@ async fn invalidate_stop_ends_the_stream() {
         dir.path(),
         &[("a", &rule(&t.ns("d.c"), "\"insert\", \"drop\"", ""))],
     );
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
-    until_streams_open(&t, 1).await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
     let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1}).await.unwrap();
     c.drop().await.unwrap();

@@ -26,16 +26,7 @@ async fn rules_on_one_collection_share_one_stream() {
             ("c", &rule(&t.ns("shop.orders"), "\"delete\"", "")),
         ],
     );
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
-    until_streams_open(&t, 1).await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
     let orders = coll(&t, "shop", "orders").await;
     orders
         .insert_one(doc! {"_id": 1, "total": 150})
@@ -79,16 +70,7 @@ async fn two_databases_and_the_cluster_open_three_streams() {
             ("all", &rule("*", "\"insert\"", "\"ns.coll\": \"audit\"")),
         ],
     );
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
-    until_streams_open(&t, 3).await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 3).await;
     coll(&t, "shop", "orders")
         .await
         .insert_one(doc! {"_id": 1})
@@ -143,16 +125,7 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
             ),
         ],
     );
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
-    until_streams_open(&t, 2).await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 2).await;
     let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1, "s": "new"}).await.unwrap();
     c.update_one(doc! {"_id": 1}, doc! {"$set": {"note": "x"}})

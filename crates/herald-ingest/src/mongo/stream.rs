@@ -179,15 +179,7 @@ impl StreamTask {
                             }
                             Err(reason) => {
                                 // The server sent an event herald cannot read; nothing later can be trusted.
-                                self.send(Ok(notice(
-                                    &self.id,
-                                    StreamNotice::Stopped {
-                                        reason,
-                                        failed: true,
-                                    },
-                                )))
-                                .await;
-                                return Outcome::Done;
+                                return self.stop(reason, true).await;
                             }
                         }
                     }
@@ -233,15 +225,7 @@ impl StreamTask {
                             "{} was dropped or renamed (invalidate); on_invalidate = \"stop\"",
                             self.plan.target
                         );
-                        self.send(Ok(notice(
-                            &self.id,
-                            StreamNotice::Stopped {
-                                reason,
-                                failed: false,
-                            },
-                        )))
-                        .await;
-                        Outcome::Done
+                        self.stop(reason, false).await
                     }
                     InvalidatePolicy::Restart => {
                         tracing::warn!(stream = %self.id, "invalidated; restarting after the invalidate event");
@@ -320,17 +304,19 @@ impl StreamTask {
                 let reason = format!(
                     "{error}; fix the cause (permissions, a server that is not a replica set, an unsupported option) and restart herald"
                 );
-                self.send(Ok(notice(
-                    &self.id,
-                    StreamNotice::Stopped {
-                        reason,
-                        failed: true,
-                    },
-                )))
-                .await;
-                Outcome::Done
+                self.stop(reason, true).await
             }
         }
+    }
+
+    /// Tells the engine the stream has ended, and ends the task.
+    async fn stop(&self, reason: String, failed: bool) -> Outcome {
+        self.send(Ok(notice(
+            &self.id,
+            StreamNotice::Stopped { reason, failed },
+        )))
+        .await;
+        Outcome::Done
     }
 
     /// Sends to the engine; false if it has gone away.
