@@ -78,6 +78,102 @@ impl Filter {
     pub fn source(&self) -> &Document {
         &self.source
     }
+
+    /// Equalities every matching document satisfies (top-level `{path: value}` or
+    /// `{path: {$eq: value}}` of an indexable scalar), for indexing rules.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use herald_core::Filter;
+    /// let f = Filter::compile(&doc! { "fullDocument.kind": "k1", "n": { "$gt": 1 } }).unwrap();
+    /// let eqs = f.required_equalities();
+    /// assert_eq!(eqs.len(), 1);
+    /// assert_eq!(eqs[0].path, ["fullDocument", "kind"]);
+    /// ```
+    pub fn required_equalities(&self) -> Vec<Equality> {
+        let fields: Vec<&eval::Expr> = match &self.root {
+            eval::Expr::And(all) => all.iter().collect(),
+            single => vec![single],
+        };
+        fields
+            .into_iter()
+            .filter_map(|expr| match expr {
+                eval::Expr::Field {
+                    path,
+                    pred: eval::Pred::Eq(value),
+                } => equality_key(value.as_raw_bson_ref()).map(|key| Equality {
+                    path: path.clone(),
+                    key,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A required equality of a filter: the value at `path` (or an element of an
+/// array there) has this [`equality_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equality {
+    /// The dotted path, split.
+    pub path: Vec<String>,
+    /// The key of the value it must equal.
+    pub key: Vec<u8>,
+}
+
+/// A hashable key such that values the filter considers equal get equal keys
+/// (`1`, `1.0` and `NumberLong(1)` alike); `None` for types not worth indexing.
+/// Different values may share a key: an index built on it only narrows the
+/// rules to test, it never decides a match.
+pub fn equality_key(value: bson::RawBsonRef<'_>) -> Option<Vec<u8>> {
+    use bson::RawBsonRef as V;
+    let mut key = Vec::with_capacity(16);
+    match value {
+        V::String(s) | V::Symbol(s) => {
+            key.push(1);
+            key.extend_from_slice(s.as_bytes());
+        }
+        V::Int32(_) | V::Int64(_) | V::Double(_) | V::Decimal128(_) => {
+            let x = match order::number(value)? {
+                order::Number::Int(i) => i as f64,
+                order::Number::Float(f) => f,
+            };
+            let x = if x == 0.0 {
+                0.0
+            } else if x.is_nan() {
+                f64::NAN
+            } else {
+                x
+            };
+            key.push(2);
+            key.extend_from_slice(&x.to_bits().to_be_bytes());
+        }
+        V::Boolean(b) => key.extend_from_slice(&[3, u8::from(b)]),
+        V::ObjectId(oid) => {
+            key.push(4);
+            key.extend_from_slice(&oid.bytes());
+        }
+        V::DateTime(d) => {
+            key.push(5);
+            key.extend_from_slice(&d.timestamp_millis().to_be_bytes());
+        }
+        _ => return None,
+    }
+    Some(key)
+}
+
+/// Calls `f` on each value at `path` in `doc`, and on the elements of an array there.
+pub fn for_each_value_at<'a>(
+    doc: &'a RawDocument,
+    path: &[String],
+    mut f: impl FnMut(bson::RawBsonRef<'a>),
+) {
+    eval::visit_document(doc, path, true, &mut |found| {
+        if let eval::Found::Value(v) = found {
+            f(v);
+        }
+        false
+    });
 }
 
 #[cfg(test)]
