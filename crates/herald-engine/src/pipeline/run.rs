@@ -9,19 +9,20 @@
 //! them. Worker queues are bounded: when effects are slow, the run stops
 //! pulling from the source, and a change stream stops calling getMore.
 
+use super::commit::Group;
 use super::watermark::Watermark;
-use super::worker::{self, CommitOp, Completion, Outcome, Report, WorkItem};
+use super::worker::{self, Completion, WorkItem};
 use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Position};
 use herald_ingest::{Source, StreamNotice};
-use herald_store::{Checkpoint, Commit, Durability, RuleCounts};
+use herald_store::RuleCounts;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What a run did.
@@ -51,26 +52,11 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
-/// The uncommitted group.
-struct Group {
-    commit: Commit,
-    events: usize,
-    started: Instant,
-    /// Per stream, the position to store: the newest released one.
-    positions: HashMap<Arc<str>, Position>,
-}
-
-impl Group {
-    fn is_empty(&self) -> bool {
-        self.events == 0 && self.positions.is_empty() && self.commit.is_empty()
-    }
-}
-
 /// Where an event came from, kept while a worker has it.
-struct Origin {
-    stream: Arc<str>,
-    position: Position,
-    times: (Option<bson::Timestamp>, Option<bson::DateTime>),
+pub(super) struct Origin {
+    pub(super) stream: Arc<str>,
+    pub(super) position: Position,
+    pub(super) times: (Option<bson::Timestamp>, Option<bson::DateTime>),
 }
 
 /// A completed step in source order.
@@ -81,20 +67,20 @@ enum Slot {
 }
 
 /// The run's moving parts.
-struct Run<'a> {
-    state: Arc<StateView>,
-    group: Group,
+pub(super) struct Run<'a> {
+    pub(super) state: Arc<StateView>,
+    pub(super) group: Group,
     /// Per stream, the times of the newest released event, for checkpoints and lag.
-    times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
-    observer: &'a mut dyn Observer,
-    summary: RunSummary,
+    pub(super) times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
+    pub(super) observer: &'a mut dyn Observer,
+    pub(super) summary: RunSummary,
     watermark: Watermark<Slot>,
     origins: HashMap<u64, Origin>,
     next_seq: u64,
-    released_up_to: u64,
+    pub(super) released_up_to: u64,
     in_flight: usize,
     /// Per rule running counts, and which changed since the last commit.
-    counts: HashMap<Arc<str>, (RuleCounts, bool)>,
+    pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
 }
 
 /// The worker that owns an event: by namespace and document key.
@@ -339,143 +325,6 @@ impl Engine {
                 self.commit_group(run)?;
             }
         }
-        Ok(())
-    }
-
-    fn apply(
-        &self,
-        origin: Origin,
-        completion: Completion,
-        run: &mut Run<'_>,
-    ) -> Result<(), EngineError> {
-        let summary = &mut run.summary;
-        summary.events += 1;
-        summary.matched += completion.matched;
-        summary.effects += completion.effects;
-        summary.deduplicated += completion.deduplicated;
-        summary.dead_lettered += completion.dead_lettered;
-        for report in &completion.reports {
-            match report {
-                Report::DryRun(effect) => run.observer.dry_run(effect),
-                Report::HandlerFailed(rule, diagnostic) => {
-                    run.observer.handler_failed(rule, diagnostic)
-                }
-                Report::EffectFailed(effect, error, attempts) => {
-                    run.observer.effect_failed(effect, error, *attempts)
-                }
-            }
-        }
-        for (rule, outcome) in &completion.outcomes {
-            let (counts, dirty) = run.counts.entry(rule.clone()).or_default();
-            counts.matched += 1;
-            match outcome {
-                Outcome::Succeeded => counts.succeeded += 1,
-                Outcome::Failed => counts.failed += 1,
-                Outcome::Deduplicated => counts.deduplicated += 1,
-            }
-            *dirty = true;
-        }
-        let commit = &mut run.group.commit;
-        for op in completion.ops {
-            match op {
-                CommitOp::Done { rule, token } => commit.mark_done(&rule, &token),
-                CommitOp::SetState { rule, key, value } => commit.set_state(&rule, &key, &value)?,
-                CommitOp::DelState { rule, key } => commit.del_state(&rule, &key),
-                CommitOp::DeadLetter(letter) => commit.dead_letter(&letter)?,
-            }
-        }
-        run.group.events += 1;
-        run.times.insert(origin.stream.clone(), origin.times);
-        run.observer.event_done(&origin.position);
-        run.group.positions.insert(origin.stream, origin.position);
-        Ok(())
-    }
-
-    fn take_notice(
-        &self,
-        stream: &str,
-        notice: &StreamNotice,
-        run: &mut Run<'_>,
-    ) -> Result<(), EngineError> {
-        match notice {
-            StreamNotice::Gap {
-                last,
-                last_time,
-                reason,
-            } => {
-                tracing::warn!(
-                    stream,
-                    reason,
-                    "history lost: continuing from now; events in between were not seen"
-                );
-                run.summary.gaps += 1;
-                if !self.core.options.dry_run {
-                    let gap = herald_store::Gap {
-                        stream: stream.to_owned(),
-                        last: last.as_ref().map(ToString::to_string),
-                        last_time: last_time.map(|t| [t.time, t.increment]),
-                        resumed_at_ms: bson::DateTime::now().timestamp_millis(),
-                        reason: reason.clone(),
-                    };
-                    run.group.commit.gap(self.core.store.next_id()?, &gap);
-                }
-            }
-            StreamNotice::Stopped { reason, failed } => {
-                if *failed {
-                    tracing::error!(stream, reason, "stream stopped");
-                    run.summary.streams_failed += 1;
-                } else {
-                    tracing::warn!(stream, reason, "stream stopped");
-                }
-            }
-            StreamNotice::Retrying { error, attempt } => {
-                tracing::warn!(
-                    stream,
-                    attempt,
-                    error,
-                    "stream failed; reopening from its last position"
-                );
-                run.summary.stream_retries += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn new_group(&self) -> Group {
-        Group {
-            commit: self.core.store.begin(),
-            events: 0,
-            started: Instant::now(),
-            positions: HashMap::new(),
-        }
-    }
-
-    fn group_is_due(&self, group: &Group) -> bool {
-        let settings = &self.core.settings;
-        !group.is_empty()
-            && (settings.durability == Durability::Always
-                || group.events >= settings.commit_every
-                || group.started.elapsed() >= Duration::from_millis(settings.commit_interval_ms))
-    }
-
-    fn commit_group(&self, run: &mut Run<'_>) -> Result<(), EngineError> {
-        let mut done = std::mem::replace(&mut run.group, self.new_group());
-        if self.core.options.dry_run {
-            return Ok(());
-        }
-        for (stream, position) in done.positions {
-            let (cluster_time, wall_time) = run.times.get(&stream).copied().unwrap_or((None, None));
-            let mut checkpoint = Checkpoint::new(position);
-            checkpoint.cluster_time = cluster_time.map(|t| [t.time, t.increment]);
-            checkpoint.wall_time_ms = wall_time.map(|w| w.timestamp_millis());
-            done.commit.checkpoint_at(&stream, &checkpoint);
-        }
-        for (rule, (counts, dirty)) in run.counts.iter_mut().filter(|(_, (_, dirty))| *dirty) {
-            done.commit.rule_counts(rule, counts);
-            *dirty = false;
-        }
-        self.core.store.commit(done.commit)?;
-        run.state.committed(run.released_up_to);
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Update documents: operators (`$set`, `$inc`, ...) and replacements, and
 //! the `updateDescription` a change event reports for them.
 
+mod arrays;
 mod description;
 mod operators;
 

@@ -1,0 +1,165 @@
+//! Applying released completions to the open group, and committing groups.
+
+use super::run::{Origin, Run};
+use super::worker::{CommitOp, Completion, Outcome, Report};
+use crate::engine::{Engine, EngineError};
+use herald_core::Position;
+use herald_ingest::StreamNotice;
+use herald_store::{Checkpoint, Commit, Durability};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The uncommitted group.
+pub(super) struct Group {
+    pub(super) commit: Commit,
+    pub(super) events: usize,
+    pub(super) started: Instant,
+    /// Per stream, the position to store: the newest released one.
+    pub(super) positions: HashMap<Arc<str>, Position>,
+}
+
+impl Group {
+    pub(super) fn is_empty(&self) -> bool {
+        self.events == 0 && self.positions.is_empty() && self.commit.is_empty()
+    }
+}
+
+impl Engine {
+    pub(super) fn apply(
+        &self,
+        origin: Origin,
+        completion: Completion,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        let summary = &mut run.summary;
+        summary.events += 1;
+        summary.matched += completion.matched;
+        summary.effects += completion.effects;
+        summary.deduplicated += completion.deduplicated;
+        summary.dead_lettered += completion.dead_lettered;
+        for report in &completion.reports {
+            match report {
+                Report::DryRun(effect) => run.observer.dry_run(effect),
+                Report::HandlerFailed(rule, diagnostic) => {
+                    run.observer.handler_failed(rule, diagnostic)
+                }
+                Report::EffectFailed(effect, error, attempts) => {
+                    run.observer.effect_failed(effect, error, *attempts)
+                }
+            }
+        }
+        for (rule, outcome) in &completion.outcomes {
+            let (counts, dirty) = run.counts.entry(rule.clone()).or_default();
+            counts.matched += 1;
+            match outcome {
+                Outcome::Succeeded => counts.succeeded += 1,
+                Outcome::Failed => counts.failed += 1,
+                Outcome::Deduplicated => counts.deduplicated += 1,
+            }
+            *dirty = true;
+        }
+        let commit = &mut run.group.commit;
+        for op in completion.ops {
+            match op {
+                CommitOp::Done { rule, token } => commit.mark_done(&rule, &token),
+                CommitOp::SetState { rule, key, value } => commit.set_state(&rule, &key, &value)?,
+                CommitOp::DelState { rule, key } => commit.del_state(&rule, &key),
+                CommitOp::DeadLetter(letter) => commit.dead_letter(&letter)?,
+            }
+        }
+        run.group.events += 1;
+        run.times.insert(origin.stream.clone(), origin.times);
+        run.observer.event_done(&origin.position);
+        run.group.positions.insert(origin.stream, origin.position);
+        Ok(())
+    }
+
+    pub(super) fn take_notice(
+        &self,
+        stream: &str,
+        notice: &StreamNotice,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        match notice {
+            StreamNotice::Gap {
+                last,
+                last_time,
+                reason,
+            } => {
+                tracing::warn!(
+                    stream,
+                    reason,
+                    "history lost: continuing from now; events in between were not seen"
+                );
+                run.summary.gaps += 1;
+                if !self.core.options.dry_run {
+                    let gap = herald_store::Gap {
+                        stream: stream.to_owned(),
+                        last: last.as_ref().map(ToString::to_string),
+                        last_time: last_time.map(|t| [t.time, t.increment]),
+                        resumed_at_ms: bson::DateTime::now().timestamp_millis(),
+                        reason: reason.clone(),
+                    };
+                    run.group.commit.gap(self.core.store.next_id()?, &gap);
+                }
+            }
+            StreamNotice::Stopped { reason, failed } => {
+                if *failed {
+                    tracing::error!(stream, reason, "stream stopped");
+                    run.summary.streams_failed += 1;
+                } else {
+                    tracing::warn!(stream, reason, "stream stopped");
+                }
+            }
+            StreamNotice::Retrying { error, attempt } => {
+                tracing::warn!(
+                    stream,
+                    attempt,
+                    error,
+                    "stream failed; reopening from its last position"
+                );
+                run.summary.stream_retries += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn new_group(&self) -> Group {
+        Group {
+            commit: self.core.store.begin(),
+            events: 0,
+            started: Instant::now(),
+            positions: HashMap::new(),
+        }
+    }
+
+    pub(super) fn group_is_due(&self, group: &Group) -> bool {
+        let settings = &self.core.settings;
+        !group.is_empty()
+            && (settings.durability == Durability::Always
+                || group.events >= settings.commit_every
+                || group.started.elapsed() >= Duration::from_millis(settings.commit_interval_ms))
+    }
+
+    pub(super) fn commit_group(&self, run: &mut Run<'_>) -> Result<(), EngineError> {
+        let mut done = std::mem::replace(&mut run.group, self.new_group());
+        if self.core.options.dry_run {
+            return Ok(());
+        }
+        for (stream, position) in done.positions {
+            let (cluster_time, wall_time) = run.times.get(&stream).copied().unwrap_or((None, None));
+            let mut checkpoint = Checkpoint::new(position);
+            checkpoint.cluster_time = cluster_time.map(|t| [t.time, t.increment]);
+            checkpoint.wall_time_ms = wall_time.map(|w| w.timestamp_millis());
+            done.commit.checkpoint_at(&stream, &checkpoint);
+        }
+        for (rule, (counts, dirty)) in run.counts.iter_mut().filter(|(_, (_, dirty))| *dirty) {
+            done.commit.rule_counts(rule, counts);
+            *dirty = false;
+        }
+        self.core.store.commit(done.commit)?;
+        run.state.committed(run.released_up_to);
+        Ok(())
+    }
+}
