@@ -1,0 +1,145 @@
+//! `[mongodb]`: the connection string and the change stream policies of `herald run`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `[mongodb]`: the connection and the change stream policies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoConfig {
+    /// The connection string; `HERALD_MONGODB_URI` overrides it.
+    pub uri: Option<String>,
+    /// Where streams without a checkpoint start: `now`, or an operation time `SECONDS[:INCREMENT]`.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    /// `fail` (default) or `from_now`.
+    #[serde(default)]
+    pub on_history_lost: Option<String>,
+    /// `stop` (default) or `restart`.
+    #[serde(default)]
+    pub on_invalidate: Option<String>,
+    /// `maxAwaitTimeMS` of getMore.
+    #[serde(default)]
+    pub max_await_ms: Option<u64>,
+    /// Ask the server to split events over 16 MiB (`$changeStreamSplitLargeEvent`, MongoDB 7.0+).
+    #[serde(default)]
+    pub split_large_events: bool,
+    /// Per watch target settings.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamConfig>,
+}
+
+/// `[mongodb.streams."db.coll"]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// `stop` or `restart`.
+    pub on_invalidate: Option<String>,
+}
+
+impl MongoConfig {
+    /// The environment variable that overrides `uri`.
+    pub const URI_ENV: &'static str = "HERALD_MONGODB_URI";
+
+    /// The connection string: the environment first, then the file.
+    pub fn resolved_uri(&self) -> Option<String> {
+        std::env::var(Self::URI_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.uri.clone())
+    }
+
+    /// The change stream options this section describes.
+    pub fn source_options(&self) -> Result<herald_ingest::mongo::MongoSourceOptions, String> {
+        use herald_ingest::mongo::{
+            HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt,
+        };
+        let invalidate = |v: &Option<String>, at: &str| match v.as_deref() {
+            None | Some("stop") => Ok(InvalidatePolicy::Stop),
+            Some("restart") => Ok(InvalidatePolicy::Restart),
+            Some(other) => Err(format!(
+                "{at}: on_invalidate must be \"stop\" or \"restart\", not {other:?}"
+            )),
+        };
+        let mut options = MongoSourceOptions {
+            on_history_lost: match self.on_history_lost.as_deref() {
+                None | Some("fail") => HistoryLostPolicy::Fail,
+                Some("from_now") => HistoryLostPolicy::FromNow,
+                Some(other) => {
+                    return Err(format!(
+                        "mongodb.on_history_lost must be \"fail\" or \"from_now\", not {other:?}"
+                    ));
+                }
+            },
+            on_invalidate: invalidate(&self.on_invalidate, "mongodb")?,
+            start_at: match self.start_at.as_deref() {
+                None | Some("now") => StartAt::Now,
+                Some(text) => {
+                    let (seconds, increment) = text.split_once(':').unwrap_or((text, "0"));
+                    match (seconds.parse::<u32>(), increment.parse::<u32>()) {
+                        (Ok(time), Ok(increment)) => {
+                            StartAt::OperationTime(bson::Timestamp { time, increment })
+                        }
+                        _ => {
+                            return Err(format!(
+                                "mongodb.start_at must be \"now\" or SECONDS[:INCREMENT], not {text:?}"
+                            ));
+                        }
+                    }
+                }
+            },
+            ..MongoSourceOptions::default()
+        };
+        options.split_large_events = self.split_large_events;
+        if let Some(ms) = self.max_await_ms {
+            options.max_await = Duration::from_millis(ms);
+        }
+        for (target, stream) in &self.streams {
+            let parsed: herald_core::WatchTarget = target
+                .parse()
+                .map_err(|e: herald_core::NamespaceError| format!("mongodb.streams: {e}"))?;
+            options.on_invalidate_for.insert(
+                parsed,
+                invalidate(
+                    &stream.on_invalidate,
+                    &format!("mongodb.streams.\"{target}\""),
+                )?,
+            );
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use herald_ingest::mongo::{HistoryLostPolicy, InvalidatePolicy, StartAt};
+
+    #[test]
+    fn mongodb_policies_parse() {
+        let config = Config::parse(
+            "rules = \"r\"\n[mongodb]\nuri = \"mongodb://h/\"\nstart_at = \"1700000000:2\"\non_history_lost = \"from_now\"\n[mongodb.streams.\"a.b\"]\non_invalidate = \"restart\"\n",
+        )
+        .unwrap();
+        let options = config.mongodb.source_options().unwrap();
+        assert_eq!(options.on_history_lost, HistoryLostPolicy::FromNow);
+        assert_eq!(
+            options.start_at,
+            StartAt::OperationTime(bson::Timestamp {
+                time: 1_700_000_000,
+                increment: 2
+            })
+        );
+        assert_eq!(
+            options.invalidate_policy(&"a.b".parse().unwrap()),
+            InvalidatePolicy::Restart
+        );
+        assert_eq!(
+            options.invalidate_policy(&"a.c".parse().unwrap()),
+            InvalidatePolicy::Stop
+        );
+        let err = Config::parse("[mongodb]\non_history_lost = \"ignore\"\n").unwrap_err();
+        assert!(err.contains("from_now"), "{err}");
+    }
+}
