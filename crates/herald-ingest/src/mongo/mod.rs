@@ -1,6 +1,6 @@
 //! Live MongoDB change streams.
 //!
-//! - [`plan`] — many rules, few streams: one stream per watch target, its
+//! - [`plan`](mod@plan) — many rules, few streams: one stream per watch target, its
 //!   `$match` the union of its rules' filters.
 //! - [`options`] — start position and the history-lost / invalidate policies.
 //! - [`errors`] — which driver errors are worth reopening the stream for.
