@@ -31,28 +31,21 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
         .spawn()
         .unwrap();
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
-        let expenses = client.database("finance").collection::<bson::Document>("expenses");
-        expenses
-            .insert_one(bson::doc! {
+    insert_docs(
+        &sim.uri,
+        "finance",
+        "expenses",
+        [
+            bson::doc! {
                 "employee": "Ava Patel", "approver": "maria.rossi@example.com", "category": "travel",
                 "description": "Flight to Lisbon", "amount": bson::Decimal128::from_bytes([0; 16]), "currency": "EUR", "status": "draft",
-            })
-            .await
-            .unwrap();
-        expenses
-            .insert_one(bson::doc! {
+            },
+            bson::doc! {
                 "employee": "Liam Chen", "approver": "kenji.sato@example.com", "category": "hardware",
                 "description": "Laptop", "amount": 1500.0, "currency": "EUR", "status": "pending_approval",
-            })
-            .await
-            .unwrap();
-    });
+            },
+        ],
+    );
 
     let notices = dir.join("out/approvals.jsonl");
     wait_until("the approval notice", || {
@@ -151,19 +144,7 @@ fn pending(n: i32) -> bson::Document {
 }
 
 fn insert(uri: &str, range: std::ops::RangeInclusive<i32>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-        let expenses = client
-            .database("finance")
-            .collection::<bson::Document>("expenses");
-        for n in range {
-            expenses.insert_one(pending(n)).await.unwrap();
-        }
-    });
+    insert_docs(uri, "finance", "expenses", range.map(pending));
 }
 
 /// (idempotency key, approver) of every notice in the file.
@@ -263,7 +244,7 @@ herald_test!(
             .spawn()
             .unwrap();
         let pid = run.id().to_string();
-        insert_into(&sim.uri, "x", "y");
+        insert_docs(&sim.uri, "x", "y", [bson::doc! {"_id": 1}]);
         wait_until("the slow webhook call", || {
             runtime
                 .block_on(receiver.received_requests())
@@ -310,18 +291,17 @@ herald_test!(
     }
 );
 
-fn insert_into(uri: &str, db: &str, coll: &str) {
+/// Inserts documents, one statement each, through a client of its own.
+fn insert_docs(uri: &str, db: &str, coll: &str, docs: impl IntoIterator<Item = bson::Document>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-        client
-            .database(db)
-            .collection::<bson::Document>(coll)
-            .insert_one(bson::doc! {"_id": 1})
-            .await
-            .unwrap();
+        let coll = client.database(db).collection::<bson::Document>(coll);
+        for doc in docs {
+            coll.insert_one(doc).await.unwrap();
+        }
     });
 }

@@ -69,11 +69,6 @@ pub fn counts(rule: &str) -> Vec<u8> {
     key
 }
 
-/// `l` + rule: the prefix of one rule's ledger marks.
-pub fn ledger_prefix() -> [u8; 1] {
-    [LEDGER]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,7 +219,7 @@ impl Store {
         let mut removed = 0;
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
-        for item in self.tree.scan_prefix(keys::ledger_prefix()) {
+        for item in self.tree.scan_prefix([keys::LEDGER]) {
             let (key, value) = item?;
             let done_at = <[u8; 8]>::try_from(value.as_ref())
                 .map(i64::from_be_bytes)

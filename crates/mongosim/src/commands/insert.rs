@@ -70,8 +70,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         match insert_one(&mut state, &ns, doc.clone()) {
             Ok(_) => n += 1,
             Err(e) => {
-                write_errors
-                    .push(doc! { "index": index as i32, "code": e.code, "errmsg": e.message });
+                write_errors.push(super::write_error(index, &e));
                 if ordered {
                     break;
                 }

@@ -180,3 +180,8 @@ pub fn number(v: &Bson) -> Option<i64> {
         _ => None,
     }
 }
+
+/// A `writeErrors` entry, as the server reports a failed statement of a batch.
+pub fn write_error(index: usize, error: &CommandError) -> Document {
+    doc! { "index": index as i32, "code": error.code, "errmsg": &error.message }
+}
