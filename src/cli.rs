@@ -38,6 +38,60 @@ pub enum Command {
     Status(StatusArgs),
     /// Work the dead-letter queue: list, show, retry or drop entries.
     Dlq(DlqArgs),
+    /// Measure herald against its targets and the plain change-stream loops.
+    Bench(BenchArgs),
+    /// One replay measurement in a process of its own (used by `bench`).
+    #[command(hide = true)]
+    BenchCase(BenchCaseArgs),
+}
+
+/// `herald bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A small version of every case (well under two minutes).
+    #[arg(long)]
+    pub quick: bool,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/herald-bench.json")]
+    pub out: PathBuf,
+    /// Only these cases (replay, rules, live, latency); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<BenchCase>,
+    /// Events in the replay cases (default 1,000,000; 20,000 with --quick).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Measure the live cases against this replica set instead of a `mongosim` process.
+    #[arg(long, env = "HERALD_BENCH_MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+    /// Scratch space for generated files (removed afterwards).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// The benchmark cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchCase {
+    /// Replay generated events through 10 rules.
+    Replay,
+    /// The same with 10,000 rules.
+    Rules,
+    /// Live change streams: herald vs a bare driver loop vs the pymongo tutorial loop.
+    Live,
+    /// Insert → effect latency at a steady 1,000 inserts/s.
+    Latency,
+}
+
+/// `herald bench-case` (hidden).
+#[derive(Debug, Args)]
+pub struct BenchCaseArgs {
+    /// The events file.
+    pub events: PathBuf,
+    /// The rules directory.
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// The store directory.
+    #[arg(long)]
+    pub store: PathBuf,
 }
 
 /// `herald dlq`.

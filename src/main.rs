@@ -4,6 +4,7 @@
 //! subcommand, and maps the outcome to an exit code (0 ok, 1 runtime
 //! failure, 2 bad input). The work is done by the `herald-*` crates.
 
+mod bench;
 mod check;
 mod cli;
 mod dlq;
@@ -29,6 +30,8 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Status(args) => status::run(args),
         cli::Command::Dlq(args) => dlq::run(args),
+        cli::Command::Bench(args) => bench::run(args),
+        cli::Command::BenchCase(args) => bench::replay::run_case(args),
     };
     exit::code(result)
 }

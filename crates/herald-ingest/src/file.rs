@@ -6,7 +6,6 @@
 //! `skip_bad_lines` is set, in which case it is counted and reported.
 
 use crate::source::{BadLine, Batch, Source, SourceError, SourcedEvent};
-use bson::RawDocumentBuf;
 use herald_core::{ChangeEvent, Position, extjson};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -132,8 +131,7 @@ impl FileSource {
             column,
             message,
         };
-        let doc = extjson::parse_document(text).map_err(|e| bad(e.column, e.message))?;
-        let raw = RawDocumentBuf::from_document(&doc).map_err(|e| bad(1, e.to_string()))?;
+        let raw = extjson::parse_raw_document(text).map_err(|e| bad(e.column, e.message))?;
         ChangeEvent::from_raw(raw)
             .map(Some)
             .map_err(|e| bad(1, e.to_string()))

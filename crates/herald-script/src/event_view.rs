@@ -2,48 +2,134 @@
 //!
 //! Converting a whole event to Rhai values costs more than most handlers
 //! need, so the handler gets a view of the raw event: `event.fullDocument`
-//! decodes that field (and what is under it) when the script reads it, and
-//! nothing else. A missing field reads as `()`, as in an object map.
+//! is a view of that sub-document, and `event.fullDocument.amount` decodes
+//! one number. Nothing is copied until the script reads a leaf. A missing
+//! field reads as `()`, as in an object map.
+//!
+//! Views are read-only; `to_map()` makes a map the script can change.
 
 use crate::values::{raw_document_to_map, raw_to_dynamic};
+use bson::raw::{RawBsonRef, RawDocument};
 use herald_core::ChangeEvent;
-use rhai::{Dynamic, Engine, ImmutableString};
+use rhai::{Array, Dynamic, Engine, ImmutableString};
 use std::sync::Arc;
 
-/// A change event inside Rhai: `event.operationType`, `event.fullDocument.amount`, ...
+/// A document inside a change event, as Rhai sees it (`Document`): the whole
+/// event, or one of its sub-documents.
+///
+/// ```
+/// use bson::{doc, RawDocumentBuf};
+/// use herald_core::ChangeEvent;
+/// use herald_script::event_view::EventView;
+/// use std::sync::Arc;
+/// let raw = RawDocumentBuf::from_document(&doc! {
+///     "_id": { "_data": "01" }, "operationType": "insert",
+///     "fullDocument": { "amount": 5 },
+/// }).unwrap();
+/// let view = EventView::new(Arc::new(ChangeEvent::from_raw(raw).unwrap()));
+/// let full = view.get("fullDocument").cast::<EventView>();
+/// assert_eq!(full.get("amount").as_int().unwrap(), 5);
+/// ```
 #[derive(Debug, Clone)]
-pub struct EventView(pub Arc<ChangeEvent>);
+pub struct EventView {
+    event: Arc<ChangeEvent>,
+    /// Byte range of this document inside the event's raw BSON.
+    start: usize,
+    end: usize,
+}
 
 impl EventView {
-    fn get(&self, field: &str) -> Dynamic {
-        self.0.field(field).map_or(Dynamic::UNIT, raw_to_dynamic)
+    /// A view of the whole event.
+    pub fn new(event: Arc<ChangeEvent>) -> Self {
+        let end = event.raw().as_bytes().len();
+        Self {
+            event,
+            start: 0,
+            end,
+        }
+    }
+
+    /// The viewed document, still raw.
+    pub fn document(&self) -> &RawDocument {
+        RawDocument::from_bytes(&self.event.raw().as_bytes()[self.start..self.end])
+            .expect("a view always covers one whole document of a valid event")
+    }
+
+    /// One field as a Rhai value: sub-documents stay views, arrays hold views.
+    pub fn get(&self, field: &str) -> Dynamic {
+        match self.document().get(field) {
+            Ok(Some(value)) => self.wrap(value),
+            _ => Dynamic::UNIT,
+        }
+    }
+
+    fn wrap(&self, value: RawBsonRef<'_>) -> Dynamic {
+        match value {
+            RawBsonRef::Document(doc) => Dynamic::from(self.sub_view(doc)),
+            RawBsonRef::Array(array) => Dynamic::from_array(
+                array
+                    .into_iter()
+                    .flatten()
+                    .map(|element| self.wrap(element))
+                    .collect(),
+            ),
+            other => raw_to_dynamic(other),
+        }
+    }
+
+    fn sub_view(&self, doc: &RawDocument) -> Self {
+        let base = self.event.raw().as_bytes().as_ptr() as usize;
+        let start = doc.as_bytes().as_ptr() as usize - base;
+        Self {
+            event: self.event.clone(),
+            start,
+            end: start + doc.as_bytes().len(),
+        }
     }
 
     fn to_json(&self) -> String {
-        match bson::Document::try_from(self.0.raw()) {
+        match bson::Document::try_from(self.document()) {
             Ok(doc) => herald_core::extjson::to_relaxed(&doc).to_string(),
-            Err(e) => format!("<malformed event: {e}>"),
+            Err(e) => format!("<malformed document: {e}>"),
         }
     }
 }
 
-/// Registers the `Event` type: field access, `in`, `keys()`, `to_map()`, `to_json()`.
+/// Registers the `Document` type: field access, `in`, `keys()`, `len()`,
+/// `to_map()`, `to_json()`.
 pub fn register(engine: &mut Engine) {
     engine
-        .register_type_with_name::<EventView>("Event")
-        .register_indexer_get(|e: &mut EventView, field: &str| e.get(field))
-        .register_fn("contains", |e: &mut EventView, field: ImmutableString| {
-            e.0.field(&field).is_some()
-        })
-        .register_fn("keys", |e: &mut EventView| -> rhai::Array {
-            e.0.raw()
+        .register_type_with_name::<EventView>("Document")
+        .register_indexer_get(|view: &mut EventView, field: &str| view.get(field))
+        .register_indexer_set(
+            |_: &mut EventView, field: &str, _: Dynamic| -> Result<(), Box<rhai::EvalAltResult>> {
+                Err(format!(
+                    "cannot set `{field}`: event documents are read-only; \
+                     `let copy = doc.to_map();` gives a map you can change"
+                )
+                .into())
+            },
+        )
+        .register_fn(
+            "contains",
+            |view: &mut EventView, field: ImmutableString| {
+                matches!(view.document().get(&field), Ok(Some(_)))
+            },
+        )
+        .register_fn("keys", |view: &mut EventView| -> Array {
+            view.document()
                 .iter()
                 .flatten()
                 .map(|(k, _)| Dynamic::from(k.to_owned()))
                 .collect()
         })
-        .register_fn("to_map", |e: &mut EventView| raw_document_to_map(e.0.raw()))
-        .register_fn("to_json", |e: &mut EventView| e.to_json())
-        .register_fn("to_string", |e: &mut EventView| e.to_json())
-        .register_fn("to_debug", |e: &mut EventView| e.to_json());
+        .register_fn("len", |view: &mut EventView| {
+            view.document().iter().flatten().count() as rhai::INT
+        })
+        .register_fn("to_map", |view: &mut EventView| {
+            raw_document_to_map(view.document())
+        })
+        .register_fn("to_json", |view: &mut EventView| view.to_json())
+        .register_fn("to_string", |view: &mut EventView| view.to_json())
+        .register_fn("to_debug", |view: &mut EventView| view.to_json());
 }

@@ -157,7 +157,7 @@ impl Rule {
                 &mut scope,
                 &self.ast,
                 HANDLER,
-                (EventView(event.clone()),),
+                (EventView::new(event.clone()),),
             )
             .map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, "in handle(event)"))?;
         Ok(recorder.take_intents())

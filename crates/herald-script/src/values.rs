@@ -247,6 +247,14 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
                 type_name: "decimal".into(),
             });
     }
+    if let Some(view) = value.read_lock::<crate::event_view::EventView>() {
+        return Document::try_from(view.document())
+            .map(Bson::Document)
+            .map_err(|_| ConversionError {
+                path: path.to_owned(),
+                type_name: "malformed document".into(),
+            });
+    }
     if value.is_map() {
         let map = value.read_lock::<Map>().expect("checked is_map");
         return map_to_document(&map, path).map(Bson::Document);

@@ -183,3 +183,38 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
     assert!(!got.iter().any(|g| g.0 == "ins" && g.1 != "insert"));
     running.stop().await.unwrap();
 }
+
+/// A batch is handed on as soon as the server's batch is read, not when the
+/// next getMore (which waits up to `maxAwaitTimeMS` for more) returns.
+#[tokio::test]
+async fn events_do_not_wait_for_the_next_get_more() {
+    let t = Target::any("no_wait").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("a", &rule(&t.ns("shop.orders"), "\"insert\"", ""))],
+    );
+    let recorder = Recorder::default();
+    let options = herald_ingest::mongo::MongoSourceOptions {
+        // Far longer than the recorder waits: a batch held for the next getMore fails the test.
+        max_await: std::time::Duration::from_secs(120),
+        ..quick_options()
+    };
+    let running = start(
+        &t,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        options,
+    )
+    .await;
+    until_streams_open(&t, 1).await;
+    let orders = coll(&t, "shop", "orders").await;
+    orders
+        .insert_many((1..=3).map(|i| doc! {"_id": i}))
+        .await
+        .unwrap();
+    let seen = recorder.wait_for("3 effects", |s| s.len() >= 3).await;
+    assert_eq!(seen.len(), 3);
+    running.stop().await.unwrap();
+}

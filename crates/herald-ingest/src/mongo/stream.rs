@@ -137,21 +137,38 @@ impl StreamTask {
     }
 
     /// Reads batches until the stream fails, ends or is invalidated.
+    ///
+    /// A reader task keeps calling the driver while this loop gathers its
+    /// events into batches: a batch is handed on when the driver has no more
+    /// buffered (it is waiting on a getMore), when it is full, or
+    /// `max_batch_delay` after its first event; never held for a getMore that
+    /// is awaiting new events.
     async fn read(
         &mut self,
-        mut stream: ChangeStream<RawDocumentBuf>,
+        stream: ChangeStream<RawDocumentBuf>,
         attempt: &mut u32,
         start_at: &mut StartAt,
     ) -> Outcome {
+        let (tx, mut rx) = mpsc::channel(self.options.max_batch.max(1));
+        let _reader = AbortOnDrop(tokio::spawn(read_ahead(stream, tx)));
         let mut fragments = super::split::Reassembler::default();
         loop {
             let mut events = Vec::new();
             let mut invalidated = false;
             let mut failure = None;
-            let mut first_at: Option<Instant> = None;
+            let mut drained = None;
+            let mut ended = false;
+            let mut deadline: Option<Instant> = None;
             loop {
-                match stream.next_if_any().await {
-                    Ok(Some(raw)) => {
+                let next = match deadline {
+                    None => rx.recv().await,
+                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    },
+                };
+                match next {
+                    Some(Read::Event(raw)) => {
                         match fragments
                             .push(raw)
                             .map_err(|e| e.to_string())
@@ -169,11 +186,10 @@ impl StreamTask {
                                 };
                                 invalidated = *event.operation_type() == OperationType::Invalidate;
                                 events.push(SourcedEvent { event, position });
-                                let started = *first_at.get_or_insert_with(Instant::now);
-                                if invalidated
-                                    || events.len() >= self.options.max_batch
-                                    || started.elapsed() >= self.options.max_batch_delay
-                                {
+                                deadline.get_or_insert_with(|| {
+                                    Instant::now() + self.options.max_batch_delay
+                                });
+                                if invalidated || events.len() >= self.options.max_batch {
                                     break;
                                 }
                             }
@@ -183,21 +199,36 @@ impl StreamTask {
                             }
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        failure = Some(e);
+                    Some(Read::Waiting) if events.is_empty() => {}
+                    Some(Read::Waiting) => break,
+                    Some(Read::Drained { token, alive }) => {
+                        drained = token;
+                        ended = !alive;
+                        break;
+                    }
+                    Some(Read::Failed(error)) => {
+                        failure = Some(error);
+                        break;
+                    }
+                    None => {
+                        ended = true;
                         break;
                     }
                 }
             }
-            // Hand on what was read before any failure, with the token after it;
-            // never a token from inside a split event, which could not be resumed from.
-            let end = if fragments.is_pending() {
+            // Hand on what was read before any failure, with the token after it:
+            // the server's post-batch token when its batch ran dry, else the last
+            // event's; never a token from inside a split event, which could not
+            // be resumed from.
+            let last_event_token = || {
                 events.last().and_then(|e: &SourcedEvent| {
                     bson::from_bson::<DriverToken>(e.event.token().to_bson()).ok()
                 })
+            };
+            let end = if fragments.is_pending() {
+                last_event_token()
             } else {
-                stream.resume_token()
+                drained.or_else(last_event_token)
             };
             if let Some(token) = &end {
                 self.token = Some(token.clone());
@@ -233,7 +264,7 @@ impl StreamTask {
                     }
                 };
             }
-            if !stream.is_alive() {
+            if ended {
                 return Outcome::Reopen;
             }
         }
@@ -322,6 +353,64 @@ impl StreamTask {
     /// Sends to the engine; false if it has gone away.
     async fn send(&self, message: Message) -> bool {
         self.tx.send(message).await.is_ok()
+    }
+}
+
+/// What the reader task passes on, in order.
+enum Read {
+    /// One event (or fragment of a split event).
+    Event(RawDocumentBuf),
+    /// The server's batch ran dry; the stream's token now (the post-batch
+    /// resume token), and whether the cursor is still open.
+    Drained {
+        token: Option<DriverToken>,
+        alive: bool,
+    },
+    /// The driver's buffer is empty and it is waiting on the server: what
+    /// was read so far is all there is for now.
+    Waiting,
+    /// The driver failed; the reader has stopped.
+    Failed(mongodb::error::Error),
+}
+
+/// Calls the driver until the stream fails or closes, or the batcher goes away.
+async fn read_ahead(mut stream: ChangeStream<RawDocumentBuf>, tx: mpsc::Sender<Read>) {
+    loop {
+        let next = {
+            let mut next = std::pin::pin!(stream.next_if_any());
+            // One poll answers from the driver's buffer; if it cannot, the
+            // driver has asked the server, so say so before waiting for it.
+            match std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await {
+                std::task::Poll::Ready(next) => next,
+                std::task::Poll::Pending => {
+                    if tx.send(Read::Waiting).await.is_err() {
+                        return;
+                    }
+                    next.await
+                }
+            }
+        };
+        let (read, go_on) = match next {
+            Ok(Some(raw)) => (Read::Event(raw), true),
+            Ok(None) => {
+                let alive = stream.is_alive();
+                let token = stream.resume_token();
+                (Read::Drained { token, alive }, alive)
+            }
+            Err(error) => (Read::Failed(error), false),
+        };
+        if tx.send(read).await.is_err() || !go_on {
+            return;
+        }
+    }
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -260,3 +260,54 @@ fn builtins_check_their_arguments() {
         .unwrap_err();
     assert!(err.message.contains("message.f"), "{err}");
 }
+
+#[test]
+fn sub_documents_are_read_only_views_that_convert_on_demand() {
+    let rule = load(&format!(
+        r#"{RULE_HEAD}
+fn handle(event) {{
+    let e = event.fullDocument;
+    let items = e.items;
+    let copy = e.to_map();
+    copy.extra = "added";
+    notify("views", #{{
+        second_sku: items[1].sku,
+        has_amount: "amount" in e,
+        has_nothing: "nothing" in e,
+        fields: e.len(),
+        keys: e.keys(),
+        inner: e.meta,
+        copy_extra: copy.extra,
+        type_name: type_of(e),
+    }});
+}}"#
+    ))
+    .unwrap();
+    let ev = event(doc! {
+        "_id": {"_data": "01"}, "operationType": "insert",
+        "ns": {"db": "finance", "coll": "expenses"},
+        "fullDocument": {
+            "amount": 1500, "items": [{"sku": "A1"}, {"sku": "B2"}],
+            "meta": {"tags": ["x"], "n": 2_i64},
+        },
+    });
+    let intents = rule.handle(&ev, Arc::new(NoState)).unwrap();
+    assert_eq!(
+        intents[0].args(),
+        doc! {
+            "copy_extra": "added", "fields": 3, "has_amount": true, "has_nothing": false,
+            "inner": {"tags": ["x"], "n": 2_i64},
+            "keys": ["amount", "items", "meta"], "second_sku": "B2", "type_name": "Document",
+        }
+    );
+
+    let writes_to_view = load(&format!(
+        "{RULE_HEAD}\nfn handle(event) {{\n    let e = event.fullDocument;\n    e.amount = 1;\n}}"
+    ))
+    .unwrap();
+    let err = writes_to_view
+        .handle(&ev, Arc::new(NoState))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(":5:") && err.contains("read-only"), "{err}");
+}

@@ -1,0 +1,217 @@
+//! `herald bench`: herald against its targets and the plain change-stream loops.
+//!
+//! Cases (all by default, or `--cases`):
+//! - `replay`: generated events through 10 rules, one intent per event to a
+//!   no-op channel, one worker, durable batch commits; events/s, per-event
+//!   latency (read → effects done) and peak RSS, in a process of its own.
+//! - `rules`: the same events through 10,000 rules; the ratio to 10.
+//! - `live`: a `mongosim` process (or `--mongodb-uri`): herald vs a bare Rust
+//!   driver loop vs the pymongo tutorial loop on the same events.
+//! - `latency`: insert → effect at a steady 1,000 inserts/s.
+//!
+//! The report goes to `target/herald-bench.json` and a table to stdout.
+
+mod generate;
+mod live;
+mod measure;
+pub mod replay;
+mod report;
+
+use crate::cli::{BenchArgs, BenchCase};
+use crate::exit::{Failure, Outcome};
+use anyhow::{Context, anyhow};
+use report::{Live, Report, RoutingScale};
+use std::path::Path;
+
+/// Sizes of one run.
+struct Sizes {
+    replay_events: u64,
+    many_rules: usize,
+    live_inserts: u64,
+    latency_seconds: u64,
+}
+
+impl Sizes {
+    fn new(args: &BenchArgs) -> Self {
+        let (replay_events, live_inserts, latency_seconds) = if args.quick {
+            (20_000, 5_000, 2)
+        } else {
+            (1_000_000, 100_000, 10)
+        };
+        Self {
+            replay_events: args.events.unwrap_or(replay_events),
+            many_rules: 10_000,
+            live_inserts,
+            latency_seconds,
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(args: BenchArgs) -> Outcome {
+    let sizes = Sizes::new(&args);
+    let cases = if args.cases.is_empty() {
+        vec![
+            BenchCase::Replay,
+            BenchCase::Rules,
+            BenchCase::Live,
+            BenchCase::Latency,
+        ]
+    } else {
+        args.cases.clone()
+    };
+    let scratch = match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("create {}", dir.display()))
+                .map_err(Failure::BadInput)?;
+            tempfile::tempdir_in(dir)
+        }
+        None => tempfile::tempdir(),
+    }
+    .context("create a scratch directory")
+    .map_err(Failure::Runtime)?;
+    let work = scratch.path();
+
+    let mut report = Report {
+        herald_version: env!("CARGO_PKG_VERSION"),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        quick: args.quick,
+        machine: report::Machine::this(),
+        ..Report::default()
+    };
+    let wants = |case| cases.contains(&case);
+    if wants(BenchCase::Replay) || wants(BenchCase::Rules) {
+        let events = work.join("events.jsonl");
+        eprintln!(
+            "bench: generating {} events",
+            report::thousands(sizes.replay_events)
+        );
+        generate::write_events(&events, sizes.replay_events).map_err(Failure::Runtime)?;
+        eprintln!("bench: replay through 10 rules");
+        let ten = replay_with_rules(work, &events, 10, "ten");
+        if wants(BenchCase::Rules) {
+            eprintln!(
+                "bench: replay through {} rules",
+                report::thousands(sizes.many_rules as u64)
+            );
+            let many = replay_with_rules(work, &events, sizes.many_rules, "many");
+            report.routing_scale = Some(match (&ten, many) {
+                (Ok(ten), Ok(many)) => Ok(RoutingScale {
+                    ratio_to_10_rules: many.events_per_second / ten.events_per_second,
+                    many,
+                }),
+                (Err(e), _) => Err(format!("the 10-rule baseline failed: {e}")),
+                (_, Err(e)) => Err(e),
+            });
+        }
+        report.replay = Some(ten);
+        let _ = std::fs::remove_file(&events);
+    }
+    if wants(BenchCase::Live) || wants(BenchCase::Latency) {
+        let live = run_live(&args, &sizes, &cases, work);
+        match live {
+            Ok((live, latency)) => {
+                report.live = live;
+                report.latency = latency;
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                if wants(BenchCase::Live) {
+                    report.live = Some(Err(message.clone()));
+                }
+                if wants(BenchCase::Latency) {
+                    report.latency = Some(Err(message));
+                }
+            }
+        }
+    }
+    report.generated_at = bson::DateTime::now()
+        .try_to_rfc3339_string()
+        .unwrap_or_default();
+    report.check_targets();
+    write_report(&args.out, &report).map_err(Failure::Runtime)?;
+    print!("{}", report.table());
+    println!("report: {}", args.out.display());
+    if report.has_errors() {
+        return Err(Failure::Runtime(anyhow!(
+            "some cases could not be measured (see above)"
+        )));
+    }
+    Ok(())
+}
+
+fn replay_with_rules(
+    work: &Path,
+    events: &Path,
+    rules: usize,
+    name: &str,
+) -> Result<replay::ReplayResult, String> {
+    let dir = work.join(format!("rules-{name}"));
+    generate::write_rules(&dir, rules).map_err(|e| format!("{e:#}"))?;
+    let store = work.join(format!("store-{name}"));
+    let result = replay::measure(events, &dir, &store).map_err(|e| format!("{e:#}"));
+    let _ = std::fs::remove_dir_all(&store);
+    result
+}
+
+type LiveResults = (
+    Option<Result<Live, String>>,
+    Option<Result<live::LatencyResult, String>>,
+);
+
+fn run_live(
+    args: &BenchArgs,
+    sizes: &Sizes,
+    cases: &[BenchCase],
+    work: &Path,
+) -> anyhow::Result<LiveResults> {
+    let server = live::Server::start(args.mongodb_uri.clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut results: LiveResults = (None, None);
+        if cases.contains(&BenchCase::Live) {
+            eprintln!(
+                "bench: live, {} inserts",
+                report::thousands(sizes.live_inserts)
+            );
+            results.0 = Some(
+                live::throughput(&server, sizes.live_inserts, work)
+                    .await
+                    .map(|result| Live {
+                        ratio_to_bare_driver: result.herald.events_per_second
+                            / result.bare_driver.events_per_second,
+                        ratio_to_pymongo: result
+                            .pymongo
+                            .as_ref()
+                            .ok()
+                            .map(|p| result.herald.events_per_second / p.events_per_second),
+                        result,
+                    })
+                    .map_err(|e| format!("{e:#}")),
+            );
+        }
+        if cases.contains(&BenchCase::Latency) {
+            eprintln!(
+                "bench: latency at 1,000 inserts/s for {} s",
+                sizes.latency_seconds
+            );
+            results.1 = Some(
+                live::latency(&server, 1_000, sizes.latency_seconds, work)
+                    .await
+                    .map_err(|e| format!("{e:#}")),
+            );
+        }
+        Ok(results)
+    })
+}
+
+fn write_report(path: &Path, report: &Report) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let json = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, json + "\n").with_context(|| format!("write {}", path.display()))
+}

@@ -1,0 +1,175 @@
+//! The replay cases: a file of events through a set of rules, one worker,
+//! durable batch commits, measured in a process of its own so that its peak
+//! memory is its own.
+
+use super::measure::{self, Latency, Noop};
+use crate::cli::BenchCaseArgs;
+use crate::exit::{Failure, Outcome};
+use anyhow::{Context, anyhow};
+use hdrhistogram::Histogram;
+use herald_core::Position;
+use herald_engine::{Config, Engine, Observer};
+use herald_ingest::{Batch, FileSource, Source, SourceError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What one replay measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayResult {
+    /// Rules loaded.
+    pub rules: usize,
+    /// Events read and completed.
+    pub events: u64,
+    /// Effects executed.
+    pub effects: u64,
+    /// Seconds to load and compile the rules and open the store.
+    pub startup_seconds: f64,
+    /// Seconds from the first read to the last commit.
+    pub seconds: f64,
+    /// Events per second of `seconds`.
+    pub events_per_second: f64,
+    /// CPU seconds the process used while replaying (all threads).
+    pub cpu_seconds: Option<f64>,
+    /// Read → effects done, per event.
+    pub latency: Latency,
+    /// Peak resident memory of the process, in MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Runs one replay in a child process (`herald bench-case`) and reads its result.
+pub fn measure(events: &Path, rules: &Path, store: &Path) -> anyhow::Result<ReplayResult> {
+    let exe = std::env::current_exe().context("find the herald executable")?;
+    let output = std::process::Command::new(exe)
+        .arg("bench-case")
+        .arg(events)
+        .arg("--rules")
+        .arg(rules)
+        .arg("--store")
+        .arg(store)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("run `herald bench-case`")?;
+    if !output.status.success() {
+        return Err(anyhow!("`herald bench-case` failed: {}", output.status));
+    }
+    serde_json::from_slice(&output.stdout).context("read the bench-case result")
+}
+
+/// `herald bench-case`: replays once and prints the result as JSON.
+pub fn run_case(args: BenchCaseArgs) -> Outcome {
+    let result = replay(&args).map_err(Failure::Runtime)?;
+    println!(
+        "{}",
+        serde_json::to_string(&result).expect("results serialize")
+    );
+    Ok(())
+}
+
+fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
+    let begun = Instant::now();
+    let mut config = Config::default();
+    // One core: one worker on a current-thread runtime.
+    config.engine.workers = 1;
+    let engine = Engine::builder()
+        .rules_dir(&args.rules)
+        .store_path(&args.store)
+        .config(config)
+        .effect("bench", Noop)
+        .build()
+        .map_err(|e| anyhow!("{e}"))?;
+    let rules = engine.rules().len();
+    let source = Stamped::new(FileSource::open(&args.events)?);
+    let mut observer = LatencyObserver {
+        read_at: source.read_at.clone(),
+        epoch: source.epoch,
+        histogram: measure::histogram(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let startup_seconds = begun.elapsed().as_secs_f64();
+    let cpu_before = measure::cpu_seconds();
+    let started = Instant::now();
+    let summary = runtime
+        .block_on(engine.run(source, &mut observer, std::future::pending::<()>()))
+        .map_err(|e| anyhow!("{e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = measure::cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    Ok(ReplayResult {
+        rules,
+        events: summary.events,
+        effects: summary.effects,
+        startup_seconds,
+        seconds,
+        events_per_second: summary.events as f64 / seconds,
+        cpu_seconds,
+        latency: Latency::of(&observer.histogram),
+        peak_rss_mib: measure::peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0)),
+    })
+}
+
+/// Read times of in-flight events, by line number modulo the ring size
+/// (far more than the engine's queues ever hold).
+const RING: usize = 1 << 16;
+
+/// A source that notes when each event was read.
+struct Stamped {
+    inner: FileSource,
+    epoch: Instant,
+    read_at: Arc<[AtomicU64]>,
+}
+
+impl Stamped {
+    fn new(inner: FileSource) -> Self {
+        Self {
+            inner,
+            epoch: Instant::now(),
+            read_at: (0..RING).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Source for Stamped {
+    fn streams(&self) -> Vec<String> {
+        self.inner.streams()
+    }
+
+    fn resume_from(&mut self, stream: &str, position: &Position) -> Result<(), SourceError> {
+        self.inner.resume_from(stream, position)
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        let batch = self.inner.next_batch().await?;
+        if let Some(batch) = &batch {
+            let now = self.epoch.elapsed().as_micros() as u64;
+            for item in &batch.events {
+                if let Position::File { line, .. } = item.position {
+                    self.read_at[line as usize % RING].store(now, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+struct LatencyObserver {
+    read_at: Arc<[AtomicU64]>,
+    epoch: Instant,
+    histogram: Histogram<u64>,
+}
+
+impl Observer for LatencyObserver {
+    fn event_done(&mut self, position: &Position) {
+        if let Position::File { line, .. } = position {
+            let read = self.read_at[*line as usize % RING].load(Ordering::Relaxed);
+            let now = self.epoch.elapsed().as_micros() as u64;
+            self.histogram
+                .saturating_record(now.saturating_sub(read).max(1));
+        }
+    }
+}

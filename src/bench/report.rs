@@ -1,0 +1,330 @@
+//! The benchmark report: every figure as JSON, and a short table against the targets.
+
+use super::live::{LatencyResult, LiveResult};
+use super::replay::ReplayResult;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Everything one `herald bench` run measured.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// herald's version.
+    pub herald_version: &'static str,
+    /// When the run ended (UTC, RFC 3339).
+    pub generated_at: String,
+    /// The command line that produced it.
+    pub command: String,
+    /// Whether this was the small `--quick` run.
+    pub quick: bool,
+    /// The machine.
+    pub machine: Machine,
+    /// Replay through 10 rules.
+    pub replay: Option<Result<ReplayResult, String>>,
+    /// Replay through 10,000 rules, and its ratio to 10.
+    pub routing_scale: Option<Result<RoutingScale, String>>,
+    /// Live throughput: herald, the bare driver loop, the pymongo loop.
+    pub live: Option<Result<Live, String>>,
+    /// Insert → effect latency at a steady rate.
+    pub latency: Option<Result<LatencyResult, String>>,
+    /// Each target, and whether it was met.
+    pub targets: Vec<Target>,
+}
+
+/// Where the run happened.
+#[derive(Debug, Default, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Operating system.
+    pub os: &'static str,
+    /// CPU architecture.
+    pub arch: &'static str,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn this() -> Self {
+        Self {
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+        }
+    }
+}
+
+/// The routing scale case.
+#[derive(Debug, Serialize)]
+pub struct RoutingScale {
+    /// The 10,000-rule replay.
+    pub many: ReplayResult,
+    /// Its throughput over the 10-rule replay's.
+    pub ratio_to_10_rules: f64,
+}
+
+/// The live case with its ratios.
+#[derive(Debug, Serialize)]
+pub struct Live {
+    /// The measurements.
+    #[serde(flatten)]
+    pub result: LiveResult,
+    /// herald's throughput over the bare driver loop's.
+    pub ratio_to_bare_driver: f64,
+    /// herald's throughput over the pymongo loop's.
+    pub ratio_to_pymongo: Option<f64>,
+}
+
+/// One target and how far the run is from it.
+#[derive(Debug, Serialize)]
+pub struct Target {
+    /// What is measured.
+    pub name: &'static str,
+    /// The measured value.
+    pub measured: f64,
+    /// The bound.
+    pub target: f64,
+    /// Whether larger is better (else smaller is).
+    pub at_least: bool,
+    /// Whether the bound holds.
+    pub met: bool,
+}
+
+impl Target {
+    fn at_least(name: &'static str, measured: f64, target: f64) -> Self {
+        Self {
+            name,
+            measured,
+            target,
+            at_least: true,
+            met: measured >= target,
+        }
+    }
+
+    fn at_most(name: &'static str, measured: f64, target: f64) -> Self {
+        Self {
+            name,
+            measured,
+            target,
+            at_least: false,
+            met: measured <= target,
+        }
+    }
+
+    fn status(&self) -> String {
+        if self.met {
+            "met".into()
+        } else if self.at_least {
+            format!(
+                "missed: {:.0}% short",
+                100.0 * (1.0 - self.measured / self.target)
+            )
+        } else {
+            format!(
+                "missed: {:.0}% over",
+                100.0 * (self.measured / self.target - 1.0)
+            )
+        }
+    }
+}
+
+impl Report {
+    /// Fills in `targets` from the measurements.
+    pub fn check_targets(&mut self) {
+        let mut targets = Vec::new();
+        if let Some(Ok(r)) = &self.replay {
+            targets.push(Target::at_least(
+                "replay events/s (10 rules, 1 worker)",
+                r.events_per_second,
+                100_000.0,
+            ));
+            if let Some(rss) = r.peak_rss_mib {
+                targets.push(Target::at_most("replay peak RSS MiB", rss, 64.0));
+            }
+        }
+        if let Some(Ok(s)) = &self.routing_scale {
+            targets.push(Target::at_least(
+                "10,000 rules / 10 rules throughput",
+                s.ratio_to_10_rules,
+                0.5,
+            ));
+        }
+        if let Some(Ok(l)) = &self.live {
+            targets.push(Target::at_least(
+                "live herald / bare driver loop",
+                l.ratio_to_bare_driver,
+                0.7,
+            ));
+            if let Some(ratio) = l.ratio_to_pymongo {
+                targets.push(Target::at_least("live herald / pymongo loop", ratio, 20.0));
+            }
+        }
+        if let Some(Ok(l)) = &self.latency {
+            targets.push(Target::at_most(
+                "latency p99 ms at 1,000 inserts/s",
+                l.latency.p99_us as f64 / 1000.0,
+                20.0,
+            ));
+        }
+        self.targets = targets;
+    }
+
+    /// True if some case could not be measured.
+    pub fn has_errors(&self) -> bool {
+        self.replay.as_ref().is_some_and(Result::is_err)
+            || self.routing_scale.as_ref().is_some_and(Result::is_err)
+            || self.live.as_ref().is_some_and(Result::is_err)
+            || self.latency.as_ref().is_some_and(Result::is_err)
+    }
+
+    /// The short table printed after a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "herald bench{}: {} CPUs, {} {}",
+            if self.quick { " --quick" } else { "" },
+            m.cpus,
+            m.os,
+            m.arch
+        );
+        let mut row = |case: &str, measured: String| {
+            let _ = writeln!(out, "  {case:<28} {measured}");
+        };
+        match &self.replay {
+            Some(Ok(r)) => row(
+                &format!("replay {} events, 10 rules", thousands(r.events)),
+                replay_line(r),
+            ),
+            Some(Err(e)) => row("replay", format!("failed: {e}")),
+            None => {}
+        }
+        match &self.routing_scale {
+            Some(Ok(s)) => row(
+                &format!("replay, {} rules", thousands(s.many.rules as u64)),
+                format!(
+                    "{} = {:.2}x the 10-rule rate (rules loaded in {:.1} s)",
+                    replay_line(&s.many),
+                    s.ratio_to_10_rules,
+                    s.many.startup_seconds
+                ),
+            ),
+            Some(Err(e)) => row("routing scale", format!("failed: {e}")),
+            None => {}
+        }
+        match &self.live {
+            Some(Ok(l)) => {
+                let r = &l.result;
+                row(
+                    &format!("live {} inserts", thousands(r.inserted)),
+                    format!(
+                        "herald {}/s, bare driver loop {}/s ({:.2}x), writer {}/s; {}",
+                        thousands(r.herald.events_per_second as u64),
+                        thousands(r.bare_driver.events_per_second as u64),
+                        l.ratio_to_bare_driver,
+                        thousands(r.writer_events_per_second as u64),
+                        r.server
+                    ),
+                );
+                let py = match (&r.pymongo, l.ratio_to_pymongo) {
+                    (Ok(p), Some(ratio)) => format!(
+                        "pymongo loop {}/s: herald is {ratio:.1}x",
+                        thousands(p.events_per_second as u64)
+                    ),
+                    (Err(e), _) => format!("pymongo loop not measured: {e}"),
+                    _ => String::new(),
+                };
+                row("", py);
+            }
+            Some(Err(e)) => row("live", format!("failed: {e}")),
+            None => {}
+        }
+        match &self.latency {
+            Some(Ok(l)) => row(
+                &format!("latency at {}/s", thousands(l.rate_per_second)),
+                format!(
+                    "insert -> effect p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({:.0} inserts/s achieved)",
+                    l.latency.p50_us as f64 / 1000.0,
+                    l.latency.p99_us as f64 / 1000.0,
+                    l.latency.max_us as f64 / 1000.0,
+                    l.achieved_per_second
+                ),
+            ),
+            Some(Err(e)) => row("latency", format!("failed: {e}")),
+            None => {}
+        }
+        let _ = writeln!(out, "targets:");
+        for t in &self.targets {
+            let bound = if t.at_least { ">=" } else { "<=" };
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>12} {bound} {:<10} {}",
+                t.name,
+                format_value(t.measured),
+                format_value(t.target),
+                t.status()
+            );
+        }
+        out
+    }
+}
+
+fn replay_line(r: &ReplayResult) -> String {
+    let cpu = r
+        .cpu_seconds
+        .map(|c| format!(", {:.2} CPU-s per s", c / r.seconds))
+        .unwrap_or_default();
+    let rss = r
+        .peak_rss_mib
+        .map(|m| format!(", peak RSS {m:.1} MiB"))
+        .unwrap_or_default();
+    format!(
+        "{} events/s{cpu}, latency p50 {:.2} ms p99 {:.2} ms{rss}",
+        thousands(r.events_per_second as u64),
+        r.latency.p50_us as f64 / 1000.0,
+        r.latency.p99_us as f64 / 1000.0,
+    )
+}
+
+fn format_value(v: f64) -> String {
+    if v >= 1000.0 {
+        thousands(v as u64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn targets_say_how_far_they_are() {
+        let short = Target::at_least("x", 75_000.0, 100_000.0);
+        assert!(!short.met);
+        assert_eq!(short.status(), "missed: 25% short");
+        let over = Target::at_most("y", 80.0, 64.0);
+        assert_eq!(over.status(), "missed: 25% over");
+        assert_eq!(Target::at_most("z", 10.0, 20.0).status(), "met");
+    }
+}
