@@ -63,7 +63,7 @@ pub struct BenchArgs {
     /// Measure the live cases against this replica set instead of a `mongosim` process.
     #[arg(long, env = "HERALD_BENCH_MONGODB_URI")]
     pub mongodb_uri: Option<String>,
-    /// Scratch space for generated files (removed afterwards).
+    /// Keep the generated events, rules and stores here (for profiling); default a temporary directory.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
 }

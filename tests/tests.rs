@@ -3,6 +3,7 @@
 #[macro_use]
 mod util;
 
+mod bench;
 mod check;
 mod crash;
 mod dlq;

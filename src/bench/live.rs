@@ -216,7 +216,7 @@ async fn herald_consumer(
     let options = config.mongodb.source_options().map_err(|e| anyhow!(e))?;
     let engine = Engine::builder()
         .rules_dir(&rules)
-        .store_path(work.join("live-store"))
+        .store_path(fresh(work.join("live-store")))
         .config(config)
         .effect("bench", Noop)
         .build()
@@ -357,7 +357,7 @@ pub async fn latency(
     let options = config.mongodb.source_options().map_err(|e| anyhow!(e))?;
     let engine = Engine::builder()
         .rules_dir(&rules)
-        .store_path(work.join("latency-store"))
+        .store_path(fresh(work.join("latency-store")))
         .config(config)
         .effect("bench", SharedChannel(channel.clone()))
         .build()
@@ -415,6 +415,12 @@ pub async fn latency(
         achieved_per_second,
         latency,
     })
+}
+
+/// A store directory emptied of any earlier run's data.
+fn fresh(dir: std::path::PathBuf) -> std::path::PathBuf {
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Notes, for each notice, how long ago its document was inserted.

@@ -60,18 +60,23 @@ pub fn run(args: BenchArgs) -> Outcome {
     } else {
         args.cases.clone()
     };
-    let scratch = match &args.work_dir {
+    // Generated files go to a temporary directory, or stay in --work-dir for profiling.
+    let scratch;
+    let work = match &args.work_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("create {}", dir.display()))
                 .map_err(Failure::BadInput)?;
-            tempfile::tempdir_in(dir)
+            dir.as_path()
         }
-        None => tempfile::tempdir(),
-    }
-    .context("create a scratch directory")
-    .map_err(Failure::Runtime)?;
-    let work = scratch.path();
+        None => {
+            scratch = tempfile::tempdir()
+                .context("create a scratch directory")
+                .map_err(Failure::Runtime)?;
+            scratch.path()
+        }
+    };
+    let keep = args.work_dir.is_some();
 
     let mut report = Report {
         herald_version: env!("CARGO_PKG_VERSION"),
@@ -89,13 +94,13 @@ pub fn run(args: BenchArgs) -> Outcome {
         );
         generate::write_events(&events, sizes.replay_events).map_err(Failure::Runtime)?;
         eprintln!("bench: replay through 10 rules");
-        let ten = replay_with_rules(work, &events, 10, "ten");
+        let ten = replay_with_rules(work, &events, 10, "ten", keep);
         if wants(BenchCase::Rules) {
             eprintln!(
                 "bench: replay through {} rules",
                 report::thousands(sizes.many_rules as u64)
             );
-            let many = replay_with_rules(work, &events, sizes.many_rules, "many");
+            let many = replay_with_rules(work, &events, sizes.many_rules, "many", keep);
             report.routing_scale = Some(match (&ten, many) {
                 (Ok(ten), Ok(many)) => Ok(RoutingScale {
                     ratio_to_10_rules: many.events_per_second / ten.events_per_second,
@@ -106,7 +111,9 @@ pub fn run(args: BenchArgs) -> Outcome {
             });
         }
         report.replay = Some(ten);
-        let _ = std::fs::remove_file(&events);
+        if !keep {
+            let _ = std::fs::remove_file(&events);
+        }
     }
     if wants(BenchCase::Live) || wants(BenchCase::Latency) {
         let live = run_live(&args, &sizes, &cases, work);
@@ -146,12 +153,16 @@ fn replay_with_rules(
     events: &Path,
     rules: usize,
     name: &str,
+    keep: bool,
 ) -> Result<replay::ReplayResult, String> {
     let dir = work.join(format!("rules-{name}"));
     generate::write_rules(&dir, rules).map_err(|e| format!("{e:#}"))?;
     let store = work.join(format!("store-{name}"));
-    let result = replay::measure(events, &dir, &store).map_err(|e| format!("{e:#}"));
     let _ = std::fs::remove_dir_all(&store);
+    let result = replay::measure(events, &dir, &store).map_err(|e| format!("{e:#}"));
+    if !keep {
+        let _ = std::fs::remove_dir_all(&store);
+    }
     result
 }
 

@@ -126,7 +126,7 @@ impl ChangeEvent {
 
     /// One top-level field, still raw.
     pub fn field(&self, name: &str) -> Option<RawBsonRef<'_>> {
-        self.raw.get(name).ok().flatten()
+        crate::raw::get(&self.raw, name)
     }
 }
 

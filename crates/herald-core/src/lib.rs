@@ -18,6 +18,7 @@
 //! - [`filter`] — the MongoDB query language evaluated on raw BSON, used to route events to rules.
 //! - [`stream_options`] — [`FullDocument`], the change stream option rules ask for.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
+//! - [`raw`] — fast field lookup in raw BSON.
 
 pub mod backoff;
 pub mod effect;
@@ -28,6 +29,7 @@ pub mod intent;
 pub mod namespace;
 pub mod operation;
 pub mod position;
+pub mod raw;
 pub mod stream_options;
 pub mod token;
 

@@ -57,9 +57,9 @@ impl EventView {
 
     /// One field as a Rhai value: sub-documents stay views, arrays hold views.
     pub fn get(&self, field: &str) -> Dynamic {
-        match self.document().get(field) {
-            Ok(Some(value)) => self.wrap(value),
-            _ => Dynamic::UNIT,
+        match herald_core::raw::get(self.document(), field) {
+            Some(value) => self.wrap(value),
+            None => Dynamic::UNIT,
         }
     }
 
@@ -113,7 +113,7 @@ pub fn register(engine: &mut Engine) {
         .register_fn(
             "contains",
             |view: &mut EventView, field: ImmutableString| {
-                matches!(view.document().get(&field), Ok(Some(_)))
+                herald_core::raw::get(view.document(), &field).is_some()
             },
         )
         .register_fn("keys", |view: &mut EventView| -> Array {

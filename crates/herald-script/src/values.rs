@@ -217,6 +217,20 @@ pub struct ConversionError {
     pub type_name: String,
 }
 
+impl ConversionError {
+    /// The same error seen from a value that holds the failing one at `prefix`.
+    fn within(mut self, prefix: String) -> Self {
+        self.path = if self.path.is_empty() {
+            prefix
+        } else if self.path.starts_with('[') {
+            format!("{prefix}{}", self.path)
+        } else {
+            format!("{prefix}.{}", self.path)
+        };
+        self
+    }
+}
+
 /// Converts a Rhai value to BSON.
 pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionError> {
     if value.is_unit() {
@@ -239,7 +253,7 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
             value.clone().into_string().unwrap_or_default(),
         ));
     }
-    if let Some(dec) = value.clone().try_cast::<Decimal>() {
+    if let Some(dec) = value.read_lock::<Decimal>().map(|d| *d) {
         return Decimal128::from_str(&dec.to_string())
             .map(Bson::Decimal128)
             .map_err(|_| ConversionError {
@@ -264,7 +278,7 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
         return array
             .iter()
             .enumerate()
-            .map(|(i, v)| dynamic_to_bson(v, &format!("{path}[{i}]")))
+            .map(|(i, v)| dynamic_to_bson(v, "").map_err(|e| e.within(format!("{path}[{i}]"))))
             .collect::<Result<Vec<_>, _>>()
             .map(Bson::Array);
     }
@@ -275,13 +289,13 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
             bytes: blob.to_vec(),
         }));
     }
-    if let Some(oid) = value.clone().try_cast::<RhaiObjectId>() {
+    if let Some(oid) = value.read_lock::<RhaiObjectId>() {
         return Ok(Bson::ObjectId(oid.0));
     }
-    if let Some(date) = value.clone().try_cast::<RhaiDateTime>() {
+    if let Some(date) = value.read_lock::<RhaiDateTime>() {
         return Ok(Bson::DateTime(date.0));
     }
-    if let Some(ts) = value.clone().try_cast::<RhaiTimestamp>() {
+    if let Some(ts) = value.read_lock::<RhaiTimestamp>() {
         return Ok(Bson::Timestamp(ts.0));
     }
     Err(ConversionError {
@@ -294,12 +308,15 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
 pub fn map_to_document(map: &Map, path: &str) -> Result<Document, ConversionError> {
     let mut doc = Document::new();
     for (key, value) in map {
-        let here = if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        };
-        doc.insert(key.as_str(), dynamic_to_bson(value, &here)?);
+        // The path is only spelled out when a value cannot be converted.
+        let converted = dynamic_to_bson(value, "").map_err(|e| {
+            e.within(if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            })
+        })?;
+        doc.insert(key.as_str(), converted);
     }
     Ok(doc)
 }
@@ -336,5 +353,13 @@ mod tests {
         map.insert("cb".into(), f);
         let err = map_to_document(&map, "message").unwrap_err();
         assert_eq!(err.path, "message.cb");
+
+        let mut inner = Map::new();
+        inner.insert("f".into(), Dynamic::from(rhai::FnPtr::new("f").unwrap()));
+        let items: Array = vec![Dynamic::from_int(1), Dynamic::from_map(inner)];
+        let mut map = Map::new();
+        map.insert("items".into(), Dynamic::from_array(items));
+        let err = map_to_document(&map, "message").unwrap_err();
+        assert_eq!(err.path, "message.items[1].f");
     }
 }

@@ -210,9 +210,9 @@ pub(crate) fn visit_document<'a>(
     let Some((first, rest)) = path.split_first() else {
         return false;
     };
-    match doc.get(first) {
-        Ok(Some(value)) => visit_value(value, rest, expand, f),
-        _ => f(Found::Missing),
+    match crate::raw::get(doc, first) {
+        Some(value) => visit_value(value, rest, expand, f),
+        None => f(Found::Missing),
     }
 }
 

@@ -1,0 +1,94 @@
+//! `herald bench --quick`: every case runs and the report holds every figure.
+
+use crate::util::{Dir, herald, mongosim_bin};
+use serde_json::Value;
+
+fn number(report: &Value, pointer: &str) -> f64 {
+    report
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} missing from the report: {report:#}"))
+}
+
+#[test]
+fn quick_bench_reports_every_case_and_ratio() {
+    let _built = mongosim_bin();
+    let dir = Dir::new();
+    let out = dir.join("bench.json");
+    let mut cmd = herald();
+    cmd.arg("bench").arg("--quick").arg("--out").arg(&out);
+    // The live cases use a real replica set when one is given.
+    if let Ok(uri) = std::env::var("HERALD_TEST_MONGODB_URI") {
+        cmd.arg("--mongodb-uri").arg(uri);
+    }
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("targets:"), "{stdout}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["quick"], true);
+    // Replay: every generated event read, one effect each, real measurements.
+    assert_eq!(number(&report, "/replay/Ok/events"), 20_000.0);
+    assert_eq!(number(&report, "/replay/Ok/effects"), 20_000.0);
+    assert_eq!(number(&report, "/replay/Ok/rules"), 10.0);
+    assert!(number(&report, "/replay/Ok/events_per_second") > 0.0);
+    assert!(
+        number(&report, "/replay/Ok/latency/p99_us")
+            >= number(&report, "/replay/Ok/latency/p50_us")
+    );
+    if cfg!(target_os = "linux") {
+        assert!(number(&report, "/replay/Ok/peak_rss_mib") > 1.0);
+    }
+    // Routing scale: the same events through 10,000 rules, and the ratio.
+    assert_eq!(number(&report, "/routing_scale/Ok/many/rules"), 10_000.0);
+    assert_eq!(number(&report, "/routing_scale/Ok/many/effects"), 20_000.0);
+    let ratio = number(&report, "/routing_scale/Ok/ratio_to_10_rules");
+    let expected = number(&report, "/routing_scale/Ok/many/events_per_second")
+        / number(&report, "/replay/Ok/events_per_second");
+    assert!((ratio - expected).abs() < 1e-9, "{ratio} vs {expected}");
+    // Live: the same events read by herald and the bare loop, and their ratio.
+    let inserted = number(&report, "/live/Ok/inserted");
+    assert_eq!(number(&report, "/live/Ok/herald/events"), inserted + 1.0);
+    assert_eq!(
+        number(&report, "/live/Ok/bare_driver/events"),
+        inserted + 1.0
+    );
+    assert!(number(&report, "/live/Ok/ratio_to_bare_driver") > 0.0);
+    match report.pointer("/live/Ok/pymongo/Ok/events") {
+        Some(events) => {
+            assert_eq!(events.as_f64(), Some(inserted + 1.0));
+            assert!(number(&report, "/live/Ok/ratio_to_pymongo") > 0.0);
+        }
+        None => assert!(
+            std::env::var("HERALD_REQUIRE_PYMONGO").is_err(),
+            "the pymongo loop did not run: {:#}",
+            report["live"]
+        ),
+    }
+    // Latency: every insert of the steady phase reached the effect channel.
+    assert_eq!(number(&report, "/latency/Ok/latency/count"), 2_000.0);
+    assert!(number(&report, "/latency/Ok/latency/p99_us") > 0.0);
+    // Each target is checked against its measurement.
+    let targets = report["targets"].as_array().unwrap();
+    let with_pymongo = report
+        .pointer("/live/Ok/ratio_to_pymongo")
+        .is_some_and(Value::is_f64);
+    assert_eq!(targets.len(), 5 + usize::from(with_pymongo), "{targets:#?}");
+    for target in targets {
+        let (measured, bound) = (
+            target["measured"].as_f64().unwrap(),
+            target["target"].as_f64().unwrap(),
+        );
+        let holds = if target["at_least"] == true {
+            measured >= bound
+        } else {
+            measured <= bound
+        };
+        assert_eq!(target["met"], holds, "{target}");
+    }
+}
