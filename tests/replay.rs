@@ -247,7 +247,7 @@ herald_test!(skip_bad_lines_counts_them, |dir| {
     let err = stderr(&output);
     assert!(
         err.contains("2 bad lines skipped")
-            && err.contains("events.jsonl:2:2: expected ident")
+            && err.contains("events.jsonl:2:1: expected a JSON object")
             && err.contains("events.jsonl:3:1: the change event has no `_id` field"),
         "{err}"
     );

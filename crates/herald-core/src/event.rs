@@ -56,32 +56,25 @@ pub enum EventError {
 impl ChangeEvent {
     /// Parses the header of a raw change event; the body stays raw.
     pub fn from_raw(raw: RawDocumentBuf) -> Result<Self, EventError> {
-        let bson_err = |e: bson::raw::Error| EventError::Bson(e.to_string());
-        let mut token = None;
-        let mut operation_type = None;
-        let mut ns = None;
-        let mut cluster_time = None;
-        let mut wall_time = None;
-        for element in raw.iter() {
-            let (key, value) = element.map_err(bson_err)?;
-            match key {
-                "_id" => token = Some(ResumeToken::new(value.to_raw_bson())),
-                "operationType" => {
-                    let name = value.as_str().ok_or(EventError::WrongType {
-                        field: "operationType",
-                        expected: "a string",
-                    })?;
-                    operation_type = Some(OperationType::parse(name));
-                }
-                "ns" => ns = Some(parse_ns(value)?),
-                "clusterTime" => cluster_time = value.as_timestamp(),
-                "wallTime" => wall_time = value.as_datetime(),
-                _ => {}
-            }
-        }
+        // Only the header is looked at; the body (often most of the bytes) is
+        // skipped by length, never walked.
+        let field = |name| crate::raw::get(&raw, name);
+        let token = field("_id")
+            .map(|value| ResumeToken::new(value.to_raw_bson()))
+            .ok_or(EventError::Missing("_id"))?;
+        let operation_type = match field("operationType") {
+            Some(value) => OperationType::parse(value.as_str().ok_or(EventError::WrongType {
+                field: "operationType",
+                expected: "a string",
+            })?),
+            None => return Err(EventError::Missing("operationType")),
+        };
+        let ns = field("ns").map(parse_ns).transpose()?;
+        let cluster_time = field("clusterTime").and_then(|v| v.as_timestamp());
+        let wall_time = field("wallTime").and_then(|v| v.as_datetime());
         Ok(Self {
-            token: token.ok_or(EventError::Missing("_id"))?,
-            operation_type: operation_type.ok_or(EventError::Missing("operationType"))?,
+            token,
+            operation_type,
             ns,
             cluster_time,
             wall_time,
@@ -121,7 +114,7 @@ impl ChangeEvent {
 
     /// The changed document's key (`documentKey`), for document-level events.
     pub fn document_key(&self) -> Option<&RawDocument> {
-        self.raw.get_document("documentKey").ok()
+        crate::raw::get(&self.raw, "documentKey").and_then(|v| v.as_document())
     }
 
     /// One top-level field, still raw.

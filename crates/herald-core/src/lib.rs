@@ -17,10 +17,12 @@
 //! - [`effect`] — [`Effect`] and [`IdempotencyKey`].
 //! - [`filter`] — the MongoDB query language evaluated on raw BSON, used to route events to rules.
 //! - [`stream_options`] — [`FullDocument`], the change stream option rules ask for.
+//! - [`decimal`] — fast paths for decimal128 amounts.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 //! - [`raw`] — fast field lookup in raw BSON.
 
 pub mod backoff;
+pub mod decimal;
 pub mod effect;
 pub mod event;
 pub mod extjson;

@@ -95,9 +95,39 @@ impl EventView {
     }
 }
 
+/// Fields every change event may have. Reading them goes through a
+/// registered getter; any other name goes through Rhai's fallback from a
+/// missing getter to the indexer, which works the same but costs more.
+const EVENT_FIELDS: [&str; 21] = [
+    "_id",
+    "operationType",
+    "fullDocument",
+    "fullDocumentBeforeChange",
+    "documentKey",
+    "ns",
+    "to",
+    "db",
+    "coll",
+    "updateDescription",
+    "updatedFields",
+    "removedFields",
+    "truncatedArrays",
+    "disambiguatedPaths",
+    "clusterTime",
+    "wallTime",
+    "txnNumber",
+    "lsid",
+    "collectionUUID",
+    "operationDescription",
+    "splitEvent",
+];
+
 /// Registers the `Document` type: field access, `in`, `keys()`, `len()`,
 /// `to_map()`, `to_json()`.
 pub fn register(engine: &mut Engine) {
+    for field in EVENT_FIELDS {
+        engine.register_get(field, move |view: &mut EventView| view.get(field));
+    }
     engine
         .register_type_with_name::<EventView>("Document")
         .register_indexer_get(|view: &mut EventView, field: &str| view.get(field))

@@ -178,6 +178,19 @@ pub fn raw_to_dynamic(value: RawBsonRef<'_>) -> Dynamic {
 }
 
 fn decimal_to_dynamic(d: &Decimal128) -> Dynamic {
+    // The usual amounts convert without going through text.
+    if let Some((negative, coefficient, exponent)) = herald_core::decimal::parts(&d.bytes())
+        && (-28..=0).contains(&exponent)
+        && coefficient > 0
+        && let Ok(mut signed) = i128::try_from(coefficient)
+    {
+        if negative {
+            signed = -signed;
+        }
+        if let Ok(dec) = Decimal::try_from_i128_with_scale(signed, exponent.unsigned_abs()) {
+            return Dynamic::from_decimal(dec);
+        }
+    }
     let text = d.to_string();
     match Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)) {
         Ok(dec) => Dynamic::from_decimal(dec),
@@ -343,6 +356,26 @@ mod tests {
         // Maps sort their keys, so compare field by field.
         for (k, v) in &original {
             assert_eq!(back.get(k), Some(v), "{k}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Decimals reach Rhai with the same value and scale as through their text.
+        #[test]
+        fn decimals_convert_as_their_text_does(text in "-?[0-9]{1,20}(\\.[0-9]{1,14})?") {
+            let d = Decimal128::from_str(&text).unwrap();
+            let fast = decimal_to_dynamic(&d);
+            let slow = Decimal::from_str(&d.to_string())
+                .or_else(|_| Decimal::from_scientific(&d.to_string()));
+            match slow {
+                Ok(expected) => {
+                    let got = fast.as_decimal().unwrap();
+                    proptest::prop_assert_eq!(got, expected);
+                    proptest::prop_assert_eq!(got.scale(), expected.scale());
+                    proptest::prop_assert_eq!(got.is_sign_negative(), expected.is_sign_negative());
+                }
+                Err(_) => proptest::prop_assert!(fast.is_string()),
+            }
         }
     }
 

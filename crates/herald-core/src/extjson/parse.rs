@@ -144,14 +144,16 @@ impl Parser<'_, '_> {
                 if self.peek() != Some(b'"') {
                     return Err(self.unexpected("a string key"));
                 }
-                self.string_to_scratch()?;
-                if self.key.as_bytes().contains(&0) {
-                    return Err(self.error_here("a key must not contain a NUL character"));
-                }
-                wrapper |= wrapper_key(&self.key).is_some();
                 let type_at = self.out.len();
                 self.out.push(0);
-                self.out.extend_from_slice(self.key.as_bytes());
+                let key_start = self.out.len();
+                self.string_to_out()?;
+                let key = &self.out[key_start..];
+                if key.contains(&0) {
+                    return Err(self.error_here("a key must not contain a NUL character"));
+                }
+                wrapper |= key.first() == Some(&b'$')
+                    && std::str::from_utf8(key).is_ok_and(|k| wrapper_key(k).is_some());
                 self.out.push(0);
                 self.expect(b':', "`:`")?;
                 let element_type = self.value(depth + 1)?;
@@ -223,8 +225,13 @@ impl Parser<'_, '_> {
                 Ok(ElementType::Array)
             }
             Some(b'"') => {
-                self.string_to_scratch()?;
-                write_string(self.out, &self.key);
+                let len_at = self.out.len();
+                self.out.extend_from_slice(&[0; 4]);
+                let len = self.string_to_out()? + 1;
+                self.out.push(0);
+                let len = i32::try_from(len)
+                    .map_err(|_| self.error_here("the string is too large for BSON"))?;
+                self.out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
                 Ok(ElementType::String)
             }
             Some(b't') => self.literal("true", &[1], ElementType::Boolean),
@@ -329,31 +336,63 @@ impl Parser<'_, '_> {
         self.pos += 1; // '"'
         loop {
             let run_start = self.pos;
-            while let Some(&b) = self.bytes.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.skip_plain();
             self.key.push_str(&self.text[run_start..self.pos]);
-            match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    self.escape()?;
-                }
-                Some(_) => {
-                    return Err(self.error_here("control character in a string"));
-                }
-                None => return Err(self.error_here("EOF while parsing a string")),
+            if self.string_end()? {
+                return Ok(());
             }
+            let c = self.escape()?;
+            self.key.push(c);
         }
     }
 
-    fn escape(&mut self) -> Result<(), ExtJsonError> {
+    /// Reads a JSON string (at its opening quote) onto the output, unescaped;
+    /// returns its length in bytes.
+    fn string_to_out(&mut self) -> Result<usize, ExtJsonError> {
+        let start = self.out.len();
+        self.pos += 1; // '"'
+        loop {
+            let run_start = self.pos;
+            self.skip_plain();
+            self.out.extend_from_slice(&self.bytes[run_start..self.pos]);
+            if self.string_end()? {
+                return Ok(self.out.len() - start);
+            }
+            let c = self.escape()?;
+            self.out
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+    }
+
+    /// Moves over characters that need no unescaping.
+    fn skip_plain(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// After a plain run: true past the closing quote, false past a backslash
+    /// (an escape follows), an error at anything else.
+    fn string_end(&mut self) -> Result<bool, ExtJsonError> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b'\\') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(_) => Err(self.error_here("control character in a string")),
+            None => Err(self.error_here("EOF while parsing a string")),
+        }
+    }
+
+    /// The character an escape stands for (just past its backslash).
+    fn escape(&mut self) -> Result<char, ExtJsonError> {
         let c = match self.peek() {
             Some(b'"') => '"',
             Some(b'\\') => '\\',
@@ -381,15 +420,12 @@ impl Parser<'_, '_> {
                     }
                     _ => char::from_u32(first),
                 };
-                let c = c.ok_or_else(|| self.error_here("invalid unicode escape"))?;
-                self.key.push(c);
-                return Ok(());
+                return c.ok_or_else(|| self.error_here("invalid unicode escape"));
             }
             _ => return Err(self.error_here("invalid escape in a string")),
         };
         self.pos += 1;
-        self.key.push(c);
-        Ok(())
+        Ok(c)
     }
 
     fn hex4(&mut self) -> Result<u32, ExtJsonError> {
@@ -429,7 +465,9 @@ impl Parser<'_, '_> {
         let save = self.pos;
         self.pos += 1; // '{'
         self.skip_ws();
-        let key = if self.peek() == Some(b'"') {
+        // Only a key spelled with a `$` first can be a wrapper's; `document`
+        // still checks every key, escapes and all.
+        let key = if self.bytes[self.pos..].starts_with(b"\"$") {
             self.string_to_scratch()?;
             wrapper_key(&self.key)
         } else {
@@ -475,8 +513,13 @@ impl Parser<'_, '_> {
                 Ok(ElementType::Double)
             })?,
             "$numberDecimal" => self.wrapped_string(|p, s| {
-                let d = Decimal128::from_str(s).map_err(|e| p.invalid(value_pos, e))?;
-                p.out.extend_from_slice(&d.bytes());
+                let bytes = match crate::decimal::parse_plain(s) {
+                    Some(bytes) => bytes,
+                    None => Decimal128::from_str(s)
+                        .map_err(|e| p.invalid(value_pos, e))?
+                        .bytes(),
+                };
+                p.out.extend_from_slice(&bytes);
                 Ok(ElementType::Decimal128)
             })?,
             "$date" => self.date(value_pos)?,
@@ -525,9 +568,12 @@ impl Parser<'_, '_> {
         let millis = match self.peek() {
             Some(b'"') => {
                 self.string_to_scratch()?;
-                bson::DateTime::parse_rfc3339_str(&self.key)
-                    .map_err(|e| self.invalid(value_pos, e))?
-                    .timestamp_millis()
+                match fast_utc_millis(&self.key) {
+                    Some(millis) => millis,
+                    None => bson::DateTime::parse_rfc3339_str(&self.key)
+                        .map_err(|e| self.invalid(value_pos, e))?
+                        .timestamp_millis(),
+                }
             }
             Some(b'-' | b'0'..=b'9') => {
                 let (text, integral) = self.number_text()?;
@@ -649,13 +695,6 @@ fn wrapper_type(key: &str) -> ElementType {
     }
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
-    let len = i32::try_from(s.len() + 1).unwrap_or(i32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
-}
-
 fn push_index_key(out: &mut Vec<u8>, index: usize) {
     let mut digits = [0u8; 20];
     let mut n = index;
@@ -680,4 +719,78 @@ fn append_value(out: &mut Vec<u8>, value: &Bson) -> Result<ElementType, bson::se
     // 4-byte length, type, empty key's NUL, body, document's NUL.
     out.extend_from_slice(&bytes[6..bytes.len() - 1]);
     Ok(element_type)
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fraction]Z` from
+/// 1970 on, the form MongoDB tools write; `None` for any other text (which
+/// then goes through the `bson` crate's full RFC 3339 parser).
+fn fast_utc_millis(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0i64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = &b[19..];
+    let (fraction, zone) = match rest.first() {
+        Some(b'.') => {
+            let digits = rest[1..].iter().take_while(|d| d.is_ascii_digit()).count();
+            (&rest[1..1 + digits], &rest[1 + digits..])
+        }
+        _ => (&rest[..0], rest),
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if zone != b"Z"
+        || year < 1970
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
+        || (rest.first() == Some(&b'.') && fraction.is_empty())
+        || fraction.len() > 9
+    {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let millis = fraction
+        .iter()
+        .chain(std::iter::repeat(&b'0'))
+        .take(3)
+        .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
 }

@@ -205,6 +205,17 @@ mod props {
             }
         }
 
+        /// UTC dates read by the fast path mean what the full RFC 3339 parser reads.
+        #[test]
+        fn fast_dates_match_the_full_parser(
+            y in 1970i64..2200, mo in 1i64..=12, d in 1i64..=31, h in 0i64..24, mi in 0i64..60,
+            s in 0i64..60, frac in "(\\.[0-9]{1,9})?", zone in "(Z|\\+01:00|z)",
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{zone}");
+            let line = format!(r#"{{"d": {{"$date": "{text}"}}}}"#);
+            prop_assert_eq!(parsed(&line), reference(&line), "{}", text);
+        }
+
         /// Error columns point inside the line.
         #[test]
         fn error_columns_are_in_range(text in "\\{\"[a-z]{1,4}\": [0-9a-z\"{}\\[\\],:]{0,24}") {
