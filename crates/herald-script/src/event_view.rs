@@ -122,12 +122,49 @@ const EVENT_FIELDS: [&str; 21] = [
     "splitEvent",
 ];
 
+/// Registers direct getters for `fields` (say, every `.name` the rules read),
+/// so reading them skips Rhai's getter-miss-then-indexer fallback. The result
+/// is the same either way; this is only faster.
+pub fn register_fields<'a>(engine: &mut Engine, fields: impl IntoIterator<Item = &'a str>) {
+    for field in fields {
+        let name: Arc<str> = field.into();
+        engine.register_get(field, move |view: &mut EventView| view.get(&name));
+    }
+}
+
+/// The names read as properties (`.name` not followed by `(`) in a script's text.
+///
+/// ```
+/// let names = herald_script::event_view::property_names("let a = e.amount; e.items.len();");
+/// assert_eq!(names, ["amount", "items"]);
+/// ```
+pub fn property_names(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut names = Vec::new();
+    let mut at = 0;
+    while let Some(dot) = text[at..].find('.') {
+        let start = at + dot + 1;
+        let len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        at = start + len;
+        let is_ident = len > 0 && !bytes[start].is_ascii_digit();
+        let rest = text[at..].trim_start();
+        if is_ident && !rest.starts_with('(') {
+            let name = &text[start..at];
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
 /// Registers the `Document` type: field access, `in`, `keys()`, `len()`,
 /// `to_map()`, `to_json()`.
 pub fn register(engine: &mut Engine) {
-    for field in EVENT_FIELDS {
-        engine.register_get(field, move |view: &mut EventView| view.get(field));
-    }
+    register_fields(engine, EVENT_FIELDS);
     engine
         .register_type_with_name::<EventView>("Document")
         .register_indexer_get(|view: &mut EventView, field: &str| view.get(field))

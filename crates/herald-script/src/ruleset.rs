@@ -6,6 +6,9 @@ use rhai::Engine;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// At most this many field names get direct getters (see [`RuleSet::load_dir`]).
+const MAX_FIELD_GETTERS: usize = 4096;
+
 /// The rules loaded from one directory, in file-name order.
 ///
 /// ```no_run
@@ -27,7 +30,22 @@ impl RuleSet {
     /// All files are compiled; if any fails, every diagnostic is returned, so
     /// one run of `herald check` shows every problem.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<Self, Vec<Diagnostic>> {
-        Self::load_dir_with(Arc::new(crate::sandbox::engine()), dir)
+        let dir = dir.as_ref();
+        let mut engine = crate::sandbox::engine();
+        // Fields the rules read get direct getters on event documents.
+        let texts: Vec<String> = rule_files(dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|file| std::fs::read_to_string(file).ok())
+            .collect();
+        let mut fields: Vec<&str> = texts
+            .iter()
+            .flat_map(|text| crate::event_view::property_names(text))
+            .collect();
+        fields.sort_unstable();
+        fields.dedup();
+        crate::event_view::register_fields(&mut engine, fields.into_iter().take(MAX_FIELD_GETTERS));
+        Self::load_dir_with(Arc::new(engine), dir)
     }
 
     /// Like [`RuleSet::load_dir`], with a given engine.
