@@ -21,6 +21,8 @@ use herald_core::Position;
 #[derive(Debug, Default)]
 pub struct Commit {
     pub(crate) batch: sled::Batch,
+    /// Ledger fingerprints, written as one record at commit.
+    pub(crate) marks: Vec<u64>,
     pub(crate) len: usize,
     pub(crate) done_at: i64,
 }
@@ -28,8 +30,7 @@ pub struct Commit {
 impl Commit {
     /// Records that `rule` completed the event with these token bytes.
     pub fn mark_done(&mut self, rule: &str, token: &[u8]) {
-        self.batch
-            .insert(keys::ledger(rule, token), &self.done_at.to_be_bytes());
+        self.marks.push(crate::ledger::fingerprint(rule, token));
         self.len += 1;
     }
 

@@ -6,8 +6,10 @@ pub const FORMAT: &[u8] = b"mformat";
 
 /// Prefix of checkpoints.
 pub const CHECKPOINT: u8 = b'c';
-/// Prefix of ledger marks.
+/// Prefix of ledger marks of the first store format (one key per mark).
 pub const LEDGER: u8 = b'l';
+/// Prefix of ledger records (one per committed group).
+pub const LEDGER_GROUP: u8 = b'L';
 /// Prefix of rule state.
 pub const STATE: u8 = b's';
 /// Prefix of per-rule counts.
@@ -33,9 +35,28 @@ pub fn checkpoint(source: &str) -> Vec<u8> {
     key
 }
 
-/// `l` + rule + token bytes.
+/// `l` + rule + token bytes: a ledger mark of the first store format.
 pub fn ledger(rule: &str, token: &[u8]) -> Vec<u8> {
     with_part(LEDGER, rule.as_bytes(), token)
+}
+
+/// The rule and token of a first-format ledger key.
+pub fn parse_ledger_v1(key: &[u8]) -> Option<(&str, &[u8])> {
+    let (&prefix, rest) = key.split_first()?;
+    let (len, rest) = rest.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if prefix != LEDGER || rest.len() < len {
+        return None;
+    }
+    let (rule, token) = rest.split_at(len);
+    Some((std::str::from_utf8(rule).ok()?, token))
+}
+
+/// `L` + big-endian sequence number: one group's ledger record.
+pub fn ledger_group(seq: u64) -> Vec<u8> {
+    let mut key = vec![LEDGER_GROUP];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
 }
 
 /// `s` + rule + state key.

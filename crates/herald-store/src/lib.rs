@@ -27,6 +27,7 @@ pub mod commit;
 pub mod dead_letter;
 pub mod error;
 pub mod keys;
+pub mod ledger;
 pub mod store;
 
 pub use checkpoint::{Checkpoint, Gap, RuleCounts};

@@ -1,12 +1,16 @@
 //! Opening, reading and committing to the store.
 
+use crate::ledger::{self, Marks};
 use crate::{Checkpoint, Commit, DeadLetter, Gap, RuleCounts, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The store format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format 2 keeps the ledger as one record per group (see [`crate::ledger`]);
+/// a format 1 store is converted when opened.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// sled's page cache: small, because herald reads little and writes in groups;
 /// a large cache only grows the resident set.
@@ -30,6 +34,7 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     path: Option<PathBuf>,
+    marks: Arc<Marks>,
 }
 
 impl Store {
@@ -76,9 +81,22 @@ impl Store {
                         supported: FORMAT_VERSION,
                     });
                 }
+                if found < 2 {
+                    let migrated = ledger::migrate_v1(&db, &tree)?;
+                    tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+                    db.flush()?;
+                    tracing::info!(marks = migrated, "converted the ledger to store format 2");
+                }
             }
         }
-        Ok(Self { db, tree, path })
+        let marks = Arc::new(Marks::default());
+        marks.replace(ledger::load(&tree, &shown)?);
+        Ok(Self {
+            db,
+            tree,
+            path,
+            marks,
+        })
     }
 
     /// The directory, if the store is not temporary.
@@ -99,8 +117,16 @@ impl Store {
         if commit.is_empty() {
             return Ok(());
         }
-        self.tree.apply_batch(commit.batch)?;
+        let mut batch = commit.batch;
+        if !commit.marks.is_empty() {
+            batch.insert(
+                keys::ledger_group(self.db.generate_id()?),
+                ledger::encode(commit.done_at, &commit.marks),
+            );
+        }
+        self.tree.apply_batch(batch)?;
         self.db.flush()?;
+        self.marks.extend(commit.marks);
         Ok(())
     }
 
@@ -111,7 +137,7 @@ impl Store {
 
     /// True if `rule` has completed the event with these token bytes.
     pub fn is_done(&self, rule: &str, token: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.tree.contains_key(keys::ledger(rule, token))?)
+        Ok(self.marks.contains(ledger::fingerprint(rule, token)))
     }
 
     /// A stream's checkpoint position.
@@ -218,26 +244,20 @@ impl Store {
     pub fn gc_ledger(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
         let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
-        for item in self.tree.scan_prefix([keys::LEDGER]) {
+        for item in self.tree.scan_prefix([keys::LEDGER_GROUP]) {
             let (key, value) = item?;
-            let done_at = <[u8; 8]>::try_from(value.as_ref())
-                .map(i64::from_be_bytes)
-                .unwrap_or(i64::MAX);
-            if done_at < cutoff_ms {
+            if let Some((done_at, marks)) = ledger::decode(&value)
+                && done_at < cutoff_ms
+            {
+                removed += marks.count();
                 batch.remove(key);
-                in_batch += 1;
-                if in_batch == 10_000 {
-                    self.tree.apply_batch(std::mem::take(&mut batch))?;
-                    removed += in_batch;
-                    in_batch = 0;
-                }
             }
         }
-        self.tree.apply_batch(batch)?;
-        removed += in_batch;
         if removed > 0 {
+            self.tree.apply_batch(batch)?;
             self.db.flush()?;
+            let shown = self.path.clone().unwrap_or_default();
+            self.marks.replace(ledger::load(&self.tree, &shown)?);
         }
         Ok(removed)
     }
