@@ -149,8 +149,11 @@ impl StreamTask {
         attempt: &mut u32,
         start_at: &mut StartAt,
     ) -> Outcome {
-        let (tx, mut rx) = mpsc::channel(self.options.max_batch.max(1));
-        let _reader = AbortOnDrop(tokio::spawn(read_ahead(stream, tx)));
+        let max_batch = self.options.max_batch.max(1);
+        let (tx, mut rx) = mpsc::channel(4);
+        let _reader = AbortOnDrop(tokio::spawn(read_ahead(stream, tx, max_batch)));
+        // Events received but not yet put in a batch.
+        let mut pending = std::collections::VecDeque::new();
         let mut fragments = super::split::Reassembler::default();
         loop {
             let mut events = Vec::new();
@@ -160,15 +163,27 @@ impl StreamTask {
             let mut ended = false;
             let mut deadline: Option<Instant> = None;
             loop {
-                let next = match deadline {
-                    None => rx.recv().await,
-                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                        Ok(next) => next,
-                        Err(_) => break,
-                    },
+                let next = match pending.pop_front() {
+                    Some(raw) => Some(Ok(raw)),
+                    None => {
+                        let received = match deadline {
+                            None => rx.recv().await,
+                            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                                Ok(received) => received,
+                                Err(_) => break,
+                            },
+                        };
+                        match received {
+                            Some(Read::Events(events)) => {
+                                pending.extend(events);
+                                continue;
+                            }
+                            other => other.map(Err),
+                        }
+                    }
                 };
                 match next {
-                    Some(Read::Event(raw)) => {
+                    Some(Ok(raw)) => {
                         match fragments
                             .push(raw)
                             .map_err(|e| e.to_string())
@@ -199,17 +214,18 @@ impl StreamTask {
                             }
                         }
                     }
-                    Some(Read::Waiting) if events.is_empty() => {}
-                    Some(Read::Waiting) => break,
-                    Some(Read::Drained { token, alive }) => {
+                    Some(Err(Read::Waiting)) if events.is_empty() => {}
+                    Some(Err(Read::Waiting)) => break,
+                    Some(Err(Read::Drained { token, alive })) => {
                         drained = token;
                         ended = !alive;
                         break;
                     }
-                    Some(Read::Failed(error)) => {
+                    Some(Err(Read::Failed(error))) => {
                         failure = Some(error);
                         break;
                     }
+                    Some(Err(Read::Events(_))) => unreachable!("chunks are unpacked above"),
                     None => {
                         ended = true;
                         break;
@@ -358,8 +374,8 @@ impl StreamTask {
 
 /// What the reader task passes on, in order.
 enum Read {
-    /// One event (or fragment of a split event).
-    Event(RawDocumentBuf),
+    /// Events (or fragments of split events), in order.
+    Events(Vec<RawDocumentBuf>),
     /// The server's batch ran dry; the stream's token now (the post-batch
     /// resume token), and whether the cursor is still open.
     Drained {
@@ -374,7 +390,14 @@ enum Read {
 }
 
 /// Calls the driver until the stream fails or closes, or the batcher goes away.
-async fn read_ahead(mut stream: ChangeStream<RawDocumentBuf>, tx: mpsc::Sender<Read>) {
+async fn read_ahead(
+    mut stream: ChangeStream<RawDocumentBuf>,
+    tx: mpsc::Sender<Read>,
+    max_chunk: usize,
+) {
+    // Events go on in chunks, one channel message for all the driver had
+    // buffered, not one per event.
+    let mut chunk = Vec::new();
     loop {
         let next = {
             let mut next = std::pin::pin!(stream.next_if_any());
@@ -383,6 +406,14 @@ async fn read_ahead(mut stream: ChangeStream<RawDocumentBuf>, tx: mpsc::Sender<R
             match std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await {
                 std::task::Poll::Ready(next) => next,
                 std::task::Poll::Pending => {
+                    if !chunk.is_empty()
+                        && tx
+                            .send(Read::Events(std::mem::take(&mut chunk)))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
                     if tx.send(Read::Waiting).await.is_err() {
                         return;
                     }
@@ -391,7 +422,13 @@ async fn read_ahead(mut stream: ChangeStream<RawDocumentBuf>, tx: mpsc::Sender<R
             }
         };
         let (read, go_on) = match next {
-            Ok(Some(raw)) => (Read::Event(raw), true),
+            Ok(Some(raw)) => {
+                chunk.push(raw);
+                if chunk.len() < max_chunk {
+                    continue;
+                }
+                (Read::Events(std::mem::take(&mut chunk)), true)
+            }
             Ok(None) => {
                 let alive = stream.is_alive();
                 let token = stream.resume_token();
@@ -399,6 +436,14 @@ async fn read_ahead(mut stream: ChangeStream<RawDocumentBuf>, tx: mpsc::Sender<R
             }
             Err(error) => (Read::Failed(error), false),
         };
+        if !chunk.is_empty()
+            && tx
+                .send(Read::Events(std::mem::take(&mut chunk)))
+                .await
+                .is_err()
+        {
+            return;
+        }
         if tx.send(read).await.is_err() || !go_on {
             return;
         }

@@ -27,6 +27,9 @@ pub struct ChangeStreamCursor {
     pub invalidated: bool,
 }
 
+/// A batch of events stays under this many bytes (the server's 16 MiB).
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
 /// One batch read from a stream.
 #[derive(Debug)]
 pub struct Batch {
@@ -111,7 +114,7 @@ impl ChangeStreamCursor {
         self.next_seq <= oplog.last_seq()
     }
 
-    /// Reads up to `limit` events without waiting.
+    /// Reads up to `limit` events (and under 16 MiB) without waiting.
     pub fn read(
         &mut self,
         oplog: &Oplog,
@@ -120,7 +123,15 @@ impl ChangeStreamCursor {
     ) -> Result<Batch, CommandError> {
         let mut events = Vec::new();
         let mut last_event_token = None;
-        while !self.invalidated && events.len() < limit && self.next_seq <= oplog.last_seq() {
+        // Like the server, a batch stops short of 16 MiB of events (the next
+        // event is assumed as large as the last).
+        let (mut bytes, mut last_size) = (0usize, 0usize);
+        let mut encoded = Vec::new();
+        while !self.invalidated
+            && events.len() < limit
+            && bytes + last_size <= MAX_BATCH_BYTES
+            && self.next_seq <= oplog.last_seq()
+        {
             // The window rolled past an entry this stream had not read yet.
             let entry = oplog
                 .get(self.next_seq)
@@ -137,6 +148,11 @@ impl ChangeStreamCursor {
             let built = event::build(entry, self.shape, catalog)?;
             if let Some(out) = self.transform(built)? {
                 last_event_token = Some(out.get_document("_id").cloned().unwrap_or_default());
+                encoded.clear();
+                if out.to_writer(&mut encoded).is_ok() {
+                    last_size = encoded.len();
+                    bytes += last_size;
+                }
                 events.push(out);
             }
             if self.scope.invalidated_by(entry) {

@@ -103,6 +103,9 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     ))
 }
 
+/// The first batch's size when the command does not set `cursor.batchSize`.
+const DEFAULT_FIRST_BATCH: usize = 101;
+
 fn open_change_stream(
     ctx: &mut Ctx<'_>,
     coll: Option<&str>,
@@ -123,10 +126,11 @@ fn open_change_stream(
     let mut state = ctx.shared.lock();
     let now = state.clock.now();
     let mut stream = ChangeStreamCursor::open(spec, reply_ns.clone(), &state.oplog, now)?;
+    // As on the server, the first batch holds at most 101 events unless asked otherwise.
     let batch = stream.read(
         &state.oplog,
         &state.catalog,
-        batch_size.unwrap_or(usize::MAX),
+        batch_size.unwrap_or(DEFAULT_FIRST_BATCH),
     )?;
     let id = if stream.invalidated {
         0

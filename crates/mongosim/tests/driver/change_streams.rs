@@ -263,3 +263,73 @@ async fn a_standalone_refuses_change_streams() {
         "{err}"
     );
 }
+
+/// Batches as the server sizes them: at most 101 events in the first batch
+/// unless `batchSize` says otherwise, and getMore replies under 16 MiB.
+#[tokio::test]
+async fn batches_are_sized_as_the_server_sizes_them() {
+    each_target!("cs_batches", |t| {
+        let coll = t.coll("big");
+        let mut session = t.client.start_session().await.unwrap();
+        coll.insert_one(doc! {"_id": "start"})
+            .session(&mut session)
+            .await
+            .unwrap();
+        let start = session.operation_time().unwrap();
+        let small: Vec<Document> = (0..150).map(|i| doc! {"_id": i}).collect();
+        coll.insert_many(small).await.unwrap();
+        let large: Vec<Document> = (0..40)
+            .map(|i| doc! {"_id": format!("large-{i}"), "pad": "x".repeat(1_000_000)})
+            .collect();
+        for chunk in large.chunks(8) {
+            coll.insert_many(chunk.to_vec()).await.unwrap();
+        }
+        let db = t.client.database(&t.db);
+        let opened = db
+            .run_command(doc! {
+                "aggregate": "big",
+                "pipeline": [{"$changeStream": {"startAtOperationTime": start}}],
+                "cursor": {},
+            })
+            .session(&mut session)
+            .await
+            .unwrap();
+        let cursor = opened.get_document("cursor").unwrap();
+        let first = cursor.get_array("firstBatch").unwrap().len();
+        assert!(first <= 101, "first batch of {first}");
+        let id = cursor.get_i64("id").unwrap();
+        let mut seen = first;
+        let mut largest_reply = 0;
+        let mut replies = 0;
+        while seen < 191 {
+            let more = db
+                .run_command(doc! {"getMore": id, "collection": "big", "maxTimeMS": 1000_i64})
+                .session(&mut session)
+                .await
+                .unwrap();
+            let batch = more
+                .get_document("cursor")
+                .unwrap()
+                .get_array("nextBatch")
+                .unwrap();
+            let bytes: usize = batch
+                .iter()
+                .map(|e| bson::to_vec(e.as_document().unwrap()).unwrap().len())
+                .sum();
+            assert!(
+                bytes <= 16 * 1024 * 1024,
+                "a getMore returned {bytes} bytes"
+            );
+            largest_reply = largest_reply.max(bytes);
+            seen += batch.len();
+            replies += 1;
+            assert!(
+                replies < 50,
+                "the stream stopped delivering at {seen} events"
+            );
+        }
+        assert_eq!(seen, 191);
+        assert!(replies >= 3, "40 MB of events came in {replies} replies");
+        assert!(largest_reply > 8 * 1024 * 1024, "{largest_reply}");
+    });
+}
