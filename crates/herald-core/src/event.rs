@@ -56,22 +56,25 @@ pub enum EventError {
 impl ChangeEvent {
     /// Parses the header of a raw change event; the body stays raw.
     pub fn from_raw(raw: RawDocumentBuf) -> Result<Self, EventError> {
-        // Only the header is looked at; the body (often most of the bytes) is
-        // skipped by length, never walked.
-        let field = |name| crate::raw::get(&raw, name);
-        let token = field("_id")
+        // Only the header is looked at, in one pass; the body (often most of
+        // the bytes) is skipped by length, never walked.
+        let [id, operation, ns, cluster_time, wall_time] = crate::raw::get_many(
+            &raw,
+            ["_id", "operationType", "ns", "clusterTime", "wallTime"],
+        );
+        let token = id
             .map(|value| ResumeToken::new(value.to_raw_bson()))
             .ok_or(EventError::Missing("_id"))?;
-        let operation_type = match field("operationType") {
+        let operation_type = match operation {
             Some(value) => OperationType::parse(value.as_str().ok_or(EventError::WrongType {
                 field: "operationType",
                 expected: "a string",
             })?),
             None => return Err(EventError::Missing("operationType")),
         };
-        let ns = field("ns").map(parse_ns).transpose()?;
-        let cluster_time = field("clusterTime").and_then(|v| v.as_timestamp());
-        let wall_time = field("wallTime").and_then(|v| v.as_datetime());
+        let ns = ns.map(parse_ns).transpose()?;
+        let cluster_time = cluster_time.and_then(|v| v.as_timestamp());
+        let wall_time = wall_time.and_then(|v| v.as_datetime());
         Ok(Self {
             token,
             operation_type,

@@ -19,22 +19,53 @@ use bson::{DateTime, Decimal128, Timestamp, oid::ObjectId};
 /// assert!(herald_core::raw::get(&raw, "z").is_none());
 /// ```
 pub fn get<'a>(doc: &'a RawDocument, key: &str) -> Option<RawBsonRef<'a>> {
+    let [found] = get_many(doc, [key]);
+    found
+}
+
+/// The values of several keys in one pass over `doc` (the first occurrence of each).
+///
+/// ```
+/// use bson::{doc, RawDocumentBuf};
+/// let raw = RawDocumentBuf::from_document(&doc! { "a": 1, "b": "x" }).unwrap();
+/// let [a, z, b] = herald_core::raw::get_many(&raw, ["a", "z", "b"]);
+/// assert_eq!((a.unwrap().as_i32(), z, b.unwrap().as_str()), (Some(1), None, Some("x")));
+/// ```
+pub fn get_many<'a, const N: usize>(
+    doc: &'a RawDocument,
+    keys: [&str; N],
+) -> [Option<RawBsonRef<'a>>; N] {
+    let mut found = [None; N];
     let bytes = doc.as_bytes();
-    let end = bytes.len().checked_sub(1)?;
+    let Some(end) = bytes.len().checked_sub(1) else {
+        return found;
+    };
+    let mut left = N;
     let mut at = 4;
-    while at < end {
+    while at < end && left > 0 {
         let element_type = bytes[at];
         let key_start = at + 1;
-        let key_len = bytes.get(key_start..end)?.iter().position(|&b| b == 0)?;
+        let Some(key_len) = bytes[key_start..end].iter().position(|&b| b == 0) else {
+            break;
+        };
         let value_start = key_start + key_len + 1;
-        let size = value_size(element_type, bytes.get(value_start..end)?)?;
-        if &bytes[key_start..key_start + key_len] == key.as_bytes() {
-            let value = bytes.get(value_start..value_start + size)?;
-            return decode(element_type, value).or_else(|| doc.get(key).ok().flatten());
+        let Some(size) = bytes
+            .get(value_start..end)
+            .and_then(|rest| value_size(element_type, rest))
+        else {
+            break;
+        };
+        let name = &bytes[key_start..key_start + key_len];
+        for (slot, key) in found.iter_mut().zip(keys) {
+            if slot.is_none() && name == key.as_bytes() {
+                let value = &bytes[value_start..value_start + size];
+                *slot = decode(element_type, value).or_else(|| doc.get(key).ok().flatten());
+                left -= 1;
+            }
         }
         at = value_start + size;
     }
-    None
+    found
 }
 
 fn read_i32(bytes: &[u8]) -> Option<i32> {
@@ -137,6 +168,10 @@ mod tests {
         for (key, _) in &every_type() {
             assert_eq!(get(&raw, key), raw.get(key).unwrap(), "{key}");
         }
+        let [int32, missing, string] = get_many(&raw, ["int32", "missing", "string"]);
+        assert_eq!(int32, raw.get("int32").unwrap());
+        assert_eq!(missing, None);
+        assert_eq!(string, raw.get("string").unwrap());
         assert_eq!(get(&raw, "missing"), None);
         assert_eq!(get(&raw, "doub"), None);
     }

@@ -30,7 +30,12 @@ pub struct Commit {
 impl Commit {
     /// Records that `rule` completed the event with these token bytes.
     pub fn mark_done(&mut self, rule: &str, token: &[u8]) {
-        self.marks.push(crate::ledger::fingerprint(rule, token));
+        self.mark(crate::ledger::fingerprint(rule, token));
+    }
+
+    /// Records a completed pair by its [fingerprint](crate::ledger::fingerprint).
+    pub fn mark(&mut self, fingerprint: u64) {
+        self.marks.push(fingerprint);
         self.len += 1;
     }
 

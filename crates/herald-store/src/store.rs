@@ -137,7 +137,12 @@ impl Store {
 
     /// True if `rule` has completed the event with these token bytes.
     pub fn is_done(&self, rule: &str, token: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.marks.contains(ledger::fingerprint(rule, token)))
+        Ok(self.is_marked(ledger::fingerprint(rule, token)))
+    }
+
+    /// True if the pair with this [fingerprint](ledger::fingerprint) is complete.
+    pub fn is_marked(&self, fingerprint: u64) -> bool {
+        self.marks.contains(fingerprint)
     }
 
     /// A stream's checkpoint position.

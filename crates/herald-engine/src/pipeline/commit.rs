@@ -62,7 +62,7 @@ impl Engine {
         let commit = &mut run.group.commit;
         for op in completion.ops {
             match op {
-                CommitOp::Done { rule, token } => commit.mark_done(&rule, &token),
+                CommitOp::Done(mark) => commit.mark(mark),
                 CommitOp::SetState { rule, key, value } => commit.set_state(&rule, &key, &value)?,
                 CommitOp::DelState { rule, key } => commit.del_state(&rule, &key),
                 CommitOp::DeadLetter(letter) => commit.dead_letter(&letter)?,

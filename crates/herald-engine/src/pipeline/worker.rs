@@ -23,10 +23,8 @@ pub(crate) struct WorkItem {
 
 /// A change to commit.
 pub(crate) enum CommitOp {
-    Done {
-        rule: Arc<str>,
-        token: Vec<u8>,
-    },
+    /// The (rule, event) pair is complete: its ledger fingerprint.
+    Done(u64),
     SetState {
         rule: Arc<str>,
         key: String,
@@ -94,7 +92,8 @@ pub(crate) async fn process(
     let dry_run = core.options.dry_run;
     for rule in core.router.route(event) {
         completion.matched += 1;
-        if !core.options.from_start && core.store.is_done(rule.name(), token)? {
+        let mark = herald_store::ledger::fingerprint(rule.name(), token);
+        if !core.options.from_start && core.store.is_marked(mark) {
             completion.deduplicated += 1;
             completion
                 .outcomes
@@ -152,10 +151,7 @@ pub(crate) async fn process(
         }
         if !dry_run {
             // Done either way: completed, or owned by the dead-letter queue.
-            completion.ops.push(CommitOp::Done {
-                rule: rule.name().clone(),
-                token: token.to_vec(),
-            });
+            completion.ops.push(CommitOp::Done(mark));
         }
     }
     Ok(completion)
