@@ -126,6 +126,7 @@ pub struct LiveResult {
     /// The Rust driver reading raw events, storing the resume token every 512 events.
     pub bare_driver: Throughput,
     /// The pymongo tutorial loop, or why it could not run.
+    #[serde(serialize_with = "super::report::outcome")]
     pub pymongo: Result<Throughput, String>,
 }
 

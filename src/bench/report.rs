@@ -19,15 +19,45 @@ pub struct Report {
     /// The machine.
     pub machine: Machine,
     /// Replay through 10 rules.
+    #[serde(serialize_with = "case")]
     pub replay: Option<Result<ReplayResult, String>>,
     /// Replay through 10,000 rules, and its ratio to 10.
+    #[serde(serialize_with = "case")]
     pub routing_scale: Option<Result<RoutingScale, String>>,
     /// Live throughput: herald, the bare driver loop, the pymongo loop.
+    #[serde(serialize_with = "case")]
     pub live: Option<Result<Live, String>>,
     /// Insert → effect latency at a steady rate.
+    #[serde(serialize_with = "case")]
     pub latency: Option<Result<LatencyResult, String>>,
     /// Each target, and whether it was met.
     pub targets: Vec<Target>,
+}
+
+/// A case that was not run is `null`; one that failed is `{"error": "..."}`.
+fn case<T: Serialize, S: serde::Serializer>(
+    value: &Option<Result<T, String>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        None => serializer.serialize_none(),
+        Some(result) => outcome(result, serializer),
+    }
+}
+
+/// A measurement as itself, or `{"error": "..."}` if it could not be made.
+pub(super) fn outcome<T: Serialize, S: serde::Serializer>(
+    value: &Result<T, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Failed<'a> {
+        error: &'a str,
+    }
+    match value {
+        Ok(measured) => measured.serialize(serializer),
+        Err(error) => Failed { error }.serialize(serializer),
+    }
 }
 
 /// Where the run happened.
@@ -309,6 +339,18 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_cases_say_why_and_skipped_ones_are_null() {
+        let report = Report {
+            replay: Some(Err("the events file is missing".into())),
+            ..Report::default()
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["replay"], serde_json::json!({"error": "the events file is missing"}));
+        assert!(json["latency"].is_null());
+        assert!(report.has_errors());
+    }
 
     #[test]
     fn thousands_groups_digits() {
