@@ -347,7 +347,10 @@ mod tests {
             ..Report::default()
         };
         let json = serde_json::to_value(&report).unwrap();
-        assert_eq!(json["replay"], serde_json::json!({"error": "the events file is missing"}));
+        assert_eq!(
+            json["replay"],
+            serde_json::json!({"error": "the events file is missing"})
+        );
         assert!(json["latency"].is_null());
         assert!(report.has_errors());
     }
