@@ -9,6 +9,52 @@ use std::sync::Arc;
 /// At most this many field names get direct getters (see [`RuleSet::load_dir`]).
 const MAX_FIELD_GETTERS: usize = 4096;
 
+/// Each rule file with its text, or the diagnostic for a file that cannot be read.
+type Sources = Vec<(PathBuf, Result<String, Diagnostic>)>;
+
+/// Reads the rule files of `dir`; an empty directory is an error.
+fn read_dir(dir: &Path) -> Result<(PathBuf, Sources), Vec<Diagnostic>> {
+    let files = rule_files(dir).map_err(|e| vec![e])?;
+    if files.is_empty() {
+        return Err(vec![Diagnostic::new(
+            dir,
+            0,
+            0,
+            "no rules: the directory has no *.rhai files",
+        )]);
+    }
+    let sources = files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Diagnostic::new(&file, 0, 0, format!("cannot read: {e}")));
+            (file, text)
+        })
+        .collect();
+    Ok((dir.to_path_buf(), sources))
+}
+
+/// Compiles every source; all diagnostics if any fails.
+fn compile(
+    engine: Arc<Engine>,
+    dir: PathBuf,
+    sources: Sources,
+) -> Result<RuleSet, Vec<Diagnostic>> {
+    let mut rules = Vec::with_capacity(sources.len());
+    let mut errors = Vec::new();
+    for (file, text) in sources {
+        match text.and_then(|text| Rule::from_source(engine.clone(), &file, &text)) {
+            Ok(rule) => rules.push(rule),
+            Err(d) => errors.push(d),
+        }
+    }
+    if errors.is_empty() {
+        Ok(RuleSet { dir, rules })
+    } else {
+        Err(errors)
+    }
+}
+
 /// The rules loaded from one directory, in file-name order.
 ///
 /// ```no_run
@@ -30,22 +76,18 @@ impl RuleSet {
     /// All files are compiled; if any fails, every diagnostic is returned, so
     /// one run of `herald check` shows every problem.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<Self, Vec<Diagnostic>> {
-        let dir = dir.as_ref();
+        let (dir, sources) = read_dir(dir.as_ref())?;
         let mut engine = crate::sandbox::engine();
         // Fields the rules read get direct getters on event documents.
-        let texts: Vec<String> = rule_files(dir)
-            .unwrap_or_default()
+        let mut fields: Vec<&str> = sources
             .iter()
-            .filter_map(|file| std::fs::read_to_string(file).ok())
-            .collect();
-        let mut fields: Vec<&str> = texts
-            .iter()
-            .flat_map(|text| crate::event_view::property_names(text))
+            .filter_map(|(_, text)| text.as_deref().ok())
+            .flat_map(crate::event_view::property_names)
             .collect();
         fields.sort_unstable();
         fields.dedup();
         crate::event_view::register_fields(&mut engine, fields.into_iter().take(MAX_FIELD_GETTERS));
-        Self::load_dir_with(Arc::new(engine), dir)
+        compile(Arc::new(engine), dir, sources)
     }
 
     /// Like [`RuleSet::load_dir`], with a given engine.
@@ -53,32 +95,8 @@ impl RuleSet {
         engine: Arc<Engine>,
         dir: impl AsRef<Path>,
     ) -> Result<Self, Vec<Diagnostic>> {
-        let dir = dir.as_ref().to_path_buf();
-        let files = rule_files(&dir).map_err(|e| vec![e])?;
-        if files.is_empty() {
-            return Err(vec![Diagnostic::new(
-                &dir,
-                0,
-                0,
-                "no rules: the directory has no *.rhai files",
-            )]);
-        }
-        let mut rules = Vec::with_capacity(files.len());
-        let mut errors = Vec::new();
-        for file in files {
-            let loaded = std::fs::read_to_string(&file)
-                .map_err(|e| Diagnostic::new(&file, 0, 0, format!("cannot read: {e}")))
-                .and_then(|text| Rule::from_source(engine.clone(), &file, &text));
-            match loaded {
-                Ok(rule) => rules.push(rule),
-                Err(d) => errors.push(d),
-            }
-        }
-        if errors.is_empty() {
-            Ok(Self { dir, rules })
-        } else {
-            Err(errors)
-        }
+        let (dir, sources) = read_dir(dir.as_ref())?;
+        compile(engine, dir, sources)
     }
 
     /// Builds a set from rules already compiled (embedding, tests).
