@@ -158,19 +158,29 @@ impl Parser<'_, '_> {
                 self.expect(b':', "`:`")?;
                 let element_type = self.value(depth + 1)?;
                 self.out[type_at] = element_type as u8;
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.unexpected("`,` or `}`")),
+                if self.closes(b'}', "`,` or `}`")? {
+                    break;
                 }
             }
         }
         self.finish_document(start)?;
         Ok(wrapper)
+    }
+
+    /// After a member: true past the closing `close`, false past a `,`.
+    fn closes(&mut self, close: u8, expected: &str) -> Result<bool, ExtJsonError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.unexpected(expected)),
+        }
     }
 
     fn finish_document(&mut self, start: usize) -> Result<(), ExtJsonError> {
@@ -202,14 +212,8 @@ impl Parser<'_, '_> {
             let element_type = self.value(depth + 1)?;
             self.out[type_at] = element_type as u8;
             index += 1;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return Err(self.unexpected("`,` or `]`")),
+            if self.closes(b']', "`,` or `]`")? {
+                break;
             }
         }
         self.finish_document(start)
