@@ -406,15 +406,7 @@ async fn read_ahead(
             match std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx))).await {
                 std::task::Poll::Ready(next) => next,
                 std::task::Poll::Pending => {
-                    if !chunk.is_empty()
-                        && tx
-                            .send(Read::Events(std::mem::take(&mut chunk)))
-                            .await
-                            .is_err()
-                    {
-                        return;
-                    }
-                    if tx.send(Read::Waiting).await.is_err() {
+                    if !flush(&tx, &mut chunk).await || tx.send(Read::Waiting).await.is_err() {
                         return;
                     }
                     next.await
@@ -424,10 +416,10 @@ async fn read_ahead(
         let (read, go_on) = match next {
             Ok(Some(raw)) => {
                 chunk.push(raw);
-                if chunk.len() < max_chunk {
-                    continue;
+                if chunk.len() >= max_chunk && !flush(&tx, &mut chunk).await {
+                    return;
                 }
-                (Read::Events(std::mem::take(&mut chunk)), true)
+                continue;
             }
             Ok(None) => {
                 let alive = stream.is_alive();
@@ -436,18 +428,15 @@ async fn read_ahead(
             }
             Err(error) => (Read::Failed(error), false),
         };
-        if !chunk.is_empty()
-            && tx
-                .send(Read::Events(std::mem::take(&mut chunk)))
-                .await
-                .is_err()
-        {
-            return;
-        }
-        if tx.send(read).await.is_err() || !go_on {
+        if !flush(&tx, &mut chunk).await || tx.send(read).await.is_err() || !go_on {
             return;
         }
     }
+}
+
+/// Sends the events gathered so far, if any; false if the batcher has gone away.
+async fn flush(tx: &mpsc::Sender<Read>, chunk: &mut Vec<RawDocumentBuf>) -> bool {
+    chunk.is_empty() || tx.send(Read::Events(std::mem::take(chunk))).await.is_ok()
 }
 
 /// Stops a task when dropped.
