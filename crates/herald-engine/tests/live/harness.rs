@@ -258,15 +258,19 @@ pub async fn launch(
     dir: &Path,
     streams: usize,
 ) -> (Recorder, Running) {
+    launch_with(target, rules_dir, dir, streams, quick_options()).await
+}
+
+/// [`launch`] with other source options.
+pub async fn launch_with(
+    target: &Target,
+    rules_dir: &Path,
+    dir: &Path,
+    streams: usize,
+    options: MongoSourceOptions,
+) -> (Recorder, Running) {
     let recorder = Recorder::default();
-    let running = start(
-        target,
-        rules_dir,
-        &dir.join("store"),
-        &recorder,
-        quick_options(),
-    )
-    .await;
+    let running = start(target, rules_dir, &dir.join("store"), &recorder, options).await;
     until_streams_open(target, streams).await;
     (recorder, running)
 }

@@ -130,16 +130,7 @@ async fn invalidate_restart_follows_the_recreated_collection() {
         on_invalidate: InvalidatePolicy::Restart,
         ..quick_options()
     };
-    let recorder = Recorder::default();
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        options,
-    )
-    .await;
-    until_streams_open(&t, 1).await;
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, options).await;
     let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1}).await.unwrap();
     c.drop().await.unwrap();

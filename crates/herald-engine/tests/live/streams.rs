@@ -194,21 +194,12 @@ async fn events_do_not_wait_for_the_next_get_more() {
         dir.path(),
         &[("a", &rule(&t.ns("shop.orders"), "\"insert\"", ""))],
     );
-    let recorder = Recorder::default();
     let options = herald_ingest::mongo::MongoSourceOptions {
         // Far longer than the recorder waits: a batch held for the next getMore fails the test.
         max_await: std::time::Duration::from_secs(120),
         ..quick_options()
     };
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        options,
-    )
-    .await;
-    until_streams_open(&t, 1).await;
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, options).await;
     let orders = coll(&t, "shop", "orders").await;
     orders
         .insert_many((1..=3).map(|i| doc! {"_id": i}))
