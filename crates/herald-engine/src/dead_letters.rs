@@ -45,7 +45,7 @@ impl Engine {
         let state = Arc::new(StateView::new(core.store.clone()));
         let mut completion = Completion::default();
         let mut commit = core.store.begin();
-        match worker::run_rule(core, rule, &event, &state, &mut completion).await {
+        match worker::run_rule_guarded(core, rule, &event, &state, &mut completion).await {
             Ok(changes) => {
                 for change in changes {
                     match change {

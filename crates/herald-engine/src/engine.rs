@@ -37,6 +37,18 @@ pub enum EngineError {
     /// The builder lacks something.
     #[error("{0}")]
     Incomplete(&'static str),
+    /// A worker task ended while events were in flight (a panic outside any
+    /// rule's handler or channel, which are caught and dead-lettered).
+    #[error(
+        "a worker stopped unexpectedly: {0}; the events it held were not checkpointed and run again on the next start"
+    )]
+    WorkerFailed(String),
+    /// A group could not be committed: the run stopped with the checkpoint
+    /// where it was, and nothing after the failed group was committed.
+    #[error(
+        "the store could not commit ({0}); herald stopped with the checkpoint at the last group that committed, so the events after it run again (with the same idempotency keys) when herald restarts. Check the disk (space, permissions, errors) before restarting"
+    )]
+    CommitFailed(StoreError),
 }
 
 /// What a run does besides executing effects.

@@ -142,7 +142,18 @@ impl Engine {
                 || group.started.elapsed() >= Duration::from_millis(settings.commit_interval_ms))
     }
 
+    /// Commits the open group and starts a new one.
+    ///
+    /// A failed commit stops the run: the group's ledger marks, state writes
+    /// and dead letters were not written, so no later group may move the
+    /// checkpoint past them. The run returns [`EngineError::CommitFailed`] and
+    /// commits nothing more.
     pub(super) fn commit_group(&self, run: &mut Run<'_>) -> Result<(), EngineError> {
+        if run.commit_failed {
+            return Err(EngineError::Incomplete(
+                "a commit failed earlier in this run; nothing more may commit",
+            ));
+        }
         let mut done = std::mem::replace(&mut run.group, self.new_group());
         if self.core.options.dry_run {
             return Ok(());
@@ -158,7 +169,11 @@ impl Engine {
             done.commit.rule_counts(rule, counts);
             *dirty = false;
         }
-        self.core.store.commit(done.commit)?;
+        if let Err(e) = self.core.store.commit(done.commit) {
+            run.commit_failed = true;
+            tracing::error!(error = %e, "group commit failed; stopping the run");
+            return Err(EngineError::CommitFailed(e));
+        }
         run.state.committed(run.released_up_to);
         Ok(())
     }

@@ -79,8 +79,22 @@ pub(super) struct Run<'a> {
     next_seq: u64,
     pub(super) released_up_to: u64,
     in_flight: usize,
+    /// A commit failed: nothing may commit after it.
+    pub(super) commit_failed: bool,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
+}
+
+/// Why a worker task ended, if it failed (a panic, or an abort outside shutdown).
+fn worker_failure(joined: Result<(), tokio::task::JoinError>) -> Option<String> {
+    match joined {
+        Ok(()) => None,
+        Err(e) if e.is_panic() => Some(format!(
+            "panicked: {}",
+            super::worker::panic_message(e.into_panic().as_ref())
+        )),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// The worker that owns an event: by namespace and document key.
@@ -159,22 +173,52 @@ impl Engine {
             next_seq: 1,
             released_up_to: 0,
             in_flight: 0,
+            commit_failed: false,
             counts,
         };
         let outcome = self
-            .pump(&mut source, &senders, &mut done_rx, &mut run, shutdown)
+            .pump(
+                &mut source,
+                &senders,
+                &mut workers,
+                &mut done_rx,
+                &mut run,
+                shutdown,
+            )
             .await;
         drop(senders);
+        if run.commit_failed {
+            // Nothing after a failed commit may commit: stop here, so the
+            // checkpoint stays at the last group that reached the disk.
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
+            return outcome.map(|()| run.summary);
+        }
         // Let in-flight events finish (within the deadline), so their work is committed.
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(core.settings.shutdown_timeout_ms);
         while run.in_flight > 0 {
-            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-                Ok(Some((seq, Ok(completion)))) => {
-                    run.in_flight -= 1;
-                    self.complete_event(seq, completion, &mut run)?;
+            tokio::select! {
+                biased;
+                received = done_rx.recv() => match received {
+                    Some((seq, Ok(completion))) => {
+                        run.in_flight -= 1;
+                        if let Err(e) = self.complete_event(seq, completion, &mut run) {
+                            workers.abort_all();
+                            while workers.join_next().await.is_some() {}
+                            return Err(e);
+                        }
+                    }
+                    _ => break,
+                },
+                // A worker that died holds its events forever: stop waiting for them.
+                Some(joined) = workers.join_next() => {
+                    if let Some(reason) = worker_failure(joined) {
+                        tracing::error!(%reason, "a worker stopped while finishing in-flight events");
+                        break;
+                    }
                 }
-                _ => break,
+                _ = tokio::time::sleep_until(deadline) => break,
             }
         }
         run.summary.abandoned = run.in_flight as u64;
@@ -197,6 +241,7 @@ impl Engine {
         &self,
         source: &mut S,
         senders: &[mpsc::Sender<WorkItem>],
+        workers: &mut tokio::task::JoinSet<()>,
         done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
         run: &mut Run<'_>,
         shutdown: impl Future,
@@ -220,6 +265,13 @@ impl Engine {
                 Some((seq, result)) = done.recv(), if run.in_flight > 0 => {
                     run.in_flight -= 1;
                     self.complete_event(seq, result?, run)?;
+                }
+                // Workers run until their queues close after the pump; one that
+                // ends now has failed, and its events would never complete.
+                Some(joined) = workers.join_next() => {
+                    let reason = worker_failure(joined)
+                        .unwrap_or_else(|| "it returned while the run was reading".to_owned());
+                    return Err(EngineError::WorkerFailed(reason));
                 }
                 // Commit a group that waits on a slow source, so its events are not redone after a crash.
                 _ = tokio::time::sleep_until(deadline), if pending => self.commit_group(run)?,

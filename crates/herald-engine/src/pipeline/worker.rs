@@ -100,7 +100,7 @@ pub(crate) async fn process(
                 .push((rule.name().clone(), Outcome::Deduplicated));
             continue;
         }
-        match run_rule(core, rule, event, state, &mut completion).await {
+        match run_rule_guarded(core, rule, event, state, &mut completion).await {
             Ok(state_changes) => {
                 completion
                     .outcomes
@@ -155,6 +155,38 @@ pub(crate) async fn process(
         }
     }
     Ok(completion)
+}
+
+/// [`run_rule`], with a panic (in a channel, or anywhere below) turned into
+/// that (rule, event)'s failure: a dead letter with the panic message. A
+/// panic must never leave an event in flight forever, which would stop the
+/// checkpoint and hang the run.
+pub(crate) async fn run_rule_guarded(
+    core: &Core,
+    rule: &Rule,
+    event: &Arc<ChangeEvent>,
+    state: &Arc<StateView>,
+    completion: &mut Completion,
+) -> Result<Vec<Intent>, (String, u32)> {
+    use futures_util::FutureExt;
+    let attempt = std::panic::AssertUnwindSafe(run_rule(core, rule, event, state, completion));
+    match attempt.catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = format!("panicked: {}", panic_message(payload.as_ref()));
+            tracing::error!(rule = %rule.name(), token = %event.token(), "{message}");
+            Err((message, 1))
+        }
+    }
+}
+
+/// The text of a panic, when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// Runs a handler and executes its effects. Returns its state changes to

@@ -1,0 +1,111 @@
+//! Failures inside the pipeline: a panicking channel, a store that cannot commit.
+
+use herald_core::{Effect, Position};
+use herald_engine::effects::{BoxFuture, Channel, EffectError};
+use herald_engine::{Engine, EngineError, Quiet, RunSummary};
+use herald_ingest::FileSource;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// `n` inserts into shop.orders, one document each.
+fn write_events(path: &Path, n: usize) {
+    let mut f = std::fs::File::create(path).unwrap();
+    for i in 1..=n {
+        writeln!(
+            f,
+            r#"{{"_id":{{"_data":"{i:06}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{i}}},"fullDocument":{{"_id":{i}}}}}"#
+        )
+        .unwrap();
+    }
+}
+
+const RULE: &str = r#"
+const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) { notify("out", #{ order: event.documentKey._id }); }
+"#;
+
+/// Records orders; panics on one of them.
+#[derive(Clone, Default)]
+struct PanicsOn {
+    order: i32,
+    seen: Arc<Mutex<Vec<i32>>>,
+}
+
+impl Channel for PanicsOn {
+    fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
+        Box::pin(async move {
+            let order = effect.intent.args().get_i32("order").unwrap();
+            if order == self.order {
+                panic!("the channel broke on order {order}");
+            }
+            self.seen.lock().unwrap().push(order);
+            Ok(())
+        })
+    }
+}
+
+async fn run_file(engine: &Engine, events: &Path) -> Result<RunSummary, EngineError> {
+    let source = FileSource::open(events).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.run(source, &mut Quiet, std::future::pending::<()>()),
+    )
+    .await
+    .expect("the run ends instead of hanging")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_channel_dead_letters_that_event_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.rhai"), RULE).unwrap();
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 4);
+    let channel = PanicsOn {
+        order: 2,
+        ..PanicsOn::default()
+    };
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .effect("out", channel.clone())
+        .build()
+        .unwrap();
+    let summary = run_file(&engine, &events).await.unwrap();
+    assert_eq!(
+        (
+            summary.events,
+            summary.matched,
+            summary.effects,
+            summary.dead_lettered
+        ),
+        (4, 4, 3, 1)
+    );
+    let mut seen = channel.seen.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 3, 4]);
+    let letters: Vec<_> = engine
+        .store()
+        .dead_letters()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].error.contains("the channel broke on order 2"),
+        "{}",
+        letters[0].error
+    );
+    assert!(
+        letters[0].error.contains("panicked"),
+        "{}",
+        letters[0].error
+    );
+    let stream = format!("file:{}", events.canonicalize().unwrap().display());
+    assert!(
+        matches!(
+            engine.store().checkpoint(&stream).unwrap(),
+            Some(Position::File { line: 4, .. })
+        ),
+        "the checkpoint moves past the dead-lettered event"
+    );
+}
