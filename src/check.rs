@@ -3,13 +3,21 @@
 use crate::cli::CheckArgs;
 use crate::exit::{Failure, Outcome};
 use crate::report;
+use crate::setup::{Setup, StoreDefault};
 use herald_script::RuleSet;
 
 /// Runs the command.
 pub fn run(args: CheckArgs) -> Outcome {
-    let rules = RuleSet::load_dir(&args.dir).map_err(|diagnostics| {
+    let setup = Setup::resolve_parts(
+        args.config.as_deref(),
+        args.dir.clone(),
+        None,
+        StoreDefault::Temporary,
+    )?;
+    let dir = &setup.rules;
+    let rules = RuleSet::load_dir(dir).map_err(|diagnostics| {
         diagnostics.iter().for_each(report::print);
-        eprintln!("{} error(s) in {}", diagnostics.len(), args.dir.display());
+        eprintln!("{} error(s) in {}", diagnostics.len(), dir.display());
         Failure::Reported(2)
     })?;
     for rule in rules.rules() {

@@ -94,18 +94,27 @@ pub struct BenchCaseArgs {
     pub store: PathBuf,
 }
 
+/// The configuration file, rules and store, resolved the same way by every
+/// command: the flag, then the `HERALD_*` variable, then the config file
+/// (paths in it relative to it), then the command's default.
+#[derive(Debug, Args, Default)]
+pub struct Common {
+    /// The configuration file (rules, store, channels, webhooks, [mongodb], [engine]).
+    #[arg(long, env = "HERALD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// The rules directory (default: the config's `rules`, else `rules`).
+    #[arg(long, env = "HERALD_RULES", global = true)]
+    pub rules: Option<PathBuf>,
+    /// The store directory (default: the config's `store`, else the command's default).
+    #[arg(long, env = "HERALD_STORE", global = true)]
+    pub store: Option<PathBuf>,
+}
+
 /// `herald dlq`.
 #[derive(Debug, Args)]
 pub struct DlqArgs {
-    /// The configuration file (store, rules, channels).
-    #[arg(long, env = "HERALD_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    /// The store directory (overrides the config; default `data/herald`).
-    #[arg(long, env = "HERALD_STORE", global = true)]
-    pub store: Option<PathBuf>,
-    /// The rules directory, for `retry` (overrides the config; default `rules`).
-    #[arg(long, env = "HERALD_RULES", global = true)]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
     #[command(subcommand)]
     pub command: DlqCommand,
 }
@@ -141,26 +150,17 @@ pub enum DlqCommand {
 /// `herald run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The configuration file ([mongodb] uri, rules, store, channels).
-    #[arg(long, env = "HERALD_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The rules directory (overrides `rules` in the config; default `rules`).
-    #[arg(long, env = "HERALD_RULES")]
-    pub rules: Option<PathBuf>,
-    /// The store directory (overrides `store` in the config; default `data/herald`).
-    #[arg(long, env = "HERALD_STORE")]
-    pub store: Option<PathBuf>,
+    /// Config, rules and store (the store defaults to `data/herald`).
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// `herald status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The configuration file (for its `store`).
-    #[arg(long, env = "HERALD_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The store directory (overrides the config; default `data/herald`).
-    #[arg(long, env = "HERALD_STORE")]
-    pub store: Option<PathBuf>,
+    /// Config, rules and store (the store defaults to `data/herald`).
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// `herald replay`.
@@ -168,15 +168,9 @@ pub struct StatusArgs {
 pub struct ReplayArgs {
     /// The events: one MongoDB change event per line, in Extended JSON.
     pub events: PathBuf,
-    /// The rules directory.
-    #[arg(long, default_value = "rules", env = "HERALD_RULES")]
-    pub rules: PathBuf,
-    /// The configuration file (channels, webhooks, engine settings).
-    #[arg(long, env = "HERALD_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The store directory; without it, a temporary store is used and forgotten.
-    #[arg(long, env = "HERALD_STORE")]
-    pub store: Option<PathBuf>,
+    /// Config, rules and store (without any store named, a temporary store is used and forgotten).
+    #[command(flatten)]
+    pub common: Common,
     /// Execute nothing and write nothing: print each intent as a JSON line.
     #[arg(long)]
     pub dry_run: bool,
@@ -191,15 +185,21 @@ pub struct ReplayArgs {
 /// `herald check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The rules directory.
-    #[arg(default_value = "rules", env = "HERALD_RULES")]
-    pub dir: PathBuf,
+    /// The rules directory (default: the config's `rules`, else `rules`).
+    #[arg(env = "HERALD_RULES")]
+    pub dir: Option<PathBuf>,
+    /// The configuration file: checked too, with the channels and webhooks the rules name.
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// `herald test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// The rules directory.
-    #[arg(default_value = "rules", env = "HERALD_RULES")]
-    pub dir: PathBuf,
+    /// The rules directory (default: the config's `rules`, else `rules`).
+    #[arg(env = "HERALD_RULES")]
+    pub dir: Option<PathBuf>,
+    /// The configuration file (for its `rules`).
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
 }

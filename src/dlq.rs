@@ -2,11 +2,10 @@
 
 use crate::cli::{DlqArgs, DlqCommand};
 use crate::exit::{Failure, Outcome};
-use crate::run::{DEFAULT_STORE, load_config};
+use crate::setup::{Setup, StoreDefault};
 use anyhow::anyhow;
-use herald_engine::{Engine, EngineError, RetryOutcome};
+use herald_engine::{RetryOutcome, RunOptions};
 use herald_store::{DeadLetter, Store};
-use std::path::PathBuf;
 
 fn when(letter: &DeadLetter) -> String {
     letter.at.try_to_rfc3339_string().unwrap_or_default()
@@ -18,19 +17,9 @@ fn first_line(text: &str) -> &str {
 
 /// Runs the command.
 pub fn run(args: DlqArgs) -> Outcome {
-    let config = load_config(args.config.as_ref())?;
-    let store_dir = args
-        .store
-        .clone()
-        .or_else(|| config.store.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    if !store_dir.exists() {
-        return Err(Failure::BadInput(anyhow!(
-            "no store at {} (pass --store, or set `store` in the config)",
-            store_dir.display()
-        )));
-    }
-    let store = Store::open(&store_dir).map_err(|e| Failure::BadInput(e.into()))?;
+    let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    let store_dir = setup.existing_store()?;
+    let store = Store::open(store_dir).map_err(crate::setup::store_open_failure)?;
     let letters = || -> Result<Vec<DeadLetter>, Failure> {
         store
             .dead_letters()
@@ -74,26 +63,13 @@ pub fn run(args: DlqArgs) -> Outcome {
         }
         DlqCommand::Retry { id, all } => {
             let ids = selected(id, all, letters()?)?;
-            let rules = args
-                .rules
-                .or(config.rules.clone())
-                .unwrap_or_else(|| PathBuf::from("rules"));
-            let engine = Engine::builder()
-                .rules_dir(rules)
-                .store(store)
-                .config(config)
-                .build()
-                .map_err(|e| match e {
-                    EngineError::Rules(diagnostics) => {
-                        diagnostics.iter().for_each(crate::report::print);
-                        Failure::Reported(2)
-                    }
-                    other => Failure::BadInput(other.into()),
-                })?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| Failure::Runtime(e.into()))?;
+            // With [mongodb] configured, insert_doc effects can be retried too.
+            let client = runtime.block_on(setup.mongodb_client())?;
+            let engine = setup.engine_on(RunOptions::default(), client, Some(store))?;
             let mut failed = 0;
             for id in ids {
                 match runtime.block_on(engine.retry_dead_letter(id)) {

@@ -31,3 +31,26 @@ pub fn code(outcome: Outcome) -> ExitCode {
         Err(Failure::Reported(code)) => ExitCode::from(code),
     }
 }
+
+/// True if a store error means the store on disk cannot be used as given
+/// (exit 2); false for I/O failures while running (exit 1).
+pub fn store_is_bad_input(error: &herald_store::StoreError) -> bool {
+    !matches!(error, herald_store::StoreError::Sled(_))
+}
+
+/// How an error that stopped a run maps to an exit code: a store that could
+/// not commit, a source that failed or a worker that died is a runtime
+/// failure (1); a stored value or position that cannot be read, or a bad
+/// event line, is bad input (2).
+pub fn run_failure(error: herald_engine::EngineError) -> Failure {
+    use herald_engine::EngineError;
+    use herald_ingest::SourceError;
+    match error {
+        EngineError::Store(e) if store_is_bad_input(&e) => Failure::BadInput(e.into()),
+        EngineError::Source(e @ (SourceError::BadLine(_) | SourceError::BadPosition { .. })) => {
+            Failure::BadInput(e.into())
+        }
+        EngineError::Config(e) => Failure::BadInput(e.into()),
+        other => Failure::Runtime(other.into()),
+    }
+}

@@ -1,39 +1,35 @@
 //! `herald replay EVENTS`: run a file of change events through the rules.
 
 use crate::cli::ReplayArgs;
-use crate::exit::{Failure, Outcome};
-use crate::{progress, report};
+use crate::exit::{self, Failure, Outcome};
+use crate::progress;
+use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
 use herald_core::{Effect, Position};
-use herald_engine::{Config, Engine, EngineError, Observer, RunOptions, RunSummary};
+use herald_engine::{EngineError, Observer, RunOptions, RunSummary};
 use herald_ingest::{BadLine, FileSource, FileSourceOptions, SourceError};
 use indicatif::ProgressBar;
 use std::io::{BufWriter, Stdout, Write};
 
 /// Runs the command.
 pub fn run(args: ReplayArgs) -> Outcome {
-    let config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| Failure::BadInput(e.into()))?,
-        None => Config::default(),
-    };
+    let setup = Setup::resolve(&args.common, StoreDefault::Temporary)?;
     let options = RunOptions {
         dry_run: args.dry_run,
         from_start: args.from_start,
     };
-    let mut builder = Engine::builder()
-        .rules_dir(&args.rules)
-        .config(config)
-        .options(options);
-    if let Some(store) = &args.store {
-        builder = builder.store_path(store);
-    }
-    let engine = builder.build().map_err(|e| match e {
-        EngineError::Rules(diagnostics) => {
-            diagnostics.iter().for_each(report::print);
-            Failure::Reported(2)
-        }
-        other => Failure::BadInput(other.into()),
-    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
+    // A dry run executes nothing, so it needs no connection.
+    let client = if args.dry_run {
+        None
+    } else {
+        runtime.block_on(setup.mongodb_client())?
+    };
+    let engine = setup.engine(options, client)?;
     let source_options = FileSourceOptions {
         skip_bad_lines: args.skip_bad_lines,
         ..FileSourceOptions::default()
@@ -48,29 +44,21 @@ pub fn run(args: ReplayArgs) -> Outcome {
         stdout: BufWriter::new(std::io::stdout()),
         stdout_open: true,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
     let result = runtime.block_on(engine.run(source, &mut observer, shutdown_signal()));
     observer.progress.finish_and_clear();
     let _closed_pipe_is_fine = observer.stdout.flush();
     match result {
-        Ok(summary) => finish(&summary, &args),
+        Ok(summary) => finish(&summary, &setup, args.dry_run),
         Err(EngineError::Source(SourceError::BadLine(bad))) => Err(Failure::BadInput(anyhow!(
             "{bad}\nevents before line {} were handled and checkpointed; fix or delete the line (or pass --skip-bad-lines) and run again to continue",
             bad.line
         ))),
-        Err(e @ (EngineError::Source(_) | EngineError::Store(_) | EngineError::Config(_))) => {
-            Err(Failure::BadInput(e.into()))
-        }
-        Err(e) => Err(Failure::Runtime(e.into())),
+        Err(e) => Err(exit::run_failure(e)),
     }
 }
 
-fn finish(summary: &RunSummary, args: &ReplayArgs) -> Outcome {
-    let store = match (&args.store, args.dry_run) {
+fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
+    let store = match (&setup.store, dry_run) {
         (_, true) => "dry run, nothing written".to_owned(),
         (Some(dir), false) => format!("store {}", dir.display()),
         (None, false) => "temporary store".to_owned(),

@@ -2,9 +2,8 @@
 
 use crate::cli::StatusArgs;
 use crate::exit::{Failure, Outcome};
-use crate::run::{DEFAULT_STORE, load_config};
+use crate::setup::{Setup, StoreDefault, store_open_failure};
 use herald_store::Store;
-use std::path::PathBuf;
 
 fn time(ms: i64) -> String {
     bson::DateTime::from_millis(ms)
@@ -14,18 +13,9 @@ fn time(ms: i64) -> String {
 
 /// Runs the command.
 pub fn run(args: StatusArgs) -> Outcome {
-    let config = load_config(args.config.as_ref())?;
-    let dir = args
-        .store
-        .or(config.store)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    if !dir.exists() {
-        return Err(Failure::BadInput(anyhow::anyhow!(
-            "no store at {} (pass --store, or set `store` in the config)",
-            dir.display()
-        )));
-    }
-    let store = Store::open(&dir).map_err(|e| Failure::BadInput(e.into()))?;
+    let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    let dir = setup.existing_store()?;
+    let store = Store::open(dir).map_err(store_open_failure)?;
     let now = bson::DateTime::now().timestamp_millis();
     println!(
         "store {} ({} bytes)",

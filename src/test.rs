@@ -3,12 +3,20 @@
 use crate::cli::TestArgs;
 use crate::exit::{Failure, Outcome};
 use crate::report;
+use crate::setup::{Setup, StoreDefault};
 use herald_script::RuleSet;
 use herald_script::fixtures;
 
 /// Runs the command.
 pub fn run(args: TestArgs) -> Outcome {
-    let rules = RuleSet::load_dir(&args.dir).map_err(|diagnostics| {
+    let setup = Setup::resolve_parts(
+        args.config.as_deref(),
+        args.dir.clone(),
+        None,
+        StoreDefault::Temporary,
+    )?;
+    let dir = &setup.rules;
+    let rules = RuleSet::load_dir(dir).map_err(|diagnostics| {
         diagnostics.iter().for_each(report::print);
         Failure::Reported(2)
     })?;

@@ -5,6 +5,7 @@ mod util;
 
 mod bench;
 mod check;
+mod config;
 mod crash;
 mod dlq;
 mod live;

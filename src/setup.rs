@@ -1,0 +1,165 @@
+//! What every command resolves the same way: the configuration file, the
+//! rules and store directories, and the engine built from them.
+//!
+//! One precedence everywhere: the flag, then the `HERALD_*` environment
+//! variable (clap reads both), then the configuration file (whose relative
+//! paths are relative to the file itself), then the command's default. So
+//! `herald replay --config FILE` and `herald run --config FILE` mean the same
+//! rules, the same store and the same channels.
+
+use crate::cli::Common;
+use crate::exit::Failure;
+use crate::report;
+use anyhow::anyhow;
+use herald_engine::{Config, Engine, EngineError, RunOptions};
+use herald_ingest::mongo::uri::redact;
+use herald_store::Store;
+use std::path::{Path, PathBuf};
+
+/// The rules directory when neither a flag, the environment nor the config names one.
+pub const DEFAULT_RULES: &str = "rules";
+
+/// The store directory of `run`, `status` and `dlq` when nothing names one.
+pub const DEFAULT_STORE: &str = "data/herald";
+
+/// What a command does when nothing names a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreDefault {
+    /// Use [`DEFAULT_STORE`].
+    Persistent,
+    /// Use a temporary store, forgotten at exit (`replay` without `--store`).
+    Temporary,
+}
+
+/// The resolved inputs of a command.
+#[derive(Debug)]
+pub struct Setup {
+    /// The configuration (the default when no file is given).
+    pub config: Config,
+    /// The configuration file, if one was given.
+    pub config_path: Option<PathBuf>,
+    /// The rules directory.
+    pub rules: PathBuf,
+    /// The store directory; `None` for a temporary store.
+    pub store: Option<PathBuf>,
+}
+
+impl Setup {
+    /// Resolves `common` with one precedence: flag or environment, config, default.
+    pub fn resolve(common: &Common, store_default: StoreDefault) -> Result<Self, Failure> {
+        Self::resolve_parts(
+            common.config.as_deref(),
+            common.rules.clone(),
+            common.store.clone(),
+            store_default,
+        )
+    }
+
+    /// [`Setup::resolve`] from its parts (for commands that name the rules positionally).
+    pub fn resolve_parts(
+        config_path: Option<&Path>,
+        rules: Option<PathBuf>,
+        store: Option<PathBuf>,
+        store_default: StoreDefault,
+    ) -> Result<Self, Failure> {
+        let config = match config_path {
+            Some(path) => Config::load(path).map_err(|e| Failure::BadInput(e.into()))?,
+            None => Config::default(),
+        };
+        let rules = rules
+            .or_else(|| config.rules.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_RULES));
+        let store = store.or_else(|| config.store.clone()).or_else(|| {
+            (store_default == StoreDefault::Persistent).then(|| PathBuf::from(DEFAULT_STORE))
+        });
+        Ok(Self {
+            config,
+            config_path: config_path.map(Path::to_path_buf),
+            rules,
+            store,
+        })
+    }
+
+    /// The store directory, which must exist (for commands that read a store).
+    pub fn existing_store(&self) -> Result<&Path, Failure> {
+        let dir = self.store.as_deref().unwrap_or(Path::new(DEFAULT_STORE));
+        if !dir.exists() {
+            return Err(Failure::BadInput(anyhow!(
+                "no store at {} (pass --store, set HERALD_STORE, or set `store` in the config)",
+                dir.display()
+            )));
+        }
+        Ok(dir)
+    }
+
+    /// The MongoDB client of `[mongodb]` (or `HERALD_MONGODB_URI`), if one is configured.
+    pub async fn mongodb_client(&self) -> Result<Option<mongodb::Client>, Failure> {
+        let Some(uri) = self.config.mongodb.resolved_uri() else {
+            return Ok(None);
+        };
+        mongodb::Client::with_uri_str(&uri)
+            .await
+            .map(Some)
+            .map_err(|e| {
+                Failure::BadInput(anyhow!(
+                    "invalid MongoDB connection string {}: {e}",
+                    redact(&uri)
+                ))
+            })
+    }
+
+    /// Builds the engine: the rules, the store, the channels of the config,
+    /// and `insert_doc` through `client` when there is one.
+    pub fn engine(
+        &self,
+        options: RunOptions,
+        client: Option<mongodb::Client>,
+    ) -> Result<Engine, Failure> {
+        self.engine_on(options, client, None)
+    }
+
+    /// [`Setup::engine`] on a store already open (else the resolved one).
+    pub fn engine_on(
+        &self,
+        options: RunOptions,
+        client: Option<mongodb::Client>,
+        store: Option<Store>,
+    ) -> Result<Engine, Failure> {
+        let mut builder = Engine::builder()
+            .rules_dir(&self.rules)
+            .config(self.config.clone())
+            .options(options);
+        match (store, &self.store) {
+            (Some(store), _) => builder = builder.store(store),
+            (None, Some(dir)) => builder = builder.store_path(dir),
+            (None, None) => {}
+        }
+        if let Some(client) = client {
+            builder = builder.mongodb(client);
+        }
+        builder.build().map_err(build_failure)
+    }
+}
+
+/// Why a store could not be opened: damaged, foreign, locked or newer is bad
+/// input (2); an I/O failure is a runtime failure (1).
+pub fn store_open_failure(error: herald_store::StoreError) -> Failure {
+    if crate::exit::store_is_bad_input(&error) {
+        Failure::BadInput(error.into())
+    } else {
+        Failure::Runtime(error.into())
+    }
+}
+
+/// Why an engine could not be built: rule diagnostics are printed with their
+/// source lines; everything else is bad input (config, store).
+pub fn build_failure(error: EngineError) -> Failure {
+    match error {
+        EngineError::Rules(diagnostics) => {
+            diagnostics.iter().for_each(report::print);
+            Failure::Reported(2)
+        }
+        EngineError::Store(e) => store_open_failure(e),
+        other => Failure::BadInput(other.into()),
+    }
+}

@@ -1,0 +1,168 @@
+//! One configuration for every command: `rules`, `store` and channels resolve
+//! the same way everywhere, relative to the config file, with one precedence:
+//! flag, then `HERALD_*` environment, then the config, then the default.
+
+use crate::util::{Dir, herald, stderr, stdout};
+
+const RULE: &str = "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { notify(\"ops\", #{ id: event.documentKey._id }); }\n";
+
+const FIXTURE: &str = r#"{"cases": [{"name": "an order notifies ops",
+  "event": {"_id": {"_data": "01"}, "operationType": "insert", "ns": {"db": "shop", "coll": "orders"}, "documentKey": {"_id": 7}, "fullDocument": {"_id": 7}},
+  "expect": [{"kind": "notify", "target": "ops", "args": {"id": 7}}]}]}"#;
+
+fn line(n: u32) -> String {
+    format!(
+        r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#
+    )
+}
+
+/// A config in `conf/` naming rules in `../my-rules`, a store and a file channel,
+/// all relative to the config file (the commands run from the repository root).
+fn layout(dir: &Dir) -> std::path::PathBuf {
+    dir.write("my-rules/orders.rhai", RULE);
+    dir.write("my-rules/orders.test.json", FIXTURE);
+    dir.write("events.jsonl", &format!("{}\n{}\n", line(1), line(2)));
+    dir.write(
+        "conf/herald.toml",
+        "rules = \"../my-rules\"\nstore = \"state\"\n[channels.ops]\nkind = \"file\"\npath = \"out/ops.jsonl\"\n",
+    )
+}
+
+fn lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+herald_test!(
+    every_command_reads_rules_store_and_channels_from_the_config,
+    |dir| {
+        let config = layout(&dir);
+        let with_config = |args: &[&str]| {
+            herald()
+                .args(args)
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+
+        let check = with_config(&["check"]);
+        assert!(check.status.success(), "{}", stderr(&check));
+        assert!(stdout(&check).contains("ok  orders"), "{}", stdout(&check));
+
+        let test = with_config(&["test"]);
+        assert!(test.status.success(), "{}{}", stdout(&test), stderr(&test));
+        assert!(
+            stdout(&test).contains("1 passed, 0 failed"),
+            "{}",
+            stdout(&test)
+        );
+
+        let events = dir.join("events.jsonl");
+        let replay = with_config(&["replay", events.to_str().unwrap()]);
+        assert!(replay.status.success(), "{}", stderr(&replay));
+        assert_eq!(
+            lines(&dir.join("conf/out/ops.jsonl")),
+            2,
+            "the config's file channel"
+        );
+        assert!(
+            dir.join("conf/state").is_dir(),
+            "the config's store, not a temporary one"
+        );
+        assert!(
+            stderr(&replay).contains("conf/state"),
+            "{}",
+            stderr(&replay)
+        );
+
+        // The store persisted: a second replay resumes past both events.
+        let again = with_config(&["replay", events.to_str().unwrap()]);
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert!(
+            stderr(&again).contains("replayed 0 events"),
+            "{}",
+            stderr(&again)
+        );
+        assert_eq!(lines(&dir.join("conf/out/ops.jsonl")), 2);
+
+        let status = with_config(&["status"]);
+        assert!(status.status.success(), "{}", stderr(&status));
+        assert!(
+            stdout(&status).contains("rule orders: 2 matched, 2 succeeded"),
+            "{}",
+            stdout(&status)
+        );
+
+        let dlq = with_config(&["dlq", "list"]);
+        assert!(dlq.status.success(), "{}", stderr(&dlq));
+        assert!(
+            stdout(&dlq).contains("0 dead letter(s)"),
+            "{}",
+            stdout(&dlq)
+        );
+    }
+);
+
+herald_test!(a_flag_beats_the_environment_which_beats_the_config, |dir| {
+    let config = dir.write(
+        "conf/herald.toml",
+        "rules = \"../from-config\"\n[channels.ops]\nkind = \"stdout\"\n",
+    );
+    for name in ["from-config", "from-env", "from-flag"] {
+        dir.write(&format!("{name}/{}.rhai", name.replace('-', "_")), RULE);
+    }
+    let check = |env: Option<&std::path::Path>, flag: Option<&std::path::Path>| {
+        let mut cmd = herald();
+        cmd.arg("check").arg("--config").arg(&config);
+        if let Some(env) = env {
+            cmd.env("HERALD_RULES", env);
+        }
+        if let Some(flag) = flag {
+            cmd.arg(flag);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(check(None, None).contains("ok  from_config"));
+    let env = dir.join("from-env");
+    assert!(check(Some(&env), None).contains("ok  from_env"));
+    let flag = dir.join("from-flag");
+    let out = check(Some(&env), Some(&flag));
+    assert!(
+        out.contains("ok  from_flag") && !out.contains("from_env"),
+        "{out}"
+    );
+
+    // The same precedence for the store: --store beats HERALD_STORE beats the config.
+    dir.write("events.jsonl", &format!("{}\n", line(1)));
+    std::fs::write(
+        &config,
+        "rules = \"../from-config\"\nstore = \"config-store\"\n[channels.ops]\nkind = \"stdout\"\n",
+    )
+    .unwrap();
+    let replay = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = herald();
+        cmd.arg("replay")
+            .arg(dir.join("events.jsonl"))
+            .arg("--config")
+            .arg(&config);
+        if let Some(env) = env {
+            cmd.env("HERALD_STORE", dir.join(env));
+        }
+        if let Some(flag) = flag {
+            cmd.arg("--store").arg(dir.join(flag));
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    replay(None, None);
+    assert!(dir.join("conf/config-store").is_dir());
+    replay(Some("env-store"), None);
+    assert!(dir.join("env-store").is_dir());
+    replay(Some("env-store2"), Some("flag-store"));
+    assert!(dir.join("flag-store").is_dir() && !dir.join("env-store2").exists());
+});
