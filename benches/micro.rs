@@ -61,7 +61,7 @@ fn routing(c: &mut Criterion) {
     for n in [10, 1_000, 10_000] {
         let router = Router::new(&rules(n));
         group.bench_with_input(BenchmarkId::from_parameter(n), &router, |b, router| {
-            b.iter(|| router.route(black_box(&event)).count())
+            b.iter(|| router.route(black_box(&event), None).count())
         });
     }
     group.finish();

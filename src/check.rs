@@ -32,5 +32,8 @@ pub fn run(args: CheckArgs) -> Outcome {
         );
     }
     println!("{} rule(s) ok", rules.rules().len());
+    if let Some(path) = &setup.config_path {
+        println!("config {} ok", path.display());
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::exit::{self, Failure, Outcome};
 use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
 use herald_engine::{Quiet, RunOptions};
-use herald_ingest::mongo::{MongoSource, plan, uri::redact};
+use herald_ingest::mongo::{MongoSource, StreamPlan, plan, summary, uri::redact};
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Outcome {
@@ -30,10 +30,12 @@ pub fn run(args: RunArgs) -> Outcome {
         let engine = setup.engine(RunOptions::default(), Some(client.clone()))?;
         let plans = plan(&engine.subscriptions());
         for p in &plans {
-            tracing::info!(stream = %p.id, rules = ?p.rules, full_document = p.full_document.as_str(), "opening change stream");
+            let targets: Vec<String> = p.targets.iter().map(ToString::to_string).collect();
+            tracing::info!(stream = %p.id, ?targets, rules = ?p.rules, full_document = p.full_document.as_str(), "opening change stream");
         }
+        record_plan(&engine, &plans).map_err(exit::run_failure)?;
         let store = setup.store.as_deref().unwrap_or(std::path::Path::new(crate::setup::DEFAULT_STORE));
-        eprintln!("herald: {} rule(s) on {} change stream(s) at {}; store {}", engine.rules().len(), plans.len(), redact(&uri), store.display());
+        eprintln!("herald: {} at {}; store {}", summary(&plans), redact(&uri), store.display());
         let source = MongoSource::new(client, plans, options);
         let summary = engine
             .run(source, &mut Quiet, shutdown_signal())
@@ -48,6 +50,32 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         Ok(())
     })
+}
+
+/// The info record `herald status` shows: which streams this run opened for which rules.
+pub const STREAMS_INFO: &str = "streams";
+
+/// Records the streams of this run in the store, for `herald status`.
+fn record_plan(
+    engine: &herald_engine::Engine,
+    plans: &[StreamPlan],
+) -> Result<(), herald_engine::EngineError> {
+    let streams: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "id": p.id,
+                "targets": p.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "rules": p.rules,
+            })
+        })
+        .collect();
+    let info = serde_json::json!({ "summary": summary(plans), "streams": streams });
+    let store = engine.store();
+    let mut commit = store.begin();
+    commit.set_info(STREAMS_INFO, &info);
+    store.commit(commit)?;
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM: the engine then stops pulling, finishes and commits.

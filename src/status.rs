@@ -11,6 +11,17 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+/// The time a checkpoint stands at, in milliseconds since the epoch: the
+/// cluster time in its resume token (which a quiet stream's
+/// `postBatchResumeToken` keeps moving), else the wall time of the last
+/// event before it. Lag is measured from this, not from the last event.
+fn checkpoint_time_ms(c: &herald_store::Checkpoint) -> Option<i64> {
+    c.position
+        .cluster_time()
+        .map(|t| i64::from(t.time) * 1000)
+        .or(c.wall_time_ms)
+}
+
 /// Runs the command.
 pub fn run(args: StatusArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
@@ -22,6 +33,34 @@ pub fn run(args: StatusArgs) -> Outcome {
         dir.display(),
         store.size_on_disk().unwrap_or(0)
     );
+    if let Some(info) = store
+        .info(crate::run::STREAMS_INFO)
+        .map_err(|e| Failure::Runtime(e.into()))?
+    {
+        println!(
+            "last run: {}",
+            info["summary"].as_str().unwrap_or("(unreadable)")
+        );
+        for stream in info["streams"].as_array().into_iter().flatten() {
+            let list = |key: &str| {
+                stream[key]
+                    .as_array()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            println!(
+                "  {} carries {} for {}",
+                stream["id"].as_str().unwrap_or("?"),
+                list("targets"),
+                list("rules")
+            );
+        }
+    }
     let checkpoints = store
         .checkpoints()
         .map_err(|e| Failure::Runtime(e.into()))?;
@@ -35,10 +74,13 @@ pub fn run(args: StatusArgs) -> Outcome {
             println!("  cluster time  Timestamp({t}, {i})");
         }
         if let Some(wall) = c.wall_time_ms {
+            println!("  last event    {}", time(wall));
+        }
+        if let Some(at) = checkpoint_time_ms(&c) {
             println!(
-                "  last event    {} (lag {:.1}s)",
-                time(wall),
-                (now - wall) as f64 / 1000.0
+                "  checkpoint at {} (lag {:.1}s)",
+                time(at),
+                (now - at) as f64 / 1000.0
             );
         }
         println!(
@@ -73,4 +115,26 @@ pub fn run(args: StatusArgs) -> Outcome {
     }
     println!("{} gap(s), {} dead letter(s)", gaps.len(), letters.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::{Position, ResumeToken};
+
+    #[test]
+    fn lag_is_measured_from_the_checkpoint_not_the_last_event() {
+        let raw = bson::RawDocumentBuf::from_document(
+            &bson::doc! {"_data": format!("82{:08X}{:08X}", 1_700_000_100u32, 1)},
+        )
+        .unwrap();
+        let token = ResumeToken::new(bson::RawBson::Document(raw));
+        let mut c = herald_store::Checkpoint::new(Position::Token {
+            bytes: token.as_bytes().to_vec(),
+        });
+        c.wall_time_ms = Some(1_700_000_000_000);
+        assert_eq!(checkpoint_time_ms(&c), Some(1_700_000_100_000));
+        c.position = Position::File { offset: 1, line: 1 };
+        assert_eq!(checkpoint_time_ms(&c), Some(1_700_000_000_000));
+    }
 }

@@ -76,6 +76,12 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
         "{}",
         stderr(&output)
     );
+    // The rules watch finance.expenses and finance: the database stream carries both.
+    assert!(
+        stderr(&output).contains("herald: 4 rules on 2 targets: 1 stream at"),
+        "{}",
+        stderr(&output)
+    );
 
     let status = herald()
         .arg("status")
@@ -86,9 +92,14 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
     assert!(status.status.success(), "{}", stderr(&status));
     let out = stdout(&status);
     assert!(
-        out.contains("stream mongodb:finance.expenses")
+        out.contains("stream mongodb:finance\n")
             && out.contains("token {\"_data\"")
             && out.contains("cluster time"),
+        "{out}"
+    );
+    assert!(
+        out.contains("last run: 4 rules on 2 targets: 1 stream\n")
+            && out.contains("  mongodb:finance carries finance, finance.expenses for collection_lifecycle, expense_approval, expense_audit, expense_decision\n"),
         "{out}"
     );
     assert!(out.contains("0 gap(s), 0 dead letter(s)"), "{out}");

@@ -104,6 +104,25 @@ pub enum WatchTarget {
 }
 
 impl WatchTarget {
+    /// True if every event of `other` is also an event of this target.
+    ///
+    /// ```
+    /// use herald_core::WatchTarget;
+    /// let db: WatchTarget = "shop".parse().unwrap();
+    /// assert!(db.contains(&"shop.orders".parse().unwrap()));
+    /// assert!(!db.contains(&"hr.people".parse().unwrap()));
+    /// assert!(WatchTarget::Cluster.contains(&db));
+    /// ```
+    pub fn contains(&self, other: &WatchTarget) -> bool {
+        match (self, other) {
+            (Self::Cluster, _) => true,
+            (Self::Database(db), Self::Database(o)) => db == o,
+            (Self::Database(db), Self::Collection(ns)) => *db == ns.db,
+            (Self::Collection(a), Self::Collection(b)) => a == b,
+            _ => false,
+        }
+    }
+
     /// True if an event in `ns` belongs to this target.
     pub fn covers(&self, ns: &Namespace) -> bool {
         match self {

@@ -26,6 +26,19 @@ pub enum Position {
     },
 }
 
+impl Position {
+    /// The cluster time a change stream position stands at, if its token
+    /// says (see [`crate::ResumeToken::cluster_time`]); `None` for files.
+    pub fn cluster_time(&self) -> Option<bson::Timestamp> {
+        match self {
+            Self::Token { bytes } => crate::ResumeToken::from_bytes(bytes.clone())
+                .ok()?
+                .cluster_time(),
+            Self::File { .. } => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -51,6 +51,40 @@ impl ResumeToken {
             .unwrap_or(Bson::Null)
     }
 
+    /// The cluster time the token stands at, read from its `_data`.
+    ///
+    /// Tokens are opaque, but every server since 4.2 (and mongosim) begins
+    /// `_data` with the event's cluster time in MongoDB's KeyString form: the
+    /// byte `0x82` (a Timestamp) and then the timestamp's 8 bytes, seconds
+    /// and increment, big-endian, as 18 hex digits. herald reads it only to
+    /// say how old a checkpoint is and to start a replacement stream at the
+    /// same time; anything else gives `None`.
+    ///
+    /// ```
+    /// use bson::{doc, RawBson, RawDocumentBuf};
+    /// use herald_core::ResumeToken;
+    /// let raw = RawDocumentBuf::from_document(&doc! { "_data": "82663220000000000A2B0229" }).unwrap();
+    /// let time = ResumeToken::new(RawBson::Document(raw)).cluster_time().unwrap();
+    /// assert_eq!((time.time, time.increment), (0x6632_2000, 10));
+    /// ```
+    pub fn cluster_time(&self) -> Option<bson::Timestamp> {
+        let data = self
+            .wrapped
+            .get_document("_id")
+            .ok()?
+            .get_str("_data")
+            .ok()?;
+        let hex = data.get(..18)?;
+        if !hex[..2].eq_ignore_ascii_case("82") {
+            return None;
+        }
+        let value = u64::from_str_radix(&hex[2..], 16).ok()?;
+        Some(bson::Timestamp {
+            time: (value >> 32) as u32,
+            increment: value as u32,
+        })
+    }
+
     /// The token as relaxed Extended JSON.
     pub fn to_extjson(&self) -> serde_json::Value {
         self.to_bson().into_relaxed_extjson()

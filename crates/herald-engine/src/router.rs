@@ -8,7 +8,7 @@
 //! candidate's full watch/`on`/filter test decides.
 
 use herald_core::filter::{equality_key, for_each_value_at};
-use herald_core::{ChangeEvent, OperationType};
+use herald_core::{ChangeEvent, OperationType, WatchTarget};
 use herald_script::{Rule, RuleSet};
 use std::collections::HashMap;
 
@@ -65,8 +65,13 @@ impl Router {
         }
     }
 
-    /// The rules that accept `event`, in rule-file order.
-    pub fn route<'a>(&'a self, event: &'a ChangeEvent) -> impl Iterator<Item = &'a Rule> + 'a {
+    /// The rules that accept `event`, read from a stream on `scope` (if it
+    /// watches a target), in rule-file order.
+    pub fn route<'a>(
+        &'a self,
+        event: &'a ChangeEvent,
+        scope: Option<&'a WatchTarget>,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
         let mut candidates: Vec<usize> = Vec::new();
         if let Some(table) = self.by_operation.get(event.operation_type()) {
             candidates.extend_from_slice(&table.scan);
@@ -83,7 +88,7 @@ impl Router {
         candidates
             .into_iter()
             .map(|i| &self.rules[i])
-            .filter(move |rule| rule.accepts(event))
+            .filter(move |rule| rule.accepts_in(event, scope))
     }
 
     /// All rules.
@@ -164,7 +169,7 @@ mod tests {
                 "documentKey": {"_id": 1}, "fullDocument": {"_id": 1, "k": k, "j": j},
             }).unwrap();
             let event = ChangeEvent::from_raw(raw).unwrap();
-            let routed: Vec<&str> = router.route(&event).map(|r| r.name().as_ref()).collect();
+            let routed: Vec<&str> = router.route(&event, None).map(|r| r.name().as_ref()).collect();
             let linear: Vec<&str> = rules.iter().filter(|r| r.accepts(&event)).map(|r| r.name().as_ref()).collect();
             prop_assert_eq!(routed, linear);
         }

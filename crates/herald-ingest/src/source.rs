@@ -42,6 +42,10 @@ pub struct Batch {
     pub end: Option<Position>,
     /// Something that happened to the stream itself.
     pub notice: Option<StreamNotice>,
+    /// What the stream watches, if it watches a target (a change stream): an
+    /// event without a namespace (`invalidate`) concerns only the rules
+    /// whose target is within it.
+    pub scope: Option<herald_core::WatchTarget>,
 }
 
 /// Events in the life of a stream that are not change events.
@@ -132,6 +136,25 @@ pub trait Source: Send {
 
     /// Starts `stream` after `position` instead of at its default start.
     fn resume_from(&mut self, stream: &str, position: &Position) -> Result<(), SourceError>;
+
+    /// True if the events of `other`, a stream this source no longer reads
+    /// (a checkpoint left by an earlier plan), overlap those of `stream`. A
+    /// stream without a checkpoint then starts where `other` stood, so a
+    /// change of plan (a rule on a database added beside one on its
+    /// collection) loses nothing in between.
+    fn overlaps(&self, _stream: &str, _other: &str) -> bool {
+        false
+    }
+
+    /// Starts `stream` at a cluster time (events at that time included),
+    /// for a stream that takes over from overlapping ones.
+    fn resume_at_time(&mut self, stream: &str, _time: bson::Timestamp) -> Result<(), SourceError> {
+        Err(SourceError::BadPosition {
+            path: stream.into(),
+            position: Position::File { offset: 0, line: 0 },
+            reason: "this source cannot start at a cluster time".into(),
+        })
+    }
 
     /// The next batch, or `None` when every stream has ended.
     ///

@@ -134,6 +134,15 @@ impl Rule {
         self.spec.accepts(event)
     }
 
+    /// [`Rule::accepts`] for an event from a stream on `scope` (see [`RuleSpec::accepts_in`]).
+    pub fn accepts_in(
+        &self,
+        event: &ChangeEvent,
+        scope: Option<&herald_core::WatchTarget>,
+    ) -> bool {
+        self.spec.accepts_in(event, scope)
+    }
+
     /// Runs `handle(event)` and returns the intents it recorded, in order.
     ///
     /// A script error or an exceeded limit fails this call only, with a

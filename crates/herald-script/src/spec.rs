@@ -150,13 +150,19 @@ impl RuleSpec {
 
     /// True if this rule handles `event`: watched namespace, named operation type, filter match.
     pub fn accepts(&self, event: &ChangeEvent) -> bool {
+        self.accepts_in(event, None)
+    }
+
+    /// [`RuleSpec::accepts`] for an event read from a stream on `scope`: an
+    /// event without a namespace (`invalidate`) belongs to the stream that
+    /// delivered it, so it concerns only rules whose target is within it.
+    pub fn accepts_in(&self, event: &ChangeEvent, scope: Option<&WatchTarget>) -> bool {
         if !self.on.contains(event.operation_type()) {
             return false;
         }
         let watched = match event.namespace() {
             Some(ns) => self.watch.covers(ns),
-            // invalidate carries no namespace: it belongs to the stream that delivered it.
-            None => true,
+            None => scope.is_none_or(|scope| scope.contains(&self.watch)),
         };
         watched && self.filter.matches(event.raw())
     }

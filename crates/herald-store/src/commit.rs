@@ -71,6 +71,13 @@ impl Commit {
         self.len += 1;
     }
 
+    /// Removes a stream's checkpoint (a stream an earlier plan read, now
+    /// taken over by another).
+    pub fn remove_checkpoint(&mut self, stream: &str) {
+        self.batch.remove(keys::checkpoint(stream));
+        self.len += 1;
+    }
+
     /// Records a gap (its `id` from [`Store::next_id`](crate::Store::next_id)).
     pub fn gap(&mut self, id: u64, gap: &Gap) {
         let bytes = serde_json::to_vec(gap).expect("gaps always serialise");
@@ -89,6 +96,13 @@ impl Commit {
     /// Removes a dead letter (retried successfully, or dropped).
     pub fn remove_dead_letter(&mut self, id: u64) {
         self.batch.remove(keys::dead_letter(id));
+        self.len += 1;
+    }
+
+    /// Stores an informational record (JSON), such as the streams a run opened.
+    pub fn set_info(&mut self, name: &str, value: &serde_json::Value) {
+        self.batch
+            .insert(keys::info(name), value.to_string().into_bytes());
         self.len += 1;
     }
 

@@ -18,6 +18,8 @@ pub const COUNTS: u8 = b'n';
 pub const GAP: u8 = b'g';
 /// Prefix of dead letters.
 pub const DEAD_LETTER: u8 = b'd';
+/// Prefix of informational records (what the last run opened, for `herald status`).
+pub const INFO: u8 = b'i';
 
 fn with_part(prefix: u8, part: &[u8], rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(3 + part.len() + rest.len());
@@ -80,6 +82,13 @@ pub fn dead_letter(id: u64) -> Vec<u8> {
 pub fn gap(id: u64) -> Vec<u8> {
     let mut key = vec![GAP];
     key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// `i` + name.
+pub fn info(name: &str) -> Vec<u8> {
+    let mut key = vec![INFO];
+    key.extend_from_slice(name.as_bytes());
     key
 }
 

@@ -13,6 +13,7 @@
 //! | `s` | rule, state key | the value (BSON) |
 //! | `d` | sequence number | a [`DeadLetter`] (BSON) |
 //! | `n` | rule | the rule's [`RuleCounts`] (JSON) |
+//! | `i` | name | an informational record (JSON), e.g. the streams the last run opened |
 //!
 //! # Layout
 //! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores), read, commit.

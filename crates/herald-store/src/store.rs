@@ -267,6 +267,19 @@ impl Store {
         Ok(removed)
     }
 
+    /// An informational record set with [`Commit::set_info`].
+    pub fn info(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.tree
+            .get(keys::info(name))?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::BadValue {
+                    what: "info record",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)

@@ -81,6 +81,10 @@ pub(super) struct Run<'a> {
     in_flight: usize,
     /// A commit failed: nothing may commit after it.
     pub(super) commit_failed: bool,
+    /// Checkpoints of streams no longer read, with the streams that took them
+    /// over and have not yet committed a checkpoint of their own. An old
+    /// checkpoint is removed once every stream that started from it has one.
+    pub(super) taken_over: HashMap<String, Vec<String>>,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
 }
@@ -120,14 +124,11 @@ impl Engine {
         shutdown: impl Future,
     ) -> Result<RunSummary, EngineError> {
         let core = &self.core;
-        if !core.options.from_start {
-            for stream in source.streams() {
-                if let Some(position) = core.store.checkpoint(&stream)? {
-                    tracing::info!(%stream, %position, "resuming from checkpoint");
-                    source.resume_from(&stream, &position)?;
-                }
-            }
-        }
+        let taken_over = if core.options.from_start {
+            HashMap::new()
+        } else {
+            self.resume(&mut source)?
+        };
         if !core.options.dry_run {
             let ttl_ms = i64::try_from(core.settings.ledger_ttl_hours.saturating_mul(3_600_000))
                 .unwrap_or(i64::MAX);
@@ -174,6 +175,7 @@ impl Engine {
             released_up_to: 0,
             in_flight: 0,
             commit_failed: false,
+            taken_over,
             counts,
         };
         let outcome = self
@@ -235,6 +237,53 @@ impl Engine {
         // so nothing already done is done again, and nothing undone is skipped.
         self.commit_group(&mut run)?;
         outcome.map(|()| run.summary)
+    }
+
+    /// Starts each stream from its checkpoint; a stream without one takes
+    /// over from the overlapping checkpoints an earlier plan left (starting
+    /// at the earliest of their cluster times, so nothing between is lost;
+    /// what was done already is skipped by the ledger). Returns the old
+    /// checkpoints taken over, with the streams that took them.
+    fn resume<S: Source>(
+        &self,
+        source: &mut S,
+    ) -> Result<HashMap<String, Vec<String>>, EngineError> {
+        let store = &self.core.store;
+        let streams = source.streams();
+        let stored = store.checkpoints()?;
+        let mut taken_over: HashMap<String, Vec<String>> = HashMap::new();
+        for stream in &streams {
+            if let Some(position) = store.checkpoint(stream)? {
+                tracing::info!(%stream, %position, "resuming from checkpoint");
+                source.resume_from(stream, &position)?;
+                continue;
+            }
+            let old: Vec<&(String, herald_store::Checkpoint)> = stored
+                .iter()
+                .filter(|(id, _)| !streams.contains(id) && source.overlaps(stream, id))
+                .collect();
+            let start = old
+                .iter()
+                .filter_map(|(_, c)| {
+                    c.position.cluster_time().or(c
+                        .cluster_time
+                        .map(|[time, increment]| bson::Timestamp { time, increment }))
+                })
+                .min();
+            let (Some(start), false) = (start, old.is_empty()) else {
+                continue;
+            };
+            let from: Vec<&str> = old.iter().map(|(id, _)| id.as_str()).collect();
+            tracing::info!(%stream, ?from, time = %start, "starting where the streams of an earlier plan stood");
+            source.resume_at_time(stream, start)?;
+            for (id, _) in old {
+                taken_over
+                    .entry(id.clone())
+                    .or_default()
+                    .push(stream.clone());
+            }
+        }
+        Ok(taken_over)
     }
 
     async fn pump<S: Source>(
@@ -301,6 +350,7 @@ impl Engine {
         shutdown: &mut std::pin::Pin<&mut F>,
     ) -> Result<bool, EngineError> {
         let stream = batch.stream.clone();
+        let scope = batch.scope.map(Arc::new);
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
             run.observer.bad_line(bad);
@@ -328,7 +378,7 @@ impl Engine {
                     run.origins.remove(&seq);
                     return Ok(false);
                 }
-                sent = senders[worker].send(WorkItem { seq, event }) => {
+                sent = senders[worker].send(WorkItem { seq, event, scope: scope.clone() }) => {
                     if sent.is_err() {
                         return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
                     }

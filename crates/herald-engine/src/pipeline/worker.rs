@@ -9,7 +9,7 @@ use crate::effects::execute_with_retry;
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
 use bson::Bson;
-use herald_core::{ChangeEvent, Effect, Intent};
+use herald_core::{ChangeEvent, Effect, Intent, WatchTarget};
 use herald_script::{Diagnostic, Rule, StateRead};
 use herald_store::DeadLetter;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 pub(crate) struct WorkItem {
     pub(crate) seq: u64,
     pub(crate) event: Arc<ChangeEvent>,
+    /// What the stream it came from watches (see [`herald_ingest::Batch::scope`]).
+    pub(crate) scope: Option<Arc<WatchTarget>>,
 }
 
 /// A change to commit.
@@ -72,7 +74,7 @@ pub(crate) async fn run(
     done: mpsc::UnboundedSender<(u64, Result<Completion, EngineError>)>,
 ) {
     while let Some(item) = items.recv().await {
-        let result = process(&core, &state, item.seq, &item.event).await;
+        let result = process(&core, &state, &item).await;
         let failed = result.is_err();
         if done.send((item.seq, result)).is_err() || failed {
             return;
@@ -84,13 +86,13 @@ pub(crate) async fn run(
 pub(crate) async fn process(
     core: &Core,
     state: &Arc<StateView>,
-    seq: u64,
-    event: &Arc<ChangeEvent>,
+    item: &WorkItem,
 ) -> Result<Completion, EngineError> {
+    let (seq, event) = (item.seq, &item.event);
     let mut completion = Completion::default();
     let token = event.token().as_bytes();
     let dry_run = core.options.dry_run;
-    for rule in core.router.route(event) {
+    for rule in core.router.route(event, item.scope.as_deref()) {
         completion.matched += 1;
         let mark = herald_store::ledger::fingerprint(rule.name(), token);
         if !core.options.from_start && core.store.is_marked(mark) {

@@ -75,3 +75,81 @@ async fn a_killed_engine_resumes_from_its_checkpoint() {
         "at most about one group (commit_every = 4) is redone, got {repeats}"
     );
 }
+
+/// A rule on the database is added beside one on its collection: the new
+/// database stream starts where the collection's stream stood, so the events
+/// written while herald was down reach the collection's rule, once each.
+#[tokio::test]
+async fn a_new_covering_stream_takes_over_the_old_checkpoint() {
+    let t = Target::any("take_over").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("coll", &rule(&t.ns("d.c"), "\"insert\"", ""))],
+    );
+    let c = coll(&t, "d", "c").await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    for i in 1..=3 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    recorder.wait_for("3 effects", |s| s.len() >= 3).await;
+    let store = running.store.clone();
+    running.stop().await.unwrap();
+    let old = format!("mongodb:{}", t.ns("d.c"));
+    assert!(store.checkpoint(&old).unwrap().is_some());
+    drop(store);
+
+    // Written while herald is down; then a database rule joins.
+    for i in 4..=6 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    rules(dir.path(), &[("db", &rule(&t.ns("d"), "\"insert\"", ""))]);
+    let options = herald_ingest::mongo::MongoSourceOptions {
+        // Without the take-over, a new stream would start now and miss 4..=6.
+        start_at: herald_ingest::mongo::StartAt::Now,
+        ..quick_options()
+    };
+    let recorder2 = Recorder::default();
+    let running = start(
+        &t,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder2,
+        options,
+    )
+    .await;
+    until_streams_open(&t, 1).await;
+    recorder2
+        .wait_for("the coll rule's 3 missed events", |s| {
+            s.iter().filter(|e| e.rule == "coll").count() >= 3
+        })
+        .await;
+    c.insert_one(doc! {"_id": 7}).await.unwrap();
+    recorder2
+        .wait_for("event 7 for both rules", |s| {
+            s.iter().filter(|e| e.args.get_i32("id") == Ok(7)).count() >= 2
+        })
+        .await;
+    let store = running.store.clone();
+    running.stop().await.unwrap();
+    let mut coll_ids: Vec<i32> = recorder
+        .all()
+        .iter()
+        .chain(recorder2.all().iter())
+        .filter(|s| s.rule == "coll")
+        .map(|s| s.args.get_i32("id").unwrap())
+        .collect();
+    coll_ids.sort_unstable();
+    assert_eq!(
+        coll_ids,
+        (1..=7).collect::<Vec<_>>(),
+        "each event once, none lost"
+    );
+    let new = format!("mongodb:{}", t.ns("d"));
+    assert!(store.checkpoint(&new).unwrap().is_some());
+    assert_eq!(
+        store.checkpoint(&old).unwrap(),
+        None,
+        "the old stream's checkpoint is removed once the new one has its own"
+    );
+}

@@ -93,3 +93,27 @@ async fn a_non_resumable_error_stops_only_that_stream() {
     let summary = running.stop().await.unwrap();
     assert_eq!(summary.streams_failed, 1, "{summary:?}");
 }
+
+/// `CappedPositionLost` (136) is the older servers' way of saying the resume
+/// point left the oplog: it is history lost, not a stream error to retry.
+#[tokio::test]
+async fn capped_position_lost_is_history_lost() {
+    let t = Target::sim(MongoSim::builder().start().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
+    fail(
+        &t,
+        doc! {"times": 1},
+        doc! {"failCommands": ["aggregate"], "errorCode": 136},
+    )
+    .await;
+    let (_recorder, running) = launch(&t, &rules_dir, dir.path(), 0).await;
+    let err = running.finished().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            herald_engine::EngineError::Source(herald_ingest::SourceError::HistoryLost { .. })
+        ),
+        "{err}"
+    );
+}

@@ -59,7 +59,7 @@ async fn rules_on_one_collection_share_one_stream() {
 }
 
 #[tokio::test]
-async fn two_databases_and_the_cluster_open_three_streams() {
+async fn disjoint_targets_open_a_stream_each() {
     let t = Target::sim(MongoSim::builder().start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = rules(
@@ -67,7 +67,7 @@ async fn two_databases_and_the_cluster_open_three_streams() {
         &[
             ("shop", &rule(&t.ns("shop.orders"), "\"insert\"", "")),
             ("hr", &rule(&t.ns("hr"), "\"insert\"", "")),
-            ("all", &rule("*", "\"insert\"", "\"ns.coll\": \"audit\"")),
+            ("ops", &rule(&t.ns("ops.audit"), "\"insert\"", "")),
         ],
     );
     let (recorder, running) = launch(&t, &rules_dir, dir.path(), 3).await;
@@ -94,11 +94,64 @@ async fn two_databases_and_the_cluster_open_three_streams() {
     rules.sort();
     assert_eq!(
         rules,
-        [("all".into(), 3), ("hr".into(), 2), ("shop".into(), 1)]
+        [("hr".into(), 2), ("ops".into(), 3), ("shop".into(), 1)]
     );
     let open = open_streams(&t);
     let summary = running.stop().await.unwrap();
     assert_eq!(open, 3, "{summary:?}");
+}
+
+/// Rules on a collection, its database and the whole cluster: one cluster
+/// stream carries all three, and each rule runs exactly once per event.
+#[tokio::test]
+async fn overlapping_targets_share_one_stream_and_run_each_rule_once() {
+    let t = Target::any("overlap").await;
+    let dir = tempfile::tempdir().unwrap();
+    let all = format!("\"ns.db\": \"{}\"", t.ns("st"));
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("coll", &rule(&t.ns("st.docs"), "\"insert\"", "")),
+            ("db", &rule(&t.ns("st"), "\"insert\"", "")),
+            ("all", &rule("*", "\"insert\"", &all)),
+        ],
+    );
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let docs = coll(&t, "st", "docs").await;
+    for i in 1..=10 {
+        docs.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    // An event in the database but not the collection: the db and cluster rules only.
+    coll(&t, "st", "other")
+        .await
+        .insert_one(doc! {"_id": 11})
+        .await
+        .unwrap();
+    // Wait for the last event's effects; anything doubled is counted below.
+    recorder
+        .wait_for("the event in st.other", |s| {
+            s.iter().filter(|e| e.args.get_i32("id") == Ok(11)).count() >= 2
+        })
+        .await;
+    if t.sim.is_some() {
+        assert_eq!(open_streams(&t), 1, "three targets, one stream");
+    }
+    let summary = running.stop().await.unwrap();
+    let seen = recorder.all();
+    for (rule, ids) in [("coll", 1..=10), ("db", 1..=11), ("all", 1..=11)] {
+        let mut got: Vec<i32> = seen
+            .iter()
+            .filter(|s| s.rule == rule)
+            .map(|s| s.args.get_i32("id").unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            ids.collect::<Vec<_>>(),
+            "rule {rule}, exactly once each"
+        );
+    }
+    assert_eq!(summary.matched, 10 + 11 + 11, "{summary:?}");
 }
 
 #[tokio::test]
@@ -125,7 +178,8 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
             ),
         ],
     );
-    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 2).await;
+    // The database target carries the collection's events: one stream.
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
     let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1, "s": "new"}).await.unwrap();
     c.update_one(doc! {"_id": 1}, doc! {"$set": {"note": "x"}})
@@ -179,7 +233,12 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
         1,
         "the update without status paid matches no rule"
     );
-    assert!(got.iter().any(|g| *g == expect("life", "drop")), "{got:?}");
+    // dropDatabase drops each remaining collection (d.c and d.renamed) first.
+    assert_eq!(
+        got.iter().filter(|g| **g == expect("life", "drop")).count(),
+        2,
+        "{got:?}"
+    );
     assert!(!got.iter().any(|g| g.0 == "ins" && g.1 != "insert"));
     running.stop().await.unwrap();
 }
@@ -208,4 +267,49 @@ async fn events_do_not_wait_for_the_next_get_more() {
     let seen = recorder.wait_for("3 effects", |s| s.len() >= 3).await;
     assert_eq!(seen.len(), 3);
     running.stop().await.unwrap();
+}
+
+/// An `invalidate` has no namespace: it concerns the rules of the stream that
+/// delivered it, not every rule that names the operation type.
+#[tokio::test]
+async fn an_invalidate_reaches_only_the_rules_of_its_stream() {
+    let t = Target::any("invalidate_scope").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("a", &rule(&t.ns("d1.c"), "\"insert\", \"invalidate\"", "")),
+            ("b", &rule(&t.ns("d2.c"), "\"insert\", \"invalidate\"", "")),
+        ],
+    );
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 2).await;
+    let c1 = coll(&t, "d1", "c").await;
+    c1.insert_one(doc! {"_id": 1}).await.unwrap();
+    coll(&t, "d2", "c")
+        .await
+        .insert_one(doc! {"_id": 2})
+        .await
+        .unwrap();
+    c1.drop().await.unwrap();
+    recorder
+        .wait_for("the invalidate", |s| {
+            s.iter().any(|e| e.args.get_str("op") == Ok("invalidate"))
+        })
+        .await;
+    running.stop().await.unwrap();
+    let mut got: Vec<(String, String)> = recorder
+        .all()
+        .iter()
+        .map(|s| (s.rule.clone(), s.args.get_str("op").unwrap().to_owned()))
+        .collect();
+    got.sort();
+    let pair = |r: &str, o: &str| (r.to_owned(), o.to_owned());
+    assert_eq!(
+        got,
+        [
+            pair("a", "insert"),
+            pair("a", "invalidate"),
+            pair("b", "insert")
+        ]
+    );
 }

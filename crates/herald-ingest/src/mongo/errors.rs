@@ -12,6 +12,10 @@ use mongodb::error::{Error, ErrorKind};
 /// `ChangeStreamHistoryLost`.
 pub const HISTORY_LOST: i32 = 286;
 
+/// `CappedPositionLost`: how servers before 4.4 (and some paths since) say
+/// the resume point has left the capped oplog. The same loss as 286.
+pub const CAPPED_POSITION_LOST: i32 = 136;
+
 /// Codes resumable on servers older than wire version 9 (and `CursorNotFound`).
 pub const RESUMABLE_CODES: [i32; 18] = [
     6, 7, 43, 63, 89, 91, 133, 150, 189, 234, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436,
@@ -31,7 +35,9 @@ pub enum ErrorClass {
 /// Classifies a driver error.
 pub fn classify(error: &Error) -> ErrorClass {
     match error.kind.as_ref() {
-        ErrorKind::Command(c) if c.code == HISTORY_LOST => ErrorClass::HistoryLost,
+        ErrorKind::Command(c) if c.code == HISTORY_LOST || c.code == CAPPED_POSITION_LOST => {
+            ErrorClass::HistoryLost
+        }
         ErrorKind::Command(c)
             if error.contains_label("ResumableChangeStreamError")
                 || RESUMABLE_CODES.contains(&c.code) =>

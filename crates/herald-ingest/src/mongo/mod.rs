@@ -1,7 +1,7 @@
 //! Live MongoDB change streams.
 //!
-//! - [`plan`](mod@plan) — many rules, few streams: one stream per watch target, its
-//!   `$match` the union of its rules' filters.
+//! - [`plan`](mod@plan) — many rules, few streams: the fewest streams that cover the
+//!   watch targets, each `$match` the union of its rules' filters.
 //! - [`options`] — start position and the history-lost / invalidate policies.
 //! - [`errors`] — which driver errors are worth reopening the stream for.
 //! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
@@ -18,5 +18,5 @@ pub mod stream;
 pub mod uri;
 
 pub use options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
-pub use plan::{StreamPlan, Subscription, plan};
+pub use plan::{StreamPlan, Subscription, plan, stream_id, stream_target, summary};
 pub use source::MongoSource;

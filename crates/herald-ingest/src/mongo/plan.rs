@@ -1,16 +1,24 @@
 //! Many rules, few streams.
 //!
-//! Rules that watch the same target share one change stream (a node serves
-//! about a thousand before it suffers). The stream's pipeline is one
-//! `$match`: the union (`$or`) of each rule's filter restricted to the
-//! operation types it names, plus the lifecycle events (drop, rename,
-//! dropDatabase, invalidate) that herald must always see. The server then
-//! sends only events some rule can match; herald routes each one locally to
-//! exactly the rules whose filter it matches.
+//! Streams are an implementation detail; watch targets are what rules name.
+//! herald opens the fewest streams that cover the targets: a cluster target
+//! (`*`) means one cluster stream carries everything, a database target
+//! carries its collections' events, and only collections whose database is
+//! not watched get a stream of their own. Streams so chosen never overlap, so
+//! every event arrives once, on one stream, and is routed once to each rule
+//! it matches (a node serves about a thousand streams before it suffers, so
+//! few streams also spare the server).
+//!
+//! A stream's pipeline is one `$match`: the union (`$or`) of its rules'
+//! branches, each its operation types, its filter and (where the stream is
+//! wider than the rule's target) its namespace, plus the lifecycle events
+//! (drop, rename, dropDatabase, invalidate) that herald must always see. The
+//! server then sends only events some rule can match; herald routes each one
+//! locally to exactly the rules whose target and filter it matches.
 
 use bson::{Bson, Document, doc};
 use herald_core::{FullDocument, OperationType, WatchTarget};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one rule needs from the server.
 #[derive(Debug, Clone)]
@@ -34,8 +42,10 @@ pub struct Subscription {
 pub struct StreamPlan {
     /// The stream's checkpoint name: `mongodb:<target>`.
     pub id: String,
-    /// What it watches.
+    /// What it watches: the widest of the targets it serves.
     pub target: WatchTarget,
+    /// The watch targets of its rules, each once, in order.
+    pub targets: Vec<WatchTarget>,
     /// The stages after `$changeStream`.
     pub pipeline: Vec<Document>,
     /// The strongest `fullDocument` any of its rules needs.
@@ -57,35 +67,63 @@ fn strength(before: &Option<String>) -> u8 {
     }
 }
 
-/// Groups subscriptions by watch target, one stream each, in target order.
+/// The stream that carries `target`'s events, given every target watched.
+fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
+    if all.contains(&WatchTarget::Cluster) {
+        return WatchTarget::Cluster;
+    }
+    match target {
+        WatchTarget::Collection(ns) if all.contains(&WatchTarget::Database(ns.db.clone())) => {
+            WatchTarget::Database(ns.db.clone())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Plans the fewest streams covering the subscriptions' targets, in target order.
 ///
 /// ```
 /// use bson::doc;
 /// use herald_core::{FullDocument, OperationType};
 /// use herald_ingest::mongo::{Subscription, plan};
-/// let sub = |rule: &str, filter| Subscription {
-///     rule: rule.into(), target: "shop.orders".parse().unwrap(), on: vec![OperationType::Insert],
-///     filter, full_document: FullDocument::Default, before_change: None,
+/// let sub = |rule: &str, target: &str| Subscription {
+///     rule: rule.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: None,
 /// };
-/// let plans = plan(&[sub("a", doc! {"fullDocument.total": {"$gt": 10}}), sub("b", doc! {})]);
-/// assert_eq!(plans.len(), 1);
-/// assert_eq!(plans[0].rules, ["a", "b"]);
+/// // A database stream carries its collections' events: one stream, not two.
+/// let plans = plan(&[sub("a", "shop.orders"), sub("b", "shop"), sub("c", "hr.people")]);
+/// let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+/// assert_eq!(ids, ["mongodb:hr.people", "mongodb:shop"]);
+/// assert_eq!(plans[1].rules, ["a", "b"]);
 /// ```
 pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
-    let mut by_target: BTreeMap<WatchTarget, Vec<&Subscription>> = BTreeMap::new();
+    let all: BTreeSet<WatchTarget> = subscriptions.iter().map(|s| s.target.clone()).collect();
+    let mut by_stream: BTreeMap<WatchTarget, Vec<&Subscription>> = BTreeMap::new();
     for sub in subscriptions {
-        by_target.entry(sub.target.clone()).or_default().push(sub);
+        by_stream
+            .entry(covering(&sub.target, &all))
+            .or_default()
+            .push(sub);
     }
-    by_target
+    by_stream
         .into_iter()
         .map(|(target, subs)| {
-            let mut branches: Vec<Bson> = subs.iter().map(|s| Bson::Document(branch(s))).collect();
+            let mut branches: Vec<Bson> = subs
+                .iter()
+                .map(|s| Bson::Document(branch(s, &target)))
+                .collect();
             branches.push(Bson::Document(
                 doc! { "operationType": { "$in": LIFECYCLE.to_vec() } },
             ));
             branches.dedup();
+            let mut targets: Vec<WatchTarget> = Vec::new();
+            for sub in &subs {
+                if !targets.contains(&sub.target) {
+                    targets.push(sub.target.clone());
+                }
+            }
             StreamPlan {
-                id: format!("mongodb:{target}"),
+                id: stream_id(&target),
                 pipeline: vec![doc! { "$match": { "$or": branches } }],
                 full_document: subs
                     .iter()
@@ -98,20 +136,67 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
                     .max_by_key(strength)
                     .flatten(),
                 rules: subs.iter().map(|s| s.rule.clone()).collect(),
+                targets,
                 target,
             }
         })
         .collect()
 }
 
-/// One rule's part of the `$match`: its operation types and its filter.
-fn branch(sub: &Subscription) -> Document {
+/// The checkpoint name of the stream on `target`.
+pub fn stream_id(target: &WatchTarget) -> String {
+    format!("mongodb:{target}")
+}
+
+/// The watch target of a stream's checkpoint name, if it is a change stream's.
+pub fn stream_target(id: &str) -> Option<WatchTarget> {
+    id.strip_prefix("mongodb:")?.parse().ok()
+}
+
+/// One line for logs and `herald status`: "12 rules on 3 targets: 1 stream".
+pub fn summary(plans: &[StreamPlan]) -> String {
+    let rules: usize = plans.iter().map(|p| p.rules.len()).sum();
+    let targets: usize = plans.iter().map(|p| p.targets.len()).sum();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{} on {}: {}",
+        plural(rules, "rule"),
+        plural(targets, "target"),
+        plural(plans.len(), "stream")
+    )
+}
+
+/// One rule's part of the `$match`: its operation types, its namespace where
+/// the stream is wider than its target, and its filter.
+fn branch(sub: &Subscription, stream: &WatchTarget) -> Document {
     let kinds: Vec<&str> = sub.on.iter().map(OperationType::as_str).collect();
-    let on = doc! { "operationType": { "$in": kinds } };
-    if sub.filter.is_empty() {
-        on
-    } else {
-        doc! { "$and": [on, sub.filter.clone()] }
+    let mut parts = vec![Bson::Document(doc! { "operationType": { "$in": kinds } })];
+    if sub.target != *stream {
+        parts.extend(namespace_of(&sub.target).into_iter().map(Bson::Document));
+    }
+    if !sub.filter.is_empty() {
+        parts.push(Bson::Document(sub.filter.clone()));
+    }
+    match parts.len() {
+        1 => match parts.pop() {
+            Some(Bson::Document(only)) => only,
+            _ => unreachable!("one document part"),
+        },
+        _ => doc! { "$and": parts },
+    }
+}
+
+/// The conditions that keep a wider stream's events to `target`'s namespace.
+/// A collection target also receives its database's `dropDatabase`, whose
+/// `ns` has no `coll` (MongoDB's `null` matches a missing field).
+fn namespace_of(target: &WatchTarget) -> Vec<Document> {
+    match target {
+        WatchTarget::Cluster => Vec::new(),
+        WatchTarget::Database(db) => vec![doc! { "ns.db": db.as_str() }],
+        WatchTarget::Collection(ns) => vec![
+            doc! { "ns.db": ns.db.as_str() },
+            doc! { "ns.coll": { "$in": [Bson::String(ns.coll.clone().unwrap_or_default()), Bson::Null] } },
+        ],
     }
 }
 
@@ -177,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn different_targets_get_different_streams() {
+    fn disjoint_targets_get_a_stream_each() {
         let plans = plan(&[
             sub(
                 "a",
@@ -187,10 +272,133 @@ mod tests {
                 FullDocument::Default,
             ),
             sub("b", "hr", &["insert"], doc! {}, FullDocument::Default),
-            sub("c", "*", &["insert"], doc! {}, FullDocument::Default),
+            sub(
+                "c",
+                "ops.audit",
+                &["insert"],
+                doc! {},
+                FullDocument::Default,
+            ),
         ]);
         let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["mongodb:shop.orders", "mongodb:hr", "mongodb:*"]);
+        assert_eq!(
+            ids,
+            ["mongodb:ops.audit", "mongodb:shop.orders", "mongodb:hr"]
+        );
+        assert_eq!(summary(&plans), "3 rules on 3 targets: 3 streams");
+    }
+
+    #[test]
+    fn a_cluster_target_carries_every_other_target() {
+        let plans = plan(&[
+            sub(
+                "coll",
+                "st.docs",
+                &["insert"],
+                doc! {"fullDocument.n": 1},
+                FullDocument::Default,
+            ),
+            sub("db", "st", &["insert"], doc! {}, FullDocument::UpdateLookup),
+            sub("all", "*", &["insert"], doc! {}, FullDocument::Default),
+            sub(
+                "coll2",
+                "st.docs",
+                &["delete"],
+                doc! {},
+                FullDocument::Default,
+            ),
+        ]);
+        assert_eq!(plans.len(), 1);
+        let p = &plans[0];
+        assert_eq!(p.id, "mongodb:*");
+        assert_eq!(p.target, WatchTarget::Cluster);
+        assert_eq!(p.rules, ["coll", "db", "all", "coll2"]);
+        assert_eq!(p.full_document, FullDocument::UpdateLookup);
+        assert_eq!(summary(&plans), "4 rules on 3 targets: 1 stream");
+        assert_eq!(
+            p.pipeline,
+            vec![doc! {"$match": {"$or": [
+                {"$and": [
+                    {"operationType": {"$in": ["insert"]}},
+                    {"ns.db": "st"}, {"ns.coll": {"$in": ["docs", null]}},
+                    {"fullDocument.n": 1},
+                ]},
+                {"$and": [{"operationType": {"$in": ["insert"]}}, {"ns.db": "st"}]},
+                {"operationType": {"$in": ["insert"]}},
+                {"$and": [
+                    {"operationType": {"$in": ["delete"]}},
+                    {"ns.db": "st"}, {"ns.coll": {"$in": ["docs", null]}},
+                ]},
+                {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+            ]}}]
+        );
+    }
+
+    #[test]
+    fn a_database_target_carries_its_collections_only() {
+        let plans = plan(&[
+            sub("a", "st.docs", &["insert"], doc! {}, FullDocument::Default),
+            sub("b", "st", &["insert"], doc! {}, FullDocument::Default),
+            sub(
+                "c",
+                "other.docs",
+                &["insert"],
+                doc! {},
+                FullDocument::Default,
+            ),
+        ]);
+        let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["mongodb:other.docs", "mongodb:st"]);
+        assert_eq!(plans[1].rules, ["a", "b"]);
+        assert_eq!(
+            plans[1].targets,
+            [
+                "st.docs".parse::<WatchTarget>().unwrap(),
+                "st".parse().unwrap()
+            ]
+        );
+        assert_eq!(summary(&plans), "3 rules on 3 targets: 2 streams");
+        assert_eq!(stream_target("mongodb:st"), Some("st".parse().unwrap()));
+        assert_eq!(stream_target("file:/x"), None);
+    }
+
+    #[test]
+    fn a_wider_stream_keeps_each_rule_to_its_namespace() {
+        let subs = [
+            sub(
+                "a",
+                "st.docs",
+                &["insert", "dropDatabase"],
+                doc! {},
+                FullDocument::Default,
+            ),
+            sub("b", "x", &["insert"], doc! {}, FullDocument::Default),
+            sub("c", "*", &["update"], doc! {}, FullDocument::Default),
+        ];
+        let stream = herald_core::Filter::compile(
+            plan(&subs)[0].pipeline[0].get_document("$match").unwrap(),
+        )
+        .unwrap();
+        let accepts =
+            |e: Document| stream.matches(&bson::RawDocumentBuf::from_document(&e).unwrap());
+        assert!(accepts(
+            doc! {"operationType": "insert", "ns": {"db": "st", "coll": "docs"}}
+        ));
+        assert!(accepts(
+            doc! {"operationType": "dropDatabase", "ns": {"db": "st"}}
+        ));
+        assert!(accepts(
+            doc! {"operationType": "insert", "ns": {"db": "x", "coll": "any"}}
+        ));
+        assert!(accepts(
+            doc! {"operationType": "update", "ns": {"db": "y", "coll": "z"}}
+        ));
+        assert!(!accepts(
+            doc! {"operationType": "insert", "ns": {"db": "st", "coll": "other"}}
+        ));
+        assert!(!accepts(
+            doc! {"operationType": "insert", "ns": {"db": "y", "coll": "docs"}}
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! [`MongoSource`]: the change streams of a rule set behind one [`Source`].
 
-use super::options::MongoSourceOptions;
+use super::options::{MongoSourceOptions, StartAt};
 use super::plan::StreamPlan;
+use super::plan::stream_target;
 use super::stream::{Message, StreamTask, token_from_position};
 use crate::source::{Batch, Source, SourceError};
 use herald_core::Position;
@@ -28,6 +29,7 @@ pub struct MongoSource {
     plans: Vec<StreamPlan>,
     options: MongoSourceOptions,
     resume: HashMap<String, Position>,
+    start_times: HashMap<String, bson::Timestamp>,
     rx: Option<mpsc::Receiver<Message>>,
     tasks: JoinSet<()>,
 }
@@ -40,6 +42,7 @@ impl MongoSource {
             plans,
             options,
             resume: HashMap::new(),
+            start_times: HashMap::new(),
             rx: None,
             tasks: JoinSet::new(),
         }
@@ -63,10 +66,14 @@ impl MongoSource {
                 })?),
                 None => None,
             };
+            let mut options = self.options.clone();
+            if let Some(time) = self.start_times.get(&plan.id) {
+                options.start_at = StartAt::OperationTime(*time);
+            }
             let task = StreamTask {
                 id: plan.id.as_str().into(),
                 plan: plan.clone(),
-                options: self.options.clone(),
+                options,
                 client: self.client.clone(),
                 token,
                 tx: tx.clone(),
@@ -84,6 +91,18 @@ impl Source for MongoSource {
 
     fn resume_from(&mut self, stream: &str, position: &Position) -> Result<(), SourceError> {
         self.resume.insert(stream.to_owned(), position.clone());
+        Ok(())
+    }
+
+    fn overlaps(&self, stream: &str, other: &str) -> bool {
+        match (stream_target(stream), stream_target(other)) {
+            (Some(a), Some(b)) => a.contains(&b) || b.contains(&a),
+            _ => false,
+        }
+    }
+
+    fn resume_at_time(&mut self, stream: &str, time: bson::Timestamp) -> Result<(), SourceError> {
+        self.start_times.insert(stream.to_owned(), time);
         Ok(())
     }
 

@@ -254,6 +254,7 @@ impl StreamTask {
                 stream: self.id.clone(),
                 events,
                 end: end.as_ref().and_then(position_of),
+                scope: Some(self.plan.target.clone()),
                 ..Batch::default()
             };
             if !self.send(Ok(batch)).await {
