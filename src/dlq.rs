@@ -5,7 +5,7 @@ use crate::exit::{Failure, Outcome};
 use crate::setup::{Setup, StoreDefault};
 use anyhow::anyhow;
 use herald_engine::{RetryOutcome, RunOptions};
-use herald_store::{DeadLetter, Store};
+use herald_store::DeadLetter;
 
 fn when(letter: &DeadLetter) -> String {
     letter.at.try_to_rfc3339_string().unwrap_or_default()
@@ -18,8 +18,7 @@ fn first_line(text: &str) -> &str {
 /// Runs the command.
 pub fn run(args: DlqArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
-    let store_dir = setup.existing_store()?;
-    let store = Store::open(store_dir).map_err(crate::setup::store_open_failure)?;
+    let store = setup.open_store()?;
     let letters = || -> Result<Vec<DeadLetter>, Failure> {
         store
             .dead_letters()

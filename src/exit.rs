@@ -35,7 +35,7 @@ pub fn code(outcome: Outcome) -> ExitCode {
 /// True if a store error means the store on disk cannot be used as given
 /// (exit 2); false for I/O failures while running (exit 1).
 pub fn store_is_bad_input(error: &herald_store::StoreError) -> bool {
-    !matches!(error, herald_store::StoreError::Sled(_))
+    error.is_bad_input()
 }
 
 /// How an error that stopped a run maps to an exit code: a store that could

@@ -92,6 +92,12 @@ impl Setup {
         Ok(dir)
     }
 
+    /// Opens the store (which must exist) with the config's ledger window.
+    pub fn open_store(&self) -> Result<Store, Failure> {
+        let dir = self.existing_store()?;
+        Store::open_with(dir, &self.config.engine.store_options()).map_err(store_open_failure)
+    }
+
     /// The MongoDB client of `[mongodb]` (or `HERALD_MONGODB_URI`), if one is configured.
     pub async fn mongodb_client(&self) -> Result<Option<mongodb::Client>, Failure> {
         let Some(uri) = self.config.mongodb.resolved_uri() else {

@@ -2,8 +2,7 @@
 
 use crate::cli::StatusArgs;
 use crate::exit::{Failure, Outcome};
-use crate::setup::{Setup, StoreDefault, store_open_failure};
-use herald_store::Store;
+use crate::setup::{Setup, StoreDefault};
 
 fn time(ms: i64) -> String {
     bson::DateTime::from_millis(ms)
@@ -26,12 +25,22 @@ fn checkpoint_time_ms(c: &herald_store::Checkpoint) -> Option<i64> {
 pub fn run(args: StatusArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
     let dir = setup.existing_store()?;
-    let store = Store::open(dir).map_err(store_open_failure)?;
+    let store = setup.open_store()?;
     let now = bson::DateTime::now().timestamp_millis();
     println!(
         "store {} ({} bytes)",
         dir.display(),
         store.size_on_disk().unwrap_or(0)
+    );
+    let ledger = store.ledger_stats();
+    println!(
+        "ledger: {} (rule, event) marks kept of a window of {}{}",
+        ledger.marks,
+        ledger.window,
+        ledger
+            .oldest_ms
+            .map(|ms| format!(", the oldest from {}", time(ms)))
+            .unwrap_or_default()
     );
     if let Some(info) = store
         .info(crate::run::STREAMS_INFO)

@@ -8,6 +8,7 @@ mod check;
 mod config;
 mod crash;
 mod dlq;
+mod exits;
 mod live;
 mod replay;
 mod rule_tests;

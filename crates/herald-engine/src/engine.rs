@@ -203,8 +203,8 @@ impl EngineBuilder {
         };
         let store = match (self.store, self.store_path) {
             (Some(store), _) => store,
-            (None, Some(path)) => Store::open(path)?,
-            (None, None) => Store::temporary()?,
+            (None, Some(path)) => Store::open_with(path, &self.config.engine.store_options())?,
+            (None, None) => Store::temporary_with(&self.config.engine.store_options())?,
         };
         let mut channels = Channels::from_config(&self.config)?;
         for (name, channel) in self.custom {

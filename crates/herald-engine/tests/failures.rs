@@ -109,3 +109,53 @@ async fn a_panicking_channel_dead_letters_that_event_and_the_run_goes_on() {
         "the checkpoint moves past the dead-lettered event"
     );
 }
+
+#[tokio::test]
+async fn a_failed_commit_stops_the_run_and_nothing_after_it_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.rhai"), RULE).unwrap();
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, 10);
+    let store = herald_store::Store::open(dir.path().join("store")).unwrap();
+    // Groups of two events; the third group's commit fails, later ones would succeed.
+    store.fail_one_commit_after(2);
+    let channel = PanicsOn::default();
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store(store.clone())
+        .config(
+            herald_engine::Config::parse(
+                "[engine]\ncommit_every = 2\ncommit_interval_ms = 600000\nworkers = 1\n",
+            )
+            .unwrap(),
+        )
+        .effect("out", channel)
+        .build()
+        .unwrap();
+    let err = run_file(&engine, &events).await.unwrap_err();
+    assert!(matches!(err, EngineError::CommitFailed(_)), "{err}");
+    assert!(err.to_string().contains("injected store failure"), "{err}");
+    let stream = format!("file:{}", events.canonicalize().unwrap().display());
+    assert!(
+        matches!(
+            store.checkpoint(&stream).unwrap(),
+            Some(Position::File { line: 4, .. })
+        ),
+        "{:?}",
+        store.checkpoint(&stream).unwrap()
+    );
+    let token = |n: u32| {
+        herald_core::ResumeToken::new(bson::RawBson::Document(
+            bson::RawDocumentBuf::from_document(&bson::doc! {"_data": format!("{n:06}")}).unwrap(),
+        ))
+    };
+    for n in 1..=4 {
+        assert!(store.is_done("orders", token(n).as_bytes()).unwrap(), "{n}");
+    }
+    for n in 5..=10 {
+        assert!(
+            !store.is_done("orders", token(n).as_bytes()).unwrap(),
+            "{n}"
+        );
+    }
+}

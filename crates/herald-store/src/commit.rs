@@ -21,8 +21,9 @@ use herald_core::Position;
 #[derive(Debug, Default)]
 pub struct Commit {
     pub(crate) batch: sled::Batch,
-    /// Ledger fingerprints, written as one record at commit.
-    pub(crate) marks: Vec<u64>,
+    /// Ledger fingerprints, written as one record at commit (less those the
+    /// ledger already holds).
+    pub(crate) marks: Vec<u128>,
     pub(crate) len: usize,
     pub(crate) done_at: i64,
 }
@@ -34,7 +35,8 @@ impl Commit {
     }
 
     /// Records a completed pair by its [fingerprint](crate::ledger::fingerprint).
-    pub fn mark(&mut self, fingerprint: u64) {
+    /// A pair the ledger already holds is not recorded again.
+    pub fn mark(&mut self, fingerprint: u128) {
         self.marks.push(fingerprint);
         self.len += 1;
     }

@@ -55,3 +55,58 @@ pub enum StoreError {
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
 }
+
+impl StoreError {
+    /// True if the store on disk is unusable as given (not a store, in use,
+    /// too new, damaged, a value that cannot be decoded): a person must act
+    /// before herald can run. False for I/O failures while running, which
+    /// may pass (the CLI exits 2 for the first, 1 for the second).
+    ///
+    /// ```
+    /// use herald_store::StoreError;
+    /// let locked = StoreError::Locked { path: "/var/lib/herald".into() };
+    /// assert!(locked.is_bad_input());
+    /// let io = StoreError::Sled(sled::Error::Io(std::io::Error::other("disk full")));
+    /// assert!(!io.is_bad_input());
+    /// ```
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Foreign { .. }
+            | Self::Locked { .. }
+            | Self::NewerFormat { .. }
+            | Self::Corrupt { .. }
+            | Self::BadValue { .. } => true,
+            Self::Sled(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_failing_disk_is_not_bad_input() {
+        let path = PathBuf::from("/s");
+        let bad = [
+            StoreError::Foreign { path: path.clone() },
+            StoreError::Locked { path: path.clone() },
+            StoreError::NewerFormat {
+                path: path.clone(),
+                found: 4,
+                supported: 3,
+            },
+            StoreError::Corrupt {
+                path,
+                reason: "x".into(),
+            },
+            StoreError::BadValue {
+                what: "checkpoint",
+                reason: "x".into(),
+            },
+        ];
+        assert_eq!(bad.iter().filter(|e| e.is_bad_input()).count(), 5);
+        let io = StoreError::Sled(sled::Error::Io(std::io::Error::other("boom")));
+        assert!(!io.is_bad_input());
+    }
+}

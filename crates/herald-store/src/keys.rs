@@ -6,9 +6,10 @@ pub const FORMAT: &[u8] = b"mformat";
 
 /// Prefix of checkpoints.
 pub const CHECKPOINT: u8 = b'c';
-/// Prefix of ledger marks of the first store format (one key per mark).
+/// Prefix of ledger marks of the first store format (one key per mark),
+/// converted to records when such a store is opened.
 pub const LEDGER: u8 = b'l';
-/// Prefix of ledger records (one per committed group).
+/// Prefix of ledger records (one per committed group; see [`crate::ledger`]).
 pub const LEDGER_GROUP: u8 = b'L';
 /// Prefix of rule state.
 pub const STATE: u8 = b's';
@@ -59,6 +60,20 @@ pub fn ledger_group(seq: u64) -> Vec<u8> {
     let mut key = vec![LEDGER_GROUP];
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// The record id of a ledger record's key.
+///
+/// ```
+/// use herald_store::keys;
+/// assert_eq!(keys::parse_ledger_group(&keys::ledger_group(7)), Some(7));
+/// assert_eq!(keys::parse_ledger_group(b"L123"), None);
+/// ```
+pub fn parse_ledger_group(key: &[u8]) -> Option<u64> {
+    match key.split_first() {
+        Some((&LEDGER_GROUP, id)) => Some(u64::from_be_bytes(id.try_into().ok()?)),
+        _ => None,
+    }
 }
 
 /// `s` + rule + state key.

@@ -6,17 +6,22 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `m` | `format` | store format version |
+//! | `m` | `format` | store format version (3) |
 //! | `c` | stream id | [`Checkpoint`] (JSON) |
 //! | `g` | sequence number | a [`Gap`] in a stream (JSON) |
-//! | `l` | rule, event token | ledger mark: when the rule completed that event |
+//! | `L` | record id (big-endian u64) | ledger record: commit time, then the group's 128-bit marks |
+//! | `l` | rule, event token | format 1 only: one ledger mark (converted when opened) |
 //! | `s` | rule, state key | the value (BSON) |
 //! | `d` | sequence number | a [`DeadLetter`] (BSON) |
 //! | `n` | rule | the rule's [`RuleCounts`] (JSON) |
 //! | `i` | name | an informational record (JSON), e.g. the streams the last run opened |
 //!
 //! # Layout
-//! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores), read, commit.
+//! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores,
+//!   converting older ones), read, commit; [`StoreOptions`]; fault injection
+//!   (cargo feature `fault-injection`).
+//! - [`ledger`] — the dedupe ledger: [fingerprints](ledger::fingerprint),
+//!   records, and the bounded window of marks kept in memory ([`LedgerStats`]).
 //! - [`checkpoint`] — [`Checkpoint`] and [`Gap`] records.
 //! - [`commit`] — [`Commit`], the changes of one event group, applied atomically.
 //! - [`keys`] — key encodings.
@@ -35,4 +40,5 @@ pub use checkpoint::{Checkpoint, Gap, RuleCounts};
 pub use commit::Commit;
 pub use dead_letter::DeadLetter;
 pub use error::StoreError;
-pub use store::{Durability, Store};
+pub use ledger::LedgerStats;
+pub use store::{DEFAULT_LEDGER_WINDOW, Durability, Store, StoreOptions};

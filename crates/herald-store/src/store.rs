@@ -1,6 +1,23 @@
 //! Opening, reading and committing to the store.
+//!
+//! A [`Store`] is opened with [`StoreOptions`] (the dedupe ledger's window);
+//! opening refuses what is not a usable herald store and converts older
+//! formats (see `store/open.rs`). Every change goes through [`Store::commit`]:
+//! one atomic batch, flushed, that also writes the group's ledger record and
+//! deletes the records the ledger window has let go.
+//!
+//! # Fault injection
+//! With the cargo feature `fault-injection` (off by default), tests can make
+//! commits fail as a failing disk would: `Store::fail_commits_after`, or the
+//! environment variable `HERALD_FAULT_STORE_COMMITS=N` read at open, make every
+//! commit after the next `N` successful ones fail with a
+//! `StoreError::Sled(sled::Error::Io(..))` ("injected store failure ..."),
+//! applying nothing. See `store/fault.rs`.
 
-use crate::ledger::{self, Marks};
+mod fault;
+mod open;
+
+use crate::ledger::{self, Ledger, LedgerStats};
 use crate::{Checkpoint, Commit, DeadLetter, Gap, RuleCounts, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
@@ -8,13 +25,47 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The store format this build writes and reads.
-/// Format 2 keeps the ledger as one record per group (see [`crate::ledger`]);
-/// a format 1 store is converted when opened.
-pub const FORMAT_VERSION: u32 = 2;
+/// Format 3 keeps the ledger as records of 128-bit fingerprints, trimmed to a
+/// window (see [`crate::ledger`]). A format-1 store is converted when opened; a
+/// format-2 store's ledger (64-bit fingerprints) is reset.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// sled's page cache: small, because herald reads little and writes in groups;
 /// a large cache only grows the resident set.
 pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The default [`StoreOptions::ledger_window`]: the newest 500,000 completed
+/// (rule, event) pairs, at most about 10.3 MB of memory (see
+/// [`crate::ledger`]). That is under a minute of 10 rules matching 1,000
+/// events a second, or 83 minutes of one rule at 100 a second; raise it when
+/// replays (an event file read again, a stream restarted from further back)
+/// reach further than that.
+pub const DEFAULT_LEDGER_WINDOW: usize = 500_000;
+
+/// How a store is opened.
+///
+/// ```
+/// use herald_store::{Store, StoreOptions};
+/// let store = Store::temporary_with(&StoreOptions { ledger_window: 1_000 })?;
+/// assert_eq!(store.ledger_stats().window, 1_000);
+/// # Ok::<(), herald_store::StoreError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The dedupe ledger keeps the marks of at least this many of the newest
+    /// completed (rule, event) pairs (at most about 1.25 times as many); 0
+    /// turns the ledger off. Opening with a smaller window than before
+    /// deletes the older records.
+    pub ledger_window: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            ledger_window: DEFAULT_LEDGER_WINDOW,
+        }
+    }
+}
 
 /// When commits reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -29,73 +80,72 @@ pub enum Durability {
 }
 
 /// herald's durable state: checkpoints, ledger, rule state, dead letters.
+/// Clones share one store.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     path: Option<PathBuf>,
-    marks: Arc<Marks>,
+    ledger: Arc<Ledger>,
+    faults: fault::Faults,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with the default [`StoreOptions`].
     ///
-    /// Refuses a directory with other files in it, a store of a newer format,
-    /// and a damaged store, each with a message saying what to do.
+    /// Refuses a directory with other files in it, a store in use, a store of
+    /// a newer format, and a damaged store, each with a message saying what to do.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = dir.as_ref().to_path_buf();
-        check_directory(&path)?;
-        let db = open_with_lock_retry(&path)?;
-        Self::init(db, Some(path))
+        Self::open_with(dir, &StoreOptions::default())
     }
 
-    /// A store that lives only as long as the process (dry runs, the demo).
+    /// Opens (or creates) the store in `dir`, as [`Store::open`] does, with `options`.
+    ///
+    /// ```
+    /// use herald_store::{Store, StoreOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = Store::open_with(dir.path(), &StoreOptions { ledger_window: 10_000 })?;
+    /// assert_eq!(store.ledger_stats().window, 10_000);
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn open_with(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StoreError> {
+        let path = dir.as_ref().to_path_buf();
+        open::check_directory(&path)?;
+        let db = open::open_with_lock_retry(&path)?;
+        Self::init(db, Some(path), options)
+    }
+
+    /// A store that lives only as long as the process (dry runs, the demo),
+    /// with the default [`StoreOptions`].
     pub fn temporary() -> Result<Self, StoreError> {
+        Self::temporary_with(&StoreOptions::default())
+    }
+
+    /// A store that lives only as long as the process, with `options`.
+    pub fn temporary_with(options: &StoreOptions) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .temporary(true)
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(None)
             .open()?;
-        Self::init(db, None)
+        Self::init(db, None, options)
     }
 
-    fn init(db: sled::Db, path: Option<PathBuf>) -> Result<Self, StoreError> {
+    fn init(
+        db: sled::Db,
+        path: Option<PathBuf>,
+        options: &StoreOptions,
+    ) -> Result<Self, StoreError> {
         let tree = db.open_tree("herald")?;
         let shown = path.clone().unwrap_or_default();
-        match tree.get(keys::FORMAT)? {
-            None => {
-                tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-            Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        path: shown.clone(),
-                        reason: "the format marker is unreadable".into(),
-                    })?;
-                if found > FORMAT_VERSION {
-                    return Err(StoreError::NewerFormat {
-                        path: shown,
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
-                if found < 2 {
-                    let migrated = ledger::migrate_v1(&db, &tree)?;
-                    tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
-                    db.flush()?;
-                    tracing::info!(marks = migrated, "converted the ledger to store format 2");
-                }
-            }
-        }
-        let marks = Arc::new(Marks::default());
-        marks.replace(ledger::load(&tree, &shown)?);
+        open::upgrade_format(&db, &tree, &shown, options.ledger_window)?;
+        let window = ledger::load(&db, &tree, &shown, options.ledger_window)?;
         Ok(Self {
             db,
             tree,
             path,
-            marks,
+            ledger: Arc::new(Ledger::new(window)),
+            faults: fault::Faults::from_env(),
         })
     }
 
@@ -113,21 +163,72 @@ impl Store {
     }
 
     /// Applies a group atomically and flushes it to disk.
+    ///
+    /// The batch also holds the group's ledger record (its marks that the
+    /// ledger does not hold yet) and the deletion of the records the window
+    /// let go since the last commit, so pruning costs no flush of its own.
     pub fn commit(&self, commit: Commit) -> Result<(), StoreError> {
         if commit.is_empty() {
             return Ok(());
         }
+        self.faults.check()?;
+        // One commit at a time: the marks found new here must still be new
+        // when they reach the window, and record ids must reach it in order.
+        let _one_commit_at_a_time = self.ledger.lock_commits();
+        let pending = self.ledger.pending(&commit.marks);
+        let only_old_marks = commit.len == commit.marks.len() && pending.fresh.is_empty();
+        if only_old_marks && pending.doomed.is_empty() {
+            return Ok(()); // nothing to write
+        }
         let mut batch = commit.batch;
-        if !commit.marks.is_empty() {
+        let record = if pending.fresh.is_empty() {
+            None
+        } else {
+            let id = self.db.generate_id()?;
             batch.insert(
-                keys::ledger_group(self.db.generate_id()?),
-                ledger::encode(commit.done_at, &commit.marks),
+                keys::ledger_group(id),
+                ledger::encode(commit.done_at, &pending.fresh),
             );
+            Some((id, commit.done_at))
+        };
+        for span in &pending.doomed {
+            let records = keys::ledger_group(span.first)..=keys::ledger_group(span.last);
+            for key in self.tree.range(records).keys() {
+                batch.remove(key?);
+            }
         }
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
-        self.marks.extend(commit.marks);
+        self.ledger.committed(pending, record);
         Ok(())
+    }
+
+    /// Makes every commit after the next `n` successful ones fail, as a
+    /// failing disk would, applying nothing (`u64::MAX`: never). Replaces any
+    /// earlier plan, including `HERALD_FAULT_STORE_COMMITS`.
+    ///
+    /// ```
+    /// let store = herald_store::Store::temporary()?;
+    /// store.fail_commits_after(1);
+    /// let mut commit = store.begin();
+    /// commit.mark_done("r", b"t1");
+    /// store.commit(commit)?;
+    /// let mut commit = store.begin();
+    /// commit.mark_done("r", b"t2");
+    /// assert!(store.commit(commit).unwrap_err().to_string().contains("injected store failure"));
+    /// assert!(!store.is_done("r", b"t2")?);
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_commits_after(&self, n: u64) {
+        self.faults.fail_after(n);
+    }
+
+    /// Like [`Store::fail_commits_after`], but only the one commit after the
+    /// next `n` fails; later commits succeed again (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_one_commit_after(&self, n: u64) {
+        self.faults.fail_once_after(n);
     }
 
     /// A fresh, increasing id (for dead letters).
@@ -140,9 +241,15 @@ impl Store {
         Ok(self.is_marked(ledger::fingerprint(rule, token)))
     }
 
-    /// True if the pair with this [fingerprint](ledger::fingerprint) is complete.
-    pub fn is_marked(&self, fingerprint: u64) -> bool {
-        self.marks.contains(fingerprint)
+    /// True if the pair with this [fingerprint](ledger::fingerprint) is complete
+    /// (as far as the ledger window remembers).
+    pub fn is_marked(&self, fingerprint: u128) -> bool {
+        self.ledger.contains(fingerprint)
+    }
+
+    /// The ledger's size and age, for `herald status`.
+    pub fn ledger_stats(&self) -> LedgerStats {
+        self.ledger.stats()
     }
 
     /// A stream's checkpoint position.
@@ -242,31 +349,6 @@ impl Store {
         Ok(all)
     }
 
-    /// Deletes ledger marks older than `cutoff_ms` (milliseconds since the epoch); returns how many.
-    ///
-    /// The ledger only has to outlive the replays a resume can cause, which
-    /// never reach further back than the oplog window; older marks are waste.
-    pub fn gc_ledger(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        let mut batch = sled::Batch::default();
-        for item in self.tree.scan_prefix([keys::LEDGER_GROUP]) {
-            let (key, value) = item?;
-            if let Some((done_at, marks)) = ledger::decode(&value)
-                && done_at < cutoff_ms
-            {
-                removed += marks.count();
-                batch.remove(key);
-            }
-        }
-        if removed > 0 {
-            self.tree.apply_batch(batch)?;
-            self.db.flush()?;
-            let shown = self.path.clone().unwrap_or_default();
-            self.marks.replace(ledger::load(&self.tree, &shown)?);
-        }
-        Ok(removed)
-    }
-
     /// An informational record set with [`Commit::set_info`].
     pub fn info(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
         self.tree
@@ -286,59 +368,7 @@ impl Store {
     }
 }
 
-/// How long to wait for a store's lock: a store closed by this same process
-/// may keep it for a moment while sled's background threads finish.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-fn open_with_lock_retry(path: &Path) -> Result<sled::Db, StoreError> {
-    let started = std::time::Instant::now();
-    loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(None)
-            .open();
-        match opened {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                if started.elapsed() >= LOCK_WAIT {
-                    return Err(StoreError::Locked {
-                        path: path.to_path_buf(),
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(
-                e @ (sled::Error::Corruption { .. }
-                | sled::Error::Unsupported(_)
-                | sled::Error::ReportableBug(_)),
-            ) => {
-                return Err(StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                });
-            }
-            Err(other) => return Err(StoreError::Sled(other)),
-        }
-    }
-}
-
-/// A directory may hold a store already (sled's `conf` file), or nothing at all.
-fn check_directory(path: &Path) -> Result<(), StoreError> {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return Ok(()); // missing: sled creates it; unreadable: sled reports the I/O error
-    };
-    let names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if names.is_empty() || names.iter().any(|n| n == "conf") {
-        return Ok(());
-    }
-    Err(StoreError::Foreign {
-        path: path.to_path_buf(),
-    })
-}
-
+#[cfg(test)]
+mod ledger_tests;
 #[cfg(test)]
 mod tests;

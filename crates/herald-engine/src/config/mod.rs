@@ -21,7 +21,7 @@
 //! workers = 0                 # parallel workers (0 = one per core); one document's events stay in order
 //! queue = 256                 # events waiting per worker before the source is paused
 //! shutdown_timeout_ms = 30000 # on SIGTERM, how long in-flight events may take
-//! ledger_ttl_hours = 168      # dedupe marks older than this are removed at start (~8 bytes of memory each while kept)
+//! ledger_window = 500000      # (rule, event) pairs the dedupe ledger remembers (~20 bytes of memory each)
 //!
 //! [channels.approvals]        # notify("approvals", ...)
 //! kind = "file"               # stdout | file | log | webhook
@@ -93,9 +93,11 @@ pub struct EngineSettings {
     pub queue: usize,
     /// On shutdown, how long in-flight events may take to finish, in milliseconds.
     pub shutdown_timeout_ms: u64,
-    /// Ledger marks older than this are removed at start: they only guard against replays,
-    /// which never reach back further than the oplog window.
-    pub ledger_ttl_hours: u64,
+    /// How many of the newest completed (rule, event) pairs the dedupe ledger
+    /// remembers, so a source read again from an earlier point (an
+    /// overlapping event file, a stream started before its checkpoint) skips
+    /// them; older marks are pruned as the run goes. 0 turns the ledger off.
+    pub ledger_window: usize,
 }
 
 impl EngineSettings {
@@ -105,10 +107,17 @@ impl EngineSettings {
     pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 200;
     /// Events waiting per worker unless configured.
     pub const DEFAULT_QUEUE: usize = 256;
-    /// Ledger TTL unless configured: a week, well past a typical oplog window.
-    pub const DEFAULT_LEDGER_TTL_HOURS: u64 = 24 * 7;
+    /// Ledger window unless configured (see [`herald_store::DEFAULT_LEDGER_WINDOW`]).
+    pub const DEFAULT_LEDGER_WINDOW: usize = herald_store::DEFAULT_LEDGER_WINDOW;
     /// Shutdown deadline unless configured.
     pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
+
+    /// The store options these settings imply.
+    pub fn store_options(&self) -> herald_store::StoreOptions {
+        herald_store::StoreOptions {
+            ledger_window: self.ledger_window,
+        }
+    }
 
     /// The number of workers: as configured, or one per core.
     pub fn worker_count(&self) -> usize {
@@ -129,7 +138,7 @@ impl Default for EngineSettings {
             workers: 0,
             queue: Self::DEFAULT_QUEUE,
             shutdown_timeout_ms: Self::DEFAULT_SHUTDOWN_TIMEOUT_MS,
-            ledger_ttl_hours: Self::DEFAULT_LEDGER_TTL_HOURS,
+            ledger_window: Self::DEFAULT_LEDGER_WINDOW,
         }
     }
 }

@@ -129,18 +129,6 @@ impl Engine {
         } else {
             self.resume(&mut source)?
         };
-        if !core.options.dry_run {
-            let ttl_ms = i64::try_from(core.settings.ledger_ttl_hours.saturating_mul(3_600_000))
-                .unwrap_or(i64::MAX);
-            let removed = core.store.gc_ledger(
-                bson::DateTime::now()
-                    .timestamp_millis()
-                    .saturating_sub(ttl_ms),
-            )?;
-            if removed > 0 {
-                tracing::info!(removed, "removed ledger marks older than the ledger TTL");
-            }
-        }
         let counts = core
             .store
             .rule_counts()?

@@ -26,7 +26,7 @@ pub(crate) struct WorkItem {
 /// A change to commit.
 pub(crate) enum CommitOp {
     /// The (rule, event) pair is complete: its ledger fingerprint.
-    Done(u64),
+    Done(u128),
     SetState {
         rule: Arc<str>,
         key: String,

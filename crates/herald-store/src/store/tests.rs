@@ -121,21 +121,6 @@ fn a_damaged_store_is_refused_not_reset() {
 }
 
 #[test]
-fn ledger_gc_removes_only_old_marks() {
-    let store = Store::temporary().unwrap();
-    let mut old = store.begin();
-    old.done_at = 1_000;
-    old.mark_done("r", b"old");
-    store.commit(old).unwrap();
-    let mut new = store.begin();
-    new.mark_done("r", b"new");
-    store.commit(new).unwrap();
-    assert_eq!(store.gc_ledger(2_000).unwrap(), 1);
-    assert!(!store.is_done("r", b"old").unwrap());
-    assert!(store.is_done("r", b"new").unwrap());
-}
-
-#[test]
 fn dead_letters_can_be_fetched_and_removed_and_counts_stored() {
     let store = Store::temporary().unwrap();
     let event = RawDocumentBuf::from_document(
@@ -193,70 +178,4 @@ fn a_store_in_use_is_refused_clearly() {
         err.to_string().contains("in use by another process"),
         "{err}"
     );
-}
-
-#[test]
-fn a_first_format_ledger_is_converted_when_opened() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        // A store as the first format wrote it: one key per mark.
-        let store = Store::open(dir.path()).unwrap();
-        for i in 0..5_000u32 {
-            let token = format!("token-{i:05}");
-            store
-                .tree
-                .insert(
-                    keys::ledger("rule", token.as_bytes()),
-                    &(i as i64).to_be_bytes(),
-                )
-                .unwrap();
-        }
-        store
-            .tree
-            .insert(keys::FORMAT, &1u32.to_be_bytes())
-            .unwrap();
-        store.db.flush().unwrap();
-    }
-    let store = Store::open(dir.path()).unwrap();
-    for i in [0u32, 4_095, 4_096, 4_999] {
-        assert!(
-            store
-                .is_done("rule", format!("token-{i:05}").as_bytes())
-                .unwrap(),
-            "{i}"
-        );
-    }
-    assert!(!store.is_done("rule", b"token-05000").unwrap());
-    assert!(!store.is_done("other", b"token-00001").unwrap());
-    assert_eq!(
-        store.tree.scan_prefix([keys::LEDGER]).count(),
-        0,
-        "old keys removed"
-    );
-    assert_eq!(
-        store.tree.scan_prefix([keys::LEDGER_GROUP]).count(),
-        2,
-        "4,096 marks per record"
-    );
-    let format = store.tree.get(keys::FORMAT).unwrap().unwrap();
-    assert_eq!(format.as_ref(), FORMAT_VERSION.to_be_bytes());
-    // Converted records age like any other: the first 4,096 marks are older.
-    assert_eq!(store.gc_ledger(4_096).unwrap(), 4_096);
-    assert!(!store.is_done("rule", b"token-00000").unwrap());
-    assert!(store.is_done("rule", b"token-04999").unwrap());
-}
-
-#[test]
-fn a_damaged_ledger_record_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .tree
-            .insert(keys::ledger_group(7), &[1, 2, 3][..])
-            .unwrap();
-        store.db.flush().unwrap();
-    }
-    let err = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 }

@@ -1,0 +1,300 @@
+//! The marks in memory: the newest `ledger_window` of them, in a structure
+//! whose size follows the window, not the length of the run.
+//!
+//! New marks go into a hash set, the *hot* set. When the next record would
+//! overfill it, the hot set is sorted into a *generation*: a boxed slice of
+//! marks (16 bytes each, nothing else) that remembers the span of records it
+//! came from. When the marks kept without the oldest generation are still at
+//! least the window, that generation is dropped, and its span of records is
+//! handed to the next commit to delete ([`Window::doomed`]). Pruning whole
+//! generations keeps the bookkeeping to one span per generation (never one
+//! entry per record or per mark) and the disk deletes in a few large steps.
+//!
+//! Records are never split: a generation holds whole records, so the marks
+//! kept are always the newest ones in record order, and a mark's record is
+//! deleted only when every mark in it has left memory.
+
+use super::LedgerStats;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A hasher that passes a fingerprint through: fingerprints are SHA-256
+/// bytes, already uniform, so hashing them again would only cost time.
+#[derive(Debug, Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        // The low half: as uniform as the whole (the table uses a few bits).
+        self.0 = n as u64;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u128` keys are hashed here. Any other input is folded in
+        // (FNV-1a), so the hasher stays correct if that ever changes.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The hot set: recent marks, hashed by [`PassThrough`].
+type Hot = HashSet<u128, BuildHasherDefault<PassThrough>>;
+
+/// A stretch of records: the first and last record id, and the oldest
+/// commit time among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    pub(crate) oldest_ms: i64,
+}
+
+impl Span {
+    /// `span` grown to cover one more record.
+    fn including(span: Option<Span>, id: u64, done_at: i64) -> Span {
+        match span {
+            None => Span {
+                first: id,
+                last: id,
+                oldest_ms: done_at,
+            },
+            Some(s) => Span {
+                first: s.first.min(id),
+                last: s.last.max(id),
+                oldest_ms: s.oldest_ms.min(done_at),
+            },
+        }
+    }
+}
+
+/// Sealed marks, sorted, and the records they came from.
+#[derive(Debug)]
+struct Generation {
+    marks: Box<[u128]>,
+    span: Span,
+}
+
+/// The newest marks, bounded by the window (see the guarantee in
+/// [`crate::ledger`]).
+#[derive(Debug)]
+pub(crate) struct Window {
+    /// The window: the newest this many marks are always kept.
+    limit: usize,
+    /// The hot set seals before it would hold more than this.
+    seal_at: usize,
+    hot: Hot,
+    /// The records whose marks are in the hot set.
+    hot_span: Option<Span>,
+    /// Oldest first.
+    generations: VecDeque<Generation>,
+    /// Marks in the hot set and the generations.
+    kept: usize,
+    /// Records of dropped generations, still on disk until a commit deletes them.
+    doomed: Vec<Span>,
+}
+
+impl Window {
+    /// An empty window of `limit` marks (0: no ledger).
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            seal_at: seal_size(limit),
+            hot: Hot::default(),
+            hot_span: None,
+            generations: VecDeque::new(),
+            kept: 0,
+            doomed: Vec::new(),
+        }
+    }
+
+    /// Marks kept.
+    pub(crate) fn kept(&self) -> usize {
+        self.kept
+    }
+
+    /// Whether the mark is kept. Newest first: a replay mostly asks about
+    /// recent pairs, and the hot set answers those with one probe.
+    pub(crate) fn contains(&self, mark: u128) -> bool {
+        self.hot.contains(&mark)
+            || self
+                .generations
+                .iter()
+                .rev()
+                .any(|g| in_sorted(&g.marks, mark))
+    }
+
+    /// The marks of `marks` to record: each once, and none already kept.
+    /// Nothing when the ledger is off.
+    pub(crate) fn fresh(&self, marks: &[u128]) -> Vec<u128> {
+        if self.limit == 0 {
+            return Vec::new();
+        }
+        let mut fresh = marks.to_vec();
+        fresh.sort_unstable();
+        fresh.dedup();
+        fresh.retain(|&m| !self.contains(m));
+        fresh
+    }
+
+    /// Whether recording `adding` more marks must seal the hot set first.
+    /// Sealing before the table would grow keeps it at its seal size.
+    pub(crate) fn needs_seal(&self, adding: usize) -> bool {
+        !self.hot.is_empty() && self.hot.len() + adding > self.seal_at
+    }
+
+    /// The hot set's marks, sorted: a generation to be.
+    pub(crate) fn sorted_hot(&self) -> Vec<u128> {
+        let mut sorted = Vec::with_capacity(self.hot.len());
+        sorted.extend(self.hot.iter().copied());
+        sorted.sort_unstable();
+        sorted
+    }
+
+    /// Turns the hot set into the newest generation; `sorted` is
+    /// [`Self::sorted_hot`], computed while the window was not changing.
+    pub(crate) fn seal(&mut self, sorted: Vec<u128>) {
+        if let Some(generation) = self.take_hot(sorted) {
+            self.generations.push_back(generation);
+        }
+    }
+
+    /// Adds the newest record, of marks from [`Self::fresh`].
+    pub(crate) fn record(&mut self, id: u64, done_at: i64, marks: &[u128]) {
+        if self.needs_seal(marks.len()) {
+            let sorted = self.sorted_hot();
+            self.seal(sorted);
+        }
+        self.add_to_hot(id, done_at, marks);
+    }
+
+    /// Drops the oldest generations while the rest still hold the window,
+    /// remembering their records for the next commit to delete.
+    pub(crate) fn prune(&mut self) {
+        while let Some(oldest) = self.generations.front()
+            && self.kept - oldest.marks.len() >= self.limit
+        {
+            let oldest = self.generations.pop_front().expect("checked");
+            self.kept -= oldest.marks.len();
+            self.doomed.push(oldest.span);
+        }
+    }
+
+    /// Records of dropped generations, to delete in the next commit.
+    pub(crate) fn doomed(&self) -> &[Span] {
+        &self.doomed
+    }
+
+    /// The first `deleted` doomed spans are gone from disk.
+    pub(crate) fn forget_doomed(&mut self, deleted: usize) {
+        self.doomed.drain(..deleted);
+    }
+
+    /// Adds a record older than all those added so far (at open, reading
+    /// newest first). A mark the window already has belongs to the newer
+    /// record, and is skipped here.
+    pub(crate) fn record_older(&mut self, id: u64, done_at: i64, marks: &[u128]) {
+        let fresh = self.fresh(marks);
+        if self.needs_seal(fresh.len()) {
+            self.seal_older();
+        }
+        self.add_to_hot(id, done_at, &fresh);
+    }
+
+    /// Ends loading: the hot set holds the oldest records loaded, so it
+    /// becomes the oldest generation, and new records start a fresh hot set.
+    pub(crate) fn finish_loading(&mut self) {
+        self.seal_older();
+    }
+
+    /// Sizes for `herald status`.
+    pub(crate) fn stats(&self) -> LedgerStats {
+        let oldest_ms = self
+            .generations
+            .iter()
+            .map(|g| g.span.oldest_ms)
+            .chain(self.hot_span.map(|s| s.oldest_ms))
+            .min();
+        LedgerStats {
+            marks: self.kept,
+            window: self.limit,
+            oldest_ms,
+        }
+    }
+
+    fn seal_older(&mut self) {
+        let sorted = self.sorted_hot();
+        if let Some(generation) = self.take_hot(sorted) {
+            self.generations.push_front(generation);
+        }
+    }
+
+    fn add_to_hot(&mut self, id: u64, done_at: i64, marks: &[u128]) {
+        self.hot.extend(marks.iter().copied());
+        self.kept += marks.len();
+        self.hot_span = Some(Span::including(self.hot_span, id, done_at));
+    }
+
+    fn take_hot(&mut self, sorted: Vec<u128>) -> Option<Generation> {
+        debug_assert_eq!(sorted.len(), self.hot.len(), "sorted from this hot set");
+        let span = self.hot_span.take()?;
+        // Free the table rather than clear it: it regrows as marks arrive, so
+        // a nearly empty hot set costs little (see "Memory" in the ledger docs).
+        self.hot = Hot::default();
+        Some(Generation {
+            marks: sorted.into_boxed_slice(),
+            span,
+        })
+    }
+}
+
+/// The hot set's seal size for a window: the capacity of the largest hash
+/// table no bigger than a quarter of the window. A table has a power of two
+/// of buckets and holds at most 7/8 of them (3 and 7 for the two smallest),
+/// so asking for exactly a quarter could double the memory; sealing at a
+/// table's capacity means the table is full when it seals and never grows.
+/// (`seal_sizes_are_table_capacities` checks this against std's tables.)
+pub(crate) fn seal_size(limit: usize) -> usize {
+    let quarter = (limit / 4).max(1);
+    let mut best = quarter.min(3);
+    let mut buckets = 8usize;
+    while buckets / 8 * 7 <= quarter {
+        best = buckets / 8 * 7;
+        match buckets.checked_mul(2) {
+            Some(more) => buckets = more,
+            None => break,
+        }
+    }
+    best
+}
+
+/// Whether a sorted generation holds `mark`. Fingerprints are uniform, so
+/// the mark's place is guessed from its value and then bracketed by steps
+/// that double: a few nearby probes instead of a bisection across the run.
+pub(crate) fn in_sorted(run: &[u128], mark: u128) -> bool {
+    let Some(last) = run.len().checked_sub(1) else {
+        return false;
+    };
+    // (mark / 2^128) * len, from the top 64 bits: fits a u128 without overflow.
+    let guess = (((mark >> 64) * run.len() as u128) >> 64) as usize;
+    let (mut lo, mut hi) = (guess.min(last), guess.min(last));
+    let mut step = 1;
+    while lo > 0 && run[lo] > mark {
+        hi = lo;
+        lo = lo.saturating_sub(step);
+        step *= 2;
+    }
+    while hi < last && run[hi] < mark {
+        lo = hi;
+        hi = (hi + step).min(last);
+        step *= 2;
+    }
+    run[lo..=hi].binary_search(&mark).is_ok()
+}
+
+#[cfg(test)]
+mod tests;

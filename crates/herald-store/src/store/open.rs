@@ -1,0 +1,124 @@
+//! Opening a store's directory: refusing what is not a usable herald store
+//! (foreign files, a store in use, a newer or damaged store), and bringing an
+//! older store to the current format.
+
+use super::{CACHE_BYTES, FORMAT_VERSION};
+use crate::{StoreError, keys, ledger};
+use std::path::Path;
+
+/// How long to wait for a store's lock: a store closed by this same process
+/// may keep it for a moment while sled's background threads finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub(super) fn open_with_lock_retry(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(
+                e @ (sled::Error::Corruption { .. }
+                | sled::Error::Unsupported(_)
+                | sled::Error::ReportableBug(_)),
+            ) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+            Err(other) => return Err(StoreError::Sled(other)),
+        }
+    }
+}
+
+/// A directory may hold a store already (sled's `conf` file), or nothing at all.
+pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(()); // missing: sled creates it; unreadable: sled reports the I/O error
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() || names.iter().any(|n| n == "conf") {
+        return Ok(());
+    }
+    Err(StoreError::Foreign {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Marks a new store with [`FORMAT_VERSION`], refuses a newer one, and
+/// converts an older one. A conversion and the new format marker are one
+/// batch, so a crash leaves the store either wholly old or wholly converted.
+pub(super) fn upgrade_format(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    shown: &Path,
+    window: usize,
+) -> Result<(), StoreError> {
+    let Some(bytes) = tree.get(keys::FORMAT)? else {
+        tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+        db.flush()?;
+        return Ok(());
+    };
+    let found = <[u8; 4]>::try_from(bytes.as_ref())
+        .map(u32::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            path: shown.to_path_buf(),
+            reason: "the format marker is unreadable".into(),
+        })?;
+    if found > FORMAT_VERSION {
+        return Err(StoreError::NewerFormat {
+            path: shown.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if found == FORMAT_VERSION {
+        return Ok(());
+    }
+    /// What the upgrade did to the ledger, logged once it is on disk.
+    enum Upgraded {
+        Converted(ledger::Converted),
+        Reset(usize),
+    }
+    let mut batch = sled::Batch::default();
+    let upgraded = if found < 2 {
+        Upgraded::Converted(ledger::convert_v1(db, tree, window, &mut batch)?)
+    } else {
+        Upgraded::Reset(ledger::reset_v2(tree, &mut batch)?)
+    };
+    batch.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes());
+    tree.apply_batch(batch)?;
+    db.flush()?;
+    match upgraded {
+        Upgraded::Converted(v1) => tracing::info!(
+            found = v1.found,
+            kept = v1.kept,
+            window,
+            "converted the dedupe ledger of store format {found} to format {FORMAT_VERSION}"
+        ),
+        Upgraded::Reset(records) => tracing::warn!(
+            records,
+            "the dedupe ledger was reset: store format 2 kept 64-bit fingerprints, which cannot be \
+             widened to format {FORMAT_VERSION}'s 128 bits. Events replayed from before this upgrade \
+             (a restart from an earlier position, an event file read again) run their effects \
+             again, with the same idempotency keys; checkpoints, rule state and dead letters are \
+             kept"
+        ),
+    }
+    Ok(())
+}
