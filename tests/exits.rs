@@ -1,7 +1,7 @@
 //! Honest exits: a store that fails while running is a runtime failure (1),
 //! not bad input (2), and the checkpoint stays where the last commit left it.
 
-use crate::util::{Dir, herald, stderr, stdout};
+use crate::util::{herald, stderr, stdout};
 
 herald_test!(
     a_store_failure_while_running_exits_1_with_the_error,
