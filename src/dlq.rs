@@ -52,6 +52,19 @@ pub fn run(args: DlqArgs) -> Outcome {
             println!("rule      {}", letter.rule);
             println!("when      {}", when(&letter));
             println!("attempts  {}", letter.attempts);
+            println!(
+                "done      effects {} (a retry skips them)",
+                if letter.done.is_empty() {
+                    "none".to_owned()
+                } else {
+                    letter
+                        .done
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
             println!("error     {}", letter.error);
             println!(
                 "event     {}",

@@ -5,7 +5,7 @@ use crate::exit::{self, Failure, Outcome};
 use crate::progress;
 use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
-use herald_core::{Effect, Position};
+use herald_core::{Effect, IdempotencyKey, Intent, Position, ResumeToken};
 use herald_engine::{EngineError, Observer, RunOptions, RunSummary};
 use herald_ingest::{BadLine, FileSource, FileSourceOptions, SourceError};
 use indicatif::ProgressBar;
@@ -93,6 +93,33 @@ async fn shutdown_signal() {
     }
 }
 
+/// One `--dry-run` line: `rule`, `token`, `kind`, `target`,
+/// `idempotency_key` (null for `log` and state changes, which are not
+/// effects) and `args`.
+fn dry_run_line(
+    rule: &str,
+    token: &ResumeToken,
+    key: Option<&IdempotencyKey>,
+    intent: &Intent,
+) -> String {
+    let mut json = serde_json::Map::new();
+    json.insert("rule".into(), rule.into());
+    json.insert("token".into(), token.to_extjson());
+    json.insert("kind".into(), intent.kind().into());
+    if let Some(target) = intent.target() {
+        json.insert("target".into(), target.into());
+    }
+    json.insert(
+        "idempotency_key".into(),
+        key.map_or(serde_json::Value::Null, |k| k.as_str().into()),
+    );
+    json.insert(
+        "args".into(),
+        herald_core::extjson::to_relaxed(&intent.args()),
+    );
+    serde_json::Value::Object(json).to_string()
+}
+
 struct CliObserver {
     progress: ProgressBar,
     stdout: BufWriter<Stdout>,
@@ -116,19 +143,18 @@ impl Observer for CliObserver {
     }
 
     fn dry_run(&mut self, effect: &Effect) {
-        let mut json = serde_json::Map::new();
-        json.insert("rule".into(), effect.rule.as_ref().into());
-        json.insert("token".into(), effect.token.to_extjson());
-        json.insert("kind".into(), effect.intent.kind().into());
-        if let Some(target) = effect.intent.target() {
-            json.insert("target".into(), target.into());
-        }
-        json.insert("idempotency_key".into(), effect.key.as_str().into());
-        json.insert(
-            "args".into(),
-            herald_core::extjson::to_relaxed(&effect.intent.args()),
+        let line = dry_run_line(
+            &effect.rule,
+            &effect.token,
+            Some(&effect.key),
+            &effect.intent,
         );
-        let line = serde_json::Value::Object(json).to_string();
+        self.progress.suspend(|| ());
+        self.print_line(&line);
+    }
+
+    fn dry_run_intent(&mut self, rule: &str, token: &ResumeToken, intent: &Intent) {
+        let line = dry_run_line(rule, token, None, intent);
         self.progress.suspend(|| ());
         self.print_line(&line);
     }

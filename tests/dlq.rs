@@ -164,3 +164,158 @@ herald_test!(status_counts_rules, |dir| {
         "{out}"
     );
 });
+
+herald_test!(a_retry_carries_out_only_the_effects_not_yet_done, |dir| {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(async {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+        let server = MockServer::start().await;
+        // The receiver refuses the first call for good (a 400 is not retried), then accepts.
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(400))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        server
+    });
+    dir.write(
+        "rules/orders.rhai",
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    notify(\"ops\", #{ id: event.documentKey._id });\n    webhook(\"crm\", #{ id: event.documentKey._id });\n}\n",
+    );
+    let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[channels.ops]\nkind = \"file\"\npath = \"notices.jsonl\"\n[webhooks.crm]\nurl = \"{}/hook\"\n",
+            server.uri()
+        ),
+    );
+    let line = r#"{"_id":{"_data":"0001"},"operationType":"insert","ns":{"db":"shop","coll":"orders"},"documentKey":{"_id":1},"fullDocument":{"_id":1}}"#;
+    let events = dir.write("events.jsonl", &format!("{line}\n"));
+    let replay = herald()
+        .arg("replay")
+        .arg(&events)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    let notices = || {
+        std::fs::read_to_string(dir.join("notices.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(notices(), 1);
+    let with_config = |args: &[&str]| {
+        herald()
+            .arg("dlq")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let id = stdout(&with_config(&["list"]))
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let shown = stdout(&with_config(&["show", &id]));
+    assert!(
+        shown.contains("done      effects 0 (a retry skips them)\n"),
+        "{shown}"
+    );
+
+    let retry = with_config(&["retry", "--all"]);
+    assert!(
+        retry.status.success(),
+        "{}{}",
+        stdout(&retry),
+        stderr(&retry)
+    );
+    assert!(
+        stdout(&retry).contains("done (1 effect(s)); removed from the queue"),
+        "{}",
+        stdout(&retry)
+    );
+    assert_eq!(notices(), 1, "the notice that was sent is not sent again");
+    let requests = runtime.block_on(server.received_requests()).unwrap();
+    let keys: Vec<&str> = requests
+        .iter()
+        .map(|r| r.headers.get("Idempotency-Key").unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 2, "the refused call and its retry");
+    assert_eq!(keys[0], keys[1], "with the same key");
+});
+
+herald_test!(a_retry_of_insert_doc_uses_the_configured_mongodb, |dir| {
+    let sim = crate::util::MongoSimProcess::start();
+    dir.write(
+        "rules/orders.rhai",
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { insert_doc(\"shop.audit\", #{ order: event.documentKey._id }); }\n",
+    );
+    let line = r#"{"_id":{"_data":"0001"},"operationType":"insert","ns":{"db":"shop","coll":"orders"},"documentKey":{"_id":1},"fullDocument":{"_id":1}}"#;
+    let events = dir.write("events.jsonl", &format!("{line}\n"));
+    // Without a connection, the insert fails and goes to the dead-letter queue.
+    let offline = dir.write("offline.toml", "rules = \"rules\"\nstore = \"store\"\n");
+    let replay = herald()
+        .arg("replay")
+        .arg(&events)
+        .arg("--config")
+        .arg(&offline)
+        .env_remove("HERALD_MONGODB_URI")
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    let online = dir.write(
+        "online.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\n",
+            sim.uri
+        ),
+    );
+    let retry = herald()
+        .args(["dlq", "retry", "--all", "--config"])
+        .arg(&online)
+        .output()
+        .unwrap();
+    assert!(
+        retry.status.success(),
+        "{}{}",
+        stdout(&retry),
+        stderr(&retry)
+    );
+    let token = herald_core::ResumeToken::new(bson::RawBson::Document(
+        bson::RawDocumentBuf::from_document(&bson::doc! {"_data": "0001"}).unwrap(),
+    ));
+    let key = herald_core::IdempotencyKey::derive("orders", &token, 0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let docs: Vec<bson::Document> = runtime.block_on(async {
+        use futures_util::TryStreamExt;
+        let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
+        client
+            .database("shop")
+            .collection::<bson::Document>("audit")
+            .find(bson::doc! {})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+    });
+    assert_eq!(docs, [bson::doc! {"_id": key.as_str(), "order": 1}]);
+});

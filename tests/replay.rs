@@ -51,11 +51,20 @@ fn dry_run_prints_one_json_line_per_intent() {
         }
         assert!(line["token"]["_data"].is_string(), "{line}");
         assert!(line["args"].is_object(), "{line}");
-        assert!(
-            keys.insert(line["idempotency_key"].as_str().unwrap().to_owned()),
-            "duplicate key in {line}"
+        // Effects carry a key each; log and state changes are not effects and carry none.
+        let effect = matches!(
+            line["kind"].as_str(),
+            Some("notify" | "webhook" | "insert_doc")
         );
+        match line["idempotency_key"].as_str() {
+            Some(key) => assert!(effect && keys.insert(key.to_owned()), "{line}"),
+            None => assert!(!effect && line["idempotency_key"].is_null(), "{line}"),
+        }
     }
+    assert!(
+        lines.iter().any(|l| l["kind"] == "log"),
+        "the shipped rules log on deletes"
+    );
     let (_, deletes) = shipped_counts();
     let audits = lines
         .iter()

@@ -9,6 +9,7 @@ mod config;
 mod crash;
 mod dlq;
 mod exits;
+mod keys;
 mod live;
 mod replay;
 mod rule_tests;

@@ -98,6 +98,16 @@ impl Intent {
         }
     }
 
+    /// True for intents that act outside herald (`notify`, `webhook`,
+    /// `insert_doc`): these are numbered, carry an idempotency key, are
+    /// retried and can fail an event. `log` and state changes are not.
+    pub fn is_effect(&self) -> bool {
+        matches!(
+            self,
+            Self::Notify { .. } | Self::Webhook { .. } | Self::InsertDoc { .. }
+        )
+    }
+
     /// True for intents the engine applies to its own store rather than executing outside.
     pub fn is_state_change(&self) -> bool {
         matches!(self, Self::SetState { .. } | Self::DelState { .. })

@@ -1,7 +1,8 @@
 //! The dead-letter queue, worked from outside a run: retry or drop entries.
 
 use crate::engine::{Engine, EngineError};
-use crate::pipeline::worker::{self, Completion};
+use crate::pipeline::rule_run::run_rule_guarded;
+use crate::pipeline::worker::Completion;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Intent};
 use std::sync::Arc;
@@ -45,7 +46,8 @@ impl Engine {
         let state = Arc::new(StateView::new(core.store.clone()));
         let mut completion = Completion::default();
         let mut commit = core.store.begin();
-        match worker::run_rule_guarded(core, rule, &event, &state, &mut completion).await {
+        // Effects that completed before the failure are not carried out again.
+        match run_rule_guarded(core, rule, &event, &state, &mut completion, &letter.done).await {
             Ok(changes) => {
                 for change in changes {
                     match change {
@@ -63,10 +65,12 @@ impl Engine {
                     effects: completion.effects,
                 })
             }
-            Err((error, attempts)) => {
+            Err(failure) => {
+                let error = failure.message;
                 let mut updated = letter;
                 updated.error = error.clone();
-                updated.attempts = updated.attempts.saturating_add(attempts);
+                updated.attempts = updated.attempts.saturating_add(failure.attempts);
+                updated.done = failure.done;
                 updated.at = bson::DateTime::now();
                 commit.dead_letter(&updated)?;
                 core.store.commit(commit)?;

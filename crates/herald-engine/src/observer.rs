@@ -1,6 +1,6 @@
 //! Hooks for whoever runs the engine: progress, dry-run output, problems.
 
-use herald_core::{Effect, Position};
+use herald_core::{Effect, Intent, Position, ResumeToken};
 use herald_ingest::BadLine;
 use herald_script::Diagnostic;
 
@@ -19,6 +19,9 @@ pub trait Observer: Send {
     fn event_done(&mut self, _position: &Position) {}
     /// In a dry run, an effect that would have been executed.
     fn dry_run(&mut self, _effect: &Effect) {}
+    /// In a dry run, an intent that is not an effect (`log`, `set_state`,
+    /// `del_state`): it has no idempotency key and takes no effect number.
+    fn dry_run_intent(&mut self, _rule: &str, _token: &ResumeToken, _intent: &Intent) {}
     /// A malformed line was skipped.
     fn bad_line(&mut self, _line: &BadLine) {}
     /// A handler failed on an event (the event went to the dead-letter queue).

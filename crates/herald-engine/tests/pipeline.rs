@@ -330,6 +330,14 @@ async fn a_dry_run_executes_and_writes_nothing() {
         fn dry_run(&mut self, effect: &Effect) {
             self.0.push(effect.intent.to_json().to_string());
         }
+        fn dry_run_intent(
+            &mut self,
+            _rule: &str,
+            _token: &herald_core::ResumeToken,
+            intent: &herald_core::Intent,
+        ) {
+            self.0.push(intent.to_json().to_string());
+        }
     }
     let engine = Engine::builder()
         .rules_dir(dir.path())
@@ -351,7 +359,11 @@ async fn a_dry_run_executes_and_writes_nothing() {
         )
         .await
         .unwrap();
-    assert_eq!(summary.effects, 6);
+    assert_eq!(
+        summary.effects, 3,
+        "one notice per event; state changes are not effects"
+    );
+    assert_eq!(seen.0.len(), 6, "each event's state change and notice");
     assert!(sent.0.lock().unwrap().is_empty());
     assert_eq!(
         seen.0[1],

@@ -99,6 +99,7 @@ impl Rule {
             let (line, column) = locate(&text, "RULE", key);
             Diagnostic::new(&path, line, column, message).with_source(text.clone())
         })?;
+        let name = spec.id.as_deref().map_or(name, Arc::from);
         Ok(Self {
             name,
             path,
@@ -109,7 +110,8 @@ impl Rule {
         })
     }
 
-    /// The rule's name: its file stem.
+    /// The rule's identity: `id` in `RULE`, else its file stem. Idempotency
+    /// keys, ledger marks, state and dead letters are keyed by it.
     pub fn name(&self) -> &Arc<str> {
         &self.name
     }

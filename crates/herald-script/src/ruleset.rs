@@ -48,6 +48,24 @@ fn compile(
             Err(d) => errors.push(d),
         }
     }
+    let mut seen: std::collections::HashMap<Arc<str>, PathBuf> = std::collections::HashMap::new();
+    for rule in &rules {
+        if let Some(first) = seen.insert(rule.name().clone(), rule.path().to_path_buf()) {
+            errors.push(
+                Diagnostic::new(
+                    rule.path(),
+                    1,
+                    1,
+                    format!(
+                        "two rules are named {:?}: this one and {} (a rule's name is `id` in RULE, else its file stem; names key state, dead letters and idempotency keys, so they must differ)",
+                        rule.name(),
+                        first.display()
+                    ),
+                )
+                .with_source(rule.source().clone()),
+            );
+        }
+    }
     if errors.is_empty() {
         Ok(RuleSet { dir, rules })
     } else {

@@ -6,6 +6,7 @@
 //!     on: ["insert", "update", "replace"],     // default: insert, update, replace, delete
 //!     filter: #{ "fullDocument.status": "pending_approval" },  // a MongoDB query on the event
 //!     full_document: "updateLookup",           // default | updateLookup | whenAvailable | required
+//!     id: "expense-approval",                  // optional: the rule's identity (default: file stem)
 //! };
 //! ```
 
@@ -14,7 +15,8 @@ use herald_core::{ChangeEvent, Filter, FullDocument, OperationType, WatchTarget}
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
-pub const KEYS: [&str; 5] = [
+pub const KEYS: [&str; 6] = [
+    "id",
     "watch",
     "on",
     "filter",
@@ -40,6 +42,10 @@ pub const DEFAULT_ON: [&str; 4] = ["insert", "update", "replace", "delete"];
 /// A rule's parsed `RULE` constant.
 #[derive(Debug, Clone)]
 pub struct RuleSpec {
+    /// The rule's identity, if `RULE` names one; else the file stem is used.
+    /// Idempotency keys, the ledger, state and dead letters are keyed by it,
+    /// so a rule keeps them across a rename of its file.
+    pub id: Option<String>,
     /// What it watches.
     pub watch: WatchTarget,
     /// The operation types it handles.
@@ -80,6 +86,10 @@ impl RuleSpec {
                 ),
             });
         }
+        let id = match map.get("id") {
+            None => None,
+            Some(v) => Some(parse_id(v)?),
+        };
         let watch = match map.get("watch") {
             Some(v) if v.is_string() => {
                 let text = v.clone().into_string().unwrap_or_default();
@@ -140,6 +150,7 @@ impl RuleSpec {
             },
         };
         Ok(Self {
+            id,
             watch,
             on,
             filter,
@@ -166,6 +177,28 @@ impl RuleSpec {
         };
         watched && self.filter.matches(event.raw())
     }
+}
+
+/// The longest rule id.
+pub const MAX_ID_LEN: usize = 128;
+
+fn parse_id(value: &Dynamic) -> Result<String, SpecError> {
+    let id = value
+        .clone()
+        .into_string()
+        .map_err(|t| err("id", format!("`id` must be a string, found {t}")))?;
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        return Err(err(
+            "id",
+            format!("`id` {id:?} must be 1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`"),
+        ));
+    }
+    Ok(id)
 }
 
 fn parse_on(value: &Dynamic) -> Result<Vec<OperationType>, SpecError> {

@@ -17,6 +17,9 @@ pub struct DeadLetter {
     pub error: String,
     /// How many attempts were made.
     pub attempts: u32,
+    /// The numbers of the rule's effects for this event that completed before
+    /// it failed: a retry carries out only the others (with the same keys).
+    pub done: Vec<u32>,
     /// When it was dead-lettered.
     pub at: bson::DateTime,
 }
@@ -35,6 +38,7 @@ impl DeadLetter {
             "event": event,
             "error": &self.error,
             "attempts": i64::from(self.attempts),
+            "done": self.done.iter().map(|n| i64::from(*n)).collect::<Vec<_>>(),
             "at": self.at,
         };
         let mut bytes = Vec::new();
@@ -71,6 +75,18 @@ impl DeadLetter {
             attempts: u32::try_from(doc.get_i64("attempts").map_err(|e| bad(e.to_string()))?)
                 .unwrap_or(u32::MAX),
             at: *doc.get_datetime("at").map_err(|e| bad(e.to_string()))?,
+            // Letters written before effects were recorded have none done.
+            done: match doc.get_array("done") {
+                Ok(numbers) => numbers
+                    .iter()
+                    .map(|n| {
+                        n.as_i64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .ok_or_else(|| bad(format!("effect number {n} in `done`")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                Err(_) => Vec::new(),
+            },
         })
     }
 }

@@ -1,9 +1,21 @@
 //! Effects written to herald's log as structured events.
 
 use super::{BoxFuture, Channel, EffectError};
-use herald_core::{Effect, Intent, LogLevel};
+use herald_core::{Effect, LogLevel, ResumeToken};
 
-/// Writes notices (and `log` intents) through `tracing`, target `herald::effect`.
+/// Writes a rule's `log(level, message)` to herald's log, target
+/// `herald::rule`. Not an effect: it has no idempotency key, is not retried,
+/// and is written again if the event is handled again.
+pub fn write_rule_log(rule: &str, token: &ResumeToken, level: LogLevel, message: &str) {
+    match level {
+        LogLevel::Debug => tracing::debug!(target: "herald::rule", rule, %token, "{message}"),
+        LogLevel::Info => tracing::info!(target: "herald::rule", rule, %token, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: "herald::rule", rule, %token, "{message}"),
+        LogLevel::Error => tracing::error!(target: "herald::rule", rule, %token, "{message}"),
+    }
+}
+
+/// Writes notices through `tracing`, target `herald::effect`, at `info`.
 #[derive(Debug, Default)]
 pub struct LogChannel;
 
@@ -12,26 +24,9 @@ impl Channel for LogChannel {
         Box::pin(async move {
             let rule = effect.rule.as_ref();
             let key = effect.key.as_str();
-            match &effect.intent {
-                Intent::Log { level, message } => match level {
-                    LogLevel::Debug => {
-                        tracing::debug!(target: "herald::rule", rule, key, "{message}")
-                    }
-                    LogLevel::Info => {
-                        tracing::info!(target: "herald::rule", rule, key, "{message}")
-                    }
-                    LogLevel::Warn => {
-                        tracing::warn!(target: "herald::rule", rule, key, "{message}")
-                    }
-                    LogLevel::Error => {
-                        tracing::error!(target: "herald::rule", rule, key, "{message}")
-                    }
-                },
-                other => {
-                    let args = herald_core::extjson::to_relaxed(&other.args()).to_string();
-                    tracing::info!(target: "herald::effect", rule, key, kind = other.kind(), target = other.target().unwrap_or(""), args = %args, "effect");
-                }
-            }
+            let intent = &effect.intent;
+            let args = herald_core::extjson::to_relaxed(&intent.args()).to_string();
+            tracing::info!(target: "herald::effect", rule, key, kind = intent.kind(), target = intent.target().unwrap_or(""), args = %args, "effect");
             Ok(())
         })
     }

@@ -16,7 +16,7 @@ mod webhook;
 
 pub use self::mongodb::InsertDocChannel;
 pub use file::FileChannel;
-pub use log::LogChannel;
+pub use log::{LogChannel, write_rule_log};
 pub use registry::Channels;
 pub use retry::{Backoff, Backoffs, execute_with_retry};
 pub use stdout::StdoutChannel;

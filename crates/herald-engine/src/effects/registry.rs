@@ -10,13 +10,12 @@ use std::sync::Arc;
 ///
 /// `notify(name, ..)` goes to the channel `name` (stdout if none is
 /// configured), `webhook(name, ..)` to the webhook `name` (an error if none
-/// is), `log(..)` to herald's log.
+/// is). `log(..)` is not an effect: the engine writes it to herald's log.
 #[derive(Clone)]
 pub struct Channels {
     notify: HashMap<String, Arc<dyn Channel>>,
     webhooks: HashMap<String, Arc<dyn Channel>>,
     fallback_notify: Arc<dyn Channel>,
-    log: Arc<dyn Channel>,
     mongodb: Option<Arc<dyn Channel>>,
 }
 
@@ -26,7 +25,6 @@ impl Default for Channels {
             notify: HashMap::new(),
             webhooks: HashMap::new(),
             fallback_notify: Arc::new(StdoutChannel),
-            log: Arc::new(LogChannel),
             mongodb: None,
         }
     }
@@ -86,7 +84,9 @@ impl Channels {
                     "no webhook named {name:?}; add [webhooks.{name}] with a url to herald.toml"
                 ))
             }),
-            Intent::Log { .. } => Ok(self.log.clone()),
+            Intent::Log { .. } => Err(EffectError::permanent(
+                "log intents are written by the engine, not a channel",
+            )),
             Intent::InsertDoc { .. } => self.mongodb.clone().ok_or_else(|| {
                 EffectError::permanent("insert_doc needs a MongoDB connection, which replays of event files do not have; run the rule with `herald run`")
             }),

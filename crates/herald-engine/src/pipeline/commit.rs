@@ -41,6 +41,9 @@ impl Engine {
         for report in &completion.reports {
             match report {
                 Report::DryRun(effect) => run.observer.dry_run(effect),
+                Report::DryRunIntent(rule, token, intent) => {
+                    run.observer.dry_run_intent(rule, token, intent)
+                }
                 Report::HandlerFailed(rule, diagnostic) => {
                     run.observer.handler_failed(rule, diagnostic)
                 }

@@ -2,10 +2,12 @@
 //!
 //! - [`run`] — [`Engine::run`](crate::Engine::run), dispatching and committing; [`RunSummary`].
 //! - `commit` — applying completions in order and committing groups.
-//! - `worker` — handling one event: routing, handlers, effects.
+//! - `worker` — handling one event: routing, the ledger, the rules it matches.
+//! - `rule_run` — one rule on one event: the handler, numbered effects, retries.
 //! - `watermark` — releasing completions in source order.
 
 mod commit;
+pub(crate) mod rule_run;
 pub mod run;
 mod watermark;
 pub(crate) mod worker;

@@ -95,7 +95,7 @@ fn worker_failure(joined: Result<(), tokio::task::JoinError>) -> Option<String> 
         Ok(()) => None,
         Err(e) if e.is_panic() => Some(format!(
             "panicked: {}",
-            super::worker::panic_message(e.into_panic().as_ref())
+            super::rule_run::panic_message(e.into_panic().as_ref())
         )),
         Err(e) => Some(e.to_string()),
     }

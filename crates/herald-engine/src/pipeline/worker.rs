@@ -5,12 +5,12 @@
 //! to report. Nothing is committed here; the run commits completions in
 //! source order once every earlier event is complete.
 
-use crate::effects::execute_with_retry;
+use super::rule_run::run_rule_guarded;
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
 use bson::Bson;
 use herald_core::{ChangeEvent, Effect, Intent, WatchTarget};
-use herald_script::{Diagnostic, Rule, StateRead};
+use herald_script::Diagnostic;
 use herald_store::DeadLetter;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -42,6 +42,8 @@ pub(crate) enum CommitOp {
 /// Something to tell the observer, in source order.
 pub(crate) enum Report {
     DryRun(Effect),
+    /// In a dry run, an intent that is not an effect (`log`, state).
+    DryRunIntent(Arc<str>, herald_core::ResumeToken, Intent),
     HandlerFailed(Arc<str>, Diagnostic),
     EffectFailed(Effect, String, u32),
 }
@@ -102,7 +104,7 @@ pub(crate) async fn process(
                 .push((rule.name().clone(), Outcome::Deduplicated));
             continue;
         }
-        match run_rule_guarded(core, rule, event, state, &mut completion).await {
+        match run_rule_guarded(core, rule, event, state, &mut completion, &[]).await {
             Ok(state_changes) => {
                 completion
                     .outcomes
@@ -133,7 +135,7 @@ pub(crate) async fn process(
             Err(_) if dry_run => completion
                 .outcomes
                 .push((rule.name().clone(), Outcome::Failed)),
-            Err((error, attempts)) => {
+            Err(failure) => {
                 completion
                     .outcomes
                     .push((rule.name().clone(), Outcome::Failed));
@@ -145,8 +147,9 @@ pub(crate) async fn process(
                         rule: rule.name().to_string(),
                         token: token.to_vec(),
                         event: event.raw().to_owned(),
-                        error,
-                        attempts,
+                        error: failure.message,
+                        attempts: failure.attempts,
+                        done: failure.done,
                         at: bson::DateTime::now(),
                     })));
             }
@@ -157,107 +160,4 @@ pub(crate) async fn process(
         }
     }
     Ok(completion)
-}
-
-/// [`run_rule`], with a panic (in a channel, or anywhere below) turned into
-/// that (rule, event)'s failure: a dead letter with the panic message. A
-/// panic must never leave an event in flight forever, which would stop the
-/// checkpoint and hang the run.
-pub(crate) async fn run_rule_guarded(
-    core: &Core,
-    rule: &Rule,
-    event: &Arc<ChangeEvent>,
-    state: &Arc<StateView>,
-    completion: &mut Completion,
-) -> Result<Vec<Intent>, (String, u32)> {
-    use futures_util::FutureExt;
-    let attempt = std::panic::AssertUnwindSafe(run_rule(core, rule, event, state, completion));
-    match attempt.catch_unwind().await {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = format!("panicked: {}", panic_message(payload.as_ref()));
-            tracing::error!(rule = %rule.name(), token = %event.token(), "{message}");
-            Err((message, 1))
-        }
-    }
-}
-
-/// The text of a panic, when it has one.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_owned())
-}
-
-/// Runs a handler and executes its effects. Returns its state changes to
-/// apply, or the error and attempts that send it to the dead-letter queue.
-pub(crate) async fn run_rule(
-    core: &Core,
-    rule: &Rule,
-    event: &Arc<ChangeEvent>,
-    state: &Arc<StateView>,
-    completion: &mut Completion,
-) -> Result<Vec<Intent>, (String, u32)> {
-    let reader: Arc<dyn StateRead> = state.clone();
-    let intents = rule.handle(event, reader).map_err(|diagnostic| {
-        tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");
-        let message = diagnostic.to_string();
-        completion
-            .reports
-            .push(Report::HandlerFailed(rule.name().clone(), diagnostic));
-        (message, 1)
-    })?;
-    let mut state_changes = Vec::new();
-    for (index, intent) in intents.into_iter().enumerate() {
-        let effect = Effect::new(
-            rule.name().clone(),
-            event.token().clone(),
-            index as u32,
-            intent,
-        );
-        if core.options.dry_run {
-            completion.effects += 1;
-            let is_state = effect.intent.is_state_change();
-            let intent = effect.intent.clone();
-            completion.reports.push(Report::DryRun(effect));
-            if is_state {
-                state_changes.push(intent);
-            }
-            continue;
-        }
-        if effect.intent.is_state_change() {
-            state_changes.push(effect.intent);
-            continue;
-        }
-        let result = match core.channels.for_intent(&effect.intent) {
-            Ok(channel) => {
-                execute_with_retry(
-                    channel.as_ref(),
-                    &effect,
-                    core.backoff.for_target(effect.intent.target()),
-                )
-                .await
-            }
-            Err(e) => Err((e, 1)),
-        };
-        match result {
-            Ok(_attempts) => completion.effects += 1,
-            Err((error, attempts)) => {
-                tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
-                let message = format!(
-                    "{} {}: {}",
-                    effect.intent.kind(),
-                    effect.intent.target().unwrap_or(""),
-                    error.message
-                );
-                completion
-                    .reports
-                    .push(Report::EffectFailed(effect, error.message, attempts));
-                return Err((message, attempts));
-            }
-        }
-    }
-    Ok(state_changes)
 }

@@ -61,6 +61,7 @@ fn dead_letters_round_trip_in_order() {
             event: event.clone(),
             error: "boom".into(),
             attempts: 5,
+            done: vec![u32::from(n), 7],
             at: bson::DateTime::from_millis(7),
         })
         .unwrap();
@@ -73,6 +74,7 @@ fn dead_letters_round_trip_in_order() {
     );
     assert_eq!(letters[2].event, event);
     assert_eq!(letters[1].attempts, 5);
+    assert_eq!(letters[2].done, [2, 7]);
 }
 
 #[test]
@@ -136,6 +138,7 @@ fn dead_letters_can_be_fetched_and_removed_and_counts_stored() {
         event,
         error: "e".into(),
         attempts: 1,
+        done: Vec::new(),
         at: bson::DateTime::from_millis(0),
     })
     .unwrap();

@@ -1,0 +1,165 @@
+//! Running one rule on one event: the handler, then its intents in order.
+//!
+//! Only intents that act outside herald are *effects* and are numbered:
+//! `notify`, `webhook` and `insert_doc`, in the order the handler recorded
+//! them. An effect's idempotency key is `hash(rule id, event token, effect
+//! number)`, so adding a `log(..)` or `set_state(..)` line to a rule does not
+//! change the keys of its effects. `log` is written to herald's log at once;
+//! state changes are returned for the commit.
+
+use crate::effects::execute_with_retry;
+use crate::engine::Core;
+use crate::state::StateView;
+use herald_core::{ChangeEvent, Effect, Intent};
+use herald_script::{Rule, StateRead};
+use std::sync::Arc;
+
+use super::worker::{Completion, Report};
+
+/// Why a rule failed on an event: what its dead letter records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RuleFailure {
+    /// What went wrong (the handler's diagnostic, or the failing effect and its error).
+    pub(crate) message: String,
+    /// Attempts made of the failing step.
+    pub(crate) attempts: u32,
+    /// The numbers of the effects completed, so a retry carries out only the rest.
+    pub(crate) done: Vec<u32>,
+}
+
+/// [`run_rule`], with a panic (in a channel, or anywhere below) turned into
+/// that (rule, event)'s failure: a dead letter with the panic message. A
+/// panic must never leave an event in flight forever, which would stop the
+/// checkpoint and hang the run.
+pub(crate) async fn run_rule_guarded(
+    core: &Core,
+    rule: &Rule,
+    event: &Arc<ChangeEvent>,
+    state: &Arc<StateView>,
+    completion: &mut Completion,
+    already_done: &[u32],
+) -> Result<Vec<Intent>, RuleFailure> {
+    use futures_util::FutureExt;
+    let mut done = already_done.to_vec();
+    let attempt =
+        std::panic::AssertUnwindSafe(run_rule(core, rule, event, state, completion, &mut done));
+    match attempt.catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = format!("panicked: {}", panic_message(payload.as_ref()));
+            tracing::error!(rule = %rule.name(), token = %event.token(), "{message}");
+            done.sort_unstable();
+            Err(RuleFailure {
+                message,
+                attempts: 1,
+                done,
+            })
+        }
+    }
+}
+
+/// The text of a panic, when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+/// Runs a handler and executes its effects, skipping those numbered in
+/// `done` (completed by an earlier attempt) and adding each it completes.
+/// Returns the state changes to apply, or the failure that sends the
+/// (rule, event) to the dead-letter queue.
+async fn run_rule(
+    core: &Core,
+    rule: &Rule,
+    event: &Arc<ChangeEvent>,
+    state: &Arc<StateView>,
+    completion: &mut Completion,
+    done: &mut Vec<u32>,
+) -> Result<Vec<Intent>, RuleFailure> {
+    let reader: Arc<dyn StateRead> = state.clone();
+    let intents = match rule.handle(event, reader) {
+        Ok(intents) => intents,
+        Err(diagnostic) => {
+            tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");
+            let message = diagnostic.to_string();
+            completion
+                .reports
+                .push(Report::HandlerFailed(rule.name().clone(), diagnostic));
+            return Err(RuleFailure {
+                message,
+                attempts: 1,
+                done: done.clone(),
+            });
+        }
+    };
+    let mut state_changes = Vec::new();
+    let mut number = 0u32;
+    for intent in intents {
+        if !intent.is_effect() {
+            if core.options.dry_run {
+                completion.reports.push(Report::DryRunIntent(
+                    rule.name().clone(),
+                    event.token().clone(),
+                    intent.clone(),
+                ));
+            }
+            match intent {
+                Intent::Log { level, message } if !core.options.dry_run => {
+                    crate::effects::write_rule_log(rule.name(), event.token(), level, &message);
+                }
+                Intent::Log { .. } => {}
+                state_change => state_changes.push(state_change),
+            }
+            continue;
+        }
+        let effect = Effect::new(rule.name().clone(), event.token().clone(), number, intent);
+        number += 1;
+        if core.options.dry_run {
+            completion.effects += 1;
+            completion.reports.push(Report::DryRun(effect));
+            continue;
+        }
+        if done.contains(&effect.index) {
+            continue;
+        }
+        let result = match core.channels.for_intent(&effect.intent) {
+            Ok(channel) => {
+                execute_with_retry(
+                    channel.as_ref(),
+                    &effect,
+                    core.backoff.for_target(effect.intent.target()),
+                )
+                .await
+            }
+            Err(e) => Err((e, 1)),
+        };
+        match result {
+            Ok(_attempts) => {
+                completion.effects += 1;
+                done.push(effect.index);
+            }
+            Err((error, attempts)) => {
+                tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
+                let message = format!(
+                    "{} {}: {}",
+                    effect.intent.kind(),
+                    effect.intent.target().unwrap_or(""),
+                    error.message
+                );
+                completion
+                    .reports
+                    .push(Report::EffectFailed(effect, error.message, attempts));
+                done.sort_unstable();
+                return Err(RuleFailure {
+                    message,
+                    attempts,
+                    done: done.clone(),
+                });
+            }
+        }
+    }
+    Ok(state_changes)
+}
