@@ -1,23 +1,24 @@
 //! Databases, collections and documents.
 
 use crate::error::CommandError;
+use crate::indexes::{Index, IndexKey};
 use crate::wire::MAX_BSON_OBJECT_SIZE;
-use bson::{Bson, Document, RawDocumentBuf, doc};
+use bson::{Bson, Document, RawDocumentBuf};
 use herald_core::Filter;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-/// One collection: documents in insertion order, indexed by `_id`.
+/// One collection: documents in insertion order, and their indexes.
 #[derive(Debug, Clone)]
 pub struct Collection {
     /// The collection's UUID (stable across renames, new after drop).
     pub uuid: bson::Uuid,
     /// Documents by insertion slot.
     docs: BTreeMap<u64, Document>,
-    /// Normalised `_id` → slot.
-    by_id: HashMap<Vec<u8>, u64>,
     next_slot: u64,
     /// `changeStreamPreAndPostImages: {enabled: true}`.
     pub pre_post_images: bool,
+    /// `_id_` first, then the others in creation order.
+    indexes: Vec<Index>,
 }
 
 impl Default for Collection {
@@ -25,25 +26,11 @@ impl Default for Collection {
         Self {
             uuid: bson::Uuid::new(),
             docs: BTreeMap::new(),
-            by_id: HashMap::new(),
             next_slot: 0,
             pre_post_images: false,
+            indexes: vec![Index::id()],
         }
     }
-}
-
-/// `_id` values that the server treats as equal (1, 1.0, NumberLong(1)) get the same key.
-pub fn id_key(id: &Bson) -> Vec<u8> {
-    let normal = match id {
-        Bson::Int32(n) => Bson::Int64(i64::from(*n)),
-        Bson::Double(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Bson::Int64(*x as i64),
-        other => other.clone(),
-    };
-    let mut bytes = Vec::new();
-    doc! { "": normal }
-        .to_writer(&mut bytes)
-        .expect("ids encode");
-    bytes
 }
 
 /// Fails like the server when a document exceeds 16 MiB.
@@ -70,7 +57,29 @@ pub fn matches(filter: &Filter, doc: &Document) -> bool {
 }
 
 impl Collection {
-    /// Inserts a document (which must have an `_id`), enforcing `_id` uniqueness.
+    /// Each index's keys for `doc`, failing as the server does on the first
+    /// index (in catalog order) whose keys cannot be made or clash with a
+    /// document other than `own` on a unique index.
+    fn index_keys(
+        &self,
+        ns: &str,
+        doc: &Document,
+        own: Option<u64>,
+    ) -> Result<Vec<Vec<IndexKey>>, CommandError> {
+        self.indexes
+            .iter()
+            .map(|index| {
+                let keys = index.keys_of(doc)?;
+                match index.conflict(&keys, own) {
+                    Some(key) => Err(index.duplicate_error(ns, key)),
+                    None => Ok(keys),
+                }
+            })
+            .collect()
+    }
+
+    /// Inserts a document (which must have an `_id`), enforcing every unique
+    /// index; on failure nothing changes.
     pub fn insert(&mut self, ns: &str, doc: Document) -> Result<(), CommandError> {
         let id = doc
             .get("_id")
@@ -90,13 +99,12 @@ impl Collection {
             ));
         }
         check_size(&doc)?;
-        let key = id_key(id);
-        if self.by_id.contains_key(&key) {
-            return Err(duplicate_key(ns, id));
-        }
+        let keys = self.index_keys(ns, &doc, None)?;
         let slot = self.next_slot;
         self.next_slot += 1;
-        self.by_id.insert(key, slot);
+        for (index, keys) in self.indexes.iter_mut().zip(keys) {
+            index.insert(slot, keys);
+        }
         self.docs.insert(slot, doc);
         Ok(())
     }
@@ -123,16 +131,21 @@ impl Collection {
         self.docs.get(&slot)
     }
 
-    /// A document by `_id`.
+    /// A document by `_id` (numbers by value: `1`, `1.0` and `NumberLong(1)` are one `_id`).
     pub fn get_by_id(&self, id: &Bson) -> Option<&Document> {
-        self.by_id
-            .get(&id_key(id))
-            .and_then(|slot| self.docs.get(slot))
+        self.indexes[0]
+            .lookup(&[id])
+            .and_then(|slot| self.docs.get(&slot))
     }
 
-    /// Replaces the document in a slot (its `_id` must not change).
-    pub fn replace(&mut self, slot: u64, doc: Document) -> Result<(), CommandError> {
+    /// Replaces the document in a slot (its `_id` must not change), enforcing
+    /// every unique index; on failure nothing changes.
+    pub fn replace(&mut self, ns: &str, slot: u64, doc: Document) -> Result<(), CommandError> {
         check_size(&doc)?;
+        let keys = self.index_keys(ns, &doc, Some(slot))?;
+        for (index, keys) in self.indexes.iter_mut().zip(keys) {
+            index.insert(slot, keys);
+        }
         self.docs.insert(slot, doc);
         Ok(())
     }
@@ -140,10 +153,36 @@ impl Collection {
     /// Removes the document in a slot, returning it.
     pub fn remove(&mut self, slot: u64) -> Option<Document> {
         let doc = self.docs.remove(&slot)?;
-        if let Some(id) = doc.get("_id") {
-            self.by_id.remove(&id_key(id));
+        for index in &mut self.indexes {
+            index.remove(slot);
         }
         Some(doc)
+    }
+
+    /// The indexes, `_id_` first, then in creation order.
+    pub fn indexes(&self) -> &[Index] {
+        &self.indexes
+    }
+
+    /// Builds new indexes over the documents, all or none: the first that
+    /// cannot be built (a duplicate on a unique index, a key that cannot be
+    /// made) fails the lot.
+    pub fn add_indexes(&mut self, ns: &str, new: Vec<Index>) -> Result<(), CommandError> {
+        let built = new
+            .into_iter()
+            .map(|index| index.build(ns, self.docs.iter().map(|(slot, d)| (*slot, d))))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.indexes.extend(built);
+        Ok(())
+    }
+
+    /// Drops an index by name, returning it (never the `_id` index).
+    pub fn drop_index(&mut self, name: &str) -> Option<Index> {
+        let at = self
+            .indexes
+            .iter()
+            .position(|i| i.name() == name && !i.is_id())?;
+        Some(self.indexes.remove(at))
     }
 
     /// All documents, in natural order.
@@ -160,15 +199,6 @@ impl Collection {
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
     }
-}
-
-/// E11000, worded as the server words it.
-pub fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
-    CommandError::new(
-        11000,
-        "DuplicateKey",
-        format!("E11000 duplicate key error collection: {ns} index: _id_ dup key: {{ _id: {id} }}"),
-    )
 }
 
 /// All databases.

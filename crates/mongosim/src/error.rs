@@ -14,6 +14,8 @@ pub struct CommandError {
     pub message: String,
     /// Error labels (`ResumableChangeStreamError`, ...).
     pub labels: Vec<String>,
+    /// Extra fields the server appends after `codeName` (e.g. `keyPattern`, `keyValue`).
+    pub info: Option<Box<Document>>,
 }
 
 impl CommandError {
@@ -24,7 +26,20 @@ impl CommandError {
             code_name: code_name.to_owned(),
             message: message.into(),
             labels: Vec::new(),
+            info: None,
         }
+    }
+
+    /// Adds extra fields (a duplicate key's `keyPattern` and `keyValue`, ...).
+    pub fn with_info(mut self, info: Document) -> Self {
+        self.info.get_or_insert_default().extend(info);
+        self
+    }
+
+    /// Prefixes the message as the server's `addContext` does (`<context> :: caused by :: <message>`).
+    pub fn with_context(mut self, context: impl std::fmt::Display) -> Self {
+        self.message = format!("{context} :: caused by :: {}", self.message);
+        self
     }
 
     /// Adds an error label.
@@ -111,6 +126,9 @@ impl CommandError {
             "code": self.code,
             "codeName": &self.code_name,
         };
+        if let Some(info) = &self.info {
+            reply.extend(info.as_ref().clone());
+        }
         if !self.labels.is_empty() {
             reply.insert("errorLabels", self.labels.clone());
         }

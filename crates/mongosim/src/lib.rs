@@ -21,6 +21,7 @@
 //! - [`change_stream`] — change stream cursors over the oplog.
 //! - [`oplog`] — the capped oplog.
 //! - [`data`] — databases, collections, documents.
+//! - [`indexes`] — the `_id` and secondary indexes, unique constraints.
 //! - [`update`] — update operators and `updateDescription`.
 //! - [`fail_point`] — `configureFailPoint: "failCommand"`.
 //! - [`state`] — the shared state behind one lock.
@@ -31,6 +32,7 @@ pub mod commands;
 pub mod data;
 pub mod error;
 pub mod fail_point;
+pub mod indexes;
 pub mod oplog;
 pub mod paths;
 pub mod server;

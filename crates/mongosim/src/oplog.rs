@@ -72,6 +72,21 @@ pub enum Op {
         /// Which.
         ns: Ns,
     },
+    /// Indexes were built (seen only with `showExpandedEvents`): one entry
+    /// per index on an empty collection, one for the whole build otherwise.
+    CreateIndexes {
+        /// Where.
+        ns: Ns,
+        /// Their specs.
+        indexes: Vec<Document>,
+    },
+    /// An index was dropped (seen only with `showExpandedEvents`).
+    DropIndexes {
+        /// Where.
+        ns: Ns,
+        /// Its spec.
+        indexes: Vec<Document>,
+    },
     /// A collection was dropped.
     Drop {
         /// Which.

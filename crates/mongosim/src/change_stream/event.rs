@@ -132,6 +132,17 @@ pub fn build(entry: &Entry, shape: Shape, catalog: &Catalog) -> Result<Document,
             );
             e
         }
+        Op::CreateIndexes { ns, indexes } | Op::DropIndexes { ns, indexes } => {
+            let op_type = if matches!(entry.op, Op::CreateIndexes { .. }) {
+                "createIndexes"
+            } else {
+                "dropIndexes"
+            };
+            let mut e = header(entry, op_type, false);
+            e.insert("ns", ns_doc(ns));
+            e.insert("operationDescription", doc! { "indexes": indexes.clone() });
+            e
+        }
         Op::Drop { ns } => {
             let mut e = header(entry, "drop", false);
             e.insert("ns", ns_doc(ns));

@@ -38,7 +38,9 @@ impl Scope {
             | Op::Replace { ns, .. }
             | Op::Delete { ns, .. }
             | Op::Drop { ns } => self.covers_ns(ns),
-            Op::Create { ns } => show_expanded && self.covers_ns(ns),
+            Op::Create { ns } | Op::CreateIndexes { ns, .. } | Op::DropIndexes { ns, .. } => {
+                show_expanded && self.covers_ns(ns)
+            }
             Op::Rename { from, to } => {
                 self.covers_ns(from) || (show_expanded && self.covers_ns(to))
             }

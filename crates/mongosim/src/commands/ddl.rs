@@ -57,13 +57,14 @@ pub fn drop(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         coll: collection_name(cmd, "drop")?.to_owned(),
     };
     let mut state = ctx.shared.lock();
-    let existed = state
+    let dropped = state
         .catalog
         .dbs
         .get_mut(&ns.db)
-        .and_then(|db| db.remove(&ns.coll))
-        .is_some();
-    if existed {
+        .and_then(|db| db.remove(&ns.coll));
+    // Its indexes go with it, without an event of their own.
+    let indexes_were = dropped.as_ref().map_or(1, |c| c.indexes().len() as i32);
+    if dropped.is_some() {
         if state
             .catalog
             .dbs
@@ -75,7 +76,7 @@ pub fn drop(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         state.log(Op::Drop { ns: ns.clone() });
         ctx.shared.notify_writes(&state);
     }
-    Ok(doc! { "ns": ns.to_string(), "nIndexesWas": 1 })
+    Ok(doc! { "ns": ns.to_string(), "nIndexesWas": indexes_were })
 }
 
 /// `{dropDatabase: 1}`: a `drop` for each collection, then `dropDatabase`.

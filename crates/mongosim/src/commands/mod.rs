@@ -3,6 +3,7 @@
 mod admin;
 mod aggregate;
 mod count;
+mod create_indexes;
 mod cursor_reply;
 mod ddl;
 mod delete;
@@ -10,6 +11,7 @@ mod find;
 mod find_and_modify;
 mod get_more;
 mod hello;
+mod indexes;
 mod insert;
 mod kill_cursors;
 mod list;
@@ -108,6 +110,9 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
         "drop" => ddl::drop(ctx, cmd),
         "dropDatabase" => ddl::drop_database(ctx, cmd),
         "renameCollection" => ddl::rename(ctx, cmd),
+        "createIndexes" => create_indexes::run(ctx, cmd),
+        "listIndexes" => indexes::list(ctx, cmd),
+        "dropIndexes" => indexes::drop(ctx, cmd),
         "listCollections" => list::collections(ctx, cmd),
         "listDatabases" => list::databases(ctx, cmd),
         "abortTransaction" | "commitTransaction" => Err(CommandError::new(
@@ -183,5 +188,9 @@ pub fn number(v: &Bson) -> Option<i64> {
 
 /// A `writeErrors` entry, as the server reports a failed statement of a batch.
 pub fn write_error(index: usize, error: &CommandError) -> Document {
-    doc! { "index": index as i32, "code": error.code, "errmsg": &error.message }
+    let mut entry = doc! { "index": index as i32, "code": error.code, "errmsg": &error.message };
+    if let Some(info) = &error.info {
+        entry.extend(info.as_ref().clone());
+    }
+    entry
 }

@@ -43,7 +43,7 @@ pub fn update_slot(
         if changes.is_empty() {
             return Ok((before.clone(), before, false));
         }
-        coll.replace(slot, after.clone())?;
+        coll.replace(&ns.to_string(), slot, after.clone())?;
         let description = describe(&after, &changes);
         state.log(Op::Update {
             ns: ns.clone(),
@@ -70,7 +70,7 @@ pub fn update_slot(
         if after == before {
             return Ok((before.clone(), before, false));
         }
-        coll.replace(slot, after.clone())?;
+        coll.replace(&ns.to_string(), slot, after.clone())?;
         state.log(Op::Replace {
             ns: ns.clone(),
             key: doc! { "_id": id },

@@ -11,6 +11,7 @@ mod change_streams;
 mod crud;
 mod faults;
 mod images;
+mod indexes;
 mod protocol;
 mod python;
 mod resume;
