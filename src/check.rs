@@ -4,6 +4,7 @@ use crate::cli::CheckArgs;
 use crate::exit::{Failure, Outcome};
 use crate::report;
 use crate::setup::{Setup, StoreDefault};
+use herald_engine::config::unknown_targets;
 use herald_script::RuleSet;
 
 /// Runs the command.
@@ -30,6 +31,19 @@ pub fn run(args: CheckArgs) -> Outcome {
             on.join(", "),
             spec.filter.source()
         );
+    }
+    if let Some(path) = &setup.config_path {
+        // The config loaded (or resolve failed above); now the names rules use in it.
+        let unknown = unknown_targets(rules.rules(), &setup.config, &[], &[]);
+        if !unknown.is_empty() {
+            unknown.iter().for_each(report::print);
+            eprintln!(
+                "{} error(s): channels or webhooks the rules use are not in {}",
+                unknown.len(),
+                path.display()
+            );
+            return Err(Failure::Reported(2));
+        }
     }
     println!("{} rule(s) ok", rules.rules().len());
     if let Some(path) = &setup.config_path {

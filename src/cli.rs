@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about, long_about = None)]
 pub struct Cli {
-    /// Log format on stderr (level from RUST_LOG, default `warn`).
+    /// Log format on stderr (level from RUST_LOG; default warnings, plus rules' log lines and log channels).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "HERALD_LOG_FORMAT")]
     pub log_format: LogFormat,
     #[command(subcommand)]

@@ -166,3 +166,125 @@ herald_test!(a_flag_beats_the_environment_which_beats_the_config, |dir| {
     replay(Some("env-store2"), Some("flag-store"));
     assert!(dir.join("flag-store").is_dir() && !dir.join("env-store2").exists());
 });
+
+herald_test!(
+    with_a_config_every_channel_a_rule_names_must_be_defined,
+    |dir| {
+        dir.write(
+        "rules/orders.rhai",
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    notify(\"ops\", #{ id: event.documentKey._id });\n    notify(\"opps\", #{ id: event.documentKey._id });\n}\n",
+    );
+        let config = dir.write(
+            "herald.toml",
+            "rules = \"rules\"\n[channels.ops]\nkind = \"stdout\"\n",
+        );
+        let check = herald()
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(check.status.code(), Some(2), "{}", stdout(&check));
+        assert!(
+            stderr(&check).contains("orders.rhai:4:5: notify channel \"opps\" is not defined in"),
+            "{}",
+            stderr(&check)
+        );
+        // The same check when a command loads the rules with the config.
+        let events = dir.write("events.jsonl", &format!("{}\n", line(1)));
+        let replay = herald()
+            .arg("replay")
+            .arg(&events)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(replay.status.code(), Some(2), "{}", stderr(&replay));
+        assert!(
+            stderr(&replay).contains("orders.rhai:4:5"),
+            "{}",
+            stderr(&replay)
+        );
+        // Without a config (the demo), unnamed channels print to stdout.
+        let demo = herald()
+            .arg("replay")
+            .arg(&events)
+            .arg("--rules")
+            .arg(dir.join("rules"))
+            .output()
+            .unwrap();
+        assert!(demo.status.success(), "{}", stderr(&demo));
+        assert_eq!(
+            stdout(&demo).matches("▶ notify").count(),
+            2,
+            "{}",
+            stdout(&demo)
+        );
+    }
+);
+
+herald_test!(a_channel_named_at_run_time_must_be_defined_too, |dir| {
+    dir.write(
+        "rules/orders.rhai",
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    let channel = `team-${event.documentKey._id}`;\n    notify(channel, #{ id: event.documentKey._id });\n}\n",
+    );
+    let config = dir.write(
+        "herald.toml",
+        "rules = \"rules\"\nstore = \"store\"\n[channels.team-1]\nkind = \"file\"\npath = \"team1.jsonl\"\n",
+    );
+    let events = dir.write("events.jsonl", &format!("{}\n{}\n", line(1), line(2)));
+    let replay = herald()
+        .arg("replay")
+        .arg(&events)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    assert!(
+        stderr(&replay).contains("1 effects, 0 deduplicated, 1 dead-lettered"),
+        "{}",
+        stderr(&replay)
+    );
+    assert!(
+        stdout(&replay).is_empty(),
+        "nothing went to stdout: {}",
+        stdout(&replay)
+    );
+    let dlq = herald()
+        .args(["dlq", "list", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&dlq).contains("no notify channel named \"team-2\""),
+        "{}",
+        stdout(&dlq)
+    );
+});
+
+herald_test!(a_log_channel_is_visible_at_the_default_log_level, |dir| {
+    dir.write("rules/orders.rhai", RULE);
+    let config = dir.write(
+        "herald.toml",
+        "rules = \"rules\"\n[channels.ops]\nkind = \"log\"\n",
+    );
+    let events = dir.write("events.jsonl", &format!("{}\n", line(7)));
+    let replay = herald()
+        .arg("replay")
+        .arg(&events)
+        .arg("--config")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let err = stderr(&replay);
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("effect") && l.contains("\"id\":7"))
+            .count(),
+        1,
+        "{err}"
+    );
+});

@@ -125,7 +125,7 @@ herald_test!(list_show_retry, |dir| {
         .arg("--store")
         .arg(&store)
         .arg("--config")
-        .arg(dir.write("empty.toml", ""))
+        .arg(dir.write("herald.toml", "[channels.ops]\nkind = \"stdout\"\n"))
         .output()
         .unwrap();
     assert!(

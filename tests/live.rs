@@ -3,6 +3,10 @@
 use crate::util::{MongoSimProcess, herald, herald_process, root, stderr, stdout, wait_until};
 use std::process::Stdio;
 
+/// The channels of the shipped rules other than `approvals`: with a config,
+/// every channel a rule names must be defined.
+const OTHER_CHANNELS: &str = "[channels.employees]\nkind = \"log\"\n[channels.audit]\nkind = \"log\"\n[channels.ops]\nkind = \"log\"\n";
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -16,7 +20,7 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
     let config = dir.write(
         "herald.toml",
         &format!(
-            "rules = \"{rules}\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 100\n[engine]\ncommit_interval_ms = 50\n[channels.approvals]\nkind = \"file\"\npath = \"out/approvals.jsonl\"\n",
+            "rules = \"{rules}\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 100\n[engine]\ncommit_interval_ms = 50\n[channels.approvals]\nkind = \"file\"\npath = \"out/approvals.jsonl\"\n{OTHER_CHANNELS}",
             rules = root().join("rules").display(),
             uri = sim.uri,
             start = unix_now() - 1,
@@ -141,7 +145,7 @@ fn write_config(dir: &crate::util::Dir, uri: &str, start: u64) -> std::path::Pat
     dir.write(
         "herald.toml",
         &format!(
-            "rules = \"{rules}\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 100\n[engine]\ncommit_every = 3\ncommit_interval_ms = 50\n[channels.approvals]\nkind = \"file\"\npath = \"out/approvals.jsonl\"\n",
+            "rules = \"{rules}\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 100\n[engine]\ncommit_every = 3\ncommit_interval_ms = 50\n[channels.approvals]\nkind = \"file\"\npath = \"out/approvals.jsonl\"\n{OTHER_CHANNELS}",
             rules = root().join("rules").display(),
         ),
     )

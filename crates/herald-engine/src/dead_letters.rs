@@ -60,6 +60,9 @@ impl Engine {
                 }
                 commit.mark_done(rule.name(), event.token().as_bytes());
                 commit.remove_dead_letter(id);
+                core.channels
+                    .sync_all()
+                    .map_err(|e| EngineError::SyncFailed(e.message))?;
                 core.store.commit(commit)?;
                 Ok(RetryOutcome::Succeeded {
                     effects: completion.effects,

@@ -49,6 +49,12 @@ pub enum EngineError {
         "the store could not commit ({0}); herald stopped with the checkpoint at the last group that committed, so the events after it run again (with the same idempotency keys) when herald restarts. Check the disk (space, permissions, errors) before restarting"
     )]
     CommitFailed(StoreError),
+    /// A channel could not make its effects durable before a group commit:
+    /// the run stopped without committing the group.
+    #[error(
+        "a channel could not flush its effects to disk ({0}); herald stopped before committing, so the events after the last commit run again (with the same idempotency keys) when herald restarts"
+    )]
+    SyncFailed(String),
 }
 
 /// What a run does besides executing effects.
@@ -206,6 +212,20 @@ impl EngineBuilder {
             (None, Some(path)) => Store::open_with(path, &self.config.engine.store_options())?,
             (None, None) => Store::temporary_with(&self.config.engine.store_options())?,
         };
+        if self.config.source.is_some() {
+            let names = |list: &[(String, Arc<dyn Channel>)]| -> Vec<String> {
+                list.iter().map(|(name, _)| name.clone()).collect()
+            };
+            let unknown = crate::config::unknown_targets(
+                rules.rules(),
+                &self.config,
+                &names(&self.custom),
+                &names(&self.custom_webhooks),
+            );
+            if !unknown.is_empty() {
+                return Err(EngineError::Rules(unknown));
+            }
+        }
         let mut channels = Channels::from_config(&self.config)?;
         for (name, channel) in self.custom {
             channels.insert_notify(name, channel);

@@ -16,6 +16,7 @@
 //! - [`intents`] — the intent builtins and the per-call recorder behind them.
 //! - [`spec`] — the `RULE` constant: watch target, operation types, filter, fullDocument.
 //! - [`rule`] — a compiled [`Rule`] and how it handles an event.
+//! - [`targets`] — the channels and webhooks a rule names, for checking against the config.
 //! - [`ruleset`] — loading every rule of a directory into a [`RuleSet`].
 //! - [`diagnostic`] — [`Diagnostic`], an error with a file position.
 //! - [`fixtures`] — `*.test.json` rule tests, run by `herald test`.
@@ -29,6 +30,7 @@ pub mod rule;
 pub mod ruleset;
 pub mod sandbox;
 pub mod spec;
+pub mod targets;
 pub mod values;
 
 pub use diagnostic::Diagnostic;

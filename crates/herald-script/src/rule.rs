@@ -33,6 +33,7 @@ pub struct Rule {
     spec: RuleSpec,
     ast: Arc<AST>,
     engine: Arc<Engine>,
+    targets: Arc<[crate::targets::NamedTarget]>,
 }
 
 impl std::fmt::Debug for Rule {
@@ -100,6 +101,7 @@ impl Rule {
             Diagnostic::new(&path, line, column, message).with_source(text.clone())
         })?;
         let name = spec.id.as_deref().map_or(name, Arc::from);
+        let targets = crate::targets::named_targets(&ast).into();
         Ok(Self {
             name,
             path,
@@ -107,6 +109,7 @@ impl Rule {
             spec,
             ast: Arc::new(ast),
             engine,
+            targets,
         })
     }
 
@@ -124,6 +127,11 @@ impl Rule {
     /// The file's text.
     pub fn source(&self) -> &Arc<str> {
         &self.source
+    }
+
+    /// The channels and webhooks it names with literal strings.
+    pub fn targets(&self) -> &[crate::targets::NamedTarget] {
+        &self.targets
     }
 
     /// What it watches and matches.

@@ -48,12 +48,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod mongodb;
+mod names;
 pub use self::mongodb::{MongoConfig, StreamConfig};
+pub use names::unknown_targets;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The file this configuration was read from ([`Config::load`]). With
+    /// one, every `notify` channel and `webhook` a rule uses must be named in
+    /// it (or registered with the engine builder); without one (the demo),
+    /// an unnamed `notify` channel prints to stdout.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
     /// The rules directory.
     #[serde(default)]
     pub rules: Option<PathBuf>,
@@ -285,6 +293,7 @@ impl Config {
             path: path.to_path_buf(),
             message,
         })?;
+        config.source = Some(path.to_path_buf());
         let base = path.parent().unwrap_or(Path::new(""));
         for dir in [&mut config.rules, &mut config.store].into_iter().flatten() {
             if dir.is_relative() {

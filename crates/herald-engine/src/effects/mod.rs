@@ -76,4 +76,12 @@ impl EffectError {
 pub trait Channel: Send + Sync {
     /// Executes one effect.
     fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>>;
+
+    /// Makes the effects sent so far durable (a file channel fsyncs). Called
+    /// before each group commit: once a checkpoint moves past an event, its
+    /// effects must survive a power loss. Blocking is allowed; an error stops
+    /// the run before the commit. The default does nothing.
+    fn sync(&self) -> Result<(), EffectError> {
+        Ok(())
+    }
 }

@@ -9,7 +9,9 @@ use mongodb::error::{ErrorKind, WriteFailure};
 const DUPLICATE_KEY: i32 = 11000;
 
 /// Inserts `insert_doc` documents. The `_id` is the idempotency key, so a
-/// repeat after a crash or replay hits a duplicate key, which counts as done.
+/// repeat after a crash or replay hits a duplicate key, which counts as done
+/// when the document with that `_id` is there. A duplicate on another unique
+/// index is a failure (retried, then dead-lettered): nothing was written.
 #[derive(Debug, Clone)]
 pub struct InsertDocChannel {
     client: Client,
@@ -44,7 +46,21 @@ impl Channel for InsertDocChannel {
                 Ok(_) => Ok(()),
                 Err(e) => match e.kind.as_ref() {
                     ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY => {
-                        Ok(())
+                        // Which index? The driver does not say, so look: if our
+                        // `_id` is there, an earlier attempt wrote it.
+                        let ours = coll
+                            .find_one(bson::doc! { "_id": effect.key.as_str() })
+                            .await
+                            .map_err(|e| {
+                                EffectError::transient(format!("insert into {ns}: {e}"))
+                            })?;
+                        match ours {
+                            Some(_) => Ok(()),
+                            None => Err(EffectError::transient(format!(
+                                "insert into {ns}: a unique index other than _id refused it: {}",
+                                w.message
+                            ))),
+                        }
                     }
                     ErrorKind::Write(_) | ErrorKind::InvalidArgument { .. } => {
                         Err(EffectError::permanent(format!("insert into {ns}: {e}")))

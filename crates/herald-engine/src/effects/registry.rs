@@ -16,6 +16,9 @@ pub struct Channels {
     notify: HashMap<String, Arc<dyn Channel>>,
     webhooks: HashMap<String, Arc<dyn Channel>>,
     fallback_notify: Arc<dyn Channel>,
+    /// With a configuration file, a `notify` channel it does not name is an
+    /// error, not stdout (which would count an undelivered notice as done).
+    strict: Option<std::path::PathBuf>,
     mongodb: Option<Arc<dyn Channel>>,
 }
 
@@ -25,6 +28,7 @@ impl Default for Channels {
             notify: HashMap::new(),
             webhooks: HashMap::new(),
             fallback_notify: Arc::new(StdoutChannel),
+            strict: None,
             mongodb: None,
         }
     }
@@ -33,15 +37,21 @@ impl Default for Channels {
 impl Channels {
     /// Builds the channels a configuration names.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let mut channels = Self::default();
+        let mut channels = Self {
+            strict: config.source.clone(),
+            ..Self::default()
+        };
         for (name, channel) in &config.channels {
             let built: Arc<dyn Channel> = match channel {
                 ChannelConfig::Stdout => Arc::new(StdoutChannel),
                 ChannelConfig::Log => Arc::new(LogChannel),
                 ChannelConfig::File { path } => {
-                    Arc::new(FileChannel::open(path).map_err(|source| ConfigError::Read {
-                        path: path.clone(),
-                        source,
+                    let sync_each = config.engine.durability == herald_store::Durability::Always;
+                    Arc::new(FileChannel::open_with(path, sync_each).map_err(|source| {
+                        ConfigError::Read {
+                            path: path.clone(),
+                            source,
+                        }
                     })?)
                 }
                 ChannelConfig::Webhook(webhook) => Arc::new(WebhookChannel::new(webhook)?),
@@ -54,6 +64,20 @@ impl Channels {
                 .insert(name.clone(), Arc::new(WebhookChannel::new(webhook)?));
         }
         Ok(channels)
+    }
+
+    /// Makes every channel's effects durable ([`Channel::sync`]), before a group commits.
+    pub fn sync_all(&self) -> Result<(), EffectError> {
+        let all = self
+            .notify
+            .values()
+            .chain(self.webhooks.values())
+            .chain(self.mongodb.iter())
+            .chain(std::iter::once(&self.fallback_notify));
+        for channel in all {
+            channel.sync()?;
+        }
+        Ok(())
     }
 
     /// Routes `notify(name, ..)` to a custom channel (embedding).
@@ -74,11 +98,14 @@ impl Channels {
     /// The channel for an intent; state intents have none (the engine applies them).
     pub fn for_intent(&self, intent: &Intent) -> Result<Arc<dyn Channel>, EffectError> {
         match intent {
-            Intent::Notify { channel, .. } => Ok(self
-                .notify
-                .get(channel)
-                .unwrap_or(&self.fallback_notify)
-                .clone()),
+            Intent::Notify { channel, .. } => match (self.notify.get(channel), &self.strict) {
+                (Some(found), _) => Ok(found.clone()),
+                (None, None) => Ok(self.fallback_notify.clone()),
+                (None, Some(file)) => Err(EffectError::permanent(format!(
+                    "no notify channel named {channel:?} in {}; add [channels.{channel}] to it",
+                    file.display()
+                ))),
+            },
             Intent::Webhook { name, .. } => self.webhooks.get(name).cloned().ok_or_else(|| {
                 EffectError::permanent(format!(
                     "no webhook named {name:?}; add [webhooks.{name}] with a url to herald.toml"

@@ -11,7 +11,8 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// POSTs each effect's arguments as a JSON body.
 ///
 /// 2xx is success; 408, 429, 5xx, timeouts and connection errors are worth
-/// retrying; any other status is a permanent failure.
+/// retrying; any other status is a permanent failure. Redirects are not
+/// followed: a 3xx is a permanent failure naming the `Location`.
 #[derive(Debug, Clone)]
 pub struct WebhookChannel {
     client: reqwest::Client,
@@ -45,6 +46,9 @@ impl WebhookChannel {
         }
         let client = reqwest::Client::builder()
             .timeout(config.timeout())
+            // A redirect is not delivery: following it could POST the payload
+            // (and its headers) somewhere nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| invalid(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -72,6 +76,17 @@ impl Channel for WebhookChannel {
             let status = response.status();
             if status.is_success() {
                 return Ok(());
+            }
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("(no Location header)");
+                return Err(EffectError::permanent(format!(
+                    "POST {} answered {status}, a redirect to {location}; webhooks do not follow redirects: configure the url it points to",
+                    self.url
+                )));
             }
             let message = format!("POST {} answered {status}", self.url);
             if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {

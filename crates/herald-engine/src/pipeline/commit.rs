@@ -182,6 +182,11 @@ impl Engine {
             done.commit.rule_counts(rule, counts);
             *dirty = false;
         }
+        if let Err(e) = self.core.channels.sync_all() {
+            run.commit_failed = true;
+            tracing::error!(error = %e, "a channel could not flush; stopping the run");
+            return Err(EngineError::SyncFailed(e.message));
+        }
         if let Err(e) = self.core.store.commit(done.commit) {
             run.commit_failed = true;
             tracing::error!(error = %e, "group commit failed; stopping the run");

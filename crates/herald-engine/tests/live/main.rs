@@ -3,6 +3,7 @@
 mod harness;
 
 mod delivery;
+mod effects;
 mod faults;
 mod policies;
 mod streams;

@@ -1,0 +1,86 @@
+//! Effects on MongoDB: `insert_doc` is done only when its document is there.
+
+use crate::harness::*;
+use bson::doc;
+
+/// A duplicate key on `_id` (an earlier attempt wrote it) counts as done; a
+/// duplicate on another unique index is a failure that is dead-lettered.
+#[tokio::test]
+async fn insert_doc_counts_only_its_own_id_as_already_done() {
+    let t = Target::any("insert_doc_dup").await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit_ns = t.ns("d.audit");
+    let rule = format!(
+        "const RULE = #{{ watch: \"{}\", on: [\"insert\"] }};\nfn handle(event) {{ insert_doc(\"{audit_ns}\", #{{ order: event.documentKey._id }}); }}\n",
+        t.ns("d.c")
+    );
+    let rules_dir = rules(dir.path(), &[("audit", &rule)]);
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    let db = client.database(&t.ns("d"));
+    db.run_command(doc! {
+        "createIndexes": "audit",
+        "indexes": [{"key": {"order": 1}, "name": "order_1", "unique": true}],
+    })
+    .await
+    .unwrap();
+    let audit = db.collection::<bson::Document>("audit");
+    // Someone else already recorded order 1: herald's insert for it must not count as done.
+    audit
+        .insert_one(doc! {"_id": "theirs", "order": 1})
+        .await
+        .unwrap();
+    let (_recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1}).await.unwrap();
+    c.insert_one(doc! {"_id": 2}).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while audit.count_documents(doc! {"order": 2}).await.unwrap() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "order 2 was never inserted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let store = running.store.clone();
+    let summary = running.stop().await.unwrap();
+    assert_eq!(
+        (summary.effects, summary.dead_lettered),
+        (1, 1),
+        "{summary:?}"
+    );
+    let letters: Vec<_> = store.dead_letters().collect::<Result<_, _>>().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].error.contains("a unique index other than _id"),
+        "{}",
+        letters[0].error
+    );
+
+    // The channel itself: a repeat of one effect (same key, so same `_id`) is
+    // done; another effect with the same order is refused by the other index.
+    use herald_engine::effects::Channel;
+    let channel = herald_engine::effects::InsertDocChannel::new(client.clone());
+    let effect = |token: &str| {
+        herald_core::Effect::new(
+            "audit".into(),
+            herald_core::ResumeToken::new(bson::RawBson::String(token.into())),
+            0,
+            herald_core::Intent::InsertDoc {
+                ns: audit_ns.parse().unwrap(),
+                doc: doc! {"order": 3},
+            },
+        )
+    };
+    assert_eq!(channel.send(&effect("t1")).await, Ok(()));
+    assert_eq!(
+        channel.send(&effect("t1")).await,
+        Ok(()),
+        "a repeat is done"
+    );
+    let refused = channel.send(&effect("t2")).await.unwrap_err();
+    assert!(
+        refused.retryable && refused.message.contains("other than _id"),
+        "{refused:?}"
+    );
+    assert_eq!(audit.count_documents(doc! {}).await.unwrap(), 3);
+}
