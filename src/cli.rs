@@ -54,12 +54,15 @@ pub struct BenchArgs {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/herald-bench.json")]
     pub out: PathBuf,
-    /// Only these cases (replay, rules, live, latency); default all.
+    /// Only these cases (replay, rules, live, latency, soak); default all.
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<BenchCase>,
     /// Events in the replay cases (default 1,000,000; 20,000 with --quick).
     #[arg(long)]
     pub events: Option<u64>,
+    /// Events in the soak case (default 10,000,000; 50,000 with --quick).
+    #[arg(long)]
+    pub soak_events: Option<u64>,
     /// Measure the live cases against this replica set instead of a `mongosim` process.
     #[arg(long, env = "HERALD_BENCH_MONGODB_URI")]
     pub mongodb_uri: Option<String>,
@@ -79,6 +82,8 @@ pub enum BenchCase {
     Live,
     /// Insert → effect latency at a steady 1,000 inserts/s.
     Latency,
+    /// A long replay with a store (10,000,000 events): peak memory and whether it stays flat.
+    Soak,
 }
 
 /// `herald bench-case` (hidden).
@@ -92,6 +97,9 @@ pub struct BenchCaseArgs {
     /// The store directory.
     #[arg(long)]
     pub store: PathBuf,
+    /// Sample the resident memory every this many events (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub rss_every: u64,
 }
 
 /// The configuration file, rules and store, resolved the same way by every

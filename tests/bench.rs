@@ -72,7 +72,20 @@ fn quick_bench_reports_every_case_and_ratio() {
     let with_pymongo = report
         .pointer("/live/ratio_to_pymongo")
         .is_some_and(Value::is_f64);
-    assert_eq!(targets.len(), 5 + usize::from(with_pymongo), "{targets:#?}");
+    // Soak: a longer replay with a store, memory sampled twenty times along the way.
+    assert_eq!(number(&report, "/soak/events"), 50_000.0);
+    assert_eq!(number(&report, "/soak/effects"), 50_000.0);
+    let samples = report["soak"]["rss_mib_by_events"].as_array().unwrap();
+    if cfg!(target_os = "linux") {
+        assert_eq!(samples.len(), 20, "{samples:?}");
+        assert_eq!(samples[19][0], 50_000);
+    }
+    assert_eq!(
+        number(&report, "/soak/ledger_marks/0"),
+        50_000.0,
+        "one mark per (rule, event), all within the default window"
+    );
+    assert_eq!(targets.len(), 7 + usize::from(with_pymongo), "{targets:#?}");
     for target in targets {
         let (measured, bound) = (
             target["measured"].as_f64().unwrap(),

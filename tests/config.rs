@@ -95,6 +95,13 @@ herald_test!(
             "{}",
             stdout(&status)
         );
+        assert!(
+            stdout(&status).contains(
+                "ledger: 2 (rule, event) marks kept of a window of 500000, the oldest from"
+            ),
+            "{}",
+            stdout(&status)
+        );
 
         let dlq = with_config(&["dlq", "list"]);
         assert!(dlq.status.success(), "{}", stderr(&dlq));

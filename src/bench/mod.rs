@@ -8,6 +8,9 @@
 //! - `live`: a `mongosim` process (or `--mongodb-uri`): herald vs a bare Rust
 //!   driver loop vs the pymongo tutorial loop on the same events.
 //! - `latency`: insert → effect at a steady 1,000 inserts/s.
+//! - `soak`: 10,000,000 events through 10 rules with a store (the ledger,
+//!   state and commits at full length): peak RSS, and RSS sampled along the
+//!   way to show that memory stays flat however long herald runs.
 //!
 //! The report goes to `target/herald-bench.json` and a table to stdout.
 
@@ -26,6 +29,7 @@ use std::path::Path;
 /// Sizes of one run.
 struct Sizes {
     replay_events: u64,
+    soak_events: u64,
     many_rules: usize,
     live_inserts: u64,
     latency_seconds: u64,
@@ -33,13 +37,14 @@ struct Sizes {
 
 impl Sizes {
     fn new(args: &BenchArgs) -> Self {
-        let (replay_events, live_inserts, latency_seconds) = if args.quick {
-            (20_000, 5_000, 2)
+        let (replay_events, soak_events, live_inserts, latency_seconds) = if args.quick {
+            (20_000, 50_000, 5_000, 2)
         } else {
-            (1_000_000, 100_000, 10)
+            (1_000_000, 10_000_000, 100_000, 10)
         };
         Self {
             replay_events: args.events.unwrap_or(replay_events),
+            soak_events: args.soak_events.unwrap_or(soak_events),
             many_rules: 10_000,
             live_inserts,
             latency_seconds,
@@ -56,6 +61,7 @@ pub fn run(args: BenchArgs) -> Outcome {
             BenchCase::Rules,
             BenchCase::Live,
             BenchCase::Latency,
+            BenchCase::Soak,
         ]
     } else {
         args.cases.clone()
@@ -94,13 +100,13 @@ pub fn run(args: BenchArgs) -> Outcome {
         );
         generate::write_events(&events, sizes.replay_events).map_err(Failure::Runtime)?;
         eprintln!("bench: replay through 10 rules");
-        let ten = replay_with_rules(work, &events, 10, "ten", keep);
+        let ten = replay_with_rules(work, &events, 10, "ten", keep, 0);
         if wants(BenchCase::Rules) {
             eprintln!(
                 "bench: replay through {} rules",
                 report::thousands(sizes.many_rules as u64)
             );
-            let many = replay_with_rules(work, &events, sizes.many_rules, "many", keep);
+            let many = replay_with_rules(work, &events, sizes.many_rules, "many", keep, 0);
             report.routing_scale = Some(match (&ten, many) {
                 (Ok(ten), Ok(many)) => Ok(RoutingScale {
                     ratio_to_10_rules: many.events_per_second / ten.events_per_second,
@@ -111,6 +117,26 @@ pub fn run(args: BenchArgs) -> Outcome {
             });
         }
         report.replay = Some(ten);
+        if !keep {
+            let _ = std::fs::remove_file(&events);
+        }
+    }
+    if wants(BenchCase::Soak) {
+        let events = work.join("soak-events.jsonl");
+        eprintln!(
+            "bench: generating {} events for the soak case",
+            report::thousands(sizes.soak_events)
+        );
+        report.soak = Some(
+            generate::write_events(&events, sizes.soak_events)
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|()| {
+                    eprintln!("bench: soak, a long replay with a store");
+                    // Twenty samples along the way.
+                    let every = (sizes.soak_events / 20).max(1);
+                    replay_with_rules(work, &events, 10, "soak", keep, every)
+                }),
+        );
         if !keep {
             let _ = std::fs::remove_file(&events);
         }
@@ -154,12 +180,13 @@ fn replay_with_rules(
     rules: usize,
     name: &str,
     keep: bool,
+    rss_every: u64,
 ) -> Result<replay::ReplayResult, String> {
     let dir = work.join(format!("rules-{name}"));
     generate::write_rules(&dir, rules).map_err(|e| format!("{e:#}"))?;
     let store = work.join(format!("store-{name}"));
     let _ = std::fs::remove_dir_all(&store);
-    let result = replay::measure(events, &dir, &store).map_err(|e| format!("{e:#}"));
+    let result = replay::measure(events, &dir, &store, rss_every).map_err(|e| format!("{e:#}"));
     if !keep {
         let _ = std::fs::remove_dir_all(&store);
     }

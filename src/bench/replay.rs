@@ -37,10 +37,21 @@ pub struct ReplayResult {
     pub latency: Latency,
     /// Peak resident memory of the process, in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Resident memory (MiB) after every `--rss-every` events: `[events, MiB]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rss_mib_by_events: Vec<(u64, f64)>,
+    /// (rule, event) marks the dedupe ledger held at the end, and its window.
+    #[serde(default)]
+    pub ledger_marks: Option<(usize, usize)>,
 }
 
 /// Runs one replay in a child process (`herald bench-case`) and reads its result.
-pub fn measure(events: &Path, rules: &Path, store: &Path) -> anyhow::Result<ReplayResult> {
+pub fn measure(
+    events: &Path,
+    rules: &Path,
+    store: &Path,
+    rss_every: u64,
+) -> anyhow::Result<ReplayResult> {
     let exe = std::env::current_exe().context("find the herald executable")?;
     let output = std::process::Command::new(exe)
         .arg("bench-case")
@@ -49,6 +60,8 @@ pub fn measure(events: &Path, rules: &Path, store: &Path) -> anyhow::Result<Repl
         .arg(rules)
         .arg("--store")
         .arg(store)
+        .arg("--rss-every")
+        .arg(rss_every.to_string())
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("run `herald bench-case`")?;
@@ -86,6 +99,9 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
         read_at: source.read_at.clone(),
         epoch: source.epoch,
         histogram: measure::histogram(),
+        done: 0,
+        rss_every: args.rss_every,
+        rss: Vec::new(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,7 +125,12 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
         events_per_second: summary.events as f64 / seconds,
         cpu_seconds,
         latency: Latency::of(&observer.histogram),
-        peak_rss_mib: measure::peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0)),
+        peak_rss_mib: measure::peak_rss_bytes().map(mib),
+        rss_mib_by_events: observer.rss,
+        ledger_marks: {
+            let stats = engine.store().ledger_stats();
+            Some((stats.marks, stats.window))
+        },
     })
 }
 
@@ -157,14 +178,31 @@ impl Source for Stamped {
     }
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 struct LatencyObserver {
     read_at: Arc<[AtomicU64]>,
     epoch: Instant,
     histogram: Histogram<u64>,
+    /// Events completed.
+    done: u64,
+    /// Sample the resident memory every this many events (0: never).
+    rss_every: u64,
+    /// The samples: events completed, MiB resident.
+    rss: Vec<(u64, f64)>,
 }
 
 impl Observer for LatencyObserver {
     fn event_done(&mut self, position: &Position) {
+        self.done += 1;
+        if self.rss_every > 0
+            && self.done % self.rss_every == 0
+            && let Some(bytes) = measure::rss_bytes()
+        {
+            self.rss.push((self.done, mib(bytes)));
+        }
         if let Position::File { line, .. } = position {
             let read = self.read_at[*line as usize % RING].load(Ordering::Relaxed);
             let now = self.epoch.elapsed().as_micros() as u64;

@@ -30,6 +30,9 @@ pub struct Report {
     /// Insert → effect latency at a steady rate.
     #[serde(serialize_with = "case")]
     pub latency: Option<Result<LatencyResult, String>>,
+    /// A long replay with a store: peak RSS and RSS along the way.
+    #[serde(serialize_with = "case")]
+    pub soak: Option<Result<ReplayResult, String>>,
     /// Each target, and whether it was met.
     pub targets: Vec<Target>,
 }
@@ -156,6 +159,29 @@ impl Target {
     }
 }
 
+/// The first RSS sample at or after `fraction` of the events.
+fn rss_at(samples: &[(u64, f64)], fraction: f64) -> Option<f64> {
+    let total = samples.last()?.0 as f64;
+    samples
+        .iter()
+        .find(|(events, _)| *events as f64 >= fraction * total)
+        .map(|(_, mib)| *mib)
+}
+
+/// How much the resident memory grew over the last 80% of a run: the
+/// largest sample from 20% on, less the sample at 20%. Flat memory is close
+/// to zero however long the run.
+pub fn rss_growth_mib(samples: &[(u64, f64)]) -> Option<f64> {
+    let start = rss_at(samples, 0.2)?;
+    let total = samples.last()?.0 as f64;
+    let peak = samples
+        .iter()
+        .filter(|(events, _)| *events as f64 >= 0.2 * total)
+        .map(|(_, mib)| *mib)
+        .fold(start, f64::max);
+    Some(peak - start)
+}
+
 impl Report {
     /// Fills in `targets` from the measurements.
     pub fn check_targets(&mut self) {
@@ -164,7 +190,7 @@ impl Report {
             targets.push(Target::at_least(
                 "replay events/s (10 rules, 1 worker)",
                 r.events_per_second,
-                100_000.0,
+                200_000.0,
             ));
             if let Some(rss) = r.peak_rss_mib {
                 targets.push(Target::at_most("replay peak RSS MiB", rss, 64.0));
@@ -174,17 +200,29 @@ impl Report {
             targets.push(Target::at_least(
                 "10,000 rules / 10 rules throughput",
                 s.ratio_to_10_rules,
-                0.5,
+                0.8,
             ));
         }
         if let Some(Ok(l)) = &self.live {
             targets.push(Target::at_least(
                 "live herald / bare driver loop",
                 l.ratio_to_bare_driver,
-                0.7,
+                0.8,
             ));
             if let Some(ratio) = l.ratio_to_pymongo {
                 targets.push(Target::at_least("live herald / pymongo loop", ratio, 20.0));
+            }
+        }
+        if let Some(Ok(s)) = &self.soak {
+            if let Some(rss) = s.peak_rss_mib {
+                targets.push(Target::at_most("soak peak RSS MiB", rss, 64.0));
+            }
+            if let Some(growth) = rss_growth_mib(&s.rss_mib_by_events) {
+                targets.push(Target::at_most(
+                    "soak RSS growth MiB, last 80% of events",
+                    growth,
+                    4.0,
+                ));
             }
         }
         if let Some(Ok(l)) = &self.latency {
@@ -203,6 +241,7 @@ impl Report {
             || self.routing_scale.as_ref().is_some_and(Result::is_err)
             || self.live.as_ref().is_some_and(Result::is_err)
             || self.latency.as_ref().is_some_and(Result::is_err)
+            || self.soak.as_ref().is_some_and(Result::is_err)
     }
 
     /// The short table printed after a run.
@@ -282,6 +321,23 @@ impl Report {
             Some(Err(e)) => row("latency", format!("failed: {e}")),
             None => {}
         }
+        match &self.soak {
+            Some(Ok(s)) => row(
+                &format!("soak {} events, a store", thousands(s.events)),
+                format!(
+                    "{}; RSS {} MiB at 20%, {} MiB at the end; ledger {} of {} marks",
+                    replay_line(s),
+                    rss_at(&s.rss_mib_by_events, 0.2).map_or("-".into(), |m| format!("{m:.1}")),
+                    s.rss_mib_by_events
+                        .last()
+                        .map_or("-".into(), |(_, m)| format!("{m:.1}")),
+                    s.ledger_marks.map_or(0, |(m, _)| m),
+                    s.ledger_marks.map_or(0, |(_, w)| w),
+                ),
+            ),
+            Some(Err(e)) => row("soak", format!("failed: {e}")),
+            None => {}
+        }
         let _ = writeln!(out, "targets:");
         for t in &self.targets {
             let bound = if t.at_least { ">=" } else { "<=" };
@@ -339,6 +395,15 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rss_growth_is_measured_over_the_last_80_percent() {
+        let flat = [(10, 30.0), (20, 40.0), (30, 41.0), (100, 40.5)];
+        assert_eq!(rss_growth_mib(&flat), Some(1.0));
+        let growing = [(10, 30.0), (20, 31.0), (50, 35.0), (100, 39.0)];
+        assert_eq!(rss_growth_mib(&growing), Some(8.0));
+        assert_eq!(rss_growth_mib(&[]), None);
+    }
 
     #[test]
     fn failed_cases_say_why_and_skipped_ones_are_null() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// A stable key that identifies one effect across retries, restarts and replays.
 ///
-/// It is `hash(rule, event token, intent index)`: the same rule handling the
+/// It is `hash(rule, event token, effect number)`: the same rule handling the
 /// same event produces the same keys, so a receiver (or MongoDB, where the
 /// key is the `_id`) can drop a repeat.
 ///
@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    /// Derives the key of intent number `index` of `rule` handling the event with `token`.
+    /// Derives the key of effect number `index` of `rule` handling the event with `token`.
     pub fn derive(rule: &str, token: &ResumeToken, index: u32) -> Self {
         let mut hasher = Sha256::new();
         // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
@@ -57,7 +57,7 @@ pub struct Effect {
     pub rule: Arc<str>,
     /// The token of the event the rule handled.
     pub token: ResumeToken,
-    /// The intent's position among the handler's intents.
+    /// The effect's number among the handler's effects (`log` and state changes are not numbered).
     pub index: u32,
     /// `hash(rule, token, index)`.
     pub key: IdempotencyKey,
@@ -98,11 +98,14 @@ mod tests {
     fn key_is_stable_across_releases() {
         // Receivers store these keys; changing the derivation would make every
         // replayed effect look new. This value must never change.
+        // The expected value was computed outside herald (Python's hashlib) from
+        // the documented derivation: SHA-256 of the rule's length (u64 BE) and
+        // bytes, the token's BSON length (u64 BE) and bytes, the effect number
+        // (u32 BE); the first 16 bytes in hex.
         let token = ResumeToken::new(RawBson::String("t".into()));
         assert_eq!(
             IdempotencyKey::derive("rule", &token, 3).as_str(),
-            IdempotencyKey::derive("rule", &token, 3).as_str()
+            "e1f5003b44fab5e725bdf493157fca1e"
         );
-        assert_eq!(IdempotencyKey::derive("rule", &token, 3).as_str().len(), 32);
     }
 }
