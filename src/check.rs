@@ -1,26 +1,15 @@
 //! `herald check [DIR]`: compile and validate every rule.
 
-use crate::cli::CheckArgs;
+use crate::cli::RulesArgs;
 use crate::exit::{Failure, Outcome};
 use crate::report;
-use crate::setup::{Setup, StoreDefault};
+use crate::setup::Setup;
 use herald_engine::config::unknown_targets;
-use herald_script::RuleSet;
 
 /// Runs the command.
-pub fn run(args: CheckArgs) -> Outcome {
-    let setup = Setup::resolve_parts(
-        args.config.as_deref(),
-        args.dir.clone(),
-        None,
-        StoreDefault::Temporary,
-    )?;
-    let dir = &setup.rules;
-    let rules = RuleSet::load_dir(dir).map_err(|diagnostics| {
-        diagnostics.iter().for_each(report::print);
-        eprintln!("{} error(s) in {}", diagnostics.len(), dir.display());
-        Failure::Reported(2)
-    })?;
+pub fn run(args: RulesArgs) -> Outcome {
+    let setup = Setup::for_rules(&args)?;
+    let rules = setup.load_rules()?;
     for rule in rules.rules() {
         let spec = rule.spec();
         let on: Vec<&str> = spec.on.iter().map(|o| o.as_str()).collect();

@@ -29,9 +29,9 @@ pub enum Command {
     /// Replay a JSON Lines file of change events through the rules.
     Replay(ReplayArgs),
     /// Compile and validate rules; report errors as file:line:col.
-    Check(CheckArgs),
+    Check(RulesArgs),
     /// Run each rule's fixture tests (NAME.test.json beside NAME.rhai).
-    Test(TestArgs),
+    Test(RulesArgs),
     /// Run the rules on live MongoDB change streams until SIGINT/SIGTERM.
     Run(RunArgs),
     /// Show each stream's checkpoint and lag, per-rule counts, gaps and the dead-letter queue.
@@ -190,24 +190,14 @@ pub struct ReplayArgs {
     pub skip_bad_lines: bool,
 }
 
-/// `herald check`.
+/// `herald check` and `herald test`: the rules, positionally or from the config.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub struct RulesArgs {
     /// The rules directory (default: the config's `rules`, else `rules`).
     #[arg(env = "HERALD_RULES")]
     pub dir: Option<PathBuf>,
-    /// The configuration file: checked too, with the channels and webhooks the rules name.
-    #[arg(long, env = "HERALD_CONFIG")]
-    pub config: Option<PathBuf>,
-}
-
-/// `herald test`.
-#[derive(Debug, Args)]
-pub struct TestArgs {
-    /// The rules directory (default: the config's `rules`, else `rules`).
-    #[arg(env = "HERALD_RULES")]
-    pub dir: Option<PathBuf>,
-    /// The configuration file (for its `rules`).
+    /// The configuration file (for its `rules`; `check` also checks it, with
+    /// the channels and webhooks the rules name).
     #[arg(long, env = "HERALD_CONFIG")]
     pub config: Option<PathBuf>,
 }

@@ -7,12 +7,13 @@
 //! `herald replay --config FILE` and `herald run --config FILE` mean the same
 //! rules, the same store and the same channels.
 
-use crate::cli::Common;
+use crate::cli::{Common, RulesArgs};
 use crate::exit::Failure;
 use crate::report;
 use anyhow::anyhow;
 use herald_engine::{Config, Engine, EngineError, RunOptions};
 use herald_ingest::mongo::uri::redact;
+use herald_script::RuleSet;
 use herald_store::Store;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,25 @@ impl Setup {
             config_path: config_path.map(Path::to_path_buf),
             rules,
             store,
+        })
+    }
+
+    /// Resolves the rules (and config) of `herald check` and `herald test`.
+    pub fn for_rules(args: &RulesArgs) -> Result<Self, Failure> {
+        Self::resolve_parts(
+            args.config.as_deref(),
+            args.dir.clone(),
+            None,
+            StoreDefault::Temporary,
+        )
+    }
+
+    /// Compiles the rules; on failure every diagnostic is printed (exit 2).
+    pub fn load_rules(&self) -> Result<RuleSet, Failure> {
+        RuleSet::load_dir(&self.rules).map_err(|diagnostics| {
+            diagnostics.iter().for_each(report::print);
+            eprintln!("{} error(s) in {}", diagnostics.len(), self.rules.display());
+            Failure::Reported(2)
         })
     }
 

@@ -1,25 +1,15 @@
 //! `herald test [DIR]`: run each rule's fixture cases.
 
-use crate::cli::TestArgs;
+use crate::cli::RulesArgs;
 use crate::exit::{Failure, Outcome};
 use crate::report;
-use crate::setup::{Setup, StoreDefault};
-use herald_script::RuleSet;
+use crate::setup::Setup;
 use herald_script::fixtures;
 
 /// Runs the command.
-pub fn run(args: TestArgs) -> Outcome {
-    let setup = Setup::resolve_parts(
-        args.config.as_deref(),
-        args.dir.clone(),
-        None,
-        StoreDefault::Temporary,
-    )?;
-    let dir = &setup.rules;
-    let rules = RuleSet::load_dir(dir).map_err(|diagnostics| {
-        diagnostics.iter().for_each(report::print);
-        Failure::Reported(2)
-    })?;
+pub fn run(args: RulesArgs) -> Outcome {
+    let setup = Setup::for_rules(&args)?;
+    let rules = setup.load_rules()?;
     let (mut passed, mut failed, mut broken) = (0usize, 0usize, 0usize);
     for rule in rules.rules() {
         let fixture = fixtures::fixture_path(rule.path());

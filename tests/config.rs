@@ -2,7 +2,7 @@
 //! the same way everywhere, relative to the config file, with one precedence:
 //! flag, then `HERALD_*` environment, then the config, then the default.
 
-use crate::util::{Dir, herald, stderr, stdout};
+use crate::util::{Dir, herald, order_insert, stderr, stdout, write_orders};
 
 const RULE: &str = "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { notify(\"ops\", #{ id: event.documentKey._id }); }\n";
 
@@ -10,18 +10,12 @@ const FIXTURE: &str = r#"{"cases": [{"name": "an order notifies ops",
   "event": {"_id": {"_data": "01"}, "operationType": "insert", "ns": {"db": "shop", "coll": "orders"}, "documentKey": {"_id": 7}, "fullDocument": {"_id": 7}},
   "expect": [{"kind": "notify", "target": "ops", "args": {"id": 7}}]}]}"#;
 
-fn line(n: u32) -> String {
-    format!(
-        r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#
-    )
-}
-
 /// A config in `conf/` naming rules in `../my-rules`, a store and a file channel,
 /// all relative to the config file (the commands run from the repository root).
 fn layout(dir: &Dir) -> std::path::PathBuf {
     dir.write("my-rules/orders.rhai", RULE);
     dir.write("my-rules/orders.test.json", FIXTURE);
-    dir.write("events.jsonl", &format!("{}\n{}\n", line(1), line(2)));
+    write_orders(dir, "events.jsonl", 1..=2);
     dir.write(
         "conf/herald.toml",
         "rules = \"../my-rules\"\nstore = \"state\"\n[channels.ops]\nkind = \"file\"\npath = \"out/ops.jsonl\"\n",
@@ -145,7 +139,7 @@ herald_test!(a_flag_beats_the_environment_which_beats_the_config, |dir| {
     );
 
     // The same precedence for the store: --store beats HERALD_STORE beats the config.
-    dir.write("events.jsonl", &format!("{}\n", line(1)));
+    dir.write("events.jsonl", &format!("{}\n", order_insert(1)));
     std::fs::write(
         &config,
         "rules = \"../from-config\"\nstore = \"config-store\"\n[channels.ops]\nkind = \"stdout\"\n",
@@ -198,7 +192,7 @@ herald_test!(
             stderr(&check)
         );
         // The same check when a command loads the rules with the config.
-        let events = dir.write("events.jsonl", &format!("{}\n", line(1)));
+        let events = dir.write("events.jsonl", &format!("{}\n", order_insert(1)));
         let replay = herald()
             .arg("replay")
             .arg(&events)
@@ -239,7 +233,7 @@ herald_test!(a_channel_named_at_run_time_must_be_defined_too, |dir| {
         "herald.toml",
         "rules = \"rules\"\nstore = \"store\"\n[channels.team-1]\nkind = \"file\"\npath = \"team1.jsonl\"\n",
     );
-    let events = dir.write("events.jsonl", &format!("{}\n{}\n", line(1), line(2)));
+    let events = write_orders(&dir, "events.jsonl", 1..=2);
     let replay = herald()
         .arg("replay")
         .arg(&events)
@@ -276,7 +270,7 @@ herald_test!(a_log_channel_is_visible_at_the_default_log_level, |dir| {
         "herald.toml",
         "rules = \"rules\"\n[channels.ops]\nkind = \"log\"\n",
     );
-    let events = dir.write("events.jsonl", &format!("{}\n", line(7)));
+    let events = dir.write("events.jsonl", &format!("{}\n", order_insert(7)));
     let replay = herald()
         .arg("replay")
         .arg(&events)

@@ -1,17 +1,12 @@
 //! `herald dlq` and per-rule counts in `herald status`.
 
-use crate::util::{Dir, herald, stderr, stdout};
+use crate::util::{Dir, herald, stderr, stdout, write_orders};
 
 const FAILING: &str = "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    notify(\"ops\", #{ id: event.documentKey._id });\n    webhook(\"missing\", #{ id: event.documentKey._id });\n}\n";
 const FIXED: &str = "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    notify(\"ops\", #{ id: event.documentKey._id });\n}\n";
 
 fn events(dir: &Dir) -> std::path::PathBuf {
-    let line = |n: u32| {
-        format!(
-            r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#
-        )
-    };
-    dir.write("events.jsonl", &format!("{}\n{}\n", line(1), line(2)))
+    write_orders(dir, "events.jsonl", 1..=2)
 }
 
 /// Replays two events through a rule whose webhook is not configured: two dead letters.
@@ -197,8 +192,7 @@ herald_test!(a_retry_carries_out_only_the_effects_not_yet_done, |dir| {
             server.uri()
         ),
     );
-    let line = r#"{"_id":{"_data":"0001"},"operationType":"insert","ns":{"db":"shop","coll":"orders"},"documentKey":{"_id":1},"fullDocument":{"_id":1}}"#;
-    let events = dir.write("events.jsonl", &format!("{line}\n"));
+    let events = write_orders(&dir, "events.jsonl", [1]);
     let replay = herald()
         .arg("replay")
         .arg(&events)
@@ -265,8 +259,7 @@ herald_test!(a_retry_of_insert_doc_uses_the_configured_mongodb, |dir| {
         "rules/orders.rhai",
         "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { insert_doc(\"shop.audit\", #{ order: event.documentKey._id }); }\n",
     );
-    let line = r#"{"_id":{"_data":"0001"},"operationType":"insert","ns":{"db":"shop","coll":"orders"},"documentKey":{"_id":1},"fullDocument":{"_id":1}}"#;
-    let events = dir.write("events.jsonl", &format!("{line}\n"));
+    let events = write_orders(&dir, "events.jsonl", [1]);
     // Without a connection, the insert fails and goes to the dead-letter queue.
     let offline = dir.write("offline.toml", "rules = \"rules\"\nstore = \"store\"\n");
     let replay = herald()

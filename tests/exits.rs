@@ -1,7 +1,7 @@
 //! Honest exits: a store that fails while running is a runtime failure (1),
 //! not bad input (2), and the checkpoint stays where the last commit left it.
 
-use crate::util::{herald, stderr, stdout};
+use crate::util::{herald, stderr, stdout, write_orders};
 
 herald_test!(
     a_store_failure_while_running_exits_1_with_the_error,
@@ -10,10 +10,7 @@ herald_test!(
         "rules/orders.rhai",
         "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { notify(\"ops\", #{ id: event.documentKey._id }); }\n",
     );
-        let lines: Vec<String> = (1..=6)
-        .map(|n| format!(r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#))
-        .collect();
-        let events = dir.write("events.jsonl", &(lines.join("\n") + "\n"));
+        let events = write_orders(&dir, "events.jsonl", 1..=6);
         let config = dir.write(
         "herald.toml",
         "rules = \"rules\"\nstore = \"store\"\n[engine]\ncommit_every = 2\ncommit_interval_ms = 600000\nworkers = 1\n[channels.ops]\nkind = \"file\"\npath = \"ops.jsonl\"\n",

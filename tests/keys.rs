@@ -1,15 +1,10 @@
 //! Idempotency keys that survive edits: only effects are numbered, and a
 //! rule's `id` keeps its keys, ledger and state across a rename.
 
-use crate::util::{Dir, herald, stderr, stdout};
+use crate::util::{Dir, herald, stderr, stdout, write_orders};
 
 fn events(dir: &Dir, name: &str) -> std::path::PathBuf {
-    let line = |n: u32| {
-        format!(
-            r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#
-        )
-    };
-    dir.write(name, &format!("{}\n{}\n", line(1), line(2)))
+    write_orders(dir, name, 1..=2)
 }
 
 /// (kind, idempotency key) of each dry-run line.
@@ -113,8 +108,7 @@ herald_test!(
             stderr(&second)
         );
         // And its state is the same state: the last order the old file saw (in source order).
-        let line = r#"{"_id":{"_data":"0003"},"operationType":"insert","ns":{"db":"shop","coll":"orders"},"documentKey":{"_id":3},"fullDocument":{"_id":3}}"#;
-        let more = dir.write("more.jsonl", &format!("{line}\n"));
+        let more = write_orders(&dir, "more.jsonl", [3]);
         let third = replay("new", &more);
         assert!(stdout(&third).contains("previous: 2"), "{}", stdout(&third));
         assert!(

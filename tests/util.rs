@@ -138,3 +138,17 @@ pub fn herald_process() -> std::process::Command {
         .env_remove("HERALD_CONFIG");
     cmd
 }
+
+/// An insert of document `n` into `shop.orders`, as one Extended JSON line,
+/// with the resume token `{_data: "<n, 4 digits>"}`.
+pub fn order_insert(n: u32) -> String {
+    format!(
+        r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#
+    )
+}
+
+/// Writes [`order_insert`] lines for `orders` to the file `name` of `dir`.
+pub fn write_orders(dir: &Dir, name: &str, orders: impl IntoIterator<Item = u32>) -> PathBuf {
+    let text: String = orders.into_iter().map(|n| order_insert(n) + "\n").collect();
+    dir.write(name, &text)
+}

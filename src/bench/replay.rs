@@ -198,7 +198,7 @@ impl Observer for LatencyObserver {
     fn event_done(&mut self, position: &Position) {
         self.done += 1;
         if self.rss_every > 0
-            && self.done % self.rss_every == 0
+            && self.done.is_multiple_of(self.rss_every)
             && let Some(bytes) = measure::rss_bytes()
         {
             self.rss.push((self.done, mib(bytes)));

@@ -1,25 +1,14 @@
 //! Channels count an effect done only when it was delivered.
 
+mod support;
+
 use herald_core::{Effect, Position};
 use herald_engine::effects::{BoxFuture, Channel, EffectError};
 use herald_engine::{Config, Engine, Quiet};
 use herald_ingest::FileSource;
-use std::io::Write;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn write_events(path: &Path, n: usize) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for i in 1..=n {
-        writeln!(
-            f,
-            r#"{{"_id":{{"_data":"{i:06}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{i}}},"fullDocument":{{"_id":{i}}}}}"#
-        )
-        .unwrap();
-    }
-}
 
 #[tokio::test]
 async fn a_webhook_redirect_is_a_failure_naming_the_location() {
@@ -41,7 +30,7 @@ async fn a_webhook_redirect_is_a_failure_naming_the_location() {
     )
     .unwrap();
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 1);
+    support::write_inserts(&events, 1);
     let config = Config::parse(&format!(
         "[webhooks.crm]\nurl = \"{}/hook\"\n[retry]\nmax_attempts = 3\ninitial_backoff_ms = 1\nmax_backoff_ms = 2\n",
         server.uri()
@@ -119,7 +108,7 @@ async fn channels_are_synced_before_each_group_commits() {
     )
     .unwrap();
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 10);
+    support::write_inserts(&events, 10);
     let store = herald_store::Store::temporary().unwrap();
     let channel = Syncs {
         store: store.clone(),

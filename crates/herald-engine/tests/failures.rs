@@ -1,25 +1,14 @@
 //! Failures inside the pipeline: a panicking channel, a store that cannot commit.
 
+mod support;
+
 use herald_core::{Effect, Position};
 use herald_engine::effects::{BoxFuture, Channel, EffectError};
 use herald_engine::{Engine, EngineError, Quiet, RunSummary};
 use herald_ingest::FileSource;
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// `n` inserts into shop.orders, one document each.
-fn write_events(path: &Path, n: usize) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for i in 1..=n {
-        writeln!(
-            f,
-            r#"{{"_id":{{"_data":"{i:06}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{i}}},"fullDocument":{{"_id":{i}}}}}"#
-        )
-        .unwrap();
-    }
-}
 
 const RULE: &str = r#"
 const RULE = #{ watch: "shop.orders", on: ["insert"] };
@@ -61,7 +50,7 @@ async fn a_panicking_channel_dead_letters_that_event_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("orders.rhai"), RULE).unwrap();
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 4);
+    support::write_inserts(&events, 4);
     let channel = PanicsOn {
         order: 2,
         ..PanicsOn::default()
@@ -115,7 +104,7 @@ async fn a_failed_commit_stops_the_run_and_nothing_after_it_commits() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("orders.rhai"), RULE).unwrap();
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 10);
+    support::write_inserts(&events, 10);
     let store = herald_store::Store::open(dir.path().join("store")).unwrap();
     // Groups of two events; the third group's commit fails, later ones would succeed.
     store.fail_one_commit_after(2);
