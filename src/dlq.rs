@@ -60,7 +60,7 @@ pub fn run(args: DlqArgs) -> Outcome {
                     letter
                         .done
                         .iter()
-                        .map(ToString::to_string)
+                        .map(|d| d.number.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 }

@@ -108,6 +108,32 @@ impl Intent {
         )
     }
 
+    /// A 64-bit digest of what the intent does (kind, target, arguments as
+    /// BSON): two intents with the same digest do the same thing.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use herald_core::Intent;
+    /// let a = Intent::Notify { channel: "ops".into(), message: doc! { "id": 1 } };
+    /// let b = Intent::Notify { channel: "ops".into(), message: doc! { "id": 2 } };
+    /// assert_eq!(a.digest(), a.clone().digest());
+    /// assert_ne!(a.digest(), b.digest());
+    /// ```
+    pub fn digest(&self) -> u64 {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for part in [self.kind(), self.target().unwrap_or("")] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let mut args = Vec::new();
+        // Encoding a document we built cannot fail; an empty one stands in if it did.
+        let _ = self.args().to_writer(&mut args);
+        hasher.update(&args);
+        let digest = hasher.finalize();
+        u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
+    }
+
     /// True for intents the engine applies to its own store rather than executing outside.
     pub fn is_state_change(&self) -> bool {
         matches!(self, Self::SetState { .. } | Self::DelState { .. })

@@ -1,10 +1,10 @@
 //! The dead-letter queue, worked from outside a run: retry or drop entries.
 
 use crate::engine::{Engine, EngineError};
-use crate::pipeline::rule_run::run_rule_guarded;
-use crate::pipeline::worker::Completion;
+use crate::pipeline::rule_run::{Prior, run_rule_guarded};
+use crate::pipeline::worker::{Completion, state_write};
 use crate::state::StateView;
-use herald_core::{ChangeEvent, Intent};
+use herald_core::ChangeEvent;
 use std::sync::Arc;
 
 /// What retrying a dead letter did.
@@ -47,22 +47,25 @@ impl Engine {
         let mut completion = Completion::default();
         let mut commit = core.store.begin();
         // Effects that completed before the failure are not carried out again.
-        match run_rule_guarded(core, rule, &event, &state, &mut completion, &letter.done).await {
+        let prior = Prior {
+            keys: letter.keys,
+            done: &letter.done,
+        };
+        let outcome = run_rule_guarded(core, rule, &event, &state, &mut completion, prior).await;
+        // What the effects did must be durable before the store says so, either way.
+        core.channels
+            .sync_all()
+            .map_err(|e| EngineError::SyncFailed(e.message))?;
+        match outcome {
             Ok(changes) => {
-                for change in changes {
-                    match change {
-                        Intent::SetState { key, value } => {
-                            commit.set_state(rule.name(), &key, &value)?
-                        }
-                        Intent::DelState { key } => commit.del_state(rule.name(), &key),
-                        _ => {}
+                for (key, value) in changes.into_iter().filter_map(state_write) {
+                    match value {
+                        Some(value) => commit.set_state(rule.name(), &key, &value)?,
+                        None => commit.del_state(rule.name(), &key),
                     }
                 }
                 commit.mark_done(rule.name(), event.token().as_bytes());
                 commit.remove_dead_letter(id);
-                core.channels
-                    .sync_all()
-                    .map_err(|e| EngineError::SyncFailed(e.message))?;
                 core.store.commit(commit)?;
                 Ok(RetryOutcome::Succeeded {
                     effects: completion.effects,

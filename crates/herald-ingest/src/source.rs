@@ -137,13 +137,12 @@ pub trait Source: Send {
     /// Starts `stream` after `position` instead of at its default start.
     fn resume_from(&mut self, stream: &str, position: &Position) -> Result<(), SourceError>;
 
-    /// True if the events of `other`, a stream this source no longer reads
-    /// (a checkpoint left by an earlier plan), overlap those of `stream`. A
-    /// stream without a checkpoint then starts where `other` stood, so a
-    /// change of plan (a rule on a database added beside one on its
-    /// collection) loses nothing in between.
-    fn overlaps(&self, _stream: &str, _other: &str) -> bool {
-        false
+    /// The watch target of a stream of this kind of source, by its name,
+    /// whether this source reads it or an earlier one did (`mongodb:shop`);
+    /// `None` for streams that watch no target (files). The engine uses it
+    /// to carry checkpoints over when the streams covering the rules change.
+    fn stream_target(&self, _stream: &str) -> Option<herald_core::WatchTarget> {
+        None
     }
 
     /// Starts `stream` at a cluster time (events at that time included),
@@ -154,6 +153,13 @@ pub trait Source: Send {
             position: Position::File { offset: 0, line: 0 },
             reason: "this source cannot start at a cluster time".into(),
         })
+    }
+
+    /// The cluster time a stream without a checkpoint starts at (`start_at`:
+    /// a configured operation time, or the server's time now), if known. A
+    /// rule added to the rules starts taking events there.
+    fn start_time(&mut self) -> impl Future<Output = Option<bson::Timestamp>> + Send {
+        std::future::ready(None)
     }
 
     /// The next batch, or `None` when every stream has ended.

@@ -17,11 +17,36 @@ pub struct DeadLetter {
     pub error: String,
     /// How many attempts were made.
     pub attempts: u32,
-    /// The numbers of the rule's effects for this event that completed before
-    /// it failed: a retry carries out only the others (with the same keys).
-    pub done: Vec<u32>,
+    /// How its effects were numbered (and so keyed) when it failed.
+    pub keys: KeyScheme,
+    /// The rule's effects for this event that completed before it failed: a
+    /// retry carries out only the others (with the same keys).
+    pub done: Vec<DoneEffect>,
     /// When it was dead-lettered.
     pub at: bson::DateTime,
+}
+
+/// How a rule's effects were numbered, which their idempotency keys include.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyScheme {
+    /// Every intent numbered, `log` and state changes included (letters
+    /// written before herald numbered only effects). A retry keeps this
+    /// numbering, so its keys are the ones the first attempt used.
+    AllIntents,
+    /// Only effects numbered (`notify`, `webhook`, `insert_doc`).
+    #[default]
+    EffectsOnly,
+}
+
+/// An effect that completed before its (rule, event) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoneEffect {
+    /// Its number among the handler's effects (its key includes it).
+    pub number: u32,
+    /// [`herald_core::Intent::digest`] of what it did: a retry whose effect of
+    /// that number differs (the rule or its state changed) is refused rather
+    /// than skipped or sent again under the same key.
+    pub digest: u64,
 }
 
 impl DeadLetter {
@@ -38,7 +63,15 @@ impl DeadLetter {
             "event": event,
             "error": &self.error,
             "attempts": i64::from(self.attempts),
-            "done": self.done.iter().map(|n| i64::from(*n)).collect::<Vec<_>>(),
+            "keys": match self.keys {
+                KeyScheme::AllIntents => 1,
+                KeyScheme::EffectsOnly => 2,
+            },
+            "effects_done": self
+                .done
+                .iter()
+                .map(|d| doc! { "n": i64::from(d.number), "digest": d.digest as i64 })
+                .collect::<Vec<_>>(),
             "at": self.at,
         };
         let mut bytes = Vec::new();
@@ -75,17 +108,31 @@ impl DeadLetter {
             attempts: u32::try_from(doc.get_i64("attempts").map_err(|e| bad(e.to_string()))?)
                 .unwrap_or(u32::MAX),
             at: *doc.get_datetime("at").map_err(|e| bad(e.to_string()))?,
-            // Letters written before effects were recorded have none done.
-            done: match doc.get_array("done") {
-                Ok(numbers) => numbers
-                    .iter()
-                    .map(|n| {
-                        n.as_i64()
-                            .and_then(|n| u32::try_from(n).ok())
-                            .ok_or_else(|| bad(format!("effect number {n} in `done`")))
-                    })
-                    .collect::<Result<_, _>>()?,
+            // Letters written before effects were numbered and recorded: the
+            // old numbering, nothing known to be done.
+            keys: match doc.get_i32("keys") {
+                Err(_) | Ok(1) => KeyScheme::AllIntents,
+                Ok(2) => KeyScheme::EffectsOnly,
+                Ok(other) => return Err(bad(format!("unknown key scheme {other}"))),
+            },
+            done: match doc.get_array("effects_done") {
                 Err(_) => Vec::new(),
+                Ok(done) => done
+                    .iter()
+                    .map(|d| {
+                        let d = d
+                            .as_document()
+                            .ok_or_else(|| bad("effects_done entry".into()))?;
+                        Ok(DoneEffect {
+                            number: d
+                                .get_i64("n")
+                                .ok()
+                                .and_then(|n| u32::try_from(n).ok())
+                                .ok_or_else(|| bad("effect number".into()))?,
+                            digest: d.get_i64("digest").map_err(|e| bad(e.to_string()))? as u64,
+                        })
+                    })
+                    .collect::<Result<_, crate::StoreError>>()?,
             },
         })
     }

@@ -38,7 +38,7 @@ pub mod store;
 
 pub use checkpoint::{Checkpoint, Gap, RuleCounts};
 pub use commit::Commit;
-pub use dead_letter::DeadLetter;
+pub use dead_letter::{DeadLetter, DoneEffect, KeyScheme};
 pub use error::StoreError;
 pub use ledger::LedgerStats;
 pub use store::{DEFAULT_LEDGER_WINDOW, Durability, Store, StoreOptions};

@@ -4,9 +4,11 @@
 //! - `commit` — applying completions in order and committing groups.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
 //! - `rule_run` — one rule on one event: the handler, numbered effects, retries.
+//! - `resume` — where streams start, and each rule's floor, when the plan changes.
 //! - `watermark` — releasing completions in source order.
 
 mod commit;
+mod resume;
 pub(crate) mod rule_run;
 pub mod run;
 mod watermark;

@@ -12,6 +12,7 @@ use crate::engine::Core;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Effect, Intent};
 use herald_script::{Rule, StateRead};
+use herald_store::{DoneEffect, KeyScheme};
 use std::sync::Arc;
 
 use super::worker::{Completion, Report};
@@ -23,8 +24,24 @@ pub(crate) struct RuleFailure {
     pub(crate) message: String,
     /// Attempts made of the failing step.
     pub(crate) attempts: u32,
-    /// The numbers of the effects completed, so a retry carries out only the rest.
-    pub(crate) done: Vec<u32>,
+    /// The effects completed, so a retry carries out only the rest.
+    pub(crate) done: Vec<DoneEffect>,
+}
+
+/// What an earlier attempt of a (rule, event) did: how it numbered its
+/// effects, and which of them completed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prior<'a> {
+    pub(crate) keys: KeyScheme,
+    pub(crate) done: &'a [DoneEffect],
+}
+
+impl Prior<'_> {
+    /// A first attempt.
+    pub(crate) const NONE: Prior<'static> = Prior {
+        keys: KeyScheme::EffectsOnly,
+        done: &[],
+    };
 }
 
 /// [`run_rule`], with a panic (in a channel, or anywhere below) turned into
@@ -37,18 +54,18 @@ pub(crate) async fn run_rule_guarded(
     event: &Arc<ChangeEvent>,
     state: &Arc<StateView>,
     completion: &mut Completion,
-    already_done: &[u32],
+    prior: Prior<'_>,
 ) -> Result<Vec<Intent>, RuleFailure> {
     use futures_util::FutureExt;
-    let mut done = already_done.to_vec();
-    let attempt =
-        std::panic::AssertUnwindSafe(run_rule(core, rule, event, state, completion, &mut done));
+    let mut done = prior.done.to_vec();
+    let attempt = std::panic::AssertUnwindSafe(run_rule(
+        core, rule, event, state, completion, prior.keys, &mut done,
+    ));
     match attempt.catch_unwind().await {
         Ok(result) => result,
         Err(payload) => {
             let message = format!("panicked: {}", panic_message(payload.as_ref()));
             tracing::error!(rule = %rule.name(), token = %event.token(), "{message}");
-            done.sort_unstable();
             Err(RuleFailure {
                 message,
                 attempts: 1,
@@ -67,17 +84,18 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-/// Runs a handler and executes its effects, skipping those numbered in
-/// `done` (completed by an earlier attempt) and adding each it completes.
-/// Returns the state changes to apply, or the failure that sends the
-/// (rule, event) to the dead-letter queue.
+/// Runs a handler and executes its effects, numbered as `keys` says,
+/// skipping those in `done` (completed by an earlier attempt) and adding
+/// each it completes. Returns the state changes to apply, or the failure
+/// that sends the (rule, event) to the dead-letter queue.
 async fn run_rule(
     core: &Core,
     rule: &Rule,
     event: &Arc<ChangeEvent>,
     state: &Arc<StateView>,
     completion: &mut Completion,
-    done: &mut Vec<u32>,
+    keys: KeyScheme,
+    done: &mut Vec<DoneEffect>,
 ) -> Result<Vec<Intent>, RuleFailure> {
     let reader: Arc<dyn StateRead> = state.clone();
     let intents = match rule.handle(event, reader) {
@@ -98,6 +116,9 @@ async fn run_rule(
     let mut state_changes = Vec::new();
     let mut number = 0u32;
     for intent in intents {
+        if keys == KeyScheme::AllIntents && !intent.is_effect() {
+            number += 1;
+        }
         if !intent.is_effect() {
             if core.options.dry_run {
                 completion.reports.push(Report::DryRunIntent(
@@ -122,8 +143,24 @@ async fn run_rule(
             completion.reports.push(Report::DryRun(effect));
             continue;
         }
-        if done.contains(&effect.index) {
-            continue;
+        let digest = effect.intent.digest();
+        if let Some(before) = done.iter().find(|d| d.number == effect.index) {
+            if before.digest == digest {
+                continue;
+            }
+            // The rule (or the state it read) changed since the first attempt:
+            // skipping would lose this effect, sending it would reuse a key a
+            // receiver has already seen with other content.
+            return Err(RuleFailure {
+                message: format!(
+                    "effect {} ({} {}) is not the one carried out before the failure (the rule or its state changed); drop the dead letter, or restore the rule",
+                    effect.index,
+                    effect.intent.kind(),
+                    effect.intent.target().unwrap_or("")
+                ),
+                attempts: 1,
+                done: done.clone(),
+            });
         }
         let result = match core.channels.for_intent(&effect.intent) {
             Ok(channel) => {
@@ -139,7 +176,10 @@ async fn run_rule(
         match result {
             Ok(_attempts) => {
                 completion.effects += 1;
-                done.push(effect.index);
+                done.push(DoneEffect {
+                    number: effect.index,
+                    digest,
+                });
             }
             Err((error, attempts)) => {
                 tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
@@ -152,7 +192,6 @@ async fn run_rule(
                 completion
                     .reports
                     .push(Report::EffectFailed(effect, error.message, attempts));
-                done.sort_unstable();
                 return Err(RuleFailure {
                     message,
                     attempts,

@@ -124,11 +124,12 @@ impl Engine {
         shutdown: impl Future,
     ) -> Result<RunSummary, EngineError> {
         let core = &self.core;
-        let taken_over = if core.options.from_start {
-            HashMap::new()
+        let resumed = if core.options.from_start {
+            super::resume::Resumed::default()
         } else {
-            self.resume(&mut source)?
+            self.resume(&mut source).await?
         };
+        let floors = Arc::new(resumed.floors);
         let counts = core
             .store
             .rule_counts()?
@@ -144,6 +145,7 @@ impl Engine {
                 workers.spawn(worker::run(
                     core.clone(),
                     state.clone(),
+                    floors.clone(),
                     rx,
                     done_tx.clone(),
                 ));
@@ -163,7 +165,7 @@ impl Engine {
             released_up_to: 0,
             in_flight: 0,
             commit_failed: false,
-            taken_over,
+            taken_over: resumed.taken_over,
             counts,
         };
         let outcome = self
@@ -177,35 +179,51 @@ impl Engine {
             )
             .await;
         drop(senders);
+        // Let in-flight events finish (within the deadline), so their work is
+        // committed; but nothing may commit after a failed commit.
+        let drained = if run.commit_failed {
+            Ok(())
+        } else {
+            self.drain(&mut workers, &mut done_rx, &mut run).await
+        };
+        // Stop the workers and wait until they are gone, so nothing holds the store after the run.
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
         if run.commit_failed {
-            // Nothing after a failed commit may commit: stop here, so the
-            // checkpoint stays at the last group that reached the disk.
-            workers.abort_all();
-            while workers.join_next().await.is_some() {}
-            return outcome.map(|()| run.summary);
+            return outcome.and(drained).map(|()| run.summary);
         }
-        // Let in-flight events finish (within the deadline), so their work is committed.
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(core.settings.shutdown_timeout_ms);
+        // Whatever stopped the run, the events completed so far are committed,
+        // so nothing already done is done again, and nothing undone is skipped.
+        self.commit_group(&mut run)?;
+        outcome.and(drained).map(|()| run.summary)
+    }
+
+    /// After the pump: waits (up to the shutdown deadline) for the events in
+    /// flight and releases them in order. A worker that fails or dies ends
+    /// the wait with its error (what was released before it still commits);
+    /// events still running at the deadline are abandoned, to be redone.
+    async fn drain(
+        &self,
+        workers: &mut tokio::task::JoinSet<()>,
+        done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(self.core.settings.shutdown_timeout_ms);
         while run.in_flight > 0 {
             tokio::select! {
                 biased;
-                received = done_rx.recv() => match received {
-                    Some((seq, Ok(completion))) => {
+                received = done.recv() => match received {
+                    Some((seq, result)) => {
                         run.in_flight -= 1;
-                        if let Err(e) = self.complete_event(seq, completion, &mut run) {
-                            workers.abort_all();
-                            while workers.join_next().await.is_some() {}
-                            return Err(e);
-                        }
+                        self.complete_event(seq, result?, run)?;
                     }
-                    _ => break,
+                    None => break,
                 },
-                // A worker that died holds its events forever: stop waiting for them.
+                // A worker that died holds its events forever.
                 Some(joined) = workers.join_next() => {
                     if let Some(reason) = worker_failure(joined) {
-                        tracing::error!(%reason, "a worker stopped while finishing in-flight events");
-                        break;
+                        return Err(EngineError::WorkerFailed(reason));
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -218,60 +236,7 @@ impl Engine {
                 "shutdown deadline passed with events in flight; they will be redone on the next run"
             );
         }
-        // Stop the workers and wait until they are gone, so nothing holds the store after the run.
-        workers.abort_all();
-        while workers.join_next().await.is_some() {}
-        // Whatever stopped the run, the events completed so far are committed,
-        // so nothing already done is done again, and nothing undone is skipped.
-        self.commit_group(&mut run)?;
-        outcome.map(|()| run.summary)
-    }
-
-    /// Starts each stream from its checkpoint; a stream without one takes
-    /// over from the overlapping checkpoints an earlier plan left (starting
-    /// at the earliest of their cluster times, so nothing between is lost;
-    /// what was done already is skipped by the ledger). Returns the old
-    /// checkpoints taken over, with the streams that took them.
-    fn resume<S: Source>(
-        &self,
-        source: &mut S,
-    ) -> Result<HashMap<String, Vec<String>>, EngineError> {
-        let store = &self.core.store;
-        let streams = source.streams();
-        let stored = store.checkpoints()?;
-        let mut taken_over: HashMap<String, Vec<String>> = HashMap::new();
-        for stream in &streams {
-            if let Some(position) = store.checkpoint(stream)? {
-                tracing::info!(%stream, %position, "resuming from checkpoint");
-                source.resume_from(stream, &position)?;
-                continue;
-            }
-            let old: Vec<&(String, herald_store::Checkpoint)> = stored
-                .iter()
-                .filter(|(id, _)| !streams.contains(id) && source.overlaps(stream, id))
-                .collect();
-            let start = old
-                .iter()
-                .filter_map(|(_, c)| {
-                    c.position.cluster_time().or(c
-                        .cluster_time
-                        .map(|[time, increment]| bson::Timestamp { time, increment }))
-                })
-                .min();
-            let (Some(start), false) = (start, old.is_empty()) else {
-                continue;
-            };
-            let from: Vec<&str> = old.iter().map(|(id, _)| id.as_str()).collect();
-            tracing::info!(%stream, ?from, time = %start, "starting where the streams of an earlier plan stood");
-            source.resume_at_time(stream, start)?;
-            for (id, _) in old {
-                taken_over
-                    .entry(id.clone())
-                    .or_default()
-                    .push(stream.clone());
-            }
-        }
-        Ok(taken_over)
+        Ok(())
     }
 
     async fn pump<S: Source>(

@@ -5,7 +5,8 @@
 //! to report. Nothing is committed here; the run commits completions in
 //! source order once every earlier event is complete.
 
-use super::rule_run::run_rule_guarded;
+use super::resume::{Floors, below_floor};
+use super::rule_run::{Prior, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
 use bson::Bson;
@@ -72,11 +73,12 @@ pub(crate) struct Completion {
 pub(crate) async fn run(
     core: Arc<Core>,
     state: Arc<StateView>,
+    floors: Arc<Floors>,
     mut items: mpsc::Receiver<WorkItem>,
     done: mpsc::UnboundedSender<(u64, Result<Completion, EngineError>)>,
 ) {
     while let Some(item) = items.recv().await {
-        let result = process(&core, &state, &item).await;
+        let result = process(&core, &state, &floors, &item).await;
         let failed = result.is_err();
         if done.send((item.seq, result)).is_err() || failed {
             return;
@@ -84,10 +86,20 @@ pub(crate) async fn run(
     }
 }
 
+/// A state intent as a write: the key and its new value (`None`: deleted).
+pub(crate) fn state_write(intent: Intent) -> Option<(String, Option<Bson>)> {
+    match intent {
+        Intent::SetState { key, value } => Some((key, Some(value))),
+        Intent::DelState { key } => Some((key, None)),
+        _ => None,
+    }
+}
+
 /// Routes one event and runs every matching rule on it.
 pub(crate) async fn process(
     core: &Core,
     state: &Arc<StateView>,
+    floors: &Floors,
     item: &WorkItem,
 ) -> Result<Completion, EngineError> {
     let (seq, event) = (item.seq, &item.event);
@@ -97,25 +109,22 @@ pub(crate) async fn process(
     for rule in core.router.route(event, item.scope.as_deref()) {
         completion.matched += 1;
         let mark = herald_store::ledger::fingerprint(rule.name(), token);
-        if !core.options.from_start && core.store.is_marked(mark) {
+        let done_before = below_floor(floors, rule.name(), event.cluster_time())
+            || (!core.options.from_start && core.store.is_marked(mark));
+        if done_before {
             completion.deduplicated += 1;
             completion
                 .outcomes
                 .push((rule.name().clone(), Outcome::Deduplicated));
             continue;
         }
-        match run_rule_guarded(core, rule, event, state, &mut completion, &[]).await {
+        match run_rule_guarded(core, rule, event, state, &mut completion, Prior::NONE).await {
             Ok(state_changes) => {
                 completion
                     .outcomes
                     .push((rule.name().clone(), Outcome::Succeeded));
                 // A dry run keeps state in memory only, so later events still see it.
-                for change in state_changes {
-                    let (key, value) = match change {
-                        Intent::SetState { key, value } => (key, Some(value)),
-                        Intent::DelState { key } => (key, None),
-                        _ => unreachable!("only state intents are returned"),
-                    };
+                for (key, value) in state_changes.into_iter().filter_map(state_write) {
                     state.write(seq, rule.name(), &key, value.clone());
                     if !dry_run {
                         completion.ops.push(match value {
@@ -149,6 +158,7 @@ pub(crate) async fn process(
                         event: event.raw().to_owned(),
                         error: failure.message,
                         attempts: failure.attempts,
+                        keys: herald_store::KeyScheme::EffectsOnly,
                         done: failure.done,
                         at: bson::DateTime::now(),
                     })));

@@ -7,3 +7,4 @@ mod effects;
 mod faults;
 mod policies;
 mod streams;
+mod takeover;

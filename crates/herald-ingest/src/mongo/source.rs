@@ -94,10 +94,28 @@ impl Source for MongoSource {
         Ok(())
     }
 
-    fn overlaps(&self, stream: &str, other: &str) -> bool {
-        match (stream_target(stream), stream_target(other)) {
-            (Some(a), Some(b)) => a.contains(&b) || b.contains(&a),
-            _ => false,
+    fn stream_target(&self, stream: &str) -> Option<herald_core::WatchTarget> {
+        stream_target(stream)
+    }
+
+    async fn start_time(&mut self) -> Option<bson::Timestamp> {
+        match self.options.start_at {
+            StartAt::OperationTime(time) => Some(time),
+            // The server's time now: a ping's `operationTime`.
+            StartAt::Now => {
+                let reply = self
+                    .client
+                    .database("admin")
+                    .run_command(bson::doc! { "ping": 1 })
+                    .await;
+                match reply {
+                    Ok(reply) => reply.get_timestamp("operationTime").ok(),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read the server's time");
+                        None
+                    }
+                }
+            }
         }
     }
 

@@ -61,7 +61,11 @@ fn dead_letters_round_trip_in_order() {
             event: event.clone(),
             error: "boom".into(),
             attempts: 5,
-            done: vec![u32::from(n), 7],
+            keys: crate::KeyScheme::EffectsOnly,
+            done: vec![crate::DoneEffect {
+                number: u32::from(n),
+                digest: u64::MAX - 1,
+            }],
             at: bson::DateTime::from_millis(7),
         })
         .unwrap();
@@ -74,7 +78,14 @@ fn dead_letters_round_trip_in_order() {
     );
     assert_eq!(letters[2].event, event);
     assert_eq!(letters[1].attempts, 5);
-    assert_eq!(letters[2].done, [2, 7]);
+    assert_eq!(
+        letters[2].done,
+        [crate::DoneEffect {
+            number: 2,
+            digest: u64::MAX - 1
+        }]
+    );
+    assert_eq!(letters[2].keys, crate::KeyScheme::EffectsOnly);
 }
 
 #[test]
@@ -138,6 +149,7 @@ fn dead_letters_can_be_fetched_and_removed_and_counts_stored() {
         event,
         error: "e".into(),
         attempts: 1,
+        keys: crate::KeyScheme::EffectsOnly,
         done: Vec::new(),
         at: bson::DateTime::from_millis(0),
     })
