@@ -68,6 +68,14 @@ pub enum StreamNotice {
         /// True if it ended by an error (the run should report failure).
         failed: bool,
     },
+    /// A target narrower than the stream was dropped or renamed, and its
+    /// policy is to stop: its rules receive no later event of this stream.
+    TargetStopped {
+        /// The target.
+        target: herald_core::WatchTarget,
+        /// Why.
+        reason: String,
+    },
     /// The stream failed and is being reopened (retries are counted).
     Retrying {
         /// The error.

@@ -115,6 +115,9 @@ impl Engine {
                     tracing::warn!(stream, reason, "stream stopped");
                 }
             }
+            StreamNotice::TargetStopped { target, reason } => {
+                tracing::warn!(stream, %target, reason, "target stopped: its rules receive no later event");
+            }
             StreamNotice::Retrying { error, attempt } => {
                 tracing::warn!(
                     stream,

@@ -81,6 +81,9 @@ pub(super) struct Run<'a> {
     in_flight: usize,
     /// A commit failed: nothing may commit after it.
     pub(super) commit_failed: bool,
+    /// Targets stopped in this run (dropped or renamed, policy "stop"): their
+    /// rules receive no event dispatched after the stop.
+    stopped: Arc<Vec<herald_core::WatchTarget>>,
     /// Checkpoints of streams no longer read, with the streams that took them
     /// over and have not yet committed a checkpoint of their own. An old
     /// checkpoint is removed once every stream that started from it has one.
@@ -165,6 +168,7 @@ impl Engine {
             released_up_to: 0,
             in_flight: 0,
             commit_failed: false,
+            stopped: Arc::default(),
             taken_over: resumed.taken_over,
             counts,
         };
@@ -304,6 +308,11 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let stream = batch.stream.clone();
         let scope = batch.scope.map(Arc::new);
+        // A target that stops takes effect here, in source order: events
+        // dispatched after it no longer reach its rules.
+        if let Some(StreamNotice::TargetStopped { target, .. }) = &batch.notice {
+            Arc::make_mut(&mut run.stopped).push(target.clone());
+        }
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
             run.observer.bad_line(bad);
@@ -331,7 +340,7 @@ impl Engine {
                     run.origins.remove(&seq);
                     return Ok(false);
                 }
-                sent = senders[worker].send(WorkItem { seq, event, scope: scope.clone() }) => {
+                sent = senders[worker].send(WorkItem { seq, event, scope: scope.clone(), stopped: run.stopped.clone() }) => {
                     if sent.is_err() {
                         return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
                     }

@@ -22,6 +22,8 @@ pub(crate) struct WorkItem {
     pub(crate) event: Arc<ChangeEvent>,
     /// What the stream it came from watches (see [`herald_ingest::Batch::scope`]).
     pub(crate) scope: Option<Arc<WatchTarget>>,
+    /// Targets stopped before it was read, whose rules it does not reach.
+    pub(crate) stopped: Arc<Vec<WatchTarget>>,
 }
 
 /// A change to commit.
@@ -107,6 +109,9 @@ pub(crate) async fn process(
     let token = event.token().as_bytes();
     let dry_run = core.options.dry_run;
     for rule in core.router.route(event, item.scope.as_deref()) {
+        if item.stopped.iter().any(|t| t.contains(&rule.spec().watch)) {
+            continue;
+        }
         completion.matched += 1;
         let mark = herald_store::ledger::fingerprint(rule.name(), token);
         let done_before = below_floor(floors, rule.name(), event.cluster_time())

@@ -199,3 +199,69 @@ async fn a_quiet_stream_advances_its_checkpoint() {
     assert_eq!(stopped.events, 0, "no event of the quiet collection");
     assert!(recorder.all().is_empty());
 }
+
+/// Under a database stream (a rule watches the database too), a dropped
+/// collection is not an invalidate of the stream, but its target's policy
+/// holds all the same: "stop" ends its rules, "restart" follows the
+/// re-created collection; the database's rule goes on either way.
+#[tokio::test]
+async fn a_collection_policy_holds_under_a_database_stream() {
+    for restart in [false, true] {
+        let t = Target::any(if restart {
+            "cover_restart"
+        } else {
+            "cover_stop"
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let rules_dir = rules(
+            dir.path(),
+            &[
+                ("coll", &rule(&t.ns("d.c"), "\"insert\", \"drop\"", "")),
+                ("db", &rule(&t.ns("d"), "\"insert\"", "")),
+            ],
+        );
+        let mut options = quick_options();
+        if restart {
+            options
+                .on_invalidate_for
+                .insert(t.ns("d.c").parse().unwrap(), InvalidatePolicy::Restart);
+        }
+        let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, options).await;
+        let c = coll(&t, "d", "c").await;
+        c.insert_one(doc! {"_id": 1}).await.unwrap();
+        c.drop().await.unwrap();
+        c.insert_one(doc! {"_id": 2}).await.unwrap();
+        recorder
+            .wait_for("the db rule's second insert", |s| {
+                s.iter()
+                    .any(|e| e.rule == "db" && e.args.get_i32("id") == Ok(2))
+            })
+            .await;
+        running.stop().await.unwrap();
+        let mut got: Vec<(String, String, Option<i32>)> = recorder
+            .all()
+            .iter()
+            .map(|s| {
+                (
+                    s.rule.clone(),
+                    s.args.get_str("op").unwrap().to_owned(),
+                    s.args.get_i32("id").ok(),
+                )
+            })
+            .collect();
+        got.sort();
+        let e = |r: &str, op: &str, id: Option<i32>| (r.to_owned(), op.to_owned(), id);
+        let mut want = vec![
+            e("coll", "drop", None),
+            e("coll", "insert", Some(1)),
+            e("db", "insert", Some(1)),
+            e("db", "insert", Some(2)),
+        ];
+        if restart {
+            want.push(e("coll", "insert", Some(2)));
+            want.sort();
+        }
+        assert_eq!(got, want, "restart = {restart}");
+    }
+}

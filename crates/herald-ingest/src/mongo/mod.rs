@@ -4,12 +4,14 @@
 //!   watch targets, each `$match` the union of its rules' filters.
 //! - [`options`] — start position and the history-lost / invalidate policies.
 //! - [`errors`] — which driver errors are worth reopening the stream for.
+//! - [`lifecycle`] — drops and renames of targets narrower than their stream.
 //! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
 //! - [`stream`] — one stream's task: open, read, resume, retry, report.
 //! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
 //! - [`uri`] — connection strings, with passwords kept out of logs.
 
 pub mod errors;
+pub mod lifecycle;
 pub mod options;
 pub mod plan;
 pub mod source;

@@ -77,6 +77,7 @@ impl MongoSource {
                 client: self.client.clone(),
                 token,
                 tx: tx.clone(),
+                stopped: Vec::new(),
             };
             self.tasks.spawn(task.run());
         }

@@ -32,6 +32,9 @@ pub struct StreamTask {
     pub token: Option<DriverToken>,
     /// Where to send batches.
     pub tx: mpsc::Sender<Message>,
+    /// Narrower targets this stream carries that were dropped or renamed
+    /// with `on_invalidate = "stop"`: their rules receive nothing more.
+    pub stopped: Vec<herald_core::WatchTarget>,
 }
 
 fn driver_token(position: &Position) -> Option<DriverToken> {
@@ -158,6 +161,8 @@ impl StreamTask {
         loop {
             let mut events = Vec::new();
             let mut invalidated = false;
+            // Narrower targets the batch's last event ended, with why.
+            let mut stopping: Vec<(herald_core::WatchTarget, String)> = Vec::new();
             let mut failure = None;
             let mut drained = None;
             let mut ended = false;
@@ -200,11 +205,26 @@ impl StreamTask {
                                     bytes: event.token().as_bytes().to_vec(),
                                 };
                                 invalidated = *event.operation_type() == OperationType::Invalidate;
+                                for target in super::lifecycle::ended_targets(&event, &self.plan) {
+                                    if self.options.invalidate_policy(&target)
+                                        == InvalidatePolicy::Stop
+                                        && !self.stopped.contains(&target)
+                                    {
+                                        let reason = super::lifecycle::describe(&target, &event);
+                                        stopping.push((target.clone(), reason));
+                                        self.stopped.push(target);
+                                    }
+                                }
                                 events.push(SourcedEvent { event, position });
                                 deadline.get_or_insert_with(|| {
                                     Instant::now() + self.options.max_batch_delay
                                 });
-                                if invalidated || events.len() >= self.options.max_batch {
+                                // A batch ends at an event that stops a target, so the
+                                // stop is handed on before any later event.
+                                if invalidated
+                                    || !stopping.is_empty()
+                                    || events.len() >= self.options.max_batch
+                                {
                                     break;
                                 }
                             }
@@ -259,6 +279,13 @@ impl StreamTask {
             };
             if !self.send(Ok(batch)).await {
                 return Outcome::Done;
+            }
+            for (target, reason) in stopping {
+                tracing::warn!(stream = %self.id, %target, "{reason}");
+                let stopped = StreamNotice::TargetStopped { target, reason };
+                if !self.send(Ok(notice(&self.id, stopped))).await {
+                    return Outcome::Done;
+                }
             }
             if delivered || failure.is_none() {
                 *attempt = 0;
