@@ -100,6 +100,9 @@ pub struct BenchCaseArgs {
     /// Sample the resident memory every this many events (0: never).
     #[arg(long, default_value_t = 0)]
     pub rss_every: u64,
+    /// The dedupe ledger's window (default: the engine's).
+    #[arg(long)]
+    pub ledger_window: Option<usize>,
 }
 
 /// The configuration file, rules and store, resolved the same way by every

@@ -80,11 +80,12 @@ fn quick_bench_reports_every_case_and_ratio() {
         assert_eq!(samples.len(), 20, "{samples:?}");
         assert_eq!(samples[19][0], 50_000);
     }
-    assert_eq!(
-        number(&report, "/soak/ledger_marks/0"),
-        50_000.0,
-        "one mark per (rule, event), all within the default window"
-    );
+    // One mark per (rule, event); the quick soak's window is 10,000, so the
+    // ledger was pruned as it ran: it keeps at least the window and, as
+    // documented, less than 1.25 times it.
+    let marks = number(&report, "/soak/ledger_marks/0");
+    assert_eq!(number(&report, "/soak/ledger_marks/1"), 10_000.0);
+    assert!((10_000.0..12_500.0).contains(&marks), "{marks}");
     assert_eq!(targets.len(), 7 + usize::from(with_pymongo), "{targets:#?}");
     for target in targets {
         let (measured, bound) = (

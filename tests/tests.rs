@@ -8,6 +8,7 @@ mod check;
 mod config;
 mod crash;
 mod dlq;
+mod dlq_retry;
 mod exits;
 mod keys;
 mod live;

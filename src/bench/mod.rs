@@ -19,12 +19,17 @@ mod live;
 mod measure;
 pub mod replay;
 mod report;
+mod table;
 
 use crate::cli::{BenchArgs, BenchCase};
 use crate::exit::{Failure, Outcome};
 use anyhow::{Context, anyhow};
 use report::{Live, Report, RoutingScale};
 use std::path::Path;
+
+/// The ledger window of the `--quick` soak: smaller than its events, so the
+/// ledger is pruned while it runs.
+const QUICK_LEDGER_WINDOW: usize = 10_000;
 
 /// Sizes of one run.
 struct Sizes {
@@ -100,13 +105,13 @@ pub fn run(args: BenchArgs) -> Outcome {
         );
         generate::write_events(&events, sizes.replay_events).map_err(Failure::Runtime)?;
         eprintln!("bench: replay through 10 rules");
-        let ten = replay_with_rules(work, &events, 10, "ten", keep, 0);
+        let ten = replay_with_rules(work, &events, 10, "ten", keep, 0, None);
         if wants(BenchCase::Rules) {
             eprintln!(
                 "bench: replay through {} rules",
                 report::thousands(sizes.many_rules as u64)
             );
-            let many = replay_with_rules(work, &events, sizes.many_rules, "many", keep, 0);
+            let many = replay_with_rules(work, &events, sizes.many_rules, "many", keep, 0, None);
             report.routing_scale = Some(match (&ten, many) {
                 (Ok(ten), Ok(many)) => Ok(RoutingScale {
                     ratio_to_10_rules: many.events_per_second / ten.events_per_second,
@@ -134,7 +139,9 @@ pub fn run(args: BenchArgs) -> Outcome {
                     eprintln!("bench: soak, a long replay with a store");
                     // Twenty samples along the way.
                     let every = (sizes.soak_events / 20).max(1);
-                    replay_with_rules(work, &events, 10, "soak", keep, every)
+                    // --quick: a small window, so the run prunes the ledger as a long one does.
+                    let window = args.quick.then_some(QUICK_LEDGER_WINDOW);
+                    replay_with_rules(work, &events, 10, "soak", keep, every, window)
                 }),
         );
         if !keep {
@@ -181,12 +188,14 @@ fn replay_with_rules(
     name: &str,
     keep: bool,
     rss_every: u64,
+    ledger_window: Option<usize>,
 ) -> Result<replay::ReplayResult, String> {
     let dir = work.join(format!("rules-{name}"));
     generate::write_rules(&dir, rules).map_err(|e| format!("{e:#}"))?;
     let store = work.join(format!("store-{name}"));
     let _ = std::fs::remove_dir_all(&store);
-    let result = replay::measure(events, &dir, &store, rss_every).map_err(|e| format!("{e:#}"));
+    let result = replay::measure(events, &dir, &store, rss_every, ledger_window)
+        .map_err(|e| format!("{e:#}"));
     if !keep {
         let _ = std::fs::remove_dir_all(&store);
     }

@@ -51,9 +51,11 @@ pub fn measure(
     rules: &Path,
     store: &Path,
     rss_every: u64,
+    ledger_window: Option<usize>,
 ) -> anyhow::Result<ReplayResult> {
     let exe = std::env::current_exe().context("find the herald executable")?;
-    let output = std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    command
         .arg("bench-case")
         .arg(events)
         .arg("--rules")
@@ -61,7 +63,11 @@ pub fn measure(
         .arg("--store")
         .arg(store)
         .arg("--rss-every")
-        .arg(rss_every.to_string())
+        .arg(rss_every.to_string());
+    if let Some(window) = ledger_window {
+        command.arg("--ledger-window").arg(window.to_string());
+    }
+    let output = command
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("run `herald bench-case`")?;
@@ -86,6 +92,9 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
     let mut config = Config::default();
     // One core: one worker on a current-thread runtime.
     config.engine.workers = 1;
+    if let Some(window) = args.ledger_window {
+        config.engine.ledger_window = window;
+    }
     let engine = Engine::builder()
         .rules_dir(&args.rules)
         .store_path(&args.store)

@@ -7,6 +7,7 @@
 //! - [`lifecycle`] — drops and renames of targets narrower than their stream.
 //! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
 //! - [`stream`] — one stream's task: open, read, resume, retry, report.
+//! - `reader` — the task that calls the driver ahead of the stream's batcher.
 //! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
 //! - [`uri`] — connection strings, with passwords kept out of logs.
 
@@ -14,6 +15,7 @@ pub mod errors;
 pub mod lifecycle;
 pub mod options;
 pub mod plan;
+mod reader;
 pub mod source;
 pub mod split;
 pub mod stream;

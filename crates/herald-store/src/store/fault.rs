@@ -5,7 +5,7 @@
 //! it, [`Faults`] is empty and its check compiles to nothing. With it:
 //! - `Store::fail_commits_after(n)` makes
 //!   every commit after the next `n` successful ones fail;
-//! - `Store::open*` and `Store::temporary*` read the environment variable
+//! - in debug builds, `Store::open*` and `Store::temporary*` read the environment variable
 //!   `HERALD_FAULT_STORE_COMMITS` (a number `N`): if it is set, the store fails
 //!   every commit after `N` successful ones, so a test can make the `herald`
 //!   binary's commits fail. A value that is not a number is ignored, with a
@@ -51,7 +51,14 @@ impl Faults {
                 left: Arc::new(AtomicU64::new(NEVER)),
                 once: Arc::new(AtomicBool::new(false)),
             };
-            if let Some(n) = parse(std::env::var(ENV).ok().as_deref()) {
+            // Only debug builds read the variable: a release binary built with
+            // the feature (`cargo test --release`) still never fails on purpose.
+            let planned = if cfg!(debug_assertions) {
+                parse(std::env::var(ENV).ok().as_deref())
+            } else {
+                None
+            };
+            if let Some(n) = planned {
                 tracing::warn!(
                     commits = n,
                     "{ENV} is set: store commits after these will fail"

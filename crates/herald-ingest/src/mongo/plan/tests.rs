@@ -1,0 +1,236 @@
+//! The plan: which streams, what each carries, what its `$match` lets through.
+
+use super::*;
+
+fn sub(
+    rule: &str,
+    target: &str,
+    on: &[&str],
+    filter: Document,
+    full: FullDocument,
+) -> Subscription {
+    Subscription {
+        rule: rule.into(),
+        target: target.parse().unwrap(),
+        on: on.iter().map(|o| OperationType::parse(o)).collect(),
+        filter,
+        full_document: full,
+        before_change: None,
+    }
+}
+
+#[test]
+fn rules_on_one_target_share_a_stream() {
+    let plans = plan(&[
+        sub(
+            "a",
+            "shop.orders",
+            &["insert"],
+            doc! {"fullDocument.total": {"$gt": 10}},
+            FullDocument::Default,
+        ),
+        sub(
+            "b",
+            "shop.orders",
+            &["update"],
+            doc! {},
+            FullDocument::UpdateLookup,
+        ),
+        sub(
+            "c",
+            "shop.orders",
+            &["delete"],
+            doc! {},
+            FullDocument::Default,
+        ),
+    ]);
+    assert_eq!(plans.len(), 1);
+    let p = &plans[0];
+    assert_eq!(p.id, "mongodb:shop.orders");
+    assert_eq!(p.full_document, FullDocument::UpdateLookup);
+    assert_eq!(
+        p.pipeline,
+        vec![doc! {"$match": {"$or": [
+            {"$and": [{"operationType": {"$in": ["insert"]}}, {"fullDocument.total": {"$gt": 10}}]},
+            {"operationType": {"$in": ["update"]}},
+            {"operationType": {"$in": ["delete"]}},
+            {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+        ]}}]
+    );
+}
+
+#[test]
+fn disjoint_targets_get_a_stream_each() {
+    let plans = plan(&[
+        sub(
+            "a",
+            "shop.orders",
+            &["insert"],
+            doc! {},
+            FullDocument::Default,
+        ),
+        sub("b", "hr", &["insert"], doc! {}, FullDocument::Default),
+        sub(
+            "c",
+            "ops.audit",
+            &["insert"],
+            doc! {},
+            FullDocument::Default,
+        ),
+    ]);
+    let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["mongodb:ops.audit", "mongodb:shop.orders", "mongodb:hr"]
+    );
+    assert_eq!(summary(&plans), "3 rules on 3 targets: 3 streams");
+}
+
+#[test]
+fn a_cluster_target_carries_every_other_target() {
+    let plans = plan(&[
+        sub(
+            "coll",
+            "st.docs",
+            &["insert"],
+            doc! {"fullDocument.n": 1},
+            FullDocument::Default,
+        ),
+        sub("db", "st", &["insert"], doc! {}, FullDocument::UpdateLookup),
+        sub("all", "*", &["insert"], doc! {}, FullDocument::Default),
+        sub(
+            "coll2",
+            "st.docs",
+            &["delete"],
+            doc! {},
+            FullDocument::Default,
+        ),
+    ]);
+    assert_eq!(plans.len(), 1);
+    let p = &plans[0];
+    assert_eq!(p.id, "mongodb:*");
+    assert_eq!(p.target, WatchTarget::Cluster);
+    assert_eq!(p.rules, ["coll", "db", "all", "coll2"]);
+    assert_eq!(p.full_document, FullDocument::UpdateLookup);
+    assert_eq!(summary(&plans), "4 rules on 3 targets: 1 stream");
+    assert_eq!(
+        p.pipeline,
+        vec![doc! {"$match": {"$or": [
+            {"$and": [
+                {"operationType": {"$in": ["insert"]}},
+                {"ns.db": "st"}, {"ns.coll": {"$in": ["docs", null]}},
+                {"fullDocument.n": 1},
+            ]},
+            {"$and": [{"operationType": {"$in": ["insert"]}}, {"ns.db": "st"}]},
+            {"operationType": {"$in": ["insert"]}},
+            {"$and": [
+                {"operationType": {"$in": ["delete"]}},
+                {"ns.db": "st"}, {"ns.coll": {"$in": ["docs", null]}},
+            ]},
+            {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+        ]}}]
+    );
+}
+
+#[test]
+fn a_database_target_carries_its_collections_only() {
+    let plans = plan(&[
+        sub("a", "st.docs", &["insert"], doc! {}, FullDocument::Default),
+        sub("b", "st", &["insert"], doc! {}, FullDocument::Default),
+        sub(
+            "c",
+            "other.docs",
+            &["insert"],
+            doc! {},
+            FullDocument::Default,
+        ),
+    ]);
+    let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["mongodb:other.docs", "mongodb:st"]);
+    assert_eq!(plans[1].rules, ["a", "b"]);
+    assert_eq!(
+        plans[1].targets,
+        [
+            "st.docs".parse::<WatchTarget>().unwrap(),
+            "st".parse().unwrap()
+        ]
+    );
+    assert_eq!(summary(&plans), "3 rules on 3 targets: 2 streams");
+    assert_eq!(stream_target("mongodb:st"), Some("st".parse().unwrap()));
+    assert_eq!(stream_target("file:/x"), None);
+}
+
+#[test]
+fn a_wider_stream_keeps_each_rule_to_its_namespace() {
+    let subs = [
+        sub(
+            "a",
+            "st.docs",
+            &["insert", "dropDatabase"],
+            doc! {},
+            FullDocument::Default,
+        ),
+        sub("b", "x", &["insert"], doc! {}, FullDocument::Default),
+        sub("c", "*", &["update"], doc! {}, FullDocument::Default),
+    ];
+    let stream =
+        herald_core::Filter::compile(plan(&subs)[0].pipeline[0].get_document("$match").unwrap())
+            .unwrap();
+    let accepts = |e: Document| stream.matches(&bson::RawDocumentBuf::from_document(&e).unwrap());
+    assert!(accepts(
+        doc! {"operationType": "insert", "ns": {"db": "st", "coll": "docs"}}
+    ));
+    assert!(accepts(
+        doc! {"operationType": "dropDatabase", "ns": {"db": "st"}}
+    ));
+    assert!(accepts(
+        doc! {"operationType": "insert", "ns": {"db": "x", "coll": "any"}}
+    ));
+    assert!(accepts(
+        doc! {"operationType": "update", "ns": {"db": "y", "coll": "z"}}
+    ));
+    assert!(!accepts(
+        doc! {"operationType": "insert", "ns": {"db": "st", "coll": "other"}}
+    ));
+    assert!(!accepts(
+        doc! {"operationType": "insert", "ns": {"db": "y", "coll": "docs"}}
+    ));
+}
+
+#[test]
+fn the_pushed_down_match_keeps_every_event_a_rule_matches() {
+    // Whatever a rule's filter accepts, the stream's $match must accept too.
+    let subs = [
+        sub(
+            "a",
+            "d.c",
+            &["insert"],
+            doc! {"fullDocument.n": {"$gte": 5}},
+            FullDocument::Default,
+        ),
+        sub(
+            "b",
+            "d.c",
+            &["update"],
+            doc! {"updateDescription.updatedFields.s": "x"},
+            FullDocument::Default,
+        ),
+    ];
+    let stream =
+        herald_core::Filter::compile(plan(&subs)[0].pipeline[0].get_document("$match").unwrap())
+            .unwrap();
+    let events = [
+        doc! {"operationType": "insert", "fullDocument": {"n": 7}},
+        doc! {"operationType": "update", "updateDescription": {"updatedFields": {"s": "x"}}},
+        doc! {"operationType": "drop"},
+        doc! {"operationType": "invalidate"},
+    ];
+    for e in &events {
+        assert!(
+            stream.matches(&bson::RawDocumentBuf::from_document(e).unwrap()),
+            "{e}"
+        );
+    }
+    let rejected = doc! {"operationType": "insert", "fullDocument": {"n": 1}};
+    assert!(!stream.matches(&bson::RawDocumentBuf::from_document(&rejected).unwrap()));
+}
