@@ -102,6 +102,17 @@ impl Engine {
         let previous: Option<Plan> = store
             .info(PLAN_INFO)?
             .and_then(|v| serde_json::from_value(v["streams"].clone()).ok());
+        let watch_of: HashMap<&str, &herald_core::WatchTarget> = self
+            .rules()
+            .iter()
+            .map(|r| (r.name().as_ref(), &r.spec().watch))
+            .collect();
+        // Which stream served each rule last time (thousands of rules may share one).
+        let served: HashMap<&str, &str> = previous
+            .iter()
+            .flatten()
+            .flat_map(|(id, rules)| rules.iter().map(move |r| (r.as_str(), id.as_str())))
+            .collect();
         // Checkpoints of target streams this run does not read: from the last
         // plan (or, for a store without a plan, any: one written before plans
         // were recorded, which opened one stream per target).
@@ -165,16 +176,11 @@ impl Engine {
             // Each rule's floor: after the stream that served it last time.
             for name in plan.get(stream).into_iter().flatten() {
                 let served_by = match &previous {
-                    Some(previous) => previous
-                        .iter()
-                        .find(|(_, rules)| rules.contains(name))
-                        .map(|(id, _)| id.clone()),
+                    Some(_) => served.get(name.as_str()).map(|id| (*id).to_owned()),
                     // Before plans were recorded, every target had its own stream.
-                    None => self
-                        .rules()
-                        .iter()
-                        .find(|r| r.name().as_ref() == name)
-                        .map(|r| herald_ingest::mongo::stream_id(&r.spec().watch)),
+                    None => watch_of
+                        .get(name.as_str())
+                        .map(|watch| herald_ingest::mongo::stream_id(watch)),
                 };
                 let floor = match served_by {
                     Some(id) => stored.get(&id).and_then(time_of).map(Floor::After),
