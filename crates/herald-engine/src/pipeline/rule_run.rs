@@ -57,22 +57,40 @@ pub(crate) async fn run_rule_guarded(
     prior: Prior<'_>,
 ) -> Result<Vec<Intent>, RuleFailure> {
     use futures_util::FutureExt;
-    let mut done = prior.done.to_vec();
+    // Effects completed by this attempt; kept outside the call so a panic
+    // does not lose what was already done.
+    let mut completed: Vec<Effect> = Vec::new();
     let attempt = std::panic::AssertUnwindSafe(run_rule(
-        core, rule, event, state, completion, prior.keys, &mut done,
+        core,
+        rule,
+        event,
+        state,
+        completion,
+        prior,
+        &mut completed,
     ));
-    match attempt.catch_unwind().await {
+    let result = match attempt.catch_unwind().await {
         Ok(result) => result,
         Err(payload) => {
             let message = format!("panicked: {}", panic_message(payload.as_ref()));
             tracing::error!(rule = %rule.name(), token = %event.token(), "{message}");
-            Err(RuleFailure {
-                message,
-                attempts: 1,
-                done,
-            })
+            Err((message, 1))
         }
-    }
+    };
+    // What was done is digested only when it must be remembered: on failure.
+    result.map_err(|(message, attempts)| RuleFailure {
+        message,
+        attempts,
+        done: prior
+            .done
+            .iter()
+            .copied()
+            .chain(completed.iter().map(|e| DoneEffect {
+                number: e.index,
+                digest: e.intent.digest(),
+            }))
+            .collect(),
+    })
 }
 
 /// The text of a panic, when it has one.
@@ -84,19 +102,19 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-/// Runs a handler and executes its effects, numbered as `keys` says,
-/// skipping those in `done` (completed by an earlier attempt) and adding
-/// each it completes. Returns the state changes to apply, or the failure
-/// that sends the (rule, event) to the dead-letter queue.
+/// Runs a handler and executes its effects, numbered as `prior.keys` says,
+/// skipping those an earlier attempt completed and adding each it completes
+/// to `completed`. Returns the state changes to apply, or the error and
+/// attempts that send the (rule, event) to the dead-letter queue.
 async fn run_rule(
     core: &Core,
     rule: &Rule,
     event: &Arc<ChangeEvent>,
     state: &Arc<StateView>,
     completion: &mut Completion,
-    keys: KeyScheme,
-    done: &mut Vec<DoneEffect>,
-) -> Result<Vec<Intent>, RuleFailure> {
+    prior: Prior<'_>,
+    completed: &mut Vec<Effect>,
+) -> Result<Vec<Intent>, (String, u32)> {
     let reader: Arc<dyn StateRead> = state.clone();
     let intents = match rule.handle(event, reader) {
         Ok(intents) => intents,
@@ -106,17 +124,13 @@ async fn run_rule(
             completion
                 .reports
                 .push(Report::HandlerFailed(rule.name().clone(), diagnostic));
-            return Err(RuleFailure {
-                message,
-                attempts: 1,
-                done: done.clone(),
-            });
+            return Err((message, 1));
         }
     };
     let mut state_changes = Vec::new();
     let mut number = 0u32;
     for intent in intents {
-        if keys == KeyScheme::AllIntents && !intent.is_effect() {
+        if prior.keys == KeyScheme::AllIntents && !intent.is_effect() {
             number += 1;
         }
         if !intent.is_effect() {
@@ -143,24 +157,20 @@ async fn run_rule(
             completion.reports.push(Report::DryRun(effect));
             continue;
         }
-        let digest = effect.intent.digest();
-        if let Some(before) = done.iter().find(|d| d.number == effect.index) {
-            if before.digest == digest {
+        if let Some(before) = prior.done.iter().find(|d| d.number == effect.index) {
+            if before.digest == effect.intent.digest() {
                 continue;
             }
             // The rule (or the state it read) changed since the first attempt:
             // skipping would lose this effect, sending it would reuse a key a
             // receiver has already seen with other content.
-            return Err(RuleFailure {
-                message: format!(
-                    "effect {} ({} {}) is not the one carried out before the failure (the rule or its state changed); drop the dead letter, or restore the rule",
-                    effect.index,
-                    effect.intent.kind(),
-                    effect.intent.target().unwrap_or("")
-                ),
-                attempts: 1,
-                done: done.clone(),
-            });
+            let message = format!(
+                "effect {} ({} {}) is not the one carried out before the failure (the rule or its state changed); drop the dead letter, or restore the rule",
+                effect.index,
+                effect.intent.kind(),
+                effect.intent.target().unwrap_or("")
+            );
+            return Err((message, 1));
         }
         let result = match core.channels.for_intent(&effect.intent) {
             Ok(channel) => {
@@ -176,10 +186,7 @@ async fn run_rule(
         match result {
             Ok(_attempts) => {
                 completion.effects += 1;
-                done.push(DoneEffect {
-                    number: effect.index,
-                    digest,
-                });
+                completed.push(effect);
             }
             Err((error, attempts)) => {
                 tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
@@ -192,11 +199,7 @@ async fn run_rule(
                 completion
                     .reports
                     .push(Report::EffectFailed(effect, error.message, attempts));
-                return Err(RuleFailure {
-                    message,
-                    attempts,
-                    done: done.clone(),
-                });
+                return Err((message, attempts));
             }
         }
     }
