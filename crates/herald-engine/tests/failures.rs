@@ -148,3 +148,60 @@ async fn a_failed_commit_stops_the_run_and_nothing_after_it_commits() {
         );
     }
 }
+
+/// Records the keys of the effects it receives.
+#[derive(Clone, Default)]
+struct Keys(Arc<Mutex<Vec<String>>>);
+
+impl Channel for Keys {
+    fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
+        self.0.lock().unwrap().push(effect.key.to_string());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A dead letter from before effects were numbered apart from `log` and
+/// state is retried with the numbering its keys were made with.
+#[tokio::test]
+async fn an_old_dead_letter_keeps_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.rhai"),
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    log(\"info\", \"an order\");\n    notify(\"out\", #{ id: event.documentKey._id });\n}\n",
+    )
+    .unwrap();
+    let store = herald_store::Store::temporary().unwrap();
+    let raw = bson::RawDocumentBuf::from_document(&bson::doc! {
+        "_id": {"_data": "000001"}, "operationType": "insert", "ns": {"db": "shop", "coll": "orders"},
+        "documentKey": {"_id": 1}, "fullDocument": {"_id": 1},
+    })
+    .unwrap();
+    let event = herald_core::ChangeEvent::from_raw(raw.clone()).unwrap();
+    let id = store.next_id().unwrap();
+    let mut commit = store.begin();
+    commit
+        .dead_letter(&herald_store::DeadLetter {
+            id,
+            rule: "orders".into(),
+            token: event.token().as_bytes().to_vec(),
+            event: raw,
+            error: "earlier".into(),
+            attempts: 1,
+            keys: herald_store::KeyScheme::AllIntents,
+            done: Vec::new(),
+            at: bson::DateTime::now(),
+        })
+        .unwrap();
+    store.commit(commit).unwrap();
+    let keys = Keys::default();
+    let engine = Engine::builder()
+        .rules_dir(dir.path())
+        .store(store)
+        .effect("out", keys.clone())
+        .build()
+        .unwrap();
+    engine.retry_dead_letter(id).await.unwrap();
+    // The notice was intent 1 (after the log) when the letter was written.
+    let expected = herald_core::IdempotencyKey::derive("orders", event.token(), 1);
+    assert_eq!(*keys.0.lock().unwrap(), [expected.to_string()]);
+}

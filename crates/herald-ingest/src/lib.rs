@@ -19,6 +19,6 @@ pub mod source;
 
 pub use file::{FileSource, FileSourceOptions};
 pub use mongo::MongoSource;
-pub use source::{BadLine, Batch, Source, SourceError, SourcedEvent, StreamNotice};
+pub use source::{BadLine, Batch, Source, SourceError, SourcedEvent, StartTime, StreamNotice};
 
 pub use herald_core::{ChangeEvent, Position};

@@ -85,6 +85,16 @@ pub enum StreamNotice {
     },
 }
 
+/// Where a source starts reading when nothing says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartTime {
+    /// At this cluster time, its events included (a configured operation time).
+    From(bson::Timestamp),
+    /// After this cluster time (the server's time now: everything at or
+    /// before it happened before herald started).
+    After(bson::Timestamp),
+}
+
 /// Why a source cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -112,6 +122,12 @@ pub enum SourceError {
         /// The stored position, as text.
         since: String,
     },
+    /// The server's current time could not be read (to start rules added
+    /// since the last run from now).
+    #[error(
+        "cannot read the server's time to start the rules added since the last run from now: {0}; check the connection and restart"
+    )]
+    ServerTime(String),
     /// The stored position does not belong to this source.
     #[error("cannot resume {path} from {position}: {reason}")]
     BadPosition {
@@ -163,11 +179,14 @@ pub trait Source: Send {
         })
     }
 
-    /// The cluster time a stream without a checkpoint starts at (`start_at`:
-    /// a configured operation time, or the server's time now), if known. A
-    /// rule added to the rules starts taking events there.
-    fn start_time(&mut self) -> impl Future<Output = Option<bson::Timestamp>> + Send {
-        std::future::ready(None)
+    /// Where a stream without a checkpoint starts (`start_at`): a configured
+    /// operation time, or the server's time now. A rule added to the rules
+    /// starts taking events there, not at an older checkpoint. `None` for
+    /// sources without cluster times (files).
+    fn start_time(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<StartTime>, SourceError>> + Send {
+        std::future::ready(Ok(None))
     }
 
     /// The next batch, or `None` when every stream has ended.

@@ -137,3 +137,30 @@ impl DeadLetter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A letter written before effects were numbered apart from logs and state
+    /// (no `keys`, no `effects_done`) keeps the numbering its keys were made with.
+    #[test]
+    fn letters_from_before_keep_their_numbering() {
+        let event = RawDocumentBuf::from_document(&doc! {"_id": {"_data": "01"}}).unwrap();
+        let old = doc! {
+            "rule": "r",
+            "token": Binary { subtype: BinarySubtype::Generic, bytes: vec![1] },
+            "event": bson::Document::try_from(event.as_ref()).unwrap(),
+            "error": "boom",
+            "attempts": 2i64,
+            "at": bson::DateTime::from_millis(5),
+        };
+        let mut bytes = Vec::new();
+        old.to_writer(&mut bytes).unwrap();
+        let letter = DeadLetter::from_bytes(9, &bytes).unwrap();
+        assert_eq!(letter.keys, KeyScheme::AllIntents);
+        assert!(letter.done.is_empty());
+        let again = DeadLetter::from_bytes(9, &letter.to_bytes().unwrap()).unwrap();
+        assert_eq!(again, letter, "and keeps it when written back");
+    }
+}

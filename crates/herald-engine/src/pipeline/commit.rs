@@ -164,16 +164,6 @@ impl Engine {
         if self.core.options.dry_run {
             return Ok(());
         }
-        for stream in done.positions.keys() {
-            run.taken_over.retain(|old, takers| {
-                takers.retain(|t| **t != **stream);
-                if takers.is_empty() {
-                    done.commit.remove_checkpoint(old);
-                    tracing::info!(stream = %old, "removed the checkpoint of a stream an earlier plan read");
-                }
-                !takers.is_empty()
-            });
-        }
         for (stream, position) in done.positions {
             let (cluster_time, wall_time) = run.times.get(&stream).copied().unwrap_or((None, None));
             let mut checkpoint = Checkpoint::new(position);

@@ -1,61 +1,97 @@
 //! Where each stream starts, and from which point each rule takes events.
 //!
-//! A stream with a checkpoint resumes from it. But the streams a run opens
-//! depend on the rules (a rule on a database makes one stream carry its
-//! collections too), so the streams of the last run, recorded in the store
-//! as its *plan* (each stream with the rules it served), may differ from
-//! this run's. Then:
-//! - a stream starts at the earliest checkpoint among its own and those of
-//!   the last plan's streams it overlaps, so no event any of them had not
-//!   yet completed is skipped;
-//! - each rule takes only events after the checkpoint of the stream that
-//!   served it in the last plan (its *floor*): events it completed before
-//!   are not run again, however long ago, without relying on the ledger;
-//! - a rule new to the plan takes events from the source's start time
-//!   (`start_at`, by default the server's time now), as a stream without a
-//!   checkpoint would: adding a rule does not replay what happened before it;
-//! - a checkpoint of a stream that was in no stream of the last plan is
-//!   stale (its rules were removed since) and is dropped, so a rule re-added
-//!   later does not replay the history in between.
+//! The streams a run opens depend on the rules (a rule on a database makes
+//! one stream carry its collections too), so they may differ from the last
+//! run's. Progress is therefore kept per rule, not only per stream: the store
+//! records each run's *plan*, the streams with the rules they serve and each
+//! rule's *floor*, the point before which its events are done. At start:
+//! - a rule's floor is the latest of its recorded floor and the checkpoint
+//!   time of every stream that served it last time (for a store from before
+//!   plans were recorded: the checkpoint of its target's own stream), as long
+//!   as it still watches the same target;
+//! - a rule with no progress (new, moved to another target, or renamed
+//!   without an `id`) starts where a stream without a checkpoint does
+//!   (`start_at`, by default the server's time now): adding a rule does not
+//!   replay what happened before it;
+//! - each stream starts at its own checkpoint, or earlier if one of its rules'
+//!   floors is earlier (a rule it took over from another stream);
+//! - checkpoints of streams this run does not read are dropped, in the same
+//!   commit as the plan that carries their progress in its floors.
 //!
-//! An event at exactly a floor's cluster time (one transaction shares one) is
-//! left to the ledger, which remembers the newest completed pairs.
+//! Events before a rule's floor are skipped for that rule. Events at exactly
+//! a checkpoint's cluster time (one transaction shares one) are left to the
+//! ledger, which remembers the newest completed pairs.
 
 use crate::engine::{Engine, EngineError};
 use bson::Timestamp;
-use herald_ingest::Source;
+use herald_core::WatchTarget;
+use herald_ingest::{Source, StartTime};
 use herald_store::Checkpoint;
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// The store's record of the last run's streams and the rules each served.
+/// The store's record of the last run's plan.
 pub(crate) const PLAN_INFO: &str = "plan";
 
 /// Where a rule starts taking events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Floor {
-    /// After the checkpoint (at this cluster time) of the stream that served
-    /// it: earlier events are done; those at the same time are left to the
-    /// ledger (a transaction's events share one time).
-    After(Timestamp),
-    /// A rule new to the plan: only events later than the source's start
-    /// time (the server's time when the run began: everything at or before
-    /// it happened before the rule was added).
-    Later(Timestamp),
+    /// Events from this cluster time on (`[seconds, increment]`): earlier
+    /// ones are done; those at this time are left to the ledger.
+    From([u32; 2]),
+    /// Only events after this cluster time (everything at or before it
+    /// happened before the rule was added).
+    After([u32; 2]),
 }
 
-/// Per rule, where it starts taking events.
+impl Floor {
+    fn time(self) -> Timestamp {
+        let (Self::From([time, increment]) | Self::After([time, increment])) = self;
+        Timestamp { time, increment }
+    }
+
+    /// Orders floors by the events they skip: a later floor skips more.
+    fn key(self) -> ([u32; 2], bool) {
+        match self {
+            Self::From(t) => (t, false),
+            Self::After(t) => (t, true),
+        }
+    }
+
+    /// True if an event at `time` is before the floor.
+    pub(crate) fn skips(self, time: Timestamp) -> bool {
+        let at = [time.time, time.increment];
+        match self {
+            Self::From(floor) => at < floor,
+            Self::After(floor) => at <= floor,
+        }
+    }
+}
+
+fn pair(t: Timestamp) -> [u32; 2] {
+    [t.time, t.increment]
+}
+
+/// Per rule, where it starts taking events (only rules that need one).
 pub(crate) type Floors = HashMap<Arc<str>, Floor>;
 
-/// How a run starts: the old checkpoints it takes over, and the rules' floors.
-#[derive(Debug, Default)]
-pub(crate) struct Resumed {
-    /// Checkpoints of the last plan's streams that this run's streams took
-    /// over, with the streams that took each; removed once all of them have
-    /// committed a checkpoint of their own.
-    pub(crate) taken_over: HashMap<String, Vec<String>>,
-    /// Per rule, the time before which its events are skipped.
-    pub(crate) floors: Floors,
+/// One rule in the plan record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RuleRecord {
+    /// The target it watched.
+    watch: String,
+    /// Where it took events from.
+    floor: Option<Floor>,
+}
+
+/// The plan record: each stream with its rules, each rule with its floor.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PlanRecord {
+    streams: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    rules: BTreeMap<String, RuleRecord>,
 }
 
 /// A checkpoint's cluster time: its token's, else its last event's.
@@ -65,174 +101,183 @@ fn time_of(checkpoint: &Checkpoint) -> Option<Timestamp> {
         .map(|[time, increment]| Timestamp { time, increment }))
 }
 
-/// Streams by id, each with the rules it serves.
-type Plan = HashMap<String, Vec<String>>;
-
 impl Engine {
-    /// Starts each stream of `source` (see the module docs) and returns what
-    /// the run must remember. Writes this run's plan to the store (unless a
-    /// dry run), keeping the streams taken over until they are released.
-    pub(crate) async fn resume<S: Source>(&self, source: &mut S) -> Result<Resumed, EngineError> {
+    /// Starts each stream of `source` (see the module docs) and returns the
+    /// rules' floors. Records this run's plan in the store (unless a dry run).
+    pub(crate) async fn resume<S: Source>(&self, source: &mut S) -> Result<Floors, EngineError> {
         let store = &self.core.store;
         let streams = source.streams();
         let stored: HashMap<String, Checkpoint> = store.checkpoints()?.into_iter().collect();
-        // The targets of every stream named here, this run's and stored ones.
-        let targets: HashMap<&str, herald_core::WatchTarget> = streams
+        let targets: HashMap<&str, WatchTarget> = streams
             .iter()
             .chain(stored.keys())
             .filter_map(|id| Some((id.as_str(), source.stream_target(id)?)))
             .collect();
-        let target_of = |id: &str| targets.get(id).cloned();
-        // This run's plan: each rule on the stream that carries its target.
-        let mut plan: Plan = streams
-            .iter()
-            .filter(|s| target_of(s).is_some())
-            .map(|s| (s.clone(), Vec::new()))
-            .collect();
-        for rule in self.rules() {
-            let carrier = streams
-                .iter()
-                .find(|s| target_of(s).is_some_and(|t| t.contains(&rule.spec().watch)));
-            if let Some(stream) = carrier {
-                plan.entry(stream.clone())
-                    .or_default()
-                    .push(rule.name().to_string());
+        let previous: Option<PlanRecord> = store
+            .info(PLAN_INFO)?
+            .and_then(|v| serde_json::from_value(v).ok());
+        // The streams that served each rule last time.
+        let mut served: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (id, rules) in previous.iter().flat_map(|p| &p.streams) {
+            for rule in rules {
+                served.entry(rule.as_str()).or_default().push(id.as_str());
             }
         }
-        let previous: Option<Plan> = store
-            .info(PLAN_INFO)?
-            .and_then(|v| serde_json::from_value(v["streams"].clone()).ok());
-        let watch_of: HashMap<&str, &herald_core::WatchTarget> = self
-            .rules()
-            .iter()
-            .map(|r| (r.name().as_ref(), &r.spec().watch))
-            .collect();
-        // Which stream served each rule last time (thousands of rules may share one).
-        let served: HashMap<&str, &str> = previous
-            .iter()
-            .flatten()
-            .flat_map(|(id, rules)| rules.iter().map(move |r| (r.as_str(), id.as_str())))
-            .collect();
-        // Checkpoints of target streams this run does not read: from the last
-        // plan (or, for a store without a plan, any: one written before plans
-        // were recorded, which opened one stream per target).
-        let (old, stale): (Vec<&String>, Vec<&String>) = stored
-            .keys()
-            .filter(|id| !streams.contains(id) && target_of(id).is_some())
-            .partition(|id| previous.as_ref().is_none_or(|p| p.contains_key(*id)));
-        let mut resumed = Resumed::default();
-        let mut start_time: Option<Option<Timestamp>> = None;
-        let mut stale: Vec<&String> = stale;
-        for stream in &streams {
-            // A checkpoint of this stream that is not in the last plan is stale
-            // too (the stream was dropped from the plan in between).
-            let own = match stored.get_key_value(stream) {
-                Some((id, _)) if previous.as_ref().is_some_and(|p| !p.contains_key(id)) => {
-                    stale.push(id);
-                    None
-                }
-                other => other.map(|(_, c)| c),
+        let in_previous = |id: &str| previous.as_ref().is_none_or(|p| p.streams.contains_key(id));
+        let mut plan = PlanRecord::default();
+        let mut floors = Floors::new();
+        let mut new_floor: Option<Option<Floor>> = None;
+        // Per stream, the earliest floor of the rules that have progress.
+        let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
+        // Each rule's stream, by rule name.
+        let mut stream_of: HashMap<Arc<str>, &str> = HashMap::new();
+        for rule in self.rules() {
+            let watch = &rule.spec().watch;
+            let Some(stream) = streams
+                .iter()
+                .find(|s| targets.get(s.as_str()).is_some_and(|t| t.contains(watch)))
+            else {
+                continue;
             };
-            let Some(target) = target_of(stream) else {
+            let name = rule.name().as_ref();
+            plan.streams
+                .entry(stream.clone())
+                .or_default()
+                .push(name.to_owned());
+            stream_of.insert(rule.name().clone(), stream.as_str());
+            // Progress: the recorded floor and the checkpoints of the streams
+            // that served it, if they carry its target.
+            let from_checkpoint = |id: &str| {
+                targets
+                    .get(id)
+                    .filter(|t| t.contains(watch))
+                    .and(stored.get(id))
+                    .and_then(time_of)
+                    .map(|t| Floor::From(pair(t)))
+            };
+            let recorded = previous
+                .as_ref()
+                .and_then(|p| p.rules.get(name))
+                .filter(|r| r.watch == watch.to_string())
+                .and_then(|r| r.floor);
+            let checkpoints: Vec<Floor> = match &previous {
+                Some(_) => served
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| from_checkpoint(id))
+                    .collect(),
+                // Before plans were recorded, every target had its own stream.
+                None => from_checkpoint(&herald_ingest::mongo::stream_id(watch))
+                    .into_iter()
+                    .collect(),
+            };
+            let progress = recorded
+                .into_iter()
+                .chain(checkpoints)
+                .max_by_key(|f| f.key());
+            let floor = match progress {
+                Some(floor) => {
+                    let time = floor.time();
+                    earliest
+                        .entry(stream.as_str())
+                        .and_modify(|t| *t = (*t).min(time))
+                        .or_insert(time);
+                    Some(floor)
+                }
+                None => {
+                    if new_floor.is_none() {
+                        new_floor = Some(source.start_time().await?.map(|start| match start {
+                            StartTime::From(t) => Floor::From(pair(t)),
+                            StartTime::After(t) => Floor::After(pair(t)),
+                        }));
+                    }
+                    new_floor.flatten()
+                }
+            };
+            plan.rules.insert(
+                name.to_owned(),
+                RuleRecord {
+                    watch: watch.to_string(),
+                    floor,
+                },
+            );
+            if let Some(floor) = floor {
+                floors.insert(rule.name().clone(), floor);
+            }
+        }
+        // Where each stream starts.
+        let mut dropped: Vec<&String> = Vec::new();
+        let mut starts: HashMap<&str, Timestamp> = HashMap::new();
+        for stream in &streams {
+            let own = stored.get(stream);
+            let Some(_) = targets.get(stream.as_str()) else {
+                // A file: its own checkpoint, nothing else.
                 if let Some(own) = own {
                     source.resume_from(stream, &own.position)?;
                 }
                 continue;
             };
-            let overlapping: Vec<&String> = old
-                .iter()
-                .copied()
-                .filter(|id| {
-                    target_of(id).is_some_and(|t| t.contains(&target) || target.contains(&t))
-                })
-                .collect();
-            let start = own
-                .iter()
-                .copied()
-                .chain(overlapping.iter().map(|id| &stored[*id]))
-                .filter_map(time_of)
-                .min();
-            match (own, overlapping.is_empty(), start) {
-                (Some(own), true, _) => {
+            // A checkpoint of a stream that was not in the last plan is stale.
+            let own = own.filter(|_| in_previous(stream));
+            if own.is_none() && stored.contains_key(stream) {
+                dropped.push(stream);
+            }
+            match (own, earliest.get(stream.as_str())) {
+                (Some(own), Some(start)) if time_of(own).is_some_and(|t| t > *start) => {
+                    tracing::info!(%stream, time = %start, "starting before its checkpoint, where a rule it now serves stood");
+                    source.resume_at_time(stream, *start)?;
+                    starts.insert(stream, *start);
+                }
+                (Some(own), _) => {
                     tracing::info!(%stream, position = %own.position, "resuming from checkpoint");
                     source.resume_from(stream, &own.position)?;
-                }
-                (_, false, Some(start)) => {
-                    tracing::info!(%stream, from = ?overlapping, time = %start, "starting at the earliest checkpoint of the streams it takes over");
-                    source.resume_at_time(stream, start)?;
-                    for id in &overlapping {
-                        resumed
-                            .taken_over
-                            .entry((*id).clone())
-                            .or_default()
-                            .push(stream.clone());
+                    if let Some(time) = time_of(own) {
+                        starts.insert(stream, time);
                     }
                 }
-                (None, true, _) => {}
-                (_, false, None) => {
-                    tracing::warn!(%stream, from = ?overlapping, "the checkpoints it takes over have no time; starting at start_at");
+                (None, Some(start)) => {
+                    tracing::info!(%stream, time = %start, "starting where its rules stood");
+                    source.resume_at_time(stream, *start)?;
+                    starts.insert(stream, *start);
                 }
-            }
-            // Each rule's floor: after the stream that served it last time.
-            for name in plan.get(stream).into_iter().flatten() {
-                let served_by = match &previous {
-                    Some(_) => served.get(name.as_str()).map(|id| (*id).to_owned()),
-                    // Before plans were recorded, every target had its own stream.
-                    None => watch_of
-                        .get(name.as_str())
-                        .map(|watch| herald_ingest::mongo::stream_id(watch)),
-                };
-                let floor = match served_by {
-                    Some(id) => stored.get(&id).and_then(time_of).map(Floor::After),
-                    None if previous.is_some() => {
-                        // New to the plan: from the source's start time.
-                        if start_time.is_none() {
-                            start_time = Some(source.start_time().await);
-                        }
-                        start_time.flatten().map(Floor::Later)
-                    }
-                    None => None,
-                };
-                let needed = match floor {
-                    Some(Floor::After(time)) => start.is_none_or(|start| time > start),
-                    Some(Floor::Later(_)) => true,
-                    None => false,
-                };
-                if let (Some(floor), true) = (floor, needed) {
-                    resumed.floors.insert(name.as_str().into(), floor);
-                }
+                (None, None) => {}
             }
         }
-        if !self.core.options.dry_run {
+        // A floor at or before its stream's start skips nothing: keep the others.
+        floors.retain(|name, floor| {
+            let start = stream_of.get(name).and_then(|s| starts.get(s));
+            match (*floor, start) {
+                (Floor::From(_), Some(start)) => floor.time() > *start,
+                _ => true,
+            }
+        });
+        if !self.core.options.dry_run && !plan.streams.is_empty() {
             let mut commit = store.begin();
-            for id in &stale {
-                tracing::info!(stream = %id, "removing the checkpoint of a stream no rule uses any more");
+            // Checkpoints of target streams this run does not read: their
+            // rules' progress is in the plan's floors now.
+            for id in stored.keys() {
+                if !streams.contains(id) && targets.contains_key(id.as_str()) {
+                    dropped.push(id);
+                }
+            }
+            for id in &dropped {
+                tracing::info!(stream = %id, "removing the checkpoint of a stream this run does not read (its rules' progress is in the plan)");
                 commit.remove_checkpoint(id);
             }
-            if !plan.is_empty() {
-                // Streams being taken over stay in the plan until released, so a
-                // crash before then takes them over again.
-                for id in resumed.taken_over.keys() {
-                    let rules = previous
-                        .as_ref()
-                        .and_then(|p| p.get(id).cloned())
-                        .unwrap_or_default();
-                    plan.insert(id.clone(), rules);
-                }
-                commit.set_info(PLAN_INFO, &serde_json::json!({ "streams": plan }));
-            }
+            let record = serde_json::to_value(&plan).expect("plans serialize");
+            commit.set_info(PLAN_INFO, &record);
             store.commit(commit)?;
         }
-        Ok(resumed)
+        Ok(floors)
     }
 }
 
 /// True if `rule`'s event at `time` is before its floor (already done, or
-/// before the rule was added).
+/// from before the rule was added).
 pub(crate) fn below_floor(floors: &Floors, rule: &str, time: Option<Timestamp>) -> bool {
     match (floors.get(rule), time) {
-        (Some(Floor::After(floor)), Some(time)) => time < *floor,
-        (Some(Floor::Later(floor)), Some(time)) => time <= *floor,
+        (Some(floor), Some(time)) => floor.skips(time),
         _ => false,
     }
 }

@@ -84,10 +84,6 @@ pub(super) struct Run<'a> {
     /// Targets stopped in this run (dropped or renamed, policy "stop"): their
     /// rules receive no event dispatched after the stop.
     stopped: Arc<Vec<herald_core::WatchTarget>>,
-    /// Checkpoints of streams no longer read, with the streams that took them
-    /// over and have not yet committed a checkpoint of their own. An old
-    /// checkpoint is removed once every stream that started from it has one.
-    pub(super) taken_over: HashMap<String, Vec<String>>,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
 }
@@ -127,12 +123,11 @@ impl Engine {
         shutdown: impl Future,
     ) -> Result<RunSummary, EngineError> {
         let core = &self.core;
-        let resumed = if core.options.from_start {
-            super::resume::Resumed::default()
+        let floors = Arc::new(if core.options.from_start {
+            super::resume::Floors::new()
         } else {
             self.resume(&mut source).await?
-        };
-        let floors = Arc::new(resumed.floors);
+        });
         let counts = core
             .store
             .rule_counts()?
@@ -169,7 +164,6 @@ impl Engine {
             in_flight: 0,
             commit_failed: false,
             stopped: Arc::default(),
-            taken_over: resumed.taken_over,
             counts,
         };
         let outcome = self
@@ -190,6 +184,10 @@ impl Engine {
         } else {
             self.drain(&mut workers, &mut done_rx, &mut run).await
         };
+        if let (Err(_), Err(e)) = (&outcome, &drained) {
+            // Only one error is returned: the one that stopped the run.
+            tracing::error!(error = %e, "while finishing the events in flight");
+        }
         // Stop the workers and wait until they are gone, so nothing holds the store after the run.
         workers.abort_all();
         while workers.join_next().await.is_some() {}

@@ -109,14 +109,16 @@ pub(crate) async fn process(
     let token = event.token().as_bytes();
     let dry_run = core.options.dry_run;
     for rule in core.router.route(event, item.scope.as_deref()) {
-        if item.stopped.iter().any(|t| t.contains(&rule.spec().watch)) {
+        // A stopped target's rules, and events before a rule's floor (done in
+        // an earlier run, or from before the rule was added), are not matches.
+        if item.stopped.contains(&rule.spec().watch)
+            || below_floor(floors, rule.name(), event.cluster_time())
+        {
             continue;
         }
         completion.matched += 1;
         let mark = herald_store::ledger::fingerprint(rule.name(), token);
-        let done_before = below_floor(floors, rule.name(), event.cluster_time())
-            || (!core.options.from_start && core.store.is_marked(mark));
-        if done_before {
+        if !core.options.from_start && core.store.is_marked(mark) {
             completion.deduplicated += 1;
             completion
                 .outcomes

@@ -202,22 +202,35 @@ async fn merged_streams_start_at_the_earliest_and_each_rule_after_its_own() {
 }
 
 /// A checkpoint of a stream that served no rule in the last run (its rule was
-/// removed since) is stale: a new cluster stream does not start there, and
-/// it is dropped.
+/// removed since) is stale: a new cluster stream does not start there (the
+/// oplog no longer reaches back to it, so starting there would fail), and it
+/// is dropped.
 #[tokio::test]
 async fn a_stale_checkpoint_is_not_taken_over() {
-    let t = Target::any("stale").await;
+    let t = Target::sim(
+        mongosim::MongoSim::builder()
+            .oplog_capacity(40)
+            .start()
+            .await
+            .unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let since = a_second_ago();
     let returns = coll(&t, "shop", "returns").await;
     returns.insert_one(doc! {"_id": 100}).await.unwrap();
     let stale = tokens(&t, "shop", since, 1).await.remove(0);
+    // Enough writes that the stale event leaves the capped oplog.
+    let filler = coll(&t, "shop", "filler").await;
+    filler
+        .insert_many((0..60).map(|i| doc! {"_id": i}))
+        .await
+        .unwrap();
     let rules_dir = rules(
         dir.path(),
         &[("coll", &rule(&t.ns("d.c"), "\"insert\"", ""))],
     );
     let c = coll(&t, "d", "c").await;
-    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, from_now()).await;
     c.insert_one(doc! {"_id": 1}).await.unwrap();
     recorder.wait_for("event 1", |s| !s.is_empty()).await;
     let store = running.store.clone();
@@ -254,14 +267,149 @@ async fn a_stale_checkpoint_is_not_taken_over() {
     running.stop().await.unwrap();
     let seen = recorder2.all();
     assert_eq!(ids(&seen, "coll"), [2, 3]);
-    assert_eq!(
-        ids(&seen, "all"),
-        [3],
-        "the new rule starts now, not at the stale checkpoint"
-    );
+    assert_eq!(ids(&seen, "all"), [3], "the new rule starts now");
     assert_eq!(
         store.checkpoint(&stale_id).unwrap(),
         None,
         "the stale checkpoint is dropped"
     );
+}
+
+/// A channel whose deliveries never finish: the run that uses it is killed
+/// before it can commit anything.
+#[derive(Clone)]
+struct Stuck;
+
+impl herald_engine::effects::Channel for Stuck {
+    fn send<'a>(
+        &'a self,
+        _effect: &'a herald_core::Effect,
+    ) -> herald_engine::effects::BoxFuture<'a, Result<(), herald_engine::effects::EffectError>>
+    {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// The run that takes over is killed before its new stream commits: the
+/// old checkpoint is gone (it was dropped when the plan was recorded), but the
+/// plan carries each rule's progress, so the next run loses nothing and the
+/// rule added in between still starts from when it was added.
+#[tokio::test]
+async fn a_take_over_survives_a_crash_before_the_first_commit() {
+    let t = Target::any("take_over_crash").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("coll", &rule(&t.ns("d.c"), "\"insert\"", ""))],
+    );
+    let c = coll(&t, "d", "c").await;
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    for i in 1..=3 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    recorder.wait_for("3 effects", |s| s.len() >= 3).await;
+    running.stop().await.unwrap();
+    for i in 4..=6 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    rules(dir.path(), &[("db", &rule(&t.ns("d"), "\"insert\"", ""))]);
+    let store_dir = dir.path().join("store");
+    {
+        // Run 2: its deliveries never finish; it is killed holding events 4..=6.
+        let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+        let engine = herald_engine::Engine::builder()
+            .rules_dir(&rules_dir)
+            .store_path(&store_dir)
+            .effect("out", Stuck)
+            .build()
+            .unwrap();
+        let source = herald_ingest::mongo::MongoSource::new(
+            client,
+            herald_ingest::mongo::plan(&engine.subscriptions()),
+            from_now(),
+        );
+        let task = tokio::spawn(async move {
+            engine
+                .run(
+                    source,
+                    &mut herald_engine::Quiet,
+                    std::future::pending::<()>(),
+                )
+                .await
+        });
+        until_streams_open(&t, 1).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let recorder3 = Recorder::default();
+    let running = start(&t, &rules_dir, &store_dir, &recorder3, from_now()).await;
+    recorder3
+        .wait_for("coll's 4..=6", |s| {
+            s.iter().filter(|e| e.rule == "coll").count() >= 3
+        })
+        .await;
+    c.insert_one(doc! {"_id": 7}).await.unwrap();
+    recorder3
+        .wait_for("event 7 for both rules", |s| {
+            s.iter().filter(|e| e.args.get_i32("id") == Ok(7)).count() >= 2
+        })
+        .await;
+    running.stop().await.unwrap();
+    let seen = recorder3.all();
+    assert_eq!(
+        ids(&seen, "coll"),
+        [4, 5, 6, 7],
+        "nothing lost across the crash"
+    );
+    assert_eq!(
+        ids(&seen, "db"),
+        [7],
+        "the rule added in run 2 starts from then"
+    );
+}
+
+/// A file replay keeps its own checkpoint in a store that live runs use too.
+#[tokio::test]
+async fn a_replay_resumes_in_a_store_with_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("coll", &rule("shop.orders", "\"insert\"", ""))],
+    );
+    let store = herald_store::Store::open(dir.path().join("store")).unwrap();
+    let mut commit = store.begin();
+    commit.set_info(
+        "plan",
+        &serde_json::json!({"streams": {"mongodb:shop": ["coll"]}, "rules": {}}),
+    );
+    store.commit(commit).unwrap();
+    let events = dir.path().join("events.jsonl");
+    let line = |n: u32| {
+        format!(
+            r#"{{"_id":{{"_data":"{n:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{n}}},"fullDocument":{{"_id":{n}}}}}"#
+        )
+    };
+    std::fs::write(&events, format!("{}\n{}\n", line(1), line(2))).unwrap();
+    let recorder = Recorder::default();
+    let engine = herald_engine::Engine::builder()
+        .rules_dir(&rules_dir)
+        .store(store)
+        .effect("out", recorder.clone())
+        .build()
+        .unwrap();
+    for expected in [2, 0] {
+        let summary = engine
+            .run(
+                herald_ingest::FileSource::open(&events).unwrap(),
+                &mut herald_engine::Quiet,
+                std::future::pending::<()>(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            summary.events, expected,
+            "the second replay resumes past both lines"
+        );
+    }
+    assert_eq!(recorder.all().len(), 2);
 }

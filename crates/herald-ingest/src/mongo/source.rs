@@ -4,7 +4,7 @@ use super::options::{MongoSourceOptions, StartAt};
 use super::plan::StreamPlan;
 use super::plan::stream_target;
 use super::stream::{Message, StreamTask, token_from_position};
-use crate::source::{Batch, Source, SourceError};
+use crate::source::{Batch, Source, SourceError, StartTime};
 use herald_core::Position;
 use mongodb::Client;
 use std::collections::HashMap;
@@ -99,23 +99,22 @@ impl Source for MongoSource {
         stream_target(stream)
     }
 
-    async fn start_time(&mut self) -> Option<bson::Timestamp> {
+    async fn start_time(&mut self) -> Result<Option<StartTime>, SourceError> {
         match self.options.start_at {
-            StartAt::OperationTime(time) => Some(time),
-            // The server's time now: a ping's `operationTime`.
+            StartAt::OperationTime(time) => Ok(Some(StartTime::From(time))),
+            // The server's time now: a ping's `operationTime` (the driver waits
+            // for a server as long as its server selection timeout allows).
             StartAt::Now => {
                 let reply = self
                     .client
                     .database("admin")
                     .run_command(bson::doc! { "ping": 1 })
-                    .await;
-                match reply {
-                    Ok(reply) => reply.get_timestamp("operationTime").ok(),
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot read the server's time");
-                        None
-                    }
-                }
+                    .await
+                    .map_err(|e| SourceError::ServerTime(e.to_string()))?;
+                let now = reply.get_timestamp("operationTime").map_err(|_| {
+                    SourceError::ServerTime("the server's reply has no operationTime".into())
+                })?;
+                Ok(Some(StartTime::After(now)))
             }
         }
     }

@@ -284,7 +284,7 @@ impl StreamTask {
             for (target, reason) in stopping {
                 tracing::warn!(stream = %self.id, %target, "{reason}");
                 let stopped = StreamNotice::TargetStopped { target, reason };
-                if !self.send(Ok(notice(&self.id, stopped))).await {
+                if !self.send(Ok(notice_batch(&self.id, stopped))).await {
                     return Outcome::Done;
                 }
             }
@@ -296,6 +296,28 @@ impl StreamTask {
             }
             if invalidated {
                 return match self.options.invalidate_policy(&self.plan.target) {
+                    // The stream's own target stops, but a narrower one it carries
+                    // follows its re-created collection: stop the others' rules and
+                    // reopen for it.
+                    InvalidatePolicy::Stop if self.carries_a_restart() => {
+                        for target in self.plan.targets.clone() {
+                            let stop = self.options.invalidate_policy(&target)
+                                == InvalidatePolicy::Stop
+                                && !self.stopped.contains(&target);
+                            if stop {
+                                let reason = format!(
+                                    "{target} ended: the stream was invalidated (on_invalidate = \"stop\")"
+                                );
+                                self.stopped.push(target.clone());
+                                let notice = StreamNotice::TargetStopped { target, reason };
+                                if !self.send(Ok(notice_batch(&self.id, notice))).await {
+                                    return Outcome::Done;
+                                }
+                            }
+                        }
+                        tracing::warn!(stream = %self.id, "invalidated; reopening for the targets that restart");
+                        Outcome::Reopen
+                    }
                     InvalidatePolicy::Stop => {
                         let reason = format!(
                             "{} was dropped or renamed (invalidate); on_invalidate = \"stop\"",
@@ -341,7 +363,7 @@ impl StreamTask {
                     *start_at = StartAt::Now;
                     let reason = format!("resume point no longer in the oplog: {error}");
                     if self
-                        .send(Ok(notice(
+                        .send(Ok(notice_batch(
                             &self.id,
                             StreamNotice::Gap {
                                 last,
@@ -362,7 +384,7 @@ impl StreamTask {
                 let wait = backoff(&self.options, *attempt);
                 tracing::warn!(stream = %self.id, attempt = *attempt, wait_ms = wait.as_millis() as u64, error = %error, "change stream failed; reopening from the last token");
                 if !self
-                    .send(Ok(notice(
+                    .send(Ok(notice_batch(
                         &self.id,
                         StreamNotice::Retrying {
                             error: error.to_string(),
@@ -387,12 +409,21 @@ impl StreamTask {
 
     /// Tells the engine the stream has ended, and ends the task.
     async fn stop(&self, reason: String, failed: bool) -> Outcome {
-        self.send(Ok(notice(
+        self.send(Ok(notice_batch(
             &self.id,
             StreamNotice::Stopped { reason, failed },
         )))
         .await;
         Outcome::Done
+    }
+
+    /// True if a target narrower than the stream follows a re-created collection.
+    fn carries_a_restart(&self) -> bool {
+        self.plan.targets.iter().any(|t| {
+            *t != self.plan.target
+                && !self.stopped.contains(t)
+                && self.options.invalidate_policy(t) == InvalidatePolicy::Restart
+        })
     }
 
     /// Sends to the engine; false if it has gone away.
@@ -401,7 +432,7 @@ impl StreamTask {
     }
 }
 
-fn notice(stream: &Arc<str>, notice: StreamNotice) -> Batch {
+fn notice_batch(stream: &Arc<str>, notice: StreamNotice) -> Batch {
     Batch {
         stream: stream.clone(),
         notice: Some(notice),
