@@ -4,11 +4,7 @@
 use crate::util::{herald, stderr, stdout, write_orders};
 
 herald_test!(a_retry_carries_out_only_the_effects_not_yet_done, |dir| {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = server_runtime();
     let server = runtime.block_on(async {
         use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
         let server = MockServer::start().await;
@@ -156,6 +152,15 @@ herald_test!(a_retry_of_insert_doc_uses_the_configured_mongodb, |dir| {
     assert_eq!(docs, [bson::doc! {"_id": key.as_str(), "order": 1}]);
 });
 
+/// A runtime that serves the test's webhook receiver while herald runs.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A webhook server whose paths refuse (400) a number of times, then accept.
 fn refusing_server(
     runtime: &tokio::runtime::Runtime,
@@ -182,11 +187,7 @@ fn refusing_server(
 }
 
 herald_test!(each_retry_records_what_it_completed, |dir| {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = server_runtime();
     let server = refusing_server(&runtime, &[("/a", 1), ("/b", 1)]);
     dir.write(
         "rules/orders.rhai",
@@ -253,11 +254,7 @@ herald_test!(each_retry_records_what_it_completed, |dir| {
 });
 
 herald_test!(a_retry_refuses_an_effect_that_changed, |dir| {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = server_runtime();
     let server = refusing_server(&runtime, &[("/a", 1)]);
     let rule = |version: u32| {
         format!(

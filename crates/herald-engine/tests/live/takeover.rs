@@ -71,6 +71,44 @@ fn a_second_ago() -> bson::Timestamp {
     }
 }
 
+/// A first run with a rule on `d.c` sees inserts 1..=3 and stops; 4..=6 are
+/// written while herald is down, and a rule on the database `d` joins.
+/// Returns the directory, the rules, the collection and the first run's effects.
+async fn a_database_rule_joins(
+    t: &Target,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    mongodb::Collection<bson::Document>,
+    Recorder,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("coll", &rule(&t.ns("d.c"), "\"insert\"", ""))],
+    );
+    let c = coll(t, "d", "c").await;
+    let (recorder, running) = launch(t, &rules_dir, dir.path(), 1).await;
+    for i in 1..=3 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    recorder.wait_for("3 effects", |s| s.len() >= 3).await;
+    let store = running.store.clone();
+    running.stop().await.unwrap();
+    assert!(
+        store
+            .checkpoint(&format!("mongodb:{}", t.ns("d.c")))
+            .unwrap()
+            .is_some()
+    );
+    drop(store);
+    for i in 4..=6 {
+        c.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    rules(dir.path(), &[("db", &rule(&t.ns("d"), "\"insert\"", ""))]);
+    (dir, rules_dir, c, recorder)
+}
+
 /// A rule on the database is added beside one on its collection: the new
 /// database stream starts where the collection's stream stood, so the events
 /// written while herald was down reach the collection's rule, once each; the
@@ -78,28 +116,8 @@ fn a_second_ago() -> bson::Timestamp {
 #[tokio::test]
 async fn a_new_covering_stream_takes_over_the_old_checkpoint() {
     let t = Target::any("take_over").await;
-    let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(
-        dir.path(),
-        &[("coll", &rule(&t.ns("d.c"), "\"insert\"", ""))],
-    );
-    let c = coll(&t, "d", "c").await;
-    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
-    for i in 1..=3 {
-        c.insert_one(doc! {"_id": i}).await.unwrap();
-    }
-    recorder.wait_for("3 effects", |s| s.len() >= 3).await;
-    let store = running.store.clone();
-    running.stop().await.unwrap();
+    let (dir, rules_dir, c, recorder) = a_database_rule_joins(&t).await;
     let old = format!("mongodb:{}", t.ns("d.c"));
-    assert!(store.checkpoint(&old).unwrap().is_some());
-    drop(store);
-
-    // Written while herald is down; then a database rule joins.
-    for i in 4..=6 {
-        c.insert_one(doc! {"_id": i}).await.unwrap();
-    }
-    rules(dir.path(), &[("db", &rule(&t.ns("d"), "\"insert\"", ""))]);
     let recorder2 = Recorder::default();
     let store_dir = dir.path().join("store");
     let running = start(&t, &rules_dir, &store_dir, &recorder2, from_now()).await;
@@ -297,22 +315,7 @@ impl herald_engine::effects::Channel for Stuck {
 #[tokio::test]
 async fn a_take_over_survives_a_crash_before_the_first_commit() {
     let t = Target::any("take_over_crash").await;
-    let dir = tempfile::tempdir().unwrap();
-    let rules_dir = rules(
-        dir.path(),
-        &[("coll", &rule(&t.ns("d.c"), "\"insert\"", ""))],
-    );
-    let c = coll(&t, "d", "c").await;
-    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
-    for i in 1..=3 {
-        c.insert_one(doc! {"_id": i}).await.unwrap();
-    }
-    recorder.wait_for("3 effects", |s| s.len() >= 3).await;
-    running.stop().await.unwrap();
-    for i in 4..=6 {
-        c.insert_one(doc! {"_id": i}).await.unwrap();
-    }
-    rules(dir.path(), &[("db", &rule(&t.ns("d"), "\"insert\"", ""))]);
+    let (dir, rules_dir, c, _first) = a_database_rule_joins(&t).await;
     let store_dir = dir.path().join("store");
     {
         // Run 2: its deliveries never finish; it is killed holding events 4..=6.
