@@ -149,17 +149,6 @@ async fn a_failed_commit_stops_the_run_and_nothing_after_it_commits() {
     }
 }
 
-/// Records the keys of the effects it receives.
-#[derive(Clone, Default)]
-struct Keys(Arc<Mutex<Vec<String>>>);
-
-impl Channel for Keys {
-    fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
-        self.0.lock().unwrap().push(effect.key.to_string());
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// A dead letter from before effects were numbered apart from `log` and
 /// state is retried with the numbering its keys were made with.
 #[tokio::test]
@@ -193,7 +182,7 @@ async fn an_old_dead_letter_keeps_its_keys() {
         })
         .unwrap();
     store.commit(commit).unwrap();
-    let keys = Keys::default();
+    let keys = support::Keys::default();
     let engine = Engine::builder()
         .rules_dir(dir.path())
         .store(store)

@@ -1,33 +1,16 @@
 //! The engine end to end on event files: effects, retries, dead letters, dedupe.
 
+mod support;
+
 use bson::doc;
-use herald_core::{Effect, IdempotencyKey, Position};
-use herald_engine::effects::{BoxFuture, Channel, EffectError};
+use herald_core::{IdempotencyKey, Position};
 use herald_engine::{Config, Engine, Quiet, RunOptions, RunSummary};
 use herald_ingest::FileSource;
 use herald_store::Store;
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use support::{Keys, STATEFUL_RULE, write_inserts, write_rule};
 use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn write_rule(dir: &Path, name: &str, body: &str) {
-    std::fs::write(dir.join(format!("{name}.rhai")), body).unwrap();
-}
-
-/// `n` inserts into shop.orders with `total` = 10 × i.
-fn write_events(path: &Path, n: usize) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for i in 1..=n {
-        writeln!(
-            f,
-            r#"{{"_id":{{"_data":"{i:06}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{i}}},"fullDocument":{{"_id":{i},"total":{}}}}}"#,
-            i * 10
-        )
-        .unwrap();
-    }
-}
 
 const WEBHOOK_RULE: &str = r#"
 const RULE = #{ watch: "shop.orders", on: ["insert"], filter: #{ "fullDocument.total": #{ "$gte": 20 } } };
@@ -61,7 +44,7 @@ async fn webhooks_carry_the_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "crm", WEBHOOK_RULE);
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 3);
+    write_inserts(&events, 3);
     let engine = Engine::builder()
         .rules_dir(dir.path())
         .config(fast_retries(&server.uri()))
@@ -126,7 +109,7 @@ async fn transient_failures_are_retried_with_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "crm", WEBHOOK_RULE);
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 2);
+    write_inserts(&events, 2);
     let engine = Engine::builder()
         .rules_dir(dir.path())
         .config(fast_retries(&server.uri()))
@@ -155,7 +138,7 @@ async fn permanent_failures_go_to_the_dead_letter_queue_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "crm", WEBHOOK_RULE);
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 3);
+    write_inserts(&events, 3);
     let store = Store::temporary().unwrap();
     let engine = Engine::builder()
         .rules_dir(dir.path())
@@ -207,7 +190,7 @@ async fn a_failing_handler_dead_letters_with_its_position() {
         "const RULE = #{ watch: \"shop\" };\nfn handle(event) {\n    loop { }\n}\n",
     );
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 1);
+    write_inserts(&events, 1);
     let store = Store::temporary().unwrap();
     let engine = Engine::builder()
         .rules_dir(dir.path())
@@ -224,35 +207,14 @@ async fn a_failing_handler_dead_letters_with_its_position() {
     );
 }
 
-#[derive(Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl Channel for Recorder {
-    fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
-        self.0.lock().unwrap().push(effect.key.to_string());
-        Box::pin(async { Ok(()) })
-    }
-}
-
-/// A counter shared by all documents: correct only with one worker (see `workers`).
-const STATEFUL_RULE: &str = r#"
-const RULE = #{ watch: "shop.orders", on: ["insert"] };
-fn handle(event) {
-    let seen = get_state("seen");
-    if seen == () { seen = 0; }
-    set_state("seen", seen + 1);
-    notify("sms", #{ n: seen + 1 });
-}
-"#;
-
 #[tokio::test]
 async fn the_ledger_and_checkpoint_prevent_repeats_across_runs() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "count", STATEFUL_RULE);
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 5);
+    write_inserts(&events, 5);
     let store_dir = dir.path().join("store");
-    let sent = Recorder::default();
+    let sent = Keys::default();
     let build = |options| {
         Engine::builder()
             .rules_dir(dir.path())
@@ -318,78 +280,16 @@ async fn the_ledger_and_checkpoint_prevent_repeats_across_runs() {
 }
 
 #[tokio::test]
-async fn a_dry_run_executes_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    write_rule(dir.path(), "count", STATEFUL_RULE);
-    let events = dir.path().join("events.jsonl");
-    write_events(&events, 3);
-    let store_dir = dir.path().join("store");
-    let sent = Recorder::default();
-    struct Collect(Vec<String>);
-    impl herald_engine::Observer for Collect {
-        fn dry_run(&mut self, effect: &Effect) {
-            self.0.push(effect.intent.to_json().to_string());
-        }
-        fn dry_run_intent(
-            &mut self,
-            _rule: &str,
-            _token: &herald_core::ResumeToken,
-            intent: &herald_core::Intent,
-        ) {
-            self.0.push(intent.to_json().to_string());
-        }
-    }
-    let engine = Engine::builder()
-        .rules_dir(dir.path())
-        .store_path(&store_dir)
-        .config(Config::parse("[engine]\nworkers = 1\n").unwrap())
-        .effect("sms", sent.clone())
-        .options(RunOptions {
-            dry_run: true,
-            from_start: false,
-        })
-        .build()
-        .unwrap();
-    let mut seen = Collect(Vec::new());
-    let summary = engine
-        .run(
-            FileSource::open(&events).unwrap(),
-            &mut seen,
-            std::future::pending::<()>(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        summary.effects, 3,
-        "one notice per event; state changes are not effects"
-    );
-    assert_eq!(seen.0.len(), 6, "each event's state change and notice");
-    assert!(sent.0.lock().unwrap().is_empty());
-    assert_eq!(
-        seen.0[1],
-        r#"{"kind":"notify","target":"sms","args":{"n":1}}"#
-    );
-    assert_eq!(
-        seen.0[3], r#"{"kind":"notify","target":"sms","args":{"n":2}}"#,
-        "state flows between events in a dry run"
-    );
-    drop(engine);
-    let store = Store::open(&store_dir).unwrap();
-    assert!(store.checkpoints().unwrap().is_empty());
-    assert_eq!(store.get_state("count", "seen").unwrap(), None);
-}
-
-#[tokio::test]
 async fn shutdown_commits_what_was_done() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "count", STATEFUL_RULE);
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 3);
+    write_inserts(&events, 3);
     let store = Store::temporary().unwrap();
     let engine = Engine::builder()
         .rules_dir(dir.path())
         .store(store.clone())
-        .effect("sms", Recorder::default())
+        .effect("sms", Keys::default())
         .build()
         .unwrap();
     let source = FileSource::open(&events).unwrap();
@@ -414,7 +314,7 @@ async fn attempts_can_be_set_per_channel() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "crm", WEBHOOK_RULE);
     let events = dir.path().join("events.jsonl");
-    write_events(&events, 2);
+    write_inserts(&events, 2);
     let config = Config::parse(&format!(
         "[webhooks.crm]\nurl = \"{}/hook\"\n[retry]\nmax_attempts = 5\ninitial_backoff_ms = 1\nmax_backoff_ms = 2\nmax_attempts_for = {{ crm = 2 }}\n",
         server.uri()

@@ -39,7 +39,8 @@
 //! max_attempts_for = { crm = 10 }   # per channel or webhook name
 //! ```
 //!
-//! A `notify` channel that no config names prints the notice readably to stdout.
+//! With a config file, every `notify` channel and `webhook` a rule names must be defined
+//! in it; without one (the demo), an unnamed `notify` channel prints readably to stdout.
 
 use herald_store::Durability;
 use serde::Deserialize;

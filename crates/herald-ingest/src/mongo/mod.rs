@@ -6,13 +6,15 @@
 //! - [`errors`] — which driver errors are worth reopening the stream for.
 //! - [`lifecycle`] — drops and renames of targets narrower than their stream.
 //! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
-//! - [`stream`] — one stream's task: open, read, resume, retry, report.
+//! - [`stream`] — one stream's task: read, resume, retry, report.
+//! - `open` — opening its change stream with the driver.
 //! - `reader` — the task that calls the driver ahead of the stream's batcher.
 //! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
 //! - [`uri`] — connection strings, with passwords kept out of logs.
 
 pub mod errors;
 pub mod lifecycle;
+mod open;
 pub mod options;
 pub mod plan;
 mod reader;

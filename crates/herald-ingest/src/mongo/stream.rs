@@ -5,12 +5,11 @@ use super::options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, St
 use super::plan::StreamPlan;
 use super::reader::{AbortOnDrop, Read, read_ahead};
 use crate::source::{Batch, SourceError, SourcedEvent, StreamNotice};
-use bson::{Document, RawDocumentBuf};
-use herald_core::{ChangeEvent, FullDocument, OperationType, Position, ResumeToken};
+use bson::RawDocumentBuf;
+use herald_core::{ChangeEvent, OperationType, Position, ResumeToken};
 use mongodb::Client;
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::ResumeToken as DriverToken;
-use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -85,58 +84,6 @@ impl StreamTask {
                 Outcome::Reopen => continue,
                 Outcome::Done => return,
             }
-        }
-    }
-
-    async fn open(
-        &self,
-        start_at: StartAt,
-    ) -> mongodb::error::Result<ChangeStream<RawDocumentBuf>> {
-        let plan = &self.plan;
-        let full_document = match plan.full_document {
-            FullDocument::Default => None,
-            FullDocument::UpdateLookup => Some(FullDocumentType::UpdateLookup),
-            FullDocument::WhenAvailable => Some(FullDocumentType::WhenAvailable),
-            FullDocument::Required => Some(FullDocumentType::Required),
-        };
-        let before = match plan.before_change.as_deref() {
-            Some("whenAvailable") => Some(FullDocumentBeforeChangeType::WhenAvailable),
-            Some("required") => Some(FullDocumentBeforeChangeType::Required),
-            _ => None,
-        };
-        macro_rules! configure {
-            ($watch:expr) => {{
-                let mut watch = $watch
-                    .pipeline(plan.pipeline.clone())
-                    .max_await_time(self.options.max_await);
-                if let Some(full) = full_document {
-                    watch = watch.full_document(full);
-                }
-                if let Some(before) = before {
-                    watch = watch.full_document_before_change(before);
-                }
-                // A stored token resumes with startAfter, which also works past an invalidate.
-                match (&self.token, start_at) {
-                    (Some(token), _) => watch = watch.start_after(token.clone()),
-                    (None, StartAt::OperationTime(ts)) => watch = watch.start_at_operation_time(ts),
-                    (None, StartAt::Now) => {}
-                }
-                watch.await.map(|s| s.with_type::<RawDocumentBuf>())
-            }};
-        }
-        match &plan.target {
-            herald_core::WatchTarget::Collection(ns) => {
-                let coll = self
-                    .client
-                    .database(&ns.db)
-                    .collection::<Document>(ns.coll.as_deref().unwrap_or_default());
-                configure!(coll.watch())
-            }
-            herald_core::WatchTarget::Database(db) => {
-                let db = self.client.database(db);
-                configure!(db.watch())
-            }
-            herald_core::WatchTarget::Cluster => configure!(self.client.watch()),
         }
     }
 
