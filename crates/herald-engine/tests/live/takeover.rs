@@ -416,3 +416,44 @@ async fn a_replay_resumes_in_a_store_with_a_plan() {
     }
     assert_eq!(recorder.all().len(), 2);
 }
+
+/// A rule moved to another target has no progress there: it starts from now,
+/// not from the time its old target's stream stood at. (Another rule keeps
+/// the new target's stream resuming from before, so the event written while
+/// herald was down does arrive, and only the moved rule must skip it.)
+#[tokio::test]
+async fn a_rule_moved_to_another_target_starts_from_now() {
+    let t = Target::any("moved_rule").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("r", &rule(&t.ns("d.a"), "\"insert\"", "")),
+            ("other", &rule(&t.ns("d.b"), "\"insert\"", "")),
+        ],
+    );
+    let (a, b) = (coll(&t, "d", "a").await, coll(&t, "d", "b").await);
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 2).await;
+    a.insert_one(doc! {"_id": 1}).await.unwrap();
+    recorder.wait_for("event 1", |s| !s.is_empty()).await;
+    running.stop().await.unwrap();
+    // While herald is down; then the rule watches d.b instead.
+    b.insert_one(doc! {"_id": 2}).await.unwrap();
+    rules(dir.path(), &[("r", &rule(&t.ns("d.b"), "\"insert\"", ""))]);
+    let recorder2 = Recorder::default();
+    let store_dir = dir.path().join("store");
+    let running = start(&t, &rules_dir, &store_dir, &recorder2, from_now()).await;
+    recorder2
+        .wait_for("event 2 for the other rule", |s| !s.is_empty())
+        .await;
+    b.insert_one(doc! {"_id": 3}).await.unwrap();
+    recorder2
+        .wait_for("event 3 for both", |s| {
+            s.iter().filter(|e| e.args.get_i32("id") == Ok(3)).count() >= 2
+        })
+        .await;
+    running.stop().await.unwrap();
+    let seen = recorder2.all();
+    assert_eq!(ids(&seen, "other"), [2, 3]);
+    assert_eq!(ids(&seen, "r"), [3]);
+}
