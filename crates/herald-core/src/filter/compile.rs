@@ -155,7 +155,13 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                 clauses.push(Clause::Fails(vec![Clause::Holds(Pred::In(items))]));
                 continue;
             }
-            "$exists" => Pred::Exists(truthy(operand)),
+            // `$exists: false` is NOT(`$exists: true`), as on the server: through
+            // an array, it holds only if no element has the field.
+            "$exists" if truthy(operand) => Pred::Exists,
+            "$exists" => {
+                clauses.push(Clause::Fails(vec![Clause::Holds(Pred::Exists)]));
+                continue;
+            }
             "$type" => Pred::Type(type_selectors(operand, &here)?),
             "$regex" => {
                 let options = match ops.get("$options") {

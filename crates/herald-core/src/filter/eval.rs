@@ -27,7 +27,8 @@ pub(crate) enum Pred {
     Eq(RawBson),
     Cmp(CmpOp, RawBson),
     In(Vec<InItem>),
-    Exists(bool),
+    /// The path has a value (`$exists: false` compiles to its negation).
+    Exists,
     Type(Vec<TypeSelector>),
     Regex(Box<regex::Regex>),
     Size(usize),
@@ -93,7 +94,7 @@ impl Pred {
 
     pub(crate) fn holds(&self, found: Found<'_>) -> bool {
         match self {
-            Self::Exists(wanted) => matches!(found, Found::Value(_)) == *wanted,
+            Self::Exists => matches!(found, Found::Value(_)),
             Self::Eq(operand) => equals(found, operand.as_raw_bson_ref()),
             Self::Cmp(op, operand) => compares(found, *op, operand.as_raw_bson_ref()),
             Self::In(items) => items.iter().any(|item| match item {

@@ -166,3 +166,29 @@ fn bad_filters_say_where() {
         assert!(err.message.contains(message), "{filter}: {err}");
     }
 }
+
+/// `$exists: false` is NOT(`$exists: true`) on the server: a path through an
+/// array exists if any element has it, so it matches only if none has.
+#[test]
+fn exists_false_is_the_negation_of_exists_true_through_arrays() {
+    let mixed = doc! {"items": [{"sku": 1}, {"qty": 2}]};
+    assert!(!matches(
+        doc! {"items.sku": {"$exists": false}},
+        mixed.clone()
+    ));
+    assert!(matches(doc! {"items.sku": {"$exists": true}}, mixed));
+    let none = doc! {"items": [{"qty": 2}, {"qty": 3}]};
+    assert!(matches(
+        doc! {"items.sku": {"$exists": false}},
+        none.clone()
+    ));
+    assert!(!matches(doc! {"items.sku": {"$exists": true}}, none));
+    assert!(matches(
+        doc! {"items.sku": {"$exists": false}},
+        doc! {"other": 1}
+    ));
+    assert!(matches(
+        doc! {"items.sku": {"$exists": 0}},
+        doc! {"items": []}
+    ));
+}
