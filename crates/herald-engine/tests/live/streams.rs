@@ -313,3 +313,38 @@ async fn an_invalidate_reaches_only_the_rules_of_its_stream() {
         ]
     );
 }
+
+/// Expanded events (`create`, `createIndexes`, ...) arrive only with
+/// `showExpandedEvents`, which herald sets when a rule names one.
+#[tokio::test]
+async fn a_rule_on_expanded_events_receives_them() {
+    let t = Target::any("expanded").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[(
+            "ddl",
+            &rule(&t.ns("d.c"), "\"create\", \"createIndexes\"", ""),
+        )],
+    );
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    let db = client.database(&t.ns("d"));
+    db.create_collection("c").await.unwrap();
+    db.run_command(doc! {
+        "createIndexes": "c",
+        "indexes": [{"key": {"n": 1}, "name": "n_1"}],
+    })
+    .await
+    .unwrap();
+    recorder
+        .wait_for("create and createIndexes", |s| s.len() >= 2)
+        .await;
+    running.stop().await.unwrap();
+    let ops: Vec<String> = recorder
+        .all()
+        .iter()
+        .map(|s| s.args.get_str("op").unwrap().to_owned())
+        .collect();
+    assert_eq!(ops, ["create", "createIndexes"]);
+}

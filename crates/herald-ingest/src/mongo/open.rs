@@ -37,6 +37,9 @@ impl StreamTask {
                 if let Some(before) = before {
                     watch = watch.full_document_before_change(before);
                 }
+                if plan.show_expanded_events {
+                    watch = watch.show_expanded_events(true);
+                }
                 // A stored token resumes with startAfter, which also works past an invalidate.
                 match (&self.token, start_at) {
                     (Some(token), _) => watch = watch.start_after(token.clone()),

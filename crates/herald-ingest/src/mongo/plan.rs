@@ -52,6 +52,9 @@ pub struct StreamPlan {
     pub full_document: FullDocument,
     /// The strongest `fullDocumentBeforeChange` any of its rules needs.
     pub before_change: Option<String>,
+    /// `showExpandedEvents`: some rule names an expanded event (`create`,
+    /// `createIndexes`, `modify`, ...), which the server sends only then.
+    pub show_expanded_events: bool,
     /// The rules it serves.
     pub rules: Vec<String>,
 }
@@ -135,6 +138,9 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
                     .map(|s| s.before_change.clone())
                     .max_by_key(strength)
                     .flatten(),
+                show_expanded_events: subs
+                    .iter()
+                    .any(|s| s.on.iter().any(|op| matches!(op, OperationType::Other(_)))),
                 rules: subs.iter().map(|s| s.rule.clone()).collect(),
                 targets,
                 target,
