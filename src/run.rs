@@ -46,7 +46,11 @@ pub fn run(args: RunArgs) -> Outcome {
             summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.stream_retries, summary.gaps
         );
         if summary.streams_failed > 0 {
-            return Err(Failure::Runtime(anyhow!("{} change stream(s) stopped with an error (see the log above)", summary.streams_failed)));
+            return Err(Failure::Runtime(anyhow!(
+                "{} change stream(s) stopped with an error:\n  {}",
+                summary.streams_failed,
+                summary.stream_failures.join("\n  ")
+            )));
         }
         Ok(())
     })

@@ -111,6 +111,9 @@ impl Engine {
                 if *failed {
                     tracing::error!(stream, reason, "stream stopped");
                     run.summary.streams_failed += 1;
+                    run.summary
+                        .stream_failures
+                        .push(format!("{stream}: {reason}"));
                 } else {
                     tracing::warn!(stream, reason, "stream stopped");
                 }

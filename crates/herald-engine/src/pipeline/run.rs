@@ -46,6 +46,8 @@ pub struct RunSummary {
     pub stream_retries: u64,
     /// Streams that stopped because of an error.
     pub streams_failed: u64,
+    /// Why each of them stopped: `stream: reason`.
+    pub stream_failures: Vec<String>,
     /// Events still running when the shutdown deadline passed (redone on the next run).
     pub abandoned: u64,
     /// True if the run stopped because of the shutdown signal.

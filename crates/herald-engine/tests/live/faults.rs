@@ -117,3 +117,25 @@ async fn capped_position_lost_is_history_lost() {
         "{err}"
     );
 }
+
+/// An event over 16 MiB without `$changeStreamSplitLargeEvent` stops the
+/// stream with a message that names the option that fixes it.
+#[tokio::test]
+async fn an_event_too_large_names_split_large_events() {
+    let t = Target::sim(MongoSim::builder().start().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
+    fail(
+        &t,
+        doc! {"times": 1},
+        doc! {"failCommands": ["aggregate"], "errorCode": 10334},
+    )
+    .await;
+    let (_recorder, running) = launch(&t, &rules_dir, dir.path(), 0).await;
+    let summary = running.finished().await.unwrap();
+    assert_eq!(summary.streams_failed, 1, "{summary:?}");
+    assert!(
+        summary.stream_failures[0].contains("set split_large_events = true"),
+        "{summary:?}"
+    );
+}

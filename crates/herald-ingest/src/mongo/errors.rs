@@ -16,6 +16,9 @@ pub const HISTORY_LOST: i32 = 286;
 /// the resume point has left the capped oplog. The same loss as 286.
 pub const CAPPED_POSITION_LOST: i32 = 136;
 
+/// `BSONObjectTooLarge`: an event over 16 MiB without `$changeStreamSplitLargeEvent`.
+pub const BSON_OBJECT_TOO_LARGE: i32 = 10334;
+
 /// Codes resumable on servers older than wire version 9 (and `CursorNotFound`).
 pub const RESUMABLE_CODES: [i32; 18] = [
     6, 7, 43, 63, 89, 91, 133, 150, 189, 234, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436,
@@ -30,6 +33,9 @@ pub enum ErrorClass {
     Retry,
     /// Permanent for this stream.
     Fatal,
+    /// An event over 16 MiB (`BSONObjectTooLarge`): permanent, unless the
+    /// stream splits large events.
+    TooLarge,
 }
 
 /// Classifies a driver error.
@@ -38,6 +44,7 @@ pub fn classify(error: &Error) -> ErrorClass {
         ErrorKind::Command(c) if c.code == HISTORY_LOST || c.code == CAPPED_POSITION_LOST => {
             ErrorClass::HistoryLost
         }
+        ErrorKind::Command(c) if c.code == BSON_OBJECT_TOO_LARGE => ErrorClass::TooLarge,
         ErrorKind::Command(c)
             if error.contains_label("ResumableChangeStreamError")
                 || RESUMABLE_CODES.contains(&c.code) =>

@@ -26,10 +26,16 @@ impl StreamTask {
             Some("required") => Some(FullDocumentBeforeChangeType::Required),
             _ => None,
         };
+        // With split_large_events, events over 16 MiB arrive as fragments
+        // (joined in `split`); the stage must come last.
+        let mut pipeline = plan.pipeline.clone();
+        if self.options.split_large_events {
+            pipeline.push(bson::doc! { "$changeStreamSplitLargeEvent": {} });
+        }
         macro_rules! configure {
             ($watch:expr) => {{
                 let mut watch = $watch
-                    .pipeline(plan.pipeline.clone())
+                    .pipeline(pipeline.clone())
                     .max_await_time(self.options.max_await);
                 if let Some(full) = full_document {
                     watch = watch.full_document(full);

@@ -345,7 +345,13 @@ impl StreamTask {
                 tokio::time::sleep(wait).await;
                 Outcome::Reopen
             }
-            ErrorClass::Fatal => {
+            ErrorClass::TooLarge if !self.options.split_large_events => {
+                let reason = format!(
+                    "{error}; an event is larger than 16 MiB: set split_large_events = true in [mongodb] (MongoDB 7.0 or 6.0.9+) to receive it in fragments, which herald joins, and restart herald"
+                );
+                self.stop(reason, true).await
+            }
+            ErrorClass::TooLarge | ErrorClass::Fatal => {
                 let reason = format!(
                     "{error}; fix the cause (permissions, a server that is not a replica set, an unsupported option) and restart herald"
                 );
