@@ -38,6 +38,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Work the dead-letter queue: list, show, retry or drop entries.
     Dlq(DlqArgs),
+    /// Watch targets stopped by policy or error: resume one.
+    Streams(StreamsArgs),
     /// Measure herald against its targets and the plain change-stream loops.
     Bench(BenchArgs),
     /// One replay measurement in a process of its own (used by `bench`).
@@ -128,6 +130,28 @@ pub struct DlqArgs {
     pub common: Common,
     #[command(subcommand)]
     pub command: DlqCommand,
+}
+
+/// `herald streams`.
+#[derive(Debug, Args)]
+pub struct StreamsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: StreamsCommand,
+}
+
+/// What to do with stopped targets.
+#[derive(Debug, Subcommand)]
+pub enum StreamsCommand {
+    /// Start a stopped target again (its rules go on at the next `herald run`).
+    Resume {
+        /// The watch target: `db.coll`, `db` or `*`.
+        target: String,
+        /// Where its rules go on from: `now`, or an operation time `SECONDS[:INCREMENT]`.
+        #[arg(long, default_value = "now")]
+        from: String,
+    },
 }
 
 /// What to do with the dead-letter queue.

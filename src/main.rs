@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod setup;
 mod status;
+mod streams;
 mod test;
 
 use clap::Parser;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Status(args) => status::run(args),
         cli::Command::Dlq(args) => dlq::run(args),
+        cli::Command::Streams(args) => streams::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::BenchCase(args) => bench::replay::run_case(args),
     };

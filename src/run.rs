@@ -28,7 +28,16 @@ pub fn run(args: RunArgs) -> Outcome {
     runtime.block_on(async move {
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let engine = setup.engine(RunOptions::default(), Some(client.clone()))?;
-        let plans = plan(&engine.subscriptions());
+        let plans = plan(&engine.subscriptions().map_err(exit::run_failure)?);
+        let stopped = herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
+        for (target, stop) in &stopped {
+            eprintln!("herald: {target} is stopped ({}); `herald streams resume {target}` starts it again", stop.reason);
+        }
+        if plans.is_empty() {
+            return Err(Failure::Runtime(anyhow!(
+                "every watch target is stopped, so there is no change stream to open; see `herald status`, and resume targets with `herald streams resume TARGET`"
+            )));
+        }
         for p in &plans {
             let targets: Vec<String> = p.targets.iter().map(ToString::to_string).collect();
             tracing::info!(stream = %p.id, ?targets, rules = ?p.rules, full_document = p.full_document.as_str(), "opening change stream");
@@ -50,6 +59,13 @@ pub fn run(args: RunArgs) -> Outcome {
                 "{} change stream(s) stopped with an error:\n  {}",
                 summary.streams_failed,
                 summary.stream_failures.join("\n  ")
+            )));
+        }
+        // The streams ended on their own (no signal): every one has stopped.
+        if !summary.interrupted {
+            return Err(Failure::Runtime(anyhow!(
+                "every change stream stopped:\n  {}\nresume a target with `herald streams resume TARGET` (see `herald status`)",
+                summary.stream_stops.join("\n  ")
             )));
         }
         Ok(())

@@ -98,6 +98,15 @@ pub fn run(args: StatusArgs) -> Outcome {
             (now - c.committed_at_ms) as f64 / 1000.0
         );
     }
+    for (target, stop) in
+        herald_engine::stops::stopped(&store).map_err(|e| Failure::Runtime(e.into()))?
+    {
+        println!(
+            "target {target} stopped at {}: {} (`herald streams resume {target}` starts it again)",
+            time(stop.at_ms),
+            stop.reason
+        );
+    }
     let letters: Vec<herald_store::DeadLetter> = store
         .dead_letters()
         .collect::<Result<_, _>>()

@@ -2,7 +2,7 @@
 //! and updates documents; afterwards every effect has arrived, one
 //! idempotency key per effect, each document's effects in order.
 
-use crate::util::{MongoSimProcess, herald_process, wait_until};
+use crate::util::{MongoSimProcess, herald_process};
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 
@@ -117,15 +117,28 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
             })
             .collect()
     };
-    wait_until("every effect", || {
-        received()
-            .iter()
-            .map(|(_, id, v)| (*id, *v))
-            .collect::<HashSet<_>>()
-            == expected
-    });
+    let arrived =
+        || -> HashSet<(i64, i64)> { received().iter().map(|(_, id, v)| (*id, *v)).collect() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while arrived() != expected && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     last.kill().unwrap();
     last.wait().unwrap();
+    if arrived() != expected {
+        // Say why: what is missing, and what the store says of the streams.
+        let mut missing: Vec<_> = expected.difference(&arrived()).copied().collect();
+        missing.sort_unstable();
+        let status = crate::util::herald()
+            .args(["status", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        panic!(
+            "effects missing after the last run (seed {seed}): {missing:?}\nstatus:\n{}",
+            String::from_utf8_lossy(&status.stdout)
+        );
+    }
 
     let all = received();
     let keys: HashMap<&str, (i64, i64)> = all

@@ -222,7 +222,11 @@ async fn herald_consumer(
         .effect("bench", Noop)
         .build()
         .map_err(|e| anyhow!("{e}"))?;
-    let source = MongoSource::new(client.clone(), plan(&engine.subscriptions()), options);
+    let source = MongoSource::new(
+        client.clone(),
+        plan(&engine.subscriptions().map_err(|e| anyhow!("{e}"))?),
+        options,
+    );
     let done = Arc::new(Notify::new());
     let mut observer = CountTo {
         seen: 0,
@@ -363,7 +367,11 @@ pub async fn latency(
         .effect("bench", SharedChannel(channel.clone()))
         .build()
         .map_err(|e| anyhow!("{e}"))?;
-    let source = MongoSource::new(client.clone(), plan(&engine.subscriptions()), options);
+    let source = MongoSource::new(
+        client.clone(),
+        plan(&engine.subscriptions().map_err(|e| anyhow!("{e}"))?),
+        options,
+    );
     let stop = Arc::new(Notify::new());
     let stop_signal = stop.clone();
     let engine_task = tokio::spawn(async move {

@@ -108,10 +108,14 @@ impl Engine {
         &self.core.store
     }
 
-    /// What each rule needs from MongoDB, for planning change streams.
-    pub fn subscriptions(&self) -> Vec<herald_ingest::mongo::Subscription> {
-        self.rules()
+    /// What each rule needs from MongoDB, for planning change streams; the
+    /// rules of stopped targets ([`crate::stops`]) are left out.
+    pub fn subscriptions(&self) -> Result<Vec<herald_ingest::mongo::Subscription>, EngineError> {
+        let stopped = crate::stops::stopped_targets(&self.core.store)?;
+        Ok(self
+            .rules()
             .iter()
+            .filter(|rule| !stopped.contains(&rule.spec().watch))
             .map(|rule| {
                 let spec = rule.spec();
                 herald_ingest::mongo::Subscription {
@@ -123,7 +127,7 @@ impl Engine {
                     before_change: spec.full_document_before_change.clone(),
                 }
             })
-            .collect()
+            .collect())
     }
 }
 

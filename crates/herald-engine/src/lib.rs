@@ -15,6 +15,7 @@
 //! - [`config`] — `herald.toml`.
 //! - [`observer`] — hooks for progress, dry-run output and problems.
 //! - `state`: rule state as handlers see it (committed + pending).
+//! - [`stops`] — targets stopped by policy, kept across restarts until resumed.
 
 pub mod config;
 pub mod dead_letters;
@@ -24,6 +25,7 @@ pub mod observer;
 pub mod pipeline;
 pub mod router;
 mod state;
+pub mod stops;
 
 pub use config::Config;
 pub use dead_letters::RetryOutcome;

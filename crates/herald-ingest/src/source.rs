@@ -63,6 +63,8 @@ pub enum StreamNotice {
     },
     /// The stream ended and will deliver nothing more.
     Stopped {
+        /// The targets the stream carried, now stopped (none for a file).
+        targets: Vec<herald_core::WatchTarget>,
         /// Why.
         reason: String,
         /// True if it ended by an error (the run should report failure).
@@ -177,6 +179,13 @@ pub trait Source: Send {
             position: Position::File { offset: 0, line: 0 },
             reason: "this source cannot start at a cluster time".into(),
         })
+    }
+
+    /// The source's current cluster time (the server's, now), if it has one.
+    fn current_time(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<bson::Timestamp>, SourceError>> + Send {
+        std::future::ready(Ok(None))
     }
 
     /// Where a stream without a checkpoint starts (`start_at`): a configured

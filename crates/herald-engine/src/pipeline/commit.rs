@@ -107,7 +107,12 @@ impl Engine {
                     run.group.commit.gap(self.core.store.next_id()?, &gap);
                 }
             }
-            StreamNotice::Stopped { reason, failed } => {
+            StreamNotice::Stopped {
+                targets,
+                reason,
+                failed,
+            } => {
+                self.record_stops(targets, reason, *failed, run)?;
                 if *failed {
                     tracing::error!(stream, reason, "stream stopped");
                     run.summary.streams_failed += 1;
@@ -119,6 +124,7 @@ impl Engine {
                 }
             }
             StreamNotice::TargetStopped { target, reason } => {
+                self.record_stops(std::slice::from_ref(target), reason, false, run)?;
                 tracing::warn!(stream, %target, reason, "target stopped: its rules receive no later event");
             }
             StreamNotice::Retrying { error, attempt } => {
@@ -131,6 +137,32 @@ impl Engine {
                 run.summary.stream_retries += 1;
             }
         }
+        Ok(())
+    }
+
+    /// Records stopped targets in the open group, so they stay stopped after a restart.
+    fn record_stops(
+        &self,
+        targets: &[herald_core::WatchTarget],
+        reason: &str,
+        failed: bool,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        run.summary
+            .stream_stops
+            .extend(targets.iter().map(|t| format!("{t}: {reason}")));
+        if self.core.options.dry_run || targets.is_empty() {
+            return Ok(());
+        }
+        let stop = crate::stops::Stop {
+            reason: reason.to_owned(),
+            at_ms: bson::DateTime::now().timestamp_millis(),
+            failed,
+        };
+        for target in targets {
+            run.stops.insert(target.to_string(), stop.clone());
+        }
+        crate::stops::record(&mut run.group.commit, &run.stops);
         Ok(())
     }
 

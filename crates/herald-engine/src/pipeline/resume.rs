@@ -23,6 +23,7 @@
 //! ledger, which remembers the newest completed pairs.
 
 use crate::engine::{Engine, EngineError};
+use crate::stops::ResumeFrom;
 use bson::Timestamp;
 use herald_core::WatchTarget;
 use herald_ingest::{Source, StartTime};
@@ -124,6 +125,9 @@ impl Engine {
             }
         }
         let in_previous = |id: &str| previous.as_ref().is_none_or(|p| p.streams.contains_key(id));
+        // Targets resumed since (`herald streams resume`): their rules go on from there.
+        let resumes = crate::stops::resumes(store)?;
+        let mut now: Option<Option<Timestamp>> = None;
         let mut plan = PlanRecord::default();
         let mut floors = Floors::new();
         let mut new_floor: Option<Option<Floor>> = None;
@@ -176,15 +180,18 @@ impl Engine {
                 .into_iter()
                 .chain(checkpoints)
                 .max_by_key(|f| f.key());
-            let floor = match progress {
-                Some(floor) => {
-                    let time = floor.time();
-                    earliest
-                        .entry(stream.as_str())
-                        .and_modify(|t| *t = (*t).min(time))
-                        .or_insert(time);
-                    Some(floor)
+            let resumed = match resumes.get(&watch.to_string()) {
+                Some(ResumeFrom::Time(time)) => Some(Floor::From(*time)),
+                Some(ResumeFrom::Now) => {
+                    if now.is_none() {
+                        now = Some(source.current_time().await?);
+                    }
+                    now.flatten().map(|t| Floor::After(pair(t)))
                 }
+                None => None,
+            };
+            let floor = match resumed.or(progress) {
+                Some(floor) => Some(floor),
                 None => {
                     if new_floor.is_none() {
                         new_floor = Some(source.start_time().await?.map(|start| match start {
@@ -203,6 +210,11 @@ impl Engine {
                 },
             );
             if let Some(floor) = floor {
+                let time = floor.time();
+                earliest
+                    .entry(stream.as_str())
+                    .and_modify(|t| *t = (*t).min(time))
+                    .or_insert(time);
                 floors.insert(rule.name().clone(), floor);
             }
         }
@@ -224,8 +236,11 @@ impl Engine {
                 dropped.push(stream);
             }
             match (own, earliest.get(stream.as_str())) {
-                (Some(own), Some(start)) if time_of(own).is_some_and(|t| t > *start) => {
-                    tracing::info!(%stream, time = %start, "starting before its checkpoint, where a rule it now serves stood");
+                // Its rules stand elsewhere than its checkpoint: earlier (a rule it
+                // took over from another stream) or later (all resumed from a
+                // later time, or the checkpoint left the oplog).
+                (Some(own), Some(start)) if time_of(own).is_some_and(|t| t != *start) => {
+                    tracing::info!(%stream, time = %start, "starting where its rules stand, not at its checkpoint");
                     source.resume_at_time(stream, *start)?;
                     starts.insert(stream, *start);
                 }
@@ -267,6 +282,10 @@ impl Engine {
             }
             let record = serde_json::to_value(&plan).expect("plans serialize");
             commit.set_info(PLAN_INFO, &record);
+            if !resumes.is_empty() {
+                // Consumed: the floors of the resumed targets' rules carry it now.
+                commit.set_info(crate::stops::RESUMES_INFO, &serde_json::json!({}));
+            }
             store.commit(commit)?;
         }
         Ok(floors)

@@ -48,6 +48,8 @@ pub struct RunSummary {
     pub streams_failed: u64,
     /// Why each of them stopped: `stream: reason`.
     pub stream_failures: Vec<String>,
+    /// Targets that stopped (by policy or error) and why: `target: reason`.
+    pub stream_stops: Vec<String>,
     /// Events still running when the shutdown deadline passed (redone on the next run).
     pub abandoned: u64,
     /// True if the run stopped because of the shutdown signal.
@@ -86,6 +88,9 @@ pub(super) struct Run<'a> {
     /// Targets stopped in this run (dropped or renamed, policy "stop"): their
     /// rules receive no event dispatched after the stop.
     stopped: Arc<Vec<herald_core::WatchTarget>>,
+    /// The stop records: those of earlier runs and this run's, written whole
+    /// with the group that reaches a new stop.
+    pub(super) stops: std::collections::BTreeMap<String, crate::stops::Stop>,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
 }
@@ -165,7 +170,8 @@ impl Engine {
             released_up_to: 0,
             in_flight: 0,
             commit_failed: false,
-            stopped: Arc::default(),
+            stopped: Arc::new(crate::stops::stopped_targets(&core.store)?),
+            stops: crate::stops::stopped(&core.store)?,
             counts,
         };
         let outcome = self

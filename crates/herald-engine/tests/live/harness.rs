@@ -196,7 +196,7 @@ pub async fn start(
         .effect("out", recorder.clone())
         .build()
         .unwrap();
-    let source = MongoSource::new(client, plan(&engine.subscriptions()), options);
+    let source = MongoSource::new(client, plan(&engine.subscriptions().unwrap()), options);
     let store = engine.store().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -265,3 +265,83 @@ async fn a_collection_policy_holds_under_a_database_stream() {
         assert_eq!(got, want, "restart = {restart}");
     }
 }
+
+/// A stop lasts: after `on_invalidate = "stop"`, a restart does not follow the
+/// re-created collection (its stream is not even opened), until the target
+/// is resumed; then its rules go on from then, not from the stop.
+#[tokio::test]
+async fn a_stopped_target_stays_stopped_until_resumed() {
+    let t = Target::any("stop_lasts").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[("a", &rule(&t.ns("d.c"), "\"insert\", \"drop\"", ""))],
+    );
+    let store_dir = dir.path().join("store");
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1}).await.unwrap();
+    c.drop().await.unwrap();
+    let first = running.finished().await.unwrap();
+    assert_eq!(first.stream_stops.len(), 1, "{first:?}");
+    assert!(first.stream_stops[0].starts_with(&t.ns("d.c")), "{first:?}");
+
+    // The collection comes back while herald is down; herald comes back too.
+    c.insert_one(doc! {"_id": 2}).await.unwrap();
+    let again = start(&t, &rules_dir, &store_dir, &recorder, quick_options()).await;
+    let summary = again.finished().await.unwrap();
+    assert_eq!(
+        summary.events, 0,
+        "no stream for a stopped target: {summary:?}"
+    );
+
+    let store = herald_store::Store::open(&store_dir).unwrap();
+    let stopped = herald_engine::stops::stopped(&store).unwrap();
+    assert_eq!(stopped.keys().collect::<Vec<_>>(), [&t.ns("d.c")]);
+    let lifted = herald_engine::stops::resume(
+        &store,
+        &t.ns("d.c").parse().unwrap(),
+        herald_engine::stops::ResumeFrom::Now,
+    )
+    .unwrap();
+    assert!(lifted.is_some());
+    drop(store);
+    let resumed = start(
+        &t,
+        &rules_dir,
+        &store_dir,
+        &recorder,
+        MongoSourceOptions {
+            start_at: herald_ingest::mongo::StartAt::Now,
+            ..quick_options()
+        },
+    )
+    .await;
+    until_streams_open(&t, 1).await;
+    c.insert_one(doc! {"_id": 3}).await.unwrap();
+    recorder
+        .wait_for("insert 3", |s| {
+            s.iter().any(|e| e.args.get_i32("id") == Ok(3))
+        })
+        .await;
+    resumed.stop().await.unwrap();
+    let got: Vec<(String, Option<i32>)> = recorder
+        .all()
+        .iter()
+        .map(|s| {
+            (
+                s.args.get_str("op").unwrap().to_owned(),
+                s.args.get_i32("id").ok(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("insert".to_owned(), Some(1)),
+            ("drop".to_owned(), None),
+            ("insert".to_owned(), Some(3)),
+        ],
+        "2 came while stopped: not followed, not replayed"
+    );
+}

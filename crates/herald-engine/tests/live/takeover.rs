@@ -328,7 +328,7 @@ async fn a_take_over_survives_a_crash_before_the_first_commit() {
             .unwrap();
         let source = herald_ingest::mongo::MongoSource::new(
             client,
-            herald_ingest::mongo::plan(&engine.subscriptions()),
+            herald_ingest::mongo::plan(&engine.subscriptions().unwrap()),
             from_now(),
         );
         let task = tokio::spawn(async move {

@@ -99,23 +99,25 @@ impl Source for MongoSource {
         stream_target(stream)
     }
 
+    /// The server's time now: a ping's `operationTime` (the driver waits for
+    /// a server as long as its server selection timeout allows).
+    async fn current_time(&mut self) -> Result<Option<bson::Timestamp>, SourceError> {
+        let reply = self
+            .client
+            .database("admin")
+            .run_command(bson::doc! { "ping": 1 })
+            .await
+            .map_err(|e| SourceError::ServerTime(e.to_string()))?;
+        let now = reply.get_timestamp("operationTime").map_err(|_| {
+            SourceError::ServerTime("the server's reply has no operationTime".into())
+        })?;
+        Ok(Some(now))
+    }
+
     async fn start_time(&mut self) -> Result<Option<StartTime>, SourceError> {
         match self.options.start_at {
             StartAt::OperationTime(time) => Ok(Some(StartTime::From(time))),
-            // The server's time now: a ping's `operationTime` (the driver waits
-            // for a server as long as its server selection timeout allows).
-            StartAt::Now => {
-                let reply = self
-                    .client
-                    .database("admin")
-                    .run_command(bson::doc! { "ping": 1 })
-                    .await
-                    .map_err(|e| SourceError::ServerTime(e.to_string()))?;
-                let now = reply.get_timestamp("operationTime").map_err(|_| {
-                    SourceError::ServerTime("the server's reply has no operationTime".into())
-                })?;
-                Ok(Some(StartTime::After(now)))
-            }
+            StartAt::Now => Ok(self.current_time().await?.map(StartTime::After)),
         }
     }
 

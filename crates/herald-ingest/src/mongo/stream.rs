@@ -362,11 +362,20 @@ impl StreamTask {
 
     /// Tells the engine the stream has ended, and ends the task.
     async fn stop(&self, reason: String, failed: bool) -> Outcome {
-        self.send(Ok(notice_batch(
-            &self.id,
-            StreamNotice::Stopped { reason, failed },
-        )))
-        .await;
+        // Every target it carries stops with it, but those already stopped.
+        let targets = self
+            .plan
+            .targets
+            .iter()
+            .filter(|t| !self.stopped.contains(t))
+            .cloned()
+            .collect();
+        let stopped = StreamNotice::Stopped {
+            targets,
+            reason,
+            failed,
+        };
+        self.send(Ok(notice_batch(&self.id, stopped))).await;
         Outcome::Done
     }
 
