@@ -148,7 +148,9 @@ pub enum StreamsCommand {
     Resume {
         /// The watch target: `db.coll`, `db` or `*`.
         target: String,
-        /// Where its rules go on from: `now`, or an operation time `SECONDS[:INCREMENT]`.
+        /// Where its rules go on from: `now` (what happens after this command, by the
+        /// server's clock with `[mongodb]` configured, else from when herald next
+        /// starts), or an operation time `SECONDS[:INCREMENT]`.
         #[arg(long, default_value = "now")]
         from: String,
     },

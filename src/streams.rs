@@ -22,6 +22,25 @@ fn parse_from(text: &str) -> Result<ResumeFrom, Failure> {
     }
 }
 
+/// The cluster's time now, if `[mongodb]` is configured.
+fn server_time(setup: &Setup) -> Result<Option<bson::Timestamp>, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    runtime.block_on(async {
+        let Some(client) = setup.mongodb_client().await? else {
+            return Ok(None);
+        };
+        let reply = client
+            .database("admin")
+            .run_command(bson::doc! { "ping": 1 })
+            .await
+            .map_err(|e| Failure::Runtime(anyhow!("cannot read the server's time: {e}")))?;
+        Ok(reply.get_timestamp("operationTime").ok())
+    })
+}
+
 /// Runs the command.
 pub fn run(args: StreamsArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
@@ -30,11 +49,19 @@ pub fn run(args: StreamsArgs) -> Outcome {
             let parsed: WatchTarget = target
                 .parse()
                 .map_err(|e: herald_core::NamespaceError| Failure::BadInput(e.into()))?;
-            let from = parse_from(&from)?;
+            let mut from = parse_from(&from)?;
+            // "now" is the server's time now, when the cluster is configured:
+            // what happens after this command reaches the rules.
+            if from == ResumeFrom::Now
+                && let Some(now) = server_time(&setup)?
+            {
+                from = ResumeFrom::After([now.time, now.increment]);
+            }
             let store = setup.open_store()?;
             let lifted = resume(&store, &parsed, from).map_err(|e| Failure::Runtime(e.into()))?;
             let when = match from {
                 ResumeFrom::Now => "from the time herald next starts".to_owned(),
+                ResumeFrom::After([s, i]) => format!("after Timestamp({s}, {i}) (now)"),
                 ResumeFrom::Time([s, i]) => format!("from Timestamp({s}, {i})"),
             };
             match lifted {

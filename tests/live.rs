@@ -320,3 +320,117 @@ fn insert_docs(uri: &str, db: &str, coll: &str, docs: impl IntoIterator<Item = b
         }
     });
 }
+
+herald_test!(
+    a_stopped_target_ends_the_run_and_stays_stopped_until_resumed,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        dir.write(
+        "rules/orders.rhai",
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\", \"drop\"] };\nfn handle(event) { notify(\"ops\", #{ op: event.operationType }); }\n",
+    );
+        let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\nstart_at = \"{}\"\nmax_await_ms = 50\n[engine]\ncommit_interval_ms = 20\n[channels.ops]\nkind = \"file\"\npath = \"ops.jsonl\"\n",
+            sim.uri,
+            unix_now() - 1
+        ),
+    );
+        let ops = || -> Vec<String> {
+            std::fs::read_to_string(dir.join("ops.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["args"]["op"].as_str().unwrap().to_owned()
+                })
+                .collect()
+        };
+        let run = || {
+            herald_process()
+                .arg("run")
+                .arg("--config")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let first = run();
+        insert_docs(&sim.uri, "shop", "orders", [bson::doc! {"_id": 1}]);
+        wait_until("the first notice", || ops().len() == 1);
+        drop_collection(&sim.uri, "shop", "orders");
+        // The drop invalidates the only stream: herald ends on its own, and says so.
+        let output = first.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("every change stream stopped")
+                && stderr(&output).contains("shop.orders: "),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(ops(), ["insert", "drop"]);
+
+        let status = herald()
+            .args(["status", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            stdout(&status).contains("target shop.orders stopped at "),
+            "{}",
+            stdout(&status)
+        );
+        // The collection comes back; herald does not follow it.
+        insert_docs(&sim.uri, "shop", "orders", [bson::doc! {"_id": 2}]);
+        let again = run().wait_with_output().unwrap();
+        assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+        assert!(
+            stderr(&again).contains("every watch target is stopped"),
+            "{}",
+            stderr(&again)
+        );
+
+        let resume = herald()
+            .args(["streams", "resume", "shop.orders", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(resume.status.success(), "{}", stderr(&resume));
+        assert!(
+            stdout(&resume).contains("shop.orders resumed (it had stopped:"),
+            "{}",
+            stdout(&resume)
+        );
+        let resumed = run();
+        // Not the insert made while it was stopped: only what comes after.
+        insert_docs(&sim.uri, "shop", "orders", [bson::doc! {"_id": 3}]);
+        wait_until("the notice after resuming", || ops().len() == 3);
+        let killed = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(resumed.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let output = resumed.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(ops(), ["insert", "drop", "insert"]);
+    }
+);
+
+fn drop_collection(uri: &str, db: &str, coll: &str) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+            client
+                .database(db)
+                .collection::<bson::Document>(coll)
+                .drop()
+                .await
+                .unwrap();
+        });
+}

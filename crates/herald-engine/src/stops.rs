@@ -64,8 +64,11 @@ pub(crate) fn record(commit: &mut Commit, all: &BTreeMap<String, Stop>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResumeFrom {
-    /// Only what happens from now on (the cluster time when herald next starts).
+    /// Only what happens from the cluster time when herald next starts.
     Now,
+    /// Only what happens after this cluster time (`[seconds, increment]`):
+    /// the server's time when the target was resumed.
+    After([u32; 2]),
     /// From this cluster time (`[seconds, increment]`), its events included.
     Time([u32; 2]),
 }

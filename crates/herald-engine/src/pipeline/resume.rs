@@ -182,6 +182,7 @@ impl Engine {
                 .max_by_key(|f| f.key());
             let resumed = match resumes.get(&watch.to_string()) {
                 Some(ResumeFrom::Time(time)) => Some(Floor::From(*time)),
+                Some(ResumeFrom::After(time)) => Some(Floor::After(*time)),
                 Some(ResumeFrom::Now) => {
                     if now.is_none() {
                         now = Some(source.current_time().await?);
