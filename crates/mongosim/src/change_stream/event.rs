@@ -34,9 +34,8 @@ pub struct Shape {
 
 fn header(entry: &Entry, op_type: &str, invalidate: bool) -> Document {
     let token = TokenData {
-        ts: entry.ts,
-        seq: entry.seq,
         invalidate,
+        ..TokenData::at(entry.ts, entry.seq)
     };
     let mut event = doc! {
         "_id": token.to_document(),

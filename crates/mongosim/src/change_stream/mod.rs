@@ -7,12 +7,14 @@
 //!   and which invalidate it.
 //! - [`event`]: the event document for an oplog entry.
 //! - [`stages`]: the stages allowed after `$changeStream`.
+//! - [`split`]: events over 16 MiB: fragments, or `BSONObjectTooLarge`.
 //! - [`cursor`]: reading batches, postBatchResumeToken, invalidation.
 
 pub mod cursor;
 pub mod event;
 pub mod scope;
 pub mod spec;
+pub mod split;
 pub mod stages;
 pub mod token;
 

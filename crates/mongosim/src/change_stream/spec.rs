@@ -193,6 +193,13 @@ pub fn parse(db: &str, coll: Option<&str>, pipeline: &[Bson]) -> Result<Spec, Co
         _ => Start::Now,
     };
     let stages = super::stages::parse_all(&pipeline[1..])?;
+    let from_fragment =
+        matches!(start, Start::ResumeAfter(t) | Start::StartAfter(t) if t.fragment.is_some());
+    if from_fragment && !stages.iter().any(|s| matches!(s, Stage::SplitLargeEvent)) {
+        return Err(CommandError::change_stream_fatal(
+            "To resume from a split event, the $changeStream pipeline must include a $changeStreamSplitLargeEvent stage",
+        ));
+    }
     Ok(Spec {
         scope,
         start,

@@ -42,7 +42,8 @@ pub enum Stage {
     ReplaceRoot(Expr),
     /// Keep or drop the whole event.
     Redact(bool),
-    /// Split events over 16 MiB (events here never are).
+    /// Split events too large for one document: done by the cursor
+    /// (see [`super::split`]), since it changes one event into several.
     SplitLargeEvent,
 }
 
@@ -176,7 +177,15 @@ fn parse_stage(name: &str, spec: &Bson) -> Result<Stage, CommandError> {
             Bson::String(s) if s == "$$PRUNE" => Stage::Redact(false),
             other => return Err(unsupported("$redact", &other.to_string())),
         },
-        _ => Stage::SplitLargeEvent,
+        _ => match spec {
+            Bson::Document(d) if d.is_empty() => Stage::SplitLargeEvent,
+            _ => {
+                return Err(CommandError::location(
+                    7182800,
+                    "$changeStreamSplitLargeEvent spec should be an empty object",
+                ));
+            }
+        },
     })
 }
 

@@ -1,8 +1,10 @@
 //! Resume tokens: `{_data: "<hex>"}`, as servers send them.
 //!
-//! The hex string holds the entry's cluster time, its oplog position and
-//! whether the token is for an invalidate; fixed width, so that tokens sort
-//! by position as strings do. Clients must treat it as opaque.
+//! The hex string holds the entry's cluster time, its oplog position,
+//! whether the token is for an invalidate and, for a fragment of a split
+//! event, the fragment's index; fixed width, so that tokens sort by position
+//! as strings do (an event's fragments after the event, before its
+//! invalidate and the next entry). Clients must treat it as opaque.
 
 use crate::error::CommandError;
 use bson::{Bson, Document, Timestamp, doc};
@@ -16,12 +18,34 @@ pub struct TokenData {
     pub seq: u64,
     /// True for the token of an invalidate event.
     pub invalidate: bool,
+    /// For a fragment of a split event: its index, from 0 (the server's `fragmentNum`).
+    pub fragment: Option<u32>,
 }
 
 impl TokenData {
     /// The token document.
     pub fn to_document(self) -> Document {
-        doc! { "_data": format!("82{:08X}{:08X}{:016X}{:02X}", self.ts.time, self.ts.increment, self.seq, u8::from(self.invalidate)) }
+        let mut data = format!(
+            "82{:08X}{:08X}{:016X}{:02X}",
+            self.ts.time,
+            self.ts.increment,
+            self.seq,
+            u8::from(self.invalidate)
+        );
+        if let Some(fragment) = self.fragment {
+            data.push_str(&format!("{fragment:08X}"));
+        }
+        doc! { "_data": data }
+    }
+
+    /// The token of the entry at `seq`, written at `ts`.
+    pub fn at(ts: Timestamp, seq: u64) -> Self {
+        Self {
+            ts,
+            seq,
+            invalidate: false,
+            fragment: None,
+        }
     }
 
     /// Reads a token that this server issued.
@@ -31,7 +55,7 @@ impl TokenData {
             return Err(bad());
         };
         let data = doc.get_str("_data").map_err(|_| bad())?;
-        if data.len() != 36 || !data.starts_with("82") {
+        if !matches!(data.len(), 36 | 44) || !data.starts_with("82") {
             return Err(bad());
         }
         let hex = |range: std::ops::Range<usize>| {
@@ -47,6 +71,10 @@ impl TokenData {
                 0 => false,
                 1 => true,
                 _ => return Err(bad()),
+            },
+            fragment: match data.len() {
+                44 => Some(hex(36..44)? as u32),
+                _ => None,
             },
         })
     }
@@ -65,6 +93,7 @@ mod tests {
             },
             seq: 9,
             invalidate: false,
+            fragment: None,
         };
         let b = TokenData {
             ts: Timestamp {
@@ -73,7 +102,12 @@ mod tests {
             },
             seq: 10,
             invalidate: true,
+            fragment: None,
         };
+        let fragments = [0, 1].map(|n| TokenData {
+            fragment: Some(n),
+            ..a
+        });
         assert_eq!(
             TokenData::parse(&Bson::Document(a.to_document())).unwrap(),
             a
@@ -82,9 +116,17 @@ mod tests {
             TokenData::parse(&Bson::Document(b.to_document())).unwrap(),
             b
         );
-        assert!(
-            a.to_document().get_str("_data").unwrap() < b.to_document().get_str("_data").unwrap()
-        );
+        let data = |t: TokenData| t.to_document().get_str("_data").unwrap().to_owned();
+        for f in fragments {
+            assert_eq!(
+                TokenData::parse(&Bson::Document(f.to_document())).unwrap(),
+                f
+            );
+        }
+        // An event, its fragments in order, then the next entry.
+        assert!(data(a) < data(fragments[0]));
+        assert!(data(fragments[0]) < data(fragments[1]));
+        assert!(data(fragments[1]) < data(b));
         assert_eq!(
             TokenData::parse(&Bson::Document(doc! {"_data": "zz"}))
                 .unwrap_err()

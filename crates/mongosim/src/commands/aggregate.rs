@@ -127,11 +127,13 @@ fn open_change_stream(
     let now = state.clock.now();
     let mut stream = ChangeStreamCursor::open(spec, reply_ns.clone(), &state.oplog, now)?;
     // As on the server, the first batch holds at most 101 events unless asked otherwise.
-    let batch = stream.read(
-        &state.oplog,
-        &state.catalog,
-        batch_size.unwrap_or(DEFAULT_FIRST_BATCH),
-    )?;
+    let batch = stream
+        .read(
+            &state.oplog,
+            &state.catalog,
+            batch_size.unwrap_or(DEFAULT_FIRST_BATCH),
+        )
+        .map_err(|e| e.with_context("PlanExecutor error during aggregation"))?;
     let id = if stream.invalidated {
         0
     } else {

@@ -98,7 +98,9 @@ async fn change_stream_batch(
             let batch = loop {
                 let batch = {
                     let state = ctx.shared.lock();
-                    stream.read(&state.oplog, &state.catalog, limit)?
+                    stream
+                        .read(&state.oplog, &state.catalog, limit)
+                        .map_err(|e| e.with_context("Executor error during getMore"))?
                 };
                 if !batch.events.is_empty() || stream.invalidated {
                     break batch;

@@ -12,6 +12,7 @@ mod crud;
 mod faults;
 mod images;
 mod indexes;
+mod large_events;
 mod protocol;
 mod python;
 mod resume;
