@@ -2,6 +2,8 @@
 
 mod harness;
 
+mod large;
+
 mod delivery;
 mod effects;
 mod faults;
