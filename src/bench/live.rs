@@ -213,7 +213,7 @@ async fn herald_consumer(
     let rules = work.join("live-rules");
     write_live_rule(&rules, &format!("bench.{coll}"))?;
     let mut config = Config::default();
-    config.mongodb.start_at = Some(format!("{}:{}", start.time, start.increment));
+    config.mongodb.start_at = Some(herald_ingest::mongo::StartAt::OperationTime(start));
     let options = config.mongodb.source_options().map_err(|e| anyhow!(e))?;
     let engine = Engine::builder()
         .rules_dir(&rules)

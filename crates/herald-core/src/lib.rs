@@ -16,7 +16,7 @@
 //! - [`backoff`] — capped exponential backoff with jitter.
 //! - [`effect`] — [`Effect`] and [`IdempotencyKey`].
 //! - [`filter`] — the MongoDB query language evaluated on raw BSON, used to route events to rules.
-//! - [`stream_options`] — [`FullDocument`], the change stream option rules ask for.
+//! - [`stream_options`] — [`FullDocument`] and [`FullDocumentBeforeChange`], the change stream options rules ask for.
 //! - [`decimal`] — fast paths for decimal128 amounts.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 //! - [`raw`] — fast field lookup in raw BSON.
@@ -42,5 +42,5 @@ pub use intent::{Intent, LogLevel};
 pub use namespace::{Namespace, NamespaceError, WatchTarget};
 pub use operation::OperationType;
 pub use position::Position;
-pub use stream_options::FullDocument;
+pub use stream_options::{FullDocument, FullDocumentBeforeChange};
 pub use token::ResumeToken;

@@ -124,7 +124,7 @@ impl Engine {
                     on: spec.on.clone(),
                     filter: spec.filter.source().clone(),
                     full_document: spec.full_document,
-                    before_change: spec.full_document_before_change.clone(),
+                    before_change: spec.full_document_before_change,
                 }
             })
             .collect())

@@ -11,7 +11,9 @@
 //! ```
 
 use crate::values::map_to_document;
-use herald_core::{ChangeEvent, Filter, FullDocument, OperationType, WatchTarget};
+use herald_core::{
+    ChangeEvent, Filter, FullDocument, FullDocumentBeforeChange, OperationType, WatchTarget,
+};
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
@@ -54,8 +56,8 @@ pub struct RuleSpec {
     pub filter: Filter,
     /// The `fullDocument` option it needs.
     pub full_document: FullDocument,
-    /// The `fullDocumentBeforeChange` option it needs (`off`, `whenAvailable`, `required`).
-    pub full_document_before_change: Option<String>,
+    /// The `fullDocumentBeforeChange` option it needs.
+    pub full_document_before_change: FullDocumentBeforeChange,
 }
 
 /// A problem in `RULE`, with the key it concerns (to find its line).
@@ -138,16 +140,18 @@ impl RuleSpec {
                 .ok_or_else(|| err("full_document", "`full_document` must be \"default\", \"updateLookup\", \"whenAvailable\" or \"required\""))?,
         };
         let full_document_before_change = match map.get("full_document_before_change") {
-            None => None,
-            Some(v) => match v.clone().into_string().ok().as_deref() {
-                Some(s @ ("off" | "whenAvailable" | "required")) => Some(s.to_owned()),
-                _ => {
-                    return Err(err(
+            None => FullDocumentBeforeChange::Off,
+            Some(v) => v
+                .clone()
+                .into_string()
+                .ok()
+                .and_then(|s| FullDocumentBeforeChange::parse(&s))
+                .ok_or_else(|| {
+                    err(
                         "full_document_before_change",
                         "`full_document_before_change` must be \"off\", \"whenAvailable\" or \"required\"",
-                    ));
-                }
-            },
+                    )
+                })?,
         };
         Ok(Self {
             id,

@@ -1,5 +1,6 @@
 //! `[mongodb]`: the connection string and the change stream policies of `herald run`.
 
+use herald_ingest::mongo::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,13 +13,13 @@ pub struct MongoConfig {
     pub uri: Option<String>,
     /// Where streams without a checkpoint start: `now`, or an operation time `SECONDS[:INCREMENT]`.
     #[serde(default)]
-    pub start_at: Option<String>,
+    pub start_at: Option<StartAt>,
     /// `fail` (default) or `from_now`.
     #[serde(default)]
-    pub on_history_lost: Option<String>,
+    pub on_history_lost: Option<HistoryLostPolicy>,
     /// `stop` (default) or `restart`.
     #[serde(default)]
-    pub on_invalidate: Option<String>,
+    pub on_invalidate: Option<InvalidatePolicy>,
     /// `maxAwaitTimeMS` of getMore.
     #[serde(default)]
     pub max_await_ms: Option<u64>,
@@ -35,7 +36,7 @@ pub struct MongoConfig {
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
     /// `stop` or `restart`.
-    pub on_invalidate: Option<String>,
+    pub on_invalidate: Option<InvalidatePolicy>,
 }
 
 impl MongoConfig {
@@ -51,47 +52,14 @@ impl MongoConfig {
     }
 
     /// The change stream options this section describes.
-    pub fn source_options(&self) -> Result<herald_ingest::mongo::MongoSourceOptions, String> {
-        use herald_ingest::mongo::{
-            HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt,
-        };
-        let invalidate = |v: &Option<String>, at: &str| match v.as_deref() {
-            None | Some("stop") => Ok(InvalidatePolicy::Stop),
-            Some("restart") => Ok(InvalidatePolicy::Restart),
-            Some(other) => Err(format!(
-                "{at}: on_invalidate must be \"stop\" or \"restart\", not {other:?}"
-            )),
-        };
+    pub fn source_options(&self) -> Result<MongoSourceOptions, String> {
         let mut options = MongoSourceOptions {
-            on_history_lost: match self.on_history_lost.as_deref() {
-                None | Some("fail") => HistoryLostPolicy::Fail,
-                Some("from_now") => HistoryLostPolicy::FromNow,
-                Some(other) => {
-                    return Err(format!(
-                        "mongodb.on_history_lost must be \"fail\" or \"from_now\", not {other:?}"
-                    ));
-                }
-            },
-            on_invalidate: invalidate(&self.on_invalidate, "mongodb")?,
-            start_at: match self.start_at.as_deref() {
-                None | Some("now") => StartAt::Now,
-                Some(text) => {
-                    let (seconds, increment) = text.split_once(':').unwrap_or((text, "0"));
-                    match (seconds.parse::<u32>(), increment.parse::<u32>()) {
-                        (Ok(time), Ok(increment)) => {
-                            StartAt::OperationTime(bson::Timestamp { time, increment })
-                        }
-                        _ => {
-                            return Err(format!(
-                                "mongodb.start_at must be \"now\" or SECONDS[:INCREMENT], not {text:?}"
-                            ));
-                        }
-                    }
-                }
-            },
+            on_history_lost: self.on_history_lost.unwrap_or_default(),
+            on_invalidate: self.on_invalidate.unwrap_or_default(),
+            start_at: self.start_at.unwrap_or_default(),
+            split_large_events: self.split_large_events,
             ..MongoSourceOptions::default()
         };
-        options.split_large_events = self.split_large_events;
         if let Some(ms) = self.max_await_ms {
             options.max_await = Duration::from_millis(ms);
         }
@@ -99,13 +67,9 @@ impl MongoConfig {
             let parsed: herald_core::WatchTarget = target
                 .parse()
                 .map_err(|e: herald_core::NamespaceError| format!("mongodb.streams: {e}"))?;
-            options.on_invalidate_for.insert(
-                parsed,
-                invalidate(
-                    &stream.on_invalidate,
-                    &format!("mongodb.streams.\"{target}\""),
-                )?,
-            );
+            if let Some(policy) = stream.on_invalidate {
+                options.on_invalidate_for.insert(parsed, policy);
+            }
         }
         Ok(options)
     }
@@ -140,6 +104,11 @@ mod tests {
             InvalidatePolicy::Stop
         );
         let err = Config::parse("[mongodb]\non_history_lost = \"ignore\"\n").unwrap_err();
-        assert!(err.contains("from_now"), "{err}");
+        assert!(err.contains("from_now") && err.contains("line 2"), "{err}");
+        let err = Config::parse("[mongodb]\nstart_at = \"yesterday\"\n").unwrap_err();
+        assert!(err.contains("SECONDS[:INCREMENT]") && err.contains("line 2"), "{err}");
+        let err =
+            Config::parse("[mongodb.streams.\"a.b\"]\non_invalidate = \"pause\"\n").unwrap_err();
+        assert!(err.contains("restart") && err.contains("line 2"), "{err}");
     }
 }

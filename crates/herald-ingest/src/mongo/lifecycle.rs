@@ -17,11 +17,11 @@ use herald_core::{ChangeEvent, Namespace, OperationType, WatchTarget};
 ///
 /// ```
 /// use bson::{doc, RawDocumentBuf};
-/// use herald_core::{ChangeEvent, FullDocument, OperationType};
+/// use herald_core::{ChangeEvent, FullDocument, FullDocumentBeforeChange, OperationType};
 /// use herald_ingest::mongo::{lifecycle::ended_targets, plan, Subscription};
 /// let sub = |target: &str| Subscription {
 ///     rule: target.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
-///     filter: doc! {}, full_document: FullDocument::Default, before_change: None,
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
 /// };
 /// let plans = plan(&[sub("shop"), sub("shop.orders")]);
 /// let drop = RawDocumentBuf::from_document(&doc! {

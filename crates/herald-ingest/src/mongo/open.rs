@@ -3,7 +3,7 @@
 use super::options::StartAt;
 use super::stream::StreamTask;
 use bson::{Document, RawDocumentBuf};
-use herald_core::FullDocument;
+use herald_core::{FullDocument, FullDocumentBeforeChange};
 use mongodb::change_stream::ChangeStream;
 use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};
 
@@ -21,10 +21,12 @@ impl StreamTask {
             FullDocument::WhenAvailable => Some(FullDocumentType::WhenAvailable),
             FullDocument::Required => Some(FullDocumentType::Required),
         };
-        let before = match plan.before_change.as_deref() {
-            Some("whenAvailable") => Some(FullDocumentBeforeChangeType::WhenAvailable),
-            Some("required") => Some(FullDocumentBeforeChangeType::Required),
-            _ => None,
+        let before = match plan.before_change {
+            FullDocumentBeforeChange::Off => None,
+            FullDocumentBeforeChange::WhenAvailable => {
+                Some(FullDocumentBeforeChangeType::WhenAvailable)
+            }
+            FullDocumentBeforeChange::Required => Some(FullDocumentBeforeChangeType::Required),
         };
         // With split_large_events, events over 16 MiB arrive as fragments
         // (joined in `split`); the stage must come last.

@@ -4,8 +4,20 @@ use herald_core::WatchTarget;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Where a stream without a checkpoint starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where a stream without a checkpoint starts: `"now"`, or an operation
+/// time `"SECONDS[:INCREMENT]"` in a configuration.
+///
+/// ```
+/// use herald_ingest::mongo::StartAt;
+/// assert_eq!("now".parse::<StartAt>(), Ok(StartAt::Now));
+/// assert_eq!(
+///     "1700000000:2".parse::<StartAt>(),
+///     Ok(StartAt::OperationTime(bson::Timestamp { time: 1_700_000_000, increment: 2 }))
+/// );
+/// assert!("yesterday".parse::<StartAt>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum StartAt {
     /// At the current time: only changes from now on.
     #[default]
@@ -14,8 +26,36 @@ pub enum StartAt {
     OperationTime(bson::Timestamp),
 }
 
+impl std::str::FromStr for StartAt {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "now" {
+            return Ok(Self::Now);
+        }
+        let (seconds, increment) = text.split_once(':').unwrap_or((text, "0"));
+        match (seconds.parse::<u32>(), increment.parse::<u32>()) {
+            (Ok(time), Ok(increment)) => {
+                Ok(Self::OperationTime(bson::Timestamp { time, increment }))
+            }
+            _ => Err(format!(
+                "start_at must be \"now\" or an operation time SECONDS[:INCREMENT], not {text:?}"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for StartAt {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
 /// What to do when the stored resume token is no longer in the oplog (code 286).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HistoryLostPolicy {
     /// Stop with an error that explains what happened and how to go on.
     #[default]
@@ -25,7 +65,8 @@ pub enum HistoryLostPolicy {
 }
 
 /// What to do when a stream is invalidated (its collection or database dropped or renamed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InvalidatePolicy {
     /// End the stream.
     #[default]

@@ -17,7 +17,7 @@
 //! locally to exactly the rules whose target and filter it matches.
 
 use bson::{Bson, Document, doc};
-use herald_core::{FullDocument, OperationType, WatchTarget};
+use herald_core::{FullDocument, FullDocumentBeforeChange, OperationType, WatchTarget};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one rule needs from the server.
@@ -33,8 +33,8 @@ pub struct Subscription {
     pub filter: Document,
     /// The `fullDocument` option it needs.
     pub full_document: FullDocument,
-    /// The `fullDocumentBeforeChange` option it needs (`whenAvailable`, `required`).
-    pub before_change: Option<String>,
+    /// The `fullDocumentBeforeChange` option it needs.
+    pub before_change: FullDocumentBeforeChange,
 }
 
 /// One change stream and what it carries.
@@ -51,7 +51,7 @@ pub struct StreamPlan {
     /// The strongest `fullDocument` any of its rules needs.
     pub full_document: FullDocument,
     /// The strongest `fullDocumentBeforeChange` any of its rules needs.
-    pub before_change: Option<String>,
+    pub before_change: FullDocumentBeforeChange,
     /// `showExpandedEvents`: some rule names an expanded event (`create`,
     /// `createIndexes`, `modify`, ...), which the server sends only then.
     pub show_expanded_events: bool,
@@ -61,14 +61,6 @@ pub struct StreamPlan {
 
 /// Operation types every stream delivers, whatever its rules say.
 pub const LIFECYCLE: [&str; 4] = ["drop", "rename", "dropDatabase", "invalidate"];
-
-fn strength(before: &Option<String>) -> u8 {
-    match before.as_deref() {
-        Some("required") => 2,
-        Some("whenAvailable") => 1,
-        _ => 0,
-    }
-}
 
 /// The stream that carries `target`'s events, given every target watched.
 fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
@@ -87,11 +79,11 @@ fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
 ///
 /// ```
 /// use bson::doc;
-/// use herald_core::{FullDocument, OperationType};
+/// use herald_core::{FullDocument, FullDocumentBeforeChange, OperationType};
 /// use herald_ingest::mongo::{Subscription, plan};
 /// let sub = |rule: &str, target: &str| Subscription {
 ///     rule: rule.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
-///     filter: doc! {}, full_document: FullDocument::Default, before_change: None,
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
 /// };
 /// // A database stream carries its collections' events: one stream, not two.
 /// let plans = plan(&[sub("a", "shop.orders"), sub("b", "shop"), sub("c", "hr.people")]);
@@ -135,9 +127,9 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
                     .unwrap_or_default(),
                 before_change: subs
                     .iter()
-                    .map(|s| s.before_change.clone())
-                    .max_by_key(strength)
-                    .flatten(),
+                    .map(|s| s.before_change)
+                    .max()
+                    .unwrap_or_default(),
                 show_expanded_events: subs
                     .iter()
                     .any(|s| s.on.iter().any(|op| matches!(op, OperationType::Other(_)))),

@@ -15,7 +15,7 @@ fn sub(
         on: on.iter().map(|o| OperationType::parse(o)).collect(),
         filter,
         full_document: full,
-        before_change: None,
+        before_change: FullDocumentBeforeChange::Off,
     }
 }
 
