@@ -106,7 +106,10 @@ mod tests {
         let err = Config::parse("[mongodb]\non_history_lost = \"ignore\"\n").unwrap_err();
         assert!(err.contains("from_now") && err.contains("line 2"), "{err}");
         let err = Config::parse("[mongodb]\nstart_at = \"yesterday\"\n").unwrap_err();
-        assert!(err.contains("SECONDS[:INCREMENT]") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("SECONDS[:INCREMENT]") && err.contains("line 2"),
+            "{err}"
+        );
         let err =
             Config::parse("[mongodb.streams.\"a.b\"]\non_invalidate = \"pause\"\n").unwrap_err();
         assert!(err.contains("restart") && err.contains("line 2"), "{err}");

@@ -3,6 +3,7 @@
 //! - [`plan`](mod@plan) — many rules, few streams: the fewest streams that cover the
 //!   watch targets, each `$match` the union of its rules' filters.
 //! - [`options`] — start position and the history-lost / invalidate policies.
+//! - `batcher` — gathering a stream's events into batches, joining split events.
 //! - [`errors`] — which driver errors are worth reopening the stream for.
 //! - [`lifecycle`] — drops and renames of targets narrower than their stream.
 //! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
@@ -12,6 +13,7 @@
 //! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
 //! - [`uri`] — connection strings, with passwords kept out of logs.
 
+mod batcher;
 pub mod errors;
 pub mod lifecycle;
 mod open;

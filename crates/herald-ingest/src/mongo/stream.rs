@@ -1,19 +1,18 @@
 //! One change stream's task: open it, read batches, resume, retry, report.
 
+use super::batcher::{BatchEnd, Batcher, Gathered};
 use super::errors::{ErrorClass, classify};
 use super::options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
 use super::plan::StreamPlan;
-use super::reader::{AbortOnDrop, Read, read_ahead};
 use crate::source::{Batch, SourceError, SourcedEvent, StreamNotice};
 use bson::RawDocumentBuf;
-use herald_core::{ChangeEvent, OperationType, Position, ResumeToken};
+use herald_core::{ChangeEvent, Position, ResumeToken, WatchTarget};
 use mongodb::Client;
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::ResumeToken as DriverToken;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// What a stream task sends to the engine.
 pub type Message = Result<Batch, SourceError>;
@@ -87,141 +86,43 @@ impl StreamTask {
         }
     }
 
-    /// Reads batches until the stream fails, ends or is invalidated.
-    ///
-    /// A reader task keeps calling the driver while this loop gathers its
-    /// events into batches: a batch is handed on when the driver has no more
-    /// buffered (it is waiting on a getMore), when it is full, or
-    /// `max_batch_delay` after its first event; never held for a getMore that
-    /// is awaiting new events.
+    /// Reads batches until the stream fails, ends or is invalidated, and
+    /// hands each on with the position after it.
     async fn read(
         &mut self,
         stream: ChangeStream<RawDocumentBuf>,
         attempt: &mut u32,
         start_at: &mut StartAt,
     ) -> Outcome {
-        let max_batch = self.options.max_batch.max(1);
-        let (tx, mut rx) = mpsc::channel(4);
-        let _reader = AbortOnDrop(tokio::spawn(read_ahead(stream, tx, max_batch)));
-        // Events received but not yet put in a batch.
-        let mut pending = std::collections::VecDeque::new();
-        let mut fragments = super::split::Reassembler::default();
+        let mut batcher =
+            Batcher::start(stream, self.options.max_batch, self.options.max_batch_delay);
         loop {
-            let mut events = Vec::new();
-            let mut invalidated = false;
-            // Narrower targets the batch's last event ended, with why.
-            let mut stopping: Vec<(herald_core::WatchTarget, String)> = Vec::new();
-            let mut failure = None;
-            let mut drained = None;
-            let mut ended = false;
-            let mut deadline: Option<Instant> = None;
-            loop {
-                let next = match pending.pop_front() {
-                    Some(raw) => Some(Ok(raw)),
-                    None => {
-                        let received = match deadline {
-                            None => rx.recv().await,
-                            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                                Ok(received) => received,
-                                Err(_) => break,
-                            },
-                        };
-                        match received {
-                            Some(Read::Events(events)) => {
-                                pending.extend(events);
-                                continue;
-                            }
-                            other => other.map(Err),
-                        }
-                    }
-                };
-                match next {
-                    Some(Ok(raw)) => {
-                        match fragments
-                            .push(raw)
-                            .map_err(|e| e.to_string())
-                            .and_then(|whole| {
-                                whole
-                                    .map(ChangeEvent::from_raw)
-                                    .transpose()
-                                    .map_err(|e| format!("malformed change event: {e}"))
-                            }) {
-                            // A fragment of a split event: keep reading until it is whole.
-                            Ok(None) => continue,
-                            Ok(Some(event)) => {
-                                let position = Position::Token {
-                                    bytes: event.token().as_bytes().to_vec(),
-                                };
-                                invalidated = *event.operation_type() == OperationType::Invalidate;
-                                for target in super::lifecycle::ended_targets(&event, &self.plan) {
-                                    if self.options.invalidate_policy(&target)
-                                        == InvalidatePolicy::Stop
-                                        && !self.stopped.contains(&target)
-                                    {
-                                        let reason = super::lifecycle::describe(&target, &event);
-                                        stopping.push((target.clone(), reason));
-                                        self.stopped.push(target);
-                                    }
-                                }
-                                events.push(SourcedEvent { event, position });
-                                deadline.get_or_insert_with(|| {
-                                    Instant::now() + self.options.max_batch_delay
-                                });
-                                // A batch ends at an event that stops a target, so the
-                                // stop is handed on before any later event.
-                                if invalidated
-                                    || !stopping.is_empty()
-                                    || events.len() >= self.options.max_batch
-                                {
-                                    break;
-                                }
-                            }
-                            Err(reason) => {
-                                // The server sent an event herald cannot read; nothing later can be trusted.
-                                return self.stop(reason, true).await;
-                            }
-                        }
-                    }
-                    Some(Err(Read::Waiting)) if events.is_empty() => {}
-                    Some(Err(Read::Waiting)) => break,
-                    Some(Err(Read::Drained { token, alive })) => {
-                        drained = token;
-                        ended = !alive;
-                        break;
-                    }
-                    Some(Err(Read::Failed(error))) => {
-                        failure = Some(error);
-                        break;
-                    }
-                    Some(Err(Read::Events(_))) => unreachable!("chunks are unpacked above"),
-                    None => {
-                        ended = true;
-                        break;
-                    }
-                }
-            }
-            // Hand on what was read before any failure, with the token after it:
-            // the server's post-batch token when its batch ran dry, else the last
-            // event's; never a token from inside a split event, which could not
-            // be resumed from.
+            // Narrower targets an event ended (with why): the batch ends at it.
+            let mut stopping: Vec<(WatchTarget, String)> = Vec::new();
+            let Gathered { events, end } = batcher
+                .gather(|event| self.note_ended_targets(event, &mut stopping))
+                .await;
+            // The position after the batch: the server's post-batch token when
+            // its batch ran dry, else the last event's; never a token from
+            // inside a split event, which could not be resumed from.
             let last_event_token = || {
                 events.last().and_then(|e: &SourcedEvent| {
                     bson::from_bson::<DriverToken>(e.event.token().to_bson()).ok()
                 })
             };
-            let end = if fragments.is_pending() {
-                last_event_token()
-            } else {
-                drained.or_else(last_event_token)
+            let drained = match &end {
+                BatchEnd::Drained { token, .. } if !batcher.mid_event() => token.clone(),
+                _ => None,
             };
-            if let Some(token) = &end {
+            let position = drained.or_else(last_event_token);
+            if let Some(token) = &position {
                 self.token = Some(token.clone());
             }
             let delivered = !events.is_empty();
             let batch = Batch {
                 stream: self.id.clone(),
                 events,
-                end: end.as_ref().and_then(position_of),
+                end: position.as_ref().and_then(position_of),
                 scope: Some(self.plan.target.clone()),
                 ..Batch::default()
             };
@@ -235,51 +136,76 @@ impl StreamTask {
                     return Outcome::Done;
                 }
             }
-            if delivered || failure.is_none() {
+            if delivered || !matches!(end, BatchEnd::Failed(_)) {
                 *attempt = 0;
             }
-            if let Some(error) = failure {
-                return self.on_error(&error, attempt, start_at).await;
+            match end {
+                BatchEnd::More | BatchEnd::AtEvent | BatchEnd::Drained { alive: true, .. } => {}
+                BatchEnd::Drained { alive: false, .. } | BatchEnd::Closed => {
+                    return Outcome::Reopen;
+                }
+                BatchEnd::Failed(error) => return self.on_error(&error, attempt, start_at).await,
+                BatchEnd::Invalidated => return self.on_invalidate().await,
+                // The server sent an event herald cannot read; nothing later can be trusted.
+                BatchEnd::Malformed(reason) => return self.stop(reason, true).await,
             }
-            if invalidated {
-                return match self.options.invalidate_policy(&self.plan.target) {
-                    // The stream's own target stops, but a narrower one it carries
-                    // follows its re-created collection: stop the others' rules and
-                    // reopen for it.
-                    InvalidatePolicy::Stop if self.carries_a_restart() => {
-                        for target in self.plan.targets.clone() {
-                            let stop = self.options.invalidate_policy(&target)
-                                == InvalidatePolicy::Stop
-                                && !self.stopped.contains(&target);
-                            if stop {
-                                let reason = format!(
-                                    "{target} ended: the stream was invalidated (on_invalidate = \"stop\")"
-                                );
-                                self.stopped.push(target.clone());
-                                let notice = StreamNotice::TargetStopped { target, reason };
-                                if !self.send(Ok(notice_batch(&self.id, notice))).await {
-                                    return Outcome::Done;
-                                }
-                            }
-                        }
-                        tracing::warn!(stream = %self.id, "invalidated; reopening for the targets that restart");
-                        Outcome::Reopen
-                    }
-                    InvalidatePolicy::Stop => {
+        }
+    }
+
+    /// Records the narrower targets `event` ends with a stop policy (a drop
+    /// or rename under a wider stream); true if it ends any.
+    fn note_ended_targets(
+        &mut self,
+        event: &ChangeEvent,
+        stopping: &mut Vec<(WatchTarget, String)>,
+    ) -> bool {
+        let before = stopping.len();
+        for target in super::lifecycle::ended_targets(event, &self.plan) {
+            if self.options.invalidate_policy(&target) == InvalidatePolicy::Stop
+                && !self.stopped.contains(&target)
+            {
+                let reason = super::lifecycle::describe(&target, event);
+                stopping.push((target.clone(), reason));
+                self.stopped.push(target);
+            }
+        }
+        stopping.len() > before
+    }
+
+    /// The stream's `invalidate`: stop, or reopen after it, as the policies say.
+    async fn on_invalidate(&mut self) -> Outcome {
+        match self.options.invalidate_policy(&self.plan.target) {
+            // The stream's own target stops, but a narrower one it carries
+            // follows its re-created collection: stop the others' rules and
+            // reopen for it.
+            InvalidatePolicy::Stop if self.carries_a_restart() => {
+                for target in self.plan.targets.clone() {
+                    let stop = self.options.invalidate_policy(&target) == InvalidatePolicy::Stop
+                        && !self.stopped.contains(&target);
+                    if stop {
                         let reason = format!(
-                            "{} was dropped or renamed (invalidate); on_invalidate = \"stop\"",
-                            self.plan.target
+                            "{target} ended: the stream was invalidated (on_invalidate = \"stop\")"
                         );
-                        self.stop(reason, false).await
+                        self.stopped.push(target.clone());
+                        let notice = StreamNotice::TargetStopped { target, reason };
+                        if !self.send(Ok(notice_batch(&self.id, notice))).await {
+                            return Outcome::Done;
+                        }
                     }
-                    InvalidatePolicy::Restart => {
-                        tracing::warn!(stream = %self.id, "invalidated; restarting after the invalidate event");
-                        Outcome::Reopen
-                    }
-                };
+                }
+                tracing::warn!(stream = %self.id, "invalidated; reopening for the targets that restart");
+                Outcome::Reopen
             }
-            if ended {
-                return Outcome::Reopen;
+            InvalidatePolicy::Stop => {
+                let reason = format!(
+                    "{} was dropped or renamed (invalidate); on_invalidate = \"stop\"",
+                    self.plan.target
+                );
+                self.stop(reason, false).await
+            }
+            InvalidatePolicy::Restart => {
+                tracing::warn!(stream = %self.id, "invalidated; restarting after the invalidate event");
+                Outcome::Reopen
             }
         }
     }
