@@ -72,6 +72,14 @@ impl Router {
         event: &'a ChangeEvent,
         scope: Option<&'a WatchTarget>,
     ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.candidates(event)
+            .filter(move |rule| rule.accepts_in(event, scope))
+    }
+
+    /// The rules that may accept `event` (its operation type, and the value
+    /// each rule's indexed equality requires), in rule-file order; each must
+    /// still be tested with [`Rule::accepts_in`].
+    pub fn candidates<'a>(&'a self, event: &'a ChangeEvent) -> impl Iterator<Item = &'a Rule> + 'a {
         let mut candidates: Vec<usize> = Vec::new();
         if let Some(table) = self.by_operation.get(event.operation_type()) {
             candidates.extend_from_slice(&table.scan);
@@ -85,10 +93,7 @@ impl Router {
             candidates.sort_unstable();
             candidates.dedup();
         }
-        candidates
-            .into_iter()
-            .map(|i| &self.rules[i])
-            .filter(move |rule| rule.accepts_in(event, scope))
+        candidates.into_iter().map(|i| &self.rules[i])
     }
 
     /// All rules.

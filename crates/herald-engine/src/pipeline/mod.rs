@@ -4,6 +4,7 @@
 //! - `commit` — applying completions in order and committing groups.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
 //! - `rule_run` — one rule on one event: the handler, numbered effects, retries.
+//! - `view` — each rule sees the event as its own options ask.
 //! - `resume` — where streams start, and each rule's floor, when the plan changes.
 //! - `watermark` — releasing completions in source order.
 
@@ -11,6 +12,7 @@ mod commit;
 mod resume;
 pub(crate) mod rule_run;
 pub mod run;
+mod view;
 mod watermark;
 pub(crate) mod worker;
 

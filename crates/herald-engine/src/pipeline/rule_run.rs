@@ -115,6 +115,9 @@ async fn run_rule(
     prior: Prior<'_>,
     completed: &mut Vec<Effect>,
 ) -> Result<Vec<Intent>, (String, u32)> {
+    if let Some(why) = super::view::missing_image(rule, event) {
+        return Err((why, 1));
+    }
     let reader: Arc<dyn StateRead> = state.clone();
     let intents = match rule.handle(event, reader) {
         Ok(intents) => intents,

@@ -108,12 +108,21 @@ pub(crate) async fn process(
     let mut completion = Completion::default();
     let token = event.token().as_bytes();
     let dry_run = core.options.dry_run;
-    for rule in core.router.route(event, item.scope.as_deref()) {
+    for rule in core.router.candidates(event) {
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
         if item.stopped.contains(&rule.spec().watch)
             || below_floor(floors, rule.name(), event.cluster_time())
         {
+            continue;
+        }
+        // From a stream, the rule sees (and filters) the event as it asked.
+        let masked = match item.scope {
+            Some(_) => super::view::as_asked(rule, event).map(Arc::new),
+            None => None,
+        };
+        let event = masked.as_ref().unwrap_or(event);
+        if !rule.accepts_in(event, item.scope.as_deref()) {
             continue;
         }
         completion.matched += 1;

@@ -348,3 +348,108 @@ async fn a_rule_on_expanded_events_receives_them() {
         .collect();
     assert_eq!(ops, ["create", "createIndexes"]);
 }
+
+/// Rules share their stream's options, but each sees the event as its own
+/// options ask: a rule with the default `full_document` neither sees nor
+/// matches on the `fullDocument` another rule's `updateLookup` brought.
+#[tokio::test]
+async fn each_rule_sees_the_event_as_its_options_ask() {
+    let t = Target::any("as_asked").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |options: &str, filter: &str| {
+        format!(
+            "const RULE = #{{ watch: \"{}\", on: [\"update\"]{options}, filter: #{{ {filter} }} }};\nfn handle(event) {{ notify(\"out\", #{{ full: \"fullDocument\" in event }}); }}\n",
+            t.ns("d.c")
+        )
+    };
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("lookup", &rule(", full_document: \"updateLookup\"", "")),
+            ("plain", &rule("", "")),
+            // Matches only where there is no fullDocument: for this rule, every update.
+            (
+                "absent",
+                &rule("", "\"fullDocument.n\": #{ \"$exists\": false }"),
+            ),
+        ],
+    );
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1, "n": 1}).await.unwrap();
+    c.update_one(doc! {"_id": 1}, doc! {"$set": {"n": 2}})
+        .await
+        .unwrap();
+    recorder.wait_for("three effects", |s| s.len() >= 3).await;
+    running.stop().await.unwrap();
+    let mut got: Vec<(String, bool)> = recorder
+        .all()
+        .iter()
+        .map(|s| (s.rule.clone(), s.args.get_bool("full").unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("absent".to_owned(), false),
+            ("lookup".to_owned(), true),
+            ("plain".to_owned(), false)
+        ]
+    );
+}
+
+/// One rule requires pre-images the collection does not record: only that
+/// rule fails (each such event goes to the dead-letter queue with why); the
+/// stream and the other rules go on.
+#[tokio::test]
+async fn a_rule_requiring_a_missing_image_fails_alone() {
+    let t = Target::any("required_alone").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |options: &str| {
+        format!(
+            "const RULE = #{{ watch: \"{}\", on: [\"update\"]{options} }};\nfn handle(event) {{ notify(\"out\", #{{ id: event.documentKey._id }}); }}\n",
+            t.ns("d.c")
+        )
+    };
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            (
+                "needs",
+                &rule(", full_document_before_change: \"required\""),
+            ),
+            ("plain", &rule("")),
+        ],
+    );
+    let (recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1, "n": 1}).await.unwrap();
+    for n in 2..=3 {
+        c.update_one(doc! {"_id": 1}, doc! {"$set": {"n": n}})
+            .await
+            .unwrap();
+    }
+    recorder
+        .wait_for("both updates for plain", |s| s.len() >= 2)
+        .await;
+    let store = running.store.clone();
+    let summary = running.stop().await.unwrap();
+    assert_eq!(
+        (
+            summary.effects,
+            summary.dead_lettered,
+            summary.streams_failed
+        ),
+        (2, 2, 0)
+    );
+    assert!(recorder.all().iter().all(|s| s.rule == "plain"));
+    let letters: Vec<_> = store.dead_letters().collect::<Result<_, _>>().unwrap();
+    assert_eq!(letters.len(), 2);
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.rule == "needs" && l.error.contains("changeStreamPreAndPostImages")),
+        "{:?}",
+        letters.iter().map(|l| &l.error).collect::<Vec<_>>()
+    );
+}

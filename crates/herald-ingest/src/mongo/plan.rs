@@ -120,16 +120,8 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
             StreamPlan {
                 id: stream_id(&target),
                 pipeline: vec![doc! { "$match": { "$or": branches } }],
-                full_document: subs
-                    .iter()
-                    .map(|s| s.full_document)
-                    .max()
-                    .unwrap_or_default(),
-                before_change: subs
-                    .iter()
-                    .map(|s| s.before_change)
-                    .max()
-                    .unwrap_or_default(),
+                full_document: shared_full_document(&subs),
+                before_change: shared_before_change(&subs),
                 show_expanded_events: subs
                     .iter()
                     .any(|s| s.on.iter().any(|op| matches!(op, OperationType::Other(_)))),
@@ -139,6 +131,43 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
             }
         })
         .collect()
+}
+
+/// The `fullDocument` a stream asks for its rules: `required` only when all
+/// of them require it (so one rule's requirement cannot fail the stream for
+/// the others; herald fails only the requiring rules on an event without a
+/// post-image), else a lookup if any asks for one, else the post-image when
+/// available if any wants it.
+fn shared_full_document(subs: &[&Subscription]) -> FullDocument {
+    let all = |f: FullDocument| subs.iter().all(|s| s.full_document == f);
+    let any = |f: FullDocument| subs.iter().any(|s| s.full_document == f);
+    if all(FullDocument::Required) {
+        FullDocument::Required
+    } else if any(FullDocument::UpdateLookup) {
+        FullDocument::UpdateLookup
+    } else if any(FullDocument::WhenAvailable) || any(FullDocument::Required) {
+        FullDocument::WhenAvailable
+    } else {
+        FullDocument::Default
+    }
+}
+
+/// The `fullDocumentBeforeChange` a stream asks for its rules: `required`
+/// only when all of them require it, else `whenAvailable` if any wants one.
+fn shared_before_change(subs: &[&Subscription]) -> FullDocumentBeforeChange {
+    if subs
+        .iter()
+        .all(|s| s.before_change == FullDocumentBeforeChange::Required)
+    {
+        FullDocumentBeforeChange::Required
+    } else if subs
+        .iter()
+        .any(|s| s.before_change != FullDocumentBeforeChange::Off)
+    {
+        FullDocumentBeforeChange::WhenAvailable
+    } else {
+        FullDocumentBeforeChange::Off
+    }
 }
 
 /// The checkpoint name of the stream on `target`.

@@ -234,3 +234,32 @@ fn the_pushed_down_match_keeps_every_event_a_rule_matches() {
     let rejected = doc! {"operationType": "insert", "fullDocument": {"n": 1}};
     assert!(!stream.matches(&bson::RawDocumentBuf::from_document(&rejected).unwrap()));
 }
+
+#[test]
+fn a_requirement_is_asked_of_the_server_only_when_every_rule_has_it() {
+    let with = |full: FullDocument, before: FullDocumentBeforeChange| Subscription {
+        before_change: before,
+        ..sub("r", "d.c", &["update"], doc! {}, full)
+    };
+    let options = |subs: &[Subscription]| {
+        let p = plan(subs).remove(0);
+        (p.full_document, p.before_change)
+    };
+    use FullDocument as F;
+    use FullDocumentBeforeChange as B;
+    assert_eq!(
+        options(&[
+            with(F::Required, B::Required),
+            with(F::Required, B::Required)
+        ]),
+        (F::Required, B::Required)
+    );
+    assert_eq!(
+        options(&[with(F::Required, B::Required), with(F::Default, B::Off)]),
+        (F::WhenAvailable, B::WhenAvailable)
+    );
+    assert_eq!(
+        options(&[with(F::Required, B::Off), with(F::UpdateLookup, B::Off)]),
+        (F::UpdateLookup, B::Off)
+    );
+}
