@@ -4,7 +4,7 @@ use crate::cli::RulesArgs;
 use crate::exit::{Failure, Outcome};
 use crate::report;
 use crate::setup::Setup;
-use herald_engine::config::unknown_targets;
+use herald_engine::config::{reads_removed_fields, unknown_targets};
 
 /// Runs the command.
 pub fn run(args: RulesArgs) -> Outcome {
@@ -33,6 +33,9 @@ pub fn run(args: RulesArgs) -> Outcome {
             );
             return Err(Failure::Reported(2));
         }
+    }
+    for warning in reads_removed_fields(rules.rules(), &setup.config) {
+        eprintln!("warning: {warning}");
     }
     println!("{} rule(s) ok", rules.rules().len());
     if let Some(path) = &setup.config_path {

@@ -5,7 +5,7 @@ use crate::exit::{self, Failure, Outcome};
 use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
 use herald_engine::{Quiet, RunOptions};
-use herald_ingest::mongo::{MongoSource, StreamPlan, plan, summary, uri::redact};
+use herald_ingest::mongo::{MongoSource, StreamPlan, plan_with, summary, uri::redact};
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Outcome {
@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> Outcome {
     runtime.block_on(async move {
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let engine = setup.engine(RunOptions::default(), Some(client.clone()))?;
-        let plans = plan(&engine.subscriptions().map_err(exit::run_failure)?);
+        let plans = plan_with(&engine.subscriptions().map_err(exit::run_failure)?, &options.stages);
         let stopped = herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
         for (target, stop) in &stopped {
             eprintln!("herald: {target} is stopped ({}); `herald streams resume {target}` starts it again", stop.reason);

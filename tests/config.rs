@@ -289,3 +289,54 @@ herald_test!(a_log_channel_is_visible_at_the_default_log_level, |dir| {
         "{err}"
     );
 });
+
+herald_test!(stages_are_checked_at_load, |dir| {
+    dir.write(
+        "rules/expenses.rhai",
+        "const RULE = #{ watch: \"finance.expenses\", on: [\"insert\"] };\nfn handle(event) {\n    notify(\"ops\", #{ image: event.fullDocument.receiptImage });\n}\n",
+    );
+    let base = "rules = \"rules\"\n[channels.ops]\nkind = \"stdout\"\n[mongodb.streams.\"finance.expenses\"]\n";
+    let check = |stages: &str| {
+        let config = dir.write("herald.toml", &format!("{base}stages = [{stages}]\n"));
+        herald()
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    // A stage herald needs the event without, refused with the file and the stage.
+    let refused = check(
+        "{ \"$match\" = { \"fullDocument.n\" = 1 } }, { \"$replaceRoot\" = { newRoot = \"$fullDocument\" } }",
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("herald.toml")
+            && err.contains("mongodb.streams.\"finance.expenses\".stages[1]: $replaceRoot replaces the whole event"),
+        "{err}"
+    );
+    let removes_id = check("{ \"$unset\" = \"_id\" }");
+    assert_eq!(removes_id.status.code(), Some(2));
+    assert!(
+        stderr(&removes_id).contains("would change `_id`"),
+        "{}",
+        stderr(&removes_id)
+    );
+    let not_allowed = check("{ \"$group\" = { _id = 1 } }");
+    assert_eq!(not_allowed.status.code(), Some(2));
+    assert!(
+        stderr(&not_allowed).contains("$group is not allowed"),
+        "{}",
+        stderr(&not_allowed)
+    );
+    // Allowed, but the rule reads what it removes: a warning, with the line.
+    let warned = check("{ \"$unset\" = \"fullDocument.receiptImage\" }");
+    assert!(warned.status.success(), "{}", stderr(&warned));
+    assert!(
+        stderr(&warned).contains("expenses.rhai:3:")
+            && stderr(&warned).contains("reads `fullDocument.receiptImage`"),
+        "{}",
+        stderr(&warned)
+    );
+});

@@ -50,8 +50,10 @@ use std::time::Duration;
 
 mod mongodb;
 mod names;
+mod reads;
 pub use self::mongodb::{MongoConfig, StreamConfig};
 pub use names::unknown_targets;
+pub use reads::reads_removed_fields;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]

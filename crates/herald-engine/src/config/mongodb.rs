@@ -37,6 +37,10 @@ pub struct MongoConfig {
 pub struct StreamConfig {
     /// `stop` or `restart`.
     pub on_invalidate: Option<InvalidatePolicy>,
+    /// Stages after herald's `$match` for this target's events, e.g.
+    /// `[{ "$unset" = "fullDocument.receiptImage" }]`.
+    #[serde(default)]
+    pub stages: Vec<bson::Document>,
 }
 
 impl MongoConfig {
@@ -68,7 +72,25 @@ impl MongoConfig {
                 .parse()
                 .map_err(|e: herald_core::NamespaceError| format!("mongodb.streams: {e}"))?;
             if let Some(policy) = stream.on_invalidate {
-                options.on_invalidate_for.insert(parsed, policy);
+                options.on_invalidate_for.insert(parsed.clone(), policy);
+            }
+            if !stream.stages.is_empty() {
+                herald_ingest::mongo::stages::check(&stream.stages)
+                    .map_err(|why| format!("mongodb.streams.\"{target}\".{why}"))?;
+                options.stages.insert(parsed, stream.stages.clone());
+            }
+        }
+        // Stages apply to every event of their target: one target's stages
+        // cannot also apply inside another's.
+        for outer in options.stages.keys() {
+            if let Some(inner) = options
+                .stages
+                .keys()
+                .find(|inner| *inner != outer && outer.contains(inner))
+            {
+                return Err(format!(
+                    "mongodb.streams: both \"{outer}\" and \"{inner}\" inside it have stages; put them on one target"
+                ));
             }
         }
         Ok(options)

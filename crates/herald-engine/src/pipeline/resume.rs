@@ -134,51 +134,76 @@ impl Engine {
         // Per stream, the earliest floor of the rules that have progress.
         let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
         // Each rule's stream, by rule name.
-        let mut stream_of: HashMap<Arc<str>, &str> = HashMap::new();
+        // Each rule's streams, by rule name: the one covering its target, and
+        // those of narrower targets with stages of their own.
+        let mut stream_of: HashMap<Arc<str>, Vec<&str>> = HashMap::new();
         for rule in self.rules() {
             let watch = &rule.spec().watch;
-            let Some(stream) = streams
+            let carriers: Vec<&String> = streams
                 .iter()
-                .find(|s| targets.get(s.as_str()).is_some_and(|t| t.contains(watch)))
-            else {
+                .filter(|s| {
+                    targets
+                        .get(s.as_str())
+                        .is_some_and(|t| t.contains(watch) || watch.contains(t))
+                })
+                .collect();
+            if carriers.is_empty() {
                 continue;
-            };
+            }
             let name = rule.name().as_ref();
-            plan.streams
-                .entry(stream.clone())
-                .or_default()
-                .push(name.to_owned());
-            stream_of.insert(rule.name().clone(), stream.as_str());
+            for stream in &carriers {
+                plan.streams
+                    .entry((*stream).clone())
+                    .or_default()
+                    .push(name.to_owned());
+            }
+            stream_of.insert(
+                rule.name().clone(),
+                carriers.iter().map(|s| s.as_str()).collect(),
+            );
             // Progress: the recorded floor and the checkpoints of the streams
             // that served it, if they carry its target.
-            let from_checkpoint = |id: &str| {
+            // The checkpoint time of a stream that carried the rule's events
+            // (its target overlaps the rule's); `Some(None)` if it has none yet.
+            let checkpoint_of = |id: &str| {
                 targets
                     .get(id)
-                    .filter(|t| t.contains(watch))
-                    .and(stored.get(id))
-                    .and_then(time_of)
-                    .map(|t| Floor::From(pair(t)))
+                    .filter(|t| t.contains(watch) || watch.contains(t))
+                    .map(|_| stored.get(id).and_then(time_of))
             };
             let recorded = previous
                 .as_ref()
                 .and_then(|p| p.rules.get(name))
                 .filter(|r| r.watch == watch.to_string())
                 .and_then(|r| r.floor);
-            let checkpoints: Vec<Floor> = match &previous {
+            let carried: Vec<Option<Timestamp>> = match &previous {
                 Some(_) => served
                     .get(name)
                     .into_iter()
                     .flatten()
-                    .filter_map(|id| from_checkpoint(id))
+                    .filter_map(|id| checkpoint_of(id))
                     .collect(),
                 // Before plans were recorded, every target had its own stream.
-                None => from_checkpoint(&herald_ingest::mongo::stream_id(watch))
+                None => checkpoint_of(&herald_ingest::mongo::stream_id(watch))
+                    .filter(Option::is_some)
                     .into_iter()
                     .collect(),
             };
+            // Done up to the least advanced of the streams that carried it
+            // (each carries a different part of its events); a stream with no
+            // checkpoint yet leaves only the recorded floor.
+            let from_checkpoints = if !carried.is_empty() && carried.iter().all(Option::is_some) {
+                carried
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|t| Floor::From(pair(t)))
+            } else {
+                None
+            };
             let progress = recorded
                 .into_iter()
-                .chain(checkpoints)
+                .chain(from_checkpoints)
                 .max_by_key(|f| f.key());
             let resumed = match resumes.get(&watch.to_string()) {
                 Some(ResumeFrom::Time(time)) => Some(Floor::From(*time)),
@@ -212,10 +237,12 @@ impl Engine {
             );
             if let Some(floor) = floor {
                 let time = floor.time();
-                earliest
-                    .entry(stream.as_str())
-                    .and_modify(|t| *t = (*t).min(time))
-                    .or_insert(time);
+                for stream in &carriers {
+                    earliest
+                        .entry(stream.as_str())
+                        .and_modify(|t| *t = (*t).min(time))
+                        .or_insert(time);
+                }
                 floors.insert(rule.name().clone(), floor);
             }
         }
@@ -262,7 +289,12 @@ impl Engine {
         }
         // A floor at or before its stream's start skips nothing: keep the others.
         floors.retain(|name, floor| {
-            let start = stream_of.get(name).and_then(|s| starts.get(s));
+            let start = stream_of
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter_map(|s| starts.get(s))
+                .min();
             match (*floor, start) {
                 (Floor::From(_), Some(start)) => floor.time() > *start,
                 _ => true,

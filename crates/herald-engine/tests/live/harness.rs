@@ -4,7 +4,7 @@ use bson::Document;
 use herald_core::Effect;
 use herald_engine::effects::{BoxFuture, Channel, EffectError};
 use herald_engine::{Config, Engine, EngineError, Quiet, RunSummary};
-use herald_ingest::mongo::{MongoSource, MongoSourceOptions, plan};
+use herald_ingest::mongo::{MongoSource, MongoSourceOptions, plan_with};
 use mongosim::MongoSim;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -196,7 +196,8 @@ pub async fn start(
         .effect("out", recorder.clone())
         .build()
         .unwrap();
-    let source = MongoSource::new(client, plan(&engine.subscriptions().unwrap()), options);
+    let plans = plan_with(&engine.subscriptions().unwrap(), &options.stages);
+    let source = MongoSource::new(client, plans, options);
     let store = engine.store().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -453,3 +453,67 @@ async fn a_rule_requiring_a_missing_image_fails_alone() {
         letters.iter().map(|l| &l.error).collect::<Vec<_>>()
     );
 }
+
+/// A target's stages apply to every event of it, whichever rule receives it
+/// (one on the whole cluster too), and to no other target's events.
+#[tokio::test]
+async fn stages_apply_to_every_event_of_their_target_and_no_other() {
+    let t = Target::any("stages").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |target: &str, filter: &str| {
+        format!(
+            "const RULE = #{{ watch: \"{target}\", on: [\"insert\"], filter: #{{ {filter} }} }};\nfn handle(event) {{\n    let doc = event.fullDocument;\n    notify(\"out\", #{{ id: event.documentKey._id, fields: doc.keys() }});\n}}\n"
+        )
+    };
+    let shop = format!("\"ns.db\": \"{}\"", t.ns("shop"));
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("orders", &rule(&t.ns("shop.orders"), "")),
+            ("all", &rule("*", &shop)),
+        ],
+    );
+    let mut options = quick_options();
+    options.stages.insert(
+        t.ns("shop.orders").parse().unwrap(),
+        vec![doc! {"$unset": "fullDocument.card"}],
+    );
+    let streams = if t.sim.is_some() { 2 } else { 0 };
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), streams, options).await;
+    coll(&t, "shop", "orders")
+        .await
+        .insert_one(doc! {"_id": 1, "card": "4111", "amount": 5})
+        .await
+        .unwrap();
+    coll(&t, "shop", "other")
+        .await
+        .insert_one(doc! {"_id": 2, "card": "4242"})
+        .await
+        .unwrap();
+    recorder.wait_for("three effects", |s| s.len() >= 3).await;
+    running.stop().await.unwrap();
+    let mut got: Vec<(String, i32, Vec<String>)> = recorder
+        .all()
+        .iter()
+        .map(|s| {
+            let fields = s
+                .args
+                .get_array("fields")
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_owned())
+                .collect();
+            (s.rule.clone(), s.args.get_i32("id").unwrap(), fields)
+        })
+        .collect();
+    got.sort();
+    let f = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        [
+            ("all".to_owned(), 1, f(&["_id", "amount"])),
+            ("all".to_owned(), 2, f(&["_id", "card"])),
+            ("orders".to_owned(), 1, f(&["_id", "amount"])),
+        ]
+    );
+}

@@ -6,6 +6,7 @@
 //! - `batcher` — gathering a stream's events into batches, joining split events.
 //! - [`errors`] — which driver errors are worth reopening the stream for.
 //! - [`lifecycle`] — drops and renames of targets narrower than their stream.
+//! - [`stages`] — checking the stages configured per watch target.
 //! - [`split`] — joining events split by `$changeStreamSplitLargeEvent`.
 //! - [`stream`] — one stream's task: read, resume, retry, report.
 //! - `open` — opening its change stream with the driver.
@@ -22,9 +23,10 @@ pub mod plan;
 mod reader;
 pub mod source;
 pub mod split;
+pub mod stages;
 pub mod stream;
 pub mod uri;
 
 pub use options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
-pub use plan::{StreamPlan, Subscription, plan, stream_id, stream_target, summary};
+pub use plan::{StreamPlan, Subscription, plan, plan_with, stream_id, stream_target, summary};
 pub use source::MongoSource;

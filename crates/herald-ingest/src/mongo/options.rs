@@ -102,6 +102,8 @@ pub struct MongoSourceOptions {
     /// Batches buffered between the streams and the engine: when the engine is
     /// slow, streams stop calling getMore and the oplog buffers instead.
     pub queue: usize,
+    /// Stages per watch target, after herald's `$match` (see [`super::plan_with`]).
+    pub stages: std::collections::BTreeMap<WatchTarget, Vec<bson::Document>>,
 }
 
 impl MongoSourceOptions {
@@ -133,6 +135,7 @@ impl Default for MongoSourceOptions {
             max_backoff: Duration::from_secs(30),
             queue: 8,
             split_large_events: false,
+            stages: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -92,13 +92,57 @@ fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
 /// assert_eq!(plans[1].rules, ["a", "b"]);
 /// ```
 pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
-    let all: BTreeSet<WatchTarget> = subscriptions.iter().map(|s| s.target.clone()).collect();
+    plan_with(subscriptions, &BTreeMap::new())
+}
+
+/// [`plan`], with stages configured per watch target (`[mongodb.streams."T"]
+/// stages`, already [checked](super::stages::check)).
+///
+/// Stages apply to every event of their target's namespaces, whichever rule
+/// receives it, so a target with stages always has a stream of its own (its
+/// stages after the `$match`), serving its rules and those of wider targets
+/// for its events; a wider stream leaves its namespaces out.
+///
+/// ```
+/// use bson::doc;
+/// use herald_core::{FullDocument, FullDocumentBeforeChange, OperationType};
+/// use herald_ingest::mongo::{Subscription, plan_with};
+/// let sub = |rule: &str, target: &str| Subscription {
+///     rule: rule.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
+/// };
+/// let stages = [("shop.orders".parse().unwrap(), vec![doc! {"$unset": "fullDocument.card"}])].into();
+/// let plans = plan_with(&[sub("a", "shop.orders"), sub("all", "*")], &stages);
+/// let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+/// assert_eq!(ids, ["mongodb:shop.orders", "mongodb:*"]);
+/// assert_eq!(plans[0].rules, ["a", "all"]);
+/// assert_eq!(plans[0].pipeline[1], doc! {"$unset": "fullDocument.card"});
+/// ```
+pub fn plan_with(
+    subscriptions: &[Subscription],
+    stages: &BTreeMap<WatchTarget, Vec<Document>>,
+) -> Vec<StreamPlan> {
+    // Targets with stages, and the others, which the usual covering applies to.
+    let plain: BTreeSet<WatchTarget> = subscriptions
+        .iter()
+        .map(|s| s.target.clone())
+        .filter(|t| !stages.keys().any(|staged| staged.contains(t)))
+        .collect();
     let mut by_stream: BTreeMap<WatchTarget, Vec<&Subscription>> = BTreeMap::new();
     for sub in subscriptions {
-        by_stream
-            .entry(covering(&sub.target, &all))
-            .or_default()
-            .push(sub);
+        match stages.keys().find(|staged| staged.contains(&sub.target)) {
+            Some(staged) => by_stream.entry(staged.clone()).or_default().push(sub),
+            None => {
+                by_stream
+                    .entry(covering(&sub.target, &plain))
+                    .or_default()
+                    .push(sub);
+                // Its events in a target with stages come from that target's stream.
+                for staged in stages.keys().filter(|st| sub.target.contains(st)) {
+                    by_stream.entry(staged.clone()).or_default().push(sub);
+                }
+            }
+        }
     }
     by_stream
         .into_iter()
@@ -111,15 +155,29 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
                 doc! { "operationType": { "$in": LIFECYCLE.to_vec() } },
             ));
             branches.dedup();
+            // Namespaces with stages of their own come from their own stream.
+            let elsewhere: Vec<Bson> = stages
+                .keys()
+                .filter(|staged| **staged != target && target.contains(staged))
+                .map(|staged| Bson::Document(namespace_match(staged)))
+                .collect();
+            let matching = if elsewhere.is_empty() {
+                doc! { "$or": branches }
+            } else {
+                doc! { "$and": [{ "$or": branches }, { "$nor": elsewhere }] }
+            };
+            let mut pipeline = vec![doc! { "$match": matching }];
+            pipeline.extend(stages.get(&target).into_iter().flatten().cloned());
+            // The targets it is the stream of: its own, and narrower ones.
             let mut targets: Vec<WatchTarget> = Vec::new();
             for sub in &subs {
-                if !targets.contains(&sub.target) {
+                if target.contains(&sub.target) && !targets.contains(&sub.target) {
                     targets.push(sub.target.clone());
                 }
             }
             StreamPlan {
                 id: stream_id(&target),
-                pipeline: vec![doc! { "$match": { "$or": branches } }],
+                pipeline,
                 full_document: shared_full_document(&subs),
                 before_change: shared_before_change(&subs),
                 show_expanded_events: subs
@@ -131,6 +189,19 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
             }
         })
         .collect()
+}
+
+/// The events of `target`'s namespaces, as one condition: a collection's own
+/// events (its database's `dropDatabase` still reaches the wider stream).
+fn namespace_match(target: &WatchTarget) -> Document {
+    match target {
+        WatchTarget::Cluster => doc! {},
+        WatchTarget::Database(db) => doc! { "ns.db": db.as_str() },
+        WatchTarget::Collection(ns) => doc! {
+            "ns.db": ns.db.as_str(),
+            "ns.coll": ns.coll.clone().unwrap_or_default(),
+        },
+    }
 }
 
 /// The `fullDocument` a stream asks for its rules: `required` only when all
