@@ -19,6 +19,7 @@
 //! - [`server`] — the accept loop and per-connection request loop.
 //! - [`commands`] — one file per command.
 //! - [`change_stream`] — change stream cursors over the oplog.
+//! - [`expr`] — the aggregation expression language of change stream stages.
 //! - [`oplog`] — the capped oplog.
 //! - [`data`] — databases, collections, documents.
 //! - [`indexes`] — the `_id` and secondary indexes, unique constraints.
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod commands;
 pub mod data;
 pub mod error;
+pub mod expr;
 pub mod fail_point;
 pub mod indexes;
 pub mod oplog;

@@ -7,11 +7,15 @@
 //!   and which invalidate it.
 //! - [`event`]: the event document for an oplog entry.
 //! - [`stages`]: the stages allowed after `$changeStream`.
+//! - [`project`]: the `$project`, `$unset` and `$addFields`/`$set` stages.
+//! - [`redact`]: the `$redact` stage.
 //! - [`split`]: events over 16 MiB: fragments, or `BSONObjectTooLarge`.
 //! - [`cursor`]: reading batches, postBatchResumeToken, invalidation.
 
 pub mod cursor;
 pub mod event;
+pub mod project;
+pub mod redact;
 pub mod scope;
 pub mod spec;
 pub mod split;

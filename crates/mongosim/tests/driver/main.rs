@@ -9,6 +9,7 @@ mod util;
 
 mod change_streams;
 mod crud;
+mod expressions;
 mod faults;
 mod images;
 mod indexes;
