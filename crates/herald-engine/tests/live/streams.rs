@@ -517,3 +517,55 @@ async fn stages_apply_to_every_event_of_their_target_and_no_other() {
         ]
     );
 }
+
+/// The README's stages: a large field unset, secret events pruned on the
+/// server, so neither reaches herald.
+#[tokio::test]
+async fn the_readme_stages_keep_secrets_on_the_server() {
+    let t = Target::any("readme_stages").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[(
+            "expenses",
+            &format!(
+                "const RULE = #{{ watch: \"{}\", on: [\"insert\"] }};\nfn handle(event) {{\n    let doc = event.fullDocument;\n    notify(\"out\", #{{ id: event.documentKey._id, fields: doc.keys() }});\n}}\n",
+                t.ns("finance.expenses")
+            ),
+        )],
+    );
+    let config = herald_engine::Config::parse(&format!(
+        "[mongodb.streams.\"{}\"]\nstages = [\n  {{ \"$unset\" = \"fullDocument.receiptImage\" }},\n  {{ \"$redact\" = {{ \"$cond\" = {{ if = {{ \"$eq\" = [\"$fullDocument.classification\", \"secret\"] }}, then = \"$$PRUNE\", else = \"$$DESCEND\" }} }} }},\n]\n",
+        t.ns("finance.expenses")
+    ))
+    .unwrap();
+    let options = herald_ingest::mongo::MongoSourceOptions {
+        stages: config.mongodb.source_options().unwrap().stages,
+        ..quick_options()
+    };
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, options).await;
+    let expenses = coll(&t, "finance", "expenses").await;
+    expenses
+        .insert_one(doc! {"_id": 1, "classification": "secret", "receiptImage": "…"})
+        .await
+        .unwrap();
+    expenses
+        .insert_one(doc! {"_id": 2, "classification": "internal", "receiptImage": "…"})
+        .await
+        .unwrap();
+    let seen = recorder
+        .wait_for("the internal expense", |s| !s.is_empty())
+        .await;
+    let summary = running.stop().await.unwrap();
+    assert_eq!(summary.events, 1, "the secret event never left the server");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].args.get_i32("id"), Ok(2));
+    let fields: Vec<&str> = seen[0]
+        .args
+        .get_array("fields")
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["_id", "classification"]);
+}
