@@ -150,4 +150,15 @@ proptest! {
         let range = matches(doc! {"a": {"$gte": f64::from(n) - 0.5, "$lt": f64::from(n) + 0.5}}, &target);
         prop_assert!(long && double && range);
     }
+
+    #[test]
+    fn decimals_equal_doubles_of_the_same_exact_value(n in -100_000i32..100_000, halvings in 0u32..4) {
+        let x = f64::from(n) / f64::from(1 << halvings);
+        // Halves, quarters and eighths print exactly, so the decimal is the double's exact value.
+        let decimal = Bson::Decimal128(x.to_string().parse().unwrap());
+        let equal = matches(doc! {"a": decimal.clone()}, &doc! {"a": x});
+        let below = matches(doc! {"a": {"$lt": decimal.clone()}}, &doc! {"a": x - 1e-3});
+        let above = matches(doc! {"a": {"$gt": decimal}}, &doc! {"a": x});
+        prop_assert!(equal && below && !above, "{}: {} {} {}", x, equal, below, above);
+    }
 }

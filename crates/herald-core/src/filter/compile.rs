@@ -1,28 +1,27 @@
 //! Compiling a filter document into an expression tree, with errors that name where.
 
 use super::FilterError;
-use super::eval::{Clause, CmpOp, Expr, InItem, Pred};
-use super::types::TypeSelector;
-use bson::{Bson, Document, RawBson, Regex as BsonRegex};
+use super::eval::{Clause, CmpOp, Expr, Pred};
+use super::operands::{
+    comparand, error, in_items, is_operator_document, join, modulo, pattern, size, truthy,
+    type_selectors,
+};
+use bson::{Bson, Document, Regex as BsonRegex};
 
-fn error(at: &str, message: impl Into<String>) -> FilterError {
-    FilterError {
-        at: if at.is_empty() {
-            "<filter>".into()
-        } else {
-            at.to_owned()
-        },
-        message: message.into(),
-    }
-}
-
-fn join(at: &str, key: &str) -> String {
-    if at.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{at}.{key}")
-    }
-}
+/// Top-level operators that take no path; inside `$elemMatch` they make it a query on documents.
+const PATHLESS: [&str; 11] = [
+    "$and",
+    "$or",
+    "$nor",
+    "$comment",
+    "$expr",
+    "$where",
+    "$text",
+    "$jsonSchema",
+    "$alwaysTrue",
+    "$alwaysFalse",
+    "$sampleRate",
+];
 
 /// Compiles a query document (`{field: cond, $or: [...], ...}`).
 pub(super) fn query(doc: &Document, at: &str) -> Result<Expr, FilterError> {
@@ -39,6 +38,12 @@ pub(super) fn query(doc: &Document, at: &str) -> Result<Expr, FilterError> {
                 });
             }
             "$comment" => {}
+            "$alwaysTrue" | "$alwaysFalse" => {
+                if !matches!(value, Bson::Int32(1) | Bson::Int64(1) | Bson::Double(1.0)) {
+                    return Err(error(&here, format!("{key} must be an integer value of 1")));
+                }
+                all.push(Expr::Const(key == "$alwaysTrue"));
+            }
             "$expr" | "$where" | "$text" | "$jsonSchema" | "$sampleRate" => {
                 return Err(error(
                     &here,
@@ -102,8 +107,8 @@ fn field_condition(field: &str, value: &Bson, at: &str) -> Result<Expr, FilterEr
     let path = split_path(field, at)?;
     let clauses = match value {
         Bson::Document(ops) if is_operator_document(ops) => operators(ops, at)?,
-        Bson::RegularExpression(re) => vec![Clause::Holds(Pred::Regex(Box::new(regex(re, at)?)))],
-        other => vec![Clause::Holds(Pred::Eq(raw(other, at)?))],
+        Bson::RegularExpression(re) => vec![Clause::Holds(Pred::Regex(pattern(re, at)?))],
+        other => vec![Clause::Holds(Pred::Eq(comparand(other, at)?))],
     };
     Ok(clauses_to_expr(&path, clauses))
 }
@@ -127,28 +132,34 @@ fn clauses_to_expr(path: &[String], clauses: Vec<Clause>) -> Expr {
     }
 }
 
-/// A document whose first key is an operator is an operator document, as in the server.
-fn is_operator_document(doc: &Document) -> bool {
-    doc.keys().next().is_some_and(|k| k.starts_with('$'))
-}
-
 /// Compiles `{$gt: 1, $lt: 5, ...}`: every clause must hold.
 fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
     let mut clauses = Vec::with_capacity(ops.len());
     for (op, operand) in ops {
         let here = join(at, op);
         let pred = match op.as_str() {
-            "$eq" => Pred::Eq(raw(operand, &here)?),
+            "$eq" => Pred::Eq(comparand(operand, &here)?),
             "$ne" => {
-                clauses.push(Clause::Fails(vec![Clause::Holds(Pred::Eq(raw(
+                if matches!(operand, Bson::RegularExpression(_)) {
+                    return Err(error(&here, "$ne cannot take a regex; use {$not: /re/}"));
+                }
+                clauses.push(Clause::Fails(vec![Clause::Holds(Pred::Eq(comparand(
                     operand, &here,
                 )?))]));
                 continue;
             }
-            "$gt" => Pred::Cmp(CmpOp::Gt, raw(operand, &here)?),
-            "$gte" => Pred::Cmp(CmpOp::Gte, raw(operand, &here)?),
-            "$lt" => Pred::Cmp(CmpOp::Lt, raw(operand, &here)?),
-            "$lte" => Pred::Cmp(CmpOp::Lte, raw(operand, &here)?),
+            "$gt" | "$gte" | "$lt" | "$lte" => {
+                if matches!(operand, Bson::RegularExpression(_)) {
+                    return Err(error(&here, format!("{op} cannot take a regex")));
+                }
+                let cmp = match op.as_str() {
+                    "$gt" => CmpOp::Gt,
+                    "$gte" => CmpOp::Gte,
+                    "$lt" => CmpOp::Lt,
+                    _ => CmpOp::Lte,
+                };
+                Pred::Cmp(cmp, comparand(operand, &here)?)
+            }
             "$in" => Pred::In(in_items(operand, &here, "$in")?),
             "$nin" => {
                 let items = in_items(operand, &here, "$nin")?;
@@ -163,35 +174,7 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                 continue;
             }
             "$type" => Pred::Type(type_selectors(operand, &here)?),
-            "$regex" => {
-                let options = match ops.get("$options") {
-                    Some(Bson::String(o)) => o.clone(),
-                    Some(_) => {
-                        return Err(error(&join(at, "$options"), "$options must be a string"));
-                    }
-                    None => String::new(),
-                };
-                let re = match operand {
-                    Bson::String(pattern) => BsonRegex {
-                        pattern: pattern.clone(),
-                        options,
-                    },
-                    Bson::RegularExpression(re) if options.is_empty() => re.clone(),
-                    Bson::RegularExpression(_) => {
-                        return Err(error(
-                            &here,
-                            "give options either in the regex or in $options, not both",
-                        ));
-                    }
-                    _ => {
-                        return Err(error(
-                            &here,
-                            "$regex needs a string or a regular expression",
-                        ));
-                    }
-                };
-                Pred::Regex(Box::new(regex(&re, &here)?))
-            }
+            "$regex" => Pred::Regex(regex_operator(ops, operand, at)?),
             "$options" => {
                 if !ops.contains_key("$regex") {
                     return Err(error(&here, "$options needs a $regex beside it"));
@@ -204,7 +187,7 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                         operators(inner, &here)?
                     }
                     Bson::RegularExpression(re) => {
-                        vec![Clause::Holds(Pred::Regex(Box::new(regex(re, &here)?)))]
+                        vec![Clause::Holds(Pred::Regex(pattern(re, &here)?))]
                     }
                     _ => {
                         return Err(error(
@@ -216,49 +199,16 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
                 clauses.push(Clause::Fails(group));
                 continue;
             }
-            "$elemMatch" => {
-                let Bson::Document(inner) = operand else {
-                    return Err(error(&here, "$elemMatch needs a document"));
-                };
-                let element_operators = is_operator_document(inner)
-                    && !matches!(
-                        inner.keys().next().map(String::as_str),
-                        Some("$and" | "$or" | "$nor")
-                    );
-                if element_operators {
-                    Pred::ElemMatchOps(operators(inner, &here)?)
-                } else {
-                    Pred::ElemMatchQuery(Box::new(query(inner, &here)?))
-                }
-            }
+            "$elemMatch" => elem_match(operand, &here)?,
             "$size" => Pred::Size(size(operand, &here)?),
             "$all" => {
-                let Bson::Array(items) = operand else {
-                    return Err(error(&here, "$all needs an array"));
-                };
-                if items.is_empty() {
-                    // The server matches nothing for an empty $all.
-                    clauses.push(Clause::Const(false));
-                }
-                for (i, item) in items.iter().enumerate() {
-                    let item_at = join(&here, &i.to_string());
-                    clauses.push(match item {
-                        Bson::Document(d)
-                            if d.keys().next().map(String::as_str) == Some("$elemMatch") =>
-                        {
-                            operators(d, &item_at)?
-                                .pop()
-                                .expect("one $elemMatch clause")
-                        }
-                        Bson::RegularExpression(re) => {
-                            Clause::Holds(Pred::Regex(Box::new(regex(re, &item_at)?)))
-                        }
-                        other => Clause::Holds(Pred::Eq(raw(other, &item_at)?)),
-                    });
-                }
+                clauses.extend(all(operand, &here)?);
                 continue;
             }
-            "$mod" => modulo(operand, &here)?,
+            "$mod" => {
+                let (divisor, remainder) = modulo(operand, &here)?;
+                Pred::Mod(divisor, remainder)
+            }
             other => {
                 return Err(error(
                     &here,
@@ -273,107 +223,114 @@ fn operators(ops: &Document, at: &str) -> Result<Vec<Clause>, FilterError> {
     Ok(clauses)
 }
 
-fn raw(value: &Bson, at: &str) -> Result<RawBson, FilterError> {
-    RawBson::try_from(value.clone())
-        .map_err(|e| error(at, format!("value cannot be encoded as BSON: {e}")))
-}
-
-fn truthy(value: &Bson) -> bool {
-    match value {
-        Bson::Boolean(b) => *b,
-        Bson::Int32(n) => *n != 0,
-        Bson::Int64(n) => *n != 0,
-        Bson::Double(x) => *x != 0.0,
-        Bson::Null | Bson::Undefined => false,
-        _ => true,
-    }
-}
-
-fn in_items(value: &Bson, at: &str, op: &str) -> Result<Vec<InItem>, FilterError> {
-    let Bson::Array(items) = value else {
-        return Err(error(at, format!("{op} needs an array")));
+/// `$regex` with its `$options`: flags may sit in either place, not both.
+fn regex_operator(
+    ops: &Document,
+    operand: &Bson,
+    at: &str,
+) -> Result<Box<super::pattern::Pattern>, FilterError> {
+    let here = join(at, "$regex");
+    let options = match ops.get("$options") {
+        Some(Bson::String(o)) => o.clone(),
+        Some(_) => return Err(error(&join(at, "$options"), "$options must be a string")),
+        None => String::new(),
     };
+    let re = match operand {
+        Bson::String(source) => BsonRegex {
+            pattern: source.clone(),
+            options,
+        },
+        Bson::RegularExpression(re) if re.options.is_empty() || options.is_empty() => BsonRegex {
+            pattern: re.pattern.clone(),
+            options: if options.is_empty() {
+                re.options.clone()
+            } else {
+                options
+            },
+        },
+        Bson::RegularExpression(_) => {
+            return Err(error(
+                &here,
+                "options set in both $regex and $options; give them in one place",
+            ));
+        }
+        _ => {
+            return Err(error(
+                &here,
+                "$regex needs a string or a regular expression",
+            ));
+        }
+    };
+    pattern(&re, &here)
+}
+
+/// `$elemMatch`: operators on each element, or a query on each document element.
+fn elem_match(operand: &Bson, at: &str) -> Result<Pred, FilterError> {
+    let Bson::Document(inner) = operand else {
+        return Err(error(at, "$elemMatch needs a document"));
+    };
+    let first = inner.keys().next().map(String::as_str);
+    let dbref = ["$ref", "$id", "$db"]
+        .iter()
+        .any(|k| inner.contains_key(*k));
+    let element_operators = first.is_some_and(|k| k.starts_with('$'))
+        && !dbref
+        && !PATHLESS.contains(&first.unwrap_or(""));
+    Ok(if element_operators {
+        Pred::ElemMatchOps(operators(inner, at)?)
+    } else {
+        Pred::ElemMatchQuery(Box::new(query(inner, at)?))
+    })
+}
+
+/// `$all`: every value (or regex) must be at the path; or, if the first item is
+/// an `$elemMatch`, all items must be, and one array must satisfy them all.
+fn all(operand: &Bson, at: &str) -> Result<Vec<Clause>, FilterError> {
+    let Bson::Array(items) = operand else {
+        return Err(error(at, "$all needs an array"));
+    };
+    let is_elem_match = |item: &Bson| matches!(item, Bson::Document(d) if d.keys().next().map(String::as_str) == Some("$elemMatch"));
+    if items.first().is_some_and(is_elem_match) {
+        let mut each = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let item_at = join(at, &i.to_string());
+            let Bson::Document(d) = item else {
+                return Err(error(
+                    &item_at,
+                    "$all/$elemMatch has to be consistent: every item an $elemMatch",
+                ));
+            };
+            match (d.len(), d.get("$elemMatch")) {
+                (1, Some(inner)) => each.push(elem_match(inner, &join(&item_at, "$elemMatch"))?),
+                _ => {
+                    return Err(error(
+                        &item_at,
+                        "$all/$elemMatch has to be consistent: every item an $elemMatch",
+                    ));
+                }
+            }
+        }
+        return Ok(vec![Clause::Holds(Pred::AllElemMatch(each))]);
+    }
+    if items.is_empty() {
+        // The server matches nothing for an empty $all.
+        return Ok(vec![Clause::Const(false)]);
+    }
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let here = join(at, &i.to_string());
-            match item {
-                Bson::RegularExpression(re) => Ok(InItem::Regex(Box::new(regex(re, &here)?))),
+            let item_at = join(at, &i.to_string());
+            Ok(Clause::Holds(match item {
+                Bson::RegularExpression(re) => Pred::Regex(pattern(re, &item_at)?),
                 Bson::Document(d) if is_operator_document(d) => {
-                    Err(error(&here, format!("{op} cannot contain operators")))
+                    return Err(error(
+                        &item_at,
+                        "no $ expressions in $all (except $elemMatch as every item)",
+                    ));
                 }
-                other => Ok(InItem::Value(raw(other, &here)?)),
-            }
+                other => Pred::Eq(comparand(other, &item_at)?),
+            }))
         })
         .collect()
-}
-
-fn type_selectors(value: &Bson, at: &str) -> Result<Vec<TypeSelector>, FilterError> {
-    let one = |v: &Bson| -> Result<TypeSelector, FilterError> {
-        let selector = match v {
-            Bson::String(alias) => TypeSelector::from_alias(alias),
-            Bson::Int32(n) => TypeSelector::from_code(f64::from(*n)),
-            Bson::Int64(n) => TypeSelector::from_code(*n as f64),
-            Bson::Double(x) => TypeSelector::from_code(*x),
-            _ => None,
-        };
-        selector.ok_or_else(|| error(at, format!("unknown BSON type {v} for $type; use a type name such as \"string\", \"number\", \"date\"")))
-    };
-    match value {
-        Bson::Array(items) if items.is_empty() => Err(error(at, "$type needs at least one type")),
-        Bson::Array(items) => items.iter().map(one).collect(),
-        single => Ok(vec![one(single)?]),
-    }
-}
-
-fn size(value: &Bson, at: &str) -> Result<usize, FilterError> {
-    let n = match value {
-        Bson::Int32(n) => Some(i64::from(*n)),
-        Bson::Int64(n) => Some(*n),
-        Bson::Double(x) if x.fract() == 0.0 => Some(*x as i64),
-        _ => None,
-    };
-    n.and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| error(at, "$size needs a non-negative whole number"))
-}
-
-fn modulo(value: &Bson, at: &str) -> Result<Pred, FilterError> {
-    let whole = |v: &Bson| match v {
-        Bson::Int32(n) => Some(i64::from(*n)),
-        Bson::Int64(n) => Some(*n),
-        Bson::Double(x) if x.is_finite() => Some(x.trunc() as i64),
-        _ => None,
-    };
-    match value {
-        Bson::Array(pair) if pair.len() == 2 => match (whole(&pair[0]), whole(&pair[1])) {
-            (Some(0), _) => Err(error(at, "$mod divisor cannot be 0")),
-            (Some(d), Some(r)) => Ok(Pred::Mod(d, r)),
-            _ => Err(error(at, "$mod needs two numbers: [divisor, remainder]")),
-        },
-        _ => Err(error(at, "$mod needs an array [divisor, remainder]")),
-    }
-}
-
-/// Translates a MongoDB (PCRE) regex with its options to Rust's `regex`.
-fn regex(re: &BsonRegex, at: &str) -> Result<regex::Regex, FilterError> {
-    let mut builder = regex::RegexBuilder::new(&re.pattern);
-    for option in re.options.chars() {
-        match option {
-            'i' => builder.case_insensitive(true),
-            'm' => builder.multi_line(true),
-            's' => builder.dot_matches_new_line(true),
-            'x' => builder.ignore_whitespace(true),
-            'u' => &mut builder,
-            other => {
-                return Err(error(
-                    at,
-                    format!("unknown regex option {other:?}; MongoDB accepts i, m, s, x, u"),
-                ));
-            }
-        };
-    }
-    builder
-        .build()
-        .map_err(|e| error(at, format!("invalid regular expression: {e}")))
 }

@@ -3,25 +3,36 @@
 //! A rule's `filter` is a MongoDB query on the change event. herald uses it
 //! twice: pushed down to the server inside the stream's `$match`, and here,
 //! to route each event to the rules it matches. The two must agree, so this
-//! follows the server's semantics, not a simplification of them:
+//! follows the server's (MongoDB 8.0) semantics, not a simplification of them
+//! (`tests/filter_conformance` holds the table of cases, checked against a
+//! real server when one is configured):
 //!
 //! - dotted paths traverse arrays of documents (`"items.sku"`), and numeric
-//!   components index arrays (`"items.0.sku"`);
+//!   components index arrays (`"items.0.sku"`); an array inside an array is
+//!   entered only by an index, and the element an index picks is not expanded;
 //! - a condition on an array field holds if it holds for the array or any
-//!   element (`{tags: "x"}` matches `{tags: ["x", "y"]}`);
-//! - `null` matches null and missing fields; `$ne`, `$nin` and `$not` match
-//!   missing fields;
+//!   element (`{tags: "x"}` matches `{tags: ["x", "y"]}`), one level deep;
+//! - `null` matches null and missing fields (not `undefined`, since 8.0), and
+//!   a path through arrays that reaches nothing; `$ne`, `$nin` and `$not`
+//!   match missing fields;
 //! - comparisons (`$gt`, ...) only match values of the operand's type class
-//!   (numbers with numbers, strings with strings); numbers of every width
-//!   compare by value; see [`order`].
+//!   (numbers with numbers, strings with strings); numbers of every width,
+//!   decimal128 included, compare by exact value; NaN is never above or below
+//!   anything; see [`order`];
+//! - `$regex` is PCRE: patterns are translated for the `regex` crate, with
+//!   ASCII `\w`, `\d`, `\s`, `\b`; what it cannot express is refused.
 //!
 //! Supported: `$eq $ne $gt $gte $lt $lte $in $nin $exists $type $regex
-//! $options $not $elemMatch $size $all $mod $and $or $nor $comment`.
-//! `$expr`, `$where`, `$text` and geo operators are refused at compile time.
+//! $options $not $elemMatch $size $all $mod $and $or $nor $comment
+//! $alwaysTrue $alwaysFalse`. `$expr`, `$where`, `$text`, `$bits*` and geo
+//! operators are refused at compile time, as is every filter the server refuses.
 
 mod compile;
+mod decimal;
 mod eval;
+mod operands;
 pub mod order;
+mod pattern;
 mod types;
 
 use bson::Document;
@@ -137,6 +148,7 @@ pub fn equality_key(value: bson::RawBsonRef<'_>) -> Option<Vec<u8>> {
             let x = match order::number(value)? {
                 order::Number::Int(i) => i as f64,
                 order::Number::Float(f) => f,
+                order::Number::Decimal(d) => d.to_f64(),
             };
             let x = if x == 0.0 {
                 0.0

@@ -3,8 +3,10 @@
 //! Values of different types compare by a canonical type rank (MinKey <
 //! null < numbers < strings < documents < arrays < binary < ObjectId <
 //! booleans < dates < timestamps < regexes < MaxKey); numbers of every width
-//! compare by value, so `1`, `NumberLong(1)` and `1.0` are equal.
+//! compare by exact value, so `1`, `NumberLong(1)`, `1.0` and
+//! `NumberDecimal("1.0")` are equal while `NumberLong(2^53 + 1)` is not `2^53` as a double.
 
+use super::decimal::Decimal;
 use bson::RawBsonRef;
 use bson::raw::{RawArray, RawDocument};
 use std::cmp::Ordering;
@@ -118,11 +120,22 @@ fn compare_arrays(a: &RawArray, b: &RawArray) -> Ordering {
     }
 }
 
-/// A numeric value in the widest form that compares exactly where it matters.
+/// A numeric value, kept in its own width so that comparisons are exact.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Number {
     Int(i64),
     Float(f64),
+    Decimal(Decimal),
+}
+
+impl Number {
+    pub(crate) fn is_nan(self) -> bool {
+        match self {
+            Self::Int(_) => false,
+            Self::Float(x) => x.is_nan(),
+            Self::Decimal(d) => d.is_nan(),
+        }
+    }
 }
 
 pub(crate) fn number(value: RawBsonRef<'_>) -> Option<Number> {
@@ -130,18 +143,24 @@ pub(crate) fn number(value: RawBsonRef<'_>) -> Option<Number> {
         RawBsonRef::Int32(n) => Number::Int(n.into()),
         RawBsonRef::Int64(n) => Number::Int(n),
         RawBsonRef::Double(x) => Number::Float(x),
-        RawBsonRef::Decimal128(d) => Number::Float(decimal_to_f64(&d.bytes())),
+        RawBsonRef::Decimal128(d) => Number::Decimal(Decimal::from_bytes(&d.bytes())),
         _ => return None,
     })
 }
 
-/// Compares numbers by value; NaN equals NaN and sorts below every other number, as in MongoDB.
+/// Compares numbers by exact value; NaN equals NaN and sorts below every other number, as in MongoDB.
 pub(crate) fn compare_numbers(a: Number, b: Number) -> Ordering {
+    use Number::{Decimal as D, Float, Int};
     match (a, b) {
-        (Number::Int(x), Number::Int(y)) => x.cmp(&y),
-        (Number::Float(x), Number::Float(y)) => compare_floats(x, y),
-        (Number::Int(x), Number::Float(y)) => compare_int_float(x, y),
-        (Number::Float(x), Number::Int(y)) => compare_int_float(y, x).reverse(),
+        (Int(x), Int(y)) => x.cmp(&y),
+        (Float(x), Float(y)) => compare_floats(x, y),
+        (Int(x), Float(y)) => compare_int_float(x, y),
+        (Float(x), Int(y)) => compare_int_float(y, x).reverse(),
+        (D(x), D(y)) => x.compare(y),
+        (D(x), Int(y)) => x.compare(Decimal::from_i64(y)),
+        (Int(x), D(y)) => Decimal::from_i64(x).compare(y),
+        (D(x), Float(y)) => x.compare_f64(y),
+        (Float(x), D(y)) => y.compare_f64(x).reverse(),
     }
 }
 
@@ -175,36 +194,6 @@ fn compare_int_float(i: i64, f: f64) -> Ordering {
     }
 }
 
-/// Decodes an IEEE 754-2008 decimal128 (BID encoding) to the nearest f64.
-///
-/// Decimals are compared through f64, which is exact for values with up to
-/// 15 significant digits; wider decimals compare approximately.
-pub(crate) fn decimal_to_f64(bytes: &[u8; 16]) -> f64 {
-    let bits = u128::from_le_bytes(*bytes);
-    let negative = bits >> 127 == 1;
-    let combination = (bits >> 122) & 0x1f;
-    let sign = if negative { -1.0 } else { 1.0 };
-    if combination == 0x1f {
-        return f64::NAN;
-    }
-    if combination == 0x1e {
-        return sign * f64::INFINITY;
-    }
-    let (exponent, coefficient) = if (bits >> 125) & 0b11 == 0b11 {
-        // The implicit-100 form always exceeds the largest coefficient: zero.
-        (((bits >> 111) & 0x3fff) as i32, 0u128)
-    } else {
-        (((bits >> 113) & 0x3fff) as i32, bits & ((1u128 << 113) - 1))
-    };
-    let coefficient = if coefficient > 9_999_999_999_999_999_999_999_999_999_999_999 {
-        0
-    } else {
-        coefficient
-    };
-    let text = format!("{coefficient}e{}", exponent - 6176);
-    sign * text.parse::<f64>().unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,21 +225,12 @@ mod tests {
         let dec = Bson::Decimal128(Decimal128::from_str("1.5").unwrap());
         assert_eq!(cmp(dec.clone(), Bson::Double(1.5)), Ordering::Equal);
         assert_eq!(cmp(dec, Bson::Int32(2)), Ordering::Less);
-    }
-
-    #[test]
-    fn decimal_decoding() {
-        for (text, value) in [
-            ("0", 0.0),
-            ("-12.75", -12.75),
-            ("1E+3", 1000.0),
-            ("0.001", 0.001),
-        ] {
-            let d = Decimal128::from_str(text).unwrap();
-            assert_eq!(decimal_to_f64(&d.bytes()), value, "{text}");
-        }
-        let nan = Decimal128::from_str("NaN").unwrap();
-        assert!(decimal_to_f64(&nan.bytes()).is_nan());
+        let tenth = Bson::Decimal128(Decimal128::from_str("0.1").unwrap());
+        assert_eq!(
+            cmp(tenth, Bson::Double(0.1)),
+            Ordering::Less,
+            "0.1 as a double is 0.1000000000000000055..."
+        );
     }
 
     #[test]

@@ -192,3 +192,50 @@ fn exists_false_is_the_negation_of_exists_true_through_arrays() {
         doc! {"items": []}
     ));
 }
+
+#[test]
+fn server_only_operands() {
+    let zero = Bson::Decimal128("0".parse().unwrap());
+    let two = Bson::Decimal128("2".parse().unwrap());
+    assert!(matches(doc! {"a": {"$exists": zero}}, doc! {}));
+    assert!(matches(doc! {"a": {"$type": two.clone()}}, doc! {"a": "x"}));
+    assert!(matches(doc! {"a": {"$mod": [two, 1]}}, doc! {"a": 3}));
+    assert!(matches(doc! {"$alwaysTrue": 1}, doc! {}));
+    assert!(!matches(doc! {"$alwaysFalse": 1, "a": 1}, doc! {"a": 1}));
+    assert!(
+        matches(
+            doc! {"a": {"$elemMatch": {"$comment": "pathless, so a query", "b": 1}}},
+            doc! {"a": [{"b": 1}]}
+        ),
+        "a pathless operator first makes $elemMatch a query on documents"
+    );
+}
+
+#[test]
+fn refusals_say_where() {
+    let cases = [
+        (
+            doc! {"a": {"$all": [{"$elemMatch": {"x": 1}}, 5]}},
+            "a.$all.1",
+            "consistent",
+        ),
+        (
+            doc! {"a": {"$all": [1, {"$gt": 1}]}},
+            "a.$all.1",
+            "no $ expressions",
+        ),
+        (
+            doc! {"a": {"$ne": bson::Regex { pattern: "x".into(), options: String::new() }}},
+            "a.$ne",
+            "$not",
+        ),
+        (doc! {"a": {"$regex": "(?=x)"}}, "a.$regex", "lookahead"),
+        (doc! {"a": {"$size": 1_i64 << 40}}, "a.$size", "32-bit"),
+        (doc! {"$alwaysTrue": 2}, "$alwaysTrue", "value of 1"),
+    ];
+    for (filter, at, message) in cases {
+        let err = Filter::compile(&filter).unwrap_err();
+        assert_eq!(err.at, at, "{filter}");
+        assert!(err.message.contains(message), "{filter}: {err}");
+    }
+}

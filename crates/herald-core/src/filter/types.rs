@@ -44,9 +44,12 @@ impl TypeSelector {
             .map(|&(_, code)| Self::Code(code))
     }
 
-    pub(crate) fn from_code(code: f64) -> Option<Self> {
-        let valid = ALIASES.iter().any(|&(_, c)| f64::from(c) == code);
-        valid.then_some(Self::Code(code as i32))
+    /// A type code: -1 (MinKey), 1 to 19, or 127 (MaxKey).
+    pub(crate) fn from_code(code: i64) -> Option<Self> {
+        ALIASES
+            .iter()
+            .find(|&&(_, c)| i64::from(c) == code)
+            .map(|&(_, c)| Self::Code(c))
     }
 
     pub(crate) fn matches(self, value: RawBsonRef<'_>) -> bool {
