@@ -22,6 +22,11 @@ mod test;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Counts each thread's allocations, so a handler call's memory is bounded
+/// (`[engine] handler_memory_mib`).
+#[global_allocator]
+static ALLOCATOR: herald_script::alloc::CountingAllocator = herald_script::alloc::CountingAllocator;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli.log_format);

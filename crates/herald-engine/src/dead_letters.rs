@@ -51,7 +51,16 @@ impl Engine {
             keys: letter.keys,
             done: &letter.done,
         };
-        let outcome = run_rule_guarded(core, rule, &event, &state, &mut completion, prior).await;
+        let outcome = run_rule_guarded(
+            core,
+            rule,
+            &event,
+            &state,
+            &core.limits,
+            &mut completion,
+            prior,
+        )
+        .await;
         // What the effects did must be durable before the store says so, either way.
         core.channels
             .sync_all()

@@ -90,6 +90,8 @@ pub(crate) struct Core {
     pub(crate) settings: EngineSettings,
     pub(crate) backoff: Backoffs,
     pub(crate) options: RunOptions,
+    /// The limits of one handler call, from the settings.
+    pub(crate) limits: herald_script::CallLimits,
 }
 
 impl Engine {
@@ -240,8 +242,15 @@ impl EngineBuilder {
         if let Some(client) = self.mongodb {
             channels.set_mongodb(Arc::new(crate::effects::InsertDocChannel::new(client)));
         }
+        let limits = self.config.engine.call_limits();
+        if !herald_script::alloc::is_installed() {
+            tracing::warn!(
+                "herald_script::alloc::CountingAllocator is not the global allocator, so a handler call's memory is bounded only by per-value limits, not by handler_memory_mib"
+            );
+        }
         Ok(Engine {
             core: Arc::new(Core {
+                limits,
                 router: Router::new(&rules),
                 store,
                 channels,

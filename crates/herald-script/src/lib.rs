@@ -10,17 +10,23 @@
 //!
 //! # Layout
 //! - [`limits`] — the sandbox's resource limits, one constant each.
+//! - [`budget`] — one handler call's deadline, memory budget and cancel flag.
+//! - [`alloc`] — the counting global allocator the memory budget reads.
 //! - [`sandbox`] — the shared, locked-down Rhai engine with herald's builtins.
 //! - [`values`] — BSON ↔ Rhai values, and the Rhai types for ObjectId, dates and timestamps.
 //! - [`event_view`] — the event as Rhai sees it, decoded field by field on access.
 //! - [`intents`] — the intent builtins and the per-call recorder behind them.
 //! - [`spec`] — the `RULE` constant: watch target, operation types, filter, fullDocument.
 //! - [`rule`] — a compiled [`Rule`] and how it handles an event.
+//! - [`calls`] — calls to functions that do not exist, refused when a rule compiles.
 //! - [`targets`] — the channels and webhooks a rule names, for checking against the config.
 //! - [`ruleset`] — loading every rule of a directory into a [`RuleSet`].
 //! - [`diagnostic`] — [`Diagnostic`], an error with a file position.
 //! - [`fixtures`] — `*.test.json` rule tests, run by `herald test`.
 
+pub mod alloc;
+pub mod budget;
+pub mod calls;
 pub mod diagnostic;
 pub mod event_view;
 pub mod fixtures;
@@ -33,9 +39,15 @@ pub mod spec;
 pub mod targets;
 pub mod values;
 
+pub use budget::{CallLimits, Exceeded};
 pub use diagnostic::Diagnostic;
 pub use herald_core::FullDocument;
 pub use intents::{NoState, StateRead};
 pub use rule::Rule;
 pub use ruleset::RuleSet;
 pub use spec::RuleSpec;
+
+/// Unit tests run with the counting allocator, so the memory budget is enforced.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;

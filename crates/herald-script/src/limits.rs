@@ -19,3 +19,14 @@ pub const MAX_MAP_SIZE: usize = 10_000;
 pub const MAX_VARIABLES: usize = 1_000;
 /// Intents one handler call may record.
 pub const MAX_INTENTS: usize = 1_000;
+/// Wall-clock time one handler call may take unless configured (`[engine]
+/// handler_timeout_ms`, or `timeout_ms` in `RULE`): a handler doing slow
+/// work within the operation count stops here.
+pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+/// Memory one handler call may hold unless configured (`[engine]
+/// handler_memory_mib`, or `memory_mib` in `RULE`), in MiB. Enforced when
+/// [`crate::alloc::CountingAllocator`] is the global allocator (as in the
+/// `herald` binary).
+pub const DEFAULT_MEMORY_MIB: u64 = 64;
+/// How many operations run between two looks at the clock.
+pub const CLOCK_EVERY_OPERATIONS: u64 = 16;

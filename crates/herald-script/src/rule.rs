@@ -1,5 +1,6 @@
 //! One compiled rule and how it handles an event.
 
+use crate::budget::{CallLimits, Exceeded};
 use crate::diagnostic::{Diagnostic, at_position};
 use crate::event_view::EventView;
 use crate::intents::{Recorder, StateRead};
@@ -8,6 +9,7 @@ use herald_core::{ChangeEvent, Intent};
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The function every rule must define.
 pub const HANDLER: &str = "handle";
@@ -67,6 +69,19 @@ impl Rule {
             )
         })?;
         ast.set_source(path.display().to_string());
+        if let Some(call) = crate::calls::unknown_calls(&engine, &ast).first() {
+            let message = if crate::sandbox::BLOCKING_FUNCTIONS.contains(&call.name.as_str()) {
+                crate::sandbox::SLEEP_REFUSED.to_owned()
+            } else if call.method {
+                format!("unknown method `{}`: no builtin has that name", call.name)
+            } else {
+                format!(
+                    "unknown function `{}`: it is not a builtin and this file does not define it",
+                    call.name
+                )
+            };
+            return Err(Diagnostic::new(&path, call.line, call.column, message).with_source(text));
+        }
         let has_handler = ast
             .iter_functions()
             .any(|f| f.name == HANDLER && f.params.len() == 1);
@@ -74,7 +89,10 @@ impl Rule {
             return Err(Diagnostic::new(&path, 1, 1, format!("the rule has no `fn {HANDLER}(event)`; define it to say what happens when an event matches")).with_source(text));
         }
         let mut globals = Scope::new();
-        engine.run_ast_with_scope(&mut globals, &ast).map_err(|e| {
+        let budget = crate::budget::enter(&CallLimits::default());
+        let top_level = engine.run_ast_with_scope(&mut globals, &ast);
+        drop(budget);
+        top_level.map_err(|e| {
             runtime_diagnostic(&path, &text, &e, "while evaluating the rule's top level")
         })?;
         let (rule_line, rule_col) = locate(&text, "RULE", None);
@@ -153,15 +171,45 @@ impl Rule {
         self.spec.accepts_in(event, scope)
     }
 
-    /// Runs `handle(event)` and returns the intents it recorded, in order.
-    ///
-    /// A script error or an exceeded limit fails this call only, with a
-    /// diagnostic at the script position where it happened.
+    /// Runs `handle(event)` under the default [`CallLimits`] and returns the
+    /// intents it recorded, in order (see [`Rule::handle_with`]).
     pub fn handle(
         &self,
         event: &Arc<ChangeEvent>,
         state: Arc<dyn StateRead>,
     ) -> Result<Vec<Intent>, Diagnostic> {
+        self.handle_with(event, state, &CallLimits::default())
+    }
+
+    /// The limits this rule's calls run under: `defaults`, with the
+    /// `timeout_ms` and `memory_mib` its `RULE` sets.
+    pub fn limits(&self, defaults: &CallLimits) -> CallLimits {
+        CallLimits {
+            timeout: self
+                .spec
+                .timeout_ms
+                .map_or(defaults.timeout, Duration::from_millis),
+            memory: self
+                .spec
+                .memory_mib
+                .map_or(defaults.memory, |mib| (mib << 20) as usize),
+            cancel: defaults.cancel.clone(),
+        }
+    }
+
+    /// Runs `handle(event)` and returns the intents it recorded, in order.
+    ///
+    /// The call runs under `defaults` (with the rule's own limits, see
+    /// [`Rule::limits`]) on the calling thread. A script error or an exceeded
+    /// limit fails this call only, with a diagnostic at the script position
+    /// where it happened.
+    pub fn handle_with(
+        &self,
+        event: &Arc<ChangeEvent>,
+        state: Arc<dyn StateRead>,
+        defaults: &CallLimits,
+    ) -> Result<Vec<Intent>, Diagnostic> {
+        let _budget = crate::budget::enter(&self.limits(defaults));
         let recorder = Recorder::new(self.name.clone(), state);
         let mut options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         options.tag = Some(Dynamic::from(recorder.clone()));
@@ -209,6 +257,11 @@ fn runtime_diagnostic(
         }
         _ => String::new(),
     };
+    if let EvalAltResult::ErrorTerminated(token, _) = inner
+        && let Some(exceeded) = token.clone().try_cast::<Exceeded>()
+    {
+        return at_position(path, source, position, format!("{context}: {exceeded}"));
+    }
     at_position(path, source, position, format!("{context}: {bare}{hint}"))
 }
 

@@ -7,6 +7,8 @@
 //!     filter: #{ "fullDocument.status": "pending_approval" },  // a MongoDB query on the event
 //!     full_document: "updateLookup",           // default | updateLookup | whenAvailable | required
 //!     id: "expense-approval",                  // optional: the rule's identity (default: file stem)
+//!     timeout_ms: 2000,                        // optional: one handler call's time limit (default: [engine])
+//!     memory_mib: 128,                         // optional: one handler call's memory limit (default: [engine])
 //! };
 //! ```
 
@@ -17,8 +19,10 @@ use herald_core::{
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
-pub const KEYS: [&str; 6] = [
+pub const KEYS: [&str; 8] = [
     "id",
+    "timeout_ms",
+    "memory_mib",
     "watch",
     "on",
     "filter",
@@ -58,7 +62,17 @@ pub struct RuleSpec {
     pub full_document: FullDocument,
     /// The `fullDocumentBeforeChange` option it needs.
     pub full_document_before_change: FullDocumentBeforeChange,
+    /// Its own time limit for one handler call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Its own memory limit for one handler call, in MiB.
+    pub memory_mib: Option<u64>,
 }
+
+/// The largest `timeout_ms` a rule may set (one minute): a longer handler
+/// holds its document's events, and shutdown, for longer than anyone waits.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// The largest `memory_mib` a rule may set.
+pub const MAX_MEMORY_MIB: u64 = 4_096;
 
 /// A problem in `RULE`, with the key it concerns (to find its line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,8 +167,12 @@ impl RuleSpec {
                     )
                 })?,
         };
+        let timeout_ms = parse_limit(map, "timeout_ms", MAX_TIMEOUT_MS)?;
+        let memory_mib = parse_limit(map, "memory_mib", MAX_MEMORY_MIB)?;
         Ok(Self {
             id,
+            timeout_ms,
+            memory_mib,
             watch,
             on,
             filter,
@@ -203,6 +221,20 @@ fn parse_id(value: &Dynamic) -> Result<String, SpecError> {
         ));
     }
     Ok(id)
+}
+
+fn parse_limit(map: &Map, key: &'static str, max: u64) -> Result<Option<u64>, SpecError> {
+    let Some(value) = map.get(key) else {
+        return Ok(None);
+    };
+    match value.as_int() {
+        Ok(n) if n >= 1 && (n as u64) <= max => Ok(Some(n as u64)),
+        Ok(n) => Err(err(
+            key,
+            format!("`{key}` must be from 1 to {max}, found {n}"),
+        )),
+        Err(t) => Err(err(key, format!("`{key}` must be an integer, found {t}"))),
+    }
 }
 
 fn parse_on(value: &Dynamic) -> Result<Vec<OperationType>, SpecError> {

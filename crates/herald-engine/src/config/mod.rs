@@ -22,6 +22,8 @@
 //! queue = 256                 # events waiting per worker before the source is paused
 //! shutdown_timeout_ms = 30000 # on SIGTERM, how long in-flight events may take
 //! ledger_window = 500000      # (rule, event) pairs the dedupe ledger remembers (~20 bytes of memory each)
+//! handler_timeout_ms = 1000   # one handler call's time limit (a rule may set its own `timeout_ms`)
+//! handler_memory_mib = 64     # one handler call's memory limit (a rule may set its own `memory_mib`)
 //!
 //! [channels.approvals]        # notify("approvals", ...)
 //! kind = "file"               # stdout | file | log | webhook
@@ -109,6 +111,12 @@ pub struct EngineSettings {
     /// overlapping event file, a stream started before its checkpoint) skips
     /// them; older marks are pruned as the run goes. 0 turns the ledger off.
     pub ledger_window: usize,
+    /// The longest one handler call may run, in milliseconds (a rule may set
+    /// its own `timeout_ms`); past it, that (rule, event) is dead-lettered.
+    pub handler_timeout_ms: u64,
+    /// The most memory one handler call may hold, in MiB (a rule may set its
+    /// own `memory_mib`); past it, that (rule, event) is dead-lettered.
+    pub handler_memory_mib: u64,
 }
 
 impl EngineSettings {
@@ -122,6 +130,21 @@ impl EngineSettings {
     pub const DEFAULT_LEDGER_WINDOW: usize = herald_store::DEFAULT_LEDGER_WINDOW;
     /// Shutdown deadline unless configured.
     pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
+
+    /// Handler time limit unless configured.
+    pub const DEFAULT_HANDLER_TIMEOUT_MS: u64 = herald_script::limits::DEFAULT_TIMEOUT_MS;
+    /// Handler memory limit (MiB) unless configured.
+    pub const DEFAULT_HANDLER_MEMORY_MIB: u64 = herald_script::limits::DEFAULT_MEMORY_MIB;
+
+    /// The limits of one handler call these settings imply.
+    pub fn call_limits(&self) -> herald_script::CallLimits {
+        herald_script::CallLimits {
+            timeout: Duration::from_millis(self.handler_timeout_ms),
+            memory: usize::try_from(self.handler_memory_mib.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            cancel: None,
+        }
+    }
 
     /// The store options these settings imply.
     pub fn store_options(&self) -> herald_store::StoreOptions {
@@ -150,6 +173,8 @@ impl Default for EngineSettings {
             queue: Self::DEFAULT_QUEUE,
             shutdown_timeout_ms: Self::DEFAULT_SHUTDOWN_TIMEOUT_MS,
             ledger_window: Self::DEFAULT_LEDGER_WINDOW,
+            handler_timeout_ms: Self::DEFAULT_HANDLER_TIMEOUT_MS,
+            handler_memory_mib: Self::DEFAULT_HANDLER_MEMORY_MIB,
         }
     }
 }
@@ -321,6 +346,20 @@ impl Config {
         }
         if config.retry.max_attempts == 0 {
             return Err("retry.max_attempts must be at least 1".into());
+        }
+        let timeout = config.engine.handler_timeout_ms;
+        if !(1..=herald_script::spec::MAX_TIMEOUT_MS).contains(&timeout) {
+            return Err(format!(
+                "engine.handler_timeout_ms must be from 1 to {}, found {timeout}",
+                herald_script::spec::MAX_TIMEOUT_MS
+            ));
+        }
+        let memory = config.engine.handler_memory_mib;
+        if !(1..=herald_script::spec::MAX_MEMORY_MIB).contains(&memory) {
+            return Err(format!(
+                "engine.handler_memory_mib must be from 1 to {}, found {memory}",
+                herald_script::spec::MAX_MEMORY_MIB
+            ));
         }
         config.mongodb.source_options()?;
         Ok(config)

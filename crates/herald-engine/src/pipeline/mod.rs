@@ -2,6 +2,7 @@
 //!
 //! - [`run`] — [`Engine::run`](crate::Engine::run), dispatching and committing; [`RunSummary`].
 //! - `commit` — applying completions in order and committing groups.
+//! - `pool` — the worker threads, one per partition, off the runtime's threads.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
 //! - `rule_run` — one rule on one event: the handler, numbered effects, retries.
 //! - `view` — each rule sees the event as its own options ask.
@@ -9,6 +10,7 @@
 //! - `watermark` — releasing completions in source order.
 
 mod commit;
+mod pool;
 mod resume;
 pub(crate) mod rule_run;
 pub mod run;

@@ -11,7 +11,7 @@ use crate::effects::execute_with_retry;
 use crate::engine::Core;
 use crate::state::StateView;
 use herald_core::{ChangeEvent, Effect, Intent};
-use herald_script::{Rule, StateRead};
+use herald_script::{CallLimits, Rule, StateRead};
 use herald_store::{DoneEffect, KeyScheme};
 use std::sync::Arc;
 
@@ -53,6 +53,7 @@ pub(crate) async fn run_rule_guarded(
     rule: &Rule,
     event: &Arc<ChangeEvent>,
     state: &Arc<StateView>,
+    limits: &CallLimits,
     completion: &mut Completion,
     prior: Prior<'_>,
 ) -> Result<Vec<Intent>, RuleFailure> {
@@ -65,6 +66,7 @@ pub(crate) async fn run_rule_guarded(
         rule,
         event,
         state,
+        limits,
         completion,
         prior,
         &mut completed,
@@ -111,6 +113,7 @@ async fn run_rule(
     rule: &Rule,
     event: &Arc<ChangeEvent>,
     state: &Arc<StateView>,
+    limits: &CallLimits,
     completion: &mut Completion,
     prior: Prior<'_>,
     completed: &mut Vec<Effect>,
@@ -119,7 +122,7 @@ async fn run_rule(
         return Err((why, 1));
     }
     let reader: Arc<dyn StateRead> = state.clone();
-    let intents = match rule.handle(event, reader) {
+    let intents = match rule.handle_with(event, reader, limits) {
         Ok(intents) => intents,
         Err(diagnostic) => {
             tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");

@@ -10,8 +10,9 @@
 //! pulling from the source, and a change stream stops calling getMore.
 
 use super::commit::Group;
+use super::pool::Workers;
 use super::watermark::Watermark;
-use super::worker::{self, Completion, WorkItem};
+use super::worker::{Completion, WorkItem};
 use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
@@ -95,18 +96,6 @@ pub(super) struct Run<'a> {
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
 }
 
-/// Why a worker task ended, if it failed (a panic, or an abort outside shutdown).
-fn worker_failure(joined: Result<(), tokio::task::JoinError>) -> Option<String> {
-    match joined {
-        Ok(()) => None,
-        Err(e) if e.is_panic() => Some(format!(
-            "panicked: {}",
-            super::rule_run::panic_message(e.into_panic().as_ref())
-        )),
-        Err(e) => Some(e.to_string()),
-    }
-}
-
 /// The worker that owns an event: by namespace and document key.
 fn partition(event: &ChangeEvent, workers: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -143,20 +132,7 @@ impl Engine {
             .collect();
         let state = Arc::new(StateView::new(core.store.clone()));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let mut workers = tokio::task::JoinSet::new();
-        let senders: Vec<mpsc::Sender<WorkItem>> = (0..core.settings.worker_count())
-            .map(|_| {
-                let (tx, rx) = mpsc::channel(core.settings.queue.max(1));
-                workers.spawn(worker::run(
-                    core.clone(),
-                    state.clone(),
-                    floors.clone(),
-                    rx,
-                    done_tx.clone(),
-                ));
-                tx
-            })
-            .collect();
+        let (mut workers, senders) = Workers::start(&self.core, &state, &floors, &done_tx)?;
         drop(done_tx);
         let mut run = Run {
             state,
@@ -197,8 +173,7 @@ impl Engine {
             tracing::error!(error = %e, "while finishing the events in flight");
         }
         // Stop the workers and wait until they are gone, so nothing holds the store after the run.
-        workers.abort_all();
-        while workers.join_next().await.is_some() {}
+        workers.stop().await;
         if run.commit_failed {
             return outcome.and(drained).map(|()| run.summary);
         }
@@ -214,7 +189,7 @@ impl Engine {
     /// events still running at the deadline are abandoned, to be redone.
     async fn drain(
         &self,
-        workers: &mut tokio::task::JoinSet<()>,
+        workers: &mut Workers,
         done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
@@ -231,8 +206,8 @@ impl Engine {
                     None => break,
                 },
                 // A worker that died holds its events forever.
-                Some(joined) = workers.join_next() => {
-                    if let Some(reason) = worker_failure(joined) {
+                Some(exit) = workers.next_exit() => {
+                    if let Some(reason) = exit {
                         return Err(EngineError::WorkerFailed(reason));
                     }
                 }
@@ -253,7 +228,7 @@ impl Engine {
         &self,
         source: &mut S,
         senders: &[mpsc::Sender<WorkItem>],
-        workers: &mut tokio::task::JoinSet<()>,
+        workers: &mut Workers,
         done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
         run: &mut Run<'_>,
         shutdown: impl Future,
@@ -280,8 +255,8 @@ impl Engine {
                 }
                 // Workers run until their queues close after the pump; one that
                 // ends now has failed, and its events would never complete.
-                Some(joined) = workers.join_next() => {
-                    let reason = worker_failure(joined)
+                Some(exit) = workers.next_exit() => {
+                    let reason = exit
                         .unwrap_or_else(|| "it returned while the run was reading".to_owned());
                     return Err(EngineError::WorkerFailed(reason));
                 }

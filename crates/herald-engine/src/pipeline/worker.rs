@@ -1,4 +1,4 @@
-//! Workers: each handles the events of its partition of document keys, in order.
+//! What a worker does with one event (the threads are in `pool`).
 //!
 //! A worker routes an event, runs the matching rules' handlers and executes
 //! their effects, then hands back a [`Completion`]: what to commit and what
@@ -11,10 +11,9 @@ use crate::engine::{Core, EngineError};
 use crate::state::StateView;
 use bson::Bson;
 use herald_core::{ChangeEvent, Effect, Intent, WatchTarget};
-use herald_script::Diagnostic;
+use herald_script::{CallLimits, Diagnostic};
 use herald_store::DeadLetter;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// An event for a worker, with its place in source order.
 pub(crate) struct WorkItem {
@@ -71,23 +70,6 @@ pub(crate) struct Completion {
     pub(crate) dead_lettered: u64,
 }
 
-/// Runs a worker until its queue closes.
-pub(crate) async fn run(
-    core: Arc<Core>,
-    state: Arc<StateView>,
-    floors: Arc<Floors>,
-    mut items: mpsc::Receiver<WorkItem>,
-    done: mpsc::UnboundedSender<(u64, Result<Completion, EngineError>)>,
-) {
-    while let Some(item) = items.recv().await {
-        let result = process(&core, &state, &floors, &item).await;
-        let failed = result.is_err();
-        if done.send((item.seq, result)).is_err() || failed {
-            return;
-        }
-    }
-}
-
 /// A state intent as a write: the key and its new value (`None`: deleted).
 pub(crate) fn state_write(intent: Intent) -> Option<(String, Option<Bson>)> {
     match intent {
@@ -102,6 +84,7 @@ pub(crate) async fn process(
     core: &Core,
     state: &Arc<StateView>,
     floors: &Floors,
+    limits: &CallLimits,
     item: &WorkItem,
 ) -> Result<Completion, EngineError> {
     let (seq, event) = (item.seq, &item.event);
@@ -134,7 +117,17 @@ pub(crate) async fn process(
                 .push((rule.name().clone(), Outcome::Deduplicated));
             continue;
         }
-        match run_rule_guarded(core, rule, event, state, &mut completion, Prior::NONE).await {
+        match run_rule_guarded(
+            core,
+            rule,
+            event,
+            state,
+            limits,
+            &mut completion,
+            Prior::NONE,
+        )
+        .await
+        {
             Ok(state_changes) => {
                 completion
                     .outcomes

@@ -204,11 +204,19 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
         .await
         .unwrap();
     client.database(&t.ns("d")).drop().await.unwrap();
-    let seen = recorder
+    // Events of different documents and namespaces run in parallel, so
+    // they may complete in any order: wait for the last of each kind.
+    let op_count =
+        |s: &[Seen], op: &str| s.iter().filter(|e| e.args.get_str("op") == Ok(op)).count();
+    recorder
         .wait_for("every kind", |s| {
-            s.iter().any(|e| e.args.get_str("op") == Ok("dropDatabase"))
+            op_count(s, "dropDatabase") == 1
+                && op_count(s, "drop") == 2
+                && op_count(s, "rename") == 1
         })
         .await;
+    running.stop().await.unwrap();
+    let seen = recorder.wait_for("the run's effects", |_| true).await;
     let got: Vec<(String, String)> = seen
         .iter()
         .map(|s| (s.rule.clone(), s.args.get_str("op").unwrap().to_owned()))
@@ -240,7 +248,6 @@ async fn every_operation_type_reaches_the_rules_that_name_it() {
         "{got:?}"
     );
     assert!(!got.iter().any(|g| g.0 == "ins" && g.1 != "insert"));
-    running.stop().await.unwrap();
 }
 
 /// A batch is handed on as soon as the server's batch is read, not when the

@@ -208,12 +208,15 @@ fn endless_loops_fail_the_event_with_a_position() {
 
 #[test]
 fn runtime_errors_name_the_line_inside_helpers() {
-    let rule = load(&format!("{RULE_HEAD}fn helper(x) {{\n    x.no_such_method()\n}}\nfn handle(event) {{\n    helper(1);\n}}")).unwrap();
+    let rule = load(&format!(
+        "{RULE_HEAD}fn helper(x) {{\n    x.to_upper()\n}}\nfn handle(event) {{\n    helper(1);\n}}"
+    ))
+    .unwrap();
     let err = rule
         .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
         .unwrap_err();
     assert_eq!(err.line, 3, "{err}");
-    assert!(err.message.contains("no_such_method"), "{err}");
+    assert!(err.message.contains("to_upper"), "{err}");
 }
 
 #[test]
@@ -310,4 +313,143 @@ fn handle(event) {{
         .unwrap_err()
         .to_string();
     assert!(err.contains(":5:") && err.contains("read-only"), "{err}");
+}
+
+#[test]
+fn handlers_cannot_block_or_read_the_clock() {
+    let err = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    sleep(3600);\n}}"
+    ))
+    .unwrap_err();
+    assert_eq!((err.line, err.column), (3, 5), "{err}");
+    assert!(err.message.contains("sleep"), "{err}");
+    let err = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let t = timestamp();\n}}"
+    ));
+    let err = match err {
+        Err(e) => e,
+        // Compiles (an unknown function is a runtime error in Rhai); fails when called.
+        Ok(rule) => rule
+            .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+            .unwrap_err(),
+    };
+    assert!(err.message.contains("timestamp"), "{err}");
+}
+
+/// The case: expensive operations under the operation count.
+const SLOW_HANDLER: &str = "fn handle(event) {\n    let s = \"\";\n    s.pad(1048576, \"x\");\n    let found = 0;\n    for i in 0..300000 {\n        found += s.index_of(\"y\");\n    }\n}";
+
+#[test]
+fn a_slow_handler_stops_at_its_time_limit_with_a_position() {
+    let rule = load(&format!("{RULE_HEAD}{SLOW_HANDLER}")).unwrap();
+    let limits = CallLimits {
+        timeout: Duration::from_millis(100),
+        ..CallLimits::default()
+    };
+    let err = rule
+        .handle_with(
+            &expense_insert(Bson::Int32(5000)),
+            Arc::new(NoState),
+            &limits,
+        )
+        .unwrap_err();
+    assert!(err.message.contains("time limit of 100 ms"), "{err}");
+    // Rhai does not say where a limit stopped a call: the diagnostic points at the handler.
+    assert_eq!((err.line, err.column), (2, 1), "{err}");
+    // The budget ends with the call: the next call has its own.
+    let quick = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{ notify(\"c\", #{{}}); }}"
+    ))
+    .unwrap();
+    assert_eq!(
+        quick
+            .handle_with(
+                &expense_insert(Bson::Int32(5000)),
+                Arc::new(NoState),
+                &limits
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_rule_sets_its_own_limits_within_bounds() {
+    let rule = load(
+        "const RULE = #{ watch: \"a.b\", timeout_ms: 2500, memory_mib: 8 };\nfn handle(event) {}",
+    )
+    .unwrap();
+    let limits = rule.limits(&CallLimits::default());
+    assert_eq!(limits.timeout, Duration::from_millis(2500));
+    assert_eq!(limits.memory, 8 << 20);
+    for (value, expected) in [
+        ("0", "from 1 to 60000"),
+        ("60001", "from 1 to 60000"),
+        ("\"1s\"", "must be an integer"),
+    ] {
+        let err = load(&format!(
+            "const RULE = #{{ watch: \"a.b\",\n  timeout_ms: {value} }};\nfn handle(event) {{}}"
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains(expected), "{value}: {err}");
+    }
+}
+
+struct CancelOnRead(Arc<std::sync::atomic::AtomicBool>);
+
+impl crate::StateRead for CancelOnRead {
+    fn get_state(&self, _rule: &str, _key: &str) -> Option<Bson> {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        None
+    }
+}
+
+#[test]
+fn a_cancelled_call_stops_at_its_next_operations() {
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    get_state(\"k\");\n    loop {{ }}\n}}"
+    ))
+    .unwrap();
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let limits = CallLimits {
+        timeout: Duration::from_secs(3600),
+        cancel: Some(cancel.clone()),
+        ..CallLimits::default()
+    };
+    let err = rule
+        .handle_with(
+            &expense_insert(Bson::Int32(5000)),
+            Arc::new(CancelOnRead(cancel)),
+            &limits,
+        )
+        .unwrap_err();
+    assert!(err.message.contains("shutting down"), "{err}");
+}
+
+#[test]
+fn one_call_cannot_hold_more_memory_than_its_budget() {
+    assert!(
+        crate::alloc::is_installed(),
+        "the test binary installs the counting allocator"
+    );
+    // 1,000 variables of 512 KiB each: every value is within Rhai's limits, the sum is 500 MiB.
+    let mut body = String::from("    let base = \"\";\n    base.pad(524288, \"x\");\n");
+    for i in 0..1000 {
+        body.push_str(&format!("    let v{i} = base + \"{i}\";\n"));
+    }
+    let rule = load(&format!("{RULE_HEAD}fn handle(event) {{\n{body}}}")).unwrap();
+    let err = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
+    assert!(err.message.contains("memory limit of 64 MiB"), "{err}");
+    assert_eq!((err.line, err.column), (2, 1), "{err}");
+    // The memory is given back when the call fails.
+    let after = crate::alloc::thread_net();
+    let again = rule
+        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .unwrap_err();
+    assert!(again.message.contains("memory limit"), "{again}");
+    assert!(crate::alloc::thread_net() - after < 1 << 20);
 }

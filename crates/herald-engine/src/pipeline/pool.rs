@@ -1,0 +1,158 @@
+//! The worker threads: each handles its partition's events in order, off
+//! the async runtime's threads.
+//!
+//! A handler is a synchronous Rhai call that may run up to its time limit.
+//! On a runtime thread it would hold up everything else there: the shutdown
+//! signal, the source, commits, heartbeats and other documents' events. So
+//! each worker is an OS thread: it runs an event's routing and handlers
+//! itself, and drives the event's effects through the runtime's handle
+//! (their I/O and timers stay on the runtime). Stopping the pool cancels
+//! handlers at their next operation and effects at their next await.
+
+use super::resume::Floors;
+use super::worker::{Completion, WorkItem, process};
+use crate::engine::{Core, EngineError};
+use crate::state::StateView;
+use herald_script::CallLimits;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, watch};
+
+/// Where workers send what they complete: (sequence number, result).
+pub(crate) type Done = mpsc::UnboundedSender<(u64, Result<Completion, EngineError>)>;
+
+/// The running worker threads of one run.
+pub(crate) struct Workers {
+    /// One message per thread when it ends: why, if it failed.
+    exits: mpsc::UnboundedReceiver<Option<String>>,
+    running: usize,
+    /// Read by handlers before each operation.
+    cancel: Arc<AtomicBool>,
+    /// Awaited by effects.
+    cancelled: watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Starts `core.settings.worker_count()` threads, each reading its own
+    /// bounded queue; returns the pool and the queues' senders. Must be
+    /// called within a Tokio runtime.
+    pub(crate) fn start(
+        core: &Arc<Core>,
+        state: &Arc<StateView>,
+        floors: &Arc<Floors>,
+        done: &Done,
+    ) -> Result<(Self, Vec<mpsc::Sender<WorkItem>>), EngineError> {
+        let runtime = tokio::runtime::Handle::current();
+        let (exit_tx, exits) = mpsc::unbounded_channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (cancelled, cancelled_rx) = watch::channel(false);
+        let limits = CallLimits {
+            cancel: Some(cancel.clone()),
+            ..core.limits.clone()
+        };
+        let mut workers = Self {
+            exits,
+            running: 0,
+            cancel,
+            cancelled,
+        };
+        let mut senders = Vec::new();
+        for index in 0..core.settings.worker_count() {
+            let (tx, rx) = mpsc::channel(core.settings.queue.max(1));
+            let worker = Worker {
+                runtime: runtime.clone(),
+                core: core.clone(),
+                state: state.clone(),
+                floors: floors.clone(),
+                limits: limits.clone(),
+                items: rx,
+                done: done.clone(),
+                cancelled: cancelled_rx.clone(),
+            };
+            let exit = exit_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("herald-worker-{index}"))
+                .spawn(move || {
+                    let ended =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
+                    let failure = ended.err().map(|payload| {
+                        format!(
+                            "panicked: {}",
+                            super::rule_run::panic_message(payload.as_ref())
+                        )
+                    });
+                    let _ = exit.send(failure);
+                })
+                .map_err(|e| {
+                    EngineError::WorkerFailed(format!("cannot start a worker thread: {e}"))
+                })?;
+            workers.running += 1;
+            senders.push(tx);
+        }
+        Ok((workers, senders))
+    }
+
+    /// Waits until a worker ends: `Some(why)` if it failed, `Some(None)` if
+    /// it returned; `None` once none is running.
+    pub(crate) async fn next_exit(&mut self) -> Option<Option<String>> {
+        if self.running == 0 {
+            return None;
+        }
+        let exit = self.exits.recv().await?;
+        self.running -= 1;
+        Some(exit)
+    }
+
+    /// Cancels what the workers are doing and waits until every thread has
+    /// ended. Their queues must be closed (senders dropped) first.
+    pub(crate) async fn stop(&mut self) {
+        self.cancel();
+        while self.next_exit().await.is_some() {}
+    }
+
+    fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.cancelled.send_replace(true);
+    }
+}
+
+impl Drop for Workers {
+    /// A run dropped mid-way (its future cancelled) leaves no handler running.
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// One worker thread's share of the run.
+struct Worker {
+    runtime: tokio::runtime::Handle,
+    core: Arc<Core>,
+    state: Arc<StateView>,
+    floors: Arc<Floors>,
+    limits: CallLimits,
+    items: mpsc::Receiver<WorkItem>,
+    done: Done,
+    cancelled: watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Handles items until the queue closes, the run stops listening, an
+    /// item fails the run, or the pool is cancelled.
+    fn run(mut self) {
+        while let Some(item) = self.items.blocking_recv() {
+            let mut cancelled = self.cancelled.clone();
+            let handled = self.runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    _ = cancelled.wait_for(|c| *c) => None,
+                    result = process(&self.core, &self.state, &self.floors, &self.limits, &item) => Some(result),
+                }
+            });
+            let Some(result) = handled else { return };
+            let failed = result.is_err();
+            if self.done.send((item.seq, result)).is_err() || failed {
+                return;
+            }
+        }
+    }
+}
