@@ -126,7 +126,7 @@ pub(crate) fn on_progress(operations: u64) -> Option<Dynamic> {
     if held > 0 && held as usize > active.memory {
         return Some(Dynamic::from(Exceeded::Memory(active.memory)));
     }
-    if operations % CLOCK_EVERY_OPERATIONS == 0 {
+    if operations.is_multiple_of(CLOCK_EVERY_OPERATIONS) {
         let cancelled =
             CANCEL.with_borrow(|c| c.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)));
         if cancelled {
