@@ -1,7 +1,7 @@
 //! The dead-letter queue, worked from outside a run: retry or drop entries.
 
 use crate::engine::{Engine, EngineError};
-use crate::pipeline::rule_run::{Prior, run_rule_guarded};
+use crate::pipeline::rule_run::{Prior, RuleEnv, run_rule_guarded};
 use crate::pipeline::worker::{Completion, state_write};
 use crate::state::StateView;
 use herald_core::ChangeEvent;
@@ -55,8 +55,10 @@ impl Engine {
             core,
             rule,
             &event,
-            &state,
-            &core.limits,
+            RuleEnv {
+                state: &state,
+                limits: &core.limits,
+            },
             &mut completion,
             prior,
         )

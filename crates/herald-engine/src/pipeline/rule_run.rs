@@ -44,6 +44,14 @@ impl Prior<'_> {
     };
 }
 
+/// What a handler call reads besides its event: the rule state as of its
+/// place in the run, and the limits it runs under.
+#[derive(Clone, Copy)]
+pub(crate) struct RuleEnv<'a> {
+    pub(crate) state: &'a Arc<StateView>,
+    pub(crate) limits: &'a CallLimits,
+}
+
 /// [`run_rule`], with a panic (in a channel, or anywhere below) turned into
 /// that (rule, event)'s failure: a dead letter with the panic message. A
 /// panic must never leave an event in flight forever, which would stop the
@@ -52,8 +60,7 @@ pub(crate) async fn run_rule_guarded(
     core: &Core,
     rule: &Rule,
     event: &Arc<ChangeEvent>,
-    state: &Arc<StateView>,
-    limits: &CallLimits,
+    env: RuleEnv<'_>,
     completion: &mut Completion,
     prior: Prior<'_>,
 ) -> Result<Vec<Intent>, RuleFailure> {
@@ -65,8 +72,7 @@ pub(crate) async fn run_rule_guarded(
         core,
         rule,
         event,
-        state,
-        limits,
+        env,
         completion,
         prior,
         &mut completed,
@@ -112,8 +118,7 @@ async fn run_rule(
     core: &Core,
     rule: &Rule,
     event: &Arc<ChangeEvent>,
-    state: &Arc<StateView>,
-    limits: &CallLimits,
+    env: RuleEnv<'_>,
     completion: &mut Completion,
     prior: Prior<'_>,
     completed: &mut Vec<Effect>,
@@ -121,8 +126,8 @@ async fn run_rule(
     if let Some(why) = super::view::missing_image(rule, event) {
         return Err((why, 1));
     }
-    let reader: Arc<dyn StateRead> = state.clone();
-    let intents = match rule.handle_with(event, reader, limits) {
+    let reader: Arc<dyn StateRead> = env.state.clone();
+    let intents = match rule.handle_with(event, reader, env.limits) {
         Ok(intents) => intents,
         Err(diagnostic) => {
             tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");

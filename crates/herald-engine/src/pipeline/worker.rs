@@ -6,7 +6,7 @@
 //! source order once every earlier event is complete.
 
 use super::resume::{Floors, below_floor};
-use super::rule_run::{Prior, run_rule_guarded};
+use super::rule_run::{Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
 use bson::Bson;
@@ -121,8 +121,7 @@ pub(crate) async fn process(
             core,
             rule,
             event,
-            state,
-            limits,
+            RuleEnv { state, limits },
             &mut completion,
             Prior::NONE,
         )
