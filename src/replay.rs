@@ -44,7 +44,7 @@ pub fn run(args: ReplayArgs) -> Outcome {
         stdout: BufWriter::new(std::io::stdout()),
         stdout_open: true,
     };
-    let result = runtime.block_on(engine.run(source, &mut observer, shutdown_signal()));
+    let result = runtime.block_on(engine.run(source, &mut observer, crate::run::shutdown_signal()));
     observer.progress.finish_and_clear();
     let _closed_pipe_is_fine = observer.stdout.flush();
     match result {
@@ -84,13 +84,6 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
         )));
     }
     Ok(())
-}
-
-/// Stops a replay cleanly on Ctrl-C: the engine commits what it completed.
-async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 /// One `--dry-run` line: `rule`, `token`, `kind`, `target`,

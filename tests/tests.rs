@@ -14,3 +14,4 @@ mod keys;
 mod live;
 mod replay;
 mod rule_tests;
+mod sandbox;

@@ -156,3 +156,115 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::effects::{Channel, EffectError};
+    use crate::{Config, Engine, Quiet};
+    use futures_util::future::BoxFuture;
+    use herald_core::{ChangeEvent, Effect};
+    use std::time::Duration;
+    use tokio::sync::{mpsc, oneshot};
+
+    struct Forward(mpsc::UnboundedSender<Effect>);
+
+    impl Channel for Forward {
+        fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
+            let _ = self.0.send(effect.clone());
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn insert(id: u32, kind: &str) -> String {
+        format!(
+            r#"{{"_id":{{"_data":"{id:04}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{id}}},"fullDocument":{{"_id":{id},"kind":"{kind}"}}}}"#
+        )
+    }
+
+    fn rule(kind: &str, extra: &str, body: &str) -> String {
+        format!(
+            "const RULE = #{{ watch: \"shop.orders\", on: [\"insert\"], filter: #{{ \"fullDocument.kind\": \"{kind}\" }}{extra} }};\nfn handle(event) {{\n{body}    notify(\"out\", #{{}});\n}}\n"
+        )
+    }
+
+    /// On a runtime with one thread, a handler that runs for a minute holds
+    /// up only the events of its own worker: other documents' effects
+    /// arrive while it runs, and the shutdown signal ends the run.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_handler_holds_up_only_its_own_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let slow = "    let s = \"\";\n    s.pad(1048576, \"x\");\n    for i in 0..200000 { let t = s.to_upper(); }\n";
+        std::fs::write(
+            dir.path().join("slow.rhai"),
+            rule("slow", ", timeout_ms: 60000", slow),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("fast.rhai"), rule("fast", "", "")).unwrap();
+        let workers = 2;
+        let slow_event = insert(1, "slow");
+        let partition_of = |line: &str| {
+            let raw = herald_core::extjson::parse_raw_document(line).unwrap();
+            super::super::run::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
+        };
+        // Five documents another worker owns.
+        let fast: Vec<String> = (2..)
+            .map(|id| insert(id, "fast"))
+            .filter(|line| partition_of(line) != partition_of(&slow_event))
+            .take(5)
+            .collect();
+        let events = dir.path().join("events.jsonl");
+        std::fs::write(
+            &events,
+            [slow_event]
+                .iter()
+                .chain(&fast)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .unwrap();
+        let config = Config::parse(&format!(
+            "[engine]\nworkers = {workers}\nshutdown_timeout_ms = 50\n"
+        ))
+        .unwrap();
+        let (effects_tx, mut effects) = mpsc::unbounded_channel();
+        let engine = Engine::builder()
+            .rules_dir(dir.path())
+            .config(config)
+            .effect("out", Forward(effects_tx))
+            .build()
+            .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let source = herald_ingest::FileSource::open(&events).unwrap();
+        let watch = async {
+            let mut seen = Vec::new();
+            while seen.len() < 5 {
+                let effect = tokio::time::timeout(Duration::from_secs(30), effects.recv())
+                    .await
+                    .expect("other documents' effects arrive while the slow handler runs")
+                    .unwrap();
+                seen.push(effect.rule.to_string());
+            }
+            stop.send(()).unwrap();
+            seen
+        };
+        let mut quiet = Quiet;
+        let (summary, seen) = tokio::join!(
+            engine.run(source, &mut quiet, async {
+                let _ = stopped.await;
+            }),
+            watch
+        );
+        let summary = summary.unwrap();
+        assert_eq!(seen, vec!["fast"; 5]);
+        // The slow event was abandoned at the shutdown deadline, to be redone;
+        // the fast ones complete but cannot be checkpointed past it.
+        assert!(summary.interrupted);
+        assert_eq!(
+            (summary.abandoned, summary.dead_lettered),
+            (1, 0),
+            "{summary:?}"
+        );
+        assert!(effects.try_recv().is_err(), "no other effect");
+    }
+}

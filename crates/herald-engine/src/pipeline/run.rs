@@ -97,7 +97,7 @@ pub(super) struct Run<'a> {
 }
 
 /// The worker that owns an event: by namespace and document key.
-fn partition(event: &ChangeEvent, workers: usize) -> usize {
+pub(super) fn partition(event: &ChangeEvent, workers: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     event.namespace().hash(&mut hasher);
     if let Some(key) = event.document_key() {
