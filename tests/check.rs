@@ -101,3 +101,16 @@ herald_test!(an_empty_directory_is_an_error, |dir| {
         stderr(&output)
     );
 });
+
+herald_test!(a_namespace_mongodb_refuses_has_a_position, |dir| {
+    let err = check_one(
+        &dir,
+        "const RULE = #{\n    on: [\"insert\"],\n    watch: \"a..b\",\n};\nfn handle(event) {}\n",
+    );
+    assert!(
+        err.contains(
+            "bad.rhai:3:5: invalid namespace \"a..b\": collection names cannot begin with a dot"
+        ),
+        "{err}"
+    );
+});

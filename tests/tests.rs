@@ -15,3 +15,4 @@ mod live;
 mod replay;
 mod rule_tests;
 mod sandbox;
+mod secrets;

@@ -40,11 +40,17 @@ impl Namespace {
     }
 }
 
+/// The longest database name MongoDB accepts, in bytes.
+pub const MAX_DATABASE_NAME: usize = 63;
+/// The longest `database.collection` MongoDB accepts, in bytes.
+pub const MAX_NAMESPACE: usize = 255;
+
 impl FromStr for Namespace {
     type Err = NamespaceError;
 
     /// Parses `db` or `db.coll`; the collection is everything after the first dot,
     /// as MongoDB allows dots in collection names but not in database names.
+    /// Names MongoDB refuses are refused here, with the rule they break.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = |reason| NamespaceError {
             input: s.to_owned(),
@@ -60,12 +66,23 @@ impl FromStr for Namespace {
         if db.contains(['/', '\\', ' ', '"', '$', '\0']) {
             return Err(err("database names cannot contain / \\ space \" $ or NUL"));
         }
+        if db.len() > MAX_DATABASE_NAME {
+            return Err(err("database names are at most 63 bytes"));
+        }
         if let Some(coll) = coll {
             if coll.is_empty() {
                 return Err(err("the collection name after the dot is empty"));
             }
-            if coll.contains('\0') {
-                return Err(err("collection names cannot contain NUL"));
+            if coll.starts_with('.') {
+                return Err(err("collection names cannot begin with a dot"));
+            }
+            if coll.contains(['$', '\0']) {
+                return Err(err("collection names cannot contain $ or NUL"));
+            }
+            if s.len() > MAX_NAMESPACE {
+                return Err(err(
+                    "a namespace (database.collection) is at most 255 bytes",
+                ));
             }
         }
         Ok(Self {
@@ -174,6 +191,22 @@ mod tests {
         assert!(".c".parse::<Namespace>().is_err());
         let err = "db.".parse::<Namespace>().unwrap_err();
         assert!(err.to_string().contains("collection name"), "{err}");
+        for (bad, why) in [
+            ("a..b", "begin with a dot"),
+            ("a.b$c", "$ or NUL"),
+            ("a b.c", "space"),
+            (&"d".repeat(64), "63 bytes"),
+            (&format!("db.{}", "c".repeat(253)), "255 bytes"),
+        ] {
+            let err = bad.parse::<Namespace>().unwrap_err();
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
+        assert!(
+            format!("db.{}", "c".repeat(252))
+                .parse::<Namespace>()
+                .is_ok()
+        );
+        assert!("d".repeat(63).parse::<Namespace>().is_ok());
     }
 
     #[test]

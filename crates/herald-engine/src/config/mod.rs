@@ -30,7 +30,8 @@
 //! path = "notices.jsonl"
 //!
 //! [webhooks.crm]              # webhook("crm", ...)
-//! url = "https://crm.example.com/hooks/expenses"
+//! url = "https://crm.example.com/hooks/expenses"   # or { env = "CRM_HOOK_URL" }
+//! allow_insecure = false      # true: allow http:// to a host other than loopback
 //! timeout_ms = 5000
 //! headers = { Authorization = { env = "CRM_TOKEN" } }   # secrets only by env reference
 //!
@@ -53,9 +54,11 @@ use std::time::Duration;
 mod mongodb;
 mod names;
 mod reads;
+mod webhooks;
 pub use self::mongodb::{MongoConfig, StreamConfig};
 pub use names::unknown_targets;
 pub use reads::reads_removed_fields;
+pub use webhooks::{ConfigValue, WebhookConfig, WebhookTarget};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -196,59 +199,6 @@ pub enum ChannelConfig {
     Webhook(WebhookConfig),
 }
 
-/// A webhook target.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Where to POST.
-    pub url: String,
-    /// Per-request timeout in milliseconds.
-    #[serde(default = "WebhookConfig::default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Extra headers; values are literal strings or `{ env = "VAR" }`.
-    #[serde(default)]
-    pub headers: BTreeMap<String, HeaderValue>,
-}
-
-impl WebhookConfig {
-    /// Request timeout unless configured.
-    pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-
-    fn default_timeout_ms() -> u64 {
-        Self::DEFAULT_TIMEOUT_MS
-    }
-
-    /// The timeout as a duration.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-}
-
-/// A header value: literal, or read from the environment (for secrets).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum HeaderValue {
-    /// Used as written.
-    Literal(String),
-    /// Read from an environment variable when the engine starts.
-    Env {
-        /// The variable's name.
-        env: String,
-    },
-}
-
-impl HeaderValue {
-    /// The value, reading the environment if needed.
-    pub fn resolve(&self) -> Result<String, ConfigError> {
-        match self {
-            Self::Literal(v) => Ok(v.clone()),
-            Self::Env { env } => {
-                std::env::var(env).map_err(|_| ConfigError::MissingEnv(env.clone()))
-            }
-        }
-    }
-}
-
 /// Retries of failing effects (`[retry]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -362,6 +312,14 @@ impl Config {
             ));
         }
         config.mongodb.source_options()?;
+        for (name, webhook) in &config.webhooks {
+            webhook.check(&format!("webhooks.{name}"))?;
+        }
+        for (name, channel) in &config.channels {
+            if let ChannelConfig::Webhook(webhook) = channel {
+                webhook.check(&format!("channels.{name}"))?;
+            }
+        }
         Ok(config)
     }
 }
@@ -396,7 +354,7 @@ mod tests {
         assert!(matches!(config.channels["ops"], ChannelConfig::Webhook(_)));
         assert!(matches!(
             config.webhooks["crm"].headers["Authorization"],
-            HeaderValue::Env { .. }
+            ConfigValue::Env { .. }
         ));
         assert_eq!(
             config.webhooks["crm"].timeout_ms,
@@ -419,7 +377,7 @@ mod tests {
 
     #[test]
     fn env_headers_must_be_set() {
-        let missing = HeaderValue::Env {
+        let missing = ConfigValue::Env {
             env: "HERALD_TEST_SURELY_UNSET_VAR".into(),
         };
         assert!(matches!(missing.resolve(), Err(ConfigError::MissingEnv(_))));

@@ -1,7 +1,7 @@
 //! HTTP webhooks: POST the payload as JSON with the effect's `Idempotency-Key`.
 
 use super::{BoxFuture, Channel, EffectError};
-use crate::config::{ConfigError, WebhookConfig};
+use crate::config::{ConfigError, WebhookConfig, WebhookTarget};
 use herald_core::Effect;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -12,12 +12,24 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 ///
 /// 2xx is success; 408, 429, 5xx, timeouts and connection errors are worth
 /// retrying; any other status is a permanent failure. Redirects are not
-/// followed: a 3xx is a permanent failure naming the `Location`.
-#[derive(Debug, Clone)]
+/// followed: a 3xx is a permanent failure naming the `Location`'s host.
+/// Errors and `Debug` show the target as scheme and host only, and the
+/// configured headers are marked sensitive: the URL's path and query and the
+/// headers may hold secrets.
+#[derive(Clone)]
 pub struct WebhookChannel {
     client: reqwest::Client,
-    url: reqwest::Url,
+    target: WebhookTarget,
     headers: HeaderMap,
+}
+
+impl std::fmt::Debug for WebhookChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookChannel")
+            .field("target", &self.target)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Installs rustls' ring provider once per process (reqwest is built without a default one,
@@ -26,22 +38,40 @@ fn install_crypto_provider() {
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// An HTTP error's text without the URL it was for (reqwest puts it in),
+/// with its causes.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl WebhookChannel {
-    /// Builds a webhook from its configuration; env-referenced headers are read now.
+    /// Builds a webhook from its configuration; the URL and env-referenced
+    /// headers are read now.
     pub fn new(config: &WebhookConfig) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: "herald.toml".into(),
             message,
         };
         install_crypto_provider();
-        let url = reqwest::Url::parse(&config.url)
-            .map_err(|e| invalid(format!("webhook url {:?}: {e}", config.url)))?;
+        let target = config.target()?;
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
-            let value = HeaderValue::from_str(&value.resolve()?)
-                .map_err(|e| invalid(format!("header {name}: {e}")))?;
+            let mut value = HeaderValue::from_str(&value.resolve()?).map_err(|_| {
+                invalid(format!(
+                    "header {name}: the value is not a valid header value"
+                ))
+            })?;
+            value.set_sensitive(true);
             headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
@@ -50,10 +80,10 @@ impl WebhookChannel {
             // (and its headers) somewhere nobody configured.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| invalid(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| invalid(format!("cannot build the HTTP client: {}", describe(e))))?;
         Ok(Self {
             client,
-            url,
+            target,
             headers,
         })
     }
@@ -65,30 +95,38 @@ impl Channel for WebhookChannel {
             let body = herald_core::extjson::to_relaxed(&effect.intent.args());
             let response = self
                 .client
-                .post(self.url.clone())
+                .post(self.target.url().clone())
                 .headers(self.headers.clone())
                 .header(IDEMPOTENCY_HEADER, effect.key.as_str())
                 .header("X-Herald-Rule", effect.rule.as_ref())
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| EffectError::transient(format!("POST {}: {e}", self.url)))?;
+                .map_err(|e| {
+                    EffectError::transient(format!("POST {}: {}", self.target, describe(e)))
+                })?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());
             }
             if status.is_redirection() {
+                // The Location may hold a secret too: its scheme and host only.
                 let location = response
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
-                    .unwrap_or("(no Location header)");
+                    .and_then(|l| self.target.url().join(l).ok())
+                    .and_then(|l| WebhookTarget::parse(l.as_str(), true).ok())
+                    .map_or_else(
+                        || "(no usable Location header)".to_owned(),
+                        |l| l.to_string(),
+                    );
                 return Err(EffectError::permanent(format!(
                     "POST {} answered {status}, a redirect to {location}; webhooks do not follow redirects: configure the url it points to",
-                    self.url
+                    self.target
                 )));
             }
-            let message = format!("POST {} answered {status}", self.url);
+            let message = format!("POST {} answered {status}", self.target);
             if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
                 Err(EffectError::transient(message))
             } else {

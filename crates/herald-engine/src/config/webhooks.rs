@@ -1,0 +1,287 @@
+//! Webhook targets (`[webhooks.NAME]`, and `[channels.NAME] kind = "webhook"`),
+//! and how their secrets are kept out of sight.
+//!
+//! A secret (a token in a header, a key in the URL) is given only by
+//! environment reference, `{ env = "VAR" }`, and is read when the engine
+//! starts. A literal value for `Authorization` or for a header whose name
+//! says it holds a secret is refused. A webhook's URL is shown anywhere
+//! (logs, dead letters, status) as its scheme and host only
+//! ([`WebhookTarget`]).
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A webhook target.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST: literal, or `{ env = "VAR" }` when the URL holds a secret.
+    pub url: ConfigValue,
+    /// Per-request timeout in milliseconds.
+    #[serde(default = "WebhookConfig::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Extra headers; values are literal strings or `{ env = "VAR" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, ConfigValue>,
+    /// Allows `http://` to a host other than loopback (the payload and
+    /// headers then cross the network unencrypted).
+    #[serde(default)]
+    pub allow_insecure: bool,
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("allow_insecure", &self.allow_insecure)
+            .finish()
+    }
+}
+
+/// Header names whose values are secrets: a literal value is refused.
+pub const SECRET_HEADER_WORDS: [&str; 6] = ["token", "key", "secret", "password", "auth", "cookie"];
+
+/// True if a header's name says it carries a secret (`Authorization`,
+/// `X-Api-Key`, `X-Auth-Token`, ...).
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_HEADER_WORDS.iter().any(|word| name.contains(word))
+}
+
+impl WebhookConfig {
+    /// Request timeout unless configured.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+    fn default_timeout_ms() -> u64 {
+        Self::DEFAULT_TIMEOUT_MS
+    }
+
+    /// The timeout as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Checks what can be checked before the environment is read: no literal
+    /// secret in a header, and a literal URL that is http(s) (and https, or
+    /// loopback, unless `allow_insecure`). `at` names the table in errors.
+    pub fn check(&self, at: &str) -> Result<(), String> {
+        for (name, value) in &self.headers {
+            if matches!(value, ConfigValue::Literal(_)) && is_secret_header(name) {
+                return Err(format!(
+                    "{at}.headers.{name}: a literal value for a header that carries a secret; give it as {{ env = \"VAR\" }} so it stays out of the file (and out of herald's logs)"
+                ));
+            }
+        }
+        if let ConfigValue::Literal(url) = &self.url {
+            WebhookTarget::parse(url, self.allow_insecure).map_err(|e| format!("{at}.url: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The URL, read from the environment if needed, parsed and checked.
+    pub fn target(&self) -> Result<WebhookTarget, ConfigError> {
+        let url = self.url.resolve()?;
+        WebhookTarget::parse(&url, self.allow_insecure).map_err(|message| ConfigError::Invalid {
+            path: "herald.toml".into(),
+            message: match &self.url {
+                ConfigValue::Env { env } => format!("webhook url from {env}: {message}"),
+                ConfigValue::Literal(_) => format!("webhook url: {message}"),
+            },
+        })
+    }
+}
+
+/// A value: literal, or read from the environment (for secrets).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    /// Used as written.
+    Literal(String),
+    /// Read from an environment variable when the engine starts.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+}
+
+/// Shows which variable, never a value (a literal may be a URL with a key in it).
+impl fmt::Debug for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(_) => f.write_str("Literal(..)"),
+            Self::Env { env } => write!(f, "Env({env})"),
+        }
+    }
+}
+
+impl ConfigValue {
+    /// The value, reading the environment if needed.
+    pub fn resolve(&self) -> Result<String, ConfigError> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Env { env } => {
+                std::env::var(env).map_err(|_| ConfigError::MissingEnv(env.clone()))
+            }
+        }
+    }
+}
+
+/// A webhook's URL: used to send, shown only as scheme and host.
+///
+/// ```
+/// use herald_engine::config::WebhookTarget;
+/// let target = WebhookTarget::parse("https://hooks.example.com/T0/B0/s3cr3t?key=k", false).unwrap();
+/// assert_eq!(target.to_string(), "https://hooks.example.com");
+/// assert_eq!(format!("{target:?}"), "WebhookTarget(https://hooks.example.com)");
+/// assert!(WebhookTarget::parse("http://crm.example.com/hook", false).is_err());
+/// assert!(WebhookTarget::parse("http://127.0.0.1:8080/hook", false).is_ok());
+/// ```
+#[derive(Clone)]
+pub struct WebhookTarget {
+    url: reqwest::Url,
+    shown: String,
+}
+
+impl WebhookTarget {
+    /// Parses and checks a URL: http or https, no user or password in it,
+    /// and `http://` only to a loopback host unless `allow_insecure`.
+    /// Errors never quote the URL.
+    pub fn parse(url: &str, allow_insecure: bool) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
+        let shown = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+            (Some(host), None) => format!("{}://{host}", url.scheme()),
+            (None, _) => format!("{}://", url.scheme()),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" => {
+                let host = url.host_str().unwrap_or("");
+                let ip = host.trim_start_matches('[').trim_end_matches(']');
+                let loopback = host.eq_ignore_ascii_case("localhost")
+                    || ip
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback && !allow_insecure {
+                    return Err(format!(
+                        "{shown} is plain http to a host other than loopback: use https, or set allow_insecure = true"
+                    ));
+                }
+            }
+            other => return Err(format!("the scheme must be http or https, not {other:?}")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("the URL has no host".to_owned());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "{shown}: credentials in the URL; give them as a header with {{ env = \"VAR\" }}"
+            ));
+        }
+        Ok(Self { url, shown })
+    }
+
+    /// The full URL, to send to.
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+}
+
+impl fmt::Display for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookTarget({})", self.shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    #[test]
+    fn literal_secrets_in_headers_are_refused_with_a_pointer_to_env() {
+        for name in [
+            "Authorization",
+            "X-Api-Key",
+            "X-Auth-Token",
+            "Client-Secret",
+        ] {
+            let err = Config::parse(&format!(
+                "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = {{ {name} = \"s3cret\" }}\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.contains(&format!("webhooks.crm.headers.{name}")),
+                "{err}"
+            );
+            assert!(err.contains("{ env = \"VAR\" }"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        let ok = Config::parse(
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = { Authorization = { env = \"T\" }, X-Team = \"finance\" }\n",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn plain_http_leaves_loopback_only_when_allowed() {
+        let err = Config::parse("[channels.ops]\nkind = \"webhook\"\nurl = \"http://ops.example.com/hook?key=s3cret\"\n")
+            .unwrap_err();
+        assert!(
+            err.contains("channels.ops.url") && err.contains("allow_insecure"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret") && !err.contains("/hook"), "{err}");
+        assert!(
+            Config::parse(
+                "[webhooks.a]\nurl = \"http://ops.example.com/hook\"\nallow_insecure = true\n"
+            )
+            .is_ok()
+        );
+        for url in [
+            "http://localhost:1/h",
+            "http://127.0.0.1/h",
+            "http://[::1]:8/h",
+            "https://x.example/h",
+        ] {
+            assert!(WebhookTarget::parse(url, false).is_ok(), "{url}");
+        }
+        for (url, why) in [
+            ("ftp://x.example/h", "scheme"),
+            ("https://user:pw@x.example/h", "credentials"),
+            ("not a url", "not a valid URL"),
+        ] {
+            let err = WebhookTarget::parse(url, false).err().unwrap();
+            assert!(err.contains(why) && !err.contains("pw@"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_url_from_the_environment_is_checked_when_read() {
+        let config = WebhookConfig {
+            url: ConfigValue::Env {
+                env: "HERALD_TEST_SURELY_UNSET_URL".into(),
+            },
+            timeout_ms: 1000,
+            headers: BTreeMap::new(),
+            allow_insecure: false,
+        };
+        assert!(config.check("webhooks.a").is_ok());
+        assert!(matches!(config.target(), Err(ConfigError::MissingEnv(_))));
+        assert_eq!(
+            format!("{:?}", config.url),
+            "Env(HERALD_TEST_SURELY_UNSET_URL)"
+        );
+    }
+}
