@@ -340,3 +340,43 @@ herald_test!(stages_are_checked_at_load, |dir| {
         stderr(&warned)
     );
 });
+
+herald_test!(config_errors_are_located_as_file_line_col, |dir| {
+    dir.write(
+        "rules/a.rhai",
+        "const RULE = #{ watch: \"a.b\" };\nfn handle(event) {}\n",
+    );
+    for (text, expected) in [
+        (
+            "[engine]\ncommit_every = \"x\"\n",
+            ":2:16: invalid type: string \"x\", expected usize",
+        ),
+        (
+            "[engine]\nworkers = 2\nhandler_timeout_ms = 0\n",
+            ":3:1: engine.handler_timeout_ms must be from 1 to 60000, found 0",
+        ),
+        (
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\n  headers = { Authorization = \"Bearer x\" }\n",
+            ":3:3: webhooks.crm.headers.Authorization: a literal value",
+        ),
+        (
+            "[channels.ops]\nkind = \"webhook\"\nurl = \"gopher://x\"\n",
+            ":3:1: channels.ops.url: the scheme must be http or https",
+        ),
+    ] {
+        let config = dir.write("herald.toml", text);
+        let output = crate::util::herald()
+            .arg("check")
+            .arg(dir.join("rules"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let err = crate::util::stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(&format!("herald.toml{expected}")),
+            "{text}: {err}"
+        );
+    }
+});

@@ -233,6 +233,39 @@ impl Default for RetryConfig {
     }
 }
 
+/// The 1-based (line, column) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Where the key an error names (`engine.commit_every ...`,
+/// `webhooks.crm.headers.X ...`) is written: the line of the key in its
+/// table, else of the table.
+fn locate_key(text: &str, message: &str) -> Option<(usize, usize)> {
+    let path = message.split([' ', ':']).next()?;
+    let parts: Vec<&str> = path.split('.').collect();
+    // The longest table header the path starts with, then the next key in it.
+    (1..=parts.len()).rev().find_map(|n| {
+        let header = format!("[{}]", parts[..n].join("."));
+        let start = text.lines().position(|l| l.trim() == header)?;
+        let key = parts.get(n).copied();
+        let offset = |line: usize| text.lines().take(line).map(|l| l.len() + 1).sum::<usize>();
+        let found = key.and_then(|key| {
+            text.lines()
+                .enumerate()
+                .skip(start + 1)
+                .take_while(|(_, l)| !l.trim_start().starts_with('['))
+                .find(|(_, l)| l.trim_start().starts_with(key))
+                .map(|(i, l)| (i, l.len() - l.trim_start().len()))
+        });
+        let (line, indent) = found.unwrap_or((start, 0));
+        Some(line_column(text, offset(line) + indent))
+    })
+}
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -267,9 +300,14 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
+        let mut config = Self::parse_located(&text).map_err(|(at, message)| {
+            let path = match at {
+                Some((line, column)) => {
+                    PathBuf::from(format!("{}:{line}:{column}", path.display()))
+                }
+                None => path.to_path_buf(),
+            };
+            ConfigError::Invalid { path, message }
         })?;
         config.source = Some(path.to_path_buf());
         let base = path.parent().unwrap_or(Path::new(""));
@@ -290,7 +328,28 @@ impl Config {
 
     /// Parses config text; the error names the line and column.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::parse_located(text).map_err(|(at, message)| match at {
+            Some((line, column)) => format!("line {line}, column {column}: {message}"),
+            None => message,
+        })
+    }
+
+    /// [`Config::parse`], with the (line, column) of the error apart from its
+    /// message: where TOML says, or the line of the table or key named.
+    fn parse_located(text: &str) -> Result<Self, (Option<(usize, usize)>, String)> {
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| line_column(text, span.start));
+            (at, e.message().trim_end().to_owned())
+        })?;
+        config
+            .validate()
+            .map_err(|message| (locate_key(text, &message), message))?;
+        Ok(config)
+    }
+
+    /// The checks TOML's types cannot make; errors start with the key they concern.
+    fn validate(&self) -> Result<(), String> {
+        let config = self;
         if config.engine.commit_every == 0 {
             return Err("engine.commit_every must be at least 1".into());
         }
@@ -320,7 +379,7 @@ impl Config {
                 webhook.check(&format!("channels.{name}"))?;
             }
         }
-        Ok(config)
+        Ok(())
     }
 }
 
