@@ -133,6 +133,41 @@ pub fn unknown_calls(engine: &Arc<Engine>, ast: &AST) -> Vec<UnknownCall> {
     unknown
 }
 
+/// Every `insert_doc` call whose literal collection cannot be written to,
+/// with why, in source order.
+///
+/// ```
+/// let engine = herald_script::sandbox::engine();
+/// let ast = engine.compile("fn handle(e) { insert_doc(\"audit\", #{}); insert_doc(\"a.log\", #{}); }").unwrap();
+/// let bad = herald_script::calls::bad_insert_targets(&ast);
+/// assert_eq!(bad.len(), 1);
+/// assert!(bad[0].name.contains("db.collection"));
+/// ```
+pub fn bad_insert_targets(ast: &AST) -> Vec<UnknownCall> {
+    let mut bad = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, position)))
+            | Some(ASTNode::Stmt(Stmt::FnCall(call, position))) => Some((call, position)),
+            _ => None,
+        };
+        if let Some((call, position)) = call
+            && call.name == "insert_doc"
+            && let Some(Expr::StringConstant(ns, _)) = call.args.first()
+            && let Err(why) = crate::intents::insert_namespace(ns)
+        {
+            bad.push(UnknownCall {
+                name: why,
+                line: position.line().unwrap_or(0),
+                column: position.position().unwrap_or(0),
+                method: false,
+            });
+        }
+        true
+    });
+    bad
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,17 @@ pub trait StateRead: Send + Sync {
     fn get_state(&self, rule: &str, key: &str) -> Option<Bson>;
 }
 
+/// The collection `insert_doc` writes to, or why `text` is not one.
+pub fn insert_namespace(text: &str) -> Result<Namespace, String> {
+    let ns: Namespace = text
+        .parse()
+        .map_err(|e: herald_core::NamespaceError| e.to_string())?;
+    if ns.coll.is_none() {
+        return Err(format!("insert_doc needs \"db.collection\", got {text:?}"));
+    }
+    Ok(ns)
+}
+
 /// A state that is always empty (dry runs without a store, tests).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoState;
@@ -126,16 +137,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "insert_doc",
         |ctx: NativeCallContext, ns: &str, doc: Map| {
-            let ns: Namespace = ns
-                .parse()
-                .map_err(|e: herald_core::NamespaceError| e.to_string())?;
-            if ns.coll.is_none() {
-                return Err(format!(
-                    "insert_doc needs \"db.collection\", got {:?}",
-                    ns.to_string()
-                )
-                .into());
-            }
+            let ns = insert_namespace(ns)?;
             let intent = Intent::InsertDoc {
                 ns,
                 doc: document(&doc, "document")?,

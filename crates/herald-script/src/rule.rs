@@ -82,6 +82,11 @@ impl Rule {
             };
             return Err(Diagnostic::new(&path, call.line, call.column, message).with_source(text));
         }
+        if let Some(bad) = crate::calls::bad_insert_targets(&ast).first() {
+            return Err(
+                Diagnostic::new(&path, bad.line, bad.column, bad.name.clone()).with_source(text),
+            );
+        }
         let has_handler = ast
             .iter_functions()
             .any(|f| f.name == HANDLER && f.params.len() == 1);
@@ -89,7 +94,12 @@ impl Rule {
             return Err(Diagnostic::new(&path, 1, 1, format!("the rule has no `fn {HANDLER}(event)`; define it to say what happens when an event matches")).with_source(text));
         }
         let mut globals = Scope::new();
-        let budget = crate::budget::enter(&CallLimits::default());
+        // The top level runs once, at load: the operation limit bounds it,
+        // not the per-event time limit (a debug build is slow).
+        let budget = crate::budget::enter(&CallLimits {
+            timeout: Duration::from_secs(60),
+            ..CallLimits::default()
+        });
         let top_level = engine.run_ast_with_scope(&mut globals, &ast);
         drop(budget);
         top_level.map_err(|e| {

@@ -198,8 +198,17 @@ fn endless_loops_fail_the_event_with_a_position() {
         "{RULE_HEAD}fn handle(event) {{\n    let n = 0;\n    loop {{ n += 1; }}\n}}"
     ))
     .unwrap();
+    // A debug build may take over the default second for a million operations.
+    let limits = CallLimits {
+        timeout: Duration::from_secs(600),
+        ..CallLimits::default()
+    };
     let err = rule
-        .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+        .handle_with(
+            &expense_insert(Bson::Int32(5000)),
+            Arc::new(NoState),
+            &limits,
+        )
         .unwrap_err();
     // Rhai gives no position for this limit, so the diagnostic points at the handler.
     assert_eq!((err.line, err.column), (2, 1), "{err}");
@@ -245,14 +254,22 @@ fn the_sandbox_has_no_eval_no_imports_and_bounded_data() {
 
 #[test]
 fn builtins_check_their_arguments() {
-    let rule = load(&format!(
+    // A literal collection is checked when the rule loads...
+    let err = load(&format!(
         "{RULE_HEAD}fn handle(event) {{\n    insert_doc(\"nocollection\", #{{}});\n}}"
+    ))
+    .unwrap_err();
+    assert_eq!((err.line, err.column), (3, 5), "{err}");
+    assert!(err.message.contains("db.collection"), "{err}");
+    // ...a computed one when the handler runs.
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let ns = \"no\" + \"collection\";\n    insert_doc(ns, #{{}});\n}}"
     ))
     .unwrap();
     let err = rule
         .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
         .unwrap_err();
-    assert_eq!(err.line, 3, "{err}");
+    assert_eq!(err.line, 4, "{err}");
     assert!(err.message.contains("db.collection"), "{err}");
     let rule = load(&format!(
         "{RULE_HEAD}fn handle(event) {{ notify(\"c\", #{{ f: || 1 }}); }}"
