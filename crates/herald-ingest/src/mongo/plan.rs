@@ -147,9 +147,16 @@ pub fn plan_with(
     by_stream
         .into_iter()
         .map(|(target, subs)| {
+            let full_document = shared_full_document(&subs);
+            let before_change = shared_before_change(&subs);
+            let carried = Carried {
+                post: full_document != FullDocument::Default,
+                pre: before_change != FullDocumentBeforeChange::Off,
+            };
             let mut branches: Vec<Bson> = subs
                 .iter()
-                .map(|s| Bson::Document(branch(s, &target)))
+                .flat_map(|s| branches(s, &target, carried))
+                .map(Bson::Document)
                 .collect();
             branches.push(Bson::Document(
                 doc! { "operationType": { "$in": LIFECYCLE.to_vec() } },
@@ -178,8 +185,8 @@ pub fn plan_with(
             StreamPlan {
                 id: stream_id(&target),
                 pipeline,
-                full_document: shared_full_document(&subs),
-                before_change: shared_before_change(&subs),
+                full_document,
+                before_change,
                 show_expanded_events: subs
                     .iter()
                     .any(|s| s.on.iter().any(|op| matches!(op, OperationType::Other(_)))),
@@ -264,16 +271,108 @@ pub fn summary(plans: &[StreamPlan]) -> String {
     )
 }
 
+/// The images a stream asks the server for beyond what every event has:
+/// `fullDocument` on updates (a lookup or the post-image), and
+/// `fullDocumentBeforeChange`.
+#[derive(Debug, Clone, Copy)]
+struct Carried {
+    post: bool,
+    pre: bool,
+}
+
 /// One rule's part of the `$match`: its operation types, its namespace where
-/// the stream is wider than its target, and its filter.
-fn branch(sub: &Subscription, stream: &WatchTarget) -> Document {
-    let kinds: Vec<&str> = sub.on.iter().map(OperationType::as_str).collect();
+/// the stream is wider than its target, and its filter, as one branch or two.
+///
+/// A rule that did not ask for an image the stream carries for another rule
+/// never sees it: herald hides it before the rule's filter runs (so adding a
+/// rule elsewhere cannot change what this one receives). The server sees the
+/// image, though, and would test the filter against it, dropping events the
+/// rule matches without it. So on the operation types where such an image
+/// can appear, a filter that reads it is left to herald: the branch keeps
+/// only the operation types and namespace there, which lets through every
+/// event the rule can match, and herald filters the rest out locally.
+fn branches(sub: &Subscription, stream: &WatchTarget, carried: Carried) -> Vec<Document> {
+    let hidden_post = carried.post
+        && sub.full_document == FullDocument::Default
+        && reads(&sub.filter, "fullDocument");
+    let hidden_pre = carried.pre
+        && sub.before_change == FullDocumentBeforeChange::Off
+        && reads(&sub.filter, "fullDocumentBeforeChange");
+    // Only updates carry a looked-up document the rule does not see; any
+    // change to an existing document may carry the image before it.
+    let (blind, seeing): (Vec<OperationType>, Vec<OperationType>) =
+        sub.on.iter().cloned().partition(|op| {
+            (hidden_post && *op == OperationType::Update) || (hidden_pre && may_carry_pre_image(op))
+        });
+    if blind.is_empty() {
+        return vec![branch(sub, stream, &sub.on, &sub.filter)];
+    }
+    let mut out = Vec::new();
+    if !seeing.is_empty() {
+        out.push(branch(sub, stream, &seeing, &sub.filter));
+    }
+    out.push(branch(sub, stream, &blind, &Document::new()));
+    out
+}
+
+/// False only for the operation types that never carry `fullDocumentBeforeChange`.
+fn may_carry_pre_image(op: &OperationType) -> bool {
+    !matches!(
+        op,
+        OperationType::Insert
+            | OperationType::Drop
+            | OperationType::Rename
+            | OperationType::DropDatabase
+            | OperationType::Invalidate
+    )
+}
+
+/// True if `filter` may read the event's field `image` (or a path inside it).
+/// Logical operators are followed; any other top-level operator (`$expr`,
+/// `$where`, `$jsonSchema`, `$text`, ...) counts as reading it, since it can
+/// read the whole event.
+///
+/// ```text
+/// {"fullDocument.a": 1}                     reads fullDocument
+/// {"$or": [{"ns.coll": "x"}, {"fullDocument": null}]}   reads fullDocument
+/// {"$expr": {...}}                          reads everything
+/// {"fullDocumentBeforeChange.a": 1}         does not read fullDocument
+/// ```
+fn reads(filter: &Document, image: &str) -> bool {
+    filter.iter().any(|(key, value)| match key.as_str() {
+        "$and" | "$or" | "$nor" => match value {
+            Bson::Array(clauses) => clauses.iter().any(|clause| match clause {
+                Bson::Document(clause) => reads(clause, image),
+                _ => true,
+            }),
+            _ => true,
+        },
+        "$comment" => false,
+        operator if operator.starts_with('$') => true,
+        path => {
+            path == image
+                || path
+                    .strip_prefix(image)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        }
+    })
+}
+
+/// One branch: the operation types `on`, the rule's namespace where the
+/// stream is wider than its target, and `filter`.
+fn branch(
+    sub: &Subscription,
+    stream: &WatchTarget,
+    on: &[OperationType],
+    filter: &Document,
+) -> Document {
+    let kinds: Vec<&str> = on.iter().map(OperationType::as_str).collect();
     let mut parts = vec![Bson::Document(doc! { "operationType": { "$in": kinds } })];
     if sub.target != *stream {
         parts.extend(namespace_of(&sub.target).into_iter().map(Bson::Document));
     }
-    if !sub.filter.is_empty() {
-        parts.push(Bson::Document(sub.filter.clone()));
+    if !filter.is_empty() {
+        parts.push(Bson::Document(filter.clone()));
     }
     match parts.len() {
         1 => match parts.pop() {
