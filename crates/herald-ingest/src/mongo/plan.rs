@@ -12,10 +12,14 @@
 //! A stream's pipeline is one `$match`: the union (`$or`) of its rules'
 //! branches, each its operation types, its filter and (where the stream is
 //! wider than the rule's target) its namespace, plus the lifecycle events
-//! (drop, rename, dropDatabase, invalidate) that herald must always see. The
+//! (drop, rename, dropDatabase, invalidate) that herald must always see (a
+//! filter that reads an image the stream carries only for other rules is
+//! left to herald, see `branch`). The
 //! server then sends only events some rule can match; herald routes each one
 //! locally to exactly the rules whose target and filter it matches.
 
+use super::stages::{StagesError, check_targets};
+use branch::{Carried, branches};
 use bson::{Bson, Document, doc};
 use herald_core::{FullDocument, FullDocumentBeforeChange, OperationType, WatchTarget};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,11 +96,13 @@ fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
 /// assert_eq!(plans[1].rules, ["a", "b"]);
 /// ```
 pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
-    plan_with(subscriptions, &BTreeMap::new())
+    plan_staged(subscriptions, &BTreeMap::new())
 }
 
 /// [`plan`], with stages configured per watch target (`[mongodb.streams."T"]
-/// stages`, already [checked](super::stages::check)).
+/// stages`), which it [checks](super::stages::check_targets) first: a stage
+/// the server or herald refuses, or a target with stages inside another,
+/// is an error.
 ///
 /// Stages apply to every event of their target's namespaces, whichever rule
 /// receives it, so a target with stages always has a stream of its own (its
@@ -112,13 +118,25 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
 ///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
 /// };
 /// let stages = [("shop.orders".parse().unwrap(), vec![doc! {"$unset": "fullDocument.card"}])].into();
-/// let plans = plan_with(&[sub("a", "shop.orders"), sub("all", "*")], &stages);
+/// let plans = plan_with(&[sub("a", "shop.orders"), sub("all", "*")], &stages).unwrap();
 /// let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
 /// assert_eq!(ids, ["mongodb:shop.orders", "mongodb:*"]);
 /// assert_eq!(plans[0].rules, ["a", "all"]);
 /// assert_eq!(plans[0].pipeline[1], doc! {"$unset": "fullDocument.card"});
+///
+/// let refused = [("shop.orders".parse().unwrap(), vec![doc! {"$unset": "ns"}])].into();
+/// assert!(plan_with(&[sub("a", "shop.orders")], &refused).is_err());
 /// ```
 pub fn plan_with(
+    subscriptions: &[Subscription],
+    stages: &BTreeMap<WatchTarget, Vec<Document>>,
+) -> Result<Vec<StreamPlan>, StagesError> {
+    check_targets(stages)?;
+    Ok(plan_staged(subscriptions, stages))
+}
+
+/// [`plan_with`] for stages already checked.
+fn plan_staged(
     subscriptions: &[Subscription],
     stages: &BTreeMap<WatchTarget, Vec<Document>>,
 ) -> Vec<StreamPlan> {
@@ -215,7 +233,9 @@ fn namespace_match(target: &WatchTarget) -> Document {
 /// of them require it (so one rule's requirement cannot fail the stream for
 /// the others; herald fails only the requiring rules on an event without a
 /// post-image), else a lookup if any asks for one, else the post-image when
-/// available if any wants it.
+/// available if any wants it. One option serves all: beside a lookup, rules
+/// that asked for post-images receive the looked-up document on updates
+/// (documented in the README, where rules sharing a stream are described).
 fn shared_full_document(subs: &[&Subscription]) -> FullDocument {
     let all = |f: FullDocument| subs.iter().all(|s| s.full_document == f);
     let any = |f: FullDocument| subs.iter().any(|s| s.full_document == f);
@@ -271,131 +291,6 @@ pub fn summary(plans: &[StreamPlan]) -> String {
     )
 }
 
-/// The images a stream asks the server for beyond what every event has:
-/// `fullDocument` on updates (a lookup or the post-image), and
-/// `fullDocumentBeforeChange`.
-#[derive(Debug, Clone, Copy)]
-struct Carried {
-    post: bool,
-    pre: bool,
-}
-
-/// One rule's part of the `$match`: its operation types, its namespace where
-/// the stream is wider than its target, and its filter, as one branch or two.
-///
-/// A rule that did not ask for an image the stream carries for another rule
-/// never sees it: herald hides it before the rule's filter runs (so adding a
-/// rule elsewhere cannot change what this one receives). The server sees the
-/// image, though, and would test the filter against it, dropping events the
-/// rule matches without it. So on the operation types where such an image
-/// can appear, a filter that reads it is left to herald: the branch keeps
-/// only the operation types and namespace there, which lets through every
-/// event the rule can match, and herald filters the rest out locally.
-fn branches(sub: &Subscription, stream: &WatchTarget, carried: Carried) -> Vec<Document> {
-    let hidden_post = carried.post
-        && sub.full_document == FullDocument::Default
-        && reads(&sub.filter, "fullDocument");
-    let hidden_pre = carried.pre
-        && sub.before_change == FullDocumentBeforeChange::Off
-        && reads(&sub.filter, "fullDocumentBeforeChange");
-    // Only updates carry a looked-up document the rule does not see; any
-    // change to an existing document may carry the image before it.
-    let (blind, seeing): (Vec<OperationType>, Vec<OperationType>) =
-        sub.on.iter().cloned().partition(|op| {
-            (hidden_post && *op == OperationType::Update) || (hidden_pre && may_carry_pre_image(op))
-        });
-    if blind.is_empty() {
-        return vec![branch(sub, stream, &sub.on, &sub.filter)];
-    }
-    let mut out = Vec::new();
-    if !seeing.is_empty() {
-        out.push(branch(sub, stream, &seeing, &sub.filter));
-    }
-    out.push(branch(sub, stream, &blind, &Document::new()));
-    out
-}
-
-/// False only for the operation types that never carry `fullDocumentBeforeChange`.
-fn may_carry_pre_image(op: &OperationType) -> bool {
-    !matches!(
-        op,
-        OperationType::Insert
-            | OperationType::Drop
-            | OperationType::Rename
-            | OperationType::DropDatabase
-            | OperationType::Invalidate
-    )
-}
-
-/// True if `filter` may read the event's field `image` (or a path inside it).
-/// Logical operators are followed; any other top-level operator (`$expr`,
-/// `$where`, `$jsonSchema`, `$text`, ...) counts as reading it, since it can
-/// read the whole event.
-///
-/// ```text
-/// {"fullDocument.a": 1}                     reads fullDocument
-/// {"$or": [{"ns.coll": "x"}, {"fullDocument": null}]}   reads fullDocument
-/// {"$expr": {...}}                          reads everything
-/// {"fullDocumentBeforeChange.a": 1}         does not read fullDocument
-/// ```
-fn reads(filter: &Document, image: &str) -> bool {
-    filter.iter().any(|(key, value)| match key.as_str() {
-        "$and" | "$or" | "$nor" => match value {
-            Bson::Array(clauses) => clauses.iter().any(|clause| match clause {
-                Bson::Document(clause) => reads(clause, image),
-                _ => true,
-            }),
-            _ => true,
-        },
-        "$comment" => false,
-        operator if operator.starts_with('$') => true,
-        path => {
-            path == image
-                || path
-                    .strip_prefix(image)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        }
-    })
-}
-
-/// One branch: the operation types `on`, the rule's namespace where the
-/// stream is wider than its target, and `filter`.
-fn branch(
-    sub: &Subscription,
-    stream: &WatchTarget,
-    on: &[OperationType],
-    filter: &Document,
-) -> Document {
-    let kinds: Vec<&str> = on.iter().map(OperationType::as_str).collect();
-    let mut parts = vec![Bson::Document(doc! { "operationType": { "$in": kinds } })];
-    if sub.target != *stream {
-        parts.extend(namespace_of(&sub.target).into_iter().map(Bson::Document));
-    }
-    if !filter.is_empty() {
-        parts.push(Bson::Document(filter.clone()));
-    }
-    match parts.len() {
-        1 => match parts.pop() {
-            Some(Bson::Document(only)) => only,
-            _ => unreachable!("one document part"),
-        },
-        _ => doc! { "$and": parts },
-    }
-}
-
-/// The conditions that keep a wider stream's events to `target`'s namespace.
-/// A collection target also receives its database's `dropDatabase`, whose
-/// `ns` has no `coll` (MongoDB's `null` matches a missing field).
-fn namespace_of(target: &WatchTarget) -> Vec<Document> {
-    match target {
-        WatchTarget::Cluster => Vec::new(),
-        WatchTarget::Database(db) => vec![doc! { "ns.db": db.as_str() }],
-        WatchTarget::Collection(ns) => vec![
-            doc! { "ns.db": ns.db.as_str() },
-            doc! { "ns.coll": { "$in": [Bson::String(ns.coll.clone().unwrap_or_default()), Bson::Null] } },
-        ],
-    }
-}
-
+mod branch;
 #[cfg(test)]
 mod tests;

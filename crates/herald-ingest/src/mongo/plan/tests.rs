@@ -1,5 +1,6 @@
 //! The plan: which streams, what each carries, what its `$match` lets through.
 
+use super::branch::reads;
 use super::*;
 
 fn sub(
@@ -381,4 +382,42 @@ fn what_a_filter_reads() {
         &doc! {"ns.coll": "x", "$comment": "c", "$or": [{"documentKey._id": 1}]},
         "fullDocument"
     ));
+}
+
+#[test]
+fn stages_are_checked_when_planned() {
+    let subs = [
+        sub("a", "shop", &["insert"], doc! {}, FullDocument::Default),
+        sub(
+            "b",
+            "shop.orders",
+            &["insert"],
+            doc! {},
+            FullDocument::Default,
+        ),
+    ];
+    let target = |t: &str| -> WatchTarget { t.parse().unwrap() };
+    let unset = vec![doc! {"$unset": "fullDocument.card"}];
+    // A stage herald or the server refuses.
+    let refused: BTreeMap<_, _> = [(target("shop.orders"), vec![doc! {"$unset": "ns"}])].into();
+    let err = plan_with(&subs, &refused).unwrap_err();
+    assert!(
+        matches!(&err, StagesError::Refused { target: t, why } if *t == target("shop.orders") && why.starts_with("stages[0]: $unset")),
+        "{err}"
+    );
+    // Nested targets with stages: the inner target's events would reach neither stream.
+    let nested: BTreeMap<_, _> = [
+        (target("shop"), unset.clone()),
+        (target("shop.orders"), unset.clone()),
+    ]
+    .into();
+    assert_eq!(
+        plan_with(&subs, &nested).unwrap_err(),
+        StagesError::Nested {
+            outer: target("shop"),
+            inner: target("shop.orders")
+        }
+    );
+    let one: BTreeMap<_, _> = [(target("shop.orders"), unset)].into();
+    assert_eq!(plan_with(&subs, &one).unwrap().len(), 2);
 }
