@@ -28,7 +28,8 @@ pub fn run(args: RunArgs) -> Outcome {
     runtime.block_on(async move {
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let engine = setup.engine(RunOptions::default(), Some(client.clone()))?;
-        let plans = plan_with(&engine.subscriptions().map_err(exit::run_failure)?, &options.stages);
+        let plans = plan_with(&engine.subscriptions().map_err(exit::run_failure)?, &options.stages)
+            .map_err(|e| Failure::BadInput(anyhow!("mongodb.streams: {e}")))?;
         let stopped = herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
         for (target, stop) in &stopped {
             eprintln!("herald: {target} is stopped ({}); `herald streams resume {target}` starts it again", stop.reason);

@@ -10,37 +10,93 @@
 
 use herald_core::{ChangeEvent, FullDocument, FullDocumentBeforeChange, OperationType};
 use herald_script::Rule;
+use std::sync::Arc;
+
+/// The images a rule's view of an event leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mask {
+    /// `fullDocument`: an update's, for a rule with the default option.
+    post: bool,
+    /// `fullDocumentBeforeChange`, for a rule that asked for none.
+    pre: bool,
+}
+
+impl Mask {
+    /// What `rule` must not see of `event`, if `event` has any of it.
+    fn of(rule: &Rule, event: &ChangeEvent) -> Option<Self> {
+        let spec = rule.spec();
+        let post = spec.full_document == FullDocument::Default
+            && *event.operation_type() == OperationType::Update;
+        let pre = spec.full_document_before_change == FullDocumentBeforeChange::Off;
+        if !post && !pre {
+            return None;
+        }
+        let has = |key: &str| event.raw().get(key).ok().flatten().is_some();
+        let mask = Self {
+            post: post && has("fullDocument"),
+            pre: pre && has("fullDocumentBeforeChange"),
+        };
+        (mask.post || mask.pre).then_some(mask)
+    }
+
+    /// `event` without the images this mask leaves out.
+    fn apply(self, event: &ChangeEvent) -> Option<ChangeEvent> {
+        let mut masked = bson::RawDocumentBuf::new();
+        for (key, value) in event.raw().iter().flatten() {
+            let dropped = (self.post && key == "fullDocument")
+                || (self.pre && key == "fullDocumentBeforeChange");
+            if !dropped {
+                masked.append(key, value.to_raw_bson());
+            }
+        }
+        ChangeEvent::from_raw(masked).ok()
+    }
+}
+
+/// The views of one event that its rules see, each built once.
+///
+/// A joined split event can be tens of MiB; copying it for each of many
+/// rules would multiply that. There are at most three masks (without the
+/// post-image, the pre-image, or both), so each is built at most once per
+/// event and shared by every rule that needs it.
+pub(crate) struct Views<'a> {
+    event: &'a Arc<ChangeEvent>,
+    masked: Vec<(Mask, Option<Arc<ChangeEvent>>)>,
+}
+
+impl<'a> Views<'a> {
+    /// Views of `event`; none is built yet.
+    pub(crate) fn new(event: &'a Arc<ChangeEvent>) -> Self {
+        Self {
+            event,
+            masked: Vec::new(),
+        }
+    }
+
+    /// The event as `rule` asked for it: the event itself, or a masked copy
+    /// shared with every other rule that needs the same mask.
+    pub(crate) fn for_rule(&mut self, rule: &Rule) -> Arc<ChangeEvent> {
+        let Some(mask) = Mask::of(rule, self.event) else {
+            return Arc::clone(self.event);
+        };
+        let built = match self.masked.iter().find(|(m, _)| *m == mask) {
+            Some((_, built)) => built.clone(),
+            None => {
+                let built = mask.apply(self.event).map(Arc::new);
+                self.masked.push((mask, built.clone()));
+                built
+            }
+        };
+        built.unwrap_or_else(|| Arc::clone(self.event))
+    }
+}
 
 /// The event as `rule` asked for it, if it differs from `event`: without
 /// `fullDocument` on an update for a rule with the default option, without
 /// `fullDocumentBeforeChange` for a rule that asked for none.
+#[cfg(test)]
 pub(crate) fn as_asked(rule: &Rule, event: &ChangeEvent) -> Option<ChangeEvent> {
-    let spec = rule.spec();
-    let drop_post = spec.full_document == FullDocument::Default
-        && *event.operation_type() == OperationType::Update;
-    let drop_pre = spec.full_document_before_change == FullDocumentBeforeChange::Off;
-    if !drop_post && !drop_pre {
-        return None;
-    }
-    let raw = event.raw();
-    let has = |key: &str| raw.get(key).ok().flatten().is_some();
-    let (drop_post, drop_pre) = (
-        drop_post && has("fullDocument"),
-        drop_pre && has("fullDocumentBeforeChange"),
-    );
-    if !drop_post && !drop_pre {
-        return None;
-    }
-    let mut masked = bson::RawDocumentBuf::new();
-    for element in raw.iter().flatten() {
-        let (key, value) = element;
-        let dropped =
-            (drop_post && key == "fullDocument") || (drop_pre && key == "fullDocumentBeforeChange");
-        if !dropped {
-            masked.append(key, value.to_raw_bson());
-        }
-    }
-    ChangeEvent::from_raw(masked).ok()
+    Mask::of(rule, event)?.apply(event)
 }
 
 /// Why `event` lacks an image `rule` requires (`required`), if it does.
@@ -129,5 +185,23 @@ mod tests {
         assert!(!keys(&post).contains(&"fullDocumentBeforeChange".to_owned()));
         let both = rule(", full_document: \"required\", full_document_before_change: \"required\"");
         assert!(as_asked(&both, &event).is_none(), "as it is");
+    }
+
+    #[test]
+    fn each_distinct_view_is_built_once_per_event() {
+        let event = Arc::new(update());
+        let mut views = Views::new(&event);
+        let (plain, other_plain) = (rule(""), rule(", filter: #{ \"ns.coll\": \"c\" }"));
+        let lookup = rule(", full_document: \"updateLookup\"");
+        let both = rule(", full_document: \"required\", full_document_before_change: \"required\"");
+        let a = views.for_rule(&plain);
+        let b = views.for_rule(&other_plain);
+        assert!(Arc::ptr_eq(&a, &b), "one copy for both plain rules");
+        assert!(!a.raw().iter().any(|e| e.unwrap().0 == "fullDocument"));
+        let c = views.for_rule(&lookup);
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert!(Arc::ptr_eq(&c, &views.for_rule(&lookup)));
+        assert!(Arc::ptr_eq(&views.for_rule(&both), &event), "no copy");
+        assert_eq!(views.masked.len(), 2);
     }
 }

@@ -91,6 +91,8 @@ pub(crate) async fn process(
     let mut completion = Completion::default();
     let token = event.token().as_bytes();
     let dry_run = core.options.dry_run;
+    // Each distinct masked view of the event is built once, for all rules.
+    let mut views = super::view::Views::new(event);
     for rule in core.router.candidates(event) {
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
@@ -100,11 +102,11 @@ pub(crate) async fn process(
             continue;
         }
         // From a stream, the rule sees (and filters) the event as it asked.
-        let masked = match item.scope {
-            Some(_) => super::view::as_asked(rule, event).map(Arc::new),
-            None => None,
+        let view = match item.scope {
+            Some(_) => views.for_rule(rule),
+            None => Arc::clone(event),
         };
-        let event = masked.as_ref().unwrap_or(event);
+        let event = &view;
         if !rule.accepts_in(event, item.scope.as_deref()) {
             continue;
         }

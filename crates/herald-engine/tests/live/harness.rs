@@ -196,7 +196,7 @@ pub async fn start(
         .effect("out", recorder.clone())
         .build()
         .unwrap();
-    let plans = plan_with(&engine.subscriptions().unwrap(), &options.stages);
+    let plans = plan_with(&engine.subscriptions().unwrap(), &options.stages).expect("valid stages");
     let source = MongoSource::new(client, plans, options);
     let store = engine.store().clone();
     let (stop, stopped) = oneshot::channel::<()>();

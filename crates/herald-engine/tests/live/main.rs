@@ -10,3 +10,4 @@ mod faults;
 mod policies;
 mod streams;
 mod takeover;
+mod views;

@@ -30,3 +30,4 @@ pub mod uri;
 pub use options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
 pub use plan::{StreamPlan, Subscription, plan, plan_with, stream_id, stream_target, summary};
 pub use source::MongoSource;
+pub use stages::StagesError;

@@ -12,10 +12,14 @@
 //! A stream's pipeline is one `$match`: the union (`$or`) of its rules'
 //! branches, each its operation types, its filter and (where the stream is
 //! wider than the rule's target) its namespace, plus the lifecycle events
-//! (drop, rename, dropDatabase, invalidate) that herald must always see. The
+//! (drop, rename, dropDatabase, invalidate) that herald must always see (a
+//! filter that reads an image the stream carries only for other rules is
+//! left to herald, see `branch`). The
 //! server then sends only events some rule can match; herald routes each one
 //! locally to exactly the rules whose target and filter it matches.
 
+use super::stages::{StagesError, check_targets};
+use branch::{Carried, branches};
 use bson::{Bson, Document, doc};
 use herald_core::{FullDocument, FullDocumentBeforeChange, OperationType, WatchTarget};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,11 +96,13 @@ fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
 /// assert_eq!(plans[1].rules, ["a", "b"]);
 /// ```
 pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
-    plan_with(subscriptions, &BTreeMap::new())
+    plan_staged(subscriptions, &BTreeMap::new())
 }
 
 /// [`plan`], with stages configured per watch target (`[mongodb.streams."T"]
-/// stages`, already [checked](super::stages::check)).
+/// stages`), which it [checks](super::stages::check_targets) first: a stage
+/// the server or herald refuses, or a target with stages inside another,
+/// is an error.
 ///
 /// Stages apply to every event of their target's namespaces, whichever rule
 /// receives it, so a target with stages always has a stream of its own (its
@@ -112,13 +118,25 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
 ///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
 /// };
 /// let stages = [("shop.orders".parse().unwrap(), vec![doc! {"$unset": "fullDocument.card"}])].into();
-/// let plans = plan_with(&[sub("a", "shop.orders"), sub("all", "*")], &stages);
+/// let plans = plan_with(&[sub("a", "shop.orders"), sub("all", "*")], &stages).unwrap();
 /// let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
 /// assert_eq!(ids, ["mongodb:shop.orders", "mongodb:*"]);
 /// assert_eq!(plans[0].rules, ["a", "all"]);
 /// assert_eq!(plans[0].pipeline[1], doc! {"$unset": "fullDocument.card"});
+///
+/// let refused = [("shop.orders".parse().unwrap(), vec![doc! {"$unset": "ns"}])].into();
+/// assert!(plan_with(&[sub("a", "shop.orders")], &refused).is_err());
 /// ```
 pub fn plan_with(
+    subscriptions: &[Subscription],
+    stages: &BTreeMap<WatchTarget, Vec<Document>>,
+) -> Result<Vec<StreamPlan>, StagesError> {
+    check_targets(stages)?;
+    Ok(plan_staged(subscriptions, stages))
+}
+
+/// [`plan_with`] for stages already checked.
+fn plan_staged(
     subscriptions: &[Subscription],
     stages: &BTreeMap<WatchTarget, Vec<Document>>,
 ) -> Vec<StreamPlan> {
@@ -147,9 +165,16 @@ pub fn plan_with(
     by_stream
         .into_iter()
         .map(|(target, subs)| {
+            let full_document = shared_full_document(&subs);
+            let before_change = shared_before_change(&subs);
+            let carried = Carried {
+                post: full_document != FullDocument::Default,
+                pre: before_change != FullDocumentBeforeChange::Off,
+            };
             let mut branches: Vec<Bson> = subs
                 .iter()
-                .map(|s| Bson::Document(branch(s, &target)))
+                .flat_map(|s| branches(s, &target, carried))
+                .map(Bson::Document)
                 .collect();
             branches.push(Bson::Document(
                 doc! { "operationType": { "$in": LIFECYCLE.to_vec() } },
@@ -178,8 +203,8 @@ pub fn plan_with(
             StreamPlan {
                 id: stream_id(&target),
                 pipeline,
-                full_document: shared_full_document(&subs),
-                before_change: shared_before_change(&subs),
+                full_document,
+                before_change,
                 show_expanded_events: subs
                     .iter()
                     .any(|s| s.on.iter().any(|op| matches!(op, OperationType::Other(_)))),
@@ -208,7 +233,9 @@ fn namespace_match(target: &WatchTarget) -> Document {
 /// of them require it (so one rule's requirement cannot fail the stream for
 /// the others; herald fails only the requiring rules on an event without a
 /// post-image), else a lookup if any asks for one, else the post-image when
-/// available if any wants it.
+/// available if any wants it. One option serves all: beside a lookup, rules
+/// that asked for post-images receive the looked-up document on updates
+/// (documented in the README, where rules sharing a stream are described).
 fn shared_full_document(subs: &[&Subscription]) -> FullDocument {
     let all = |f: FullDocument| subs.iter().all(|s| s.full_document == f);
     let any = |f: FullDocument| subs.iter().any(|s| s.full_document == f);
@@ -264,39 +291,6 @@ pub fn summary(plans: &[StreamPlan]) -> String {
     )
 }
 
-/// One rule's part of the `$match`: its operation types, its namespace where
-/// the stream is wider than its target, and its filter.
-fn branch(sub: &Subscription, stream: &WatchTarget) -> Document {
-    let kinds: Vec<&str> = sub.on.iter().map(OperationType::as_str).collect();
-    let mut parts = vec![Bson::Document(doc! { "operationType": { "$in": kinds } })];
-    if sub.target != *stream {
-        parts.extend(namespace_of(&sub.target).into_iter().map(Bson::Document));
-    }
-    if !sub.filter.is_empty() {
-        parts.push(Bson::Document(sub.filter.clone()));
-    }
-    match parts.len() {
-        1 => match parts.pop() {
-            Some(Bson::Document(only)) => only,
-            _ => unreachable!("one document part"),
-        },
-        _ => doc! { "$and": parts },
-    }
-}
-
-/// The conditions that keep a wider stream's events to `target`'s namespace.
-/// A collection target also receives its database's `dropDatabase`, whose
-/// `ns` has no `coll` (MongoDB's `null` matches a missing field).
-fn namespace_of(target: &WatchTarget) -> Vec<Document> {
-    match target {
-        WatchTarget::Cluster => Vec::new(),
-        WatchTarget::Database(db) => vec![doc! { "ns.db": db.as_str() }],
-        WatchTarget::Collection(ns) => vec![
-            doc! { "ns.db": ns.db.as_str() },
-            doc! { "ns.coll": { "$in": [Bson::String(ns.coll.clone().unwrap_or_default()), Bson::Null] } },
-        ],
-    }
-}
-
+mod branch;
 #[cfg(test)]
 mod tests;

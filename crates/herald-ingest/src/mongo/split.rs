@@ -9,10 +9,39 @@
 
 use bson::{Document, RawDocumentBuf};
 
+/// The largest event herald joins from fragments, in bytes (the fragments'
+/// sizes added up). Past it the stream fails rather than hold ever more
+/// memory for one event; exclude large fields with the target's `stages`.
+pub const MAX_JOINED_BYTES: usize = 256 * 1024 * 1024;
+
 /// Collects fragments until an event is whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reassembler {
-    pending: Option<(Document, i32)>,
+    pending: Option<Pending>,
+    /// The largest joined event, in bytes: [`MAX_JOINED_BYTES`].
+    limit: usize,
+}
+
+impl Default for Reassembler {
+    fn default() -> Self {
+        Self {
+            pending: None,
+            limit: MAX_JOINED_BYTES,
+        }
+    }
+}
+
+/// The fragments of one event so far.
+#[derive(Debug)]
+struct Pending {
+    /// Their fields, joined.
+    joined: Document,
+    /// The last fragment's number.
+    last: i32,
+    /// How many fragments the event has, as its first fragment said.
+    of: i32,
+    /// Their sizes, added up.
+    bytes: usize,
 }
 
 /// Why fragments cannot be joined.
@@ -43,25 +72,48 @@ impl Reassembler {
             }
             return Ok(Some(raw));
         };
+        let size = raw.as_bytes().len();
         let mut doc = Document::try_from(raw.as_ref()).map_err(|e| SplitError(e.to_string()))?;
         doc.remove("splitEvent");
-        let mut whole = match self.pending.take() {
-            None if n == 1 => Document::new(),
-            Some((so_far, last)) if n == last + 1 => so_far,
+        let mut pending = match self.pending.take() {
+            None if n == 1 => Pending {
+                joined: Document::new(),
+                last: 0,
+                of: m,
+                bytes: 0,
+            },
+            Some(p) if p.of != m => {
+                return Err(SplitError(format!(
+                    "fragment {n} says the event has {m} fragments, and the earlier ones said {}",
+                    p.of
+                )));
+            }
+            Some(p) if n == p.last + 1 => p,
             _ => {
                 return Err(SplitError(format!(
                     "fragment {n} of {m} arrived out of order"
                 )));
             }
         };
+        pending.bytes += size;
+        if pending.bytes > self.limit {
+            let limit = match self.limit % (1024 * 1024) {
+                0 => format!("{} MiB", self.limit / (1024 * 1024)),
+                _ => format!("{} bytes", self.limit),
+            };
+            return Err(SplitError(format!(
+                "the event's fragments exceed {limit} joined (at fragment {n} of {m}); leave large fields out of it with the target's stages ($unset or $project)"
+            )));
+        }
         // Later fragments' `_id` replaces earlier ones: the joined event resumes after its last fragment.
-        whole.extend(doc);
+        pending.joined.extend(doc);
         if n == m {
-            return RawDocumentBuf::from_document(&whole)
+            return RawDocumentBuf::from_document(&pending.joined)
                 .map(Some)
                 .map_err(|e| SplitError(e.to_string()));
         }
-        self.pending = Some((whole, n));
+        pending.last = n;
+        self.pending = Some(pending);
         Ok(None)
     }
 }
@@ -103,5 +155,43 @@ mod tests {
         r.push(raw(doc! {"_id": 3, "splitEvent": {"fragment": 1, "of": 2}}))
             .unwrap();
         assert!(r.push(raw(plain)).is_err());
+    }
+
+    #[test]
+    fn fragments_must_agree_on_their_count() {
+        let mut r = Reassembler::default();
+        r.push(raw(doc! {"_id": 1, "splitEvent": {"fragment": 1, "of": 3}}))
+            .unwrap();
+        let err = r
+            .push(raw(doc! {"_id": 2, "splitEvent": {"fragment": 2, "of": 2}}))
+            .unwrap_err();
+        assert!(err.0.contains("has 2 fragments"), "{err}");
+        assert!(!r.is_pending());
+    }
+
+    #[test]
+    fn a_joined_event_has_a_size_limit() {
+        let mut r = Reassembler {
+            limit: 1000,
+            ..Reassembler::default()
+        };
+        let part = "x".repeat(400);
+        let mut results = (1..=4).map(|n| {
+            r.push(raw(
+                doc! {"_id": n, "splitEvent": {"fragment": n, "of": 4}, format!("f{n}"): &part},
+            ))
+        });
+        assert_eq!(results.next().unwrap(), Ok(None));
+        assert_eq!(results.next().unwrap(), Ok(None));
+        let err = results.next().unwrap().unwrap_err();
+        assert!(
+            err.0
+                .contains("exceed 1000 bytes joined (at fragment 3 of 4)"),
+            "{err}"
+        );
+        drop(results);
+        assert!(!r.is_pending());
+        let r = Reassembler::default();
+        assert_eq!(r.limit, 256 * 1024 * 1024);
     }
 }

@@ -10,6 +10,8 @@
 //! `documentKey` and `clusterTime`.
 
 use bson::{Bson, Document};
+use herald_core::WatchTarget;
+use std::collections::BTreeMap;
 
 /// The fields herald needs in every event.
 pub const PROTECTED: [&str; 5] = ["_id", "operationType", "ns", "documentKey", "clusterTime"];
@@ -38,6 +40,106 @@ pub fn check(stages: &[Document]) -> Result<(), String> {
         check_stage(stage).map_err(|why| format!("stages[{i}]: {why}"))?;
     }
     Ok(())
+}
+
+/// Why stages configured per target cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StagesError {
+    /// A stage the server or herald refuses.
+    #[error("stages of \"{target}\": {why}")]
+    Refused {
+        /// The target the stage is configured for.
+        target: WatchTarget,
+        /// Which stage, and why ([`check`]).
+        why: String,
+    },
+    /// Two targets, one inside the other, both with stages.
+    #[error(
+        "both \"{outer}\" and \"{inner}\" inside it have stages; stages apply to every event of their target, so put them on one target"
+    )]
+    Nested {
+        /// The wider target.
+        outer: WatchTarget,
+        /// The target inside it.
+        inner: WatchTarget,
+    },
+}
+
+/// Checks the stages of every target ([`check`]), and that no target with
+/// stages lies inside another (the inner target's events would reach
+/// neither stream).
+///
+/// ```
+/// use bson::doc;
+/// use herald_ingest::mongo::stages::{StagesError, check_targets};
+/// let unset = vec![doc! {"$unset": "fullDocument.card"}];
+/// let nested = [("shop".parse().unwrap(), unset.clone()), ("shop.orders".parse().unwrap(), unset)].into();
+/// assert!(matches!(check_targets(&nested), Err(StagesError::Nested { .. })));
+/// ```
+pub fn check_targets(stages: &BTreeMap<WatchTarget, Vec<Document>>) -> Result<(), StagesError> {
+    for (target, list) in stages {
+        check(list).map_err(|why| StagesError::Refused {
+            target: target.clone(),
+            why,
+        })?;
+    }
+    for outer in stages.keys() {
+        if let Some(inner) = stages
+            .keys()
+            .find(|inner| *inner != outer && outer.contains(inner))
+        {
+            return Err(StagesError::Nested {
+                outer: outer.clone(),
+                inner: inner.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How a `$project` treats a field, by its value: `0`, `false` (and any
+/// numeric zero) exclude it, `true` and any other number include it, and
+/// anything else computes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Projection {
+    Exclude,
+    Include,
+    Computed,
+}
+
+impl Projection {
+    fn of(value: &Bson) -> Self {
+        let zero = match value {
+            Bson::Boolean(b) => !b,
+            Bson::Int32(n) => *n == 0,
+            Bson::Int64(n) => *n == 0,
+            Bson::Double(x) => *x == 0.0,
+            Bson::Decimal128(d) => match d.to_string().parse::<f64>() {
+                Ok(x) => x == 0.0,
+                Err(_) => return Self::Computed,
+            },
+            _ => return Self::Computed,
+        };
+        if zero { Self::Exclude } else { Self::Include }
+    }
+}
+
+/// A `$project`'s fields as dotted paths, nested specifications flattened
+/// (`{"fullDocument": {"card": 0}}` is `fullDocument.card: 0`); an operator
+/// expression (`{"$concat": [...]}`) is one computed field.
+fn flatten(prefix: &str, fields: &Document, out: &mut Vec<(String, Bson)>) {
+    for (key, value) in fields {
+        let path = match prefix {
+            "" => key.clone(),
+            _ => format!("{prefix}.{key}"),
+        };
+        match value {
+            Bson::Document(inner) if inner.keys().next().is_some_and(|k| !k.starts_with('$')) => {
+                flatten(&path, inner, out);
+            }
+            _ => out.push((path, value.clone())),
+        }
+    }
 }
 
 fn check_stage(stage: &Document) -> Result<(), String> {
@@ -72,6 +174,12 @@ fn check_stage(stage: &Document) -> Result<(), String> {
                     .collect::<Result<_, _>>()?,
                 _ => return Err("$unset takes a field path or a list of them".into()),
             };
+            if paths.is_empty() || paths.iter().any(|p| p.is_empty()) {
+                return Err(
+                    "$unset takes one or more field paths, and the server refuses an empty list or path"
+                        .into(),
+                );
+            }
             paths.into_iter().try_for_each(protected)
         }
         "$addFields" | "$set" => {
@@ -81,20 +189,25 @@ fn check_stage(stage: &Document) -> Result<(), String> {
             fields.keys().try_for_each(|k| protected(k))
         }
         "$project" => {
-            let fields = spec
+            let spec = spec
                 .as_document()
                 .ok_or("$project takes a table of fields")?;
-            let excluded = |v: &Bson| {
-                matches!(v, Bson::Boolean(false))
-                    || v.as_i64().or(v.as_i32().map(i64::from)) == Some(0)
-                    || v.as_f64() == Some(0.0)
+            let mut fields = Vec::new();
+            flatten("", spec, &mut fields);
+            let how = |path: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k == path)
+                    .map(|(_, v)| Projection::of(v))
             };
-            let inclusion = fields.iter().any(|(k, v)| k != "_id" && !excluded(v));
+            let inclusion = fields
+                .iter()
+                .any(|(k, v)| k != "_id" && Projection::of(v) != Projection::Exclude);
             if inclusion {
                 // Keeps only what it names: it must name what herald needs.
                 for field in PROTECTED {
-                    let kept = match fields.get(field) {
-                        Some(v) => !excluded(v),
+                    let kept = match how(field) {
+                        Some(projection) => projection != Projection::Exclude,
                         None => field == "_id",
                     };
                     if !kept {
@@ -107,13 +220,10 @@ fn check_stage(stage: &Document) -> Result<(), String> {
                 // Computed fields must not replace what herald needs.
                 fields
                     .iter()
-                    .filter(|(_, v)| {
-                        !matches!(v, Bson::Boolean(true))
-                            && v.as_i64().or(v.as_i32().map(i64::from)) != Some(1)
-                    })
+                    .filter(|(_, v)| Projection::of(v) == Projection::Computed)
                     .try_for_each(|(k, _)| protected(k))
             } else {
-                fields.keys().try_for_each(|k| protected(k))
+                fields.iter().try_for_each(|(k, _)| protected(k))
             }
         }
         "$replaceRoot" | "$replaceWith" => Err(format!(
@@ -140,16 +250,16 @@ pub fn removed_paths(stages: &[Document]) -> Vec<String> {
             (Some(Bson::Array(paths)), _) => {
                 out.extend(paths.iter().filter_map(|p| p.as_str().map(str::to_owned)));
             }
-            (_, Ok(fields)) => out.extend(
-                fields
-                    .iter()
-                    .filter(|(_, v)| {
-                        matches!(v, Bson::Boolean(false))
-                            || v.as_i32() == Some(0)
-                            || v.as_i64() == Some(0)
-                    })
-                    .map(|(k, _)| k.clone()),
-            ),
+            (_, Ok(spec)) => {
+                let mut fields = Vec::new();
+                flatten("", spec, &mut fields);
+                out.extend(
+                    fields
+                        .into_iter()
+                        .filter(|(_, v)| Projection::of(v) == Projection::Exclude)
+                        .map(|(k, _)| k),
+                );
+            }
             _ => {}
         }
     }
@@ -179,6 +289,35 @@ mod tests {
         ] {
             assert!(check(std::slice::from_ref(&bad)).is_err(), "{bad}");
         }
+        // As the server reads $project: numeric zeros and false exclude,
+        // other numbers and true include, nested tables are paths.
+        assert!(check(&[doc! {"$project": {"fullDocument": {"card": 0}}}]).is_ok());
+        assert!(check(&[doc! {"$project": {"fullDocument": {"card": 0.0}}}]).is_ok());
+        assert!(check(&[doc! {"$project": {"fullDocument": {"card": false}}}]).is_ok());
+        assert!(check(&[doc! {"$project": {"ns": {"coll": 0}}}]).is_err());
+        let truthy = |n: Bson| {
+            doc! {"$project": {"_id": 1, "operationType": true, "ns": n, "documentKey": 1_i64, "clusterTime": 1, "fullDocument.a": 2}}
+        };
+        assert!(check(&[truthy(Bson::Double(1.0))]).is_ok());
+        assert!(check(&[truthy(Bson::Int32(2))]).is_ok());
+        assert!(check(&[truthy(Bson::Int32(0))]).is_err(), "drops ns");
+        assert!(
+            check(&[truthy(Bson::String("$ns".into()))]).is_err(),
+            "computes ns"
+        );
+        assert!(check(&[doc! {"$unset": []}]).is_err());
+        assert!(check(&[doc! {"$unset": ""}]).is_err());
+        assert_eq!(
+            removed_paths(&[
+                doc! {"$project": {"fullDocument": {"a": 0.0, "b": false, "c": 0_i64, "d": {"e": 0}}}}
+            ]),
+            [
+                "fullDocument.a",
+                "fullDocument.b",
+                "fullDocument.c",
+                "fullDocument.d.e"
+            ]
+        );
         let keeps_all = doc! {"$project": {"_id": 1, "operationType": 1, "ns": 1, "documentKey": 1, "clusterTime": 1, "fullDocument.amount": 1}};
         assert!(check(&[keeps_all]).is_ok());
         assert_eq!(

@@ -1,5 +1,6 @@
 //! The plan: which streams, what each carries, what its `$match` lets through.
 
+use super::branch::reads;
 use super::*;
 
 fn sub(
@@ -262,4 +263,161 @@ fn a_requirement_is_asked_of_the_server_only_when_every_rule_has_it() {
         options(&[with(F::Required, B::Off), with(F::UpdateLookup, B::Off)]),
         (F::UpdateLookup, B::Off)
     );
+}
+
+#[test]
+fn a_branch_does_not_test_an_image_its_rule_does_not_see() {
+    // `plain` never sees the document `lookup` makes the server look up on
+    // updates, so the server must not test plain's filter on updates.
+    let plain = sub(
+        "plain",
+        "d.c",
+        &["insert", "update"],
+        doc! {"fullDocument.deleted": {"$ne": true}},
+        FullDocument::Default,
+    );
+    let lookup = sub(
+        "lookup",
+        "d.c",
+        &["update"],
+        doc! {"fullDocument.status": "paid"},
+        FullDocument::UpdateLookup,
+    );
+    let p = plan(&[plain.clone(), lookup]).remove(0);
+    assert_eq!(
+        p.pipeline,
+        vec![doc! {"$match": {"$or": [
+            {"$and": [{"operationType": {"$in": ["insert"]}}, {"fullDocument.deleted": {"$ne": true}}]},
+            {"operationType": {"$in": ["update"]}},
+            {"$and": [{"operationType": {"$in": ["update"]}}, {"fullDocument.status": "paid"}]},
+            {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+        ]}}]
+    );
+    let stream =
+        herald_core::Filter::compile(p.pipeline[0].get_document("$match").unwrap()).unwrap();
+    let looked_up =
+        doc! {"operationType": "update", "fullDocument": {"deleted": true, "status": "new"}};
+    assert!(stream.matches(&bson::RawDocumentBuf::from_document(&looked_up).unwrap()));
+
+    // Alone, or beside a rule that asks no more than it does, the filter is pushed down whole.
+    let alone = plan(std::slice::from_ref(&plain)).remove(0);
+    assert_eq!(
+        alone.pipeline,
+        vec![doc! {"$match": {"$or": [
+            {"$and": [{"operationType": {"$in": ["insert", "update"]}}, {"fullDocument.deleted": {"$ne": true}}]},
+            {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+        ]}}]
+    );
+}
+
+#[test]
+fn a_branch_does_not_test_a_pre_image_its_rule_does_not_see() {
+    let before = |rule: &str, filter: Document, option: FullDocumentBeforeChange| Subscription {
+        before_change: option,
+        ..sub(
+            rule,
+            "d",
+            &["insert", "delete"],
+            filter,
+            FullDocument::Default,
+        )
+    };
+    let p = plan(&[
+        // Reads the pre-image through $or: not pushed down where one may appear.
+        before(
+            "plain",
+            doc! {"$or": [{"ns.coll": "x"}, {"fullDocumentBeforeChange.a": 1}]},
+            FullDocumentBeforeChange::Off,
+        ),
+        // Does not read it: pushed down whole.
+        before(
+            "keys",
+            doc! {"documentKey._id": 1},
+            FullDocumentBeforeChange::Off,
+        ),
+        // Asked for it: pushed down whole.
+        before(
+            "pre",
+            doc! {"fullDocumentBeforeChange.a": 2},
+            FullDocumentBeforeChange::WhenAvailable,
+        ),
+    ])
+    .remove(0);
+    let or = p.pipeline[0]
+        .get_document("$match")
+        .unwrap()
+        .get_array("$or")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        or,
+        [
+            doc! {"$and": [{"operationType": {"$in": ["insert"]}}, {"$or": [{"ns.coll": "x"}, {"fullDocumentBeforeChange.a": 1}]}]},
+            doc! {"operationType": {"$in": ["delete"]}},
+            doc! {"$and": [{"operationType": {"$in": ["insert", "delete"]}}, {"documentKey._id": 1}]},
+            doc! {"$and": [{"operationType": {"$in": ["insert", "delete"]}}, {"fullDocumentBeforeChange.a": 2}]},
+            doc! {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+        ]
+        .map(Bson::Document)
+    );
+}
+
+#[test]
+fn what_a_filter_reads() {
+    assert!(reads(&doc! {"fullDocument.a": 1}, "fullDocument"));
+    assert!(reads(&doc! {"fullDocument": null}, "fullDocument"));
+    assert!(!reads(
+        &doc! {"fullDocumentBeforeChange.a": 1},
+        "fullDocument"
+    ));
+    assert!(reads(
+        &doc! {"$nor": [{"$and": [{"x": 1}, {"fullDocument.a": {"$not": {"$gt": 1}}}]}]},
+        "fullDocument"
+    ));
+    assert!(reads(
+        &doc! {"$expr": {"$eq": ["$ns.coll", "x"]}},
+        "fullDocument"
+    ));
+    assert!(!reads(
+        &doc! {"ns.coll": "x", "$comment": "c", "$or": [{"documentKey._id": 1}]},
+        "fullDocument"
+    ));
+}
+
+#[test]
+fn stages_are_checked_when_planned() {
+    let subs = [
+        sub("a", "shop", &["insert"], doc! {}, FullDocument::Default),
+        sub(
+            "b",
+            "shop.orders",
+            &["insert"],
+            doc! {},
+            FullDocument::Default,
+        ),
+    ];
+    let target = |t: &str| -> WatchTarget { t.parse().unwrap() };
+    let unset = vec![doc! {"$unset": "fullDocument.card"}];
+    // A stage herald or the server refuses.
+    let refused: BTreeMap<_, _> = [(target("shop.orders"), vec![doc! {"$unset": "ns"}])].into();
+    let err = plan_with(&subs, &refused).unwrap_err();
+    assert!(
+        matches!(&err, StagesError::Refused { target: t, why } if *t == target("shop.orders") && why.starts_with("stages[0]: $unset")),
+        "{err}"
+    );
+    // Nested targets with stages: the inner target's events would reach neither stream.
+    let nested: BTreeMap<_, _> = [
+        (target("shop"), unset.clone()),
+        (target("shop.orders"), unset.clone()),
+    ]
+    .into();
+    assert_eq!(
+        plan_with(&subs, &nested).unwrap_err(),
+        StagesError::Nested {
+            outer: target("shop"),
+            inner: target("shop.orders")
+        }
+    );
+    let one: BTreeMap<_, _> = [(target("shop.orders"), unset)].into();
+    assert_eq!(plan_with(&subs, &one).unwrap().len(), 2);
 }
