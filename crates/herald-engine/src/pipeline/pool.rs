@@ -18,8 +18,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
 
-/// Where workers send what they complete: (sequence number, result).
-pub(crate) type Done = mpsc::UnboundedSender<(u64, Result<Completion, EngineError>)>;
+/// What a worker sends at once: (sequence number, result) of events it
+/// handled one after the other.
+pub(crate) type Completed = Vec<(u64, Result<Completion, EngineError>)>;
+
+/// Where workers send what they complete.
+pub(crate) type Done = mpsc::UnboundedSender<Completed>;
+
+/// The most completions a worker holds before sending them. A worker sends
+/// what it has whenever its queue is empty, so this bounds only how long a
+/// busy worker's completions wait: batching saves waking the run's thread
+/// for every event.
+const SEND_EVERY: usize = 32;
 
 /// The running worker threads of one run.
 pub(crate) struct Workers {
@@ -137,9 +147,27 @@ struct Worker {
 
 impl Worker {
     /// Handles items until the queue closes, the run stops listening, an
-    /// item fails the run, or the pool is cancelled.
+    /// item fails the run, or the pool is cancelled. Completions are sent in
+    /// batches: when the queue runs empty, or every [`SEND_EVERY`] events.
     fn run(mut self) {
-        while let Some(item) = self.items.blocking_recv() {
+        let mut completed: Completed = Vec::new();
+        loop {
+            let item = match self.items.try_recv() {
+                Ok(item) => item,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if !self.send(&mut completed) {
+                        return;
+                    }
+                    match self.items.blocking_recv() {
+                        Some(item) => item,
+                        None => return,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.send(&mut completed);
+                    return;
+                }
+            };
             let mut cancelled = self.cancelled.clone();
             let handled = self.runtime.block_on(async {
                 tokio::select! {
@@ -150,10 +178,21 @@ impl Worker {
             });
             let Some(result) = handled else { return };
             let failed = result.is_err();
-            if self.done.send((item.seq, result)).is_err() || failed {
+            completed.push((item.seq, result));
+            if failed {
+                // The run stops at this failure: it gets what came before it, and it.
+                self.send(&mut completed);
+                return;
+            }
+            if completed.len() >= SEND_EVERY && !self.send(&mut completed) {
                 return;
             }
         }
+    }
+
+    /// Sends what is completed; false if the run no longer listens.
+    fn send(&self, completed: &mut Completed) -> bool {
+        completed.is_empty() || self.done.send(std::mem::take(completed)).is_ok()
     }
 }
 

@@ -10,7 +10,7 @@
 //! pulling from the source, and a change stream stops calling getMore.
 
 use super::commit::Group;
-use super::pool::Workers;
+use super::pool::{Completed, Workers};
 use super::watermark::Watermark;
 use super::worker::{Completion, WorkItem};
 use crate::engine::{Engine, EngineError};
@@ -190,7 +190,7 @@ impl Engine {
     async fn drain(
         &self,
         workers: &mut Workers,
-        done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
+        done: &mut mpsc::UnboundedReceiver<Completed>,
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
         let deadline = tokio::time::Instant::now()
@@ -199,10 +199,7 @@ impl Engine {
             tokio::select! {
                 biased;
                 received = done.recv() => match received {
-                    Some((seq, result)) => {
-                        run.in_flight -= 1;
-                        self.complete_event(seq, result?, run)?;
-                    }
+                    Some(completed) => self.complete_events(completed, run)?,
                     None => break,
                 },
                 // A worker that died holds its events forever.
@@ -229,7 +226,7 @@ impl Engine {
         source: &mut S,
         senders: &[mpsc::Sender<WorkItem>],
         workers: &mut Workers,
-        done: &mut mpsc::UnboundedReceiver<(u64, Result<Completion, EngineError>)>,
+        done: &mut mpsc::UnboundedReceiver<Completed>,
         run: &mut Run<'_>,
         shutdown: impl Future,
     ) -> Result<(), EngineError> {
@@ -249,9 +246,8 @@ impl Engine {
                     run.summary.interrupted = true;
                     return Ok(());
                 }
-                Some((seq, result)) = done.recv(), if run.in_flight > 0 => {
-                    run.in_flight -= 1;
-                    self.complete_event(seq, result?, run)?;
+                Some(completed) = done.recv(), if run.in_flight > 0 => {
+                    self.complete_events(completed, run)?;
                 }
                 // Workers run until their queues close after the pump; one that
                 // ends now has failed, and its events would never complete.
@@ -340,6 +336,15 @@ impl Engine {
         let seq = run.next_seq;
         run.next_seq += 1;
         seq
+    }
+
+    /// Completes what a worker sent, in its order; stops at a failure.
+    fn complete_events(&self, completed: Completed, run: &mut Run<'_>) -> Result<(), EngineError> {
+        for (seq, result) in completed {
+            run.in_flight -= 1;
+            self.complete_event(seq, result?, run)?;
+        }
+        Ok(())
     }
 
     fn complete_event(
