@@ -8,5 +8,6 @@ mod delivery;
 mod effects;
 mod faults;
 mod policies;
+mod stops;
 mod streams;
 mod takeover;
