@@ -148,11 +148,16 @@ pub enum StreamsCommand {
     Resume {
         /// The watch target: `db.coll`, `db` or `*`.
         target: String,
-        /// Where its rules go on from: `now` (what happens after this command, by the
-        /// server's clock with `[mongodb]` configured, else from when herald next
-        /// starts), or an operation time `SECONDS[:INCREMENT]`.
-        #[arg(long, default_value = "now")]
+        /// Where its rules go on from: `stop` (where it stopped, so nothing that
+        /// happened meanwhile is lost), `now` (only what happens after this command,
+        /// by the server's clock with `[mongodb]` configured, else from when herald
+        /// next starts), or an operation time `SECONDS[:INCREMENT]`.
+        #[arg(long, default_value = "stop")]
         from: String,
+        /// Move a target that is not stopped (its rules skip what they have not
+        /// handled yet, or handle it again).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -1,23 +1,25 @@
-//! `herald streams resume TARGET [--from now|SECONDS[:INCREMENT]]`: start a
-//! stopped target again.
+//! `herald streams resume TARGET [--from stop|now|SECONDS[:INCREMENT]] [--force]`:
+//! start a stopped target again.
 
 use crate::cli::{StreamsArgs, StreamsCommand};
 use crate::exit::{Failure, Outcome};
 use crate::setup::{Setup, StoreDefault};
 use anyhow::anyhow;
 use herald_core::WatchTarget;
-use herald_engine::stops::{ResumeFrom, resume};
+use herald_engine::stops::{ResumeError, ResumeFrom, resume};
 
-/// Parses `now` or `SECONDS[:INCREMENT]`.
+/// Parses `stop`, `now` or `SECONDS[:INCREMENT]`.
 fn parse_from(text: &str) -> Result<ResumeFrom, Failure> {
-    if text == "now" {
-        return Ok(ResumeFrom::Now);
+    match text {
+        "stop" => return Ok(ResumeFrom::Stop),
+        "now" => return Ok(ResumeFrom::Now),
+        _ => {}
     }
     let (seconds, increment) = text.split_once(':').unwrap_or((text, "0"));
     match (seconds.parse::<u32>(), increment.parse::<u32>()) {
         (Ok(seconds), Ok(increment)) => Ok(ResumeFrom::Time([seconds, increment])),
         _ => Err(Failure::BadInput(anyhow!(
-            "--from must be \"now\" or an operation time SECONDS[:INCREMENT], not {text:?}"
+            "--from must be \"stop\", \"now\" or an operation time SECONDS[:INCREMENT], not {text:?}"
         ))),
     }
 }
@@ -45,7 +47,11 @@ fn server_time(setup: &Setup) -> Result<Option<bson::Timestamp>, Failure> {
 pub fn run(args: StreamsArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
     match args.command {
-        StreamsCommand::Resume { target, from } => {
+        StreamsCommand::Resume {
+            target,
+            from,
+            force,
+        } => {
             let parsed: WatchTarget = target
                 .parse()
                 .map_err(|e: herald_core::NamespaceError| Failure::BadInput(e.into()))?;
@@ -58,8 +64,23 @@ pub fn run(args: StreamsArgs) -> Outcome {
                 from = ResumeFrom::After([now.time, now.increment]);
             }
             let store = setup.open_store()?;
-            let lifted = resume(&store, &parsed, from).map_err(|e| Failure::Runtime(e.into()))?;
+            let lifted = resume(&store, &parsed, from, force).map_err(|e| match e {
+                ResumeError::NotStopped { .. } => Failure::BadInput(e.into()),
+                ResumeError::Store(e) if crate::exit::store_is_bad_input(&e) => {
+                    Failure::BadInput(e.into())
+                }
+                other => Failure::Runtime(other.into()),
+            })?;
             let when = match from {
+                ResumeFrom::Stop => match lifted.as_ref().and_then(|s| s.stood) {
+                    Some(herald_engine::stops::Stood::From([s, i])) => {
+                        format!("from where it stopped, Timestamp({s}, {i})")
+                    }
+                    Some(herald_engine::stops::Stood::After([s, i])) => {
+                        format!("from where it stopped, after Timestamp({s}, {i})")
+                    }
+                    None => "from where it stopped".to_owned(),
+                },
                 ResumeFrom::Now => "from the time herald next starts".to_owned(),
                 ResumeFrom::After([s, i]) => format!("after Timestamp({s}, {i}) (now)"),
                 ResumeFrom::Time([s, i]) => format!("from Timestamp({s}, {i})"),
@@ -85,6 +106,7 @@ mod tests {
     #[test]
     fn from_is_now_or_an_operation_time() {
         assert_eq!(parse_from("now").unwrap(), ResumeFrom::Now);
+        assert_eq!(parse_from("stop").unwrap(), ResumeFrom::Stop);
         assert_eq!(
             parse_from("1700000000:3").unwrap(),
             ResumeFrom::Time([1_700_000_000, 3])

@@ -399,14 +399,15 @@ herald_test!(
             .unwrap();
         assert!(resume.status.success(), "{}", stderr(&resume));
         assert!(
-            stdout(&resume).contains("shop.orders resumed (it had stopped:"),
+            stdout(&resume).contains("shop.orders resumed (it had stopped:")
+                && stdout(&resume).contains("from where it stopped"),
             "{}",
             stdout(&resume)
         );
         let resumed = run();
-        // Not the insert made while it was stopped: only what comes after.
+        // From where it stopped: the insert made while it was stopped too.
         insert_docs(&sim.uri, "shop", "orders", [bson::doc! {"_id": 3}]);
-        wait_until("the notice after resuming", || ops().len() == 3);
+        wait_until("the notices after resuming", || ops().len() == 4);
         let killed = std::process::Command::new("kill")
             .arg("-TERM")
             .arg(resumed.id().to_string())
@@ -415,7 +416,36 @@ herald_test!(
         assert!(killed.success());
         let output = resumed.wait_with_output().unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
-        assert_eq!(ops(), ["insert", "drop", "insert"]);
+        assert_eq!(ops(), ["insert", "drop", "insert", "insert"]);
+
+        // A target that is not stopped is not moved (that would skip its
+        // backlog), unless forced.
+        let refused = herald()
+            .args(["streams", "resume", "shop.orders", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains("shop.orders is not stopped (no target is stopped)")
+                && stderr(&refused).contains("--force"),
+            "{}",
+            stderr(&refused)
+        );
+        let forced = herald()
+            .args([
+                "streams",
+                "resume",
+                "shop.orders",
+                "--from",
+                "now",
+                "--force",
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(forced.status.success(), "{}", stderr(&forced));
     }
 );
 

@@ -40,8 +40,11 @@ pub struct Batch {
     /// A position past the batch even if it has no events (a change stream's
     /// `postBatchResumeToken`), so quiet sources still advance.
     pub end: Option<Position>,
-    /// Something that happened to the stream itself.
-    pub notice: Option<StreamNotice>,
+    /// What happened to the stream itself, after the batch's events and
+    /// before its end position: a stop is recorded no later than the
+    /// checkpoint past the event that caused it, so a crash cannot keep one
+    /// and lose the other.
+    pub notices: Vec<StreamNotice>,
     /// What the stream watches, if it watches a target (a change stream): an
     /// event without a namespace (`invalidate`) concerns only the rules
     /// whose target is within it.

@@ -112,7 +112,7 @@ impl Engine {
                 reason,
                 failed,
             } => {
-                self.record_stops(targets, reason, *failed, run)?;
+                self.record_stops(stream, targets, reason, *failed, run)?;
                 if *failed {
                     tracing::error!(stream, reason, "stream stopped");
                     run.summary.streams_failed += 1;
@@ -124,7 +124,7 @@ impl Engine {
                 }
             }
             StreamNotice::TargetStopped { target, reason } => {
-                self.record_stops(std::slice::from_ref(target), reason, false, run)?;
+                self.record_stops(stream, std::slice::from_ref(target), reason, false, run)?;
                 tracing::warn!(stream, %target, reason, "target stopped: its rules receive no later event");
             }
             StreamNotice::Retrying { error, attempt } => {
@@ -140,9 +140,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Records stopped targets in the open group, so they stay stopped after a restart.
+    /// Records stopped targets in the open group, so they stay stopped after
+    /// a restart, with where their rules stood: after the event that stopped
+    /// them (a policy stop follows its drop, rename or invalidate event), or,
+    /// for an error, from where the stream had handed on up to.
     fn record_stops(
         &self,
+        stream: &str,
         targets: &[herald_core::WatchTarget],
         reason: &str,
         failed: bool,
@@ -158,6 +162,14 @@ impl Engine {
             reason: reason.to_owned(),
             at_ms: bson::DateTime::now().timestamp_millis(),
             failed,
+            stood: run.stood.get(stream).map(|t| {
+                let time = [t.time, t.increment];
+                if failed {
+                    crate::stops::Stood::From(time)
+                } else {
+                    crate::stops::Stood::After(time)
+                }
+            }),
         };
         for target in targets {
             run.stops.insert(target.to_string(), stop.clone());

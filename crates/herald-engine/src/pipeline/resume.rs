@@ -16,7 +16,12 @@
 //! - each stream starts at its own checkpoint, or earlier if one of its rules'
 //!   floors is earlier (a rule it took over from another stream);
 //! - checkpoints of streams this run does not read are dropped, in the same
-//!   commit as the plan that carries their progress in its floors.
+//!   commit as the plan that carries their progress in its floors; but not
+//!   those of stopped targets' streams, nor their rules' records: a stopped
+//!   target keeps what it had done, to be resumed from where it stopped.
+//! - a rule's floor after a time (`After`) starts its stream just after that
+//!   time, so a collection stream resumed after its drop does not meet the
+//!   drop (and its invalidate) again.
 //!
 //! Events before a rule's floor are skipped for that rule. Events at exactly
 //! a checkpoint's cluster time (one transaction shares one) are left to the
@@ -78,6 +83,28 @@ fn pair(t: Timestamp) -> [u32; 2] {
 /// Per rule, where it starts taking events (only rules that need one).
 pub(crate) type Floors = HashMap<Arc<str>, Floor>;
 
+/// Where a run starts: each rule's floor, and the cluster time each stream
+/// starts at (where its targets stand if it stops before handing on anything).
+#[derive(Default)]
+pub(crate) struct Start {
+    pub(crate) floors: Floors,
+    pub(crate) streams: HashMap<Arc<str>, Timestamp>,
+}
+
+/// The first cluster time after `t`.
+fn next(t: Timestamp) -> Timestamp {
+    match t.increment.checked_add(1) {
+        Some(increment) => Timestamp {
+            time: t.time,
+            increment,
+        },
+        None => Timestamp {
+            time: t.time + 1,
+            increment: 0,
+        },
+    }
+}
+
 /// One rule in the plan record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RuleRecord {
@@ -104,9 +131,11 @@ fn time_of(checkpoint: &Checkpoint) -> Option<Timestamp> {
 
 impl Engine {
     /// Starts each stream of `source` (see the module docs) and returns the
-    /// rules' floors. Records this run's plan in the store (unless a dry run).
-    pub(crate) async fn resume<S: Source>(&self, source: &mut S) -> Result<Floors, EngineError> {
+    /// rules' floors and the streams' starts. Records this run's plan in the
+    /// store (unless a dry run).
+    pub(crate) async fn resume<S: Source>(&self, source: &mut S) -> Result<Start, EngineError> {
         let store = &self.core.store;
+        let stopped = crate::stops::stopped_targets(store)?;
         let streams = source.streams();
         let stored: HashMap<String, Checkpoint> = store.checkpoints()?.into_iter().collect();
         let targets: HashMap<&str, WatchTarget> = streams
@@ -116,7 +145,14 @@ impl Engine {
             .collect();
         let previous: Option<PlanRecord> = store
             .info(PLAN_INFO)?
-            .and_then(|v| serde_json::from_value(v).ok());
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| herald_store::StoreError::BadValue {
+                what: PLAN_INFO,
+                reason: e.to_string(),
+            })?;
+        // A stream that served only stopped targets: its checkpoint is kept.
+        let of_stopped = |id: &str| targets.get(id).is_some_and(|t| stopped.contains(t));
         // The streams that served each rule last time.
         let mut served: HashMap<&str, Vec<&str>> = HashMap::new();
         for (id, rules) in previous.iter().flat_map(|p| &p.streams) {
@@ -147,10 +183,25 @@ impl Engine {
                         .is_some_and(|t| t.contains(watch) || watch.contains(t))
                 })
                 .collect();
+            let name = rule.name().as_ref();
+            let recorded = previous
+                .as_ref()
+                .and_then(|p| p.rules.get(name))
+                .filter(|r| r.watch == watch.to_string())
+                .and_then(|r| r.floor);
             if carriers.is_empty() {
+                // A stopped target's rule keeps its progress for when it is resumed.
+                if stopped.contains(watch) {
+                    plan.rules.insert(
+                        name.to_owned(),
+                        RuleRecord {
+                            watch: watch.to_string(),
+                            floor: recorded,
+                        },
+                    );
+                }
                 continue;
             }
-            let name = rule.name().as_ref();
             for stream in &carriers {
                 plan.streams
                     .entry((*stream).clone())
@@ -171,11 +222,6 @@ impl Engine {
                     .filter(|t| t.contains(watch) || watch.contains(t))
                     .map(|_| stored.get(id).and_then(time_of))
             };
-            let recorded = previous
-                .as_ref()
-                .and_then(|p| p.rules.get(name))
-                .filter(|r| r.watch == watch.to_string())
-                .and_then(|r| r.floor);
             let carried: Vec<Option<Timestamp>> = match &previous {
                 Some(_) => served
                     .get(name)
@@ -208,6 +254,8 @@ impl Engine {
             let resumed = match resumes.get(&watch.to_string()) {
                 Some(ResumeFrom::Time(time)) => Some(Floor::From(*time)),
                 Some(ResumeFrom::After(time)) => Some(Floor::After(*time)),
+                // The stop recorded no point: its rules' own progress.
+                Some(ResumeFrom::Stop) => None,
                 Some(ResumeFrom::Now) => {
                     if now.is_none() {
                         now = Some(source.current_time().await?);
@@ -236,7 +284,10 @@ impl Engine {
                 },
             );
             if let Some(floor) = floor {
-                let time = floor.time();
+                let time = match floor {
+                    Floor::From(_) => floor.time(),
+                    Floor::After(_) => next(floor.time()),
+                };
                 for stream in &carriers {
                     earliest
                         .entry(stream.as_str())
@@ -258,7 +309,8 @@ impl Engine {
                 }
                 continue;
             };
-            // A checkpoint of a stream that was not in the last plan is stale.
+            // A checkpoint of a stream that was not in the last plan is stale
+            // (but a stopped target's, kept while it was stopped).
             let own = own.filter(|_| in_previous(stream));
             if own.is_none() && stored.contains_key(stream) {
                 dropped.push(stream);
@@ -300,12 +352,20 @@ impl Engine {
                 _ => true,
             }
         });
+        // The streams of stopped targets stay in the plan, so their kept
+        // checkpoints are not stale when the targets are resumed.
+        for (id, rules) in previous.iter().flat_map(|p| &p.streams) {
+            if !streams.contains(id) && of_stopped(id) {
+                plan.streams.insert(id.clone(), rules.clone());
+            }
+        }
         if !self.core.options.dry_run && !plan.streams.is_empty() {
             let mut commit = store.begin();
             // Checkpoints of target streams this run does not read: their
-            // rules' progress is in the plan's floors now.
+            // rules' progress is in the plan's floors now. Those of stopped
+            // targets are kept, to resume from.
             for id in stored.keys() {
-                if !streams.contains(id) && targets.contains_key(id.as_str()) {
+                if !streams.contains(id) && targets.contains_key(id.as_str()) && !of_stopped(id) {
                     dropped.push(id);
                 }
             }
@@ -321,7 +381,13 @@ impl Engine {
             }
             store.commit(commit)?;
         }
-        Ok(floors)
+        Ok(Start {
+            floors,
+            streams: starts
+                .into_iter()
+                .map(|(id, time)| (Arc::from(id), time))
+                .collect(),
+        })
     }
 }
 

@@ -86,9 +86,13 @@ pub(super) struct Run<'a> {
     in_flight: usize,
     /// A commit failed: nothing may commit after it.
     pub(super) commit_failed: bool,
-    /// Targets stopped in this run (dropped or renamed, policy "stop"): their
-    /// rules receive no event dispatched after the stop.
+    /// Stopped targets (by a policy or an error, in an earlier run or this
+    /// one): their rules receive no event dispatched after the stop, from
+    /// any stream.
     stopped: Arc<Vec<herald_core::WatchTarget>>,
+    /// Per stream, the cluster time it has handed on up to (its start, then
+    /// each released position): where its targets stand if it stops.
+    pub(super) stood: HashMap<Arc<str>, bson::Timestamp>,
     /// The stop records: those of earlier runs and this run's, written whole
     /// with the group that reaches a new stop.
     pub(super) stops: std::collections::BTreeMap<String, crate::stops::Stop>,
@@ -119,11 +123,12 @@ impl Engine {
         shutdown: impl Future,
     ) -> Result<RunSummary, EngineError> {
         let core = &self.core;
-        let floors = Arc::new(if core.options.from_start {
-            super::resume::Floors::new()
+        let start = if core.options.from_start {
+            super::resume::Start::default()
         } else {
             self.resume(&mut source).await?
-        });
+        };
+        let floors = Arc::new(start.floors);
         let counts = core
             .store
             .rule_counts()?
@@ -148,6 +153,7 @@ impl Engine {
             commit_failed: false,
             stopped: Arc::new(crate::stops::stopped_targets(&core.store)?),
             stops: crate::stops::stopped(&core.store)?,
+            stood: start.streams,
             counts,
         };
         let outcome = self
@@ -271,7 +277,7 @@ impl Engine {
         }
     }
 
-    /// Hands a batch's events to their workers, and queues its end position and notice in order.
+    /// Hands a batch's events to their workers, and queues its notices and end position in order.
     ///
     /// Waits while worker queues are full (backpressure), but not past a
     /// shutdown: then it returns false, and the rest of the batch (and its end
@@ -285,19 +291,10 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let stream = batch.stream.clone();
         let scope = batch.scope.map(Arc::new);
-        // A target that stops takes effect here, in source order: events
-        // dispatched after it no longer reach its rules.
-        if let Some(StreamNotice::TargetStopped { target, .. }) = &batch.notice {
-            Arc::make_mut(&mut run.stopped).push(target.clone());
-        }
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
             run.observer.bad_line(bad);
             run.summary.skipped_lines += 1;
-        }
-        if let Some(notice) = batch.notice {
-            let seq = self.take_seq(run);
-            self.release(seq, Slot::Notice(stream.clone(), notice), run)?;
         }
         for item in batch.events {
             let seq = self.take_seq(run);
@@ -324,6 +321,22 @@ impl Engine {
                 }
             }
             run.in_flight += 1;
+        }
+        for notice in batch.notices {
+            // A stop takes effect here, in source order: events dispatched
+            // after it no longer reach its targets' rules, whichever stream
+            // carries them (a whole stream's targets too, in stream order).
+            match &notice {
+                StreamNotice::TargetStopped { target, .. } => {
+                    Arc::make_mut(&mut run.stopped).push(target.clone());
+                }
+                StreamNotice::Stopped { targets, .. } => {
+                    Arc::make_mut(&mut run.stopped).extend(targets.iter().cloned());
+                }
+                StreamNotice::Gap { .. } | StreamNotice::Retrying { .. } => {}
+            }
+            let seq = self.take_seq(run);
+            self.release(seq, Slot::Notice(stream.clone(), notice), run)?;
         }
         if let Some(end) = batch.end {
             let seq = self.take_seq(run);
@@ -361,17 +374,31 @@ impl Engine {
     }
 
     /// Marks `seq` complete and applies everything now contiguous, in order.
+    ///
+    /// A group is not committed between an event and the notices that follow
+    /// it (a drop and the stop it causes): the checkpoint past the event and
+    /// the stop are committed together.
     fn release(&self, seq: u64, slot: Slot, run: &mut Run<'_>) -> Result<(), EngineError> {
-        for (seq, slot) in run.watermark.complete(seq, slot) {
+        let mut released = run.watermark.complete(seq, slot).into_iter().peekable();
+        while let Some((seq, slot)) = released.next() {
             run.released_up_to = seq;
             match slot {
-                Slot::Event(origin, completion) => self.apply(origin, completion, run)?,
+                Slot::Event(origin, completion) => {
+                    if let Some(time) = origin.position.cluster_time().or(origin.times.0) {
+                        run.stood.insert(origin.stream.clone(), time);
+                    }
+                    self.apply(origin, completion, run)?
+                }
                 Slot::End(stream, position) => {
+                    if let Some(time) = position.cluster_time() {
+                        run.stood.insert(stream.clone(), time);
+                    }
                     run.group.positions.insert(stream, position);
                 }
                 Slot::Notice(stream, notice) => self.take_notice(&stream, &notice, run)?,
             }
-            if self.group_is_due(&run.group) {
+            let notice_next = matches!(released.peek(), Some((_, Slot::Notice(..))));
+            if !notice_next && self.group_is_due(&run.group) {
                 self.commit_group(run)?;
             }
         }

@@ -8,6 +8,7 @@ mod delivery;
 mod effects;
 mod faults;
 mod policies;
+mod stops;
 mod streams;
 mod takeover;
 mod views;

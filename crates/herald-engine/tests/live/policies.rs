@@ -302,6 +302,7 @@ async fn a_stopped_target_stays_stopped_until_resumed() {
         &store,
         &t.ns("d.c").parse().unwrap(),
         herald_engine::stops::ResumeFrom::Now,
+        false,
     )
     .unwrap();
     assert!(lifted.is_some());

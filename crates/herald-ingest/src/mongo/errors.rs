@@ -38,6 +38,18 @@ pub enum ErrorClass {
     TooLarge,
 }
 
+/// An error as the operator needs it: a server error's code, name and
+/// message (the driver's own text adds the raw reply, as bytes).
+pub fn describe(error: &Error) -> String {
+    match error.kind.as_ref() {
+        ErrorKind::Command(c) => format!(
+            "the server refused it: error {} ({}): {}",
+            c.code, c.code_name, c.message
+        ),
+        _ => error.to_string(),
+    }
+}
+
 /// Classifies a driver error.
 pub fn classify(error: &Error) -> ErrorClass {
     match error.kind.as_ref() {

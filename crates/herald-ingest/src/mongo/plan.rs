@@ -61,6 +61,10 @@ pub struct StreamPlan {
     pub show_expanded_events: bool,
     /// The rules it serves.
     pub rules: Vec<String>,
+    /// True if it also serves rules of wider targets, for its namespaces (a
+    /// target with stages): its invalidate does not end those rules, whose
+    /// own streams see the drop and apply their policies.
+    pub serves_wider: bool,
 }
 
 /// Operation types every stream delivers, whatever its rules say.
@@ -209,6 +213,7 @@ fn plan_staged(
                     .iter()
                     .any(|s| s.on.iter().any(|op| matches!(op, OperationType::Other(_)))),
                 rules: subs.iter().map(|s| s.rule.clone()).collect(),
+                serves_wider: subs.iter().any(|s| !target.contains(&s.target)),
                 targets,
                 target,
             }

@@ -1,7 +1,7 @@
 //! One change stream's task: open it, read batches, resume, retry, report.
 
 use super::batcher::{BatchEnd, Batcher, Gathered};
-use super::errors::{ErrorClass, classify};
+use super::errors::{ErrorClass, classify, describe};
 use super::options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
 use super::plan::StreamPlan;
 use crate::source::{Batch, SourceError, SourcedEvent, StreamNotice};
@@ -119,22 +119,42 @@ impl StreamTask {
                 self.token = Some(token.clone());
             }
             let delivered = !events.is_empty();
+            let mut notices: Vec<StreamNotice> = stopping
+                .into_iter()
+                .map(|(target, reason)| {
+                    tracing::warn!(stream = %self.id, %target, "{reason}");
+                    StreamNotice::TargetStopped { target, reason }
+                })
+                .collect();
+            // A stop this batch leads to travels in it, before its end position.
+            let ending = match &end {
+                BatchEnd::Invalidated => Some(self.on_invalidate()),
+                // The server sent an event herald cannot read; nothing later can be trusted.
+                BatchEnd::Malformed(reason) => {
+                    Some((vec![self.stop_notice(reason.clone(), true)], Outcome::Done))
+                }
+                BatchEnd::Failed(error) => self
+                    .fatal(error)
+                    .map(|reason| (vec![self.stop_notice(reason, true)], Outcome::Done)),
+                _ => None,
+            };
+            let ending = ending.map(|(more, outcome)| {
+                notices.extend(more);
+                outcome
+            });
             let batch = Batch {
                 stream: self.id.clone(),
                 events,
                 end: position.as_ref().and_then(position_of),
                 scope: Some(self.plan.target.clone()),
+                notices,
                 ..Batch::default()
             };
             if !self.send(Ok(batch)).await {
                 return Outcome::Done;
             }
-            for (target, reason) in stopping {
-                tracing::warn!(stream = %self.id, %target, "{reason}");
-                let stopped = StreamNotice::TargetStopped { target, reason };
-                if !self.send(Ok(notice_batch(&self.id, stopped))).await {
-                    return Outcome::Done;
-                }
+            if let Some(outcome) = ending {
+                return outcome;
             }
             if delivered || !matches!(end, BatchEnd::Failed(_)) {
                 *attempt = 0;
@@ -145,9 +165,9 @@ impl StreamTask {
                     return Outcome::Reopen;
                 }
                 BatchEnd::Failed(error) => return self.on_error(&error, attempt, start_at).await,
-                BatchEnd::Invalidated => return self.on_invalidate().await,
-                // The server sent an event herald cannot read; nothing later can be trusted.
-                BatchEnd::Malformed(reason) => return self.stop(reason, true).await,
+                BatchEnd::Invalidated | BatchEnd::Malformed(_) => {
+                    unreachable!("handled with the batch")
+                }
             }
         }
     }
@@ -172,13 +192,18 @@ impl StreamTask {
         stopping.len() > before
     }
 
-    /// The stream's `invalidate`: stop, or reopen after it, as the policies say.
-    async fn on_invalidate(&mut self) -> Outcome {
+    /// The stream's `invalidate`: stop, or reopen after it, as the policies
+    /// say. Returns the notices of what stops, and what follows.
+    fn on_invalidate(&mut self) -> (Vec<StreamNotice>, Outcome) {
         match self.options.invalidate_policy(&self.plan.target) {
-            // The stream's own target stops, but a narrower one it carries
-            // follows its re-created collection: stop the others' rules and
-            // reopen for it.
-            InvalidatePolicy::Stop if self.carries_a_restart() => {
+            // The stream's own target stops, but something it carries goes
+            // on: a narrower target that follows its re-created collection,
+            // or the rules of wider targets it serves for its namespaces (a
+            // stream with stages), whose own streams apply their policies to
+            // the drop. Stop the targets whose policy is "stop" and reopen
+            // for the others.
+            InvalidatePolicy::Stop if self.carries_a_restart() || self.plan.serves_wider => {
+                let mut notices = Vec::new();
                 for target in self.plan.targets.clone() {
                     let stop = self.options.invalidate_policy(&target) == InvalidatePolicy::Stop
                         && !self.stopped.contains(&target);
@@ -186,27 +211,58 @@ impl StreamTask {
                         let reason = format!(
                             "{target} ended: the stream was invalidated (on_invalidate = \"stop\")"
                         );
+                        tracing::warn!(stream = %self.id, %target, "{reason}");
                         self.stopped.push(target.clone());
-                        let notice = StreamNotice::TargetStopped { target, reason };
-                        if !self.send(Ok(notice_batch(&self.id, notice))).await {
-                            return Outcome::Done;
-                        }
+                        notices.push(StreamNotice::TargetStopped { target, reason });
                     }
                 }
-                tracing::warn!(stream = %self.id, "invalidated; reopening for the targets that restart");
-                Outcome::Reopen
+                tracing::warn!(stream = %self.id, "invalidated; reopening for the targets that go on");
+                (notices, Outcome::Reopen)
             }
             InvalidatePolicy::Stop => {
                 let reason = format!(
                     "{} was dropped or renamed (invalidate); on_invalidate = \"stop\"",
                     self.plan.target
                 );
-                self.stop(reason, false).await
+                (vec![self.stop_notice(reason, false)], Outcome::Done)
             }
             InvalidatePolicy::Restart => {
                 tracing::warn!(stream = %self.id, "invalidated; restarting after the invalidate event");
-                Outcome::Reopen
+                (Vec::new(), Outcome::Reopen)
             }
+        }
+    }
+
+    /// Why `error` ends the stream, if it does (an error reopening cannot fix).
+    fn fatal(&self, error: &mongodb::error::Error) -> Option<String> {
+        let resume = self.resume_hint();
+        match classify(error) {
+            ErrorClass::TooLarge if !self.options.split_large_events => Some(format!(
+                "{}; an event is larger than 16 MiB: set split_large_events = true in [mongodb] (MongoDB 7.0 or 6.0.9+) to receive it in fragments, which herald joins, then {resume}",
+                describe(error)
+            )),
+            ErrorClass::TooLarge | ErrorClass::Fatal => Some(format!(
+                "{}; fix the cause (a stage the server refuses, permissions, a server that is not a replica set, an unsupported option), then {resume}",
+                describe(error)
+            )),
+            ErrorClass::HistoryLost | ErrorClass::Retry => None,
+        }
+    }
+
+    /// How the operator starts the stream's targets again.
+    fn resume_hint(&self) -> String {
+        let commands: Vec<String> = self
+            .plan
+            .targets
+            .iter()
+            .map(|t| format!("`herald streams resume {t}`"))
+            .collect();
+        match commands.len() {
+            0 => "restart herald".to_owned(),
+            _ => format!(
+                "run {} (it goes on from where it stopped)",
+                commands.join(" and ")
+            ),
         }
     }
 
@@ -271,16 +327,8 @@ impl StreamTask {
                 tokio::time::sleep(wait).await;
                 Outcome::Reopen
             }
-            ErrorClass::TooLarge if !self.options.split_large_events => {
-                let reason = format!(
-                    "{error}; an event is larger than 16 MiB: set split_large_events = true in [mongodb] (MongoDB 7.0 or 6.0.9+) to receive it in fragments, which herald joins, and restart herald"
-                );
-                self.stop(reason, true).await
-            }
             ErrorClass::TooLarge | ErrorClass::Fatal => {
-                let reason = format!(
-                    "{error}; fix the cause (permissions, a server that is not a replica set, an unsupported option) and restart herald"
-                );
+                let reason = self.fatal(error).unwrap_or_else(|| describe(error));
                 self.stop(reason, true).await
             }
         }
@@ -288,7 +336,14 @@ impl StreamTask {
 
     /// Tells the engine the stream has ended, and ends the task.
     async fn stop(&self, reason: String, failed: bool) -> Outcome {
-        // Every target it carries stops with it, but those already stopped.
+        let stopped = self.stop_notice(reason, failed);
+        self.send(Ok(notice_batch(&self.id, stopped))).await;
+        Outcome::Done
+    }
+
+    /// The notice that the stream has ended: every target it carries stops
+    /// with it, but those already stopped.
+    fn stop_notice(&self, reason: String, failed: bool) -> StreamNotice {
         let targets = self
             .plan
             .targets
@@ -296,13 +351,11 @@ impl StreamTask {
             .filter(|t| !self.stopped.contains(t))
             .cloned()
             .collect();
-        let stopped = StreamNotice::Stopped {
+        StreamNotice::Stopped {
             targets,
             reason,
             failed,
-        };
-        self.send(Ok(notice_batch(&self.id, stopped))).await;
-        Outcome::Done
+        }
     }
 
     /// True if a target narrower than the stream follows a re-created collection.
@@ -323,7 +376,7 @@ impl StreamTask {
 fn notice_batch(stream: &Arc<str>, notice: StreamNotice) -> Batch {
     Batch {
         stream: stream.clone(),
-        notice: Some(notice),
+        notices: vec![notice],
         ..Batch::default()
     }
 }
