@@ -576,3 +576,51 @@ async fn the_readme_stages_keep_secrets_on_the_server() {
         .collect();
     assert_eq!(fields, ["_id", "classification"]);
 }
+
+/// A user `$match` on documents cannot hide the drop a target's policy acts
+/// on: lifecycle events pass it, and rules still get only what they name.
+#[tokio::test]
+async fn a_user_match_stage_lets_the_drop_through() {
+    let t = Target::any("user_match").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("docs", &rule(&t.ns("shop.orders"), "\"insert\"", "")),
+            ("life", &rule(&t.ns("shop.orders"), "\"drop\"", "")),
+        ],
+    );
+    let mut options = quick_options();
+    options.stages.insert(
+        t.ns("shop.orders").parse().unwrap(),
+        vec![doc! {"$match": {"fullDocument.kind": "a"}}],
+    );
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, options).await;
+    let orders = coll(&t, "shop", "orders").await;
+    orders
+        .insert_one(doc! {"_id": 1, "kind": "a"})
+        .await
+        .unwrap();
+    orders
+        .insert_one(doc! {"_id": 2, "kind": "b"})
+        .await
+        .unwrap();
+    orders.drop().await.unwrap();
+    recorder
+        .wait_for("the drop", |s| s.iter().any(|e| e.rule == "life"))
+        .await;
+    running.stop().await.unwrap();
+    let mut got: Vec<(String, String)> = recorder
+        .all()
+        .iter()
+        .map(|s| (s.rule.clone(), s.args.get_str("op").unwrap().to_owned()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("docs".to_owned(), "insert".to_owned()),
+            ("life".to_owned(), "drop".to_owned())
+        ]
+    );
+}

@@ -149,9 +149,67 @@ impl Batcher {
     /// Adds an event or fragment; an event once it is whole.
     fn join(&mut self, raw: RawDocumentBuf) -> Result<Option<ChangeEvent>, String> {
         let whole = self.fragments.push(raw).map_err(|e| e.to_string())?;
-        whole
+        let event = whole
             .map(ChangeEvent::from_raw)
             .transpose()
-            .map_err(|e| format!("malformed change event: {e}"))
+            .map_err(|e| format!("malformed change event: {e}"))?;
+        if let Some(event) = &event {
+            missing_field(event).map_or(Ok(()), Err)?;
+        }
+        Ok(event)
+    }
+}
+
+/// Why a change event from a stream lacks what herald needs of it: a server
+/// always sends these, so only a configured stage can have removed one.
+fn missing_field(event: &ChangeEvent) -> Option<String> {
+    use herald_core::OperationType::*;
+    let operation = event.operation_type();
+    let missing = if event.cluster_time().is_none() {
+        "clusterTime"
+    } else if event.namespace().is_none() && *operation != Invalidate {
+        "ns"
+    } else if matches!(operation, Insert | Update | Replace | Delete)
+        && event.document_key().is_none()
+    {
+        "documentKey"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "malformed change event {}: `{missing}` is missing; herald needs _id, operationType, ns, documentKey and clusterTime in every event, so a stage configured for this target (a $redact or $project) must not remove them",
+        event.token()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_field;
+    use bson::doc;
+    use herald_core::ChangeEvent;
+
+    fn event(doc: bson::Document) -> ChangeEvent {
+        ChangeEvent::from_raw(bson::RawDocumentBuf::from_document(&doc).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_event_a_stage_pruned_is_refused_naming_the_field() {
+        let t = bson::Timestamp {
+            time: 1,
+            increment: 1,
+        };
+        let whole = doc! {"_id": {"_data": "01"}, "operationType": "insert", "clusterTime": t, "ns": {"db": "d", "coll": "c"}, "documentKey": {"_id": 1}};
+        assert_eq!(missing_field(&event(whole.clone())), None);
+        for field in ["ns", "documentKey", "clusterTime"] {
+            let mut pruned = whole.clone();
+            pruned.remove(field);
+            let why = missing_field(&event(pruned)).unwrap();
+            assert!(why.contains(&format!("`{field}` is missing")), "{why}");
+        }
+        let invalidate =
+            doc! {"_id": {"_data": "02"}, "operationType": "invalidate", "clusterTime": t};
+        assert_eq!(missing_field(&event(invalidate)), None);
+        let drop = doc! {"_id": {"_data": "03"}, "operationType": "drop", "clusterTime": t, "ns": {"db": "d", "coll": "c"}};
+        assert_eq!(missing_field(&event(drop)), None);
     }
 }

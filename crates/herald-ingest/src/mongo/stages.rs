@@ -25,6 +25,32 @@ fn touches_protected(path: &str) -> bool {
     })
 }
 
+/// Operation types a user `$match` cannot filter out: herald's stop and
+/// restart policies act on them.
+pub const LIFECYCLE: [&str; 4] = ["drop", "rename", "dropDatabase", "invalidate"];
+
+/// A configured stage as the stream runs it: a `$match` also lets the
+/// lifecycle events through ([`LIFECYCLE`]), so a filter on documents cannot
+/// hide the drop or rename a target's policy must see. (Rules still receive
+/// only the operation types they name.)
+///
+/// ```
+/// use bson::doc;
+/// let ran = herald_ingest::mongo::stages::as_run(&doc! {"$match": {"fullDocument.kind": "a"}});
+/// assert_eq!(ran, doc! {"$match": {"$or": [
+///     {"fullDocument.kind": "a"},
+///     {"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}},
+/// ]}});
+/// ```
+pub fn as_run(stage: &Document) -> Document {
+    match stage.get_document("$match") {
+        Ok(filter) if stage.len() == 1 => bson::doc! {
+            "$match": { "$or": [filter.clone(), { "operationType": { "$in": LIFECYCLE.to_vec() } }] }
+        },
+        _ => stage.clone(),
+    }
+}
+
 /// Checks one target's stages; the error names the stage (`stages[i]`) and why.
 ///
 /// ```
