@@ -349,7 +349,7 @@ herald_test!(config_errors_are_located_as_file_line_col, |dir| {
     for (text, expected) in [
         (
             "[engine]\ncommit_every = \"x\"\n",
-            ":2:16: invalid type: string \"x\", expected usize",
+            ":2:16: invalid type: a string, expected usize",
         ),
         (
             "[engine]\nworkers = 2\nhandler_timeout_ms = 0\n",

@@ -266,13 +266,17 @@ herald_test!(skip_bad_lines_counts_them, |dir| {
 herald_test!(
     a_handler_error_names_the_rule_position_and_fails_the_run,
     |dir| {
-        dir.write("rules/spin.rhai", "const RULE = #{ watch: \"finance.expenses\", on: [\"delete\"], timeout_ms: 60000 };\nfn handle(event) {\n    let n = 0;\n    while true { n += 1; }\n}\n");
+        dir.write("rules/spin.rhai", "const RULE = #{ watch: \"finance.expenses\", on: [\"delete\"] };\nfn handle(event) {\n    let n = 0;\n    while true { n += 1; }\n}\n");
         let events = dir.write("events.jsonl", &format!("{}\n", event_line(1)));
+        // A debug build may need more than the default second for a million operations.
+        let config = dir.write("herald.toml", "[engine]\nhandler_timeout_ms = 60000\n");
         let output = herald()
             .arg("replay")
             .arg(&events)
             .arg("--rules")
             .arg(dir.join("rules"))
+            .arg("--config")
+            .arg(&config)
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));

@@ -50,23 +50,20 @@ fn rule_for(kind: &str, extra: &str, body: &str) -> String {
 }
 
 herald_test!(a_handler_over_its_limits_fails_only_its_event, |dir| {
-    // `cpu` outruns the time limit of [engine]; `hog` (with a minute of its
-    // own) holds 1,000 strings of 512 KiB: each within Rhai's limits, 500 MiB
-    // together; `ok` notifies.
+    // `cpu` outruns its own time limit (lower than [engine]'s); `hog` holds
+    // 1,000 strings of 512 KiB: each within Rhai's limits, 500 MiB together;
+    // `ok` notifies.
     let mut hog = String::from("    let base = \"\";\n    base.pad(524288, \"x\");\n");
     for i in 0..1000 {
         hog.push_str(&format!("    let v{i} = base + \"{i}\";\n"));
     }
     let cpu = "    let s = \"\";\n    s.pad(1048576, \"x\");\n    for i in 0..200000 { let t = s.to_upper(); }\n";
-    dir.write("rules/cpu.rhai", &rule_for("cpu", "", cpu));
-    dir.write(
-        "rules/hog.rhai",
-        &rule_for("memory", ", timeout_ms: 60000", &hog),
-    );
+    dir.write("rules/cpu.rhai", &rule_for("cpu", ", timeout_ms: 300", cpu));
+    dir.write("rules/hog.rhai", &rule_for("memory", "", &hog));
     dir.write("rules/ok.rhai", &rule_for("ok", "", ""));
     let config = dir.write(
         "herald.toml",
-        "[engine]\nhandler_timeout_ms = 300\n[channels.out]\nkind = \"file\"\npath = \"out.jsonl\"\n",
+        "[engine]\nhandler_timeout_ms = 60000\n[channels.out]\nkind = \"file\"\npath = \"out.jsonl\"\n",
     );
     let events = dir.write(
         "events.jsonl",
@@ -129,11 +126,11 @@ herald_test!(sigint_ends_a_replay_while_a_handler_runs, |dir| {
     // Without the signal this handler runs for its whole minute.
     dir.write(
         "rules/slow.rhai",
-        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"], timeout_ms: 60000 };\nfn handle(event) {\n    print(\"handler started\");\n    let s = \"\";\n    s.pad(1048576, \"x\");\n    for i in 0..200000 { let t = s.to_upper(); }\n    notify(\"out\", #{});\n}\n",
+        "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) {\n    print(\"handler started\");\n    let s = \"\";\n    s.pad(1048576, \"x\");\n    for i in 0..200000 { let t = s.to_upper(); }\n    notify(\"out\", #{});\n}\n",
     );
     let config = dir.write(
         "herald.toml",
-        "[engine]\nshutdown_timeout_ms = 200\n[channels.out]\nkind = \"file\"\npath = \"out.jsonl\"\n",
+        "[engine]\nshutdown_timeout_ms = 200\nhandler_timeout_ms = 60000\n[channels.out]\nkind = \"file\"\npath = \"out.jsonl\"\n",
     );
     let events = dir.write("events.jsonl", &insert(1, "slow"));
     let store = dir.join("store");
@@ -184,7 +181,12 @@ herald_test!(sigint_ends_a_replay_while_a_handler_runs, |dir| {
         .recv_timeout(Duration::from_secs(30))
         .expect("herald stops on SIGINT while a handler runs")
         .unwrap();
-    assert!(signalled.elapsed() < Duration::from_secs(30));
+    // The handler had a minute left; the shutdown deadline is 200 ms.
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        signalled.elapsed()
+    );
     log.extend(lines.iter());
     let log = log.join("\n");
     assert!(status.success(), "{log}");

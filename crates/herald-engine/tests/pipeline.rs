@@ -198,7 +198,7 @@ async fn a_failing_handler_dead_letters_with_its_position() {
     write_rule(
         dir.path(),
         "spin",
-        "const RULE = #{ watch: \"shop\", timeout_ms: 60000 };\nfn handle(event) {\n    loop { }\n}\n",
+        "const RULE = #{ watch: \"shop\" };\nfn handle(event) {\n    loop { }\n}\n",
     );
     let events = dir.path().join("events.jsonl");
     write_inserts(&events, 1);
@@ -206,6 +206,8 @@ async fn a_failing_handler_dead_letters_with_its_position() {
     let engine = Engine::builder()
         .rules_dir(dir.path())
         .store(store.clone())
+        // A debug build may need more than the default second for a million operations.
+        .config(Config::parse("[engine]\nhandler_timeout_ms = 60000\n").unwrap())
         .build()
         .unwrap();
     let summary = run(&engine, &events).await;

@@ -98,7 +98,7 @@ pub(crate) struct Enter {
 /// Starts a budget on this thread.
 pub(crate) fn enter(limits: &CallLimits) -> Enter {
     let now = Instant::now();
-    let active = Active {
+    let mut active = Active {
         deadline: now
             .checked_add(limits.timeout)
             .unwrap_or(now + Duration::from_secs(86_400 * 365)),
@@ -106,6 +106,15 @@ pub(crate) fn enter(limits: &CallLimits) -> Enter {
         base: crate::alloc::thread_net(),
         memory: limits.memory,
     };
+    // A call within a call keeps the outer one's limits where they are tighter.
+    if let Some(outer) = ACTIVE.get() {
+        if outer.deadline < active.deadline {
+            active.deadline = outer.deadline;
+            active.timeout = outer.timeout;
+        }
+        let used = usize::try_from(active.base.saturating_sub(outer.base)).unwrap_or(0);
+        active.memory = active.memory.min(outer.memory.saturating_sub(used));
+    }
     Enter {
         previous: ACTIVE.replace(Some(active)),
         previous_cancel: CANCEL.replace(limits.cancel.clone()),
@@ -121,8 +130,15 @@ impl Drop for Enter {
 
 /// The sandbox's progress callback: `Some` ends the call with that reason.
 pub(crate) fn on_progress(operations: u64) -> Option<Dynamic> {
-    let active = ACTIVE.get()?;
-    let held = crate::alloc::thread_net().saturating_sub(active.base);
+    let mut active = ACTIVE.get()?;
+    let net = crate::alloc::thread_net();
+    if net < active.base {
+        // Freeing memory the call did not allocate (another thread's) must
+        // not make room: count from the lowest point instead.
+        active.base = net;
+        ACTIVE.set(Some(active));
+    }
+    let held = net.saturating_sub(active.base);
     if held > 0 && held as usize > active.memory {
         return Some(Dynamic::from(Exceeded::Memory(active.memory)));
     }

@@ -191,18 +191,19 @@ impl Rule {
         self.handle_with(event, state, &CallLimits::default())
     }
 
-    /// The limits this rule's calls run under: `defaults`, with the
-    /// `timeout_ms` and `memory_mib` its `RULE` sets.
+    /// The limits this rule's calls run under: `defaults` (the operator's),
+    /// lowered by the `timeout_ms` and `memory_mib` its `RULE` sets. A rule
+    /// can only lower them: its author is not trusted to raise them.
     pub fn limits(&self, defaults: &CallLimits) -> CallLimits {
         CallLimits {
-            timeout: self
-                .spec
-                .timeout_ms
-                .map_or(defaults.timeout, Duration::from_millis),
-            memory: self
-                .spec
-                .memory_mib
-                .map_or(defaults.memory, |mib| (mib << 20) as usize),
+            timeout: self.spec.timeout_ms.map_or(defaults.timeout, |ms| {
+                defaults.timeout.min(Duration::from_millis(ms))
+            }),
+            memory: self.spec.memory_mib.map_or(defaults.memory, |mib| {
+                defaults
+                    .memory
+                    .min(usize::try_from(mib << 20).unwrap_or(usize::MAX))
+            }),
             cancel: defaults.cancel.clone(),
         }
     }

@@ -7,8 +7,8 @@
 //!     filter: #{ "fullDocument.status": "pending_approval" },  // a MongoDB query on the event
 //!     full_document: "updateLookup",           // default | updateLookup | whenAvailable | required
 //!     id: "expense-approval",                  // optional: the rule's identity (default: file stem)
-//!     timeout_ms: 2000,                        // optional: one handler call's time limit (default: [engine])
-//!     memory_mib: 128,                         // optional: one handler call's memory limit (default: [engine])
+//!     timeout_ms: 200,                         // optional: a lower time limit per handler call than [engine]'s
+//!     memory_mib: 16,                          // optional: a lower memory limit per handler call than [engine]'s
 //! };
 //! ```
 
@@ -62,9 +62,11 @@ pub struct RuleSpec {
     pub full_document: FullDocument,
     /// The `fullDocumentBeforeChange` option it needs.
     pub full_document_before_change: FullDocumentBeforeChange,
-    /// Its own time limit for one handler call, in milliseconds.
+    /// Its own time limit for one handler call, in milliseconds (it can
+    /// only lower the engine's).
     pub timeout_ms: Option<u64>,
-    /// Its own memory limit for one handler call, in MiB.
+    /// Its own memory limit for one handler call, in MiB (it can only lower
+    /// the engine's).
     pub memory_mib: Option<u64>,
 }
 

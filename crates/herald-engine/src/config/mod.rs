@@ -233,6 +233,18 @@ impl Default for RetryConfig {
     }
 }
 
+/// TOML's message without the value it quotes (`invalid type: string
+/// "Bearer s3cret", expected a map`): a misplaced secret must not be echoed.
+fn without_values(message: &str) -> String {
+    match message.split_once("string \"") {
+        Some((before, rest)) => match rest.rfind("\", ") {
+            Some(end) => format!("{before}a string{}", &rest[end + 1..]),
+            None => format!("{before}a string"),
+        },
+        None => message.to_owned(),
+    }
+}
+
 /// The 1-based (line, column) of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -339,7 +351,7 @@ impl Config {
     fn parse_located(text: &str) -> Result<Self, (Option<(usize, usize)>, String)> {
         let config: Self = toml::from_str(text).map_err(|e| {
             let at = e.span().map(|span| line_column(text, span.start));
-            (at, e.message().trim_end().to_owned())
+            (at, without_values(e.message().trim_end()))
         })?;
         config
             .validate()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `[mongodb]`: the connection and the change stream policies.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MongoConfig {
     /// The connection string; `HERALD_MONGODB_URI` overrides it.
@@ -94,6 +94,18 @@ impl MongoConfig {
             }
         }
         Ok(options)
+    }
+}
+
+/// Shows the connection string without its secrets.
+impl std::fmt::Debug for MongoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoConfig")
+            .field(
+                "uri",
+                &self.uri.as_deref().map(herald_ingest::mongo::uri::redact),
+            )
+            .finish_non_exhaustive()
     }
 }
 

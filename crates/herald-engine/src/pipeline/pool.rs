@@ -18,18 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
 
-/// What a worker sends at once: (sequence number, result) of events it
-/// handled one after the other.
-pub(crate) type Completed = Vec<(u64, Result<Completion, EngineError>)>;
+/// What a worker sends for each event, in its order: (sequence number, result).
+pub(crate) type Completed = (u64, Result<Completion, EngineError>);
 
-/// Where workers send what they complete.
+/// Where workers send what they complete. Each event is sent as soon as it
+/// is complete (a completion held back could be lost with a slow event
+/// behind it, and its effects redone); the run reads them in groups.
 pub(crate) type Done = mpsc::UnboundedSender<Completed>;
-
-/// The most completions a worker holds before sending them. A worker sends
-/// what it has whenever its queue is empty, so this bounds only how long a
-/// busy worker's completions wait: batching saves waking the run's thread
-/// for every event.
-const SEND_EVERY: usize = 32;
 
 /// The running worker threads of one run.
 pub(crate) struct Workers {
@@ -67,8 +62,14 @@ impl Workers {
             cancelled,
         };
         let mut senders = Vec::new();
-        for index in 0..core.settings.worker_count() {
-            let (tx, rx) = mpsc::channel(core.settings.queue.max(1));
+        let count = core.settings.worker_count();
+        // The run bounds the events in flight to `queue` per worker, in all;
+        // one worker's queue may hold them all, so a slow handler holds up
+        // its own documents, not the dispatch of everyone else's, until
+        // that bound is reached.
+        let capacity = core.settings.queue.max(1).saturating_mul(count);
+        for index in 0..count {
+            let (tx, rx) = mpsc::channel(capacity);
             let worker = Worker {
                 runtime: runtime.clone(),
                 core: core.clone(),
@@ -147,27 +148,9 @@ struct Worker {
 
 impl Worker {
     /// Handles items until the queue closes, the run stops listening, an
-    /// item fails the run, or the pool is cancelled. Completions are sent in
-    /// batches: when the queue runs empty, or every [`SEND_EVERY`] events.
+    /// item fails the run, or the pool is cancelled.
     fn run(mut self) {
-        let mut completed: Completed = Vec::new();
-        loop {
-            let item = match self.items.try_recv() {
-                Ok(item) => item,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if !self.send(&mut completed) {
-                        return;
-                    }
-                    match self.items.blocking_recv() {
-                        Some(item) => item,
-                        None => return,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    self.send(&mut completed);
-                    return;
-                }
-            };
+        while let Some(item) = self.items.blocking_recv() {
             let mut cancelled = self.cancelled.clone();
             let handled = self.runtime.block_on(async {
                 tokio::select! {
@@ -178,21 +161,10 @@ impl Worker {
             });
             let Some(result) = handled else { return };
             let failed = result.is_err();
-            completed.push((item.seq, result));
-            if failed {
-                // The run stops at this failure: it gets what came before it, and it.
-                self.send(&mut completed);
-                return;
-            }
-            if completed.len() >= SEND_EVERY && !self.send(&mut completed) {
+            if self.done.send((item.seq, result)).is_err() || failed {
                 return;
             }
         }
-    }
-
-    /// Sends what is completed; false if the run no longer listens.
-    fn send(&self, completed: &mut Completed) -> bool {
-        completed.is_empty() || self.done.send(std::mem::take(completed)).is_ok()
     }
 }
 
@@ -233,11 +205,7 @@ mod tests {
     async fn a_slow_handler_holds_up_only_its_own_worker() {
         let dir = tempfile::tempdir().unwrap();
         let slow = "    let s = \"\";\n    s.pad(1048576, \"x\");\n    for i in 0..200000 { let t = s.to_upper(); }\n";
-        std::fs::write(
-            dir.path().join("slow.rhai"),
-            rule("slow", ", timeout_ms: 60000", slow),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("slow.rhai"), rule("slow", "", slow)).unwrap();
         std::fs::write(dir.path().join("fast.rhai"), rule("fast", "", "")).unwrap();
         let workers = 2;
         let slow_event = insert(1, "slow");
@@ -263,7 +231,7 @@ mod tests {
         )
         .unwrap();
         let config = Config::parse(&format!(
-            "[engine]\nworkers = {workers}\nshutdown_timeout_ms = 50\n"
+            "[engine]\nworkers = {workers}\nshutdown_timeout_ms = 50\nhandler_timeout_ms = 60000\n"
         ))
         .unwrap();
         let (effects_tx, mut effects) = mpsc::unbounded_channel();

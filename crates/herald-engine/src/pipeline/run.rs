@@ -11,6 +11,9 @@
 
 use super::commit::Group;
 use super::pool::{Completed, Workers};
+
+/// The most completions the run takes from its channel at once.
+const COMPLETIONS_AT_ONCE: usize = 64;
 use super::watermark::Watermark;
 use super::worker::{Completion, WorkItem};
 use crate::engine::{Engine, EngineError};
@@ -199,14 +202,15 @@ impl Engine {
         done: &mut mpsc::UnboundedReceiver<Completed>,
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
+        let mut completed = Vec::with_capacity(COMPLETIONS_AT_ONCE);
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(self.core.settings.shutdown_timeout_ms);
         while run.in_flight > 0 {
             tokio::select! {
                 biased;
-                received = done.recv() => match received {
-                    Some(completed) => self.complete_events(completed, run)?,
-                    None => break,
+                received = done.recv_many(&mut completed, COMPLETIONS_AT_ONCE) => match received {
+                    0 => break,
+                    _ => self.complete_events(&mut completed, run)?,
                 },
                 // A worker that died holds its events forever.
                 Some(exit) = workers.next_exit() => {
@@ -237,6 +241,7 @@ impl Engine {
         shutdown: impl Future,
     ) -> Result<(), EngineError> {
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut completed = Vec::with_capacity(COMPLETIONS_AT_ONCE);
         let interval = Duration::from_millis(self.core.settings.commit_interval_ms);
         let capacity = senders.len() * self.core.settings.queue.max(1);
         let mut source_open = true;
@@ -252,8 +257,10 @@ impl Engine {
                     run.summary.interrupted = true;
                     return Ok(());
                 }
-                Some(completed) = done.recv(), if run.in_flight > 0 => {
-                    self.complete_events(completed, run)?;
+                n = done.recv_many(&mut completed, COMPLETIONS_AT_ONCE), if run.in_flight > 0 => {
+                    if n > 0 {
+                        self.complete_events(&mut completed, run)?;
+                    }
                 }
                 // Workers run until their queues close after the pump; one that
                 // ends now has failed, and its events would never complete.
@@ -264,7 +271,9 @@ impl Engine {
                 }
                 // Commit a group that waits on a slow source, so its events are not redone after a crash.
                 _ = tokio::time::sleep_until(deadline), if pending => self.commit_group(run)?,
-                batch = source.next_batch(), if source_open && run.in_flight < capacity => match batch? {
+                // Bounded: events in flight, and completed events waiting
+                // behind an unfinished one (they cannot be released yet).
+                batch = source.next_batch(), if source_open && run.in_flight < capacity && run.next_seq - run.released_up_to <= 2 * capacity as u64 => match batch? {
                     Some(batch) => {
                         if !self.dispatch(batch, senders, run, &mut shutdown).await? {
                             run.summary.interrupted = true;
@@ -351,9 +360,13 @@ impl Engine {
         seq
     }
 
-    /// Completes what a worker sent, in its order; stops at a failure.
-    fn complete_events(&self, completed: Completed, run: &mut Run<'_>) -> Result<(), EngineError> {
-        for (seq, result) in completed {
+    /// Completes what workers sent, in the order received; stops at a failure.
+    fn complete_events(
+        &self,
+        completed: &mut Vec<Completed>,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
+        for (seq, result) in completed.drain(..) {
             run.in_flight -= 1;
             self.complete_event(seq, result?, run)?;
         }

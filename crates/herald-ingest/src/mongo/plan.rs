@@ -196,7 +196,13 @@ fn plan_staged(
                 doc! { "$and": [{ "$or": branches }, { "$nor": elsewhere }] }
             };
             let mut pipeline = vec![doc! { "$match": matching }];
-            pipeline.extend(stages.get(&target).into_iter().flatten().map(super::stages::as_run));
+            pipeline.extend(
+                stages
+                    .get(&target)
+                    .into_iter()
+                    .flatten()
+                    .map(super::stages::as_run),
+            );
             // The targets it is the stream of: its own, and narrower ones.
             let mut targets: Vec<WatchTarget> = Vec::new();
             for sub in &subs {
