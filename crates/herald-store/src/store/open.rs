@@ -43,17 +43,26 @@ pub(super) fn open_with_lock_retry(path: &Path) -> Result<sled::Db, StoreError> 
     }
 }
 
-/// A directory may hold a store already (sled's `conf` file), or nothing at all.
-pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
+/// A directory may hold a store already (sled's `conf` file), or nothing at
+/// all; true if it holds one. A file where the directory should be is refused.
+pub(super) fn check_directory(path: &Path) -> Result<bool, StoreError> {
+    if path.exists() && !path.is_dir() {
+        return Err(StoreError::NotADirectory {
+            path: path.to_path_buf(),
+        });
+    }
     let Ok(entries) = std::fs::read_dir(path) else {
-        return Ok(()); // missing: sled creates it; unreadable: sled reports the I/O error
+        return Ok(false); // missing: sled creates it; unreadable: sled reports the I/O error
     };
     let names: Vec<String> = entries
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    if names.is_empty() || names.iter().any(|n| n == "conf") {
-        return Ok(());
+    if names.iter().any(|n| n == "conf") {
+        return Ok(true);
+    }
+    if names.is_empty() {
+        return Ok(false);
     }
     Err(StoreError::Foreign {
         path: path.to_path_buf(),
@@ -63,13 +72,26 @@ pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
 /// Marks a new store with [`FORMAT_VERSION`], refuses a newer one, and
 /// converts an older one. A conversion and the new format marker are one
 /// batch, so a crash leaves the store either wholly old or wholly converted.
+///
+/// An `existing` store without a marker is refused as damaged: every store
+/// has had its marker flushed right after it was created, and sled opens a
+/// truncated or overwritten data file as an empty database, which must not
+/// pass for a fresh store (its checkpoints would silently start over).
 pub(super) fn upgrade_format(
     db: &sled::Db,
     tree: &sled::Tree,
     shown: &Path,
     window: usize,
+    existing: bool,
 ) -> Result<(), StoreError> {
     let Some(bytes) = tree.get(keys::FORMAT)? else {
+        if existing {
+            return Err(StoreError::Corrupt {
+                path: shown.to_path_buf(),
+                reason: "its format marker is missing (the data file was truncated or overwritten)"
+                    .into(),
+            });
+        }
         tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
         db.flush()?;
         return Ok(());
