@@ -396,4 +396,6 @@ impl Store {
 #[cfg(test)]
 mod ledger_tests;
 #[cfg(test)]
+mod records_fuzz;
+#[cfg(test)]
 mod tests;
