@@ -39,7 +39,7 @@ const VALID: &str = r#"const RULE = #{
 fn handle(event) {
     let n = event.fullDocument.amount;
     if n > 10 { notify("ops", #{ n: n, id: event.documentKey._id }); }
-    state_set("last", n);
+    set_state("last", n);
 }
 "#;
 
