@@ -110,9 +110,12 @@ impl Store {
     /// ```
     pub fn open_with(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
-        let existing = open::check_directory(&path)?;
+        open::check_directory(&path)?;
+        let created = path.join(open::CREATED).exists();
         let db = open::open_with_lock_retry(&path)?;
-        Self::init(db, Some(path), options, existing)
+        let store = Self::init(db, Some(path.clone()), options, created)?;
+        open::mark_created(&path)?;
+        Ok(store)
     }
 
     /// A store that lives only as long as the process (dry runs, the demo),
@@ -131,16 +134,16 @@ impl Store {
         Self::init(db, None, options, false)
     }
 
-    /// Checks the format of a store just opened (`existing`: it was on disk before).
+    /// Checks the format of a store just opened (`created`: see [`open::CREATED`]).
     fn init(
         db: sled::Db,
         path: Option<PathBuf>,
         options: &StoreOptions,
-        existing: bool,
+        created: bool,
     ) -> Result<Self, StoreError> {
         let tree = db.open_tree("herald")?;
         let shown = path.clone().unwrap_or_default();
-        open::upgrade_format(&db, &tree, &shown, options.ledger_window, existing)?;
+        open::upgrade_format(&db, &tree, &shown, options.ledger_window, created)?;
         let window = ledger::load(&db, &tree, &shown, options.ledger_window)?;
         Ok(Self {
             db,
