@@ -21,6 +21,18 @@ fn checkpoint_time_ms(c: &herald_store::Checkpoint) -> Option<i64> {
         .or(c.wall_time_ms)
 }
 
+/// A store that opened but cannot be read: a record that cannot be decoded
+/// is bad input (2), named with the store it is in; I/O is a runtime failure (1).
+fn read_failure(dir: &std::path::Path, error: herald_store::StoreError) -> Failure {
+    let bad = crate::exit::store_is_bad_input(&error);
+    let error = anyhow::Error::from(error).context(format!("the store at {}", dir.display()));
+    if bad {
+        Failure::BadInput(error)
+    } else {
+        Failure::Runtime(error)
+    }
+}
+
 /// Runs the command.
 pub fn run(args: StatusArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
@@ -44,7 +56,7 @@ pub fn run(args: StatusArgs) -> Outcome {
     );
     if let Some(info) = store
         .info(crate::run::STREAMS_INFO)
-        .map_err(|e| Failure::Runtime(e.into()))?
+        .map_err(|e| read_failure(dir, e))?
     {
         println!(
             "last run: {}",
@@ -70,9 +82,7 @@ pub fn run(args: StatusArgs) -> Outcome {
             );
         }
     }
-    let checkpoints = store
-        .checkpoints()
-        .map_err(|e| Failure::Runtime(e.into()))?;
+    let checkpoints = store.checkpoints().map_err(|e| read_failure(dir, e))?;
     if checkpoints.is_empty() {
         println!("no checkpoints yet");
     }
@@ -98,9 +108,7 @@ pub fn run(args: StatusArgs) -> Outcome {
             (now - c.committed_at_ms) as f64 / 1000.0
         );
     }
-    for (target, stop) in
-        herald_engine::stops::stopped(&store).map_err(|e| Failure::Runtime(e.into()))?
-    {
+    for (target, stop) in herald_engine::stops::stopped(&store).map_err(|e| read_failure(dir, e))? {
         println!(
             "target {target} stopped at {}: {} (`herald streams resume {target}` starts it again)",
             time(stop.at_ms),
@@ -110,18 +118,15 @@ pub fn run(args: StatusArgs) -> Outcome {
     let letters: Vec<herald_store::DeadLetter> = store
         .dead_letters()
         .collect::<Result<_, _>>()
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    for (rule, counts) in store
-        .rule_counts()
-        .map_err(|e| Failure::Runtime(e.into()))?
-    {
+        .map_err(|e| read_failure(dir, e))?;
+    for (rule, counts) in store.rule_counts().map_err(|e| read_failure(dir, e))? {
         let queued = letters.iter().filter(|l| l.rule == rule).count();
         println!(
             "rule {rule}: {} matched, {} succeeded, {} failed, {} deduplicated, {queued} in the dead-letter queue",
             counts.matched, counts.succeeded, counts.failed, counts.deduplicated
         );
     }
-    let gaps = store.gaps().map_err(|e| Failure::Runtime(e.into()))?;
+    let gaps = store.gaps().map_err(|e| read_failure(dir, e))?;
     for gap in &gaps {
         let last = gap.last.as_deref().unwrap_or("its start");
         println!(

@@ -3,6 +3,7 @@
 #[macro_use]
 mod util;
 
+mod bad_inputs;
 mod bench;
 mod check;
 mod config;

@@ -20,6 +20,7 @@
 //! - [`decimal`] — fast paths for decimal128 amounts.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 //! - [`raw`] — fast field lookup in raw BSON.
+//! - [`text`] — reading UTF-8 text files, locating the first byte that is not.
 
 pub mod backoff;
 pub mod decimal;
@@ -33,6 +34,7 @@ pub mod operation;
 pub mod position;
 pub mod raw;
 pub mod stream_options;
+pub mod text;
 pub mod token;
 
 pub use effect::{Effect, IdempotencyKey};

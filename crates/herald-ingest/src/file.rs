@@ -1,16 +1,32 @@
 //! JSON Lines files of change events in MongoDB Extended JSON v2.
 //!
 //! The file is streamed line by line with one reused buffer, so memory stays
-//! flat whatever its size. Blank lines are allowed. A line that is not a
+//! flat whatever its size; a line longer than [`MAX_LINE_BYTES`] is a bad
+//! line, passed over without being held. Blank lines are allowed. A line that is not a
 //! valid change event stops the read with its line and column, unless
 //! `skip_bad_lines` is set, in which case it is counted and reported.
 
 use crate::source::{BadLine, Batch, Source, SourceError, SourcedEvent};
 use herald_core::{ChangeEvent, Position, extjson};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The longest line read: three times MongoDB's 16 MiB document limit, room
+/// for the longest Extended JSON rendering of a real change event. Longer lines
+/// are bad lines, so a file without newlines cannot make the reader hold it whole.
+pub const MAX_LINE_BYTES: usize = 48 * 1024 * 1024;
+
+/// What [`FileSource::read_line`] found.
+enum Line {
+    /// The end of the file.
+    End,
+    /// A line, in `line_buf`.
+    Read,
+    /// A line over [`MAX_LINE_BYTES`], consumed but not kept.
+    TooLong,
+}
 
 /// How a [`FileSource`] reads.
 #[derive(Debug, Clone)]
@@ -53,7 +69,7 @@ pub struct FileSource {
     offset: u64,
     /// Number of the last line read.
     line: u64,
-    line_buf: String,
+    line_buf: Vec<u8>,
     skipped_total: u64,
     done: bool,
     /// A bad line met after some good events: those are delivered first, the error next.
@@ -88,7 +104,7 @@ impl FileSource {
             },
             offset: 0,
             line: 0,
-            line_buf: String::with_capacity(4096),
+            line_buf: Vec::with_capacity(4096),
             skipped_total: 0,
             done: false,
             pending_error: None,
@@ -105,36 +121,68 @@ impl FileSource {
         self.skipped_total
     }
 
-    /// Reads the next line into `line_buf`; false at end of file.
-    fn read_line(&mut self) -> Result<bool, SourceError> {
+    /// Reads the next line into `line_buf`, holding at most [`MAX_LINE_BYTES`] of it.
+    fn read_line(&mut self) -> Result<Line, SourceError> {
+        let io = |source| SourceError::Io {
+            path: self.path.clone(),
+            source,
+        };
         self.line_buf.clear();
-        let n = self
-            .reader
-            .read_line(&mut self.line_buf)
-            .map_err(|source| SourceError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let mut n = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.line_buf)
+            .map_err(io)?;
+        let too_long = n as u64 == limit && self.line_buf.last() != Some(&b'\n');
+        if too_long {
+            self.line_buf.clear();
+            // Pass over the rest of the line without keeping it.
+            loop {
+                let buf = self.reader.fill_buf().map_err(io)?;
+                let (used, end) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), buf.is_empty()),
+                };
+                self.reader.consume(used);
+                n += used;
+                if end {
+                    break;
+                }
+            }
+        }
         self.offset += n as u64;
         self.line += u64::from(n > 0);
-        Ok(n > 0)
+        Ok(match (n, too_long) {
+            (0, _) => Line::End,
+            (_, true) => Line::TooLong,
+            (_, false) => Line::Read,
+        })
     }
 
-    fn parse_line(&self) -> Result<Option<ChangeEvent>, BadLine> {
-        let text = self.line_buf.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        let bad = |column: usize, message: String| BadLine {
+    fn bad(&self, column: usize, message: String) -> BadLine {
+        BadLine {
             path: self.path.clone(),
             line: self.line,
             column,
             message,
-        };
-        let raw = extjson::parse_raw_document(text).map_err(|e| bad(e.column, e.message))?;
+        }
+    }
+
+    fn parse_line(&self) -> Result<Option<ChangeEvent>, BadLine> {
+        let bytes = self.line_buf.trim_ascii_end();
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            self.bad(
+                e.valid_up_to() + 1,
+                "the line is not UTF-8 text (an invalid byte here); Extended JSON is UTF-8".into(),
+            )
+        })?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let raw = extjson::parse_raw_document(text).map_err(|e| self.bad(e.column, e.message))?;
         ChangeEvent::from_raw(raw)
             .map(Some)
-            .map_err(|e| bad(1, e.to_string()))
+            .map_err(|e| self.bad(1, e.to_string()))
     }
 
     fn read_batch(&mut self) -> Result<Option<Batch>, SourceError> {
@@ -149,11 +197,21 @@ impl FileSource {
             ..Batch::default()
         };
         while batch.events.len() < self.options.batch_size {
-            if !self.read_line()? {
-                self.done = true;
-                break;
-            }
-            match self.parse_line() {
+            let parsed = match self.read_line()? {
+                Line::End => {
+                    self.done = true;
+                    break;
+                }
+                Line::Read => self.parse_line(),
+                Line::TooLong => Err(self.bad(
+                    MAX_LINE_BYTES + 1,
+                    format!(
+                        "the line is longer than {} MiB, more than any change event (MongoDB's are at most 16 MiB)",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                )),
+            };
+            match parsed {
                 Ok(Some(event)) => batch.events.push(SourcedEvent {
                     event,
                     position: Position::File {

@@ -26,8 +26,15 @@ fn read_dir(dir: &Path) -> Result<(PathBuf, Sources), Vec<Diagnostic>> {
     let sources = files
         .into_iter()
         .map(|file| {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Diagnostic::new(&file, 0, 0, format!("cannot read: {e}")));
+            let text = herald_core::text::read_utf8(&file).map_err(|e| match e {
+                herald_core::text::TextError::NotUtf8 { line, column } => Diagnostic::new(
+                    &file,
+                    line,
+                    column,
+                    "the file is not UTF-8 text (an invalid byte here); save it as UTF-8",
+                ),
+                read => Diagnostic::new(&file, 0, 0, read.to_string()),
+            });
             (file, text)
         })
         .collect();

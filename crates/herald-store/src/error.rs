@@ -13,6 +13,12 @@ pub enum StoreError {
         /// The directory.
         path: PathBuf,
     },
+    /// A file (not a directory) is where the store should be.
+    #[error("{path} is a file, not a store directory; point --store at an empty or new directory")]
+    NotADirectory {
+        /// The file.
+        path: PathBuf,
+    },
     /// Another process has the store open.
     #[error(
         "the store at {path} is in use by another process (one herald at a time may open a store); stop it, or point --store elsewhere"
@@ -72,6 +78,7 @@ impl StoreError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Self::Foreign { .. }
+            | Self::NotADirectory { .. }
             | Self::Locked { .. }
             | Self::NewerFormat { .. }
             | Self::Corrupt { .. }

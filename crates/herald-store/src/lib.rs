@@ -16,6 +16,9 @@
 //! | `n` | rule | the rule's [`RuleCounts`] (JSON) |
 //! | `i` | name | an informational record (JSON), e.g. the streams the last run opened |
 //!
+//! Beside sled's files, a `herald-store` file says the format marker has been
+//! on disk: a store with it and without the marker was damaged, not newly made.
+//!
 //! # Layout
 //! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores,
 //!   converting older ones), read, commit; [`StoreOptions`]; fault injection

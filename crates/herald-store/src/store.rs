@@ -111,8 +111,11 @@ impl Store {
     pub fn open_with(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
         open::check_directory(&path)?;
+        let created = path.join(open::CREATED).exists();
         let db = open::open_with_lock_retry(&path)?;
-        Self::init(db, Some(path), options)
+        let store = Self::init(db, Some(path.clone()), options, created)?;
+        open::mark_created(&path)?;
+        Ok(store)
     }
 
     /// A store that lives only as long as the process (dry runs, the demo),
@@ -128,17 +131,19 @@ impl Store {
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(None)
             .open()?;
-        Self::init(db, None, options)
+        Self::init(db, None, options, false)
     }
 
+    /// Checks the format of a store just opened (`created`: see [`open::CREATED`]).
     fn init(
         db: sled::Db,
         path: Option<PathBuf>,
         options: &StoreOptions,
+        created: bool,
     ) -> Result<Self, StoreError> {
         let tree = db.open_tree("herald")?;
         let shown = path.clone().unwrap_or_default();
-        open::upgrade_format(&db, &tree, &shown, options.ledger_window)?;
+        open::upgrade_format(&db, &tree, &shown, options.ledger_window, created)?;
         let window = ledger::load(&db, &tree, &shown, options.ledger_window)?;
         Ok(Self {
             db,
@@ -262,9 +267,11 @@ impl Store {
         self.tree
             .get(keys::checkpoint(stream))?
             .map(|bytes| {
-                Checkpoint::decode(&bytes).map_err(|e| StoreError::BadValue {
-                    what: "checkpoint",
-                    reason: e.to_string(),
+                Checkpoint::decode(&bytes).map_err(|e| {
+                    self.damaged(StoreError::BadValue {
+                        what: "checkpoint",
+                        reason: format!("stream {stream}: {e}"),
+                    })
                 })
             })
             .transpose()
@@ -276,9 +283,11 @@ impl Store {
         for item in self.tree.scan_prefix([keys::CHECKPOINT]) {
             let (key, value) = item?;
             let stream = String::from_utf8_lossy(&key[1..]).into_owned();
-            let checkpoint = Checkpoint::decode(&value).map_err(|e| StoreError::BadValue {
-                what: "checkpoint",
-                reason: e.to_string(),
+            let checkpoint = Checkpoint::decode(&value).map_err(|e| {
+                self.damaged(StoreError::BadValue {
+                    what: "checkpoint",
+                    reason: format!("stream {stream}: {e}"),
+                })
             })?;
             all.push((stream, checkpoint));
         }
@@ -290,12 +299,12 @@ impl Store {
         let mut all = Vec::new();
         for item in self.tree.scan_prefix([keys::GAP]) {
             let (_, value) = item?;
-            all.push(
-                serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
+            all.push(serde_json::from_slice(&value).map_err(|e| {
+                self.damaged(StoreError::BadValue {
                     what: "gap",
                     reason: e.to_string(),
-                })?,
-            );
+                })
+            })?);
         }
         Ok(all)
     }
@@ -305,11 +314,12 @@ impl Store {
         let Some(bytes) = self.tree.get(keys::state(rule, key))? else {
             return Ok(None);
         };
-        let doc =
-            bson::Document::from_reader(bytes.as_ref()).map_err(|e| StoreError::BadValue {
+        let doc = bson::Document::from_reader(bytes.as_ref()).map_err(|e| {
+            self.damaged(StoreError::BadValue {
                 what: "state value",
-                reason: e.to_string(),
-            })?;
+                reason: format!("rule {rule}, key {key}: {e}"),
+            })
+        })?;
         Ok(doc.get("v").cloned())
     }
 
@@ -319,11 +329,13 @@ impl Store {
             let (key, value) = item?;
             let id = <[u8; 8]>::try_from(&key[1..])
                 .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::BadValue {
-                    what: "dead letter key",
-                    reason: format!("{} bytes", key.len()),
+                .map_err(|_| {
+                    self.damaged(StoreError::BadValue {
+                        what: "dead letter key",
+                        reason: format!("{} bytes", key.len()),
+                    })
                 })?;
-            DeadLetter::from_bytes(id, &value)
+            DeadLetter::from_bytes(id, &value).map_err(|e| self.damaged(e))
         })
     }
 
@@ -331,7 +343,7 @@ impl Store {
     pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
         self.tree
             .get(keys::dead_letter(id))?
-            .map(|bytes| DeadLetter::from_bytes(id, &bytes))
+            .map(|bytes| DeadLetter::from_bytes(id, &bytes).map_err(|e| self.damaged(e)))
             .transpose()
     }
 
@@ -340,9 +352,11 @@ impl Store {
         let mut all = Vec::new();
         for item in self.tree.scan_prefix([keys::COUNTS]) {
             let (key, value) = item?;
-            let counts = serde_json::from_slice(&value).map_err(|e| StoreError::BadValue {
-                what: "rule counts",
-                reason: e.to_string(),
+            let counts = serde_json::from_slice(&value).map_err(|e| {
+                self.damaged(StoreError::BadValue {
+                    what: "rule counts",
+                    reason: e.to_string(),
+                })
             })?;
             all.push((String::from_utf8_lossy(&key[1..]).into_owned(), counts));
         }
@@ -354,12 +368,26 @@ impl Store {
         self.tree
             .get(keys::info(name))?
             .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::BadValue {
-                    what: "info record",
-                    reason: e.to_string(),
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    self.damaged(StoreError::BadValue {
+                        what: "info record",
+                        reason: format!("{name}: {e}"),
+                    })
                 })
             })
             .transpose()
+    }
+
+    /// A stored value that cannot be decoded, as damage to the store at its
+    /// path, so the message names the store and what to do about it.
+    fn damaged(&self, error: StoreError) -> StoreError {
+        match (error, &self.path) {
+            (StoreError::BadValue { what, reason }, Some(path)) => StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("a stored {what} cannot be decoded ({reason})"),
+            },
+            (other, _) => other,
+        }
     }
 
     /// Bytes the store occupies on disk.
@@ -370,5 +398,7 @@ impl Store {
 
 #[cfg(test)]
 mod ledger_tests;
+#[cfg(test)]
+mod records_fuzz;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 
 use crate::commands::{self, Conn, Reply};
 use crate::state::Shared;
-use crate::wire::{Header, MAX_MESSAGE_SIZE, OpCode, Request, WireError, op_msg, op_query};
+use crate::wire::{self, Header, Request, WireError, op_msg, op_query};
 use bson::doc;
 use std::future::Future;
 use std::sync::Arc;
@@ -89,41 +89,8 @@ async fn read_request(stream: &mut TcpStream) -> Result<Option<(Header, Request)
         Err(e) => return Err(e.into()),
     }
     let header = Header::parse(&header_bytes);
-    let length = usize::try_from(header.length).unwrap_or(0);
-    if !(Header::LEN..=MAX_MESSAGE_SIZE).contains(&length) {
-        return Err(WireError::Protocol(format!(
-            "message length {} is outside 16..={MAX_MESSAGE_SIZE}",
-            header.length
-        )));
-    }
-    let mut payload = vec![0u8; length - Header::LEN];
+    let mut payload = vec![0u8; wire::payload_len(&header)?];
     stream.read_exact(&mut payload).await?;
-    let request = match header.op_code {
-        OpCode::Msg => {
-            let (body, flags) = op_msg::parse(&payload)?;
-            if flags & op_msg::CHECKSUM_PRESENT != 0
-                && !op_msg::verify_checksum(&header_bytes, &payload)
-            {
-                return Err(WireError::Protocol("OP_MSG checksum mismatch".into()));
-            }
-            Request::Msg { body, flags }
-        }
-        OpCode::Query => {
-            let (collection, query) = op_query::parse(&payload)?;
-            if !collection.ends_with(".$cmd") {
-                return Err(WireError::Protocol(format!(
-                    "legacy OP_QUERY on {collection} is not supported; only commands"
-                )));
-            }
-            Request::Query { collection, query }
-        }
-        OpCode::Compressed => Request::Compressed,
-        other => {
-            return Err(WireError::Protocol(format!(
-                "unsupported opCode {}",
-                other.as_i32()
-            )));
-        }
-    };
+    let request = wire::decode(&header_bytes, &payload)?;
     Ok(Some((header, request)))
 }

@@ -186,15 +186,17 @@ impl Default for EngineSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChannelConfig {
-    /// Print notices readably to stdout.
-    Stdout,
+    /// Print notices readably to stdout. (An empty struct, not a unit
+    /// variant: serde lets a unit variant of a tagged enum ignore other keys,
+    /// so `path` under `kind = "stdout"` would pass unnoticed.)
+    Stdout {},
     /// Append notices as JSON lines to a file.
     File {
         /// The file (relative paths are relative to the config file).
         path: PathBuf,
     },
-    /// Write notices to herald's log as structured events.
-    Log,
+    /// Write notices to herald's log as structured events (an empty struct, as `Stdout`).
+    Log {},
     /// POST notices as JSON.
     Webhook(WebhookConfig),
 }
@@ -308,9 +310,16 @@ impl Config {
     /// Reads and validates a config file; relative channel paths become relative to its directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = herald_core::text::read_utf8(path).map_err(|e| match e {
+            herald_core::text::TextError::Read(source) => ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            herald_core::text::TextError::NotUtf8 { line, column } => ConfigError::Invalid {
+                path: PathBuf::from(format!("{}:{line}:{column}", path.display())),
+                message: "the file is not UTF-8 text (an invalid byte here); save it as UTF-8"
+                    .into(),
+            },
         })?;
         let mut config = Self::parse_located(&text).map_err(|(at, message)| {
             let path = match at {
@@ -382,6 +391,7 @@ impl Config {
                 herald_script::spec::MAX_MEMORY_MIB
             ));
         }
+        config.mongodb.check_uri()?;
         config.mongodb.source_options()?;
         for (name, webhook) in &config.webhooks {
             webhook.check(&format!("webhooks.{name}"))?;

@@ -55,6 +55,26 @@ impl MongoConfig {
             .or_else(|| self.uri.clone())
     }
 
+    /// Refuses a `uri` that is not a MongoDB connection string (the scheme, a
+    /// host), without repeating it: it may hold a password.
+    pub fn check_uri(&self) -> Result<(), String> {
+        let Some(uri) = &self.uri else {
+            return Ok(());
+        };
+        let rest = uri
+            .strip_prefix("mongodb://")
+            .or_else(|| uri.strip_prefix("mongodb+srv://"))
+            .ok_or("mongodb.uri: not a MongoDB connection string; it starts with mongodb:// or mongodb+srv://")?;
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let hosts = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, hosts)| hosts);
+        if hosts.is_empty() {
+            return Err("mongodb.uri: the connection string names no host, e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0".into());
+        }
+        Ok(())
+    }
+
     /// The change stream options this section describes.
     pub fn source_options(&self) -> Result<MongoSourceOptions, String> {
         let mut options = MongoSourceOptions {

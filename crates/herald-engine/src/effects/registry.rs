@@ -43,8 +43,8 @@ impl Channels {
         };
         for (name, channel) in &config.channels {
             let built: Arc<dyn Channel> = match channel {
-                ChannelConfig::Stdout => Arc::new(StdoutChannel),
-                ChannelConfig::Log => Arc::new(LogChannel),
+                ChannelConfig::Stdout {} => Arc::new(StdoutChannel),
+                ChannelConfig::Log {} => Arc::new(LogChannel),
                 ChannelConfig::File { path } => {
                     let sync_each = config.engine.durability == herald_store::Durability::Always;
                     Arc::new(FileChannel::open_with(path, sync_each).map_err(|source| {

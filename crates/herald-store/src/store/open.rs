@@ -43,8 +43,33 @@ pub(super) fn open_with_lock_retry(path: &Path) -> Result<sled::Db, StoreError> 
     }
 }
 
-/// A directory may hold a store already (sled's `conf` file), or nothing at all.
+/// The file herald writes beside sled's once a new store's format marker is
+/// on disk. A store that has it but no marker was damaged (sled opens a
+/// truncated or overwritten data file as an empty database); one with
+/// neither was stopped while being created, and is created again.
+pub(super) const CREATED: &str = "herald-store";
+
+/// Records that the store at `path` has its format marker on disk ([`CREATED`]).
+pub(super) fn mark_created(path: &Path) -> Result<(), StoreError> {
+    let file = path.join(CREATED);
+    if !file.exists() {
+        std::fs::write(
+            &file,
+            "a herald store: sled's files, with herald's format marker\n",
+        )
+        .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+    }
+    Ok(())
+}
+
+/// A directory may hold a store already (sled's `conf` file), or nothing at
+/// all. A file where the directory should be is refused.
 pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
+    if path.exists() && !path.is_dir() {
+        return Err(StoreError::NotADirectory {
+            path: path.to_path_buf(),
+        });
+    }
     let Ok(entries) = std::fs::read_dir(path) else {
         return Ok(()); // missing: sled creates it; unreadable: sled reports the I/O error
     };
@@ -63,13 +88,24 @@ pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
 /// Marks a new store with [`FORMAT_VERSION`], refuses a newer one, and
 /// converts an older one. A conversion and the new format marker are one
 /// batch, so a crash leaves the store either wholly old or wholly converted.
+///
+/// A `created` store (see [`CREATED`]) without a marker is refused as
+/// damaged, not taken for a new one: its checkpoints would silently start over.
 pub(super) fn upgrade_format(
     db: &sled::Db,
     tree: &sled::Tree,
     shown: &Path,
     window: usize,
+    created: bool,
 ) -> Result<(), StoreError> {
     let Some(bytes) = tree.get(keys::FORMAT)? else {
+        if created {
+            return Err(StoreError::Corrupt {
+                path: shown.to_path_buf(),
+                reason: "its format marker is missing (the data file was truncated or overwritten)"
+                    .into(),
+            });
+        }
         tree.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes())?;
         db.flush()?;
         return Ok(());

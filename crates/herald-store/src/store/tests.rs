@@ -194,3 +194,26 @@ fn a_store_in_use_is_refused_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn a_store_whose_data_was_lost_is_refused_but_an_interrupted_creation_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stopped while being created: sled's files, no marker yet.
+    drop(sled::Config::new().path(dir.path()).open().unwrap());
+    drop(Store::open(dir.path()).unwrap());
+    assert!(dir.path().join(super::open::CREATED).exists());
+    // The marker gone, as when the data file is truncated.
+    {
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.open_tree("herald")
+            .unwrap()
+            .remove(keys::FORMAT)
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("format marker is missing"),
+        "{err}"
+    );
+}

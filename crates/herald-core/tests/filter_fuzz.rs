@@ -1,0 +1,183 @@
+//! Fuzzing the filter compiler and evaluator on stable Rust: any filter
+//! document compiles or is refused, and a compiled filter evaluates any
+//! document (even raw bytes that only look like one) without panicking.
+//!
+//! The default run is short, for CI; the long run (1,000,000 cases each) is
+//! `cargo test -p herald-core --test filter_fuzz -- --ignored`.
+
+use bson::{Bson, Document, RawDocument, RawDocumentBuf, Regex};
+use herald_core::Filter;
+use proptest::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Cases per property in the default run.
+const CI_CASES: u32 = 512;
+/// Cases per property in the long run (`--ignored`).
+const LONG_CASES: u32 = 1_000_000;
+/// The longest compiling and evaluating one case may take.
+const TIME_LIMIT: Duration = Duration::from_secs(2);
+
+fn long() -> ProptestConfig {
+    ProptestConfig {
+        cases: LONG_CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+const OPERATORS: [&str; 24] = [
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$in",
+    "$nin",
+    "$exists",
+    "$type",
+    "$regex",
+    "$options",
+    "$not",
+    "$elemMatch",
+    "$size",
+    "$all",
+    "$mod",
+    "$and",
+    "$or",
+    "$nor",
+    "$expr",
+    "$where",
+    "$bogus",
+    "$",
+];
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(&OPERATORS[..]).prop_map(str::to_owned),
+        Just("a".to_owned()),
+        Just("a.b".to_owned()),
+        Just("a.0".to_owned()),
+        Just("a..b".to_owned()),
+        Just("".to_owned()),
+        "[a-c.$0-9]{0,5}",
+    ]
+}
+
+fn scalar() -> impl Strategy<Value = Bson> {
+    prop_oneof![
+        Just(Bson::Null),
+        any::<bool>().prop_map(Bson::Boolean),
+        any::<i32>().prop_map(Bson::Int32),
+        any::<i64>().prop_map(Bson::Int64),
+        any::<f64>().prop_map(Bson::Double),
+        Just(Bson::Double(f64::NAN)),
+        "[a-c]{0,3}".prop_map(Bson::String),
+        prop::sample::select(vec!["double", "string", "number", "array", "nope", ""])
+            .prop_map(|s| Bson::String(s.to_owned())),
+        ("[a-c()\\[\\]*+?|\\\\^$.{}0-9]{0,8}", "[imsxuq]{0,3}")
+            .prop_map(|(pattern, options)| Bson::RegularExpression(Regex { pattern, options })),
+        prop::sample::select(vec![
+            "1.5",
+            "-0",
+            "NaN",
+            "Infinity",
+            "1E-6176",
+            "9.999E+6144"
+        ])
+        .prop_map(|s| Bson::Decimal128(s.parse().unwrap())),
+        any::<i64>().prop_map(|n| Bson::DateTime(bson::DateTime::from_millis(n))),
+        Just(Bson::MinKey),
+        Just(Bson::MaxKey),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Bson> {
+    scalar().prop_recursive(4, 32, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Bson::Array),
+            prop::collection::vec((key(), inner), 0..5)
+                .prop_map(|fields| Bson::Document(fields.into_iter().collect())),
+        ]
+    })
+}
+
+fn document() -> impl Strategy<Value = Document> {
+    prop::collection::vec((key(), value()), 0..5).prop_map(|fields| fields.into_iter().collect())
+}
+
+/// Compiles `filter` and, if it compiles, evaluates it on each target, in bounds.
+fn compile_and_match(filter: &Document, targets: &[&RawDocument]) -> Result<(), TestCaseError> {
+    let started = Instant::now();
+    if let Ok(compiled) = Filter::compile(filter) {
+        for target in targets {
+            compiled.matches(target);
+        }
+    }
+    prop_assert!(
+        started.elapsed() < TIME_LIMIT,
+        "took {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn raw(doc: &Document) -> RawDocumentBuf {
+    RawDocumentBuf::from_document(doc).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CI_CASES))]
+
+    #[test]
+    fn generated_filters_and_documents(filter in document(), target in document()) {
+        compile_and_match(&filter, &[&raw(&target)])?;
+    }
+
+    /// A filter evaluated on bytes that pass `RawDocument`'s header check but
+    /// may hold anything: the evaluator reads fields lazily and must not trust them.
+    #[test]
+    fn documents_of_arbitrary_bytes(filter in document(), body in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut bytes = ((body.len() + 5) as i32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&body);
+        bytes.push(0);
+        let target = RawDocument::from_bytes(&bytes).unwrap();
+        compile_and_match(&filter, &[target])?;
+    }
+
+    /// Filters decoded from arbitrary bytes (those that are BSON at all).
+    #[test]
+    fn filters_of_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..128), target in document()) {
+        if let Ok(filter) = Document::from_reader(bytes.as_slice()) {
+            compile_and_match(&filter, &[&raw(&target)])?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(long())]
+
+    #[test]
+    #[ignore = "long fuzz run: cargo test -- --ignored"]
+    fn generated_filters_and_documents_long(filter in document(), target in document()) {
+        compile_and_match(&filter, &[&raw(&target)])?;
+    }
+
+    #[test]
+    #[ignore = "long fuzz run: cargo test -- --ignored"]
+    fn documents_of_arbitrary_bytes_long(filter in document(), body in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut bytes = ((body.len() + 5) as i32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&body);
+        bytes.push(0);
+        let target = RawDocument::from_bytes(&bytes).unwrap();
+        compile_and_match(&filter, &[target])?;
+    }
+
+    #[test]
+    #[ignore = "long fuzz run: cargo test -- --ignored"]
+    fn filters_of_arbitrary_bytes_long(bytes in prop::collection::vec(any::<u8>(), 0..128), target in document()) {
+        if let Ok(filter) = Document::from_reader(bytes.as_slice()) {
+            compile_and_match(&filter, &[&raw(&target)])?;
+        }
+    }
+}
