@@ -58,7 +58,7 @@ mod webhooks;
 pub use self::mongodb::{MongoConfig, StreamConfig};
 pub use names::unknown_targets;
 pub use reads::reads_removed_fields;
-pub use webhooks::{ConfigValue, WebhookConfig, WebhookTarget};
+pub use webhooks::{ConfigValue, WebhookConfig, WebhookTarget, is_secret_header};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]

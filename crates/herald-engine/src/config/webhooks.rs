@@ -43,14 +43,47 @@ impl fmt::Debug for WebhookConfig {
     }
 }
 
-/// Header names whose values are secrets: a literal value is refused.
-pub const SECRET_HEADER_WORDS: [&str; 6] = ["token", "key", "secret", "password", "auth", "cookie"];
+/// Words that, in a header's name, say its value is a secret: a literal
+/// value is refused.
+pub const SECRET_HEADER_WORDS: [&str; 15] = [
+    "authorization",
+    "auth",
+    "token",
+    "key",
+    "apikey",
+    "secret",
+    "password",
+    "passwd",
+    "cookie",
+    "signature",
+    "credential",
+    "credentials",
+    "session",
+    "bearer",
+    "jwt",
+];
 
-/// True if a header's name says it carries a secret (`Authorization`,
-/// `X-Api-Key`, `X-Auth-Token`, ...).
+/// True if a header's name says it carries a secret: one of its words
+/// (split at `-`, `_` and `.`) is a [`SECRET_HEADER_WORDS`] word
+/// (`Authorization`, `X-Api-Key`, `X-Auth-Token`, `X-Hub-Signature`), or
+/// ends in `apikey`, `secret`, `token` or `password` (`X-Myapikey`,
+/// `Clientsecret`). `X-Author` is not.
+///
+/// ```
+/// use herald_engine::config::is_secret_header;
+/// assert!(is_secret_header("X-Hub-Signature-256"));
+/// assert!(is_secret_header("x-apikey"));
+/// assert!(is_secret_header("X-Clientsecret"));
+/// assert!(!is_secret_header("X-Author"));
+/// assert!(!is_secret_header("X-Team"));
+/// ```
 pub fn is_secret_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    SECRET_HEADER_WORDS.iter().any(|word| name.contains(word))
+    // Words that end a compound name (`xapikey`, `clientsecret`).
+    const SUFFIXES: [&str; 4] = ["apikey", "secret", "token", "password"];
+    name.split(['-', '_', '.']).any(|word| {
+        SECRET_HEADER_WORDS.contains(&word) || SUFFIXES.iter().any(|s| word.ends_with(s))
+    })
 }
 
 impl WebhookConfig {
@@ -216,6 +249,8 @@ mod tests {
             "X-Api-Key",
             "X-Auth-Token",
             "Client-Secret",
+            "X-Hub-Signature",
+            "Cookie",
         ] {
             let err = Config::parse(&format!(
                 "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = {{ {name} = \"s3cret\" }}\n"
@@ -229,7 +264,7 @@ mod tests {
             assert!(!err.contains("s3cret"), "{err}");
         }
         let ok = Config::parse(
-            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = { Authorization = { env = \"T\" }, X-Team = \"finance\" }\n",
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = { Authorization = { env = \"T\" }, X-Team = \"finance\", X-Author = \"ann\" }\n",
         );
         assert!(ok.is_ok(), "{ok:?}");
     }

@@ -26,6 +26,9 @@ pub(crate) type Completed = (u64, Result<Completion, EngineError>);
 /// behind it, and its effects redone); the run reads them in groups.
 pub(crate) type Done = mpsc::UnboundedSender<Completed>;
 
+/// A worker's queue: chunks of events, in order.
+pub(crate) type Queue = mpsc::Sender<Vec<WorkItem>>;
+
 /// The running worker threads of one run.
 pub(crate) struct Workers {
     /// One message per thread when it ends: why, if it failed.
@@ -46,7 +49,7 @@ impl Workers {
         state: &Arc<StateView>,
         floors: &Arc<Floors>,
         done: &Done,
-    ) -> Result<(Self, Vec<mpsc::Sender<WorkItem>>), EngineError> {
+    ) -> Result<(Self, Vec<Queue>), EngineError> {
         let runtime = tokio::runtime::Handle::current();
         let (exit_tx, exits) = mpsc::unbounded_channel();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -63,11 +66,12 @@ impl Workers {
         };
         let mut senders = Vec::new();
         let count = core.settings.worker_count();
-        // The run bounds the events in flight to `queue` per worker, in all;
-        // one worker's queue may hold them all, so a slow handler holds up
-        // its own documents, not the dispatch of everyone else's, until
-        // that bound is reached.
-        let capacity = core.settings.queue.max(1).saturating_mul(count);
+        // The run bounds the events in flight to `queue` per worker, in all,
+        // and hands them over in chunks of at most `queue`; one worker's
+        // queue may hold as many chunks as there are workers, so a slow
+        // handler holds up its own documents, not the dispatch of everyone
+        // else's, until that bound is reached.
+        let capacity = count;
         for index in 0..count {
             let (tx, rx) = mpsc::channel(capacity);
             let worker = Worker {
@@ -114,6 +118,16 @@ impl Workers {
         Some(exit)
     }
 
+    /// Why the workers ended, once every one has: the first failure.
+    pub(crate) async fn failure(&mut self) -> EngineError {
+        while let Some(exit) = self.next_exit().await {
+            if let Some(reason) = exit {
+                return EngineError::WorkerFailed(reason);
+            }
+        }
+        EngineError::WorkerFailed("every worker ended with events in flight".to_owned())
+    }
+
     /// Cancels what the workers are doing and waits until every thread has
     /// ended. Their queues must be closed (senders dropped) first.
     pub(crate) async fn stop(&mut self) {
@@ -141,7 +155,7 @@ struct Worker {
     state: Arc<StateView>,
     floors: Arc<Floors>,
     limits: CallLimits,
-    items: mpsc::Receiver<WorkItem>,
+    items: mpsc::Receiver<Vec<WorkItem>>,
     done: Done,
     cancelled: watch::Receiver<bool>,
 }
@@ -150,19 +164,21 @@ impl Worker {
     /// Handles items until the queue closes, the run stops listening, an
     /// item fails the run, or the pool is cancelled.
     fn run(mut self) {
-        while let Some(item) = self.items.blocking_recv() {
-            let mut cancelled = self.cancelled.clone();
-            let handled = self.runtime.block_on(async {
-                tokio::select! {
-                    biased;
-                    _ = cancelled.wait_for(|c| *c) => None,
-                    result = process(&self.core, &self.state, &self.floors, &self.limits, &item) => Some(result),
+        while let Some(group) = self.items.blocking_recv() {
+            for item in group {
+                let mut cancelled = self.cancelled.clone();
+                let handled = self.runtime.block_on(async {
+                    tokio::select! {
+                        biased;
+                        _ = cancelled.wait_for(|c| *c) => None,
+                        result = process(&self.core, &self.state, &self.floors, &self.limits, &item) => Some(result),
+                    }
+                });
+                let Some(result) = handled else { return };
+                let failed = result.is_err();
+                if self.done.send((item.seq, result)).is_err() || failed {
+                    return;
                 }
-            });
-            let Some(result) = handled else { return };
-            let failed = result.is_err();
-            if self.done.send((item.seq, result)).is_err() || failed {
-                return;
             }
         }
     }

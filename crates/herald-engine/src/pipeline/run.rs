@@ -10,7 +10,7 @@
 //! pulling from the source, and a change stream stops calling getMore.
 
 use super::commit::Group;
-use super::pool::{Completed, Workers};
+use super::pool::{Completed, Queue, Workers};
 
 /// The most completions the run takes from its channel at once.
 const COMPLETIONS_AT_ONCE: usize = 64;
@@ -209,7 +209,8 @@ impl Engine {
             tokio::select! {
                 biased;
                 received = done.recv_many(&mut completed, COMPLETIONS_AT_ONCE) => match received {
-                    0 => break,
+                    // Every worker has ended with events in flight.
+                    0 => return Err(workers.failure().await),
                     _ => self.complete_events(&mut completed, run)?,
                 },
                 // A worker that died holds its events forever.
@@ -234,7 +235,7 @@ impl Engine {
     async fn pump<S: Source>(
         &self,
         source: &mut S,
-        senders: &[mpsc::Sender<WorkItem>],
+        senders: &[Queue],
         workers: &mut Workers,
         done: &mut mpsc::UnboundedReceiver<Completed>,
         run: &mut Run<'_>,
@@ -258,9 +259,11 @@ impl Engine {
                     return Ok(());
                 }
                 n = done.recv_many(&mut completed, COMPLETIONS_AT_ONCE), if run.in_flight > 0 => {
-                    if n > 0 {
-                        self.complete_events(&mut completed, run)?;
+                    if n == 0 {
+                        // Every worker has ended with events in flight.
+                        return Err(workers.failure().await);
                     }
+                    self.complete_events(&mut completed, run)?;
                 }
                 // Workers run until their queues close after the pump; one that
                 // ends now has failed, and its events would never complete.
@@ -294,7 +297,7 @@ impl Engine {
     async fn dispatch<F: Future>(
         &self,
         batch: herald_ingest::Batch,
-        senders: &[mpsc::Sender<WorkItem>],
+        senders: &[mpsc::Sender<Vec<WorkItem>>],
         run: &mut Run<'_>,
         shutdown: &mut std::pin::Pin<&mut F>,
     ) -> Result<bool, EngineError> {
@@ -305,6 +308,9 @@ impl Engine {
             run.observer.bad_line(bad);
             run.summary.skipped_lines += 1;
         }
+        // Each worker gets the batch's events for it as one group, in order:
+        // one hand-over (and at most one wake-up) per worker per batch.
+        let mut groups: Vec<Vec<WorkItem>> = senders.iter().map(|_| Vec::new()).collect();
         for item in batch.events {
             let seq = self.take_seq(run);
             let event = Arc::new(item.event);
@@ -317,19 +323,51 @@ impl Engine {
                 },
             );
             let worker = partition(&event, senders.len());
+            groups[worker].push(WorkItem {
+                seq,
+                event,
+                scope: scope.clone(),
+                stopped: run.stopped.clone(),
+            });
+        }
+        // In chunks of at most `queue` events: a worker's queue holds
+        // `workers` chunks, so backpressure keeps its granularity.
+        let chunk = self.core.settings.queue.max(1);
+        let mut chunks = groups
+            .into_iter()
+            .enumerate()
+            .flat_map(|(worker, mut group)| {
+                let mut pieces = Vec::new();
+                while group.len() > chunk {
+                    let rest = group.split_off(chunk);
+                    pieces.push((worker, group));
+                    group = rest;
+                }
+                if !group.is_empty() {
+                    pieces.push((worker, group));
+                }
+                pieces
+            });
+        while let Some((worker, items)) = chunks.next() {
+            let count = items.len();
+            let seqs: Vec<u64> = items.iter().map(|item| item.seq).collect();
             tokio::select! {
                 biased;
                 _ = shutdown.as_mut() => {
-                    run.origins.remove(&seq);
+                    // What was not handed over is left for the next run.
+                    let unsent = chunks.flat_map(|(_, g)| g.into_iter().map(|item| item.seq));
+                    for seq in seqs.into_iter().chain(unsent) {
+                        run.origins.remove(&seq);
+                    }
                     return Ok(false);
                 }
-                sent = senders[worker].send(WorkItem { seq, event, scope: scope.clone(), stopped: run.stopped.clone() }) => {
+                sent = senders[worker].send(items) => {
                     if sent.is_err() {
                         return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
                     }
                 }
             }
-            run.in_flight += 1;
+            run.in_flight += count;
         }
         for notice in batch.notices {
             // A stop takes effect here, in source order: events dispatched
