@@ -123,6 +123,13 @@ impl Setup {
         let Some(uri) = self.config.mongodb.resolved_uri() else {
             return Ok(None);
         };
+        // The environment's value is checked here; the file's when it loads.
+        herald_engine::config::check_connection_string(&uri).map_err(|why| {
+            Failure::BadInput(anyhow!(
+                "MongoDB connection string ({}): {why}",
+                herald_engine::config::MongoConfig::URI_ENV
+            ))
+        })?;
         mongodb::Client::with_uri_str(&uri)
             .await
             .map(Some)

@@ -55,7 +55,7 @@ mod mongodb;
 mod names;
 mod reads;
 mod webhooks;
-pub use self::mongodb::{MongoConfig, StreamConfig};
+pub use self::mongodb::{MongoConfig, StreamConfig, check_connection_string};
 pub use names::unknown_targets;
 pub use reads::reads_removed_fields;
 pub use webhooks::{ConfigValue, WebhookConfig, WebhookTarget, is_secret_header};
@@ -238,6 +238,12 @@ impl Default for RetryConfig {
 /// TOML's message without the value it quotes (`invalid type: string
 /// "Bearer s3cret", expected a map`): a misplaced secret must not be echoed.
 fn without_values(message: &str) -> String {
+    // `unknown variant `VALUE`, expected ...`: the value goes, the choices stay.
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((_, after)) = rest.split_once('`')
+    {
+        return format!("unknown variant{after}");
+    }
     match message.split_once("string \"") {
         Some((before, rest)) => match rest.rfind("\", ") {
             Some(end) => format!("{before}a string{}", &rest[end + 1..]),
@@ -446,7 +452,10 @@ mod tests {
     #[test]
     fn mistakes_are_named_with_their_line() {
         let err = Config::parse("[channels.a]\nkind = \"fax\"\n").unwrap_err();
-        assert!(err.contains("line 1") || err.contains("fax"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("unknown variant, expected one of `stdout`"),
+            "{err}"
+        );
         let err = Config::parse("[engine]\ncomit_every = 5\n").unwrap_err();
         assert!(
             err.contains("comit_every") && err.contains("line 2"),
@@ -454,6 +463,22 @@ mod tests {
         );
         let err = Config::parse("[engine]\ncommit_every = 0\n").unwrap_err();
         assert!(err.contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn errors_do_not_echo_the_values_they_refuse() {
+        for (text, line) in [
+            ("[engine]\ndurability = \"s3cret-value\"\n", "line 2"),
+            (
+                "[webhooks.crm]\nurl = \"https://x.example\"\nheaders = \"s3cret-value\"\n",
+                "line 3",
+            ),
+            ("[engine]\ncommit_every = \"s3cret-value\"\n", "line 2"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(!err.contains("s3cret"), "{text}: {err}");
+            assert!(err.contains(line), "{text}: {err}");
+        }
     }
 
     #[test]

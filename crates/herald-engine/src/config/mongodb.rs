@@ -43,6 +43,32 @@ pub struct StreamConfig {
     pub stages: Vec<bson::Document>,
 }
 
+/// Why `uri` is not a MongoDB connection string (the scheme, a host),
+/// without repeating it: it may hold a password.
+///
+/// ```
+/// use herald_engine::config::check_connection_string;
+/// assert!(check_connection_string("mongodb://127.0.0.1:27017/?replicaSet=rs0").is_ok());
+/// assert!(check_connection_string("postgres://u:pw@h").unwrap_err().contains("mongodb://"));
+/// ```
+pub fn check_connection_string(uri: &str) -> Result<(), String> {
+    let rest = uri
+        .strip_prefix("mongodb://")
+        .or_else(|| uri.strip_prefix("mongodb+srv://"))
+        .ok_or("not a MongoDB connection string; it starts with mongodb:// or mongodb+srv://")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hosts = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hosts)| hosts);
+    if hosts.is_empty() {
+        return Err(
+            "the connection string names no host, e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 impl MongoConfig {
     /// The environment variable that overrides `uri`.
     pub const URI_ENV: &'static str = "HERALD_MONGODB_URI";
@@ -58,21 +84,10 @@ impl MongoConfig {
     /// Refuses a `uri` that is not a MongoDB connection string (the scheme, a
     /// host), without repeating it: it may hold a password.
     pub fn check_uri(&self) -> Result<(), String> {
-        let Some(uri) = &self.uri else {
-            return Ok(());
-        };
-        let rest = uri
-            .strip_prefix("mongodb://")
-            .or_else(|| uri.strip_prefix("mongodb+srv://"))
-            .ok_or("mongodb.uri: not a MongoDB connection string; it starts with mongodb:// or mongodb+srv://")?;
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        let hosts = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, hosts)| hosts);
-        if hosts.is_empty() {
-            return Err("mongodb.uri: the connection string names no host, e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0".into());
+        match &self.uri {
+            Some(uri) => check_connection_string(uri).map_err(|why| format!("mongodb.uri: {why}")),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The change stream options this section describes.

@@ -52,18 +52,30 @@ pub(super) const CREATED: &str = "herald-store";
 /// Records that the store at `path` has its format marker on disk ([`CREATED`]).
 pub(super) fn mark_created(path: &Path) -> Result<(), StoreError> {
     let file = path.join(CREATED);
-    if !file.exists() {
-        std::fs::write(
-            &file,
-            "a herald store: sled's files, with herald's format marker\n",
-        )
-        .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+    if file.exists() {
+        return Ok(());
     }
+    // Durably: written whole under another name, synced, renamed, and the
+    // rename synced, so a power loss leaves either no file or this one.
+    let io = |e| StoreError::Sled(sled::Error::Io(e));
+    let partial = path.join(format!("{CREATED}.partial"));
+    let mut out = std::fs::File::create(&partial).map_err(io)?;
+    std::io::Write::write_all(
+        &mut out,
+        b"a herald store: sled's files, with herald's format marker\n",
+    )
+    .map_err(io)?;
+    out.sync_all().map_err(io)?;
+    std::fs::rename(&partial, &file).map_err(io)?;
+    std::fs::File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io)?;
     Ok(())
 }
 
-/// A directory may hold a store already (sled's `conf` file), or nothing at
-/// all. A file where the directory should be is refused.
+/// A directory may hold a store already (sled's `conf` file), the start of
+/// one (only `blobs/`), or nothing at all. A file where the directory should
+/// be is refused, and so is a directory of other files.
 pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
     if path.exists() && !path.is_dir() {
         return Err(StoreError::NotADirectory {
@@ -77,7 +89,12 @@ pub(super) fn check_directory(path: &Path) -> Result<(), StoreError> {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    if names.is_empty() || names.iter().any(|n| n == "conf") {
+    // A store stopped while being created may hold only what sled writes
+    // first (`blobs/`), or herald's marker not yet renamed.
+    let partial_creation = names
+        .iter()
+        .all(|n| n == "blobs" || *n == format!("{CREATED}.partial"));
+    if partial_creation || names.iter().any(|n| n == "conf") {
         return Ok(());
     }
     Err(StoreError::Foreign {
