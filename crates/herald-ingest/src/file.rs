@@ -128,13 +128,23 @@ impl FileSource {
             source,
         };
         self.line_buf.clear();
-        let limit = MAX_LINE_BYTES as u64 + 1;
+        // Room for the longest line and its `\r\n`.
+        let limit = MAX_LINE_BYTES as u64 + 2;
         let mut n = (&mut self.reader)
             .take(limit)
             .read_until(b'\n', &mut self.line_buf)
             .map_err(io)?;
-        let too_long = n as u64 == limit && self.line_buf.last() != Some(&b'\n');
-        if too_long {
+        let ended = self.line_buf.last() == Some(&b'\n');
+        let content = self
+            .line_buf
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(&self.line_buf)
+            .len();
+        let too_long = content > MAX_LINE_BYTES;
+        if too_long && ended {
+            self.line_buf.clear();
+        } else if too_long {
             self.line_buf.clear();
             // Pass over the rest of the line without keeping it.
             loop {

@@ -200,3 +200,41 @@ mod props {
         }
     }
 }
+
+#[test]
+fn the_longest_line_may_end_in_crlf_and_one_byte_more_is_too_long() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    let longest = "x".repeat(MAX_LINE_BYTES);
+    write!(f, "{longest}\r\n{longest}x\n{}\n", event_line(1)).unwrap();
+    let options = FileSourceOptions {
+        skip_bad_lines: true,
+        ..Default::default()
+    };
+    let mut source = FileSource::open_with(f.path(), options).unwrap();
+    let mut events = Vec::new();
+    let mut skipped = Vec::new();
+    while let Some(batch) = futures_lite_block_on(source.next_batch()).unwrap() {
+        events.extend(batch.events);
+        skipped.extend(batch.skipped);
+    }
+    assert_eq!(skipped.len(), 2);
+    // The first is read (and is not JSON); the second is too long.
+    assert_eq!(skipped[0].line, 1);
+    assert!(
+        !skipped[0].message.contains("longer than"),
+        "{}",
+        skipped[0].message
+    );
+    assert_eq!(skipped[1].line, 2);
+    assert!(
+        skipped[1].message.contains("longer than 48 MiB"),
+        "{}",
+        skipped[1].message
+    );
+    assert_eq!(events.len(), 1);
+    let Position::File { line, offset } = events[0].position else {
+        panic!()
+    };
+    assert_eq!(line, 3);
+    assert_eq!(offset, std::fs::metadata(f.path()).unwrap().len());
+}
