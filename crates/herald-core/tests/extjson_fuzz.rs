@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 const CI_CASES: u32 = 512;
 /// Cases per property in the long run (`--ignored`).
 const LONG_CASES: u32 = 1_000_000;
-/// The longest one parse may take, even in a debug build of a 300,000-deep line.
-const TIME_LIMIT: Duration = Duration::from_secs(2);
+/// A hang guard, not a speed check: one parse (even a debug build of a
+/// 300,000-deep line on a loaded machine) ends well within it.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
 
 fn long() -> ProptestConfig {
     ProptestConfig {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 const CI_CASES: u32 = 512;
 /// Cases per property in the long run (`--ignored`).
 const LONG_CASES: u32 = 1_000_000;
-/// The longest compiling and evaluating one case may take.
-const TIME_LIMIT: Duration = Duration::from_secs(2);
+/// A hang guard, not a speed check: compiling and evaluating one case ends
+/// well within it.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
 
 fn long() -> ProptestConfig {
     ProptestConfig {

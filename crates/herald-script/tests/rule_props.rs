@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 const CI_CASES: u32 = 200;
 /// Cases per property in the long run (`--ignored`).
 const LONG_CASES: u32 = 1_000_000;
-/// The longest loading one rule may take.
-const TIME_LIMIT: Duration = Duration::from_secs(2);
+/// A hang guard, not a speed check: loading one rule (its top level bounded
+/// by the operation limit) ends well within it.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
 
 fn long() -> ProptestConfig {
     ProptestConfig {
