@@ -239,10 +239,12 @@ impl Default for RetryConfig {
 /// "Bearer s3cret", expected a map`): a misplaced secret must not be echoed.
 fn without_values(message: &str) -> String {
     // `unknown variant `VALUE`, expected ...`: the value goes, the choices stay.
-    if let Some(rest) = message.strip_prefix("unknown variant `")
-        && let Some((_, after)) = rest.split_once('`')
-    {
-        return format!("unknown variant{after}");
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        // The value may itself hold a backtick: cut to the last "`, expected".
+        return match rest.rfind("`, expected") {
+            Some(end) => format!("unknown variant{}", &rest[end + 1..]),
+            None => "unknown variant".to_owned(),
+        };
     }
     match message.split_once("string \"") {
         Some((before, rest)) => match rest.rfind("\", ") {
@@ -469,6 +471,7 @@ mod tests {
     fn errors_do_not_echo_the_values_they_refuse() {
         for (text, line) in [
             ("[engine]\ndurability = \"s3cret-value\"\n", "line 2"),
+            ("[engine]\ndurability = \"ab`cd-s3cret\"\n", "line 2"),
             (
                 "[webhooks.crm]\nurl = \"https://x.example\"\nheaders = \"s3cret-value\"\n",
                 "line 3",

@@ -65,9 +65,10 @@ pub const SECRET_HEADER_WORDS: [&str; 15] = [
 
 /// True if a header's name says it carries a secret: one of its words
 /// (split at `-`, `_` and `.`) is a [`SECRET_HEADER_WORDS`] word
-/// (`Authorization`, `X-Api-Key`, `X-Auth-Token`, `X-Hub-Signature`), or
-/// ends in `apikey`, `secret`, `token` or `password` (`X-Myapikey`,
-/// `Clientsecret`). `X-Author` is not.
+/// (`Authorization`, `X-Api-Key`, `X-Auth-Token`, `X-Hub-Signature`), ends
+/// in `key`, `secret`, `token`, `password` or `passwd` (`X-AccessKey`,
+/// `Clientsecret`), or begins with `auth` (`Authentication`). `X-Author`
+/// is not.
 ///
 /// ```
 /// use herald_engine::config::is_secret_header;
@@ -79,10 +80,13 @@ pub const SECRET_HEADER_WORDS: [&str; 15] = [
 /// ```
 pub fn is_secret_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    // Words that end a compound name (`xapikey`, `clientsecret`).
-    const SUFFIXES: [&str; 4] = ["apikey", "secret", "token", "password"];
+    // Words that end a compound name (`accesskey`, `clientsecret`).
+    const SUFFIXES: [&str; 5] = ["key", "secret", "token", "password", "passwd"];
     name.split(['-', '_', '.']).any(|word| {
-        SECRET_HEADER_WORDS.contains(&word) || SUFFIXES.iter().any(|s| word.ends_with(s))
+        SECRET_HEADER_WORDS.contains(&word)
+            || SUFFIXES.iter().any(|s| word.ends_with(s))
+            // `authkey`, `authentication`, `authorization`; not `author`.
+            || (word.starts_with("auth") && (!word.starts_with("author") || word.starts_with("authoriz")))
     })
 }
 
@@ -251,6 +255,11 @@ mod tests {
             "Client-Secret",
             "X-Hub-Signature",
             "Cookie",
+            "X-AccessKey",
+            "X-SecretKey",
+            "X-Authkey",
+            "PrivateKey",
+            "Authentication",
         ] {
             let err = Config::parse(&format!(
                 "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = {{ {name} = \"s3cret\" }}\n"

@@ -66,12 +66,13 @@ impl Workers {
         };
         let mut senders = Vec::new();
         let count = core.settings.worker_count();
-        // The run bounds the events in flight to `queue` per worker, in all,
-        // and hands them over in chunks of at most `queue`; one worker's
-        // queue may hold as many chunks as there are workers, so a slow
-        // handler holds up its own documents, not the dispatch of everyone
-        // else's, until that bound is reached.
-        let capacity = count;
+        // The run bounds the events in flight to `queue` per worker, in all
+        // (plus one source batch), and hands them over in chunks of at most
+        // `queue`. Chunks can be as small as one event (a quiet stream's
+        // batches), so a queue holds as many chunks as that bound has events:
+        // a slow handler holds up its own documents, not the dispatch of
+        // everyone else's, until the bound is reached.
+        let capacity = core.settings.queue.max(1).saturating_mul(count);
         for index in 0..count {
             let (tx, rx) = mpsc::channel(capacity);
             let worker = Worker {
@@ -289,5 +290,128 @@ mod tests {
             "{summary:?}"
         );
         assert!(effects.try_recv().is_err(), "no other effect");
+    }
+}
+
+#[cfg(test)]
+mod shutdown_tests {
+    use crate::effects::{Channel, EffectError};
+    use crate::{Config, Engine, Quiet};
+    use futures_util::future::BoxFuture;
+    use herald_core::{ChangeEvent, Effect};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::{Notify, Semaphore, oneshot};
+
+    /// Holds each effect until a permit is given; records what got through.
+    #[derive(Clone)]
+    struct Gate {
+        permits: Arc<Semaphore>,
+        entered: Arc<Notify>,
+        done: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Channel for Gate {
+        fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
+            Box::pin(async move {
+                self.entered.notify_one();
+                self.permits.acquire().await.expect("open").forget();
+                self.done.lock().unwrap().push(effect.key.to_string());
+                Ok(())
+            })
+        }
+    }
+
+    fn insert(id: u32) -> String {
+        format!(
+            r#"{{"_id":{{"_data":"{id:04}"}},"operationType":"insert","ns":{{"db":"d","coll":"c"}},"documentKey":{{"_id":{id}}}}}"#
+        )
+    }
+
+    fn partition_of(line: &str, workers: usize) -> usize {
+        let raw = herald_core::extjson::parse_raw_document(line).unwrap();
+        super::super::run::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
+    }
+
+    /// A shutdown while the dispatch waits on a full queue hands over a
+    /// prefix of the batch: no later event runs ahead of one left behind,
+    /// so the next run does each remaining event once and nothing twice.
+    #[tokio::test]
+    async fn a_shutdown_mid_batch_leaves_no_effect_to_be_done_twice() {
+        let workers = 2;
+        // Six events one worker owns, then three the other owns: with a
+        // queue of one chunk of one event, the first worker's queue fills
+        // while the later events of the other are still to come.
+        let ids: Vec<u32> = (1..200).collect();
+        // (The first worker in source order is the second by index: a
+        // dispatch by worker index would hand the later events over first.)
+        let of = |worker: usize, n: usize| -> Vec<u32> {
+            ids.iter()
+                .copied()
+                .filter(|&i| partition_of(&insert(i), workers) == worker)
+                .take(n)
+                .collect()
+        };
+        let (mine, theirs) = (of(1, 6), of(0, 3));
+        let lines: Vec<String> = mine.iter().chain(&theirs).map(|&i| insert(i)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.rhai"),
+            "const RULE = #{ watch: \"d.c\", on: [\"insert\"] };\nfn handle(event) { notify(\"gate\", #{}); }\n",
+        )
+        .unwrap();
+        let events = dir.path().join("events.jsonl");
+        std::fs::write(&events, lines.join("\n")).unwrap();
+        let store = herald_store::Store::temporary().unwrap();
+        let gate = Gate {
+            permits: Arc::new(Semaphore::new(0)),
+            entered: Arc::new(Notify::new()),
+            done: Arc::default(),
+        };
+        let engine = |workers: usize| {
+            Engine::builder()
+                .rules_dir(dir.path())
+                .store(store.clone())
+                .config(
+                    Config::parse(&format!(
+                        "[engine]\nworkers = {workers}\nqueue = 1\nshutdown_timeout_ms = 30000\n"
+                    ))
+                    .unwrap(),
+                )
+                .effect("gate", gate.clone())
+                .build()
+                .unwrap()
+        };
+        let first_run = engine(workers);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let source = herald_ingest::FileSource::open(&events).unwrap();
+        let run = tokio::spawn(async move {
+            first_run
+                .run(source, &mut Quiet, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        gate.entered.notified().await; // the first effect is in flight
+        stop.send(()).unwrap();
+        gate.permits.add_permits(1_000);
+        let summary = run.await.unwrap().unwrap();
+        assert!(summary.interrupted);
+        let again = engine(workers)
+            .run(
+                herald_ingest::FileSource::open(&events).unwrap(),
+                &mut Quiet,
+                std::future::pending::<()>(),
+            )
+            .await
+            .unwrap();
+        let done = gate.done.lock().unwrap().clone();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for key in &done {
+            *counts.entry(key.as_str()).or_default() += 1;
+        }
+        assert_eq!(counts.len(), 9, "every event's effect: {done:?}");
+        assert!(counts.values().all(|&n| n == 1), "none twice: {counts:?}");
+        assert_eq!(summary.events + again.events, 9, "{summary:?} {again:?}");
     }
 }

@@ -12,6 +12,9 @@
 use super::commit::Group;
 use super::pool::{Completed, Queue, Workers};
 
+/// A chunk being filled for a worker, with its reserved queue slot.
+type OpenChunk = (mpsc::OwnedPermit<Vec<WorkItem>>, Vec<WorkItem>);
+
 /// The most completions the run takes from its channel at once.
 const COMPLETIONS_AT_ONCE: usize = 64;
 use super::watermark::Watermark;
@@ -297,7 +300,7 @@ impl Engine {
     async fn dispatch<F: Future>(
         &self,
         batch: herald_ingest::Batch,
-        senders: &[mpsc::Sender<Vec<WorkItem>>],
+        senders: &[Queue],
         run: &mut Run<'_>,
         shutdown: &mut std::pin::Pin<&mut F>,
     ) -> Result<bool, EngineError> {
@@ -308,12 +311,37 @@ impl Engine {
             run.observer.bad_line(bad);
             run.summary.skipped_lines += 1;
         }
-        // Each worker gets the batch's events for it as one group, in order:
-        // one hand-over (and at most one wake-up) per worker per batch.
-        let mut groups: Vec<Vec<WorkItem>> = senders.iter().map(|_| Vec::new()).collect();
+        // Each worker gets its events of the batch in chunks of at most
+        // `queue`, in order: one hand-over (and at most one wake-up) per
+        // chunk. A chunk's queue slot is reserved, in source order, before
+        // its first event is added, so what is handed over when a shutdown
+        // stops the dispatch is always a prefix of the batch: no event after
+        // one left behind can run (its effects would be done again, since it
+        // could not be checkpointed past the one left behind).
+        let chunk = self.core.settings.queue.max(1);
+        let mut open: Vec<Option<OpenChunk>> = senders.iter().map(|_| None).collect();
         for item in batch.events {
-            let seq = self.take_seq(run);
             let event = Arc::new(item.event);
+            let worker = partition(&event, senders.len());
+            if open[worker].is_none() {
+                let stopped = || EngineError::Incomplete("a worker stopped unexpectedly");
+                let permit = match senders[worker].clone().try_reserve_owned() {
+                    Ok(permit) => permit,
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(stopped()),
+                    Err(mpsc::error::TrySendError::Full(sender)) => {
+                        // Its queue is full: let the others work on what they
+                        // have while this one frees a slot.
+                        self.hand_over(&mut open, run);
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.as_mut() => return Ok(false),
+                            permit = sender.reserve_owned() => permit.map_err(|_| stopped())?,
+                        }
+                    }
+                };
+                open[worker] = Some((permit, Vec::with_capacity(chunk)));
+            }
+            let seq = self.take_seq(run);
             run.origins.insert(
                 seq,
                 Origin {
@@ -322,53 +350,21 @@ impl Engine {
                     times: (event.cluster_time(), event.wall_time()),
                 },
             );
-            let worker = partition(&event, senders.len());
-            groups[worker].push(WorkItem {
+            let (_, items) = open[worker].as_mut().expect("a slot was reserved above");
+            items.push(WorkItem {
                 seq,
                 event,
                 scope: scope.clone(),
                 stopped: run.stopped.clone(),
             });
-        }
-        // In chunks of at most `queue` events: a worker's queue holds
-        // `workers` chunks, so backpressure keeps its granularity.
-        let chunk = self.core.settings.queue.max(1);
-        let mut chunks = groups
-            .into_iter()
-            .enumerate()
-            .flat_map(|(worker, mut group)| {
-                let mut pieces = Vec::new();
-                while group.len() > chunk {
-                    let rest = group.split_off(chunk);
-                    pieces.push((worker, group));
-                    group = rest;
-                }
-                if !group.is_empty() {
-                    pieces.push((worker, group));
-                }
-                pieces
-            });
-        while let Some((worker, items)) = chunks.next() {
-            let count = items.len();
-            let seqs: Vec<u64> = items.iter().map(|item| item.seq).collect();
-            tokio::select! {
-                biased;
-                _ = shutdown.as_mut() => {
-                    // What was not handed over is left for the next run.
-                    let unsent = chunks.flat_map(|(_, g)| g.into_iter().map(|item| item.seq));
-                    for seq in seqs.into_iter().chain(unsent) {
-                        run.origins.remove(&seq);
-                    }
-                    return Ok(false);
-                }
-                sent = senders[worker].send(items) => {
-                    if sent.is_err() {
-                        return Err(EngineError::Incomplete("a worker stopped unexpectedly"));
-                    }
-                }
+            if items.len() >= chunk
+                && let Some((permit, items)) = open[worker].take()
+            {
+                run.in_flight += items.len();
+                permit.send(items);
             }
-            run.in_flight += count;
         }
+        self.hand_over(&mut open, run);
         for notice in batch.notices {
             // A stop takes effect here, in source order: events dispatched
             // after it no longer reach its targets' rules, whichever stream
@@ -390,6 +386,17 @@ impl Engine {
             self.release(seq, Slot::End(stream, end), run)?;
         }
         Ok(true)
+    }
+
+    /// Hands over every chunk that holds a queue slot.
+    fn hand_over(&self, open: &mut [Option<OpenChunk>], run: &mut Run<'_>) {
+        for (permit, items) in open.iter_mut().filter_map(Option::take) {
+            if items.is_empty() {
+                continue;
+            }
+            run.in_flight += items.len();
+            permit.send(items);
+        }
     }
 
     fn take_seq(&self, run: &mut Run<'_>) -> u64 {
