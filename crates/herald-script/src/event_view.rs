@@ -95,6 +95,52 @@ impl EventView {
     }
 }
 
+/// True if `new` is the value `current` was: what a view gives out and a
+/// method call on it writes back unchanged. Views are the same view of the
+/// same event; arrays and maps compare element by element; leaves by value.
+fn same_value(current: &Dynamic, new: &Dynamic) -> bool {
+    use crate::values::{RhaiDateTime, RhaiObjectId, RhaiTimestamp};
+    fn same<T: PartialEq + Clone + 'static>(a: &Dynamic, b: &Dynamic) -> Option<bool> {
+        Some(*a.read_lock::<T>()? == *b.read_lock::<T>()?)
+    }
+    if current.type_id() != new.type_id() {
+        return false;
+    }
+    if current.is_unit() {
+        return true;
+    }
+    if let (Some(a), Some(b)) = (current.read_lock::<Array>(), new.read_lock::<Array>()) {
+        return a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same_value(x, y));
+    }
+    if let (Some(a), Some(b)) = (
+        current.read_lock::<rhai::Map>(),
+        new.read_lock::<rhai::Map>(),
+    ) {
+        return a.len() == b.len()
+            && a.iter()
+                .all(|(k, x)| b.get(k).is_some_and(|y| same_value(x, y)));
+    }
+    if let (Some(a), Some(b)) = (
+        current.read_lock::<EventView>(),
+        new.read_lock::<EventView>(),
+    ) {
+        return Arc::ptr_eq(&a.event, &b.event) && a.start == b.start && a.end == b.end;
+    }
+    if let (Ok(a), Ok(b)) = (current.as_float(), new.as_float()) {
+        return a.to_bits() == b.to_bits();
+    }
+    same::<rhai::INT>(current, new)
+        .or_else(|| same::<bool>(current, new))
+        .or_else(|| same::<ImmutableString>(current, new))
+        .or_else(|| same::<char>(current, new))
+        .or_else(|| same::<rhai::Blob>(current, new))
+        .or_else(|| same::<rust_decimal::Decimal>(current, new))
+        .or_else(|| same::<RhaiObjectId>(current, new))
+        .or_else(|| same::<RhaiDateTime>(current, new))
+        .or_else(|| same::<RhaiTimestamp>(current, new))
+        .unwrap_or(false)
+}
+
 /// Fields every change event may have. Reading them goes through a
 /// registered getter; any other name goes through Rhai's fallback from a
 /// missing getter to the indexer, which works the same but costs more.
@@ -169,7 +215,16 @@ pub fn register(engine: &mut Engine) {
         .register_type_with_name::<EventView>("Document")
         .register_indexer_get(|view: &mut EventView, field: &str| view.get(field))
         .register_indexer_set(
-            |_: &mut EventView, field: &str, _: Dynamic| -> Result<(), Box<rhai::EvalAltResult>> {
+            |view: &mut EventView,
+             field: &str,
+             value: Dynamic|
+             -> Result<(), Box<rhai::EvalAltResult>> {
+                // A method call on a field (`doc.items.len()`) writes its
+                // receiver back through here: taking back the value given
+                // out is fine; changing it is not.
+                if same_value(&view.get(field), &value) {
+                    return Ok(());
+                }
                 Err(format!(
                     "cannot set `{field}`: event documents are read-only; \
                      `let copy = doc.to_map();` gives a map you can change"

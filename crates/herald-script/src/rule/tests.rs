@@ -483,3 +483,63 @@ fn one_call_cannot_hold_more_memory_than_its_budget() {
     assert!(again.message.contains("memory limit"), "{again}");
     assert!(crate::alloc::thread_net() - after < 1 << 20);
 }
+
+/// Every method works on every nested field, two levels down: Rhai writes a
+/// method call's receiver back through the parent, and a read-only view must
+/// take back what it gave (issue 14, item 1).
+#[test]
+fn methods_work_on_nested_fields_of_the_read_only_event() {
+    let ev = event(doc! {
+        "_id": {"_data": "01"},
+        "operationType": "insert",
+        "ns": {"db": "shop", "coll": "orders"},
+        "documentKey": {"_id": 1},
+        "fullDocument": {
+            "_id": 1, "name": "Ann",
+            "items": [{"sku": "a-1", "qty": 2}, {"sku": "b-2", "qty": 1}],
+            "addr": {"city": "Oslo", "zip": "0150", "geo": {"lat": 59.9}},
+            "tags": ["x", "y"],
+        },
+    });
+    let rule = load(
+        r#"const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) {
+    let d = event.fullDocument;
+    notify("out", #{
+        items_len: event.fullDocument.items.len(),
+        first_sku_len: event.fullDocument.items[0].sku.len(),
+        first_keys: event.fullDocument.items[0].keys().len(),
+        addr_keys: event.fullDocument.addr.keys(),
+        addr_len: event.fullDocument.addr.len(),
+        geo_has_lat: event.fullDocument.addr.geo.contains("lat"),
+        has_zip: "zip" in event.fullDocument.addr,
+        tags_has_y: event.fullDocument.tags.contains("y"),
+        tags_upper: event.fullDocument.tags.map(|t| t.to_upper()),
+        big: event.fullDocument.items.filter(|i| i.qty > 1).len(),
+        name_upper: event.fullDocument.name.to_upper(),
+        name_len: event.fullDocument.name.len(),
+        city_starts: event.fullDocument.addr.city.starts_with("Os"),
+        copy_len: event.fullDocument.to_map().len(),
+        nested_copy: event.fullDocument.addr.to_map().city,
+        via_var: d.items.len() + d.addr.geo.keys().len(),
+    });
+}"#,
+    )
+    .unwrap();
+    let intents = rule.handle(&ev, Arc::new(NoState)).unwrap();
+    let json = intents[0].to_json().to_string();
+    assert_eq!(
+        json,
+        r#"{"kind":"notify","target":"out","args":{"addr_keys":["city","zip","geo"],"addr_len":3,"big":1,"city_starts":true,"copy_len":5,"first_keys":2,"first_sku_len":3,"geo_has_lat":true,"has_zip":true,"items_len":2,"name_len":3,"name_upper":"ANN","nested_copy":"Oslo","tags_has_y":true,"tags_upper":["X","Y"],"via_var":3}}"#
+    );
+    // Changing a field is still refused, naming the way to a copy.
+    let writer = load(
+        r#"const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) {
+    event.fullDocument.items.push(3);
+}"#,
+    )
+    .unwrap();
+    let err = writer.handle(&ev, Arc::new(NoState)).unwrap_err();
+    assert!(err.message.contains("read-only"), "{err}");
+}
