@@ -95,6 +95,38 @@ impl EventView {
     }
 }
 
+/// `require(doc, "a.b.c")`: the value at a dotted path (array elements by
+/// number), or an error naming the path when any step is missing or `()`,
+/// which fails the event with that message instead of sending `()` on.
+fn require(root: Dynamic, path: &str) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+    let mut value = root;
+    let mut walked = Vec::new();
+    for step in path.split('.') {
+        walked.push(step);
+        let next = if let Some(view) = value.read_lock::<EventView>() {
+            view.get(step)
+        } else if let Some(map) = value.read_lock::<rhai::Map>() {
+            map.get(step).cloned().unwrap_or(Dynamic::UNIT)
+        } else if let Some(array) = value.read_lock::<Array>() {
+            step.parse::<usize>()
+                .ok()
+                .and_then(|i| array.get(i).cloned())
+                .unwrap_or(Dynamic::UNIT)
+        } else {
+            Dynamic::UNIT
+        };
+        if next.is_unit() {
+            return Err(format!(
+                "required field `{path}` is missing (no `{}`)",
+                walked.join(".")
+            )
+            .into());
+        }
+        value = next;
+    }
+    Ok(value)
+}
+
 /// True if `new` is the value `current` was: what a view gives out and a
 /// method call on it writes back unchanged. Views are the same view of the
 /// same event; arrays and maps compare element by element; leaves by value.
@@ -252,6 +284,12 @@ pub fn register(engine: &mut Engine) {
             raw_document_to_map(view.document())
         })
         .register_fn("to_json", |view: &mut EventView| view.to_json())
+        .register_fn("require", |view: &mut EventView, path: &str| {
+            require(Dynamic::from(view.clone()), path)
+        })
+        .register_fn("require", |map: &mut rhai::Map, path: &str| {
+            require(Dynamic::from_map(map.clone()), path)
+        })
         .register_fn("to_string", |view: &mut EventView| view.to_json())
         .register_fn("to_debug", |view: &mut EventView| view.to_json());
 }

@@ -18,7 +18,7 @@
 
 use bson::raw::{RawArray, RawBsonRef, RawDocument};
 use bson::{Binary, Bson, Decimal128, Document, oid::ObjectId, spec::BinarySubtype};
-use rhai::{Array, Blob, Dynamic, Engine, ImmutableString, Map};
+use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use rust_decimal::Decimal;
 use std::cmp::Ordering;
 use std::str::FromStr;
@@ -126,7 +126,8 @@ pub fn register_types(engine: &mut Engine) {
 }
 
 /// Rhai has decimal⇄integer operators but none between decimals and floats;
-/// BSON documents mix them freely, so compare and compute through f64.
+/// BSON documents mix them freely: they compare through f64, and compute as
+/// decimals.
 fn register_decimal_float(engine: &mut Engine) {
     use rust_decimal::prelude::ToPrimitive;
     fn f(d: Decimal) -> f64 {
@@ -144,12 +145,44 @@ fn register_decimal_float(engine: &mut Engine) {
         ">" => |a: f64, b: f64| a > b,
         ">=" => |a: f64, b: f64| a >= b,
         "==" => |a: f64, b: f64| a == b,
-        "!=" => |a: f64, b: f64| a != b,
-        "+" => |a: f64, b: f64| a + b,
-        "-" => |a: f64, b: f64| a - b,
-        "*" => |a: f64, b: f64| a * b,
-        "/" => |a: f64, b: f64| a / b
+        "!=" => |a: f64, b: f64| a != b
     );
+    // Arithmetic keeps decimals exact: the float becomes the decimal it is
+    // written as (`0.1` is 0.1), so `amount + 0.2` stays a decimal.
+    type Checked = fn(Decimal, Decimal) -> Option<Decimal>;
+    for (op, checked) in [
+        ("+", Decimal::checked_add as Checked),
+        ("-", Decimal::checked_sub),
+        ("*", Decimal::checked_mul),
+        ("/", Decimal::checked_div),
+    ] {
+        engine.register_fn(
+            op,
+            move |a: Decimal, b: f64| -> Result<Decimal, Box<EvalAltResult>> {
+                checked(a, float_as_decimal(b)?).ok_or_else(|| decimal_overflow(op))
+            },
+        );
+        engine.register_fn(
+            op,
+            move |a: f64, b: Decimal| -> Result<Decimal, Box<EvalAltResult>> {
+                checked(float_as_decimal(a)?, b).ok_or_else(|| decimal_overflow(op))
+            },
+        );
+    }
+}
+
+/// The decimal a float is written as (its shortest round-trip text).
+fn float_as_decimal(x: f64) -> Result<Decimal, Box<EvalAltResult>> {
+    let text = x.to_string();
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| {
+            format!("{text} cannot be used with a decimal (out of a decimal's range)").into()
+        })
+}
+
+fn decimal_overflow(op: &str) -> Box<EvalAltResult> {
+    format!("decimal arithmetic `{op}` overflowed or divided by zero").into()
 }
 
 /// Converts a raw BSON value to a Rhai value.

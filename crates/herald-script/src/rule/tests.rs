@@ -543,3 +543,46 @@ fn handle(event) {
     let err = writer.handle(&ev, Arc::new(NoState)).unwrap_err();
     assert!(err.message.contains("read-only"), "{err}");
 }
+
+/// Decimal with float arithmetic stays decimal and exact (issue 14, item 2).
+#[test]
+fn decimals_mixed_with_floats_stay_exact() {
+    let ev = expense_insert(Bson::Decimal128("0.1".parse().unwrap()));
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let a = event.fullDocument.amount;\n    notify(\"out\", #{{ sum: a + 0.2, diff: 0.3 - a, product: a * 3.0, quotient: a / 0.5, kind: type_of(a + 0.2), less: a < 0.2 }});\n}}"
+    ))
+    .unwrap();
+    // The RULE's filter wants amount >= 1000; call the handler directly.
+    let intents = rule.handle(&ev, Arc::new(NoState)).unwrap();
+    let json = intents[0].to_json().to_string();
+    assert_eq!(
+        json,
+        r#"{"kind":"notify","target":"out","args":{"diff":{"$numberDecimal":"0.2"},"kind":"decimal","less":true,"product":{"$numberDecimal":"0.3"},"quotient":{"$numberDecimal":"0.20"},"sum":{"$numberDecimal":"0.3"}}}"#
+    );
+}
+
+/// Missing fields: `?.` and `??` give defaults, `require` fails the event
+/// naming the path (issue 14, item 2).
+#[test]
+fn missing_fields_have_defaults_or_fail_by_name() {
+    let ev = expense_insert(Bson::Int32(5000));
+    let rule = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let d = event.fullDocument;\n    notify(\"out\", #{{ city: d.addr?.city ?? \"unknown\", approver: require(d, \"approver\"), n: d.items?.len() ?? 0, copy: require(d.to_map(), \"status\") }});\n}}"
+    ))
+    .unwrap();
+    let intents = rule.handle(&ev, Arc::new(NoState)).unwrap();
+    assert_eq!(
+        intents[0].to_json().to_string(),
+        r#"{"kind":"notify","target":"out","args":{"approver":"ann@example.com","city":"unknown","copy":"pending_approval","n":0}}"#
+    );
+    let strict = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let city = require(event, \"fullDocument.addr.city\");\n}}"
+    ))
+    .unwrap();
+    let err = strict.handle(&ev, Arc::new(NoState)).unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(
+        err.message.contains("required field `fullDocument.addr.city` is missing (no `fullDocument.addr`)"),
+        "{err}"
+    );
+}
