@@ -78,8 +78,13 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
         },
     );
     if summary.dead_lettered > 0 {
+        let went = if dry_run {
+            "would have gone to the dead-letter queue"
+        } else {
+            "went to the dead-letter queue"
+        };
         return Err(Failure::Runtime(anyhow!(
-            "{} rule run(s) failed and went to the dead-letter queue (see the errors above)",
+            "{} rule run(s) failed and {went} (see the errors above)",
             summary.dead_lettered
         )));
     }

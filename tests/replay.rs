@@ -314,3 +314,33 @@ fn a_missing_events_file_is_bad_input() {
         stderr(&output)
     );
 }
+
+herald_test!(a_dry_run_counts_failing_handlers_like_a_real_run, |dir| {
+    dir.write(
+        "rules/spin.rhai",
+        "const RULE = #{ watch: \"finance.expenses\", on: [\"delete\"] };\nfn handle(event) {\n    let x = require(event, \"fullDocument.amount\");\n}\n",
+    );
+    let events = dir.write(
+        "events.jsonl",
+        &format!("{}\n{}\n", event_line(1), event_line(2)),
+    );
+    for dry in [true, false] {
+        let mut cmd = herald();
+        cmd.arg("replay")
+            .arg(&events)
+            .arg("--rules")
+            .arg(dir.join("rules"));
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let output = cmd.output().unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "dry run {dry}: {err}");
+        assert!(
+            err.contains(
+                "replayed 2 events: 2 matched, 0 effects, 0 deduplicated, 2 dead-lettered"
+            ),
+            "dry run {dry}: {err}"
+        );
+    }
+});

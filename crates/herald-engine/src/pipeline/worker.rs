@@ -151,9 +151,14 @@ pub(crate) async fn process(
                     }
                 }
             }
-            Err(_) if dry_run => completion
-                .outcomes
-                .push((rule.name().clone(), Outcome::Failed)),
+            // A dry run writes no dead letter, but counts the failure as a
+            // real run would (the handler's diagnostic is already reported).
+            Err(_) if dry_run => {
+                completion.dead_lettered += 1;
+                completion
+                    .outcomes
+                    .push((rule.name().clone(), Outcome::Failed));
+            }
             Err(failure) => {
                 completion
                     .outcomes

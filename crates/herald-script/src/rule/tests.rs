@@ -582,7 +582,9 @@ fn missing_fields_have_defaults_or_fail_by_name() {
     let err = strict.handle(&ev, Arc::new(NoState)).unwrap_err();
     assert_eq!(err.line, 3, "{err}");
     assert!(
-        err.message.contains("required field `fullDocument.addr.city` is missing (no `fullDocument.addr`)"),
+        err.message.contains(
+            "required field `fullDocument.addr.city` is missing (no `fullDocument.addr`)"
+        ),
         "{err}"
     );
 }
