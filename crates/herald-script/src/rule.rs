@@ -65,7 +65,11 @@ impl Rule {
                 &path,
                 &text,
                 e.position(),
-                format!("syntax error: {}", e.err_type()),
+                format!(
+                    "syntax error: {}{}",
+                    e.err_type(),
+                    map_hint(&text, e.position())
+                ),
             )
         })?;
         ast.set_source(path.display().to_string());
@@ -239,6 +243,32 @@ impl Rule {
             )
             .map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, "in handle(event)"))?;
         Ok(recorder.take_intents())
+    }
+}
+
+/// A hint when a syntax error sits in `{ name: ...`, a map written without
+/// its `#`: Rhai reads `{` as a block.
+fn map_hint(source: &str, position: rhai::Position) -> &'static str {
+    let Some(line) = position.line().and_then(|l| source.lines().nth(l - 1)) else {
+        return "";
+    };
+    let looks_like_map = line.match_indices('{').any(|(i, _)| {
+        let before = line[..i].trim_end();
+        let rest = line[i + 1..].trim_start();
+        let key = rest
+            .trim_start_matches('"')
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        let after_key = rest.trim_start_matches('"')[key.len()..]
+            .trim_start_matches('"')
+            .trim_start();
+        !before.ends_with('#') && !key.is_empty() && after_key.starts_with(':')
+    });
+    if looks_like_map {
+        " (object maps are written `#{ ... }` in Rhai; `{` starts a block)"
+    } else {
+        ""
     }
 }
 

@@ -588,3 +588,17 @@ fn missing_fields_have_defaults_or_fail_by_name() {
         "{err}"
     );
 }
+
+/// `{` where `#{` was meant gets a hint (issue 14, item 3).
+#[test]
+fn a_map_without_its_hash_gets_a_hint() {
+    let err = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    notify(\"x\", {{ a: 1 }});\n}}"
+    ))
+    .unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(err.message.contains("object maps are written `#{ ... }`"), "{err}");
+    // Not for other syntax errors.
+    let err = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let = 1;\n}}")).unwrap_err();
+    assert!(!err.message.contains("object maps"), "{err}");
+}
