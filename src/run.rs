@@ -12,7 +12,7 @@ pub fn run(args: RunArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
     let uri = setup.config.mongodb.resolved_uri().ok_or_else(|| {
         Failure::BadInput(anyhow!(
-            "no MongoDB connection string: set [mongodb] uri in the config, or HERALD_MONGODB_URI"
+            "no MongoDB connection string: set [mongodb] uri in the config (--config FILE, HERALD_CONFIG or ./herald.toml), or HERALD_MONGODB_URI"
         ))
     })?;
     let options = setup

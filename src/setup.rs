@@ -3,7 +3,9 @@
 //!
 //! One precedence everywhere: the flag, then the `HERALD_*` environment
 //! variable (clap reads both), then the configuration file (whose relative
-//! paths are relative to the file itself), then the command's default. So
+//! paths are relative to the file itself), then the command's default. The
+//! configuration file is `--config` (or `HERALD_CONFIG`), else
+//! `./herald.toml` when it exists. So
 //! `herald replay --config FILE` and `herald run --config FILE` mean the same
 //! rules, the same store and the same channels.
 
@@ -22,6 +24,9 @@ pub const DEFAULT_RULES: &str = "rules";
 
 /// The store directory of `run`, `status` and `dlq` when nothing names one.
 pub const DEFAULT_STORE: &str = "data/herald";
+
+/// The configuration file used when none is named and it exists.
+pub const DEFAULT_CONFIG: &str = "herald.toml";
 
 /// What a command does when nothing names a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +68,9 @@ impl Setup {
         store: Option<PathBuf>,
         store_default: StoreDefault,
     ) -> Result<Self, Failure> {
+        // Without --config (or HERALD_CONFIG), ./herald.toml when there is one.
+        let found = Path::new(DEFAULT_CONFIG);
+        let config_path = config_path.or_else(|| found.is_file().then_some(found));
         let config = match config_path {
             Some(path) => Config::load(path).map_err(|e| Failure::BadInput(e.into()))?,
             None => Config::default(),

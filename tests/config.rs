@@ -380,3 +380,46 @@ herald_test!(config_errors_are_located_as_file_line_col, |dir| {
         );
     }
 });
+
+herald_test!(
+    a_herald_toml_in_the_working_directory_is_the_config,
+    |dir| {
+        dir.write(
+            "myrules/a.rhai",
+            "const RULE = #{ watch: \"a.b\" };\nfn handle(event) { notify(\"ops\", #{}); }\n",
+        );
+        dir.write(
+            "herald.toml",
+            "rules = \"myrules\"\n[channels.ops]\nkind = \"stdout\"\n",
+        );
+        let output = crate::util::herald()
+            .current_dir(dir.join(""))
+            .arg("check")
+            .output()
+            .unwrap();
+        let out = crate::util::stdout(&output);
+        assert!(output.status.success(), "{}", crate::util::stderr(&output));
+        assert!(
+            out.contains("1 rule(s) ok") && out.contains("config herald.toml ok"),
+            "{out}"
+        );
+        // The config is checked too: a channel it lacks is an error.
+        dir.write("herald.toml", "rules = \"myrules\"\n");
+        let output = crate::util::herald()
+            .current_dir(dir.join(""))
+            .arg("check")
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}",
+            crate::util::stderr(&output)
+        );
+        assert!(
+            crate::util::stderr(&output).contains("\"ops\" is not defined"),
+            "{}",
+            crate::util::stderr(&output)
+        );
+    }
+);

@@ -597,7 +597,10 @@ fn a_map_without_its_hash_gets_a_hint() {
     ))
     .unwrap_err();
     assert_eq!(err.line, 3, "{err}");
-    assert!(err.message.contains("object maps are written `#{ ... }`"), "{err}");
+    assert!(
+        err.message.contains("object maps are written `#{ ... }`"),
+        "{err}"
+    );
     // Not for other syntax errors.
     let err = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let = 1;\n}}")).unwrap_err();
     assert!(!err.message.contains("object maps"), "{err}");
