@@ -81,8 +81,10 @@ herald_test!(a_webhook_secret_never_leaves_the_environment, |dir| {
         ));
     }
     assert!(
-        seen[2].1.contains("http://127.0.0.1"),
-        "the dead letter names the host: {}",
+        seen[2].1.contains(&format!(
+            "POST http://127.0.0.1:{port}: error sending request"
+        )) && seen[2].1.contains("Connection refused"),
+        "the dead letter names the host and the cause: {}",
         seen[2].1
     );
     for (what, text) in &seen {
