@@ -87,6 +87,40 @@ impl EventView {
         }
     }
 
+    /// True if `new` is what `field` reads as: the same view, arrays
+    /// element by element, leaves by value. Compared against the raw bytes,
+    /// so nothing is decoded but the leaves.
+    fn holds(&self, field: &str, new: &Dynamic) -> bool {
+        match herald_core::raw::get(self.document(), field) {
+            Some(raw) => self.same_raw(raw, new),
+            None => new.is_unit() && new.tag() == 0,
+        }
+    }
+
+    fn same_raw(&self, raw: RawBsonRef<'_>, new: &Dynamic) -> bool {
+        if new.tag() != 0 {
+            return false;
+        }
+        match raw {
+            RawBsonRef::Document(doc) => new.read_lock::<EventView>().is_some_and(|view| {
+                let expected = self.sub_view(doc);
+                Arc::ptr_eq(&view.event, &self.event)
+                    && (view.start, view.end) == (expected.start, expected.end)
+            }),
+            RawBsonRef::Array(array) => new.read_lock::<Array>().is_some_and(|items| {
+                let mut items = items.iter();
+                for element in array {
+                    match (element, items.next()) {
+                        (Ok(element), Some(item)) if self.same_raw(element, item) => {}
+                        _ => return false,
+                    }
+                }
+                items.next().is_none()
+            }),
+            leaf => same_value(&raw_to_dynamic(leaf), new),
+        }
+    }
+
     fn to_json(&self) -> String {
         match bson::Document::try_from(self.document()) {
             Ok(doc) => herald_core::extjson::to_relaxed(&doc).to_string(),
@@ -99,10 +133,12 @@ impl EventView {
 /// number), or an error naming the path when any step is missing or `()`,
 /// which fails the event with that message instead of sending `()` on.
 fn require(root: Dynamic, path: &str) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+    if path.split('.').any(str::is_empty) {
+        return Err(format!("require: {path:?} is not a field path (like \"a.b.c\")").into());
+    }
     let mut value = root;
     let mut walked = Vec::new();
     for step in path.split('.') {
-        walked.push(step);
         let next = if let Some(view) = value.read_lock::<EventView>() {
             view.get(step)
         } else if let Some(map) = value.read_lock::<rhai::Map>() {
@@ -113,8 +149,15 @@ fn require(root: Dynamic, path: &str) -> Result<Dynamic, Box<rhai::EvalAltResult
                 .and_then(|i| array.get(i).cloned())
                 .unwrap_or(Dynamic::UNIT)
         } else {
-            Dynamic::UNIT
+            return Err(format!(
+                "required field `{path}`: `{}` is a {}, not a document",
+                walked.join("."),
+                value.type_name()
+            )
+            .into());
         };
+        walked.push(step);
+        // A null field is missing too: BSON null reads as `()`.
         if next.is_unit() {
             return Err(format!(
                 "required field `{path}` is missing (no `{}`)",
@@ -135,7 +178,7 @@ fn same_value(current: &Dynamic, new: &Dynamic) -> bool {
     fn same<T: PartialEq + Clone + 'static>(a: &Dynamic, b: &Dynamic) -> Option<bool> {
         Some(*a.read_lock::<T>()? == *b.read_lock::<T>()?)
     }
-    if current.type_id() != new.type_id() {
+    if current.type_id() != new.type_id() || current.tag() != new.tag() {
         return false;
     }
     if current.is_unit() {
@@ -166,7 +209,14 @@ fn same_value(current: &Dynamic, new: &Dynamic) -> bool {
         .or_else(|| same::<ImmutableString>(current, new))
         .or_else(|| same::<char>(current, new))
         .or_else(|| same::<rhai::Blob>(current, new))
-        .or_else(|| same::<rust_decimal::Decimal>(current, new))
+        .or_else(|| {
+            // Equal decimals may differ in scale (1.5 and 1.500): that is a change.
+            let (a, b) = (
+                current.read_lock::<rust_decimal::Decimal>()?,
+                new.read_lock::<rust_decimal::Decimal>()?,
+            );
+            Some(*a == *b && a.scale() == b.scale())
+        })
         .or_else(|| same::<RhaiObjectId>(current, new))
         .or_else(|| same::<RhaiDateTime>(current, new))
         .or_else(|| same::<RhaiTimestamp>(current, new))
@@ -254,7 +304,7 @@ pub fn register(engine: &mut Engine) {
                 // A method call on a field (`doc.items.len()`) writes its
                 // receiver back through here: taking back the value given
                 // out is fine; changing it is not.
-                if same_value(&view.get(field), &value) {
+                if view.holds(field, &value) {
                     return Ok(());
                 }
                 Err(format!(
@@ -289,6 +339,9 @@ pub fn register(engine: &mut Engine) {
         })
         .register_fn("require", |map: &mut rhai::Map, path: &str| {
             require(Dynamic::from_map(map.clone()), path)
+        })
+        .register_fn("require", |array: &mut Array, path: &str| {
+            require(Dynamic::from_array(array.clone()), path)
         })
         .register_fn("to_string", |view: &mut EventView| view.to_json())
         .register_fn("to_debug", |view: &mut EventView| view.to_json());

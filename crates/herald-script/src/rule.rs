@@ -249,27 +249,40 @@ impl Rule {
 /// A hint when a syntax error sits in `{ name: ...`, a map written without
 /// its `#`: Rhai reads `{` as a block.
 fn map_hint(source: &str, position: rhai::Position) -> &'static str {
-    let Some(line) = position.line().and_then(|l| source.lines().nth(l - 1)) else {
+    const HINT: &str = " (object maps are written `#{ ... }` in Rhai; `{` starts a block)";
+    let Some(number) = position.line() else {
         return "";
     };
-    let looks_like_map = line.match_indices('{').any(|(i, _)| {
-        let before = line[..i].trim_end();
-        let rest = line[i + 1..].trim_start();
-        let key = rest
-            .trim_start_matches('"')
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .next()
-            .unwrap_or("");
-        let after_key = rest.trim_start_matches('"')[key.len()..]
-            .trim_start_matches('"')
-            .trim_start();
-        !before.ends_with('#') && !key.is_empty() && after_key.starts_with(':')
+    let lines: Vec<&str> = source.lines().collect();
+    let Some(line) = number.checked_sub(1).and_then(|i| lines.get(i)) else {
+        return "";
+    };
+    // `key:` (or `"key":`) but not `path::name`.
+    let starts_with_key = |text: &str| {
+        let text = text.trim_start().trim_start_matches('"');
+        let key_len = text
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(text.len());
+        let after = text[key_len..].trim_start_matches('"').trim_start();
+        key_len > 0 && after.starts_with(':') && !after.starts_with("::")
+    };
+    let opens_block = |text: &str| {
+        let text = text.trim_end();
+        text.ends_with('{') && !text.ends_with("#{")
+    };
+    // `{ key: ...` on the line, outside string literals.
+    let on_the_line = line.match_indices('{').any(|(i, _)| {
+        let in_string = line[..i].matches('"').count() % 2 == 1;
+        !in_string && !line[..i].trim_end().ends_with('#') && starts_with_key(&line[i + 1..])
     });
-    if looks_like_map {
-        " (object maps are written `#{ ... }` in Rhai; `{` starts a block)"
-    } else {
-        ""
-    }
+    // A map over several lines: `{` ends the line before, `key:` starts this one.
+    let over_lines = starts_with_key(line)
+        && lines[..number - 1]
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|before| opens_block(before));
+    if on_the_line || over_lines { HINT } else { "" }
 }
 
 /// A diagnostic for a runtime error, at the innermost position (inside the function that failed).

@@ -127,7 +127,8 @@ pub fn register_types(engine: &mut Engine) {
 
 /// Rhai has decimal⇄integer operators but none between decimals and floats;
 /// BSON documents mix them freely: they compare through f64, and compute as
-/// decimals.
+/// decimals (`+ - * / %`, `min`, `max`). `**` and float functions need a
+/// float: `to_float()`.
 fn register_decimal_float(engine: &mut Engine) {
     use rust_decimal::prelude::ToPrimitive;
     fn f(d: Decimal) -> f64 {
@@ -155,6 +156,9 @@ fn register_decimal_float(engine: &mut Engine) {
         ("-", Decimal::checked_sub),
         ("*", Decimal::checked_mul),
         ("/", Decimal::checked_div),
+        ("%", Decimal::checked_rem),
+        ("min", |a: Decimal, b: Decimal| Some(a.min(b))),
+        ("max", |a: Decimal, b: Decimal| Some(a.max(b))),
     ] {
         engine.register_fn(
             op,
@@ -171,14 +175,24 @@ fn register_decimal_float(engine: &mut Engine) {
     }
 }
 
-/// The decimal a float is written as (its shortest round-trip text).
+/// The decimal a float is written as (its shortest round-trip text); an
+/// error for what a decimal cannot hold (NaN, infinities, beyond ±7.9e28,
+/// or so small it would round to zero).
 fn float_as_decimal(x: f64) -> Result<Decimal, Box<EvalAltResult>> {
+    if !x.is_finite() {
+        return Err(format!("{x} cannot be used in decimal arithmetic").into());
+    }
     let text = x.to_string();
-    Decimal::from_str(&text)
+    let decimal = Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|_| {
-            format!("{text} cannot be used with a decimal (out of a decimal's range)").into()
-        })
+        .map_err(|_| format!("{text} is out of a decimal's range (±7.9e28); convert the decimal with to_float() to mix them"))?;
+    if decimal.is_zero() && x != 0.0 {
+        return Err(format!(
+            "{text} is too small for a decimal (28 digits after the point); convert the decimal with to_float() to mix them"
+        )
+        .into());
+    }
+    Ok(decimal)
 }
 
 fn decimal_overflow(op: &str) -> Box<EvalAltResult> {

@@ -587,6 +587,32 @@ fn missing_fields_have_defaults_or_fail_by_name() {
         ),
         "{err}"
     );
+    for (path, expected) in [
+        ("", "is not a field path"),
+        ("fullDocument.", "is not a field path"),
+        (
+            "fullDocument.approver.x",
+            "`fullDocument.approver` is a string, not a document",
+        ),
+        (
+            "fullDocument.nothing",
+            "is missing (no `fullDocument.nothing`)",
+        ),
+    ] {
+        let rule = load(&format!(
+            "{RULE_HEAD}fn handle(event) {{\n    require(event, \"{path}\");\n}}"
+        ))
+        .unwrap();
+        let err = rule.handle(&ev, Arc::new(NoState)).unwrap_err();
+        assert!(err.message.contains(expected), "{path}: {err}");
+    }
+    // Arrays too, by index.
+    let items = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    notify(\"x\", #{{ v: require([#{{ a: 1 }}], \"0.a\") }});\n}}"
+    ))
+    .unwrap();
+    let intents = items.handle(&ev, Arc::new(NoState)).unwrap();
+    assert!(intents[0].to_json().to_string().contains(r#""v":1"#));
 }
 
 /// `{` where `#{` was meant gets a hint (issue 14, item 3).
@@ -601,7 +627,67 @@ fn a_map_without_its_hash_gets_a_hint() {
         err.message.contains("object maps are written `#{ ... }`"),
         "{err}"
     );
-    // Not for other syntax errors.
-    let err = load(&format!("{RULE_HEAD}fn handle(event) {{\n    let = 1;\n}}")).unwrap_err();
-    assert!(!err.message.contains("object maps"), "{err}");
+    // A map over several lines.
+    let err = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    notify(\"x\", {{\n        a: 1,\n    }});\n}}"
+    ))
+    .unwrap_err();
+    assert!(
+        err.message.contains("object maps are written `#{ ... }`"),
+        "{err}"
+    );
+    // Not for other syntax errors, paths, or braces in strings.
+    for body in [
+        "let = 1;",
+        "if true { x::y() }",
+        "let s = \"got {id: 1}\" +;",
+    ] {
+        let err = load(&format!("{RULE_HEAD}fn handle(event) {{\n    {body}\n}}")).unwrap_err();
+        assert!(!err.message.contains("object maps"), "{body}: {err}");
+    }
+}
+
+/// Decimal with float: `%`, `min`, `max` stay decimal; what a decimal cannot
+/// hold is an error naming the way out (`to_float()`), never a silent zero.
+#[test]
+fn decimal_float_edges_are_errors_not_surprises() {
+    let ev = expense_insert(Bson::Decimal128("1.5".parse().unwrap()));
+    let ok = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{\n    let a = event.fullDocument.amount;\n    notify(\"out\", #{{ rem: a % 1.0, lo: min(a, 2.0), hi: max(a, 2.0), pow: a.to_float() ** 2.0 }});\n}}"
+    ))
+    .unwrap();
+    let intents = ok.handle(&ev, Arc::new(NoState)).unwrap();
+    assert_eq!(
+        intents[0].to_json().to_string(),
+        r#"{"kind":"notify","target":"out","args":{"hi":{"$numberDecimal":"2"},"lo":{"$numberDecimal":"1.5"},"pow":2.25,"rem":{"$numberDecimal":"0.5"}}}"#
+    );
+    for (expr, expected) in [
+        ("a + 1e30", "out of a decimal's range"),
+        ("a * 1e-30", "too small for a decimal"),
+        ("a / 1e-30", "too small for a decimal"),
+    ] {
+        let rule = load(&format!(
+            "{RULE_HEAD}fn handle(event) {{\n    let a = event.fullDocument.amount;\n    let x = {expr};\n}}"
+        ))
+        .unwrap();
+        let err = rule.handle(&ev, Arc::new(NoState)).unwrap_err();
+        assert!(
+            err.message.contains(expected) && err.message.contains("to_float()"),
+            "{expr}: {err}"
+        );
+    }
+}
+
+/// A write-back that changes a decimal's scale, or a value's tag, is a change.
+#[test]
+fn a_changed_scale_or_tag_is_refused() {
+    let ev = expense_insert(Bson::Decimal128("1.5".parse().unwrap()));
+    for body in [
+        "event.fullDocument.amount = parse_decimal(\"1.500\");",
+        "event.fullDocument.amount.tag = 42;",
+    ] {
+        let rule = load(&format!("{RULE_HEAD}fn handle(event) {{\n    {body}\n}}")).unwrap();
+        let err = rule.handle(&ev, Arc::new(NoState)).unwrap_err();
+        assert!(err.message.contains("read-only"), "{body}: {err}");
+    }
 }
