@@ -31,7 +31,7 @@ pub enum Command {
     /// Compile and validate rules; report errors as file:line:col.
     Check(RulesArgs),
     /// Run each rule's fixture tests (NAME.test.json beside NAME.rhai).
-    Test(RulesArgs),
+    Test(TestArgs),
     /// Run the rules on live MongoDB change streams until SIGINT/SIGTERM.
     Run(RunArgs),
     /// Show each stream's checkpoint and lag, per-rule counts, gaps and the dead-letter queue.
@@ -224,8 +224,19 @@ pub struct ReplayArgs {
     pub skip_bad_lines: bool,
 }
 
-/// `herald check` and `herald test`: the rules, positionally or from the config.
+/// `herald test`: the rules (as for `check`), and whether every rule needs a fixture.
 #[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The rules and configuration.
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// A rule without a fixture file fails the run (exit 1).
+    #[arg(long)]
+    pub require_fixtures: bool,
+}
+
+/// `herald check` and `herald test`: the rules, positionally or from the config.
+#[derive(Debug, Args, Default)]
 pub struct RulesArgs {
     /// The rules directory (default: the config's `rules`, else `rules`).
     #[arg(env = "HERALD_RULES")]

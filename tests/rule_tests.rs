@@ -72,3 +72,33 @@ herald_test!(a_broken_fixture_is_bad_input_with_a_position, |dir| {
         stderr(&output)
     );
 });
+
+herald_test!(require_fixtures_fails_a_rule_without_one, |dir| {
+    dir.write("rules/a.rhai", RULE);
+    dir.write("rules/b.rhai", RULE);
+    dir.write("rules/a.test.json", &fixture(7));
+    let output = herald()
+        .args(["test", "--require-fixtures"])
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("--  b: no fixture"), "{out}");
+    assert!(
+        out.contains("1 passed, 0 failed, 1 rule(s) without fixtures"),
+        "{out}"
+    );
+    assert!(
+        stderr(&output).contains("1 rule(s) have no fixture"),
+        "{}",
+        stderr(&output)
+    );
+    // Without the flag, a missing fixture is listed but not an error.
+    let output = herald()
+        .arg("test")
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stdout(&output));
+});
