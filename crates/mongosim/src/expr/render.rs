@@ -83,37 +83,11 @@ fn write_value(out: &mut String, value: &Bson) {
 
 /// A double as C++ streams print it by default (`%g`: six significant digits).
 pub fn g6(x: f64) -> String {
+    // C++ streams print NaN without its sign.
     if x.is_nan() {
         return "nan".to_owned();
     }
-    if x.is_infinite() {
-        return if x < 0.0 { "-inf" } else { "inf" }.to_owned();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.to_owned();
-    }
-    let scientific = format!("{x:.5e}");
-    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
-    let exponent: i32 = exponent.parse().expect("{:e} exponent is a number");
-    if !(-4..6).contains(&exponent) {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!(
-            "{}e{sign}{:02}",
-            strip_zeros(mantissa),
-            exponent.unsigned_abs()
-        )
-    } else {
-        let decimals = usize::try_from(5 - exponent).expect("exponent below 6");
-        strip_zeros(&format!("{x:.decimals$}")).to_owned()
-    }
-}
-
-fn strip_zeros(text: &str) -> &str {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        text
-    }
+    crate::indexes::display::general(x, 6)
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.

@@ -174,6 +174,12 @@ pub fn double(x: f64) -> String {
 
 /// C's `printf("%.16g", x)`.
 fn g16(x: f64) -> String {
+    general(x, 16)
+}
+
+/// C's `printf("%.{digits}g", x)` (`digits` significant digits, 1 to 17;
+/// NaN with its sign, as glibc prints it).
+pub(crate) fn general(x: f64, digits: i32) -> String {
     if x.is_nan() {
         return if x.is_sign_negative() { "-nan" } else { "nan" }.to_owned();
     }
@@ -183,10 +189,11 @@ fn g16(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    let scientific = format!("{x:.15e}");
+    let places = usize::try_from(digits - 1).expect("at least one digit");
+    let scientific = format!("{x:.places$e}");
     let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
     let exponent: i32 = exponent.parse().expect("{:e} exponent is a number");
-    if !(-4..16).contains(&exponent) {
+    if !(-4..digits).contains(&exponent) {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!(
             "{}e{sign}{:02}",
@@ -194,7 +201,7 @@ fn g16(x: f64) -> String {
             exponent.unsigned_abs()
         )
     } else {
-        let decimals = usize::try_from(15 - exponent).expect("exponent below 16");
+        let decimals = usize::try_from(digits - 1 - exponent).expect("exponent below digits");
         strip_zeros(&format!("{x:.decimals$}")).to_owned()
     }
 }
