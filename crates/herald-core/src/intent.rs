@@ -1,7 +1,7 @@
 //! Intents: what a rule handler asks the engine to do.
 //!
 //! Scripts have no I/O. Each builtin a handler calls (`notify`, `webhook`,
-//! `insert_doc`, `log`, `set_state`, `del_state`) records one intent; the
+//! `insert_doc`, `upsert_doc`, `log`, `set_state`, `del_state`) records one intent; the
 //! engine executes them after the handler returns, in order.
 
 use crate::Namespace;
@@ -41,6 +41,13 @@ pub enum Intent {
         /// The document.
         doc: Document,
     },
+    /// Insert or replace a document by its own `_id` (which the document must have).
+    UpsertDoc {
+        /// Where to write.
+        ns: Namespace,
+        /// The document, `_id` included.
+        doc: Document,
+    },
     /// Write a line to herald's log.
     Log {
         /// Severity.
@@ -63,12 +70,13 @@ pub enum Intent {
 }
 
 impl Intent {
-    /// The builtin's name: `notify`, `webhook`, `insert_doc`, `log`, `set_state`, `del_state`.
+    /// The builtin's name: `notify`, `webhook`, `insert_doc`, `upsert_doc`, `log`, `set_state`, `del_state`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Notify { .. } => "notify",
             Self::Webhook { .. } => "webhook",
             Self::InsertDoc { .. } => "insert_doc",
+            Self::UpsertDoc { .. } => "upsert_doc",
             Self::Log { .. } => "log",
             Self::SetState { .. } => "set_state",
             Self::DelState { .. } => "del_state",
@@ -80,7 +88,7 @@ impl Intent {
         match self {
             Self::Notify { channel, .. } => Some(channel),
             Self::Webhook { name, .. } => Some(name),
-            Self::InsertDoc { .. } => None,
+            Self::InsertDoc { .. } | Self::UpsertDoc { .. } => None,
             Self::Log { level, .. } => Some(level.as_str()),
             Self::SetState { key, .. } | Self::DelState { key } => Some(key),
         }
@@ -91,7 +99,9 @@ impl Intent {
         match self {
             Self::Notify { message, .. } => message.clone(),
             Self::Webhook { payload, .. } => payload.clone(),
-            Self::InsertDoc { ns, doc } => doc! { "ns": ns.to_string(), "doc": doc.clone() },
+            Self::InsertDoc { ns, doc } | Self::UpsertDoc { ns, doc } => {
+                doc! { "ns": ns.to_string(), "doc": doc.clone() }
+            }
             Self::Log { message, .. } => doc! { "message": message.as_str() },
             Self::SetState { value, .. } => doc! { "value": value.clone() },
             Self::DelState { .. } => Document::new(),
@@ -99,12 +109,15 @@ impl Intent {
     }
 
     /// True for intents that act outside herald (`notify`, `webhook`,
-    /// `insert_doc`): these are numbered, carry an idempotency key, are
-    /// retried and can fail an event. `log` and state changes are not.
+    /// `insert_doc`, `upsert_doc`): these are numbered, carry an idempotency
+    /// key, are retried and can fail an event. `log` and state changes are not.
     pub fn is_effect(&self) -> bool {
         matches!(
             self,
-            Self::Notify { .. } | Self::Webhook { .. } | Self::InsertDoc { .. }
+            Self::Notify { .. }
+                | Self::Webhook { .. }
+                | Self::InsertDoc { .. }
+                | Self::UpsertDoc { .. }
         )
     }
 

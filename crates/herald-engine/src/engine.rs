@@ -190,7 +190,7 @@ impl EngineBuilder {
         self
     }
 
-    /// Executes `insert_doc` intents through this client.
+    /// Executes `insert_doc` and `upsert_doc` intents through this client.
     pub fn mongodb(mut self, client: mongodb::Client) -> Self {
         self.mongodb = Some(client);
         self
@@ -240,7 +240,7 @@ impl EngineBuilder {
             channels.insert_webhook(name, channel);
         }
         if let Some(client) = self.mongodb {
-            channels.set_mongodb(Arc::new(crate::effects::InsertDocChannel::new(client)));
+            channels.set_mongodb(Arc::new(crate::effects::DocWriteChannel::new(client)));
         }
         let limits = self.config.engine.call_limits();
         if !herald_script::alloc::is_installed() {

@@ -130,7 +130,7 @@ pub fn unknown_calls(engine: &Arc<Engine>, ast: &AST) -> Vec<UnknownCall> {
     unknown
 }
 
-/// Every `insert_doc` call whose literal collection cannot be written to,
+/// Every `insert_doc` or `upsert_doc` call whose literal collection cannot be written to,
 /// with why, in source order.
 ///
 /// ```
@@ -149,9 +149,9 @@ pub fn bad_insert_targets(ast: &AST) -> Vec<UnknownCall> {
             _ => None,
         };
         if let Some((call, position)) = call
-            && call.name == "insert_doc"
+            && crate::intents::WRITE_BUILTINS.contains(&call.name.as_str())
             && let Some(Expr::StringConstant(ns, _)) = call.args.first()
-            && let Err(why) = crate::intents::insert_namespace(ns)
+            && let Err(why) = crate::intents::write_namespace(&call.name, ns)
         {
             bad.push(UnknownCall {
                 name: why,

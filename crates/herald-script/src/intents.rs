@@ -1,4 +1,5 @@
-//! The intent builtins: `notify`, `webhook`, `insert_doc`, `log`, and rule state.
+//! The intent builtins: `notify`, `webhook`, `insert_doc`, `upsert_doc`, `log`,
+//! and rule state.
 //!
 //! Each call of a handler gets a fresh recorder, passed to the builtins
 //! through Rhai's per-call tag. Builtins check their arguments and record an
@@ -18,16 +19,36 @@ pub trait StateRead: Send + Sync {
     fn get_state(&self, rule: &str, key: &str) -> Option<Bson>;
 }
 
-/// The collection `insert_doc` writes to, or why `text` is not one.
-pub fn insert_namespace(text: &str) -> Result<Namespace, String> {
+/// The builtins that write documents to MongoDB.
+pub const WRITE_BUILTINS: [&str; 2] = ["insert_doc", "upsert_doc"];
+
+/// The collection a write builtin (`insert_doc`, `upsert_doc`) writes to, or
+/// why `text` is not one.
+///
+/// ```
+/// use herald_script::intents::write_namespace;
+/// assert_eq!(write_namespace("upsert_doc", "app.audit").unwrap().to_string(), "app.audit");
+/// assert!(write_namespace("insert_doc", "audit").unwrap_err().contains("db.collection"));
+/// ```
+pub fn write_namespace(builtin: &str, text: &str) -> Result<Namespace, String> {
     let ns: Namespace = text
         .parse()
         .map_err(|e: herald_core::NamespaceError| e.to_string())?;
     if ns.coll.is_none() {
-        return Err(format!("insert_doc needs \"db.collection\", got {text:?}"));
+        return Err(format!("{builtin} needs \"db.collection\", got {text:?}"));
     }
     Ok(ns)
 }
+
+/// Why `insert_doc` refuses a document with its own `_id`.
+const INSERT_WITH_ID: &str = "insert_doc sets `_id` to the effect's idempotency key (so a \
+repeat is never written twice), but this document has its own `_id`; use \
+upsert_doc(\"db.collection\", doc) to write a document by its own `_id`, or rename the field";
+
+/// Why `upsert_doc` refuses a document without `_id`.
+const UPSERT_WITHOUT_ID: &str = "upsert_doc writes the document by its `_id`, and this \
+document has none; add `_id`, or use insert_doc(\"db.collection\", doc) to insert a new \
+document keyed by the effect";
 
 /// A state that is always empty (dry runs without a store, tests).
 #[derive(Debug, Default, Clone, Copy)]
@@ -137,8 +158,25 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "insert_doc",
         |ctx: NativeCallContext, ns: &str, doc: Map| {
-            let ns = insert_namespace(ns)?;
+            let ns = write_namespace("insert_doc", ns)?;
+            if doc.contains_key("_id") {
+                return Err(INSERT_WITH_ID.into());
+            }
             let intent = Intent::InsertDoc {
+                ns,
+                doc: document(&doc, "document")?,
+            };
+            record(&ctx, intent)
+        },
+    );
+    engine.register_fn(
+        "upsert_doc",
+        |ctx: NativeCallContext, ns: &str, doc: Map| {
+            let ns = write_namespace("upsert_doc", ns)?;
+            if !doc.contains_key("_id") {
+                return Err(UPSERT_WITHOUT_ID.into());
+            }
+            let intent = Intent::UpsertDoc {
                 ns,
                 doc: document(&doc, "document")?,
             };

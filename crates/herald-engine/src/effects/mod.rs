@@ -14,7 +14,7 @@ mod retry;
 mod stdout;
 mod webhook;
 
-pub use self::mongodb::InsertDocChannel;
+pub use self::mongodb::DocWriteChannel;
 pub use file::FileChannel;
 pub use log::{LogChannel, write_rule_log};
 pub use registry::Channels;

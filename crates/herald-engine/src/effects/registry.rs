@@ -90,7 +90,7 @@ impl Channels {
         self.webhooks.insert(name.into(), channel);
     }
 
-    /// Executes `insert_doc` through this channel (a MongoDB client).
+    /// Executes `insert_doc` and `upsert_doc` through this channel (a MongoDB client).
     pub fn set_mongodb(&mut self, channel: Arc<dyn Channel>) {
         self.mongodb = Some(channel);
     }
@@ -114,9 +114,15 @@ impl Channels {
             Intent::Log { .. } => Err(EffectError::permanent(
                 "log intents are written by the engine, not a channel",
             )),
-            Intent::InsertDoc { .. } => self.mongodb.clone().ok_or_else(|| {
-                EffectError::permanent("insert_doc needs a MongoDB connection, which replays of event files do not have; run the rule with `herald run`")
-            }),
+            Intent::InsertDoc { .. } | Intent::UpsertDoc { .. } => {
+                self.mongodb.clone().ok_or_else(|| {
+                    EffectError::permanent(format!(
+                        "{} needs a MongoDB connection, which replays of event files do not have; \
+                         run the rule with `herald run`",
+                        intent.kind()
+                    ))
+                })
+            }
             Intent::SetState { .. } | Intent::DelState { .. } => Err(EffectError::permanent(
                 "state intents are applied by the engine, not a channel",
             )),

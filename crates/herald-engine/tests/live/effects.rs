@@ -2,6 +2,7 @@
 
 use crate::harness::*;
 use bson::doc;
+use futures_util::TryStreamExt;
 
 /// A duplicate key on `_id` (an earlier attempt wrote it) counts as done; a
 /// duplicate on another unique index is a failure that is dead-lettered.
@@ -59,7 +60,7 @@ async fn insert_doc_counts_only_its_own_id_as_already_done() {
     // The channel itself: a repeat of one effect (same key, so same `_id`) is
     // done; another effect with the same order is refused by the other index.
     use herald_engine::effects::Channel;
-    let channel = herald_engine::effects::InsertDocChannel::new(client.clone());
+    let channel = herald_engine::effects::DocWriteChannel::new(client.clone());
     let effect = |token: &str| {
         herald_core::Effect::new(
             "audit".into(),
@@ -83,4 +84,83 @@ async fn insert_doc_counts_only_its_own_id_as_already_done() {
         "{refused:?}"
     );
     assert_eq!(audit.count_documents(doc! {}).await.unwrap(), 3);
+}
+
+/// `upsert_doc` writes a document by its own `_id`: the insert and the
+/// replace of one source document leave one copy, the latest; repeating an
+/// effect changes nothing; `insert_doc` refuses a document with an `_id`.
+#[tokio::test]
+async fn upsert_doc_keeps_one_document_per_id() {
+    let t = Target::any("upsert_doc").await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy_ns = t.ns("d.copy");
+    let rule = format!(
+        "const RULE = #{{ watch: \"{}\", on: [\"insert\", \"replace\"] }};\nfn handle(event) {{ upsert_doc(\"{copy_ns}\", #{{ _id: event.documentKey._id, v: event.fullDocument.v }}); }}\n",
+        t.ns("d.c")
+    );
+    let rules_dir = rules(dir.path(), &[("copy", &rule)]);
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    let copy = client
+        .database(&t.ns("d"))
+        .collection::<bson::Document>("copy");
+    let (_recorder, running) = launch(&t, &rules_dir, dir.path(), 1).await;
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1, "v": 1}).await.unwrap();
+    c.replace_one(doc! {"_id": 1}, doc! {"v": 2}).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while copy.count_documents(doc! {"v": 2}).await.unwrap() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replace was never copied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let summary = running.stop().await.unwrap();
+    assert_eq!(
+        (summary.effects, summary.dead_lettered),
+        (2, 0),
+        "{summary:?}"
+    );
+    let copies: Vec<_> = copy
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    assert_eq!(copies, vec![doc! {"_id": 1, "v": 2}]);
+
+    use herald_engine::effects::Channel;
+    let channel = herald_engine::effects::DocWriteChannel::new(client.clone());
+    let effect = |intent| {
+        herald_core::Effect::new(
+            "copy".into(),
+            herald_core::ResumeToken::new(bson::RawBson::String("t9".into())),
+            0,
+            intent,
+        )
+    };
+    let upsert = effect(herald_core::Intent::UpsertDoc {
+        ns: copy_ns.parse().unwrap(),
+        doc: doc! {"_id": 1, "v": 3},
+    });
+    assert_eq!(channel.send(&upsert).await, Ok(()));
+    assert_eq!(channel.send(&upsert).await, Ok(()), "a repeat is done");
+    assert_eq!(
+        copy.find_one(doc! {}).await.unwrap(),
+        Some(doc! {"_id": 1, "v": 3})
+    );
+    assert_eq!(copy.count_documents(doc! {}).await.unwrap(), 1);
+    let refused = channel
+        .send(&effect(herald_core::Intent::InsertDoc {
+            ns: copy_ns.parse().unwrap(),
+            doc: doc! {"_id": 5},
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        !refused.retryable && refused.message.contains("use upsert_doc"),
+        "{refused:?}"
+    );
+    assert_eq!(copy.count_documents(doc! {}).await.unwrap(), 1);
 }

@@ -691,3 +691,40 @@ fn a_changed_scale_or_tag_is_refused() {
         assert!(err.message.contains("read-only"), "{body}: {err}");
     }
 }
+
+#[test]
+fn insert_doc_refuses_its_own_id_and_upsert_doc_needs_one() {
+    let run = |body: &str| {
+        load(&format!("{RULE_HEAD}fn handle(event) {{\n    {body}\n}}"))
+            .unwrap()
+            .handle(&expense_insert(Bson::Int32(5000)), Arc::new(NoState))
+    };
+    // `insert_doc` keys the document by the effect: an `_id` of its own
+    // would be replaced silently, so the call fails and names the fix.
+    let err = run(r#"insert_doc("app.audit", #{ _id: 7, n: 1 });"#).unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(
+        err.message.contains("has its own `_id`") && err.message.contains("upsert_doc("),
+        "{err}"
+    );
+    let err = run(r#"upsert_doc("app.audit", #{ n: 1 });"#).unwrap_err();
+    assert!(
+        err.message.contains("has none") && err.message.contains("insert_doc("),
+        "{err}"
+    );
+    let err = load(&format!(
+        "{RULE_HEAD}fn handle(event) {{ upsert_doc(\"audit\", #{{ _id: 1 }}); }}"
+    ))
+    .unwrap_err();
+    assert!(
+        err.message.contains("upsert_doc needs \"db.collection\""),
+        "{err}"
+    );
+    let intents = run(r#"upsert_doc("app.audit", #{ _id: 7, n: 1 });"#).unwrap();
+    let json: Vec<String> = intents.iter().map(|i| i.to_json().to_string()).collect();
+    assert_eq!(
+        json,
+        [r#"{"kind":"upsert_doc","args":{"ns":"app.audit","doc":{"_id":7,"n":1}}}"#]
+    );
+    assert!(intents[0].is_effect());
+}
