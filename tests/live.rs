@@ -464,3 +464,33 @@ fn drop_collection(uri: &str, db: &str, coll: &str) {
                 .unwrap();
         });
 }
+
+herald_test!(a_standalone_server_is_one_sentence_naming_the_fix, |dir| {
+    let sim = MongoSimProcess::start_with(&["--standalone"]);
+    let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"{rules}\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\n[channels.approvals]\nkind = \"log\"\n{OTHER_CHANNELS}",
+            rules = root().join("rules").display(),
+            uri = sim.uri,
+        ),
+    );
+    let output = herald()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let errors: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|l| !l.starts_with("herald: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: the MongoDB server is a standalone, which has no change streams; run it as a replica set (one node will do: start mongod with --replSet rs0 and run rs.initiate() once) or point [mongodb] uri at a replica set"
+        ],
+    );
+});

@@ -88,9 +88,15 @@ pub struct MongoSimProcess {
 impl MongoSimProcess {
     /// Starts `mongosim --port 0` and reads the address it prints.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts `mongosim --port 0` with more arguments (`--standalone`).
+    pub fn start_with(args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(mongosim_bin())
             .args(["--port", "0"])
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -127,6 +127,12 @@ pub enum SourceError {
         /// The stored position, as text.
         since: String,
     },
+    /// The server is a standalone: MongoDB has change streams only on
+    /// replica sets and sharded clusters.
+    #[error(
+        "the MongoDB server is a standalone, which has no change streams; run it as a replica set (one node will do: start mongod with --replSet rs0 and run rs.initiate() once) or point [mongodb] uri at a replica set"
+    )]
+    NotReplicaSet,
     /// The server's current time could not be read (to start rules added
     /// since the last run from now).
     #[error(

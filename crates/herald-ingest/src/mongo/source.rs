@@ -32,6 +32,9 @@ pub struct MongoSource {
     start_times: HashMap<String, bson::Timestamp>,
     rx: Option<mpsc::Receiver<Message>>,
     tasks: JoinSet<()>,
+    /// Whether the server was found to have change streams (checked once,
+    /// before the first command that needs them).
+    checked: bool,
 }
 
 impl MongoSource {
@@ -45,7 +48,33 @@ impl MongoSource {
             start_times: HashMap::new(),
             rx: None,
             tasks: JoinSet::new(),
+            checked: false,
         }
+    }
+
+    /// Fails with [`SourceError::NotReplicaSet`] when the server is a
+    /// standalone (its `hello` has no `setName` and it is not a `mongos`):
+    /// its refusals would otherwise surface later, as a missing
+    /// `operationTime` or an aggregate error per stream. Other failures are
+    /// left to the commands that follow, which retry or explain them.
+    async fn ensure_change_streams(&mut self) -> Result<(), SourceError> {
+        if self.checked {
+            return Ok(());
+        }
+        if let Ok(hello) = self
+            .client
+            .database("admin")
+            .run_command(bson::doc! { "hello": 1 })
+            .await
+        {
+            let replica_set = hello.get_str("setName").is_ok();
+            let mongos = hello.get_str("msg") == Ok("isdbgrid");
+            if !replica_set && !mongos {
+                return Err(SourceError::NotReplicaSet);
+            }
+            self.checked = true;
+        }
+        Ok(())
     }
 
     /// The streams it opens.
@@ -102,6 +131,7 @@ impl Source for MongoSource {
     /// The server's time now: a ping's `operationTime` (the driver waits for
     /// a server as long as its server selection timeout allows).
     async fn current_time(&mut self) -> Result<Option<bson::Timestamp>, SourceError> {
+        self.ensure_change_streams().await?;
         let reply = self
             .client
             .database("admin")
@@ -128,6 +158,7 @@ impl Source for MongoSource {
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         if self.rx.is_none() {
+            self.ensure_change_streams().await?;
             self.rx = Some(self.start()?);
         }
         let rx = self.rx.as_mut().expect("started");
