@@ -1,5 +1,7 @@
 //! Outcomes and exit codes: 0 ok, 1 runtime failure, 2 bad input.
 
+use crate::logging::say;
+use serde_json::json;
 use std::process::ExitCode;
 
 /// Why a command failed, which decides the exit code.
@@ -21,11 +23,11 @@ pub fn code(outcome: Outcome) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::BadInput(e)) => {
-            eprintln!("error: {e:#}");
+            say::error(format!("{e:#}"), json!({ "exit_code": 2 }));
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
+            say::error(format!("{e:#}"), json!({ "exit_code": 1 }));
             ExitCode::from(1)
         }
         Err(Failure::Reported(code)) => ExitCode::from(code),

@@ -20,6 +20,7 @@ mod streams;
 mod test;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use std::process::ExitCode;
 
 /// Counts each thread's allocations, so a handler call's memory is bounded
@@ -28,8 +29,11 @@ use std::process::ExitCode;
 static ALLOCATOR: herald_script::alloc::CountingAllocator = herald_script::alloc::CountingAllocator;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    logging::init(&cli.log_format);
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    logging::init(cli.log_format);
     let result = match cli.command {
         cli::Command::Replay(args) => replay::run(args),
         cli::Command::Check(args) => check::run(args),
@@ -42,4 +46,36 @@ fn main() -> ExitCode {
         cli::Command::BenchCase(args) => bench::replay::run_case(args),
     };
     exit::code(result)
+}
+
+/// Arguments clap refused (or `--help`/`--version`): as clap prints them,
+/// or as one JSON error line when JSON logs were asked for, so a log
+/// pipeline never sees a line it cannot parse.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if informational || !json_requested() {
+        e.exit();
+    }
+    logging::init(cli::LogFormat::Json);
+    let text = e.render().to_string();
+    let text = text.trim_end();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    logging::say::error(text, serde_json::json!({ "kind": "usage" }));
+    ExitCode::from(2)
+}
+
+/// Whether `--log-format json` (or `HERALD_LOG_FORMAT=json`) is among
+/// arguments clap could not parse as a whole.
+fn json_requested() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json");
+    flag || std::env::var("HERALD_LOG_FORMAT").is_ok_and(|v| v == "json")
 }

@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 
 /// A bar over the file's bytes; hidden when stderr is not a terminal.
 pub fn for_file(bytes: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() || crate::logging::format() != crate::cli::LogFormat::Pretty
+    {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(bytes);

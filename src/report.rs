@@ -1,5 +1,6 @@
 //! Rendering rule diagnostics with the offending source line (miette).
 
+use crate::logging::say;
 use herald_script::Diagnostic;
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Report,
@@ -8,7 +9,18 @@ use std::io::IsTerminal;
 
 /// Prints a diagnostic to stderr: `file:line:col: message`, then the line with a marker.
 pub fn print(diagnostic: &Diagnostic) {
-    eprintln!("error: {diagnostic}");
+    say::error(
+        diagnostic,
+        serde_json::json!({
+            "file": diagnostic.file.display().to_string(),
+            "line": diagnostic.line,
+            "column": diagnostic.column,
+            "reason": diagnostic.message,
+        }),
+    );
+    if crate::logging::format() != crate::cli::LogFormat::Pretty {
+        return;
+    }
     let (Some(source), Some(offset)) = (&diagnostic.source, diagnostic.offset()) else {
         return;
     };
@@ -30,6 +42,6 @@ pub fn print(diagnostic: &Diagnostic) {
         .render_report(&mut text, report.as_ref())
         .is_ok()
     {
-        eprintln!("{text}");
+        say::detail(text);
     }
 }

@@ -2,10 +2,12 @@
 
 use crate::cli::RunArgs;
 use crate::exit::{self, Failure, Outcome};
+use crate::logging::say;
 use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
 use herald_engine::{Quiet, RunOptions};
 use herald_ingest::mongo::{MongoSource, StreamPlan, plan_with, summary, uri::redact};
+use serde_json::json;
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Outcome {
@@ -32,7 +34,10 @@ pub fn run(args: RunArgs) -> Outcome {
             .map_err(|e| Failure::BadInput(anyhow!("mongodb.streams: {e}")))?;
         let stopped = herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
         for (target, stop) in &stopped {
-            eprintln!("herald: {target} is stopped ({}); `herald streams resume {target}` starts it again", stop.reason);
+            say::warn(
+                format!("{target} is stopped ({}); `herald streams resume {target}` starts it again", stop.reason),
+                json!({ "watch": target.to_string(), "reason": stop.reason }),
+            );
         }
         if plans.is_empty() {
             return Err(Failure::Runtime(anyhow!(
@@ -41,19 +46,30 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         for p in &plans {
             let targets: Vec<String> = p.targets.iter().map(ToString::to_string).collect();
-            tracing::info!(stream = %p.id, ?targets, rules = ?p.rules, full_document = p.full_document.as_str(), "opening change stream");
+            let (targets, rules) = (json!(targets).to_string(), json!(p.rules).to_string());
+            tracing::info!(stream = %p.id, %targets, %rules, full_document = p.full_document.as_str(), "opening change stream");
         }
         record_plan(&engine, &plans).map_err(exit::run_failure)?;
         let store = setup.store.as_deref().unwrap_or(std::path::Path::new(crate::setup::DEFAULT_STORE));
-        eprintln!("herald: {} at {}; store {}", summary(&plans), redact(&uri), store.display());
+        say::info(
+            format!("herald: {} at {}; store {}", summary(&plans), redact(&uri), store.display()),
+            json!({ "streams": plans.len(), "uri": redact(&uri).to_string(), "store": store.display().to_string() }),
+        );
         let source = MongoSource::new(client, plans, options);
         let summary = engine
             .run(source, &mut Quiet, shutdown_signal())
             .await
             .map_err(exit::run_failure)?;
-        eprintln!(
-            "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} stream retries, {} gaps",
-            summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.stream_retries, summary.gaps
+        say::info(
+            format!(
+                "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} stream retries, {} gaps",
+                summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.stream_retries, summary.gaps
+            ),
+            json!({
+                "events": summary.events, "matched": summary.matched, "effects": summary.effects,
+                "deduplicated": summary.deduplicated, "dead_lettered": summary.dead_lettered,
+                "stream_retries": summary.stream_retries, "gaps": summary.gaps,
+            }),
         );
         if summary.streams_failed > 0 {
             return Err(Failure::Runtime(anyhow!(
@@ -113,8 +129,9 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
     }
-    eprintln!(
-        "herald: shutting down: finishing in-flight events (send the signal again to exit at once)"
+    say::info(
+        "herald: shutting down: finishing in-flight events (send the signal again to exit at once)",
+        json!({}),
     );
     // A second signal exits at once. Commits are atomic, so the store stays
     // consistent; events not yet committed are redone on the next run.
@@ -133,7 +150,7 @@ pub async fn shutdown_signal() {
             _ = tokio::signal::ctrl_c() => {}
             _ = second_term => {}
         }
-        eprintln!("herald: second signal: exiting now");
+        say::info("herald: second signal: exiting now", json!({}));
         std::process::exit(130);
     });
 }

@@ -103,7 +103,10 @@ impl Setup {
     pub fn load_rules(&self) -> Result<RuleSet, Failure> {
         RuleSet::load_dir(&self.rules).map_err(|diagnostics| {
             diagnostics.iter().for_each(report::print);
-            eprintln!("{} error(s) in {}", diagnostics.len(), self.rules.display());
+            crate::logging::say::info(
+                format!("{} error(s) in {}", diagnostics.len(), self.rules.display()),
+                serde_json::json!({ "errors": diagnostics.len(), "rules": self.rules.display().to_string() }),
+            );
             Failure::Reported(2)
         })
     }

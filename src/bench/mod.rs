@@ -99,17 +99,23 @@ pub fn run(args: BenchArgs) -> Outcome {
     let wants = |case| cases.contains(&case);
     if wants(BenchCase::Replay) || wants(BenchCase::Rules) {
         let events = work.join("events.jsonl");
-        eprintln!(
-            "bench: generating {} events",
-            report::thousands(sizes.replay_events)
+        crate::logging::say::info(
+            format!(
+                "bench: generating {} events",
+                report::thousands(sizes.replay_events)
+            ),
+            serde_json::json!({}),
         );
         generate::write_events(&events, sizes.replay_events).map_err(Failure::Runtime)?;
-        eprintln!("bench: replay through 10 rules");
+        crate::logging::say::info("bench: replay through 10 rules", serde_json::json!({}));
         let ten = replay_with_rules(work, &events, 10, "ten", keep, 0, None);
         if wants(BenchCase::Rules) {
-            eprintln!(
-                "bench: replay through {} rules",
-                report::thousands(sizes.many_rules as u64)
+            crate::logging::say::info(
+                format!(
+                    "bench: replay through {} rules",
+                    report::thousands(sizes.many_rules as u64)
+                ),
+                serde_json::json!({}),
             );
             let many = replay_with_rules(work, &events, sizes.many_rules, "many", keep, 0, None);
             report.routing_scale = Some(match (&ten, many) {
@@ -128,15 +134,21 @@ pub fn run(args: BenchArgs) -> Outcome {
     }
     if wants(BenchCase::Soak) {
         let events = work.join("soak-events.jsonl");
-        eprintln!(
-            "bench: generating {} events for the soak case",
-            report::thousands(sizes.soak_events)
+        crate::logging::say::info(
+            format!(
+                "bench: generating {} events for the soak case",
+                report::thousands(sizes.soak_events)
+            ),
+            serde_json::json!({}),
         );
         report.soak = Some(
             generate::write_events(&events, sizes.soak_events)
                 .map_err(|e| format!("{e:#}"))
                 .and_then(|()| {
-                    eprintln!("bench: soak, a long replay with a store");
+                    crate::logging::say::info(
+                        "bench: soak, a long replay with a store",
+                        serde_json::json!({}),
+                    );
                     // Twenty samples along the way.
                     let every = (sizes.soak_events / 20).max(1);
                     // --quick: a small window, so the run prunes the ledger as a long one does.
@@ -220,9 +232,12 @@ fn run_live(
     runtime.block_on(async {
         let mut results: LiveResults = (None, None);
         if cases.contains(&BenchCase::Live) {
-            eprintln!(
-                "bench: live, {} inserts",
-                report::thousands(sizes.live_inserts)
+            crate::logging::say::info(
+                format!(
+                    "bench: live, {} inserts",
+                    report::thousands(sizes.live_inserts)
+                ),
+                serde_json::json!({}),
             );
             results.0 = Some(
                 live::throughput(&server, sizes.live_inserts, work)
@@ -241,9 +256,12 @@ fn run_live(
             );
         }
         if cases.contains(&BenchCase::Latency) {
-            eprintln!(
-                "bench: latency at 1,000 inserts/s for {} s",
-                sizes.latency_seconds
+            crate::logging::say::info(
+                format!(
+                    "bench: latency at 1,000 inserts/s for {} s",
+                    sizes.latency_seconds
+                ),
+                serde_json::json!({}),
             );
             results.1 = Some(
                 live::latency(&server, 1_000, sizes.latency_seconds, work)
