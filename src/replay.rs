@@ -2,6 +2,7 @@
 
 use crate::cli::ReplayArgs;
 use crate::exit::{self, Failure, Outcome};
+use crate::logging::say;
 use crate::progress;
 use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
@@ -9,6 +10,7 @@ use herald_core::{Effect, IdempotencyKey, Intent, Position, ResumeToken};
 use herald_engine::{EngineError, Observer, RunOptions, RunSummary};
 use herald_ingest::{BadLine, FileSource, FileSourceOptions, SourceError};
 use indicatif::ProgressBar;
+use serde_json::json;
 use std::io::{BufWriter, Stdout, Write};
 
 /// Runs the command.
@@ -63,19 +65,27 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
         (Some(dir), false) => format!("store {}", dir.display()),
         (None, false) => "temporary store".to_owned(),
     };
-    eprintln!(
-        "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} bad lines skipped ({store}){}",
-        summary.events,
-        summary.matched,
-        summary.effects,
-        summary.deduplicated,
-        summary.dead_lettered,
-        summary.skipped_lines,
-        if summary.interrupted {
-            "; interrupted"
-        } else {
-            ""
-        },
+    say::info(
+        format!(
+            "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} bad lines skipped ({store}){}",
+            summary.events,
+            summary.matched,
+            summary.effects,
+            summary.deduplicated,
+            summary.dead_lettered,
+            summary.skipped_lines,
+            if summary.interrupted {
+                "; interrupted"
+            } else {
+                ""
+            },
+        ),
+        json!({
+            "events": summary.events, "matched": summary.matched, "effects": summary.effects,
+            "deduplicated": summary.deduplicated, "dead_lettered": summary.dead_lettered,
+            "skipped_lines": summary.skipped_lines, "dry_run": dry_run,
+            "interrupted": summary.interrupted,
+        }),
     );
     if summary.dead_lettered > 0 {
         let went = if dry_run {
@@ -158,7 +168,11 @@ impl Observer for CliObserver {
     }
 
     fn bad_line(&mut self, line: &BadLine) {
-        self.progress
-            .suspend(|| eprintln!("warning: skipped {line}"));
+        self.progress.suspend(|| {
+            say::warn(
+                format!("skipped {line}"),
+                json!({ "file": line.path.display().to_string(), "line": line.line, "column": line.column, "reason": line.message }),
+            )
+        });
     }
 }

@@ -11,6 +11,7 @@ mod crash;
 mod dlq;
 mod dlq_retry;
 mod exits;
+mod json_logs;
 mod keys;
 mod live;
 mod replay;
