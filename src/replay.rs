@@ -64,12 +64,13 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
         (None, false) => "temporary store".to_owned(),
     };
     eprintln!(
-        "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} bad lines skipped ({store}){}",
+        "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} bad lines skipped ({store}){}",
         summary.events,
         summary.matched,
         summary.effects,
         summary.deduplicated,
         summary.dead_lettered,
+        summary.state_writes,
         summary.skipped_lines,
         if summary.interrupted {
             "; interrupted"

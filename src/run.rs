@@ -52,8 +52,8 @@ pub fn run(args: RunArgs) -> Outcome {
             .await
             .map_err(exit::run_failure)?;
         eprintln!(
-            "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} stream retries, {} gaps",
-            summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.stream_retries, summary.gaps
+            "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} stream retries, {} gaps",
+            summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.state_writes, summary.stream_retries, summary.gaps
         );
         if summary.streams_failed > 0 {
             return Err(Failure::Runtime(anyhow!(
