@@ -189,3 +189,28 @@ herald_test!(
         );
     }
 );
+
+#[test]
+fn the_readme_fixture_example_is_shipped() {
+    let readme = std::fs::read_to_string(crate::util::root().join("README.md")).unwrap();
+    let tests = readme
+        .find("- **Tests**")
+        .expect("the README's Tests paragraph");
+    let block = &readme[tests..];
+    let start = block.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + block[start..].find("```").unwrap();
+    let example: serde_json::Value = serde_json::from_str(&block[start..end]).unwrap();
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::root().join("rules/expense_approval.test.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let cases = example["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for case in cases {
+        assert!(
+            shipped["cases"].as_array().unwrap().contains(case),
+            "not in the shipped fixture: {case}"
+        );
+    }
+}
