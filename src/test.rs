@@ -52,22 +52,22 @@ pub fn run(args: TestArgs) -> Outcome {
             continue;
         }
         for outcome in outcomes {
-            let label = match &outcome.result {
+            let updatable = outcome.updatable();
+            let why = match outcome.result {
                 Ok(()) => {
                     tally.passed += 1;
                     println!("ok  {}: {}", rule.name(), outcome.name);
                     continue;
                 }
-                Err(_) if update && outcome.updatable() => {
-                    tally.updated += 1;
-                    "upd"
-                }
-                Err(_) => {
-                    tally.failed += 1;
-                    "FAIL"
-                }
+                Err(why) => why.replace('\n', "\n  "),
             };
-            let why = outcome.result.unwrap_err().replace('\n', "\n  ");
+            let label = if update && updatable {
+                tally.updated += 1;
+                "upd"
+            } else {
+                tally.failed += 1;
+                "FAIL"
+            };
             println!("{label} {}: {}\n  {why}", rule.name(), outcome.name);
         }
     }
