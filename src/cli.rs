@@ -233,6 +233,10 @@ pub struct TestArgs {
     /// A rule without a fixture file fails the run (exit 1).
     #[arg(long)]
     pub require_fixtures: bool,
+    /// Write the intents of each failing case as its `expect` (only failing
+    /// steps change; the rest of each file is kept byte for byte). Review with `git diff`.
+    #[arg(long)]
+    pub update: bool,
 }
 
 /// `herald check` and `herald test`: the rules, positionally or from the config.

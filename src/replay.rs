@@ -67,12 +67,13 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
     };
     say::info(
         format!(
-            "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} bad lines skipped ({store}){}",
+            "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} bad lines skipped ({store}){}",
             summary.events,
             summary.matched,
             summary.effects,
             summary.deduplicated,
             summary.dead_lettered,
+            summary.state_writes,
             summary.skipped_lines,
             if summary.interrupted {
                 "; interrupted"
@@ -83,8 +84,8 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
         json!({
             "events": summary.events, "matched": summary.matched, "effects": summary.effects,
             "deduplicated": summary.deduplicated, "dead_lettered": summary.dead_lettered,
-            "skipped_lines": summary.skipped_lines, "dry_run": dry_run,
-            "interrupted": summary.interrupted,
+            "state_writes": summary.state_writes, "skipped_lines": summary.skipped_lines,
+            "dry_run": dry_run, "interrupted": summary.interrupted,
         }),
     );
     if summary.dead_lettered > 0 {

@@ -62,13 +62,14 @@ pub fn run(args: RunArgs) -> Outcome {
             .map_err(exit::run_failure)?;
         say::info(
             format!(
-                "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} stream retries, {} gaps",
-                summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.stream_retries, summary.gaps
+                "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} stream retries, {} gaps",
+                summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.state_writes, summary.stream_retries, summary.gaps
             ),
             json!({
                 "events": summary.events, "matched": summary.matched, "effects": summary.effects,
                 "deduplicated": summary.deduplicated, "dead_lettered": summary.dead_lettered,
-                "stream_retries": summary.stream_retries, "gaps": summary.gaps,
+                "state_writes": summary.state_writes, "stream_retries": summary.stream_retries,
+                "gaps": summary.gaps,
             }),
         );
         if summary.streams_failed > 0 {

@@ -344,3 +344,37 @@ herald_test!(a_dry_run_counts_failing_handlers_like_a_real_run, |dir| {
         );
     }
 });
+
+herald_test!(
+    dry_and_real_runs_count_state_writes_apart_from_effects,
+    |dir| {
+        // Per delete: one notice (an effect), a log line (neither), and two state writes.
+        dir.write(
+        "rules/tally.rhai",
+        "const RULE = #{ watch: \"finance.expenses\", on: [\"delete\"] };\nfn handle(event) {\n    set_state(\"last\", event.documentKey._id);\n    del_state(\"older\");\n    log(\"info\", \"deleted\");\n    notify(\"ops\", #{ id: event.documentKey._id });\n}\n",
+    );
+        let events = dir.write(
+            "events.jsonl",
+            &format!("{}\n{}\n", event_line(1), event_line(2)),
+        );
+        for dry in [true, false] {
+            let mut cmd = herald();
+            cmd.arg("replay")
+                .arg(&events)
+                .arg("--rules")
+                .arg(dir.join("rules"));
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let output = cmd.output().unwrap();
+            let err = stderr(&output);
+            assert!(output.status.success(), "dry run {dry}: {err}");
+            assert!(
+            err.contains(
+                "replayed 2 events: 2 matched, 2 effects, 0 deduplicated, 0 dead-lettered, 4 state writes, 0 bad lines skipped"
+            ),
+            "dry run {dry}: {err}"
+        );
+        }
+    }
+);

@@ -151,6 +151,25 @@ impl Intent {
     pub fn is_state_change(&self) -> bool {
         matches!(self, Self::SetState { .. } | Self::DelState { .. })
     }
+
+    /// A state intent as the write it makes: the key and its new value
+    /// (`None`: deleted); `None` for every other intent. The engine and
+    /// `herald test` apply state through this one function, so both agree.
+    ///
+    /// ```
+    /// use bson::Bson;
+    /// use herald_core::Intent;
+    /// let set = Intent::SetState { key: "k".into(), value: Bson::Int32(1) };
+    /// assert_eq!(set.into_state_write(), Some(("k".to_owned(), Some(Bson::Int32(1)))));
+    /// assert_eq!(Intent::DelState { key: "k".into() }.into_state_write(), Some(("k".to_owned(), None)));
+    /// ```
+    pub fn into_state_write(self) -> Option<(String, Option<Bson>)> {
+        match self {
+            Self::SetState { key, value } => Some((key, Some(value))),
+            Self::DelState { key } => Some((key, None)),
+            _ => None,
+        }
+    }
 }
 
 /// Severity of a `log` intent.

@@ -2,9 +2,9 @@
 
 use crate::engine::{Engine, EngineError};
 use crate::pipeline::rule_run::{Prior, RuleEnv, run_rule_guarded};
-use crate::pipeline::worker::{Completion, state_write};
+use crate::pipeline::worker::Completion;
 use crate::state::StateView;
-use herald_core::ChangeEvent;
+use herald_core::{ChangeEvent, Intent};
 use std::sync::Arc;
 
 /// What retrying a dead letter did.
@@ -69,7 +69,7 @@ impl Engine {
             .map_err(|e| EngineError::SyncFailed(e.message))?;
         match outcome {
             Ok(changes) => {
-                for (key, value) in changes.into_iter().filter_map(state_write) {
+                for (key, value) in changes.into_iter().filter_map(Intent::into_state_write) {
                     match value {
                         Some(value) => commit.set_state(rule.name(), &key, &value)?,
                         None => commit.del_state(rule.name(), &key),

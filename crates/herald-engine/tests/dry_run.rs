@@ -55,6 +55,10 @@ async fn a_dry_run_executes_and_writes_nothing() {
         summary.effects, 3,
         "one notice per event; state changes are not effects"
     );
+    assert_eq!(
+        summary.state_writes, 3,
+        "one state write per event, counted apart from the effects"
+    );
     assert_eq!(seen.0.len(), 6, "each event's state change and notice");
     assert!(sent.0.lock().unwrap().is_empty());
     assert_eq!(

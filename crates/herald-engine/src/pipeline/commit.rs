@@ -36,6 +36,7 @@ impl Engine {
         summary.events += 1;
         summary.matched += completion.matched;
         summary.effects += completion.effects;
+        summary.state_writes += completion.state_writes;
         summary.deduplicated += completion.deduplicated;
         summary.dead_lettered += completion.dead_lettered;
         for report in &completion.reports {

@@ -41,6 +41,9 @@ pub struct RunSummary {
     pub matched: u64,
     /// Effects executed (or, in a dry run, reported).
     pub effects: u64,
+    /// State writes (`set_state`, `del_state`) of handlers that succeeded:
+    /// committed, or in a dry run kept in memory. Not effects, so counted apart.
+    pub state_writes: u64,
     /// Matches skipped because the ledger had them as done.
     pub deduplicated: u64,
     /// Matches that went to the dead-letter queue.

@@ -66,17 +66,10 @@ pub(crate) struct Completion {
     pub(crate) reports: Vec<Report>,
     pub(crate) matched: u64,
     pub(crate) effects: u64,
+    /// `set_state` and `del_state` calls applied (kept in memory in a dry run).
+    pub(crate) state_writes: u64,
     pub(crate) deduplicated: u64,
     pub(crate) dead_lettered: u64,
-}
-
-/// A state intent as a write: the key and its new value (`None`: deleted).
-pub(crate) fn state_write(intent: Intent) -> Option<(String, Option<Bson>)> {
-    match intent {
-        Intent::SetState { key, value } => Some((key, Some(value))),
-        Intent::DelState { key } => Some((key, None)),
-        _ => None,
-    }
 }
 
 /// Routes one event and runs every matching rule on it.
@@ -134,7 +127,11 @@ pub(crate) async fn process(
                     .outcomes
                     .push((rule.name().clone(), Outcome::Succeeded));
                 // A dry run keeps state in memory only, so later events still see it.
-                for (key, value) in state_changes.into_iter().filter_map(state_write) {
+                for (key, value) in state_changes
+                    .into_iter()
+                    .filter_map(Intent::into_state_write)
+                {
+                    completion.state_writes += 1;
                     state.write(seq, rule.name(), &key, value.clone());
                     if !dry_run {
                         completion.ops.push(match value {
