@@ -1,4 +1,5 @@
-//! `herald check [DIR]`: compile and validate every rule.
+//! `herald check [DIR]`: compile and validate every rule; report every
+//! error (exit 2) and every warning (exit 0).
 
 use crate::cli::RulesArgs;
 use crate::exit::{Failure, Outcome};
@@ -34,10 +35,21 @@ pub fn run(args: RulesArgs) -> Outcome {
             return Err(Failure::Reported(2));
         }
     }
+    // Warnings do not fail the check: the rules load and run as written.
+    let mut warnings = 0;
+    for warning in rules.warnings() {
+        report::warn(warning);
+        warnings += 1;
+    }
     for warning in reads_removed_fields(rules.rules(), &setup.config) {
         eprintln!("warning: {warning}");
+        warnings += 1;
     }
-    println!("{} rule(s) ok", rules.rules().len());
+    if warnings == 0 {
+        println!("{} rule(s) ok", rules.rules().len());
+    } else {
+        println!("{} rule(s) ok, {warnings} warning(s)", rules.rules().len());
+    }
     if let Some(path) = &setup.config_path {
         println!("config {} ok", path.display());
     }

@@ -6,9 +6,18 @@ use miette::{
 };
 use std::io::IsTerminal;
 
-/// Prints a diagnostic to stderr: `file:line:col: message`, then the line with a marker.
+/// Prints a diagnostic to stderr: `error: file:line:col: message`, then the line with a marker.
 pub fn print(diagnostic: &Diagnostic) {
-    eprintln!("error: {diagnostic}");
+    print_as("error", diagnostic);
+}
+
+/// Prints a warning like [`print`] prints an error.
+pub fn warn(diagnostic: &Diagnostic) {
+    print_as("warning", diagnostic);
+}
+
+fn print_as(label: &str, diagnostic: &Diagnostic) {
+    eprintln!("{label}: {diagnostic}");
     let (Some(source), Some(offset)) = (&diagnostic.source, diagnostic.offset()) else {
         return;
     };

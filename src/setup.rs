@@ -103,7 +103,14 @@ impl Setup {
     pub fn load_rules(&self) -> Result<RuleSet, Failure> {
         RuleSet::load_dir(&self.rules).map_err(|diagnostics| {
             diagnostics.iter().for_each(report::print);
-            eprintln!("{} error(s) in {}", diagnostics.len(), self.rules.display());
+            let files: std::collections::BTreeSet<&Path> =
+                diagnostics.iter().map(|d| d.file.as_path()).collect();
+            eprintln!(
+                "{} error(s) in {} file(s) of {}",
+                diagnostics.len(),
+                files.len(),
+                self.rules.display()
+            );
             Failure::Reported(2)
         })
     }
