@@ -65,7 +65,9 @@ impl Rule {
     /// source order (the list is not empty on failure). A syntax error stops
     /// Rhai's parser, so it comes alone; otherwise the script's errors
     /// ([`crate::lint::script_errors`]), a failure of its top level and the
-    /// problems of `RULE` are reported together.
+    /// problems of `RULE` are reported together. A top level that fails (on
+    /// an unknown function there, say) leaves `RULE` unevaluated, so its
+    /// problems show once that is fixed.
     pub fn load(
         engine: Arc<Engine>,
         path: impl AsRef<Path>,
@@ -96,21 +98,25 @@ impl Rule {
             .into_iter()
             .map(|found| at(found.line, found.column, found.message))
             .collect();
-        let spec = Self::evaluate_spec(&engine, &ast, &path, &text);
-        let spec = match spec {
-            Ok(spec) if errors.is_empty() => spec,
-            Ok(_) => return Err(errors),
-            Err(more) => {
+        let spec = match Self::run_top_level(&engine, &ast, &path, &text) {
+            Ok(globals) => Self::parse_spec(globals, &path, &text)
+                .map_err(|wrong| errors.extend(wrong))
+                .ok(),
+            Err(failed) => {
                 // The top level failing on a call already reported: say it once.
-                let new = more.into_iter().filter(|d| {
-                    !errors
-                        .iter()
-                        .any(|e| (e.line, e.column) == (d.line, d.column))
-                });
-                errors.extend(new.collect::<Vec<_>>());
-                errors.sort_by_key(|d| (d.line, d.column));
-                return Err(errors);
+                let said = errors
+                    .iter()
+                    .any(|e| (e.line, e.column) == (failed.line, failed.column));
+                if !said {
+                    errors.push(failed);
+                }
+                None
             }
+        };
+        errors.sort_by_key(|d| (d.line, d.column));
+        let spec = match spec {
+            Some(spec) if errors.is_empty() => spec,
+            _ => return Err(errors),
         };
         let name = spec.id.as_deref().map_or(name, Arc::from);
         let targets = crate::targets::named_targets(&ast).into();
@@ -133,16 +139,13 @@ impl Rule {
         })
     }
 
-    /// Runs the top level of `ast` and parses its `RULE`, with every problem in it.
-    fn evaluate_spec(
+    /// Runs the top level of `ast` once, for its constants.
+    fn run_top_level(
         engine: &Engine,
         ast: &AST,
         path: &Path,
         text: &Arc<str>,
-    ) -> Result<RuleSpec, Vec<Diagnostic>> {
-        let at = |line: usize, column: usize, message: &str| {
-            vec![Diagnostic::new(path, line, column, message).with_source(text.clone())]
-        };
+    ) -> Result<Scope<'static>, Diagnostic> {
         let mut globals = Scope::new();
         // The top level runs once, at load: the operation limit bounds it,
         // not the per-event time limit (a debug build is slow).
@@ -153,13 +156,20 @@ impl Rule {
         let top_level = engine.run_ast_with_scope(&mut globals, ast);
         drop(budget);
         top_level.map_err(|e| {
-            vec![runtime_diagnostic(
-                path,
-                text,
-                &e,
-                "while evaluating the rule's top level",
-            )]
+            runtime_diagnostic(path, text, &e, "while evaluating the rule's top level")
         })?;
+        Ok(globals)
+    }
+
+    /// Parses the `RULE` constant of `globals`, with every problem in it.
+    fn parse_spec(
+        mut globals: Scope,
+        path: &Path,
+        text: &Arc<str>,
+    ) -> Result<RuleSpec, Vec<Diagnostic>> {
+        let at = |line: usize, column: usize, message: &str| {
+            vec![Diagnostic::new(path, line, column, message).with_source(text.clone())]
+        };
         let (rule_line, rule_col) = locate(text, "RULE", None);
         if globals.is_constant("RULE") != Some(true) {
             return Err(at(
@@ -179,7 +189,7 @@ impl Rule {
             errors
                 .into_iter()
                 .map(|SpecError { key, message }| {
-                    let (line, column) = locate(text, "RULE", key);
+                    let (line, column) = locate(text, "RULE", key.as_deref());
                     Diagnostic::new(path, line, column, message).with_source(text.clone())
                 })
                 .collect()

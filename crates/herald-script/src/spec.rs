@@ -79,15 +79,15 @@ pub const MAX_MEMORY_MIB: u64 = 4_096;
 /// A problem in `RULE`, with the key it concerns (to find its line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
-    /// The key of `RULE` that is wrong, if one is.
-    pub key: Option<&'static str>,
+    /// The key of `RULE` that is wrong (or unknown), if one is.
+    pub key: Option<String>,
     /// What is wrong.
     pub message: String,
 }
 
 fn err(key: &'static str, message: impl Into<String>) -> SpecError {
     SpecError {
-        key: Some(key),
+        key: Some(key.to_owned()),
         message: message.into(),
     }
 }
@@ -107,7 +107,7 @@ impl RuleSpec {
             .keys()
             .filter(|k| !KEYS.contains(&k.as_str()))
             .map(|unknown| SpecError {
-                key: None,
+                key: Some(unknown.to_string()),
                 message: format!(
                     "unknown key `{unknown}` in RULE; expected one of: {}",
                     KEYS.join(", ")

@@ -8,7 +8,10 @@
 //! `updateDescription`; only `update`, `replace` and `delete` events may have
 //! a `fullDocumentBeforeChange`, and only for a rule that asks for it; and
 //! `operationType` is the kind itself. Kinds herald does not know by name
-//! (the expanded events) are assumed to have any field.
+//! (the expanded events) are assumed to have any field. These are the events
+//! of a change stream; a replayed events file is handed over as it is, so an
+//! update written there with a `fullDocument` still reaches a rule that did
+//! not ask for one: the warning speaks of what `herald run` delivers.
 //!
 //! A rule gets a warning when its filter fails for every operation type in
 //! its `on` with these fields decided ([`herald_core::filter::Known`]). With

@@ -115,3 +115,23 @@ fn a_computed_log_level_is_checked_when_it_runs() {
     );
     assert_eq!(err.line, 4, "{err}");
 }
+
+#[test]
+fn problems_at_one_place_are_all_reported() {
+    // The unknown keys and the missing handler: each where it is.
+    let errors = load("const RULE = #{ watch: \"a.b\",\n  bogus: 1, fitler: #{} };\n").unwrap_err();
+    let found = located(&errors);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found[0].starts_with("1:1: the rule has no `fn handle(event)`"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with("2:3: unknown key `bogus` in RULE"),
+        "{found:#?}"
+    );
+    assert!(
+        found[2].starts_with("2:13: unknown key `fitler` in RULE"),
+        "{found:#?}"
+    );
+}
