@@ -2,7 +2,8 @@
 //!
 //! Rhai picks a function by name, argument count and argument types when the
 //! call runs, so `set_state("k")` or `notify(42, #{})` compile and fail every
-//! event. Each call to one of [`crate::intents::BUILTINS`] is compared here
+//! event. Each call to one of [`crate::intents::BUILTINS`] or
+//! [`VALUE_BUILTINS`] is compared here
 //! with the signatures the engine has registered under that name: the
 //! registration is the table, so the check cannot drift from it. The count
 //! is always checked; a type only where the argument is a literal (a
@@ -14,6 +15,15 @@ use rhai::{AST, ASTNode, Array, Dynamic, Engine, Expr, FnCallExpr, ImmutableStri
 use std::any::TypeId;
 use std::collections::HashMap;
 
+/// herald's builtins besides the intents: `require` ([`crate::event_view`]),
+/// `date` and `date_from_millis` ([`crate::values`]).
+pub const VALUE_BUILTINS: [&str; 3] = ["require", "date", "date_from_millis"];
+
+/// True for the builtins whose calls are checked.
+fn checked(name: &str) -> bool {
+    crate::intents::BUILTINS.contains(&name) || VALUE_BUILTINS.contains(&name)
+}
+
 /// The parameter types of each overload of each builtin, from the engine.
 type Signatures = HashMap<String, Vec<Vec<TypeId>>>;
 
@@ -23,7 +33,7 @@ fn signatures(engine: &Engine) -> Signatures {
         None,
         |info| {
             let name = info.metadata.name.as_str();
-            (info.script.is_none() && crate::intents::BUILTINS.contains(&name))
+            (info.script.is_none() && checked(name))
                 .then(|| (name.to_owned(), info.metadata.param_types.to_vec()))
         },
         false,
@@ -35,7 +45,8 @@ fn signatures(engine: &Engine) -> Signatures {
         }
     }
     for overloads in found.values_mut() {
-        overloads.sort_by_key(Vec::len);
+        // By count, then by type names: the engine's order is a hash's.
+        overloads.sort_by_key(|types| (types.len(), params(types)));
     }
     found
 }
@@ -46,6 +57,8 @@ fn type_name(id: TypeId) -> &'static str {
         "any value"
     } else if id == TypeId::of::<ImmutableString>() {
         "string"
+    } else if id == TypeId::of::<crate::event_view::EventView>() {
+        "document"
     } else if id == TypeId::of::<Map>() {
         "map"
     } else if id == TypeId::of::<Array>() {
@@ -98,13 +111,14 @@ fn params(types: &[TypeId]) -> String {
 
 /// `2 arguments (string, map)`, or several joined with "or".
 fn accepted(overloads: &[Vec<TypeId>]) -> String {
-    let each: Vec<String> = overloads
-        .iter()
-        .map(|types| {
-            let s = if types.len() == 1 { "" } else { "s" };
-            format!("{} argument{s} {}", types.len(), params(types))
-        })
-        .collect();
+    let mut each: Vec<String> = Vec::new();
+    for types in overloads {
+        let s = if types.len() == 1 { "" } else { "s" };
+        let one = format!("{} argument{s} {}", types.len(), params(types));
+        if !each.contains(&one) {
+            each.push(one);
+        }
+    }
     each.join(" or ")
 }
 
@@ -242,6 +256,24 @@ mod tests {
                 "2:5: argument 1 of `notify` is an int, but `notify` takes (string, map)",
                 "3:5: argument 2 of `webhook` is a string, but `webhook` takes (string, map)",
                 "4:13: argument 1 of `get_state` is a map, but `get_state` takes (string)",
+            ]
+        );
+    }
+
+    #[test]
+    fn value_builtins_are_registered_and_checked() {
+        let engine = crate::sandbox::engine();
+        for name in VALUE_BUILTINS {
+            assert!(signatures(&engine).contains_key(name), "{name}");
+        }
+        assert_eq!(
+            misuse(
+                "    let d = date(5);\n    let r = require(\"x\", \"a\");\n    let m = require(#{ a: 1 }, \"a\");\n    let n = date_from_millis();"
+            ),
+            vec![
+                "2:13: argument 1 of `date` is an int, but `date` takes (string)",
+                "3:13: argument 1 of `require` is a string, but `require` takes (array, string) or (document, string) or (map, string)",
+                "5:13: `date_from_millis` takes 1 argument (int), given 0",
             ]
         );
     }
