@@ -222,6 +222,8 @@ mod tests {
     let c = "ops";
     notify(c, m);
     notify("ops", #{ a: event.x });
+    notify("ops", #{ a: 1, b: [1, "x"], c: #{ d: () } });
+    set_state("k" + "1", 1.5);
     webhook(`crm-${1}`, m);
     insert_doc("a.b", #{});
     log("info", 42);
