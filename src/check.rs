@@ -1,7 +1,9 @@
-//! `herald check [DIR]`: compile and validate every rule.
+//! `herald check [DIR]`: compile and validate every rule; report every
+//! error (exit 2) and every warning (exit 0).
 
 use crate::cli::RulesArgs;
 use crate::exit::{Failure, Outcome};
+use crate::logging::say;
 use crate::report;
 use crate::setup::Setup;
 use herald_engine::config::{reads_removed_fields, unknown_targets};
@@ -26,18 +28,32 @@ pub fn run(args: RulesArgs) -> Outcome {
         let unknown = unknown_targets(rules.rules(), &setup.config, &[], &[]);
         if !unknown.is_empty() {
             unknown.iter().for_each(report::print);
-            eprintln!(
-                "{} error(s): channels or webhooks the rules use are not in {}",
-                unknown.len(),
-                path.display()
+            say::info(
+                format!(
+                    "{} error(s): channels or webhooks the rules use are not in {}",
+                    unknown.len(),
+                    path.display()
+                ),
+                serde_json::json!({ "errors": unknown.len() }),
             );
             return Err(Failure::Reported(2));
         }
     }
-    for warning in reads_removed_fields(rules.rules(), &setup.config) {
-        eprintln!("warning: {warning}");
+    // Warnings do not fail the check: the rules load and run as written.
+    let mut warnings = 0;
+    for warning in rules.warnings() {
+        report::warn(warning);
+        warnings += 1;
     }
-    println!("{} rule(s) ok", rules.rules().len());
+    for warning in reads_removed_fields(rules.rules(), &setup.config) {
+        say::warn(&warning, serde_json::json!({}));
+        warnings += 1;
+    }
+    if warnings == 0 {
+        println!("{} rule(s) ok", rules.rules().len());
+    } else {
+        println!("{} rule(s) ok, {warnings} warning(s)", rules.rules().len());
+    }
     if let Some(path) = &setup.config_path {
         println!("config {} ok", path.display());
     }

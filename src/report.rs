@@ -7,17 +7,30 @@ use miette::{
 };
 use std::io::IsTerminal;
 
-/// Prints a diagnostic to stderr: `file:line:col: message`, then the line with a marker.
+/// Prints a diagnostic to stderr: `error: file:line:col: message`, then the line with a marker.
 pub fn print(diagnostic: &Diagnostic) {
-    say::error(
-        diagnostic,
-        serde_json::json!({
-            "file": diagnostic.file.display().to_string(),
-            "line": diagnostic.line,
-            "column": diagnostic.column,
-            "reason": diagnostic.message,
-        }),
-    );
+    say::error(diagnostic, fields(diagnostic));
+    snippet(diagnostic);
+}
+
+/// Prints a warning like [`print`] prints an error.
+pub fn warn(diagnostic: &Diagnostic) {
+    say::warn(diagnostic, fields(diagnostic));
+    snippet(diagnostic);
+}
+
+/// Where a diagnostic is, as JSON log fields.
+fn fields(diagnostic: &Diagnostic) -> serde_json::Value {
+    serde_json::json!({
+        "file": diagnostic.file.display().to_string(),
+        "line": diagnostic.line,
+        "column": diagnostic.column,
+        "reason": diagnostic.message,
+    })
+}
+
+/// The source line with a marker, for people (JSON logs carry the position).
+fn snippet(diagnostic: &Diagnostic) {
     if crate::logging::format() != crate::cli::LogFormat::Pretty {
         return;
     }

@@ -103,9 +103,20 @@ impl Setup {
     pub fn load_rules(&self) -> Result<RuleSet, Failure> {
         RuleSet::load_dir(&self.rules).map_err(|diagnostics| {
             diagnostics.iter().for_each(report::print);
+            let files: std::collections::BTreeSet<&Path> =
+                diagnostics.iter().map(|d| d.file.as_path()).collect();
             crate::logging::say::info(
-                format!("{} error(s) in {}", diagnostics.len(), self.rules.display()),
-                serde_json::json!({ "errors": diagnostics.len(), "rules": self.rules.display().to_string() }),
+                format!(
+                    "{} error(s) in {} file(s) of {}",
+                    diagnostics.len(),
+                    files.len(),
+                    self.rules.display()
+                ),
+                serde_json::json!({
+                    "errors": diagnostics.len(),
+                    "files": files.len(),
+                    "rules": self.rules.display().to_string(),
+                }),
             );
             Failure::Reported(2)
         })

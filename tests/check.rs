@@ -1,4 +1,5 @@
-//! `herald check`: shipped rules pass; each kind of mistake is exit 2 with file:line:col.
+//! `herald check`: shipped rules pass; each kind of mistake is exit 2 with file:line:col,
+//! all of them at once; a filter that can never match is a warning (exit 0).
 
 use crate::util::{herald, stderr, stdout};
 
@@ -8,6 +9,12 @@ fn the_shipped_rules_check() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("expense_approval"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("4 rule(s) ok\n"),
         "{}",
         stdout(&output)
     );
@@ -114,3 +121,73 @@ herald_test!(a_namespace_mongodb_refuses_has_a_position, |dir| {
         "{err}"
     );
 });
+
+herald_test!(
+    every_error_of_every_file_is_reported_with_its_position,
+    |dir| {
+        dir.write(
+        "rules/many.rhai",
+        "const RULE = #{\n    watch: \"a.b\",\n    on: [\"upsert\"],\n};\nfn handle(event) {\n    send_email(1);\n    set_state(\"k\");\n    notify(42, #{});\n    log(\"verbose\", \"x\");\n}\n",
+    );
+        dir.write(
+            "rules/other.rhai",
+            "const RULE = #{ watch: \"a.b\" };\nfn handle(event) {\n    webhook(\"crm\");\n}\n",
+        );
+        let output = herald()
+            .arg("check")
+            .arg(dir.join("rules"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let err = stderr(&output);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+        let expected = [
+            "many.rhai:3:5: unknown operation type \"upsert\"",
+            "many.rhai:6:5: unknown function `send_email`",
+            "many.rhai:7:5: `set_state` takes 2 arguments (string, any value), given 1",
+            "many.rhai:8:5: argument 1 of `notify` is an int, but `notify` takes (string, map)",
+            "many.rhai:9:5: unknown log level \"verbose\"; use debug, info, warn or error",
+            "other.rhai:3:5: `webhook` takes 2 arguments (string, map), given 1",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{err}");
+        for (line, want) in errors.iter().zip(expected) {
+            assert!(
+                line.contains(want),
+                "{line:?} should contain {want:?}\n{err}"
+            );
+        }
+        assert!(err.contains("6 error(s) in 2 file(s) of "), "{err}");
+    }
+);
+
+herald_test!(
+    a_filter_that_can_never_match_is_a_warning_not_an_error,
+    |dir| {
+        dir.write(
+        "rules/gone.rhai",
+        "const RULE = #{\n    watch: \"shop.orders\",\n    on: [\"delete\"],\n    filter: #{ \"fullDocument.status\": \"cancelled\" },\n};\nfn handle(event) {}\n",
+    );
+        dir.write(
+        "rules/fine.rhai",
+        "const RULE = #{\n    watch: \"shop.orders\",\n    on: [\"delete\"],\n    filter: #{ \"fullDocument.status\": #{ \"$exists\": false } },\n};\nfn handle(event) {}\n",
+    );
+        let output = herald()
+            .arg("check")
+            .arg(dir.join("rules"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let err = stderr(&output);
+        let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+        assert_eq!(warnings.len(), 1, "{err}");
+        assert!(
+        warnings[0].ends_with("gone.rhai:4:5: the filter can never match the events the rule watches (on: [delete]): delete events have no fullDocument"),
+        "{err}"
+    );
+        assert!(
+            stdout(&output).contains("2 rule(s) ok, 1 warning(s)"),
+            "{}",
+            stdout(&output)
+        );
+    }
+);

@@ -186,6 +186,9 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Every level, lowest first.
+    pub const ALL: [Self; 4] = [Self::Debug, Self::Info, Self::Warn, Self::Error];
+
     /// Parses `debug`, `info`, `warn` (or `warning`), `error`.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

@@ -105,6 +105,33 @@ pub(crate) fn at_position(
     .with_source(source.clone())
 }
 
+/// The 1-based (line, column) of a byte offset.
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Finds `const NAME` (and, with `key`, the line of `key:` after it) as 1-based (line, column).
+pub(crate) fn locate(source: &str, name: &str, key: Option<&str>) -> (usize, usize) {
+    let decl = source.find(&format!("const {name}")).unwrap_or(0);
+    let offset = key
+        .and_then(|k| {
+            let rest = &source[decl..];
+            rest.match_indices(k).find(|(i, _)| {
+                let before_ok = rest[..*i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+                let after = rest[i + k.len()..].trim_start();
+                before_ok && (after.starts_with(':') || after.starts_with("\":"))
+            })
+        })
+        .map_or(decl, |(i, _)| decl + i);
+    line_column(source, offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,33 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The builtins [`register`] adds, by name. `herald check` compares each
+/// call to one of them with the signatures registered under that name
+/// ([`crate::lint`]), so the check follows the registration below; a test
+/// keeps this list equal to what [`register`] registers.
+pub const BUILTINS: [&str; 7] = [
+    "notify",
+    "webhook",
+    "insert_doc",
+    "log",
+    "set_state",
+    "del_state",
+    "get_state",
+];
+
+/// The level `log(level, ..)` names, or why `level` is none; the run-time
+/// check and `herald check` both say it this way.
+pub fn log_level(level: &str) -> Result<LogLevel, String> {
+    LogLevel::parse(level).ok_or_else(|| {
+        let names: Vec<&str> = LogLevel::ALL.iter().map(|l| l.as_str()).collect();
+        format!(
+            "unknown log level {level:?}; use {} or {}",
+            names[..names.len() - 1].join(", "),
+            names[names.len() - 1]
+        )
+    })
+}
+
 /// Read access to a rule's persistent state, supplied by the engine.
 pub trait StateRead: Send + Sync {
     /// The value stored under `key` for `rule`, if any.
@@ -186,9 +213,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "log",
         |ctx: NativeCallContext, level: &str, message: Dynamic| {
-            let level = LogLevel::parse(level).ok_or_else(|| {
-                format!("unknown log level {level:?}; use debug, info, warn or error")
-            })?;
+            let level = log_level(level)?;
             record(
                 &ctx,
                 Intent::Log {
@@ -236,4 +261,31 @@ pub fn register(engine: &mut Engine) {
             Ok(value.as_ref().map_or(Dynamic::UNIT, bson_to_dynamic))
         })
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn builtins_lists_what_register_registers() {
+        let mut engine = Engine::new_raw();
+        register(&mut engine);
+        let registered: BTreeSet<String> = engine
+            .collect_fn_metadata(None, |info| Some(info.metadata.name.to_string()), false)
+            .into_iter()
+            .collect();
+        let listed: BTreeSet<String> = BUILTINS.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(registered, listed);
+    }
+
+    #[test]
+    fn an_unknown_level_names_the_levels() {
+        assert_eq!(log_level("warning"), Ok(LogLevel::Warn));
+        assert_eq!(
+            log_level("verbose").unwrap_err(),
+            "unknown log level \"verbose\"; use debug, info, warn or error"
+        );
+    }
 }

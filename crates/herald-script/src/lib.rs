@@ -19,6 +19,7 @@
 //! - [`spec`] — the `RULE` constant: watch target, operation types, filter, fullDocument.
 //! - [`rule`] — a compiled [`Rule`] and how it handles an event.
 //! - [`calls`] — calls to functions that do not exist, refused when a rule compiles.
+//! - [`lint`] — every error `herald check` finds without running a rule, and its warnings.
 //! - [`targets`] — the channels and webhooks a rule names, for checking against the config.
 //! - [`ruleset`] — loading every rule of a directory into a [`RuleSet`].
 //! - [`diagnostic`] — [`Diagnostic`], an error with a file position.
@@ -32,6 +33,7 @@ pub mod event_view;
 pub mod fixtures;
 pub mod intents;
 pub mod limits;
+pub mod lint;
 pub mod rule;
 pub mod ruleset;
 pub mod sandbox;

@@ -1,7 +1,7 @@
 //! One compiled rule and how it handles an event.
 
 use crate::budget::{CallLimits, Exceeded};
-use crate::diagnostic::{Diagnostic, at_position};
+use crate::diagnostic::{Diagnostic, at_position, line_column, locate};
 use crate::event_view::EventView;
 use crate::intents::{Recorder, StateRead};
 use crate::spec::{RuleSpec, SpecError};
@@ -36,6 +36,8 @@ pub struct Rule {
     ast: Arc<AST>,
     engine: Arc<Engine>,
     targets: Arc<[crate::targets::NamedTarget]>,
+    /// Warnings found when it compiled (see [`Rule::warnings`]).
+    warnings: Arc<[Diagnostic]>,
 }
 
 impl std::fmt::Debug for Rule {
@@ -49,19 +51,38 @@ impl std::fmt::Debug for Rule {
 }
 
 impl Rule {
-    /// Compiles a rule from its text; `path` names it (the file stem is the rule's name).
+    /// Compiles a rule from its text; `path` names it (the file stem is the
+    /// rule's name). On failure, the first problem (see [`Rule::load`]).
     pub fn from_source(
         engine: Arc<Engine>,
         path: impl AsRef<Path>,
         source: &str,
     ) -> Result<Self, Diagnostic> {
+        Self::load(engine, path, source).map_err(|mut all| all.remove(0))
+    }
+
+    /// Compiles a rule from its text and finds every problem in it, in
+    /// source order (the list is not empty on failure). A syntax error stops
+    /// Rhai's parser, so it comes alone; otherwise the script's errors
+    /// ([`crate::lint::script_errors`]), a failure of its top level and the
+    /// problems of `RULE` are reported together. A top level that fails (on
+    /// an unknown function there, say) leaves `RULE` unevaluated, so its
+    /// problems show once that is fixed.
+    pub fn load(
+        engine: Arc<Engine>,
+        path: impl AsRef<Path>,
+        source: &str,
+    ) -> Result<Self, Vec<Diagnostic>> {
         let path = path.as_ref().to_path_buf();
         let text: Arc<str> = source.into();
         let name: Arc<str> = path
             .file_stem()
             .map_or_else(|| "rule".into(), |s| s.to_string_lossy().into());
+        let at = |line: usize, column: usize, message: String| {
+            Diagnostic::new(&path, line, column, message).with_source(text.clone())
+        };
         let mut ast = engine.compile(source).map_err(|e| {
-            at_position(
+            vec![at_position(
                 &path,
                 &text,
                 e.position(),
@@ -70,70 +91,42 @@ impl Rule {
                     e.err_type(),
                     map_hint(&text, e.position())
                 ),
-            )
+            )]
         })?;
         ast.set_source(path.display().to_string());
-        if let Some(call) = crate::calls::unknown_calls(&engine, &ast).first() {
-            let message = if crate::sandbox::BLOCKING_FUNCTIONS.contains(&call.name.as_str()) {
-                crate::sandbox::SLEEP_REFUSED.to_owned()
-            } else if call.method {
-                format!("unknown method `{}`: no builtin has that name", call.name)
-            } else {
-                format!(
-                    "unknown function `{}`: it is not a builtin and this file does not define it",
-                    call.name
-                )
-            };
-            return Err(Diagnostic::new(&path, call.line, call.column, message).with_source(text));
-        }
-        if let Some(bad) = crate::calls::bad_insert_targets(&ast).first() {
-            return Err(
-                Diagnostic::new(&path, bad.line, bad.column, bad.name.clone()).with_source(text),
-            );
-        }
-        let has_handler = ast
-            .iter_functions()
-            .any(|f| f.name == HANDLER && f.params.len() == 1);
-        if !has_handler {
-            return Err(Diagnostic::new(&path, 1, 1, format!("the rule has no `fn {HANDLER}(event)`; define it to say what happens when an event matches")).with_source(text));
-        }
-        let mut globals = Scope::new();
-        // The top level runs once, at load: the operation limit bounds it,
-        // not the per-event time limit (a debug build is slow).
-        let budget = crate::budget::enter(&CallLimits {
-            timeout: Duration::from_secs(60),
-            ..CallLimits::default()
-        });
-        let top_level = engine.run_ast_with_scope(&mut globals, &ast);
-        drop(budget);
-        top_level.map_err(|e| {
-            runtime_diagnostic(&path, &text, &e, "while evaluating the rule's top level")
-        })?;
-        let (rule_line, rule_col) = locate(&text, "RULE", None);
-        if globals.is_constant("RULE") != Some(true) {
-            return Err(Diagnostic::new(
-                &path,
-                rule_line,
-                rule_col,
-                "the rule has no `const RULE = #{ watch: ..., on: [...], filter: #{...} };`",
-            )
-            .with_source(text));
-        }
-        let spec_map: Map = globals.remove("RULE").ok_or_else(|| {
-            Diagnostic::new(
-                &path,
-                rule_line,
-                rule_col,
-                "`RULE` must be an object map: #{ watch: \"db.coll\", ... }",
-            )
-            .with_source(text.clone())
-        })?;
-        let spec = RuleSpec::from_map(&spec_map).map_err(|SpecError { key, message }| {
-            let (line, column) = locate(&text, "RULE", key);
-            Diagnostic::new(&path, line, column, message).with_source(text.clone())
-        })?;
+        let mut errors: Vec<Diagnostic> = crate::lint::script_errors(&engine, &ast)
+            .into_iter()
+            .map(|found| at(found.line, found.column, found.message))
+            .collect();
+        let spec = match Self::run_top_level(&engine, &ast, &path, &text) {
+            Ok(globals) => Self::parse_spec(globals, &path, &text)
+                .map_err(|wrong| errors.extend(wrong))
+                .ok(),
+            Err(failed) => {
+                // The top level failing on a call already reported: say it once.
+                let said = errors
+                    .iter()
+                    .any(|e| (e.line, e.column) == (failed.line, failed.column));
+                if !said {
+                    errors.push(failed);
+                }
+                None
+            }
+        };
+        errors.sort_by_key(|d| (d.line, d.column));
+        let spec = match spec {
+            Some(spec) if errors.is_empty() => spec,
+            _ => return Err(errors),
+        };
         let name = spec.id.as_deref().map_or(name, Arc::from);
         let targets = crate::targets::named_targets(&ast).into();
+        let warnings = crate::lint::never_matches(&spec)
+            .map(|why| {
+                let (line, column) = locate(&text, "RULE", Some("filter"));
+                at(line, column, why)
+            })
+            .into_iter()
+            .collect();
         Ok(Self {
             name,
             path,
@@ -142,7 +135,71 @@ impl Rule {
             ast: Arc::new(ast),
             engine,
             targets,
+            warnings,
         })
+    }
+
+    /// Runs the top level of `ast` once, for its constants.
+    fn run_top_level(
+        engine: &Engine,
+        ast: &AST,
+        path: &Path,
+        text: &Arc<str>,
+    ) -> Result<Scope<'static>, Diagnostic> {
+        let mut globals = Scope::new();
+        // The top level runs once, at load: the operation limit bounds it,
+        // not the per-event time limit (a debug build is slow).
+        let budget = crate::budget::enter(&CallLimits {
+            timeout: Duration::from_secs(60),
+            ..CallLimits::default()
+        });
+        let top_level = engine.run_ast_with_scope(&mut globals, ast);
+        drop(budget);
+        top_level.map_err(|e| {
+            runtime_diagnostic(path, text, &e, "while evaluating the rule's top level")
+        })?;
+        Ok(globals)
+    }
+
+    /// Parses the `RULE` constant of `globals`, with every problem in it.
+    fn parse_spec(
+        mut globals: Scope,
+        path: &Path,
+        text: &Arc<str>,
+    ) -> Result<RuleSpec, Vec<Diagnostic>> {
+        let at = |line: usize, column: usize, message: &str| {
+            vec![Diagnostic::new(path, line, column, message).with_source(text.clone())]
+        };
+        let (rule_line, rule_col) = locate(text, "RULE", None);
+        if globals.is_constant("RULE") != Some(true) {
+            return Err(at(
+                rule_line,
+                rule_col,
+                "the rule has no `const RULE = #{ watch: ..., on: [...], filter: #{...} };`",
+            ));
+        }
+        let spec_map: Map = globals.remove("RULE").ok_or_else(|| {
+            at(
+                rule_line,
+                rule_col,
+                "`RULE` must be an object map: #{ watch: \"db.coll\", ... }",
+            )
+        })?;
+        RuleSpec::parse(&spec_map).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|SpecError { key, message }| {
+                    let (line, column) = locate(text, "RULE", key.as_deref());
+                    Diagnostic::new(path, line, column, message).with_source(text.clone())
+                })
+                .collect()
+        })
+    }
+
+    /// What `herald check` warns about: a filter that can never match the
+    /// events the rule watches ([`crate::lint::never_matches`]).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
     }
 
     /// The rule's identity: `id` in `RULE`, else its file stem. Idempotency
@@ -324,32 +381,8 @@ fn handler_position(source: &str) -> rhai::Position {
     rhai::Position::new(line as u16, column as u16)
 }
 
-/// The 1-based (line, column) of a byte offset.
-fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// Finds `const NAME` (and, with `key`, the line of `key:` after it) as 1-based (line, column).
-fn locate(source: &str, name: &str, key: Option<&str>) -> (usize, usize) {
-    let decl = source.find(&format!("const {name}")).unwrap_or(0);
-    let offset = key
-        .and_then(|k| {
-            let rest = &source[decl..];
-            rest.match_indices(k).find(|(i, _)| {
-                let before_ok = rest[..*i]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|c| !c.is_alphanumeric() && c != '_');
-                let after = rest[i + k.len()..].trim_start();
-                before_ok && (after.starts_with(':') || after.starts_with("\":"))
-            })
-        })
-        .map_or(decl, |(i, _)| decl + i);
-    line_column(source, offset)
-}
-
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod load_tests;

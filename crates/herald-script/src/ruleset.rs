@@ -41,7 +41,7 @@ fn read_dir(dir: &Path) -> Result<(PathBuf, Sources), Vec<Diagnostic>> {
     Ok((dir.to_path_buf(), sources))
 }
 
-/// Compiles every source; all diagnostics if any fails.
+/// Compiles every source; every diagnostic of every file if any fails.
 fn compile(
     engine: Arc<Engine>,
     dir: PathBuf,
@@ -50,9 +50,10 @@ fn compile(
     let mut rules = Vec::with_capacity(sources.len());
     let mut errors = Vec::new();
     for (file, text) in sources {
-        match text.and_then(|text| Rule::from_source(engine.clone(), &file, &text)) {
-            Ok(rule) => rules.push(rule),
-            Err(d) => errors.push(d),
+        match text.map(|text| Rule::load(engine.clone(), &file, &text)) {
+            Ok(Ok(rule)) => rules.push(rule),
+            Ok(Err(all)) => errors.extend(all),
+            Err(unreadable) => errors.push(unreadable),
         }
     }
     let mut seen: std::collections::HashMap<Arc<str>, PathBuf> = std::collections::HashMap::new();
@@ -98,8 +99,9 @@ pub struct RuleSet {
 impl RuleSet {
     /// Loads every `*.rhai` file directly under `dir` (sub-directories are not searched).
     ///
-    /// All files are compiled; if any fails, every diagnostic is returned, so
-    /// one run of `herald check` shows every problem.
+    /// All files are compiled; if any fails, every diagnostic of every file
+    /// is returned (see [`Rule::load`]), so one run of `herald check` shows
+    /// every problem.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<Self, Vec<Diagnostic>> {
         let (dir, sources) = read_dir(dir.as_ref())?;
         let mut engine = crate::sandbox::engine();
@@ -140,6 +142,11 @@ impl RuleSet {
     /// The rules, in file-name order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Every rule's warnings ([`Rule::warnings`]), in file-name order.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.rules.iter().flat_map(Rule::warnings)
     }
 }
 

@@ -79,108 +79,90 @@ pub const MAX_MEMORY_MIB: u64 = 4_096;
 /// A problem in `RULE`, with the key it concerns (to find its line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
-    /// The key of `RULE` that is wrong, if one is.
-    pub key: Option<&'static str>,
+    /// The key of `RULE` that is wrong (or unknown), if one is.
+    pub key: Option<String>,
     /// What is wrong.
     pub message: String,
 }
 
 fn err(key: &'static str, message: impl Into<String>) -> SpecError {
     SpecError {
-        key: Some(key),
+        key: Some(key.to_owned()),
         message: message.into(),
     }
 }
 
 impl RuleSpec {
-    /// Parses and validates a `RULE` map.
+    /// Parses and validates a `RULE` map; the first problem if there is any
+    /// (see [`RuleSpec::parse`] for all of them).
     pub fn from_map(map: &Map) -> Result<Self, SpecError> {
-        if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(SpecError {
-                key: None,
+        Self::parse(map).map_err(|mut errors| errors.remove(0))
+    }
+
+    /// Parses and validates a `RULE` map, finding every problem in it: each
+    /// key is checked on its own, so a wrong `watch` does not hide a wrong
+    /// `on`. On failure the list is not empty.
+    pub fn parse(map: &Map) -> Result<Self, Vec<SpecError>> {
+        let mut errors: Vec<SpecError> = map
+            .keys()
+            .filter(|k| !KEYS.contains(&k.as_str()))
+            .map(|unknown| SpecError {
+                key: Some(unknown.to_string()),
                 message: format!(
                     "unknown key `{unknown}` in RULE; expected one of: {}",
                     KEYS.join(", ")
                 ),
-            });
-        }
-        let id = match map.get("id") {
-            None => None,
-            Some(v) => Some(parse_id(v)?),
-        };
-        let watch = match map.get("watch") {
-            Some(v) if v.is_string() => {
-                let text = v.clone().into_string().unwrap_or_default();
-                text.parse()
-                    .map_err(|e: herald_core::NamespaceError| err("watch", e.to_string()))?
-            }
-            Some(_) => {
-                return Err(err(
-                    "watch",
-                    "`watch` must be a string: \"db.coll\", \"db\" or \"*\"",
-                ));
-            }
-            None => {
-                return Err(err(
-                    "watch",
-                    "RULE needs `watch`: \"db.coll\", \"db\" or \"*\"",
-                ));
-            }
-        };
-        let on = match map.get("on") {
-            None => DEFAULT_ON.iter().map(|s| OperationType::parse(s)).collect(),
-            Some(v) => parse_on(v)?,
-        };
-        let filter = match map.get("filter") {
-            None => Filter::everything(),
-            Some(v) if v.is_map() => {
-                let m = v.read_lock::<Map>().expect("checked is_map");
-                let doc =
-                    map_to_document(&m, "filter").map_err(|e| err("filter", e.to_string()))?;
-                Filter::compile(&doc).map_err(|e| err("filter", format!("invalid filter: {e}")))?
-            }
-            Some(_) => {
-                return Err(err(
-                    "filter",
-                    "`filter` must be an object map, e.g. #{ \"fullDocument.status\": \"open\" }",
-                ));
-            }
-        };
-        let full_document = match map.get("full_document") {
-            None => FullDocument::Default,
-            Some(v) => v
-                .clone()
-                .into_string()
-                .ok()
-                .and_then(|s| FullDocument::parse(&s))
-                .ok_or_else(|| err("full_document", "`full_document` must be \"default\", \"updateLookup\", \"whenAvailable\" or \"required\""))?,
-        };
-        let full_document_before_change = match map.get("full_document_before_change") {
-            None => FullDocumentBeforeChange::Off,
-            Some(v) => v
-                .clone()
-                .into_string()
-                .ok()
-                .and_then(|s| FullDocumentBeforeChange::parse(&s))
-                .ok_or_else(|| {
-                    err(
-                        "full_document_before_change",
-                        "`full_document_before_change` must be \"off\", \"whenAvailable\" or \"required\"",
-                    )
-                })?,
-        };
-        let timeout_ms = parse_limit(map, "timeout_ms", MAX_TIMEOUT_MS)?;
-        let memory_mib = parse_limit(map, "memory_mib", MAX_MEMORY_MIB)?;
-        Ok(Self {
+            })
+            .collect();
+        let e = &mut errors;
+        let id = keep(map.get("id").map(parse_id).transpose(), e);
+        let watch = keep(parse_watch(map.get("watch")), e);
+        let on = keep(
+            match map.get("on") {
+                None => Ok(DEFAULT_ON.iter().map(|s| OperationType::parse(s)).collect()),
+                Some(v) => parse_on(v),
+            },
+            e,
+        );
+        let filter = keep(parse_filter(map.get("filter")), e);
+        let full_document = keep(parse_full_document(map.get("full_document")), e);
+        let full_document_before_change = keep(
+            parse_before_change(map.get("full_document_before_change")),
+            e,
+        );
+        let timeout_ms = keep(parse_limit(map, "timeout_ms", MAX_TIMEOUT_MS), e);
+        let memory_mib = keep(parse_limit(map, "memory_mib", MAX_MEMORY_MIB), e);
+        match (
             id,
-            timeout_ms,
-            memory_mib,
             watch,
             on,
             filter,
             full_document,
             full_document_before_change,
-        })
+            timeout_ms,
+            memory_mib,
+        ) {
+            (
+                Some(id),
+                Some(watch),
+                Some(on),
+                Some(filter),
+                Some(fd),
+                Some(fdbc),
+                Some(t),
+                Some(m),
+            ) if errors.is_empty() => Ok(Self {
+                id,
+                timeout_ms: t,
+                memory_mib: m,
+                watch,
+                on,
+                filter,
+                full_document: fd,
+                full_document_before_change: fdbc,
+            }),
+            _ => Err(errors),
+        }
     }
 
     /// True if this rule handles `event`: watched namespace, named operation type, filter match.
@@ -236,6 +218,73 @@ fn parse_limit(map: &Map, key: &'static str, max: u64) -> Result<Option<u64>, Sp
             format!("`{key}` must be from 1 to {max}, found {n}"),
         )),
         Err(t) => Err(err(key, format!("`{key}` must be an integer, found {t}"))),
+    }
+}
+
+/// `result`'s value, or `None` with its error kept in `errors`.
+fn keep<T>(result: Result<T, SpecError>, errors: &mut Vec<SpecError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+fn parse_watch(value: Option<&Dynamic>) -> Result<WatchTarget, SpecError> {
+    match value {
+        Some(v) if v.is_string() => {
+            let text = v.clone().into_string().unwrap_or_default();
+            text.parse()
+                .map_err(|e: herald_core::NamespaceError| err("watch", e.to_string()))
+        }
+        Some(_) => Err(err(
+            "watch",
+            "`watch` must be a string: \"db.coll\", \"db\" or \"*\"",
+        )),
+        None => Err(err(
+            "watch",
+            "RULE needs `watch`: \"db.coll\", \"db\" or \"*\"",
+        )),
+    }
+}
+
+fn parse_filter(value: Option<&Dynamic>) -> Result<Filter, SpecError> {
+    match value {
+        None => Ok(Filter::everything()),
+        Some(v) if v.is_map() => {
+            let m = v.read_lock::<Map>().expect("checked is_map");
+            let doc = map_to_document(&m, "filter").map_err(|e| err("filter", e.to_string()))?;
+            Filter::compile(&doc).map_err(|e| err("filter", format!("invalid filter: {e}")))
+        }
+        Some(_) => Err(err(
+            "filter",
+            "`filter` must be an object map, e.g. #{ \"fullDocument.status\": \"open\" }",
+        )),
+    }
+}
+
+fn parse_full_document(value: Option<&Dynamic>) -> Result<FullDocument, SpecError> {
+    match value {
+        None => Ok(FullDocument::Default),
+        Some(v) => v
+            .clone()
+            .into_string()
+            .ok()
+            .and_then(|s| FullDocument::parse(&s))
+            .ok_or_else(|| err("full_document", "`full_document` must be \"default\", \"updateLookup\", \"whenAvailable\" or \"required\"")),
+    }
+}
+
+fn parse_before_change(value: Option<&Dynamic>) -> Result<FullDocumentBeforeChange, SpecError> {
+    match value {
+        None => Ok(FullDocumentBeforeChange::Off),
+        Some(v) => v
+            .clone()
+            .into_string()
+            .ok()
+            .and_then(|s| FullDocumentBeforeChange::parse(&s))
+            .ok_or_else(|| {
+                err(
+                    "full_document_before_change",
+                    "`full_document_before_change` must be \"off\", \"whenAvailable\" or \"required\"",
+                )
+            }),
     }
 }
 

@@ -26,10 +26,14 @@
 //! $options $not $elemMatch $size $all $mod $and $or $nor $comment
 //! $alwaysTrue $alwaysFalse`. `$expr`, `$where`, `$text`, `$bits*` and geo
 //! operators are refused at compile time, as is every filter the server refuses.
+//!
+//! [`Filter::never_matches`] tells whether a filter can match at all when some
+//! top-level fields are decided in advance (see [`Known`]).
 
 mod compile;
 mod decimal;
 mod eval;
+mod known;
 mod operands;
 pub mod order;
 mod pattern;
@@ -37,6 +41,8 @@ mod types;
 
 use bson::Document;
 use bson::raw::RawDocument;
+
+pub use known::Known;
 
 /// A compiled MongoDB query filter.
 ///
