@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex};
 /// call to one of them with the signatures registered under that name
 /// ([`crate::lint`]), so the check follows the registration below; a test
 /// keeps this list equal to what [`register`] registers.
-pub const BUILTINS: [&str; 7] = [
+pub const BUILTINS: [&str; 8] = [
     "notify",
     "webhook",
     "insert_doc",
+    "upsert_doc",
     "log",
     "set_state",
     "del_state",
