@@ -15,7 +15,9 @@ mod indexes;
 mod insert;
 mod kill_cursors;
 mod list;
+mod pipeline;
 mod query;
+mod read_concern;
 mod update;
 
 use crate::error::{CommandError, CommandResult};
@@ -91,7 +93,8 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
         }
         "serverStatus" => Ok(admin::server_status(ctx)),
         "whatsmyuri" => Ok(doc! { "you": "127.0.0.1" }),
-        "getParameter" => Ok(doc! { "featureCompatibilityVersion": { "version": "7.0" } }),
+        "getParameter" => Ok(admin::get_parameter(ctx, cmd)),
+        "setParameter" => admin::set_parameter(ctx, cmd),
         "configureFailPoint" => {
             ctx.shared.lock().fail_points.configure(cmd)?;
             Ok(Document::new())
