@@ -33,33 +33,34 @@ use crate::error::CommandError;
 use crate::oplog::Ns;
 use bson::{Document, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// `minSnapshotHistoryWindowInSeconds` unless set (the server's default).
 pub const DEFAULT_WINDOW_SECONDS: i64 = 300;
 
-/// One document's state before a write.
+/// One document's state before a write. Records are kept flat (a write
+/// that changes several documents, like a drop, has several with the same
+/// timestamp) and small: a shared namespace and a boxed document, so that
+/// an insert costs a few dozen bytes of history.
 #[derive(Debug, Clone)]
 struct Undo {
+    /// The write's timestamp.
+    ts: Timestamp,
     /// Where.
-    ns: Ns,
+    ns: Arc<Ns>,
     /// The document's slot in its collection (natural order).
     slot: u64,
     /// The document before the write; `None` if the write created it.
-    before: Option<Document>,
-}
-
-/// The undo records of one write (one oplog entry, one timestamp).
-#[derive(Debug, Clone)]
-struct Write {
-    ts: Timestamp,
-    undo: Vec<Undo>,
+    before: Option<Box<Document>>,
 }
 
 /// Versions kept for snapshot reads, and the oldest time they reach.
 #[derive(Debug)]
 pub struct History {
-    /// Writes, oldest first, all newer than `oldest`.
-    writes: VecDeque<Write>,
+    /// Undo records, oldest first, all newer than `oldest`.
+    records: VecDeque<Undo>,
+    /// How many writes (distinct timestamps) `records` holds.
+    writes: usize,
     /// The oldest timestamp a snapshot read may use.
     oldest: Timestamp,
     /// `minSnapshotHistoryWindowInSeconds`.
@@ -78,7 +79,8 @@ impl History {
     /// at most `max_writes` writes' versions if set.
     pub fn new(start: Timestamp, max_writes: Option<usize>) -> Self {
         Self {
-            writes: VecDeque::new(),
+            records: VecDeque::new(),
+            writes: 0,
             oldest: start,
             window_seconds: DEFAULT_WINDOW_SECONDS,
             max_writes,
@@ -117,24 +119,24 @@ impl History {
 
     /// Records a document's state before the write at `ts` (logged last).
     pub fn record(&mut self, ts: Timestamp, ns: &Ns, slot: u64, before: Option<Document>) {
-        let undo = Undo {
-            ns: ns.clone(),
-            slot,
-            before,
+        let last = self.records.back();
+        let ns = match last {
+            Some(last) if *last.ns == *ns => last.ns.clone(),
+            _ => Arc::new(ns.clone()),
         };
-        match self.writes.back_mut() {
-            Some(last) if last.ts == ts => last.undo.push(undo),
-            _ => {
-                self.writes.push_back(Write {
-                    ts,
-                    undo: vec![undo],
-                });
-                if let Some(max) = self.max_writes {
-                    while self.writes.len() > max {
-                        let dropped = self.writes.pop_front().expect("longer than max");
-                        self.raise(dropped.ts);
-                    }
-                }
+        if last.is_none_or(|last| last.ts != ts) {
+            self.writes += 1;
+        }
+        self.records.push_back(Undo {
+            ts,
+            ns,
+            slot,
+            before: before.map(Box::new),
+        });
+        if let Some(max) = self.max_writes {
+            while self.writes > max {
+                let ts = self.records.front().expect("writes are held").ts;
+                self.raise(ts);
             }
         }
     }
@@ -145,8 +147,12 @@ impl History {
         if to > self.oldest {
             self.oldest = to;
         }
-        while self.writes.front().is_some_and(|w| w.ts <= self.oldest) {
-            self.writes.pop_front();
+        while let Some(front) = self.records.front().filter(|r| r.ts <= self.oldest) {
+            let ts = front.ts;
+            self.records.pop_front();
+            if self.records.front().is_none_or(|next| next.ts != ts) {
+                self.writes -= 1;
+            }
         }
     }
 
@@ -169,24 +175,23 @@ impl History {
     /// documents as they were at `at`, undoing later writes newest first.
     /// The caller has [checked](Self::check) `at`.
     pub fn rewind(&self, ns: &Ns, at: Timestamp, docs: &mut BTreeMap<u64, Document>) {
-        for write in self.writes.iter().rev().take_while(|w| w.ts > at) {
-            for undo in write.undo.iter().rev().filter(|u| &u.ns == ns) {
-                match &undo.before {
-                    Some(doc) => docs.insert(undo.slot, doc.clone()),
-                    None => docs.remove(&undo.slot),
-                };
-            }
+        let later = self.records.iter().rev().take_while(|r| r.ts > at);
+        for undo in later.filter(|r| *r.ns == *ns) {
+            match &undo.before {
+                Some(doc) => docs.insert(undo.slot, doc.as_ref().clone()),
+                None => docs.remove(&undo.slot),
+            };
         }
     }
 
     /// Writes whose versions are held (for tests of the window).
     pub fn len(&self) -> usize {
-        self.writes.len()
+        self.writes
     }
 
     /// True if no versions are held.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.records.is_empty()
     }
 }
 
@@ -243,7 +248,9 @@ mod tests {
     fn the_write_window_keeps_n_writes() {
         let mut history = History::new(ts(1, 0), Some(2));
         for i in 1..=3 {
+            // A write of two documents (as a drop records) counts once.
             history.record(ts(1, i), &ns(), u64::from(i), None);
+            history.record(ts(1, i), &ns(), u64::from(i) + 10, None);
         }
         assert_eq!(history.len(), 2);
         assert_eq!(history.oldest(), ts(1, 1));
