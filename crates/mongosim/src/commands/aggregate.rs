@@ -35,6 +35,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         .map(|n| n.max(0) as usize);
     spec::check_not_later(pipeline)?;
     if spec::is_change_stream(pipeline) {
+        ReadConcern::parse(cmd)?.check_change_stream()?;
         return open_change_stream(ctx, coll.as_deref(), pipeline, batch_size);
     }
     let Some(coll) = coll else {

@@ -127,6 +127,12 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
     }
 }
 
+/// An error reply for a request no command handles (an unsupported
+/// message kind), with the cluster time every reply carries.
+pub fn error_reply(shared: &Shared, error: CommandError) -> Document {
+    finish(shared, Err(error))
+}
+
 /// Adds `ok`, `$clusterTime` and `operationTime`, as a replica-set member does.
 fn finish(shared: &Shared, result: CommandResult) -> Document {
     let mut reply = match result {

@@ -170,6 +170,61 @@ impl ReadConcern {
     }
 }
 
+impl Level {
+    /// The level's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Local => "local",
+            Level::Majority => "majority",
+            Level::Linearizable => "linearizable",
+            Level::Available => "available",
+            Level::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl ReadConcern {
+    /// `$changeStream` runs only at `majority` (it upconverts an absent
+    /// level): any other explicit level fails the `aggregate`, as
+    /// `DocumentSourceChangeStream::LiteParsed::supportsReadConcern` and the
+    /// command's read concern check have it. A change stream opened in a
+    /// snapshot session fails this way on a real server.
+    pub fn check_change_stream(&self) -> Result<(), CommandError> {
+        match self.level {
+            None | Some(Level::Majority) => Ok(()),
+            Some(level) => Err(invalid_options(format!(
+                "Aggregation stage $changeStream cannot run with a readConcern other than 'majority'. Current readConcern: {}",
+                level.name()
+            ))
+            .with_context(format!(
+                "Command aggregate does not support {}",
+                self.describe()
+            ))),
+        }
+    }
+
+    /// `ReadConcernArgs::toString()`: `{ readConcern: { level: "snapshot",
+    /// atClusterTime: Timestamp(1, 2), provenance: "clientSupplied" } }`
+    /// (the server marks a read concern the client sent as client-supplied).
+    pub fn describe(&self) -> String {
+        let mut fields = Vec::new();
+        if let Some(level) = self.level {
+            fields.push(format!("level: \"{}\"", level.name()));
+        }
+        if let Some(after) = self.after_cluster_time {
+            fields.push(format!(
+                "afterClusterTime: {}",
+                crate::history::display(after)
+            ));
+        }
+        if let Some(at) = self.at_cluster_time {
+            fields.push(format!("atClusterTime: {}", crate::history::display(at)));
+        }
+        fields.push("provenance: \"clientSupplied\"".to_owned());
+        format!("{{ readConcern: {{ {} }} }}", fields.join(", "))
+    }
+}
+
 /// Fails like the server when a requested time is later than the cluster time.
 fn check_not_future(
     state: &State,

@@ -67,6 +67,42 @@ async fn bad_read_concerns_fail_as_on_the_server() {
 }
 
 #[tokio::test]
+async fn a_change_stream_in_a_snapshot_session_is_refused() {
+    each_target!("snapshot_change_stream", |t| {
+        let at = now(&t.db()).await;
+        let mut session = super::session_at(&t.db(), at).await;
+        let Err(error) = t.coll("items").watch().session(&mut session).await else {
+            panic!("change streams run at majority only");
+        };
+        let (code, message) = code(&error);
+        assert_eq!(code, 72);
+        assert!(
+            message.ends_with(
+                "Aggregation stage $changeStream cannot run with a readConcern other than 'majority'. Current readConcern: snapshot"
+            ),
+            "{message}"
+        );
+        if !t.is_real() {
+            assert_eq!(
+                message,
+                format!(
+                    "Command aggregate does not support {{ readConcern: {{ level: \"snapshot\", atClusterTime: Timestamp({}, {}), provenance: \"clientSupplied\" }} }} :: caused by :: Aggregation stage $changeStream cannot run with a readConcern other than 'majority'. Current readConcern: snapshot",
+                    at.time, at.increment
+                )
+            );
+        }
+        // Majority (what an absent level becomes) still opens the stream.
+        t.db()
+            .run_command(doc! {
+                "aggregate": "items", "pipeline": [{"$changeStream": {}}], "cursor": {},
+                "readConcern": {"level": "majority"},
+            })
+            .await
+            .unwrap();
+    });
+}
+
+#[tokio::test]
 async fn a_standalone_refuses_snapshot_reads() {
     let sim = mongosim::MongoSim::builder()
         .standalone(true)
