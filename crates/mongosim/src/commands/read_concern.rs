@@ -9,7 +9,7 @@
 //!
 //! Parsing and its errors follow the server's `ReadConcernArgs::parse`;
 //! the checks before reading follow `waitForReadConcernImpl`
-//! (read_concern_mongod.cpp): snapshot needs a replica set (76
+//! (read_concern_mongod.cpp): snapshot needs a replica set (123
 //! `NotAReplicaSet`), and `atClusterTime` may not be later than the
 //! current cluster time (72 `InvalidOptions`).
 
@@ -147,7 +147,7 @@ impl ReadConcern {
         }
         if !replica_set {
             return Err(CommandError::new(
-                76,
+                123,
                 "NotAReplicaSet",
                 "node needs to be a replica set member to use readConcern: snapshot",
             ));

@@ -118,7 +118,7 @@ async fn a_standalone_refuses_snapshot_reads() {
     assert_eq!(
         code(&error),
         (
-            76,
+            123,
             "node needs to be a replica set member to use readConcern: snapshot".into()
         )
     );
