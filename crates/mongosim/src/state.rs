@@ -91,13 +91,19 @@ impl State {
         }
     }
 
-    /// The documents of `db.coll` in natural order: now, or as they were
-    /// at `at` (failing with 239 if that is older than the history kept).
-    pub fn documents(&self, ns: &Ns, at: Option<Timestamp>) -> Result<Vec<Document>, CommandError> {
+    /// Copies of the documents of `db.coll` that `keep` accepts, in natural
+    /// order: now, or as they were at `at` (failing with 239 if that is
+    /// older than the history kept).
+    pub fn documents(
+        &self,
+        ns: &Ns,
+        at: Option<Timestamp>,
+        keep: impl Fn(&Document) -> bool,
+    ) -> Result<Vec<Document>, CommandError> {
         let current = self.catalog.get(&ns.db, &ns.coll);
         let Some(at) = at else {
             return Ok(current
-                .map(|c| c.iter().cloned().collect())
+                .map(|c| c.iter().filter(|d| keep(d)).cloned().collect())
                 .unwrap_or_default());
         };
         self.history.check(at)?;
@@ -105,7 +111,7 @@ impl State {
             .map(|c| c.iter_slots().map(|(s, d)| (s, d.clone())).collect())
             .unwrap_or_default();
         self.history.rewind(ns, at, &mut docs);
-        Ok(docs.into_values().collect())
+        Ok(docs.into_values().filter(|d| keep(d)).collect())
     }
 
     /// Open change streams, including those inside a getMore.

@@ -52,7 +52,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let (docs, read_at) = {
         let state = ctx.shared.lock();
         let read_at = read_concern.read_at(&state, ctx.shared.set_name.is_some())?;
-        (state.documents(&ns, read_at)?, read_at)
+        (state.documents(&ns, read_at, |_| true)?, read_at)
     };
     let docs = pipeline::run(&steps, docs)?;
     Ok(first_batch(

@@ -49,8 +49,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let (mut docs, read_at) = {
         let state = ctx.shared.lock();
         let read_at = read_concern.read_at(&state, ctx.shared.set_name.is_some())?;
-        let mut docs = state.documents(&ns, read_at)?;
-        docs.retain(|d| crate::data::matches(&filter, d));
+        let docs = state.documents(&ns, read_at, |d| crate::data::matches(&filter, d))?;
         (docs, read_at)
     };
     if let Some(sort) = optional_doc(cmd, "sort")? {

@@ -192,15 +192,24 @@ impl ReadConcern {
     pub fn check_change_stream(&self) -> Result<(), CommandError> {
         match self.level {
             None | Some(Level::Majority) => Ok(()),
-            Some(level) => Err(invalid_options(format!(
-                "Aggregation stage $changeStream cannot run with a readConcern other than 'majority'. Current readConcern: {}",
-                level.name()
-            ))
-            .with_context(format!(
-                "Command aggregate does not support {}",
-                self.describe()
-            ))),
+            Some(level) => Err(self.unsupported(
+                "aggregate",
+                &format!(
+                    "Aggregation stage $changeStream cannot run with a readConcern other than 'majority'. Current readConcern: {}",
+                    level.name()
+                ),
+            )),
         }
+    }
+
+    /// A command refusing this read concern: 72 `InvalidOptions`, `Command
+    /// <name> does not support <read concern> :: caused by :: <reason>`, as
+    /// the server's command entry point wraps the command's own verdict.
+    pub fn unsupported(&self, command: &str, reason: &str) -> CommandError {
+        invalid_options(reason).with_context(format!(
+            "Command {command} does not support {}",
+            self.describe()
+        ))
     }
 
     /// `ReadConcernArgs::toString()`: `{ readConcern: { level: "snapshot",

@@ -103,6 +103,33 @@ async fn a_change_stream_in_a_snapshot_session_is_refused() {
 }
 
 #[tokio::test]
+async fn count_refuses_snapshot_reads() {
+    each_target!("snapshot_count", |t| {
+        let db = t.db();
+        db.run_command(doc! {"insert": "items", "documents": [{"_id": 1}]})
+            .await
+            .unwrap();
+        let error = db
+            .run_command(doc! {"count": "items", "readConcern": {"level": "snapshot"}})
+            .await
+            .unwrap_err();
+        let (code, message) = code(&error);
+        assert_eq!(code, 72);
+        assert!(
+            message
+                .starts_with("Command count does not support { readConcern: { level: \"snapshot\"")
+                && message.ends_with(" :: caused by :: read concern snapshot not supported"),
+            "{message}"
+        );
+        let reply = db
+            .run_command(doc! {"count": "items", "readConcern": {"level": "majority"}})
+            .await
+            .unwrap();
+        assert_eq!(reply.get_i32("n"), Ok(1));
+    });
+}
+
+#[tokio::test]
 async fn a_standalone_refuses_snapshot_reads() {
     let sim = mongosim::MongoSim::builder()
         .standalone(true)
