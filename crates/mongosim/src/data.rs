@@ -79,8 +79,8 @@ impl Collection {
     }
 
     /// Inserts a document (which must have an `_id`), enforcing every unique
-    /// index; on failure nothing changes.
-    pub fn insert(&mut self, ns: &str, doc: Document) -> Result<(), CommandError> {
+    /// index; on failure nothing changes. Returns the document's slot.
+    pub fn insert(&mut self, ns: &str, doc: Document) -> Result<u64, CommandError> {
         let id = doc
             .get("_id")
             .ok_or_else(|| CommandError::bad_value("document has no _id"))?;
@@ -106,7 +106,7 @@ impl Collection {
             index.insert(slot, keys);
         }
         self.docs.insert(slot, doc);
-        Ok(())
+        Ok(slot)
     }
 
     /// The slots of matching documents, in natural order.
@@ -188,6 +188,11 @@ impl Collection {
     /// All documents, in natural order.
     pub fn iter(&self) -> impl Iterator<Item = &Document> {
         self.docs.values()
+    }
+
+    /// All documents with their slots, in natural order.
+    pub fn iter_slots(&self) -> impl Iterator<Item = (u64, &Document)> {
+        self.docs.iter().map(|(slot, d)| (*slot, d))
     }
 
     /// Number of documents.

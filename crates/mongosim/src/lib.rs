@@ -21,6 +21,7 @@
 //! - [`change_stream`] — change stream cursors over the oplog.
 //! - [`expr`] — the aggregation expression language of change stream stages.
 //! - [`oplog`] — the capped oplog.
+//! - [`history`] — document versions for snapshot reads, and their window.
 //! - [`data`] — databases, collections, documents.
 //! - [`indexes`] — the `_id` and secondary indexes, unique constraints.
 //! - [`update`] — update operators and `updateDescription`.
@@ -34,6 +35,7 @@ pub mod data;
 pub mod error;
 pub mod expr;
 pub mod fail_point;
+pub mod history;
 pub mod indexes;
 pub mod oplog;
 pub mod paths;
@@ -60,12 +62,23 @@ pub struct Builder {
     oplog_capacity: usize,
     port: u16,
     standalone: bool,
+    snapshot_history_writes: Option<usize>,
 }
 
 impl Builder {
     /// Keeps at most `n` oplog entries; older resume points are then lost (code 286).
     pub fn oplog_capacity(mut self, n: usize) -> Self {
         self.oplog_capacity = n;
+        self
+    }
+
+    /// Keeps the document versions of the last `n` writes only (mongosim's
+    /// deterministic stand-in for `minSnapshotHistoryWindowInSeconds`,
+    /// which still applies too): a snapshot read at `T` fails with 239
+    /// `SnapshotTooOld` once more than `n` document writes happened after
+    /// `T`. See [`history`].
+    pub fn snapshot_history_writes(mut self, n: usize) -> Self {
+        self.snapshot_history_writes = Some(n);
         self
     }
 
@@ -86,7 +99,12 @@ impl Builder {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await?;
         let addr = listener.local_addr()?;
         let set_name = (!self.standalone).then(|| SET_NAME.to_owned());
-        let shared = Arc::new(Shared::new(addr.to_string(), set_name, self.oplog_capacity));
+        let shared = Arc::new(Shared::new(
+            addr.to_string(),
+            set_name,
+            self.oplog_capacity,
+            self.snapshot_history_writes,
+        ));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, shared.clone(), async move {
             let _ = stopped.await;
@@ -118,6 +136,7 @@ impl MongoSim {
             oplog_capacity: DEFAULT_OPLOG_CAPACITY,
             port: 0,
             standalone: false,
+            snapshot_history_writes: None,
         }
     }
 

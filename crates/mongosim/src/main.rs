@@ -1,4 +1,4 @@
-//! `mongosim --port P [--oplog-capacity N]`: mongosim as a process, for
+//! `mongosim --port P [--oplog-capacity N] [--snapshot-history-writes N]`: mongosim as a process, for
 //! benchmarks and crash tests where herald runs in another process.
 
 use clap::Parser;
@@ -13,6 +13,10 @@ struct Args {
     /// Oplog entries kept before the oldest are dropped.
     #[arg(long, default_value_t = mongosim::DEFAULT_OPLOG_CAPACITY)]
     oplog_capacity: usize,
+    /// Keep snapshot-read history for the last N writes only (besides the
+    /// 300 s `minSnapshotHistoryWindowInSeconds`); older reads fail with 239.
+    #[arg(long)]
+    snapshot_history_writes: Option<usize>,
     /// Act as a standalone server (no replica set, no change streams).
     #[arg(long)]
     standalone: bool,
@@ -25,12 +29,14 @@ async fn main() -> std::io::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let sim = mongosim::MongoSim::builder()
+    let mut builder = mongosim::MongoSim::builder()
         .port(args.port)
         .oplog_capacity(args.oplog_capacity)
-        .standalone(args.standalone)
-        .start()
-        .await?;
+        .standalone(args.standalone);
+    if let Some(n) = args.snapshot_history_writes {
+        builder = builder.snapshot_history_writes(n);
+    }
+    let sim = builder.start().await?;
     // Scripts read this line to learn the address and that the server is ready.
     println!("mongosim listening on {} ({})", sim.addr(), sim.uri());
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

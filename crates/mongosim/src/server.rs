@@ -1,9 +1,9 @@
 //! Accepting connections and serving requests until shutdown.
 
 use crate::commands::{self, Conn, Reply};
+use crate::error::CommandError;
 use crate::state::Shared;
 use crate::wire::{self, Header, Request, WireError, op_msg, op_query};
-use bson::doc;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -71,7 +71,12 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 }
             }
             Request::Compressed => {
-                let reply = doc! { "ok": 0.0, "errmsg": "mongosim does not negotiate compression; OP_COMPRESSED is not accepted", "code": 2, "codeName": "BadValue" };
+                let reply = commands::error_reply(
+                    &shared,
+                    CommandError::bad_value(
+                        "mongosim does not negotiate compression; OP_COMPRESSED is not accepted",
+                    ),
+                );
                 op_msg::encode(response_id, header.request_id, &reply)
             }
         };

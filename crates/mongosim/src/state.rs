@@ -2,11 +2,13 @@
 
 use crate::change_stream::ChangeStreamCursor;
 use crate::clock::Clock;
-use crate::data::Catalog;
+use crate::data::{Catalog, Collection};
+use crate::error::CommandError;
 use crate::fail_point::FailPoints;
-use crate::oplog::{Op, Oplog};
+use crate::history::History;
+use crate::oplog::{Ns, Op, Oplog};
 use bson::{DateTime, Document, Timestamp};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicI64;
 use tokio::sync::watch;
@@ -20,6 +22,10 @@ pub enum Cursor {
         ns: String,
         /// Documents not yet returned.
         remaining: VecDeque<Document>,
+        /// The point in time of a snapshot read: each getMore checks it is
+        /// still inside the history window, as the server reopens its
+        /// storage snapshot there.
+        read_at: Option<Timestamp>,
     },
     /// A change stream.
     ChangeStream(Box<ChangeStreamCursor>),
@@ -43,19 +49,24 @@ pub struct State {
     next_cursor: i64,
     /// Configured fail points.
     pub fail_points: FailPoints,
+    /// Document versions for snapshot reads, and their window.
+    pub history: History,
 }
 
 impl State {
-    fn new(oplog_capacity: usize) -> Self {
+    fn new(oplog_capacity: usize, snapshot_history_writes: Option<usize>) -> Self {
+        let clock = Clock::default();
+        let start = clock.now();
         Self {
             catalog: Catalog::default(),
             oplog: Oplog::new(oplog_capacity),
-            clock: Clock::default(),
+            clock,
             cursors: HashMap::new(),
             in_flight: HashSet::new(),
             killed: HashSet::new(),
             next_cursor: 1_000_000_007,
             fail_points: FailPoints::default(),
+            history: History::new(start, snapshot_history_writes),
         }
     }
 
@@ -63,7 +74,44 @@ impl State {
     pub fn log(&mut self, op: Op) -> (Timestamp, DateTime) {
         let (ts, wall) = self.clock.tick();
         self.oplog.push(ts, wall, None, op);
+        self.history.advance(ts);
         (ts, wall)
+    }
+
+    /// Records a document's state before the write just logged at `ts`.
+    pub fn remember(&mut self, ts: Timestamp, ns: &Ns, slot: u64, before: Option<Document>) {
+        self.history.record(ts, ns, slot, before);
+    }
+
+    /// Records every document of a collection that the write at `ts`
+    /// removed from `ns` (a drop, or the source of a rename).
+    pub fn remember_all(&mut self, ts: Timestamp, ns: &Ns, coll: &Collection) {
+        for (slot, doc) in coll.iter_slots() {
+            self.history.record(ts, ns, slot, Some(doc.clone()));
+        }
+    }
+
+    /// Copies of the documents of `db.coll` that `keep` accepts, in natural
+    /// order: now, or as they were at `at` (failing with 239 if that is
+    /// older than the history kept).
+    pub fn documents(
+        &self,
+        ns: &Ns,
+        at: Option<Timestamp>,
+        keep: impl Fn(&Document) -> bool,
+    ) -> Result<Vec<Document>, CommandError> {
+        let current = self.catalog.get(&ns.db, &ns.coll);
+        let Some(at) = at else {
+            return Ok(current
+                .map(|c| c.iter().filter(|d| keep(d)).cloned().collect())
+                .unwrap_or_default());
+        };
+        self.history.check(at)?;
+        let mut docs: BTreeMap<u64, Document> = current
+            .map(|c| c.iter_slots().map(|(s, d)| (s, d.clone())).collect())
+            .unwrap_or_default();
+        self.history.rewind(ns, at, &mut docs);
+        Ok(docs.into_values().filter(|d| keep(d)).collect())
     }
 
     /// Open change streams, including those inside a getMore.
@@ -103,9 +151,14 @@ pub struct Shared {
 
 impl Shared {
     /// A fresh server state.
-    pub fn new(host: String, set_name: Option<String>, oplog_capacity: usize) -> Self {
+    pub fn new(
+        host: String,
+        set_name: Option<String>,
+        oplog_capacity: usize,
+        snapshot_history_writes: Option<usize>,
+    ) -> Self {
         Self {
-            state: Mutex::new(State::new(oplog_capacity)),
+            state: Mutex::new(State::new(oplog_capacity, snapshot_history_writes)),
             oplog_tail: watch::channel(0).0,
             host,
             set_name,

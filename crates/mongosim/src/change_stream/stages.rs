@@ -79,7 +79,8 @@ pub fn parse_all(stages: &[Bson]) -> Result<Vec<Stage>, CommandError> {
         .map_err(|e| e.with_context("Failed to optimize pipeline"))
 }
 
-fn optimize(stage: Stage) -> Result<Stage, CommandError> {
+/// Folds constant expressions in a stage (errors carry no context yet).
+pub fn optimize(stage: Stage) -> Result<Stage, CommandError> {
     Ok(match stage {
         Stage::Project(p) => Stage::Project(Box::new(p.optimize()?)),
         Stage::ReplaceRoot { expr, context } => Stage::ReplaceRoot {
@@ -91,7 +92,9 @@ fn optimize(stage: Stage) -> Result<Stage, CommandError> {
     })
 }
 
-fn parse_stage(name: &str, spec: &Bson) -> Result<Stage, CommandError> {
+/// Compiles one stage named in [`ALLOWED`] (collection pipelines use the
+/// same stages, except `$changeStreamSplitLargeEvent`).
+pub fn parse_stage(name: &str, spec: &Bson) -> Result<Stage, CommandError> {
     let invalid = |e: CommandError| e.with_context(format!("Invalid {name}"));
     Ok(match (name, spec) {
         ("$match", Bson::Document(query)) => Stage::Match(Box::new(

@@ -1,5 +1,6 @@
 //! `count`.
 
+use super::read_concern::{Level, ReadConcern};
 use super::{Ctx, collection_name, number, optional_doc, query};
 use crate::error::CommandResult;
 use bson::{Document, doc};
@@ -7,6 +8,12 @@ use bson::{Document, doc};
 /// `{count: coll, query, skip, limit}`.
 pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let coll = collection_name(cmd, "count")?;
+    // count refuses snapshot reads (its supportsReadConcern), so a snapshot
+    // session's estimatedDocumentCount fails as on the server.
+    let read_concern = ReadConcern::parse(cmd)?;
+    if read_concern.level == Some(Level::Snapshot) {
+        return Err(read_concern.unsupported("count", "read concern snapshot not supported"));
+    }
     let filter = query::filter(optional_doc(cmd, "query")?)?;
     let state = ctx.shared.lock();
     let mut n = state.catalog.get(&ctx.db, coll).map_or(0, |c| {

@@ -73,7 +73,10 @@ pub fn drop(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         {
             state.catalog.dbs.remove(&ns.db);
         }
-        state.log(Op::Drop { ns: ns.clone() });
+        let (ts, _) = state.log(Op::Drop { ns: ns.clone() });
+        if let Some(dropped) = &dropped {
+            state.remember_all(ts, &ns, dropped);
+        }
         ctx.shared.notify_writes(&state);
     }
     Ok(doc! { "ns": ns.to_string(), "nIndexesWas": indexes_were })
@@ -83,13 +86,13 @@ pub fn drop(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
 pub fn drop_database(ctx: &mut Ctx<'_>, _cmd: &Document) -> CommandResult {
     let mut state = ctx.shared.lock();
     if let Some(colls) = state.catalog.dbs.remove(&ctx.db) {
-        for coll in colls.keys() {
-            state.log(Op::Drop {
-                ns: Ns {
-                    db: ctx.db.clone(),
-                    coll: coll.clone(),
-                },
-            });
+        for (coll, dropped) in &colls {
+            let ns = Ns {
+                db: ctx.db.clone(),
+                coll: coll.clone(),
+            };
+            let (ts, _) = state.log(Op::Drop { ns: ns.clone() });
+            state.remember_all(ts, &ns, dropped);
         }
         state.log(Op::DropDatabase { db: ctx.db.clone() });
         ctx.shared.notify_writes(&state);
@@ -137,12 +140,14 @@ pub fn rename(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         if !drop_target {
             return Err(CommandError::namespace_exists("target namespace exists"));
         }
-        state
+        let dropped = state
             .catalog
             .dbs
             .get_mut(&to.db)
-            .and_then(|db| db.remove(&to.coll));
-        state.log(Op::Drop { ns: to.clone() });
+            .and_then(|db| db.remove(&to.coll))
+            .expect("checked");
+        let (ts, _) = state.log(Op::Drop { ns: to.clone() });
+        state.remember_all(ts, &to, &dropped);
     }
     let moved = state
         .catalog
@@ -150,13 +155,21 @@ pub fn rename(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         .get_mut(&from.db)
         .and_then(|db| db.remove(&from.coll))
         .expect("checked");
+    let (ts, _) = state.log(Op::Rename {
+        from: from.clone(),
+        to: to.clone(),
+    });
+    // At earlier times the documents were in `from`, and not in `to`.
+    state.remember_all(ts, &from, &moved);
+    for (slot, _) in moved.iter_slots() {
+        state.remember(ts, &to, slot, None);
+    }
     state
         .catalog
         .dbs
         .entry(to.db.clone())
         .or_default()
         .insert(to.coll.clone(), moved);
-    state.log(Op::Rename { from, to });
     ctx.shared.notify_writes(&state);
     Ok(Document::new())
 }

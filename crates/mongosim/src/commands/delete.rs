@@ -12,11 +12,12 @@ pub fn delete_slot(state: &mut State, ns: &Ns, slot: u64) -> Option<Document> {
     let images = coll.pre_post_images;
     let doc = coll.remove(slot)?;
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    state.log(Op::Delete {
+    let (ts, _) = state.log(Op::Delete {
         ns: ns.clone(),
         key: doc! { "_id": id },
         pre: images.then(|| doc.clone()),
     });
+    state.remember(ts, ns, slot, Some(doc.clone()));
     Some(doc)
 }
 

@@ -42,7 +42,17 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         cursor
     };
     match cursor {
-        Cursor::Find { ns, mut remaining } => {
+        Cursor::Find {
+            ns,
+            mut remaining,
+            read_at,
+        } => {
+            // The server reopens its storage snapshot at the cursor's read
+            // time on each getMore; once history has moved past it, the
+            // getMore fails with SnapshotTooOld and the cursor is gone.
+            if let Some(at) = read_at {
+                ctx.shared.lock().history.check(at)?;
+            }
             let n = batch_size.unwrap_or(remaining.len()).min(remaining.len());
             let batch: Vec<Document> = remaining.drain(..n).collect();
             let id = if remaining.is_empty() {
@@ -53,6 +63,7 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
                     Cursor::Find {
                         ns: ns.clone(),
                         remaining,
+                        read_at,
                     },
                 );
                 id

@@ -36,6 +36,7 @@ pub fn list(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         docs,
         batch_size,
         false,
+        None,
     ))
 }
 

@@ -39,12 +39,13 @@ pub fn insert_one(state: &mut State, ns: &Ns, doc: Document) -> Result<Bson, Com
         .catalog
         .get_mut(&ns.db, &ns.coll)
         .expect("just ensured");
-    coll.insert(&ns.to_string(), doc.clone())?;
-    state.log(Op::Insert {
+    let slot = coll.insert(&ns.to_string(), doc.clone())?;
+    let (ts, _) = state.log(Op::Insert {
         ns: ns.clone(),
         key: doc! { "_id": id.clone() },
         doc,
     });
+    state.remember(ts, ns, slot, None);
     Ok(id)
 }
 

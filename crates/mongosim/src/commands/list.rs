@@ -47,6 +47,7 @@ pub fn collections(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         docs,
         None,
         true,
+        None,
     ))
 }
 

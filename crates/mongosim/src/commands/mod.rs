@@ -15,7 +15,9 @@ mod indexes;
 mod insert;
 mod kill_cursors;
 mod list;
+mod pipeline;
 mod query;
+mod read_concern;
 mod update;
 
 use crate::error::{CommandError, CommandResult};
@@ -91,7 +93,8 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
         }
         "serverStatus" => Ok(admin::server_status(ctx)),
         "whatsmyuri" => Ok(doc! { "you": "127.0.0.1" }),
-        "getParameter" => Ok(doc! { "featureCompatibilityVersion": { "version": "7.0" } }),
+        "getParameter" => Ok(admin::get_parameter(ctx, cmd)),
+        "setParameter" => admin::set_parameter(ctx, cmd),
         "configureFailPoint" => {
             ctx.shared.lock().fail_points.configure(cmd)?;
             Ok(Document::new())
@@ -122,6 +125,12 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
         )),
         other => Err(CommandError::command_not_found(other)),
     }
+}
+
+/// An error reply for a request no command handles (an unsupported
+/// message kind), with the cluster time every reply carries.
+pub fn error_reply(shared: &Shared, error: CommandError) -> Document {
+    finish(shared, Err(error))
 }
 
 /// Adds `ok`, `$clusterTime` and `operationTime`, as a replica-set member does.

@@ -45,13 +45,14 @@ pub fn update_slot(
         }
         coll.replace(&ns.to_string(), slot, after.clone())?;
         let description = describe(&after, &changes);
-        state.log(Op::Update {
+        let (ts, _) = state.log(Op::Update {
             ns: ns.clone(),
             key: doc! { "_id": id },
             description,
             pre: images.then(|| before.clone()),
             post: images.then(|| after.clone()),
         });
+        state.remember(ts, ns, slot, Some(before.clone()));
         Ok((before, after, true))
     } else {
         if update.keys().any(|k| k.starts_with('$')) {
@@ -71,12 +72,13 @@ pub fn update_slot(
             return Ok((before.clone(), before, false));
         }
         coll.replace(&ns.to_string(), slot, after.clone())?;
-        state.log(Op::Replace {
+        let (ts, _) = state.log(Op::Replace {
             ns: ns.clone(),
             key: doc! { "_id": id },
             doc: after.clone(),
             pre: images.then(|| before.clone()),
         });
+        state.remember(ts, ns, slot, Some(before.clone()));
         Ok((before, after, true))
     }
 }

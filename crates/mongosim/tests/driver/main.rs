@@ -17,3 +17,4 @@ mod large_events;
 mod protocol;
 mod python;
 mod resume;
+mod snapshot;

@@ -75,6 +75,9 @@ async fn compressed_messages_are_refused_with_an_error() {
         reply.get_str("errmsg").unwrap().contains("compression"),
         "{reply}"
     );
+    // Like every reply of a replica-set member, it carries the cluster time.
+    assert!(reply.get_timestamp("operationTime").is_ok(), "{reply}");
+    assert!(reply.get_document("$clusterTime").is_ok(), "{reply}");
 }
 
 #[tokio::test]
