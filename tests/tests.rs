@@ -17,3 +17,4 @@ mod replay;
 mod rule_tests;
 mod sandbox;
 mod secrets;
+mod webhooks;

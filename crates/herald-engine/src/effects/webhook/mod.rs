@@ -1,7 +1,11 @@
 //! HTTP webhooks: POST the payload as JSON with the effect's `Idempotency-Key`.
 
+mod reply;
+
+pub use reply::REPLY_EXCERPT_BYTES;
+
 use super::{BoxFuture, Channel, EffectError};
-use crate::config::{ConfigError, WebhookConfig, WebhookTarget};
+use crate::config::{ConfigError, ConfigValue, WebhookConfig, WebhookTarget};
 use herald_core::Effect;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -11,7 +15,8 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// POSTs each effect's arguments as a JSON body.
 ///
 /// 2xx is success; 408, 429, 5xx, timeouts and connection errors are worth
-/// retrying; any other status is a permanent failure. Redirects are not
+/// retrying; any other status is a permanent failure. The error of a 4xx or
+/// 5xx keeps the first [`REPLY_EXCERPT_BYTES`] of the reply's body. Redirects are not
 /// followed: a 3xx is a permanent failure naming the `Location`'s host.
 /// Errors and `Debug` show the target as scheme and host only, and the
 /// configured headers are marked sensitive: the URL's path and query and the
@@ -21,6 +26,8 @@ pub struct WebhookChannel {
     client: reqwest::Client,
     target: WebhookTarget,
     headers: HeaderMap,
+    /// What an error reply must not carry into a dead letter.
+    secrets: reply::Secrets,
 }
 
 impl std::fmt::Debug for WebhookChannel {
@@ -62,11 +69,25 @@ impl WebhookChannel {
         };
         install_crypto_provider();
         let target = config.target()?;
+        let mut secrets = reply::Secrets::default();
+        // The URL is shown as scheme and host only: its path and query may hold a key.
+        let url = target.url();
+        secrets.add(url.as_str());
+        if url.path().len() > 1 {
+            secrets.add(url.path());
+        }
+        if let Some(query) = url.query() {
+            secrets.add(query);
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
-            let mut value = HeaderValue::from_str(&value.resolve()?).map_err(|_| {
+            let resolved = value.resolve()?;
+            if matches!(value, ConfigValue::Env { .. }) {
+                secrets.add(&resolved);
+            }
+            let mut value = HeaderValue::from_str(&resolved).map_err(|_| {
                 invalid(format!(
                     "header {name}: the value is not a valid header value"
                 ))
@@ -85,6 +106,7 @@ impl WebhookChannel {
             client,
             target,
             headers,
+            secrets,
         })
     }
 }
@@ -126,8 +148,13 @@ impl Channel for WebhookChannel {
                     self.target
                 )));
             }
-            let message = format!("POST {} answered {status}", self.target);
-            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+            let retryable =
+                status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
+            let message = match reply::excerpt(response, &self.secrets).await {
+                Some(body) => format!("POST {} answered {status}: {body}", self.target),
+                None => format!("POST {} answered {status}", self.target),
+            };
+            if retryable {
                 Err(EffectError::transient(message))
             } else {
                 Err(EffectError::permanent(message))

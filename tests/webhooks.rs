@@ -1,0 +1,126 @@
+//! Webhook delivery as a receiver sees it: error replies kept in dead
+//! letters, signed requests, proxies and TLS settings.
+
+use crate::util::{Dir, herald, stderr, stdout, write_orders};
+
+/// A runtime that serves the test's webhook receiver while herald runs.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A receiver that answers every POST with `status` and `body`.
+fn answering(runtime: &tokio::runtime::Runtime, status: u16, body: &str) -> wiremock::MockServer {
+    runtime.block_on(async {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body))
+            .mount(&server)
+            .await;
+        server
+    })
+}
+
+const RULE: &str = "const RULE = #{ watch: \"shop.orders\", on: [\"insert\"] };\nfn handle(event) { webhook(\"crm\", #{ id: event.documentKey._id }); }\n";
+
+/// Replays one order through [`RULE`] with `webhook` as the body of
+/// `[webhooks.crm]` (one attempt per effect); returns the config's path.
+fn replay_one(
+    dir: &Dir,
+    webhook: &str,
+    env: &[(&str, &str)],
+) -> (std::path::PathBuf, std::process::Output) {
+    dir.write("rules/crm.rhai", RULE);
+    let config = dir.write(
+        "herald.toml",
+        &format!("rules = \"rules\"\nstore = \"store\"\n[webhooks.crm]\n{webhook}\n[retry]\nmax_attempts = 1\n"),
+    );
+    let events = write_orders(dir, "events.jsonl", [1]);
+    let output = herald()
+        .envs(env.iter().copied())
+        .arg("replay")
+        .arg(&events)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    (config, output)
+}
+
+fn dlq_show_json(config: &std::path::Path) -> serde_json::Value {
+    let shown = herald()
+        .args(["dlq", "show", "1", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    serde_json::from_str(&stdout(&shown)).unwrap()
+}
+
+herald_test!(a_refusal_s_reply_is_kept_in_the_dead_letter, |dir| {
+    let runtime = server_runtime();
+    let server = answering(&runtime, 422, "{\"error\":\"customer 1 is unknown\"}");
+    let (config, replay) = replay_one(&dir, &format!("url = \"{}/hook\"", server.uri()), &[]);
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    let expected = format!(
+        "webhook crm: POST {} answered 422 Unprocessable Entity: {{\"error\":\"customer 1 is unknown\"}}",
+        server.uri()
+    );
+    assert_eq!(dlq_show_json(&config)["error"], expected.as_str());
+    let text = herald()
+        .args(["dlq", "show", "1", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&text).contains(&format!("error     {expected}\n")),
+        "{}",
+        stdout(&text)
+    );
+});
+
+herald_test!(a_long_reply_is_cut_to_its_first_kib, |dir| {
+    let runtime = server_runtime();
+    // "x" then two-byte characters: byte 1024 falls inside one.
+    let server = answering(&runtime, 503, &format!("x{}", "é".repeat(3000)));
+    let (config, replay) = replay_one(&dir, &format!("url = \"{}/hook\"", server.uri()), &[]);
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    assert_eq!(
+        dlq_show_json(&config)["error"],
+        format!(
+            "webhook crm: POST {} answered 503 Service Unavailable: x{}… (truncated: the reply's first 1024 bytes at most)",
+            server.uri(),
+            "é".repeat(511)
+        )
+        .as_str()
+    );
+});
+
+herald_test!(a_reply_that_echoes_a_secret_is_kept_without_it, |dir| {
+    let runtime = server_runtime();
+    let server = answering(
+        &runtime,
+        401,
+        "bad token \"Bearer s3cr3t-token\" for /hooks/T0-s3cr3t?key=s3cr3t-q",
+    );
+    let url = format!("{}/hooks/T0-s3cr3t?key=s3cr3t-q", server.uri());
+    let (config, replay) = replay_one(
+        &dir,
+        "url = { env = \"CRM_URL\" }\nheaders = { Authorization = { env = \"CRM_TOKEN\" } }",
+        &[("CRM_URL", &url), ("CRM_TOKEN", "Bearer s3cr3t-token")],
+    );
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    assert!(!stderr(&replay).contains("s3cr3t"), "{}", stderr(&replay));
+    assert_eq!(
+        dlq_show_json(&config)["error"],
+        format!(
+            "webhook crm: POST {} answered 401 Unauthorized: bad token \"****\" for ****?****",
+            server.uri()
+        )
+        .as_str()
+    );
+});
