@@ -124,3 +124,100 @@ herald_test!(a_reply_that_echoes_a_secret_is_kept_without_it, |dir| {
         .as_str()
     );
 });
+
+/// The receiver's check, written apart from herald: the hex HMAC-SHA256 of
+/// `"{t}.{body}"` keyed with the secret.
+fn expected_signature(secret: &[u8], t: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(t.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+herald_test!(
+    signed_requests_verify_at_the_receiver_on_every_attempt,
+    |dir| {
+        // The check itself, against a value computed with Python's hmac module.
+        assert_eq!(
+            expected_signature(b"whsec_test", "1714557600", br#"{"id":1}"#),
+            "d10bad98e048504ebe79e6a1e412ce5bf086c26bc0f025b023aecd204a5ba3b3"
+        );
+        let runtime = server_runtime();
+        let server = runtime.block_on(async {
+            use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+            let server = MockServer::start().await;
+            // Busy once (retried), then accepted.
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(503))
+                .up_to_n_times(1)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200))
+                .mount(&server)
+                .await;
+            server
+        });
+        dir.write("rules/crm.rhai", RULE);
+        let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[webhooks.crm]\nurl = \"{}/hook\"\nsecret = {{ env = \"CRM_SECRET\" }}\n[retry]\nmax_attempts = 2\ninitial_backoff_ms = 1\nmax_backoff_ms = 2\n",
+            server.uri()
+        ),
+    );
+        let events = write_orders(&dir, "events.jsonl", [1]);
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        let before = now();
+        let replay = herald()
+            .env("RUST_LOG", "trace")
+            .env("CRM_SECRET", "whsec_s3cr3t")
+            .arg("replay")
+            .arg(&events)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let after = now();
+        assert!(replay.status.success(), "{}", stderr(&replay));
+        assert!(!stderr(&replay).contains("s3cr3t"), "{}", stderr(&replay));
+        let requests = runtime.block_on(server.received_requests()).unwrap();
+        assert_eq!(requests.len(), 2, "the refused attempt and the retry");
+        for request in &requests {
+            assert_eq!(request.body, br#"{"id":1}"#);
+            let header = request.headers["X-Herald-Signature"].to_str().unwrap();
+            let (t, v1) = header
+                .strip_prefix("t=")
+                .and_then(|rest| rest.split_once(",v1="))
+                .unwrap_or_else(|| panic!("{header}"));
+            let sent: u64 = t.parse().unwrap();
+            assert!(
+                (before..=after).contains(&sent),
+                "{sent} not in {before}..={after}"
+            );
+            assert_eq!(v1, expected_signature(b"whsec_s3cr3t", t, &request.body));
+            assert_eq!(request.headers["Content-Type"], "application/json");
+        }
+    }
+);
+
+herald_test!(an_unset_signing_secret_is_a_config_error, |dir| {
+    let (_, replay) = replay_one(
+        &dir,
+        "url = \"http://127.0.0.1:9/hook\"\nsecret = { env = \"HERALD_TEST_UNSET_SECRET\" }",
+        &[],
+    );
+    assert_eq!(replay.status.code(), Some(2), "{}", stderr(&replay));
+    assert!(
+        stderr(&replay).contains("environment variable HERALD_TEST_UNSET_SECRET is not set"),
+        "{}",
+        stderr(&replay)
+    );
+});

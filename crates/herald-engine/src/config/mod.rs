@@ -34,6 +34,7 @@
 //! allow_insecure = false      # true: allow http:// to a host other than loopback
 //! timeout_ms = 5000
 //! headers = { Authorization = { env = "CRM_TOKEN" } }   # secrets only by env reference
+//! secret = { env = "CRM_SIGNING_SECRET" }   # signs each request (X-Herald-Signature)
 //!
 //! [retry]
 //! max_attempts = 5

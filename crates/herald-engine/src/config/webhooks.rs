@@ -30,6 +30,10 @@ pub struct WebhookConfig {
     /// headers then cross the network unencrypted).
     #[serde(default)]
     pub allow_insecure: bool,
+    /// Signs each request with HMAC-SHA256 of this shared secret, given only
+    /// as `{ env = "VAR" }` (see `effects::SIGNATURE_HEADER`).
+    #[serde(default)]
+    pub secret: Option<ConfigValue>,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -39,6 +43,7 @@ impl fmt::Debug for WebhookConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("allow_insecure", &self.allow_insecure)
+            .field("secret", &self.secret)
             .finish()
     }
 }
@@ -113,6 +118,11 @@ impl WebhookConfig {
                     "{at}.headers.{name}: a literal value for a header that carries a secret; give it as {{ env = \"VAR\" }} so it stays out of the file (and out of herald's logs)"
                 ));
             }
+        }
+        if let Some(ConfigValue::Literal(_)) = &self.secret {
+            return Err(format!(
+                "{at}.secret: a literal signing secret; give it as {{ env = \"VAR\" }} so it stays out of the file (and out of herald's logs)"
+            ));
         }
         if let ConfigValue::Literal(url) = &self.url {
             WebhookTarget::parse(url, self.allow_insecure).map_err(|e| format!("{at}.url: {e}"))?;
@@ -279,6 +289,28 @@ mod tests {
     }
 
     #[test]
+    fn a_signing_secret_is_given_only_by_env() {
+        let err = Config::parse(
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nsecret = \"whsec_s3cret\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("webhooks.crm.secret"), "{err}");
+        assert!(
+            err.contains("{ env = \"VAR\" }") && !err.contains("s3cret"),
+            "{err}"
+        );
+        let config = Config::parse(
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nsecret = { env = \"CRM_SECRET\" }\n",
+        )
+        .unwrap();
+        assert!(
+            format!("{:?}", config.webhooks["crm"]).contains("secret: Some(Env(CRM_SECRET))"),
+            "{:?}",
+            config.webhooks["crm"]
+        );
+    }
+
+    #[test]
     fn plain_http_leaves_loopback_only_when_allowed() {
         let err = Config::parse("[channels.ops]\nkind = \"webhook\"\nurl = \"http://ops.example.com/hook?key=s3cret\"\n")
             .unwrap_err();
@@ -320,6 +352,7 @@ mod tests {
             timeout_ms: 1000,
             headers: BTreeMap::new(),
             allow_insecure: false,
+            secret: None,
         };
         assert!(config.check("webhooks.a").is_ok());
         assert!(matches!(config.target(), Err(ConfigError::MissingEnv(_))));

@@ -1,8 +1,10 @@
 //! HTTP webhooks: POST the payload as JSON with the effect's `Idempotency-Key`.
 
 mod reply;
+mod sign;
 
 pub use reply::REPLY_EXCERPT_BYTES;
+pub use sign::{SIGNATURE_HEADER, webhook_signature};
 
 use super::{BoxFuture, Channel, EffectError};
 use crate::config::{ConfigError, ConfigValue, WebhookConfig, WebhookTarget};
@@ -28,6 +30,8 @@ pub struct WebhookChannel {
     headers: HeaderMap,
     /// What an error reply must not carry into a dead letter.
     secrets: reply::Secrets,
+    /// With a `secret`: signs each request.
+    signer: Option<sign::Signer>,
 }
 
 impl std::fmt::Debug for WebhookChannel {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for WebhookChannel {
         f.debug_struct("WebhookChannel")
             .field("target", &self.target)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("signed", &self.signer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +100,19 @@ impl WebhookChannel {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
+        let signer = match &config.secret {
+            None => None,
+            Some(secret) => {
+                let secret = secret.resolve()?;
+                if secret.is_empty() {
+                    return Err(invalid(
+                        "webhook secret: the environment variable is empty; set it to the shared secret".into(),
+                    ));
+                }
+                secrets.add(&secret);
+                Some(sign::Signer::new(secret))
+            }
+        };
         let client = reqwest::Client::builder()
             .timeout(config.timeout())
             // A redirect is not delivery: following it could POST the payload
@@ -107,6 +125,7 @@ impl WebhookChannel {
             target,
             headers,
             secrets,
+            signer,
         })
     }
 }
@@ -115,18 +134,24 @@ impl Channel for WebhookChannel {
     fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
         Box::pin(async move {
             let body = herald_core::extjson::to_relaxed(&effect.intent.args());
-            let response = self
+            // Serialised here, so that the signature covers the bytes sent.
+            let body = serde_json::to_vec(&body).map_err(|e| {
+                EffectError::permanent(format!("the payload cannot be written as JSON: {e}"))
+            })?;
+            let mut request = self
                 .client
                 .post(self.target.url().clone())
                 .headers(self.headers.clone())
                 .header(IDEMPOTENCY_HEADER, effect.key.as_str())
                 .header("X-Herald-Rule", effect.rule.as_ref())
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| {
-                    EffectError::transient(format!("POST {}: {}", self.target, describe(e)))
-                })?;
+                .header(reqwest::header::CONTENT_TYPE, "application/json");
+            if let Some(signer) = &self.signer {
+                // Signed at each attempt, with its own send time.
+                request = request.header(SIGNATURE_HEADER, signer.header_now(&body));
+            }
+            let response = request.body(body).send().await.map_err(|e| {
+                EffectError::transient(format!("POST {}: {}", self.target, describe(e)))
+            })?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());
