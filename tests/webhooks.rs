@@ -221,3 +221,174 @@ herald_test!(an_unset_signing_secret_is_a_config_error, |dir| {
         stderr(&replay)
     );
 });
+
+/// `tests/tls/NAME`: test-only certificates and key (see tests/tls/README.md).
+fn tls(name: &str) -> String {
+    crate::util::root()
+        .join("tests/tls")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `herald replay` with `settings` added to a webhook that answers 200;
+/// the exit code and stderr.
+fn replay_with(dir: &Dir, settings: &str) -> (Option<i32>, String) {
+    let runtime = server_runtime();
+    let server = answering(&runtime, 200, "");
+    let (_, output) = replay_one(
+        dir,
+        &format!("url = \"{}/hook\"\n{settings}", server.uri()),
+        &[],
+    );
+    (output.status.code(), stderr(&output))
+}
+
+herald_test!(ca_files_are_checked_at_startup, |dir| {
+    // Relative to the config file, which is in `dir` (herald runs elsewhere).
+    let (code, err) = replay_with(&dir, "ca_file = \"certs/missing.pem\"");
+    assert_eq!(code, Some(2), "{err}");
+    let missing = dir.join("certs/missing.pem");
+    assert!(
+        err.contains(&format!("cannot read {}", missing.display())),
+        "{err}"
+    );
+    dir.write("certs/notes.pem", "not a certificate\n");
+    let (code, err) = replay_with(&dir, "ca_file = \"certs/notes.pem\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: ca_file: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)",
+            dir.join("certs/notes.pem").display()
+        )),
+        "{err}"
+    );
+    dir.write(
+        "certs/broken.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIBaGVsbG8=\n-----END CERTIFICATE-----\n",
+    );
+    let (code, err) = replay_with(&dir, "ca_file = \"certs/broken.pem\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: ca_file: a certificate in it cannot be used",
+            dir.join("certs/broken.pem").display()
+        )),
+        "{err}"
+    );
+    // A good one loads, and delivery goes on.
+    let (code, err) = replay_with(&dir, &format!("ca_file = {:?}", tls("ca.pem")));
+    assert_eq!(code, Some(0), "{err}");
+});
+
+herald_test!(client_certificates_load_or_are_refused_clearly, |dir| {
+    let (code, err) = replay_with(
+        &dir,
+        &format!(
+            "client_cert = {:?}\nclient_key = {:?}",
+            tls("client.pem"),
+            tls("client.key")
+        ),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // Certificate and key in one file.
+    let both = format!(
+        "{}{}",
+        std::fs::read_to_string(tls("client.pem")).unwrap(),
+        std::fs::read_to_string(tls("client.key")).unwrap()
+    );
+    dir.write("identity.pem", &both);
+    let (code, err) = replay_with(&dir, "client_cert = \"identity.pem\"");
+    assert_eq!(code, Some(0), "{err}");
+    // No key.
+    let (code, err) = replay_with(&dir, &format!("client_cert = {:?}", tls("client.pem")));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: client_cert (no client_key given): no usable PEM private key in it",
+            tls("client.pem")
+        )),
+        "{err}"
+    );
+    // The files swapped.
+    let (code, err) = replay_with(
+        &dir,
+        &format!(
+            "client_cert = {:?}\nclient_key = {:?}",
+            tls("client.key"),
+            tls("client.pem")
+        ),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: client_cert: no certificate in it",
+            tls("client.key")
+        )),
+        "{err}"
+    );
+    // A certificate the TLS client refuses.
+    let (code, err) = replay_with(
+        &dir,
+        &format!(
+            "client_cert = {:?}\nclient_key = {:?}",
+            tls("client-v1.pem"),
+            tls("client.key")
+        ),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: client_cert: the TLS client refuses it",
+            tls("client-v1.pem")
+        )) && err.contains("UnsupportedCertVersion"),
+        "{err}"
+    );
+    // A key alone.
+    let (code, err) = replay_with(&dir, &format!("client_key = {:?}", tls("client.key")));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("client_key: a key without client_cert"),
+        "{err}"
+    );
+});
+
+herald_test!(a_proxy_carries_the_request, |dir| {
+    let runtime = server_runtime();
+    // The proxy: plain HTTP proxying is a request with the absolute URL.
+    let proxy = answering(&runtime, 200, "");
+    let (_, replay) = replay_one(
+        &dir,
+        &format!(
+            "url = \"http://herald-test.invalid/hook?key=k1\"\nallow_insecure = true\nproxy = \"{}\"",
+            proxy.uri()
+        ),
+        &[],
+    );
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let requests = runtime.block_on(proxy.received_requests()).unwrap();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.headers["Host"], "herald-test.invalid");
+    assert_eq!(
+        (request.url.path(), request.url.query()),
+        ("/hook", Some("key=k1"))
+    );
+    assert_eq!(request.body, br#"{"id":1}"#);
+});
+
+herald_test!(a_proxy_must_be_an_http_url, |dir| {
+    let (code, err) = replay_with(&dir, "proxy = \"socks5://127.0.0.1:1080\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("webhooks.crm.proxy: the scheme must be http or https, not \"socks5\""),
+        "{err}"
+    );
+    let (code, err) = replay_with(&dir, "proxy = \"http://ann:pw@127.0.0.1:3128\"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("webhooks.crm.proxy: a password in a literal proxy URL")
+            && !err.contains("pw@"),
+        "{err}"
+    );
+});

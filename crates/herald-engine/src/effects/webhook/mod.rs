@@ -1,5 +1,6 @@
 //! HTTP webhooks: POST the payload as JSON with the effect's `Idempotency-Key`.
 
+mod client;
 mod reply;
 mod sign;
 
@@ -113,13 +114,11 @@ impl WebhookChannel {
                 Some(sign::Signer::new(secret))
             }
         };
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout())
-            // A redirect is not delivery: following it could POST the payload
-            // (and its headers) somewhere nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| invalid(format!("cannot build the HTTP client: {}", describe(e))))?;
+        let client = client::build(config)?;
+        // A proxy's URL may hold a password.
+        if let Some(proxy) = config.proxy_url()? {
+            secrets.add(&proxy);
+        }
         Ok(Self {
             client,
             target,
