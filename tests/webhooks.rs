@@ -1,6 +1,8 @@
 //! Webhook delivery as a receiver sees it: error replies kept in dead
 //! letters, signed requests, proxies and TLS settings.
 
+mod tls;
+
 use crate::util::{Dir, herald, stderr, stdout, write_orders};
 
 /// A runtime that serves the test's webhook receiver while herald runs.
@@ -223,7 +225,7 @@ herald_test!(an_unset_signing_secret_is_a_config_error, |dir| {
 });
 
 /// `tests/tls/NAME`: test-only certificates and key (see tests/tls/README.md).
-fn tls(name: &str) -> String {
+fn tls_file(name: &str) -> String {
     crate::util::root()
         .join("tests/tls")
         .join(name)
@@ -277,7 +279,7 @@ herald_test!(ca_files_are_checked_at_startup, |dir| {
         "{err}"
     );
     // A good one loads, and delivery goes on.
-    let (code, err) = replay_with(&dir, &format!("ca_file = {:?}", tls("ca.pem")));
+    let (code, err) = replay_with(&dir, &format!("ca_file = {:?}", tls_file("ca.pem")));
     assert_eq!(code, Some(0), "{err}");
 });
 
@@ -286,27 +288,27 @@ herald_test!(client_certificates_load_or_are_refused_clearly, |dir| {
         &dir,
         &format!(
             "client_cert = {:?}\nclient_key = {:?}",
-            tls("client.pem"),
-            tls("client.key")
+            tls_file("client.pem"),
+            tls_file("client.key")
         ),
     );
     assert_eq!(code, Some(0), "{err}");
     // Certificate and key in one file.
     let both = format!(
         "{}{}",
-        std::fs::read_to_string(tls("client.pem")).unwrap(),
-        std::fs::read_to_string(tls("client.key")).unwrap()
+        std::fs::read_to_string(tls_file("client.pem")).unwrap(),
+        std::fs::read_to_string(tls_file("client.key")).unwrap()
     );
     dir.write("identity.pem", &both);
     let (code, err) = replay_with(&dir, "client_cert = \"identity.pem\"");
     assert_eq!(code, Some(0), "{err}");
     // No key.
-    let (code, err) = replay_with(&dir, &format!("client_cert = {:?}", tls("client.pem")));
+    let (code, err) = replay_with(&dir, &format!("client_cert = {:?}", tls_file("client.pem")));
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&format!(
             "{}: client_cert (no client_key given): no usable PEM private key in it",
-            tls("client.pem")
+            tls_file("client.pem")
         )),
         "{err}"
     );
@@ -315,15 +317,15 @@ herald_test!(client_certificates_load_or_are_refused_clearly, |dir| {
         &dir,
         &format!(
             "client_cert = {:?}\nclient_key = {:?}",
-            tls("client.key"),
-            tls("client.pem")
+            tls_file("client.key"),
+            tls_file("client.pem")
         ),
     );
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&format!(
             "{}: client_cert: no certificate in it",
-            tls("client.key")
+            tls_file("client.key")
         )),
         "{err}"
     );
@@ -332,20 +334,20 @@ herald_test!(client_certificates_load_or_are_refused_clearly, |dir| {
         &dir,
         &format!(
             "client_cert = {:?}\nclient_key = {:?}",
-            tls("client-v1.pem"),
-            tls("client.key")
+            tls_file("client-v1.pem"),
+            tls_file("client.key")
         ),
     );
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&format!(
             "{}: client_cert: the TLS client refuses it",
-            tls("client-v1.pem")
+            tls_file("client-v1.pem")
         )) && err.contains("UnsupportedCertVersion"),
         "{err}"
     );
     // A key alone.
-    let (code, err) = replay_with(&dir, &format!("client_key = {:?}", tls("client.key")));
+    let (code, err) = replay_with(&dir, &format!("client_key = {:?}", tls_file("client.key")));
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("client_key: a key without client_cert"),
