@@ -3,16 +3,7 @@
 
 mod tls;
 
-use crate::util::{Dir, herald, stderr, stdout, write_orders};
-
-/// A runtime that serves the test's webhook receiver while herald runs.
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::util::{Dir, herald, server_runtime, stderr, stdout, write_orders};
 
 /// A receiver that answers every POST with `status` and `body`.
 fn answering(runtime: &tokio::runtime::Runtime, status: u16, body: &str) -> wiremock::MockServer {

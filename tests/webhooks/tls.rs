@@ -1,8 +1,8 @@
 //! Mutual TLS end to end: a receiver with a certificate from the test CA
 //! that accepts only clients with a certificate from it too.
 
-use super::{RULE, server_runtime, tls_file};
-use crate::util::{Dir, herald, stderr, write_orders};
+use super::{RULE, tls_file};
+use crate::util::{Dir, herald, server_runtime, stderr, write_orders};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::{Arc, Mutex};
