@@ -66,8 +66,8 @@ fn describe(error: reqwest::Error) -> String {
 }
 
 impl WebhookChannel {
-    /// Builds a webhook from its configuration; the URL and env-referenced
-    /// headers are read now.
+    /// Builds a webhook from its configuration; the URL, env-referenced
+    /// headers and secret, and the proxy and TLS files are read and checked now.
     pub fn new(config: &WebhookConfig) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: "herald.toml".into(),
@@ -117,6 +117,12 @@ impl WebhookChannel {
         let client = client::build(config)?;
         // A proxy's URL may hold a password.
         if let Some(proxy) = config.proxy_url()? {
+            if let Some(password) = reqwest::Url::parse(&proxy)
+                .ok()
+                .and_then(|u| u.password().map(str::to_owned))
+            {
+                secrets.add(password);
+            }
             secrets.add(&proxy);
         }
         Ok(Self {
