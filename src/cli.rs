@@ -164,29 +164,40 @@ pub enum StreamsCommand {
 /// What to do with the dead-letter queue.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// One line per entry: id, rule, time, attempts, error.
-    List,
+    /// One line per entry: id, rule, last failure time, attempts, error.
+    List {
+        /// Only this rule's entries.
+        #[arg(long)]
+        rule: Option<String>,
+        /// JSON Lines: one object per entry (see README, "The command line").
+        #[arg(long)]
+        json: bool,
+    },
     /// One entry in full, with its event.
     Show {
         /// The entry's id.
         id: u64,
+        /// One JSON object (see README, "The command line").
+        #[arg(long)]
+        json: bool,
     },
     /// Re-run the rule on the stored event (same idempotency keys); remove the entry on success.
-    Retry {
-        /// The entry's id.
-        id: Option<u64>,
-        /// Every entry.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
-    },
+    Retry(DlqSelection),
     /// Remove entries without retrying them.
-    Drop {
-        /// The entry's id.
-        id: Option<u64>,
-        /// Every entry.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
-    },
+    Drop(DlqSelection),
+}
+
+/// Which dead letters `retry` and `drop` work on: one id, every entry, or one rule's.
+#[derive(Debug, Args)]
+pub struct DlqSelection {
+    /// The entry's id.
+    pub id: Option<u64>,
+    /// Every entry (with `--rule`, every entry of that rule).
+    #[arg(long, conflicts_with = "id")]
+    pub all: bool,
+    /// Every entry of this rule.
+    #[arg(long, conflicts_with = "id")]
+    pub rule: Option<String>,
 }
 
 /// `herald run`.

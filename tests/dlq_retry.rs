@@ -1,7 +1,7 @@
 //! `herald dlq retry`: only the effects not yet done, with the same keys,
 //! through the configured channels and MongoDB.
 
-use crate::util::{herald, stderr, stdout, write_orders};
+use crate::util::{herald, server_runtime, stderr, stdout, write_orders};
 
 herald_test!(a_retry_carries_out_only_the_effects_not_yet_done, |dir| {
     let runtime = server_runtime();
@@ -151,15 +151,6 @@ herald_test!(a_retry_of_insert_doc_uses_the_configured_mongodb, |dir| {
     });
     assert_eq!(docs, [bson::doc! {"_id": key.as_str(), "order": 1}]);
 });
-
-/// A runtime that serves the test's webhook receiver while herald runs.
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A webhook server whose paths refuse (400) a number of times, then accept.
 fn refusing_server(

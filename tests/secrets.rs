@@ -69,7 +69,7 @@ herald_test!(a_webhook_secret_never_leaves_the_environment, |dir| {
     )];
     for command in [["dlq", "list"], ["dlq", "show"], ["status", ""]] {
         let args: Vec<&str> = match command {
-            ["dlq", "show"] => vec!["dlq", "show", "0"],
+            ["dlq", "show"] => vec!["dlq", "show", "1"],
             [first, ""] => vec![first],
             [a, b] => vec![a, b],
         };

@@ -18,3 +18,4 @@ mod replay;
 mod rule_tests;
 mod sandbox;
 mod secrets;
+mod webhooks;

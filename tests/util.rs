@@ -158,3 +158,12 @@ pub fn write_orders(dir: &Dir, name: &str, orders: impl IntoIterator<Item = u32>
     let text: String = orders.into_iter().map(|n| order_insert(n) + "\n").collect();
     dir.write(name, &text)
 }
+
+/// A runtime that serves a test's webhook receiver while herald runs.
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}

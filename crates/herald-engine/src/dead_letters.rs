@@ -15,7 +15,8 @@ pub enum RetryOutcome {
         /// Effects executed.
         effects: u64,
     },
-    /// It failed again; the entry stays, with the new error and the attempts added.
+    /// It failed again; the entry stays (same id, same first failure time),
+    /// with the new error, the attempts added and the time of this failure.
     FailedAgain {
         /// The new error.
         error: String,
@@ -26,8 +27,9 @@ pub enum RetryOutcome {
 
 impl Engine {
     /// Re-runs a dead letter's rule on its stored event, with the same
-    /// idempotency keys. On success the entry is removed and the (rule,
-    /// event) marked done, atomically; on failure the entry is updated.
+    /// idempotency keys. On success the entry is removed, the (rule, event)
+    /// marked done and the rule's counts moved from failed to succeeded,
+    /// atomically; on failure the entry is updated in place.
     pub async fn retry_dead_letter(&self, id: u64) -> Result<RetryOutcome, EngineError> {
         let core = &self.core;
         let letter = core
@@ -77,6 +79,15 @@ impl Engine {
                 }
                 commit.mark_done(rule.name(), event.token().as_bytes());
                 commit.remove_dead_letter(id);
+                // The match counted as failed now succeeded: `herald status`
+                // moves it, so matched = succeeded + failed + deduplicated.
+                if let Some(mut counts) = core.store.rule_count(rule.name())?
+                    && counts.failed > 0
+                {
+                    counts.failed -= 1;
+                    counts.succeeded += 1;
+                    commit.rule_counts(rule.name(), &counts);
+                }
                 core.store.commit(commit)?;
                 Ok(RetryOutcome::Succeeded {
                     effects: completion.effects,

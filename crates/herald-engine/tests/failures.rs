@@ -178,6 +178,7 @@ async fn an_old_dead_letter_keeps_its_keys() {
             attempts: 1,
             keys: herald_store::KeyScheme::AllIntents,
             done: Vec::new(),
+            first_at: bson::DateTime::now(),
             at: bson::DateTime::now(),
         })
         .unwrap();

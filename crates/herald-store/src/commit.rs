@@ -26,6 +26,9 @@ pub struct Commit {
     pub(crate) marks: Vec<u128>,
     pub(crate) len: usize,
     pub(crate) done_at: i64,
+    /// New dead letters, encoded, in order: their ids are given when the
+    /// commit is applied, under the commit lock, in the same batch.
+    pub(crate) new_letters: Vec<Vec<u8>>,
 }
 
 impl Commit {
@@ -87,7 +90,42 @@ impl Commit {
         self.len += 1;
     }
 
-    /// Adds a dead letter (its `id` must come from [`Store::next_id`](crate::Store::next_id)).
+    /// Adds a new dead letter. Its `id` is ignored: [`Store::commit`](crate::Store::commit)
+    /// gives it the next dead-letter id (1, 2, 3, ... in the order added) in
+    /// the same atomic batch that writes it, so an id is never given twice,
+    /// not even to a letter after a dropped one.
+    ///
+    /// ```
+    /// # use bson::{RawDocumentBuf, doc};
+    /// let store = herald_store::Store::temporary()?;
+    /// let letter = herald_store::DeadLetter {
+    ///     id: 0,
+    ///     rule: "r".into(),
+    ///     token: vec![1],
+    ///     event: RawDocumentBuf::from_document(&doc! {"_id": 1}).unwrap(),
+    ///     error: "boom".into(),
+    ///     attempts: 1,
+    ///     keys: Default::default(),
+    ///     done: Vec::new(),
+    ///     first_at: bson::DateTime::from_millis(0),
+    ///     at: bson::DateTime::from_millis(0),
+    /// };
+    /// let mut commit = store.begin();
+    /// commit.add_dead_letter(&letter)?;
+    /// commit.add_dead_letter(&letter)?;
+    /// store.commit(commit)?;
+    /// let ids: Vec<u64> = store.dead_letters().map(|l| l.map(|l| l.id)).collect::<Result<_, _>>()?;
+    /// assert_eq!(ids, [1, 2]);
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn add_dead_letter(&mut self, letter: &DeadLetter) -> Result<(), StoreError> {
+        self.new_letters.push(letter.to_bytes()?);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Writes a dead letter at its `id`: replaces an existing one (a retry
+    /// that failed again). New letters go through [`Commit::add_dead_letter`].
     pub fn dead_letter(&mut self, letter: &DeadLetter) -> Result<(), StoreError> {
         self.batch
             .insert(keys::dead_letter(letter.id), letter.to_bytes()?);

@@ -5,7 +5,11 @@ use bson::{Binary, RawDocumentBuf, doc, spec::BinarySubtype};
 /// An event that a rule failed on, with why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
-    /// Sequence number (arrival order).
+    /// Its number: 1, 2, 3, ... in the order letters were written, given
+    /// when the commit that writes it is applied (see
+    /// [`Commit::add_dead_letter`](crate::Commit::add_dead_letter)), never
+    /// given again after a drop. Letters written before herald numbered them
+    /// keep the (larger, gapped) ids they had.
     pub id: u64,
     /// The rule that failed.
     pub rule: String,
@@ -15,14 +19,16 @@ pub struct DeadLetter {
     pub event: RawDocumentBuf,
     /// The last error.
     pub error: String,
-    /// How many attempts were made.
+    /// How many attempts were made, the failed retries' included.
     pub attempts: u32,
     /// How its effects were numbered (and so keyed) when it failed.
     pub keys: KeyScheme,
     /// The rule's effects for this event that completed before it failed: a
     /// retry carries out only the others (with the same keys).
     pub done: Vec<DoneEffect>,
-    /// When it was dead-lettered.
+    /// When it first failed (it was dead-lettered).
+    pub first_at: bson::DateTime,
+    /// When it last failed: as `first_at`, or the last failed retry.
     pub at: bson::DateTime,
 }
 
@@ -73,6 +79,7 @@ impl DeadLetter {
                 .map(|d| doc! { "n": i64::from(d.number), "digest": d.digest as i64 })
                 .collect::<Vec<_>>(),
             "at": self.at,
+            "first_at": self.first_at,
         };
         let mut bytes = Vec::new();
         doc.to_writer(&mut bytes)
@@ -108,6 +115,12 @@ impl DeadLetter {
             attempts: u32::try_from(doc.get_i64("attempts").map_err(|e| bad(e.to_string()))?)
                 .unwrap_or(u32::MAX),
             at: *doc.get_datetime("at").map_err(|e| bad(e.to_string()))?,
+            // Letters written before herald kept it: the time it was written
+            // (a retry then replaced it), the earliest known.
+            first_at: match doc.get_datetime("first_at") {
+                Ok(first) => *first,
+                Err(_) => *doc.get_datetime("at").map_err(|e| bad(e.to_string()))?,
+            },
             // Letters written before effects were numbered and recorded: the
             // old numbering, nothing known to be done.
             keys: match doc.get_i32("keys") {
@@ -160,6 +173,7 @@ mod tests {
         let letter = DeadLetter::from_bytes(9, &bytes).unwrap();
         assert_eq!(letter.keys, KeyScheme::AllIntents);
         assert!(letter.done.is_empty());
+        assert_eq!(letter.first_at, bson::DateTime::from_millis(5));
         let again = DeadLetter::from_bytes(9, &letter.to_bytes().unwrap()).unwrap();
         assert_eq!(again, letter, "and keeps it when written back");
     }

@@ -3,6 +3,9 @@
 
 /// The store format version key.
 pub const FORMAT: &[u8] = b"mformat";
+/// The last dead-letter id given (big-endian u64), so a dropped letter's id
+/// is not given again.
+pub const DEAD_LETTER_LAST: &[u8] = b"mdead_letter_last";
 
 /// Prefix of checkpoints.
 pub const CHECKPOINT: u8 = b'c';

@@ -7,6 +7,7 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `m` | `format` | store format version (3) |
+//! | `m` | `dead_letter_last` | the last dead-letter id given (big-endian u64) |
 //! | `c` | stream id | [`Checkpoint`] (JSON) |
 //! | `g` | sequence number | a [`Gap`] in a stream (JSON) |
 //! | `L` | record id (big-endian u64) | ledger record: commit time, then the group's 128-bit marks |

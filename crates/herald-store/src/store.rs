@@ -14,11 +14,12 @@
 //! `StoreError::Sled(sled::Error::Io(..))` ("injected store failure ..."),
 //! applying nothing. See `store/fault.rs`.
 
+mod dead_letters;
 mod fault;
 mod open;
 
 use crate::ledger::{self, Ledger, LedgerStats};
-use crate::{Checkpoint, Commit, DeadLetter, Gap, RuleCounts, StoreError, keys};
+use crate::{Checkpoint, Commit, Gap, RuleCounts, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
 use std::path::{Path, PathBuf};
@@ -186,6 +187,7 @@ impl Store {
             return Ok(()); // nothing to write
         }
         let mut batch = commit.batch;
+        self.number_dead_letters(&mut batch, commit.new_letters)?;
         let record = if pending.fresh.is_empty() {
             None
         } else {
@@ -236,7 +238,7 @@ impl Store {
         self.faults.fail_once_after(n);
     }
 
-    /// A fresh, increasing id (for dead letters).
+    /// A fresh, increasing id (for gaps); not contiguous.
     pub fn next_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)
     }
@@ -323,27 +325,18 @@ impl Store {
         Ok(doc.get("v").cloned())
     }
 
-    /// The dead letters, oldest first.
-    pub fn dead_letters(&self) -> impl Iterator<Item = Result<DeadLetter, StoreError>> + '_ {
-        self.tree.scan_prefix([keys::DEAD_LETTER]).map(|item| {
-            let (key, value) = item?;
-            let id = <[u8; 8]>::try_from(&key[1..])
-                .map(u64::from_be_bytes)
-                .map_err(|_| {
-                    self.damaged(StoreError::BadValue {
-                        what: "dead letter key",
-                        reason: format!("{} bytes", key.len()),
-                    })
-                })?;
-            DeadLetter::from_bytes(id, &value).map_err(|e| self.damaged(e))
-        })
-    }
-
-    /// One dead letter.
-    pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+    /// One rule's counts, if any were stored.
+    pub fn rule_count(&self, rule: &str) -> Result<Option<RuleCounts>, StoreError> {
         self.tree
-            .get(keys::dead_letter(id))?
-            .map(|bytes| DeadLetter::from_bytes(id, &bytes).map_err(|e| self.damaged(e)))
+            .get(keys::counts(rule))?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    self.damaged(StoreError::BadValue {
+                        what: "rule counts",
+                        reason: e.to_string(),
+                    })
+                })
+            })
             .transpose()
     }
 

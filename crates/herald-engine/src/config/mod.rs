@@ -34,6 +34,11 @@
 //! allow_insecure = false      # true: allow http:// to a host other than loopback
 //! timeout_ms = 5000
 //! headers = { Authorization = { env = "CRM_TOKEN" } }   # secrets only by env reference
+//! secret = { env = "CRM_SIGNING_SECRET" }   # signs each request (X-Herald-Signature)
+//! proxy = "http://proxy.internal:3128"       # or { env = "VAR" } when it holds a password
+//! ca_file = "certs/internal-ca.pem"          # trusted besides the system's roots
+//! client_cert = "certs/herald.pem"           # mutual TLS; the key in it or in client_key
+//! client_key = "certs/herald.key"
 //!
 //! [retry]
 //! max_attempts = 5
@@ -54,11 +59,13 @@ use std::time::Duration;
 mod mongodb;
 mod names;
 mod reads;
+mod webhook_target;
 mod webhooks;
 pub use self::mongodb::{MongoConfig, StreamConfig, check_connection_string};
 pub use names::unknown_targets;
 pub use reads::reads_removed_fields;
-pub use webhooks::{ConfigValue, WebhookConfig, WebhookTarget, is_secret_header};
+pub use webhook_target::WebhookTarget;
+pub use webhooks::{ConfigValue, WebhookConfig, is_secret_header};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -315,7 +322,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and validates a config file; relative channel paths become relative to its directory.
+    /// Reads and validates a config file; relative channel and webhook file
+    /// paths become relative to its directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = herald_core::text::read_utf8(path).map_err(|e| match e {
@@ -346,11 +354,14 @@ impl Config {
             }
         }
         for channel in config.channels.values_mut() {
-            if let ChannelConfig::File { path } = channel
-                && path.is_relative()
-            {
-                *path = base.join(&*path);
+            match channel {
+                ChannelConfig::File { path } if path.is_relative() => *path = base.join(&*path),
+                ChannelConfig::Webhook(webhook) => webhook.resolve_paths(base),
+                _ => {}
             }
+        }
+        for webhook in config.webhooks.values_mut() {
+            webhook.resolve_paths(base);
         }
         Ok(config)
     }

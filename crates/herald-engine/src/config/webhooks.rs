@@ -8,10 +8,11 @@
 //! (logs, dead letters, status) as its scheme and host only
 //! ([`WebhookTarget`]).
 
-use super::ConfigError;
+use super::{ConfigError, WebhookTarget};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A webhook target.
@@ -30,6 +31,25 @@ pub struct WebhookConfig {
     /// headers then cross the network unencrypted).
     #[serde(default)]
     pub allow_insecure: bool,
+    /// Signs each request with HMAC-SHA256 of this shared secret, given only
+    /// as `{ env = "VAR" }` (see `effects::SIGNATURE_HEADER`).
+    #[serde(default)]
+    pub secret: Option<ConfigValue>,
+    /// Sends through this HTTP proxy (`http://` or `https://`; literal, or
+    /// `{ env = "VAR" }` when it holds a password).
+    #[serde(default)]
+    pub proxy: Option<ConfigValue>,
+    /// A PEM file of certificate authorities trusted besides the system's
+    /// (relative to the config file).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate (chain) to present, for mutual TLS; with
+    /// its key in the same file or in `client_key` (relative to the config file).
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of `client_cert`, when not in that file.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -39,6 +59,11 @@ impl fmt::Debug for WebhookConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("allow_insecure", &self.allow_insecure)
+            .field("secret", &self.secret)
+            .field("proxy", &self.proxy)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
             .finish()
     }
 }
@@ -114,10 +139,61 @@ impl WebhookConfig {
                 ));
             }
         }
+        if let Some(ConfigValue::Literal(_)) = &self.secret {
+            return Err(format!(
+                "{at}.secret: a literal signing secret; give it as {{ env = \"VAR\" }} so it stays out of the file (and out of herald's logs)"
+            ));
+        }
         if let ConfigValue::Literal(url) = &self.url {
             WebhookTarget::parse(url, self.allow_insecure).map_err(|e| format!("{at}.url: {e}"))?;
         }
+        if let Some(ConfigValue::Literal(proxy)) = &self.proxy {
+            check_proxy(proxy).map_err(|e| format!("{at}.proxy: {e}"))?;
+            if reqwest::Url::parse(proxy).is_ok_and(|u| u.password().is_some()) {
+                return Err(format!(
+                    "{at}.proxy: a password in a literal proxy URL; give the URL as {{ env = \"VAR\" }}"
+                ));
+            }
+        }
+        if self.client_key.is_some() && self.client_cert.is_none() {
+            return Err(format!(
+                "{at}.client_key: a key without client_cert; add client_cert = \"PATH\" (the PEM certificate it belongs to)"
+            ));
+        }
         Ok(())
+    }
+
+    /// Makes `ca_file`, `client_cert` and `client_key` relative to `base`
+    /// (the config file's directory) when they are relative.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in [
+            &mut self.ca_file,
+            &mut self.client_cert,
+            &mut self.client_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    /// The proxy URL, read from the environment if needed, and checked.
+    pub fn proxy_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(proxy) = &self.proxy else {
+            return Ok(None);
+        };
+        let url = proxy.resolve()?;
+        check_proxy(&url).map_err(|message| ConfigError::Invalid {
+            path: "herald.toml".into(),
+            message: match proxy {
+                ConfigValue::Env { env } => format!("webhook proxy from {env}: {message}"),
+                ConfigValue::Literal(_) => format!("webhook proxy: {message}"),
+            },
+        })?;
+        Ok(Some(url))
     }
 
     /// The URL, read from the environment if needed, parsed and checked.
@@ -131,6 +207,21 @@ impl WebhookConfig {
             },
         })
     }
+}
+
+/// Checks a proxy URL: http or https, with a host. Errors never quote it.
+fn check_proxy(url: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "the scheme must be http or https, not {:?}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok(())
 }
 
 /// A value: literal, or read from the environment (for secrets).
@@ -165,79 +256,6 @@ impl ConfigValue {
                 std::env::var(env).map_err(|_| ConfigError::MissingEnv(env.clone()))
             }
         }
-    }
-}
-
-/// A webhook's URL: used to send, shown only as scheme and host.
-///
-/// ```
-/// use herald_engine::config::WebhookTarget;
-/// let target = WebhookTarget::parse("https://hooks.example.com/T0/B0/s3cr3t?key=k", false).unwrap();
-/// assert_eq!(target.to_string(), "https://hooks.example.com");
-/// assert_eq!(format!("{target:?}"), "WebhookTarget(https://hooks.example.com)");
-/// assert!(WebhookTarget::parse("http://crm.example.com/hook", false).is_err());
-/// assert!(WebhookTarget::parse("http://127.0.0.1:8080/hook", false).is_ok());
-/// ```
-#[derive(Clone)]
-pub struct WebhookTarget {
-    url: reqwest::Url,
-    shown: String,
-}
-
-impl WebhookTarget {
-    /// Parses and checks a URL: http or https, no user or password in it,
-    /// and `http://` only to a loopback host unless `allow_insecure`.
-    /// Errors never quote the URL.
-    pub fn parse(url: &str, allow_insecure: bool) -> Result<Self, String> {
-        let url = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
-        let shown = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
-            (Some(host), None) => format!("{}://{host}", url.scheme()),
-            (None, _) => format!("{}://", url.scheme()),
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" => {
-                let host = url.host_str().unwrap_or("");
-                let ip = host.trim_start_matches('[').trim_end_matches(']');
-                let loopback = host.eq_ignore_ascii_case("localhost")
-                    || ip
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                if !loopback && !allow_insecure {
-                    return Err(format!(
-                        "{shown} is plain http to a host other than loopback: use https, or set allow_insecure = true"
-                    ));
-                }
-            }
-            other => return Err(format!("the scheme must be http or https, not {other:?}")),
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err("the URL has no host".to_owned());
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!(
-                "{shown}: credentials in the URL; give them as a header with {{ env = \"VAR\" }}"
-            ));
-        }
-        Ok(Self { url, shown })
-    }
-
-    /// The full URL, to send to.
-    pub fn url(&self) -> &reqwest::Url {
-        &self.url
-    }
-}
-
-impl fmt::Display for WebhookTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
-    }
-}
-
-impl fmt::Debug for WebhookTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WebhookTarget({})", self.shown)
     }
 }
 
@@ -276,6 +294,28 @@ mod tests {
             "[webhooks.crm]\nurl = \"https://crm.example.com\"\nheaders = { Authorization = { env = \"T\" }, X-Team = \"finance\", X-Author = \"ann\" }\n",
         );
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn a_signing_secret_is_given_only_by_env() {
+        let err = Config::parse(
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nsecret = \"whsec_s3cret\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("webhooks.crm.secret"), "{err}");
+        assert!(
+            err.contains("{ env = \"VAR\" }") && !err.contains("s3cret"),
+            "{err}"
+        );
+        let config = Config::parse(
+            "[webhooks.crm]\nurl = \"https://crm.example.com\"\nsecret = { env = \"CRM_SECRET\" }\n",
+        )
+        .unwrap();
+        assert!(
+            format!("{:?}", config.webhooks["crm"]).contains("secret: Some(Env(CRM_SECRET))"),
+            "{:?}",
+            config.webhooks["crm"]
+        );
     }
 
     #[test]
@@ -320,6 +360,11 @@ mod tests {
             timeout_ms: 1000,
             headers: BTreeMap::new(),
             allow_insecure: false,
+            secret: None,
+            proxy: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         };
         assert!(config.check("webhooks.a").is_ok());
         assert!(matches!(config.target(), Err(ConfigError::MissingEnv(_))));

@@ -69,7 +69,7 @@ impl Engine {
                 CommitOp::Done(mark) => commit.mark(mark),
                 CommitOp::SetState { rule, key, value } => commit.set_state(&rule, &key, &value)?,
                 CommitOp::DelState { rule, key } => commit.del_state(&rule, &key),
-                CommitOp::DeadLetter(letter) => commit.dead_letter(&letter)?,
+                CommitOp::DeadLetter(letter) => commit.add_dead_letter(&letter)?,
             }
         }
         run.group.events += 1;

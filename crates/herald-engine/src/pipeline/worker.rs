@@ -38,6 +38,7 @@ pub(crate) enum CommitOp {
         rule: Arc<str>,
         key: String,
     },
+    /// A new dead letter (its id is given when the group commits).
     DeadLetter(Box<DeadLetter>),
 }
 
@@ -157,6 +158,7 @@ pub(crate) async fn process(
                     .push((rule.name().clone(), Outcome::Failed));
             }
             Err(failure) => {
+                let now = bson::DateTime::now();
                 completion
                     .outcomes
                     .push((rule.name().clone(), Outcome::Failed));
@@ -164,7 +166,8 @@ pub(crate) async fn process(
                 completion
                     .ops
                     .push(CommitOp::DeadLetter(Box::new(DeadLetter {
-                        id: core.store.next_id()?,
+                        // Numbered when its group commits.
+                        id: 0,
                         rule: rule.name().to_string(),
                         token: token.to_vec(),
                         event: event.raw().to_owned(),
@@ -172,7 +175,8 @@ pub(crate) async fn process(
                         attempts: failure.attempts,
                         keys: herald_store::KeyScheme::EffectsOnly,
                         done: failure.done,
-                        at: bson::DateTime::now(),
+                        first_at: now,
+                        at: now,
                     })));
             }
         }

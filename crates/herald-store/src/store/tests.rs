@@ -1,4 +1,5 @@
 use super::*;
+use crate::DeadLetter;
 use bson::RawDocumentBuf;
 
 #[test]
@@ -66,6 +67,7 @@ fn dead_letters_round_trip_in_order() {
                 number: u32::from(n),
                 digest: u64::MAX - 1,
             }],
+            first_at: bson::DateTime::from_millis(7),
             at: bson::DateTime::from_millis(7),
         })
         .unwrap();
@@ -151,6 +153,7 @@ fn dead_letters_can_be_fetched_and_removed_and_counts_stored() {
         attempts: 1,
         keys: crate::KeyScheme::EffectsOnly,
         done: Vec::new(),
+        first_at: bson::DateTime::from_millis(0),
         at: bson::DateTime::from_millis(0),
     })
     .unwrap();
@@ -216,4 +219,85 @@ fn a_store_whose_data_was_lost_is_refused_but_an_interrupted_creation_is_not() {
         err.to_string().contains("format marker is missing"),
         "{err}"
     );
+}
+
+fn letter(rule: &str) -> DeadLetter {
+    DeadLetter {
+        id: 0,
+        rule: rule.into(),
+        token: vec![1],
+        event: RawDocumentBuf::from_document(&bson::doc! {"_id": {"_data": "01"}}).unwrap(),
+        error: "boom".into(),
+        attempts: 1,
+        keys: crate::KeyScheme::EffectsOnly,
+        done: Vec::new(),
+        first_at: bson::DateTime::from_millis(1),
+        at: bson::DateTime::from_millis(1),
+    }
+}
+
+fn letter_ids(store: &Store) -> Vec<u64> {
+    store
+        .dead_letters()
+        .map(|l| l.map(|l| l.id))
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn dead_letters_are_numbered_in_order_and_no_id_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut c = store.begin();
+        for rule in ["a", "b", "c"] {
+            c.add_dead_letter(&letter(rule)).unwrap();
+        }
+        store.commit(c).unwrap();
+        assert_eq!(letter_ids(&store), [1, 2, 3]);
+        // The newest is dropped: its id is not given again.
+        let mut c = store.begin();
+        c.remove_dead_letter(3);
+        store.commit(c).unwrap();
+    }
+    // Nor after reopening.
+    let store = Store::open(dir.path()).unwrap();
+    let mut c = store.begin();
+    c.add_dead_letter(&letter("d")).unwrap();
+    store.commit(c).unwrap();
+    assert_eq!(letter_ids(&store), [1, 2, 4]);
+    assert_eq!(store.dead_letter(4).unwrap().unwrap().rule, "d");
+}
+
+#[test]
+fn numbering_follows_letters_written_before_it() {
+    // A store of the previous version: letters at ids from `next_id`, no
+    // last id recorded.
+    let store = Store::temporary().unwrap();
+    let mut c = store.begin();
+    c.dead_letter(&DeadLetter {
+        id: 57,
+        ..letter("old")
+    })
+    .unwrap();
+    store.commit(c).unwrap();
+    let mut c = store.begin();
+    c.add_dead_letter(&letter("new")).unwrap();
+    store.commit(c).unwrap();
+    assert_eq!(letter_ids(&store), [57, 58]);
+    assert_eq!(store.dead_letter(57).unwrap().unwrap().rule, "old");
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_failed_commit_gives_no_id() {
+    let store = Store::temporary().unwrap();
+    store.fail_one_commit_after(0);
+    let mut c = store.begin();
+    c.add_dead_letter(&letter("lost")).unwrap();
+    assert!(store.commit(c).is_err());
+    let mut c = store.begin();
+    c.add_dead_letter(&letter("kept")).unwrap();
+    store.commit(c).unwrap();
+    assert_eq!(letter_ids(&store), [1]);
 }

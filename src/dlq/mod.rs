@@ -1,15 +1,16 @@
 //! `herald dlq list|show|retry|drop`: the dead-letter queue.
+//!
+//! `list` and `show` print for people, or JSON with `--json` (see `json`);
+//! `retry` and `drop` take one id, `--all`, or `--rule NAME`.
 
-use crate::cli::{DlqArgs, DlqCommand};
+mod json;
+
+use crate::cli::{DlqArgs, DlqCommand, DlqSelection};
 use crate::exit::{Failure, Outcome};
 use crate::setup::{Setup, StoreDefault};
 use anyhow::anyhow;
 use herald_engine::{RetryOutcome, RunOptions};
 use herald_store::DeadLetter;
-
-fn when(letter: &DeadLetter) -> String {
-    letter.at.try_to_rfc3339_string().unwrap_or_default()
-}
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
@@ -26,55 +27,46 @@ pub fn run(args: DlqArgs) -> Outcome {
             .map_err(|e| Failure::Runtime(e.into()))
     };
     match args.command {
-        DlqCommand::List => {
-            let all = letters()?;
+        DlqCommand::List { rule, json } => {
+            let all: Vec<DeadLetter> = letters()?
+                .into_iter()
+                .filter(|l| rule.as_ref().is_none_or(|r| *r == l.rule))
+                .collect();
             for l in &all {
-                println!(
-                    "{:>6}  {:<24} {}  attempts {}  {}",
-                    l.id,
-                    l.rule,
-                    when(l),
-                    l.attempts,
-                    first_line(&l.error)
-                );
+                if json {
+                    println!("{}", json::summary(l));
+                } else {
+                    println!(
+                        "{:>6}  {:<24} {}  attempts {}  {}",
+                        l.id,
+                        l.rule,
+                        json::time(l.at),
+                        l.attempts,
+                        first_line(&l.error)
+                    );
+                }
             }
-            println!("{} dead letter(s)", all.len());
+            if !json {
+                println!("{} dead letter(s)", all.len());
+            }
             Ok(())
         }
-        DlqCommand::Show { id } => {
+        DlqCommand::Show { id, json } => {
             let letter = store
                 .dead_letter(id)
                 .map_err(|e| Failure::Runtime(e.into()))?
                 .ok_or_else(|| Failure::BadInput(anyhow!("no dead letter with id {id}")))?;
             let event = bson::Document::try_from(letter.event.as_ref())
                 .map_err(|e| Failure::Runtime(e.into()))?;
-            println!("id        {}", letter.id);
-            println!("rule      {}", letter.rule);
-            println!("when      {}", when(&letter));
-            println!("attempts  {}", letter.attempts);
-            println!(
-                "done      effects {} (a retry skips them)",
-                if letter.done.is_empty() {
-                    "none".to_owned()
-                } else {
-                    letter
-                        .done
-                        .iter()
-                        .map(|d| d.number.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            );
-            println!("error     {}", letter.error);
-            println!(
-                "event     {}",
-                serde_json::to_string_pretty(&herald_core::extjson::to_relaxed(&event))
-                    .unwrap_or_default()
-            );
+            if json {
+                println!("{}", json::full(&letter, &event));
+            } else {
+                show(&letter, &event);
+            }
             Ok(())
         }
-        DlqCommand::Retry { id, all } => {
-            let ids = selected(id, all, letters()?)?;
+        DlqCommand::Retry(selection) => {
+            let ids = selected(&selection, letters()?)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -107,8 +99,8 @@ pub fn run(args: DlqArgs) -> Outcome {
                 Ok(())
             }
         }
-        DlqCommand::Drop { id, all } => {
-            let ids = selected(id, all, letters()?)?;
+        DlqCommand::Drop(selection) => {
+            let ids = selected(&selection, letters()?)?;
             let mut commit = store.begin();
             for id in &ids {
                 if store
@@ -129,12 +121,45 @@ pub fn run(args: DlqArgs) -> Outcome {
     }
 }
 
-fn selected(id: Option<u64>, all: bool, letters: Vec<DeadLetter>) -> Result<Vec<u64>, Failure> {
-    match (id, all) {
-        (Some(id), false) => Ok(vec![id]),
-        (None, true) => Ok(letters.iter().map(|l| l.id).collect()),
+/// `show` for people.
+fn show(letter: &DeadLetter, event: &bson::Document) {
+    println!("id        {}", letter.id);
+    println!("rule      {}", letter.rule);
+    println!("first     {} (first failure)", json::time(letter.first_at));
+    println!("last      {} (last failure)", json::time(letter.at));
+    println!("attempts  {}", letter.attempts);
+    println!(
+        "done      effects {} (a retry skips them)",
+        if letter.done.is_empty() {
+            "none".to_owned()
+        } else {
+            letter
+                .done
+                .iter()
+                .map(|d| d.number.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!("error     {}", letter.error);
+    println!(
+        "event     {}",
+        serde_json::to_string_pretty(&herald_core::extjson::to_relaxed(event)).unwrap_or_default()
+    );
+}
+
+/// The ids a selection names: the one given, every entry's, or one rule's.
+fn selected(selection: &DlqSelection, letters: Vec<DeadLetter>) -> Result<Vec<u64>, Failure> {
+    match (selection.id, selection.all, &selection.rule) {
+        (Some(id), false, None) => Ok(vec![id]),
+        (None, true, None) => Ok(letters.iter().map(|l| l.id).collect()),
+        (None, _, Some(rule)) => Ok(letters
+            .iter()
+            .filter(|l| l.rule == *rule)
+            .map(|l| l.id)
+            .collect()),
         _ => Err(Failure::BadInput(anyhow!(
-            "name an entry id, or pass --all"
+            "name an entry id, or pass --all or --rule NAME"
         ))),
     }
 }

@@ -1,7 +1,14 @@
 //! HTTP webhooks: POST the payload as JSON with the effect's `Idempotency-Key`.
 
+mod client;
+mod reply;
+mod sign;
+
+pub use reply::REPLY_EXCERPT_BYTES;
+pub use sign::{SIGNATURE_HEADER, webhook_signature};
+
 use super::{BoxFuture, Channel, EffectError};
-use crate::config::{ConfigError, WebhookConfig, WebhookTarget};
+use crate::config::{ConfigError, ConfigValue, WebhookConfig, WebhookTarget};
 use herald_core::Effect;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -11,7 +18,8 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// POSTs each effect's arguments as a JSON body.
 ///
 /// 2xx is success; 408, 429, 5xx, timeouts and connection errors are worth
-/// retrying; any other status is a permanent failure. Redirects are not
+/// retrying; any other status is a permanent failure. The error of a 4xx or
+/// 5xx keeps the first [`REPLY_EXCERPT_BYTES`] of the reply's body. Redirects are not
 /// followed: a 3xx is a permanent failure naming the `Location`'s host.
 /// Errors and `Debug` show the target as scheme and host only, and the
 /// configured headers are marked sensitive: the URL's path and query and the
@@ -21,6 +29,10 @@ pub struct WebhookChannel {
     client: reqwest::Client,
     target: WebhookTarget,
     headers: HeaderMap,
+    /// What an error reply must not carry into a dead letter.
+    secrets: reply::Secrets,
+    /// With a `secret`: signs each request.
+    signer: Option<sign::Signer>,
 }
 
 impl std::fmt::Debug for WebhookChannel {
@@ -28,6 +40,7 @@ impl std::fmt::Debug for WebhookChannel {
         f.debug_struct("WebhookChannel")
             .field("target", &self.target)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("signed", &self.signer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -53,8 +66,8 @@ fn describe(error: reqwest::Error) -> String {
 }
 
 impl WebhookChannel {
-    /// Builds a webhook from its configuration; the URL and env-referenced
-    /// headers are read now.
+    /// Builds a webhook from its configuration; the URL, env-referenced
+    /// headers and secret, and the proxy and TLS files are read and checked now.
     pub fn new(config: &WebhookConfig) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: "herald.toml".into(),
@@ -62,11 +75,25 @@ impl WebhookChannel {
         };
         install_crypto_provider();
         let target = config.target()?;
+        let mut secrets = reply::Secrets::default();
+        // The URL is shown as scheme and host only: its path and query may hold a key.
+        let url = target.url();
+        secrets.add(url.as_str());
+        if url.path().len() > 1 {
+            secrets.add(url.path());
+        }
+        if let Some(query) = url.query() {
+            secrets.add(query);
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
-            let mut value = HeaderValue::from_str(&value.resolve()?).map_err(|_| {
+            let resolved = value.resolve()?;
+            if matches!(value, ConfigValue::Env { .. }) {
+                secrets.add(&resolved);
+            }
+            let mut value = HeaderValue::from_str(&resolved).map_err(|_| {
                 invalid(format!(
                     "header {name}: the value is not a valid header value"
                 ))
@@ -74,17 +101,36 @@ impl WebhookChannel {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout())
-            // A redirect is not delivery: following it could POST the payload
-            // (and its headers) somewhere nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| invalid(format!("cannot build the HTTP client: {}", describe(e))))?;
+        let signer = match &config.secret {
+            None => None,
+            Some(secret) => {
+                let secret = secret.resolve()?;
+                if secret.is_empty() {
+                    return Err(invalid(
+                        "webhook secret: the environment variable is empty; set it to the shared secret".into(),
+                    ));
+                }
+                secrets.add(&secret);
+                Some(sign::Signer::new(secret))
+            }
+        };
+        let client = client::build(config)?;
+        // A proxy's URL may hold a password.
+        if let Some(proxy) = config.proxy_url()? {
+            if let Some(password) = reqwest::Url::parse(&proxy)
+                .ok()
+                .and_then(|u| u.password().map(str::to_owned))
+            {
+                secrets.add(password);
+            }
+            secrets.add(&proxy);
+        }
         Ok(Self {
             client,
             target,
             headers,
+            secrets,
+            signer,
         })
     }
 }
@@ -93,18 +139,24 @@ impl Channel for WebhookChannel {
     fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
         Box::pin(async move {
             let body = herald_core::extjson::to_relaxed(&effect.intent.args());
-            let response = self
+            // Serialised here, so that the signature covers the bytes sent.
+            let body = serde_json::to_vec(&body).map_err(|e| {
+                EffectError::permanent(format!("the payload cannot be written as JSON: {e}"))
+            })?;
+            let mut request = self
                 .client
                 .post(self.target.url().clone())
                 .headers(self.headers.clone())
                 .header(IDEMPOTENCY_HEADER, effect.key.as_str())
                 .header("X-Herald-Rule", effect.rule.as_ref())
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| {
-                    EffectError::transient(format!("POST {}: {}", self.target, describe(e)))
-                })?;
+                .header(reqwest::header::CONTENT_TYPE, "application/json");
+            if let Some(signer) = &self.signer {
+                // Signed at each attempt, with its own send time.
+                request = request.header(SIGNATURE_HEADER, signer.header_now(&body));
+            }
+            let response = request.body(body).send().await.map_err(|e| {
+                EffectError::transient(format!("POST {}: {}", self.target, describe(e)))
+            })?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());
@@ -126,8 +178,13 @@ impl Channel for WebhookChannel {
                     self.target
                 )));
             }
-            let message = format!("POST {} answered {status}", self.target);
-            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+            let retryable =
+                status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
+            let message = match reply::excerpt(response, &self.secrets).await {
+                Some(body) => format!("POST {} answered {status}: {body}", self.target),
+                None => format!("POST {} answered {status}", self.target),
+            };
+            if retryable {
                 Err(EffectError::transient(message))
             } else {
                 Err(EffectError::permanent(message))
