@@ -32,6 +32,7 @@ pub struct ChangeEvent {
     ns: Option<Namespace>,
     cluster_time: Option<Timestamp>,
     wall_time: Option<DateTime>,
+    snapshot: bool,
 }
 
 /// A document that is not a valid change event.
@@ -58,9 +59,16 @@ impl ChangeEvent {
     pub fn from_raw(raw: RawDocumentBuf) -> Result<Self, EventError> {
         // Only the header is looked at, in one pass; the body (often most of
         // the bytes) is skipped by length, never walked.
-        let [id, operation, ns, cluster_time, wall_time] = crate::raw::get_many(
+        let [id, operation, ns, cluster_time, wall_time, snapshot] = crate::raw::get_many(
             &raw,
-            ["_id", "operationType", "ns", "clusterTime", "wallTime"],
+            [
+                "_id",
+                "operationType",
+                "ns",
+                "clusterTime",
+                "wallTime",
+                "snapshot",
+            ],
         );
         let token = id
             .map(|value| ResumeToken::new(value.to_raw_bson()))
@@ -75,12 +83,14 @@ impl ChangeEvent {
         let ns = ns.map(parse_ns).transpose()?;
         let cluster_time = cluster_time.and_then(|v| v.as_timestamp());
         let wall_time = wall_time.and_then(|v| v.as_datetime());
+        let snapshot = snapshot.and_then(|v| v.as_bool()).unwrap_or(false);
         Ok(Self {
             token,
             operation_type,
             ns,
             cluster_time,
             wall_time,
+            snapshot,
             raw,
         })
     }
@@ -113,6 +123,13 @@ impl ChangeEvent {
     /// The server's wall clock at the operation (`wallTime`, MongoDB 6.0+).
     pub fn wall_time(&self) -> Option<DateTime> {
         self.wall_time
+    }
+
+    /// True for an event herald made from a document that existed when its
+    /// target started (`snapshot: true`, an `insert` as of the snapshot's
+    /// cluster time), not a change the server reported.
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot
     }
 
     /// The changed document's key (`documentKey`), for document-level events.

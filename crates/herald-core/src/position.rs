@@ -24,18 +24,63 @@ pub enum Position {
         /// The token's bytes.
         bytes: Vec<u8>,
     },
+    /// A stream's snapshot, before its change stream starts: the documents
+    /// of its collections as of the cluster time `at`, read collection by
+    /// collection (in name order) and in `_id` order within each.
+    Snapshot {
+        /// The snapshot's cluster time `[seconds, increment]`; the change
+        /// stream starts just after it.
+        at: [u32; 2],
+        /// The collection being read (`db.coll`).
+        ns: String,
+        /// `{_id: <last _id read>}` as BSON bytes; empty before the first
+        /// document of `ns`.
+        after: Vec<u8>,
+    },
 }
 
 impl Position {
     /// The cluster time a change stream position stands at, if its token
-    /// says (see [`crate::ResumeToken::cluster_time`]); `None` for files.
+    /// says (see [`crate::ResumeToken::cluster_time`]); just after its time
+    /// for a snapshot (whose change stream starts there); `None` for files.
     pub fn cluster_time(&self) -> Option<bson::Timestamp> {
         match self {
             Self::Token { bytes } => crate::ResumeToken::from_bytes(bytes.clone())
                 .ok()?
                 .cluster_time(),
+            // Every change up to the snapshot's time is in it: the stream
+            // stands just after that time, where its change stream starts.
+            Self::Snapshot { at, .. } => Some(match at[1].checked_add(1) {
+                Some(increment) => bson::Timestamp {
+                    time: at[0],
+                    increment,
+                },
+                None => bson::Timestamp {
+                    time: at[0].saturating_add(1),
+                    increment: 0,
+                },
+            }),
             Self::File { .. } => None,
         }
+    }
+
+    /// The `_id` after which a snapshot position's collection goes on
+    /// (`None` at its start, or for other positions).
+    ///
+    /// ```
+    /// use herald_core::Position;
+    /// let after = bson::to_vec(&bson::doc! { "_id": 7 }).unwrap();
+    /// let p = Position::Snapshot { at: [1_700_000_000, 1], ns: "shop.orders".into(), after };
+    /// assert_eq!(p.snapshot_after(), Some(bson::Bson::Int32(7)));
+    /// assert_eq!(p.to_string(), "snapshot of shop.orders at 1700000000:1 after _id 7");
+    /// ```
+    pub fn snapshot_after(&self) -> Option<bson::Bson> {
+        let Self::Snapshot { after, .. } = self else {
+            return None;
+        };
+        bson::from_slice::<bson::Document>(after)
+            .ok()?
+            .remove("_id")
     }
 }
 
@@ -47,6 +92,13 @@ impl std::fmt::Display for Position {
                 Ok(token) => write!(f, "token {token}"),
                 Err(_) => write!(f, "token <{} unreadable bytes>", bytes.len()),
             },
+            Self::Snapshot { at, ns, .. } => {
+                write!(f, "snapshot of {ns} at {}:{}", at[0], at[1])?;
+                match self.snapshot_after() {
+                    Some(id) => write!(f, " after _id {id}"),
+                    None => write!(f, " (start)"),
+                }
+            }
         }
     }
 }

@@ -127,6 +127,7 @@ impl Engine {
                     filter: spec.filter.source().clone(),
                     full_document: spec.full_document,
                     before_change: spec.full_document_before_change,
+                    snapshot: spec.snapshot,
                 }
             })
             .collect())

@@ -32,3 +32,7 @@ pub use dead_letters::RetryOutcome;
 pub use engine::{Engine, EngineBuilder, EngineError, RunOptions};
 pub use observer::{Observer, Quiet};
 pub use pipeline::RunSummary;
+
+/// The store's info records of snapshot overlaps: this prefix, then the
+/// stream (`{changes, reason, at_ms}`), for `herald status`.
+pub const SNAPSHOT_OVERLAP_INFO: &str = "snapshot_overlap:";

@@ -81,6 +81,16 @@ pub enum StreamNotice {
         /// Why.
         reason: String,
     },
+    /// A snapshot could not be read at its point in time and was read on
+    /// without one: `count` changes between the snapshot's time and the end
+    /// of the read concerned its collections, so up to that many documents
+    /// may have been seen twice (as an insert and as their change).
+    SnapshotOverlap {
+        /// The changes in the window.
+        count: u64,
+        /// Why the read lost its point in time.
+        reason: String,
+    },
     /// The stream failed and is being reopened (retries are counted).
     Retrying {
         /// The error.
@@ -133,6 +143,11 @@ pub enum SourceError {
         "the MongoDB server is a standalone, which has no change streams; run it as a replica set (one node will do: start mongod with --replSet rs0 and run rs.initiate() once) or point [mongodb] uri at a replica set"
     )]
     NotReplicaSet,
+    /// A snapshot read failed for good (not a network or retryable error).
+    #[error(
+        "{0}; the stream is stopped, and its next start goes on with the snapshot where it stopped"
+    )]
+    Snapshot(String),
     /// The server's current time could not be read (to start rules added
     /// since the last run from now).
     #[error(

@@ -59,6 +59,8 @@ impl EventView {
     pub fn get(&self, field: &str) -> Dynamic {
         match herald_core::raw::get(self.document(), field) {
             Some(value) => self.wrap(value),
+            // Every event says whether it is a snapshot's (`event.snapshot`).
+            None if field == "snapshot" && self.start == 0 => Dynamic::FALSE,
             None => Dynamic::UNIT,
         }
     }
@@ -226,7 +228,7 @@ fn same_value(current: &Dynamic, new: &Dynamic) -> bool {
 /// Fields every change event may have. Reading them goes through a
 /// registered getter; any other name goes through Rhai's fallback from a
 /// missing getter to the indexer, which works the same but costs more.
-const EVENT_FIELDS: [&str; 21] = [
+const EVENT_FIELDS: [&str; 22] = [
     "_id",
     "operationType",
     "fullDocument",
@@ -248,6 +250,7 @@ const EVENT_FIELDS: [&str; 21] = [
     "collectionUUID",
     "operationDescription",
     "splitEvent",
+    "snapshot",
 ];
 
 /// Registers direct getters for `fields` (say, every `.name` the rules read),

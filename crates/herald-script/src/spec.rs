@@ -19,7 +19,8 @@ use herald_core::{
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
+    "snapshot",
     "id",
     "timeout_ms",
     "memory_mib",
@@ -68,6 +69,10 @@ pub struct RuleSpec {
     /// Its own memory limit for one handler call, in MiB (it can only lower
     /// the engine's).
     pub memory_mib: Option<u64>,
+    /// Whether it takes snapshot events (`event.snapshot`: documents that
+    /// existed when a target with `start_at = "snapshot"` first started);
+    /// `snapshot: false` in `RULE` skips them. Default true.
+    pub snapshot: bool,
 }
 
 /// The largest `timeout_ms` a rule may set (one minute): a longer handler
@@ -132,6 +137,7 @@ impl RuleSpec {
         );
         let timeout_ms = keep(parse_limit(map, "timeout_ms", MAX_TIMEOUT_MS), e);
         let memory_mib = keep(parse_limit(map, "memory_mib", MAX_MEMORY_MIB), e);
+        let snapshot = keep(parse_snapshot(map.get("snapshot")), e);
         match (
             id,
             watch,
@@ -141,6 +147,7 @@ impl RuleSpec {
             full_document_before_change,
             timeout_ms,
             memory_mib,
+            snapshot,
         ) {
             (
                 Some(id),
@@ -151,7 +158,9 @@ impl RuleSpec {
                 Some(fdbc),
                 Some(t),
                 Some(m),
+                Some(snapshot),
             ) if errors.is_empty() => Ok(Self {
+                snapshot,
                 id,
                 timeout_ms: t,
                 memory_mib: m,
@@ -165,7 +174,10 @@ impl RuleSpec {
         }
     }
 
-    /// True if this rule handles `event`: watched namespace, named operation type, filter match.
+    /// True if this rule handles `event`: watched namespace, named operation
+    /// type, filter match; for a snapshot event also that the rule takes
+    /// them and watches exactly the collection (a snapshot is read for a
+    /// collection target, for its own rules).
     pub fn accepts(&self, event: &ChangeEvent) -> bool {
         self.accepts_in(event, None)
     }
@@ -176,6 +188,15 @@ impl RuleSpec {
     pub fn accepts_in(&self, event: &ChangeEvent, scope: Option<&WatchTarget>) -> bool {
         if !self.on.contains(event.operation_type()) {
             return false;
+        }
+        if event.is_snapshot() {
+            let own = match (&self.watch, event.namespace()) {
+                (WatchTarget::Collection(watched), Some(ns)) => watched == ns,
+                _ => false,
+            };
+            if !(self.snapshot && own) {
+                return false;
+            }
         }
         let watched = match event.namespace() {
             Some(ns) => self.watch.covers(ns),
@@ -241,6 +262,18 @@ fn parse_watch(value: Option<&Dynamic>) -> Result<WatchTarget, SpecError> {
             "watch",
             "RULE needs `watch`: \"db.coll\", \"db\" or \"*\"",
         )),
+    }
+}
+
+fn parse_snapshot(value: Option<&Dynamic>) -> Result<bool, SpecError> {
+    match value {
+        None => Ok(true),
+        Some(v) => v.as_bool().map_err(|t| {
+            err(
+                "snapshot",
+                format!("`snapshot` must be true or false, found {t}"),
+            )
+        }),
     }
 }
 

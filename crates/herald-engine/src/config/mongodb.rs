@@ -11,7 +11,8 @@ use std::time::Duration;
 pub struct MongoConfig {
     /// The connection string; `HERALD_MONGODB_URI` overrides it.
     pub uri: Option<String>,
-    /// Where streams without a checkpoint start: `now`, or an operation time `SECONDS[:INCREMENT]`.
+    /// Where streams without a checkpoint start: `now`, `snapshot` (the
+    /// documents of collection targets first), or an operation time `SECONDS[:INCREMENT]`.
     #[serde(default)]
     pub start_at: Option<StartAt>,
     /// `fail` (default) or `from_now`.
@@ -37,6 +38,9 @@ pub struct MongoConfig {
 pub struct StreamConfig {
     /// `stop` or `restart`.
     pub on_invalidate: Option<InvalidatePolicy>,
+    /// `snapshot` (read its documents at its first start) or `now` (not,
+    /// when `[mongodb] start_at = "snapshot"`); a collection target only.
+    pub start_at: Option<StartAt>,
     /// Stages after herald's `$match` for this target's events, e.g.
     /// `[{ "$unset" = "fullDocument.receiptImage" }]`.
     #[serde(default)]
@@ -108,6 +112,25 @@ impl MongoConfig {
                 .map_err(|e: herald_core::NamespaceError| format!("mongodb.streams: {e}"))?;
             if let Some(policy) = stream.on_invalidate {
                 options.on_invalidate_for.insert(parsed.clone(), policy);
+            }
+            match (stream.start_at, &parsed) {
+                (None, _) => {}
+                (Some(StartAt::Snapshot), herald_core::WatchTarget::Collection(_))
+                | (Some(StartAt::Now), _) => {
+                    options
+                        .start_at_for
+                        .insert(parsed.clone(), stream.start_at.unwrap_or_default());
+                }
+                (Some(StartAt::Snapshot), _) => {
+                    return Err(format!(
+                        "mongodb.streams.\"{target}\".start_at: a snapshot reads a collection; set it on each collection target (\"db.coll\") whose documents the rules should see"
+                    ));
+                }
+                (Some(StartAt::OperationTime(_)), _) => {
+                    return Err(format!(
+                        "mongodb.streams.\"{target}\".start_at: a target may say \"snapshot\" or \"now\"; an operation time is set for all streams in [mongodb] start_at"
+                    ));
+                }
             }
             if !stream.stages.is_empty() {
                 herald_ingest::mongo::stages::check(&stream.stages)

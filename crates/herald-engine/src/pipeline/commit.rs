@@ -128,6 +128,18 @@ impl Engine {
                 self.record_stops(stream, std::slice::from_ref(target), reason, false, run)?;
                 tracing::warn!(stream, %target, reason, "target stopped: its rules receive no later event");
             }
+            StreamNotice::SnapshotOverlap { count, reason } => {
+                run.summary.snapshot_overlap += count;
+                if !self.core.options.dry_run {
+                    let info = serde_json::json!({
+                        "changes": count,
+                        "reason": reason,
+                        "at_ms": bson::DateTime::now().timestamp_millis(),
+                    });
+                    let name = format!("{}{stream}", crate::SNAPSHOT_OVERLAP_INFO);
+                    run.group.commit.set_info(&name, &info);
+                }
+            }
             StreamNotice::Retrying { error, attempt } => {
                 tracing::warn!(
                     stream,

@@ -54,6 +54,9 @@ pub struct RunSummary {
     pub gaps: u64,
     /// Times a stream failed and was reopened.
     pub stream_retries: u64,
+    /// Changes that may repeat documents of a snapshot read without its
+    /// point in time (each may have been seen twice: see `herald status`).
+    pub snapshot_overlap: u64,
     /// Streams that stopped because of an error.
     pub streams_failed: u64,
     /// Why each of them stopped: `stream: reason`.
@@ -379,7 +382,9 @@ impl Engine {
                 StreamNotice::Stopped { targets, .. } => {
                     Arc::make_mut(&mut run.stopped).extend(targets.iter().cloned());
                 }
-                StreamNotice::Gap { .. } | StreamNotice::Retrying { .. } => {}
+                StreamNotice::Gap { .. }
+                | StreamNotice::Retrying { .. }
+                | StreamNotice::SnapshotOverlap { .. } => {}
             }
             let seq = self.take_seq(run);
             self.release(seq, Slot::Notice(stream.clone(), notice), run)?;

@@ -91,7 +91,9 @@ pub(crate) async fn process(
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
         if item.stopped.contains(&rule.spec().watch)
-            || below_floor(floors, rule.name(), event.cluster_time())
+            // A snapshot's events stand for the documents as of its time,
+            // which the floors of its (new) rules are set at: not held back.
+            || (!event.is_snapshot() && below_floor(floors, rule.name(), event.cluster_time()))
         {
             continue;
         }

@@ -25,21 +25,46 @@ pub struct Seen {
 pub struct Recorder {
     seen: Arc<Mutex<Vec<Seen>>>,
     changed: Arc<Notify>,
+    /// When set, each effect takes a permit first: the test holds the
+    /// engine's effects (and so, by backpressure, its reading) until it
+    /// lets them through.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Channel for Recorder {
     fn send<'a>(&'a self, effect: &'a Effect) -> BoxFuture<'a, Result<(), EffectError>> {
-        self.seen.lock().unwrap().push(Seen {
-            rule: effect.rule.to_string(),
-            key: effect.key.to_string(),
-            args: effect.intent.args(),
-        });
-        self.changed.notify_waiters();
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            if let Some(gate) = &self.gate {
+                gate.acquire().await.expect("the gate stays open").forget();
+            }
+            self.seen.lock().unwrap().push(Seen {
+                rule: effect.rule.to_string(),
+                key: effect.key.to_string(),
+                args: effect.intent.args(),
+            });
+            self.changed.notify_waiters();
+            Ok(())
+        })
     }
 }
 
 impl Recorder {
+    /// A recorder that lets `permits` effects through, then holds the
+    /// next until [`Recorder::release`].
+    pub fn gated(permits: usize) -> Self {
+        Self {
+            gate: Some(Arc::new(tokio::sync::Semaphore::new(permits))),
+            ..Self::default()
+        }
+    }
+
+    /// Lets `n` more effects through.
+    pub fn release(&self, n: usize) {
+        if let Some(gate) = &self.gate {
+            gate.add_permits(n);
+        }
+    }
+
     pub fn all(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }

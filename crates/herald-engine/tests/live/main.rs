@@ -8,6 +8,7 @@ mod delivery;
 mod effects;
 mod faults;
 mod policies;
+mod snapshots;
 mod stops;
 mod streams;
 mod takeover;

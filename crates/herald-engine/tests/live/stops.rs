@@ -268,6 +268,7 @@ async fn a_stop_travels_in_the_batch_of_the_event_that_causes_it() {
         filter: doc! {},
         full_document: FullDocument::Default,
         before_change: FullDocumentBeforeChange::Off,
+        snapshot: true,
     };
     let plans = herald_ingest::mongo::plan(&[sub("db", "d"), sub("coll", "d.c")]);
     let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();

@@ -67,7 +67,7 @@ fn checkpoint(position: &Position, time: bson::Timestamp) -> herald_store::Check
 fn a_second_ago() -> bson::Timestamp {
     match quick_options().start_at {
         StartAt::OperationTime(t) => t,
-        StartAt::Now => unreachable!(),
+        StartAt::Now | StartAt::Snapshot => unreachable!(),
     }
 }
 
@@ -190,7 +190,7 @@ async fn merged_streams_start_at_the_earliest_and_each_rule_after_its_own() {
         commit.checkpoint_at(&format!("mongodb:{}", t.ns("d")), &checkpoint(at4, *time4));
         let token = |p: &Position| match p {
             Position::Token { bytes } => bytes.clone(),
-            Position::File { .. } => unreachable!(),
+            Position::File { .. } | Position::Snapshot { .. } => unreachable!(),
         };
         commit.mark_done("coll", &token(at2));
         commit.mark_done("db", &token(at4));

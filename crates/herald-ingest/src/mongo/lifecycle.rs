@@ -21,7 +21,7 @@ use herald_core::{ChangeEvent, Namespace, OperationType, WatchTarget};
 /// use herald_ingest::mongo::{lifecycle::ended_targets, plan, Subscription};
 /// let sub = |target: &str| Subscription {
 ///     rule: target.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
-///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off, snapshot: true,
 /// };
 /// let plans = plan(&[sub("shop"), sub("shop.orders")]);
 /// let drop = RawDocumentBuf::from_document(&doc! {

@@ -52,7 +52,9 @@ impl StreamTask {
                 match (&self.token, start_at) {
                     (Some(token), _) => watch = watch.start_after(token.clone()),
                     (None, StartAt::OperationTime(ts)) => watch = watch.start_at_operation_time(ts),
-                    (None, StartAt::Now) => {}
+                    // A snapshot is read before the stream opens (see `MongoSource`);
+                    // a stream with none to read starts now.
+                    (None, StartAt::Now | StartAt::Snapshot) => {}
                 }
                 watch.await.map(|s| s.with_type::<RawDocumentBuf>())
             }};

@@ -4,12 +4,14 @@ use herald_core::WatchTarget;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Where a stream without a checkpoint starts: `"now"`, or an operation
-/// time `"SECONDS[:INCREMENT]"` in a configuration.
+/// Where a stream without a checkpoint starts: `"now"`, `"snapshot"` (the
+/// documents that exist first, see [`snapshot`](super::snapshot)), or an
+/// operation time `"SECONDS[:INCREMENT]"` in a configuration.
 ///
 /// ```
 /// use herald_ingest::mongo::StartAt;
 /// assert_eq!("now".parse::<StartAt>(), Ok(StartAt::Now));
+/// assert_eq!("snapshot".parse::<StartAt>(), Ok(StartAt::Snapshot));
 /// assert_eq!(
 ///     "1700000000:2".parse::<StartAt>(),
 ///     Ok(StartAt::OperationTime(bson::Timestamp { time: 1_700_000_000, increment: 2 }))
@@ -24,14 +26,19 @@ pub enum StartAt {
     Now,
     /// At an operation time (`startAtOperationTime`).
     OperationTime(bson::Timestamp),
+    /// A collection target's documents as of the server's time now, as
+    /// `insert` events with `snapshot: true`, then the changes after it.
+    Snapshot,
 }
 
 impl std::str::FromStr for StartAt {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text == "now" {
-            return Ok(Self::Now);
+        match text {
+            "now" => return Ok(Self::Now),
+            "snapshot" => return Ok(Self::Snapshot),
+            _ => {}
         }
         let (seconds, increment) = text.split_once(':').unwrap_or((text, "0"));
         match (seconds.parse::<u32>(), increment.parse::<u32>()) {
@@ -39,7 +46,7 @@ impl std::str::FromStr for StartAt {
                 Ok(Self::OperationTime(bson::Timestamp { time, increment }))
             }
             _ => Err(format!(
-                "start_at must be \"now\" or an operation time SECONDS[:INCREMENT], not {text:?}"
+                "start_at must be \"now\", \"snapshot\" or an operation time SECONDS[:INCREMENT], not {text:?}"
             )),
         }
     }
@@ -80,6 +87,9 @@ pub enum InvalidatePolicy {
 pub struct MongoSourceOptions {
     /// Where streams without a checkpoint start.
     pub start_at: StartAt,
+    /// Per-target `start_at` (only `snapshot` differs in effect: a stream
+    /// starts at one time, but reads the snapshots of its targets that ask).
+    pub start_at_for: HashMap<WatchTarget, StartAt>,
     /// The history-lost policy.
     pub on_history_lost: HistoryLostPolicy,
     /// The invalidate policy for targets not named in `on_invalidate_for`.
@@ -112,6 +122,15 @@ impl MongoSourceOptions {
     /// Events per batch unless configured.
     pub const DEFAULT_MAX_BATCH: usize = 512;
 
+    /// Whether a target's first start reads its snapshot.
+    pub fn snapshots(&self, target: &WatchTarget) -> bool {
+        self.start_at_for
+            .get(target)
+            .copied()
+            .unwrap_or(self.start_at)
+            == StartAt::Snapshot
+    }
+
     /// The invalidate policy of a target.
     pub fn invalidate_policy(&self, target: &WatchTarget) -> InvalidatePolicy {
         self.on_invalidate_for
@@ -125,6 +144,7 @@ impl Default for MongoSourceOptions {
     fn default() -> Self {
         Self {
             start_at: StartAt::Now,
+            start_at_for: HashMap::new(),
             on_history_lost: HistoryLostPolicy::Fail,
             on_invalidate: InvalidatePolicy::Stop,
             on_invalidate_for: HashMap::new(),

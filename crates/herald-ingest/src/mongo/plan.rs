@@ -39,6 +39,9 @@ pub struct Subscription {
     pub full_document: FullDocument,
     /// The `fullDocumentBeforeChange` option it needs.
     pub before_change: FullDocumentBeforeChange,
+    /// Whether it takes snapshot events (`snapshot: false` in its `RULE`
+    /// says no), when its target is read with `start_at = "snapshot"`.
+    pub snapshot: bool,
 }
 
 /// One change stream and what it carries.
@@ -65,6 +68,10 @@ pub struct StreamPlan {
     /// target with stages): its invalidate does not end those rules, whose
     /// own streams see the drop and apply their policies.
     pub serves_wider: bool,
+    /// The collection targets it carries whose rules take snapshot events,
+    /// in name order, each with the union of those rules' filters: what a
+    /// snapshot of the stream reads (for targets with `start_at = "snapshot"`).
+    pub snapshots: Vec<super::snapshot::SnapshotScope>,
 }
 
 /// Operation types every stream delivers, whatever its rules say.
@@ -91,7 +98,7 @@ fn covering(target: &WatchTarget, all: &BTreeSet<WatchTarget>) -> WatchTarget {
 /// use herald_ingest::mongo::{Subscription, plan};
 /// let sub = |rule: &str, target: &str| Subscription {
 ///     rule: rule.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
-///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off, snapshot: true,
 /// };
 /// // A database stream carries its collections' events: one stream, not two.
 /// let plans = plan(&[sub("a", "shop.orders"), sub("b", "shop"), sub("c", "hr.people")]);
@@ -119,7 +126,7 @@ pub fn plan(subscriptions: &[Subscription]) -> Vec<StreamPlan> {
 /// use herald_ingest::mongo::{Subscription, plan_with};
 /// let sub = |rule: &str, target: &str| Subscription {
 ///     rule: rule.into(), target: target.parse().unwrap(), on: vec![OperationType::Insert],
-///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off,
+///     filter: doc! {}, full_document: FullDocument::Default, before_change: FullDocumentBeforeChange::Off, snapshot: true,
 /// };
 /// let stages = [("shop.orders".parse().unwrap(), vec![doc! {"$unset": "fullDocument.card"}])].into();
 /// let plans = plan_with(&[sub("a", "shop.orders"), sub("all", "*")], &stages).unwrap();
@@ -211,6 +218,7 @@ fn plan_staged(
                 }
             }
             StreamPlan {
+                snapshots: snapshot_scopes(&targets, &subs),
                 id: stream_id(&target),
                 pipeline,
                 full_document,
@@ -225,6 +233,46 @@ fn plan_staged(
             }
         })
         .collect()
+}
+
+/// For each collection target, the rules of exactly that target that take
+/// snapshot events (inserts, not opted out), as one `$match` on the built
+/// event: `{}` if one of them takes every insert, else their filters' union.
+fn snapshot_scopes(
+    targets: &[WatchTarget],
+    subs: &[&Subscription],
+) -> Vec<super::snapshot::SnapshotScope> {
+    let mut scopes: Vec<_> = targets
+        .iter()
+        .filter_map(|target| {
+            let WatchTarget::Collection(ns) = target else {
+                return None;
+            };
+            let filters: Vec<&Document> = subs
+                .iter()
+                .filter(|s| {
+                    s.target == *target && s.snapshot && s.on.contains(&OperationType::Insert)
+                })
+                .map(|s| &s.filter)
+                .collect();
+            let filter = if filters.is_empty() {
+                return None;
+            } else if filters.iter().any(|f| f.is_empty()) {
+                Document::new()
+            } else {
+                let mut union: Vec<Bson> =
+                    filters.into_iter().cloned().map(Bson::Document).collect();
+                union.dedup();
+                doc! { "$or": union }
+            };
+            Some(super::snapshot::SnapshotScope {
+                ns: ns.clone(),
+                filter,
+            })
+        })
+        .collect();
+    scopes.sort_by_key(|s| s.ns.to_string());
+    scopes
 }
 
 /// The events of `target`'s namespaces, as one condition: a collection's own

@@ -3,6 +3,7 @@
 use super::options::{MongoSourceOptions, StartAt};
 use super::plan::StreamPlan;
 use super::plan::stream_target;
+use super::snapshot::{SnapshotEnd, SnapshotJob, SnapshotScope};
 use super::stream::{Message, StreamTask, token_from_position};
 use crate::source::{Batch, Source, SourceError, StartTime};
 use herald_core::Position;
@@ -35,6 +36,9 @@ pub struct MongoSource {
     /// Whether the server was found to have change streams (checked once,
     /// before the first command that needs them).
     checked: bool,
+    /// The cluster time of the snapshots read at this start (taken once,
+    /// with the engine's start time, so new rules' floors agree with it).
+    snapshot_at: Option<bson::Timestamp>,
 }
 
 impl MongoSource {
@@ -49,6 +53,7 @@ impl MongoSource {
             rx: None,
             tasks: JoinSet::new(),
             checked: false,
+            snapshot_at: None,
         }
     }
 
@@ -82,35 +87,92 @@ impl MongoSource {
         &self.plans
     }
 
-    fn start(&mut self) -> Result<mpsc::Receiver<Message>, SourceError> {
+    async fn start(&mut self) -> Result<mpsc::Receiver<Message>, SourceError> {
         let (tx, rx) = mpsc::channel(self.options.queue.max(1));
-        for plan in &self.plans {
-            let token = match self.resume.get(&plan.id) {
-                Some(position) => Some(token_from_position(position).map_err(|reason| {
-                    SourceError::BadPosition {
-                        path: plan.id.clone().into(),
-                        position: position.clone(),
-                        reason,
-                    }
-                })?),
-                None => None,
-            };
+        for plan in self.plans.clone() {
             let mut options = self.options.clone();
-            if let Some(time) = self.start_times.get(&plan.id) {
-                options.start_at = StartAt::OperationTime(*time);
+            let mut token = None;
+            let mut snapshot = None;
+            match self.resume.get(&plan.id) {
+                // A snapshot a crash interrupted goes on at its time.
+                Some(position @ Position::Snapshot { at, ns, .. }) => {
+                    let at = bson::Timestamp {
+                        time: at[0],
+                        increment: at[1],
+                    };
+                    snapshot = Some((at, Some((ns.clone(), position.snapshot_after()))));
+                }
+                Some(position) => {
+                    token = Some(token_from_position(position).map_err(|reason| {
+                        SourceError::BadPosition {
+                            path: plan.id.clone().into(),
+                            position: position.clone(),
+                            reason,
+                        }
+                    })?);
+                }
+                // The stream starts where its rules stand. If that is where
+                // rules new to this start begin (just after the time
+                // `start_time` took), every rule of the stream is new: its
+                // targets' first start, so their snapshots are read at that
+                // time. A stream with a rule that has progress starts
+                // earlier, and reads none (its targets started before).
+                None => match self.start_times.get(&plan.id) {
+                    Some(time)
+                        if self.snapshot_at.map(just_after) == Some(*time)
+                            && !self.snapshot_scopes(&plan).is_empty() =>
+                    {
+                        snapshot = self.snapshot_at.map(|at| (at, None));
+                    }
+                    Some(time) => options.start_at = StartAt::OperationTime(*time),
+                    None => {}
+                },
             }
-            let task = StreamTask {
-                id: plan.id.as_str().into(),
-                plan: plan.clone(),
-                options,
-                client: self.client.clone(),
-                token,
-                tx: tx.clone(),
-                stopped: Vec::new(),
+            let id: std::sync::Arc<str> = plan.id.as_str().into();
+            let Some((at, resume)) = snapshot else {
+                let task =
+                    StreamTask::new(id, plan, options, self.client.clone(), token, tx.clone());
+                self.tasks.spawn(task.run());
+                continue;
             };
-            self.tasks.spawn(task.run());
+            let job = SnapshotJob {
+                id: id.clone(),
+                target: plan.target.clone(),
+                client: self.client.clone(),
+                at,
+                scopes: self.snapshot_scopes(&plan),
+                stages: plan.pipeline.get(1..).unwrap_or_default().to_vec(),
+                resume,
+                options: options.clone(),
+                tx: tx.clone(),
+            };
+            // The stream takes every change after the snapshot's time.
+            options.start_at = StartAt::OperationTime(just_after(at));
+            let mut task =
+                StreamTask::new(id, plan, options, self.client.clone(), None, tx.clone());
+            self.tasks.spawn(async move {
+                match job.run().await {
+                    SnapshotEnd::Consistent => {}
+                    SnapshotEnd::Fallback { until, reason } => task.count_overlap(until, reason),
+                    SnapshotEnd::Stopped => return,
+                }
+                task.run().await;
+            });
         }
         Ok(rx)
+    }
+
+    /// The collections of `plan` whose snapshot is read at a first start:
+    /// those with `start_at = "snapshot"` that some rule takes snapshots of.
+    fn snapshot_scopes(&self, plan: &StreamPlan) -> Vec<SnapshotScope> {
+        plan.snapshots
+            .iter()
+            .filter(|s| {
+                self.options
+                    .snapshots(&herald_core::WatchTarget::Collection(s.ns.clone()))
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -147,7 +209,14 @@ impl Source for MongoSource {
     async fn start_time(&mut self) -> Result<Option<StartTime>, SourceError> {
         match self.options.start_at {
             StartAt::OperationTime(time) => Ok(Some(StartTime::From(time))),
-            StartAt::Now => Ok(self.current_time().await?.map(StartTime::After)),
+            // New rules take the changes after now; where a target reads a
+            // snapshot, it is taken at this time (and its events are not
+            // held back by these floors).
+            StartAt::Now | StartAt::Snapshot => {
+                let now = self.current_time().await?;
+                self.snapshot_at = now;
+                Ok(now.map(StartTime::After))
+            }
         }
     }
 
@@ -159,7 +228,7 @@ impl Source for MongoSource {
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         if self.rx.is_none() {
             self.ensure_change_streams().await?;
-            self.rx = Some(self.start()?);
+            self.rx = Some(self.start().await?);
         }
         let rx = self.rx.as_mut().expect("started");
         // Cancel-safe: a message stays queued if this future is dropped.
@@ -167,5 +236,19 @@ impl Source for MongoSource {
             Some(message) => message.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// The first cluster time after `at`.
+fn just_after(at: bson::Timestamp) -> bson::Timestamp {
+    match at.increment.checked_add(1) {
+        Some(increment) => bson::Timestamp {
+            time: at.time,
+            increment,
+        },
+        None => bson::Timestamp {
+            time: at.time.saturating_add(1),
+            increment: 0,
+        },
     }
 }

@@ -34,6 +34,81 @@ pub struct StreamTask {
     /// Narrower targets this stream carries that were dropped or renamed
     /// with `on_invalidate = "stop"`: their rules receive nothing more.
     pub stopped: Vec<herald_core::WatchTarget>,
+    /// After a snapshot read without its point in time: the changes up to
+    /// this time may repeat documents the read saw, and are counted.
+    pub overlap: Option<Overlap>,
+}
+
+/// Counting the changes that may repeat a snapshot read without its point
+/// in time (see [`super::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct Overlap {
+    /// The end of the window (the server's time when the read ended).
+    pub until: bson::Timestamp,
+    /// Why the read lost its point in time.
+    pub reason: String,
+    /// The changes seen so far in the window.
+    pub count: u64,
+}
+
+impl StreamTask {
+    /// A task that has not read anything yet.
+    pub fn new(
+        id: Arc<str>,
+        plan: StreamPlan,
+        options: MongoSourceOptions,
+        client: Client,
+        token: Option<DriverToken>,
+        tx: mpsc::Sender<Message>,
+    ) -> Self {
+        Self {
+            id,
+            plan,
+            options,
+            client,
+            token,
+            tx,
+            stopped: Vec::new(),
+            overlap: None,
+        }
+    }
+
+    /// Counts the changes up to `until` as possible repeats of a snapshot
+    /// read without its point in time (reported once the stream passes it).
+    pub fn count_overlap(&mut self, until: bson::Timestamp, reason: String) {
+        self.overlap = Some(Overlap {
+            until,
+            reason,
+            count: 0,
+        });
+    }
+
+    /// Counts `events` in the overlap window; the notice once the stream is
+    /// past it (an event, or the batch's end, after `until`).
+    fn overlap_notice(
+        &mut self,
+        events: &[SourcedEvent],
+        end_time: Option<bson::Timestamp>,
+    ) -> Option<StreamNotice> {
+        let overlap = self.overlap.as_mut()?;
+        let within = |t: bson::Timestamp| {
+            (t.time, t.increment) <= (overlap.until.time, overlap.until.increment)
+        };
+        let mut past = end_time.is_some_and(|t| !within(t));
+        for event in events {
+            match event.event.cluster_time() {
+                Some(t) if within(t) => overlap.count += 1,
+                Some(_) => past = true,
+                None => {}
+            }
+        }
+        if !past {
+            return None;
+        }
+        let Overlap { count, reason, .. } = self.overlap.take()?;
+        tracing::warn!(stream = %self.id, count, "changes while the snapshot was read without its point in time: up to this many documents were seen twice");
+        Some(StreamNotice::SnapshotOverlap { count, reason })
+    }
 }
 
 fn driver_token(position: &Position) -> Option<DriverToken> {
@@ -119,6 +194,11 @@ impl StreamTask {
                 self.token = Some(token.clone());
             }
             let delivered = !events.is_empty();
+            let end_time = position
+                .as_ref()
+                .and_then(position_of)
+                .and_then(|p| p.cluster_time());
+            let overlap = self.overlap_notice(&events, end_time);
             let mut notices: Vec<StreamNotice> = stopping
                 .into_iter()
                 .map(|(target, reason)| {
@@ -126,6 +206,7 @@ impl StreamTask {
                     StreamNotice::TargetStopped { target, reason }
                 })
                 .collect();
+            notices.extend(overlap);
             // A stop this batch leads to travels in it, before its end position.
             let ending = match &end {
                 BatchEnd::Invalidated => Some(self.on_invalidate()),

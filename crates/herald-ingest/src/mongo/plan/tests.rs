@@ -17,6 +17,7 @@ fn sub(
         filter,
         full_document: full,
         before_change: FullDocumentBeforeChange::Off,
+        snapshot: true,
     }
 }
 

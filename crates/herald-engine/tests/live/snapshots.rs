@@ -1,0 +1,304 @@
+//! `start_at = "snapshot"`: the documents that exist at a target's first
+//! start reach its rules once each, as inserts with `snapshot: true`, and the
+//! changes after the snapshot's time follow, none lost and none doubled.
+
+use crate::harness::*;
+use bson::{Document, doc};
+use herald_ingest::mongo::{MongoSourceOptions, StartAt};
+
+/// Quick options that read snapshots, one event per batch (so the read
+/// goes document by document, behind the engine).
+fn snapshot_options() -> MongoSourceOptions {
+    MongoSourceOptions {
+        start_at: StartAt::Snapshot,
+        max_batch: 1,
+        queue: 1,
+        ..quick_options()
+    }
+}
+
+/// A rule on `d.c` that notifies "out" with what it saw.
+fn seen_rule(target: &str, on: &str, extra: &str) -> String {
+    format!(
+        "const RULE = #{{ watch: \"{target}\", on: [{on}]{extra} }};\nfn handle(event) {{ notify(\"out\", #{{ op: event.operationType, id: event.documentKey._id, v: event.fullDocument?.v, snapshot: event.snapshot }}); }}\n"
+    )
+}
+
+fn summary(seen: &[Seen]) -> Vec<(String, Document)> {
+    seen.iter()
+        .map(|s| (s.rule.clone(), s.args.clone()))
+        .collect()
+}
+
+/// Documents that exist before the first start get one effect each per rule
+/// that takes snapshots (and none for a rule that says `snapshot: false`, or
+/// whose filter they miss); a change after the start follows as usual.
+#[tokio::test]
+async fn existing_documents_reach_their_rules_once_then_changes_follow() {
+    let t = Target::any("snapshot_first_start").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for (id, v) in [(1, "pending"), (2, "done"), (3, "pending")] {
+        c.insert_one(doc! {"_id": id, "v": v}).await.unwrap();
+    }
+    let target = t.ns("d.c");
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            (
+                "pending",
+                &seen_rule(
+                    &target,
+                    "\"insert\"",
+                    ", filter: #{ \"fullDocument.v\": \"pending\" }",
+                ),
+            ),
+            (
+                "live_only",
+                &seen_rule(&target, "\"insert\"", ", snapshot: false"),
+            ),
+        ],
+    );
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, snapshot_options()).await;
+    recorder
+        .wait_for("the snapshot's two pending documents", |s| s.len() >= 2)
+        .await;
+    c.insert_one(doc! {"_id": 4, "v": "pending"}).await.unwrap();
+    let seen = recorder
+        .wait_for("the insert after the start", |s| s.len() >= 4)
+        .await;
+    let run = running.stop().await.unwrap();
+    let mut got = summary(&seen);
+    got.sort_by_key(|(rule, args)| (rule.clone(), args.get_i32("id").unwrap()));
+    assert_eq!(
+        got,
+        [
+            (
+                "live_only".into(),
+                doc! {"op": "insert", "id": 4, "v": "pending", "snapshot": false}
+            ),
+            (
+                "pending".into(),
+                doc! {"op": "insert", "id": 1, "v": "pending", "snapshot": true}
+            ),
+            (
+                "pending".into(),
+                doc! {"op": "insert", "id": 3, "v": "pending", "snapshot": true}
+            ),
+            (
+                "pending".into(),
+                doc! {"op": "insert", "id": 4, "v": "pending", "snapshot": false}
+            ),
+        ]
+    );
+    assert_eq!((run.effects, run.dead_lettered), (4, 0), "{run:?}");
+}
+
+/// A rule on every change of `target`, saying what it saw.
+fn every_change(target: &str) -> String {
+    format!(
+        "const RULE = #{{ watch: \"{target}\", on: [\"insert\", \"update\", \"replace\", \"delete\"] }};\nfn handle(event) {{ notify(\"out\", #{{ op: event.operationType, id: event.documentKey._id, v: event.fullDocument?.v ?? event.updateDescription?.updatedFields?.v, snapshot: event.snapshot }}); }}\n"
+    )
+}
+
+fn sorted(seen: &[Seen]) -> Vec<Document> {
+    let mut args: Vec<Document> = seen.iter().map(|s| s.args.clone()).collect();
+    args.sort_by_key(|a| {
+        (
+            a.get_bool("snapshot").unwrap(),
+            a.get_i32("id").unwrap(),
+            a.get_str("op").unwrap().to_owned(),
+        )
+    });
+    args
+}
+
+/// Writes made while the snapshot is being read (the engine holds it back)
+/// are neither lost nor doubled: the read shows each document as of the
+/// snapshot's time, and the changes after it come from the stream.
+#[tokio::test]
+async fn writes_during_the_read_are_neither_lost_nor_doubled() {
+    let t = Target::any("snapshot_concurrent_writes").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=6 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let recorder = Recorder::gated(2);
+    let running = start(
+        &t,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        snapshot_options(),
+    )
+    .await;
+    recorder
+        .wait_for("the first two documents", |s| s.len() == 2)
+        .await;
+    // The read has started (at a time before these writes) and is held back.
+    c.update_one(doc! {"_id": 5}, doc! {"$set": {"v": 1}})
+        .await
+        .unwrap();
+    c.delete_one(doc! {"_id": 6}).await.unwrap();
+    c.insert_one(doc! {"_id": 0, "v": 0}).await.unwrap();
+    c.update_one(doc! {"_id": 1}, doc! {"$set": {"v": 1}})
+        .await
+        .unwrap();
+    recorder.release(1_000);
+    let seen = recorder
+        .wait_for("six documents and four changes", |s| s.len() >= 10)
+        .await;
+    let run = running.stop().await.unwrap();
+    let mut expected: Vec<Document> = (1..=6)
+        .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})
+        .collect();
+    expected.extend([
+        doc! {"op": "insert", "id": 0, "v": 0, "snapshot": false},
+        doc! {"op": "update", "id": 1, "v": 1, "snapshot": false},
+        doc! {"op": "update", "id": 5, "v": 1, "snapshot": false},
+        doc! {"op": "delete", "id": 6, "v": bson::Bson::Null, "snapshot": false},
+    ]);
+    let mut want = expected.clone();
+    want.sort_by_key(|a| {
+        (
+            a.get_bool("snapshot").unwrap(),
+            a.get_i32("id").unwrap(),
+            a.get_str("op").unwrap().to_owned(),
+        )
+    });
+    assert_eq!(sorted(&seen), want);
+    assert_eq!((run.effects, run.snapshot_overlap), (10, 0), "{run:?}");
+}
+
+/// A crash in the middle of the snapshot goes on after the last document
+/// done, at the same time: across both runs each document is handled once,
+/// and the change after the snapshot once.
+#[tokio::test]
+async fn a_crash_mid_snapshot_goes_on_without_repeats() {
+    let t = Target::any("snapshot_crash").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=6 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let stream = format!("mongodb:{}", t.ns("d.c"));
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let store = dir.path().join("store");
+    let first = Recorder::gated(3);
+    let running = start(&t, &rules_dir, &store, &first, snapshot_options()).await;
+    first.wait_for("three documents", |s| s.len() == 3).await;
+    // The fourth is held: wait for the checkpoint after the third.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let at = running.store.checkpoint(&stream).unwrap();
+        if at.as_ref().and_then(|p| p.snapshot_after()) == Some(bson::Bson::Int32(3)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "checkpoint {at:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    running.kill().await;
+    // Written while herald is down, after the snapshot's time: a change.
+    c.update_one(doc! {"_id": 2}, doc! {"$set": {"v": 2}})
+        .await
+        .unwrap();
+
+    let second = Recorder::default();
+    let running = start(&t, &rules_dir, &store, &second, snapshot_options()).await;
+    let seen = second
+        .wait_for("the rest and the change", |s| s.len() >= 4)
+        .await;
+    running.stop().await.unwrap();
+    let mut all = first.all();
+    all.extend(seen);
+    let mut want: Vec<Document> = (1..=6)
+        .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})
+        .collect();
+    want.push(doc! {"op": "update", "id": 2, "v": 2, "snapshot": false});
+    want.sort_by_key(|a| {
+        (
+            a.get_bool("snapshot").unwrap(),
+            a.get_i32("id").unwrap(),
+            a.get_str("op").unwrap().to_owned(),
+        )
+    });
+    assert_eq!(sorted(&all), want);
+    let keys: std::collections::HashSet<&String> = all.iter().map(|s| &s.key).collect();
+    assert_eq!(keys.len(), 7, "every effect has its own key");
+}
+
+/// When the server cannot read at the snapshot's time (here it says
+/// `SnapshotTooOld`), the read goes on at the current time and the stream
+/// still starts after the snapshot's time: nothing is lost, and the changes
+/// made while the read ran, which may repeat documents read, are counted
+/// and recorded for `herald status`.
+#[tokio::test]
+async fn a_refused_point_in_time_falls_back_and_counts_the_overlap() {
+    let t = Target::sim(mongosim::MongoSim::builder().start().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=4 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    client
+        .database("admin")
+        .run_command(doc! {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["aggregate"], "errorCode": 239},
+        })
+        .await
+        .unwrap();
+    let stream = format!("mongodb:{}", t.ns("d.c"));
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let recorder = Recorder::gated(1);
+    let running = start(
+        &t,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        snapshot_options(),
+    )
+    .await;
+    recorder
+        .wait_for("the first document", |s| s.len() == 1)
+        .await;
+    // While the read runs: a change it may or may not see.
+    c.update_one(doc! {"_id": 4}, doc! {"$set": {"v": 1}})
+        .await
+        .unwrap();
+    recorder.release(1_000);
+    recorder
+        .wait_for("the read and the change", |s| s.len() == 5)
+        .await;
+    // A change after the read ends takes the stream past its window.
+    c.insert_one(doc! {"_id": 9, "v": 0}).await.unwrap();
+    let seen = recorder
+        .wait_for("the later insert", |s| s.len() == 6)
+        .await;
+    let store = running.store.clone();
+    let run = running.stop().await.unwrap();
+    let mut want: Vec<Document> = (1..=4)
+        .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})
+        .collect();
+    want.push(doc! {"op": "update", "id": 4, "v": 1, "snapshot": false});
+    want.push(doc! {"op": "insert", "id": 9, "v": 0, "snapshot": false});
+    want.sort_by_key(|a| {
+        (
+            a.get_bool("snapshot").unwrap(),
+            a.get_i32("id").unwrap(),
+            a.get_str("op").unwrap().to_owned(),
+        )
+    });
+    assert_eq!(sorted(&seen), want);
+    assert_eq!((run.effects, run.snapshot_overlap), (6, 1), "{run:?}");
+    let info = store
+        .info(&format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO))
+        .unwrap()
+        .expect("the overlap is recorded");
+    assert_eq!(info["changes"], 1, "{info}");
+    assert!(info["reason"].as_str().unwrap().contains("239"), "{info}");
+}
