@@ -107,6 +107,17 @@ pub fn run(args: StatusArgs) -> Outcome {
             time(c.committed_at_ms),
             (now - c.committed_at_ms) as f64 / 1000.0
         );
+        if matches!(c.position, herald_core::Position::Snapshot { .. }) {
+            println!("  snapshot      reading; its change stream starts after the snapshot's time");
+        }
+        let overlap = format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO);
+        if let Some(info) = store.info(&overlap).map_err(|e| read_failure(dir, e))? {
+            println!(
+                "  snapshot      read without its point in time ({}): up to {} document(s) seen twice, as an insert and as the change made while the read ran",
+                info["reason"].as_str().unwrap_or("?"),
+                info["changes"].as_u64().unwrap_or(0)
+            );
+        }
     }
     for (target, stop) in herald_engine::stops::stopped(&store).map_err(|e| read_failure(dir, e))? {
         println!(

@@ -206,4 +206,26 @@ mod tests {
             Config::parse("[mongodb.streams.\"a.b\"]\non_invalidate = \"pause\"\n").unwrap_err();
         assert!(err.contains("restart") && err.contains("line 2"), "{err}");
     }
+
+    #[test]
+    fn snapshots_are_asked_for_globally_or_per_collection() {
+        let options = |text: &str| Config::parse(text).unwrap().mongodb.source_options();
+        let global = options("[mongodb]\nstart_at = \"snapshot\"\n[mongodb.streams.\"a.skip\"]\nstart_at = \"now\"\n").unwrap();
+        assert!(global.snapshots(&"a.b".parse().unwrap()));
+        assert!(
+            !global.snapshots(&"a.skip".parse().unwrap()),
+            "a target may opt out"
+        );
+        let one = options("[mongodb.streams.\"a.b\"]\nstart_at = \"snapshot\"\n").unwrap();
+        assert!(one.snapshots(&"a.b".parse().unwrap()));
+        assert!(!one.snapshots(&"a.c".parse().unwrap()));
+        let err = Config::parse("[mongodb.streams.\"a\"]\nstart_at = \"snapshot\"\n").unwrap_err();
+        assert!(
+            err.contains("mongodb.streams.\"a\".start_at") && err.contains("collection"),
+            "{err}"
+        );
+        let err =
+            Config::parse("[mongodb.streams.\"a.b\"]\nstart_at = \"1700000000\"\n").unwrap_err();
+        assert!(err.contains("\"snapshot\" or \"now\""), "{err}");
+    }
 }

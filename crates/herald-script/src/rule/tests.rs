@@ -728,3 +728,38 @@ fn insert_doc_refuses_its_own_id_and_upsert_doc_needs_one() {
     );
     assert!(intents[0].is_effect());
 }
+
+#[test]
+fn snapshot_events_reach_only_rules_of_their_collection_that_take_them() {
+    let snapshot = event(doc! {
+        "_id": {"snapshot": "finance.expenses", "at": bson::Timestamp { time: 1, increment: 1 }, "id": 1},
+        "operationType": "insert",
+        "clusterTime": bson::Timestamp { time: 1, increment: 1 },
+        "ns": {"db": "finance", "coll": "expenses"},
+        "documentKey": {"_id": 1},
+        "fullDocument": {"_id": 1, "amount": 5000},
+        "snapshot": true,
+    });
+    let accepts = |head: &str| {
+        load(&format!("const RULE = #{{ {head} }};\nfn handle(e) {{}}"))
+            .unwrap()
+            .accepts(&snapshot)
+    };
+    assert!(accepts(r#"watch: "finance.expenses", on: ["insert"]"#));
+    assert!(!accepts(
+        r#"watch: "finance.expenses", on: ["insert"], snapshot: false"#
+    ));
+    // The snapshot was read for the collection target, not for wider ones.
+    assert!(!accepts(r#"watch: "finance", on: ["insert"]"#));
+    assert!(!accepts(r#"watch: "*", on: ["insert"]"#));
+    assert!(!expense_insert(Bson::Int32(5000)).is_snapshot());
+    let err = load(
+        r#"const RULE = #{ watch: "a.b", snapshot: "yes" };
+fn handle(e) {}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("`snapshot` must be true or false"),
+        "{err}"
+    );
+}
