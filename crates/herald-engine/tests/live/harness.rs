@@ -211,8 +211,22 @@ pub async fn start(
     recorder: &Recorder,
     options: MongoSourceOptions,
 ) -> Running {
+    let engine = "[engine]\ncommit_every = 4\ncommit_interval_ms = 20\n";
+    start_configured(target, rules_dir, store, recorder, options, engine).await
+}
+
+/// [`start`] with another configuration (say, one worker and a short queue,
+/// so a held effect holds the reading back at once).
+pub async fn start_configured(
+    target: &Target,
+    rules_dir: &Path,
+    store: &Path,
+    recorder: &Recorder,
+    options: MongoSourceOptions,
+    config: &str,
+) -> Running {
     let client = mongodb::Client::with_uri_str(target.uri()).await.unwrap();
-    let config = Config::parse("[engine]\ncommit_every = 4\ncommit_interval_ms = 20\n").unwrap();
+    let config = Config::parse(config).unwrap();
     let engine = Engine::builder()
         .rules_dir(rules_dir)
         .store_path(store)

@@ -18,6 +18,20 @@ fn snapshot_options() -> MongoSourceOptions {
 }
 
 /// A rule on `d.c` that notifies "out" with what it saw.
+/// One worker with a queue of one, so an effect the test holds stops the
+/// reading (and the snapshot read) right behind it.
+const TIGHT: &str = "[engine]\nworkers = 1\nqueue = 1\ncommit_every = 4\ncommit_interval_ms = 20\n";
+
+/// [`start_configured`] with [`snapshot_options`] and [`TIGHT`].
+async fn start_tight(
+    t: &Target,
+    rules_dir: &std::path::Path,
+    store: &std::path::Path,
+    recorder: &Recorder,
+) -> Running {
+    start_configured(t, rules_dir, store, recorder, snapshot_options(), TIGHT).await
+}
+
 fn seen_rule(target: &str, on: &str, extra: &str) -> String {
     format!(
         "const RULE = #{{ watch: \"{target}\", on: [{on}]{extra} }};\nfn handle(event) {{ notify(\"out\", #{{ op: event.operationType, id: event.documentKey._id, v: event.fullDocument?.v, snapshot: event.snapshot }}); }}\n"
@@ -126,14 +140,7 @@ async fn writes_during_the_read_are_neither_lost_nor_doubled() {
     }
     let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
     let recorder = Recorder::gated(2);
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        snapshot_options(),
-    )
-    .await;
+    let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
     recorder
         .wait_for("the first two documents", |s| s.len() == 2)
         .await;
@@ -187,7 +194,7 @@ async fn a_crash_mid_snapshot_goes_on_without_repeats() {
     let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
     let store = dir.path().join("store");
     let first = Recorder::gated(3);
-    let running = start(&t, &rules_dir, &store, &first, snapshot_options()).await;
+    let running = start_tight(&t, &rules_dir, &store, &first).await;
     first.wait_for("three documents", |s| s.len() == 3).await;
     // The fourth is held: wait for the checkpoint after the third.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -206,7 +213,7 @@ async fn a_crash_mid_snapshot_goes_on_without_repeats() {
         .unwrap();
 
     let second = Recorder::default();
-    let running = start(&t, &rules_dir, &store, &second, snapshot_options()).await;
+    let running = start_tight(&t, &rules_dir, &store, &second).await;
     let seen = second
         .wait_for("the rest and the change", |s| s.len() >= 4)
         .await;
@@ -255,14 +262,7 @@ async fn a_refused_point_in_time_falls_back_and_counts_the_overlap() {
     let stream = format!("mongodb:{}", t.ns("d.c"));
     let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
     let recorder = Recorder::gated(1);
-    let running = start(
-        &t,
-        &rules_dir,
-        &dir.path().join("store"),
-        &recorder,
-        snapshot_options(),
-    )
-    .await;
+    let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
     recorder
         .wait_for("the first document", |s| s.len() == 1)
         .await;

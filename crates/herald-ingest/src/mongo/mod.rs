@@ -11,6 +11,7 @@
 //! - [`stream`] — one stream's task: read, resume, retry, report.
 //! - `open` — opening its change stream with the driver.
 //! - `reader` — the task that calls the driver ahead of the stream's batcher.
+//! - [`pushdown`] — a snapshot's filter rewritten for the documents it reads.
 //! - [`snapshot`] — reading the documents a target holds at its first start.
 //! - [`source`] — [`MongoSource`], the streams behind one [`Source`](crate::Source).
 //! - [`uri`] — connection strings, with passwords kept out of logs.
@@ -21,6 +22,7 @@ pub mod lifecycle;
 mod open;
 pub mod options;
 pub mod plan;
+pub mod pushdown;
 mod reader;
 pub mod snapshot;
 pub mod source;

@@ -80,6 +80,12 @@ pub fn pipeline(
     if let Some(after) = after {
         pipeline.push(doc! { "$match": after_id(after) });
     }
+    // What the documents must hold, where the server can tell before
+    // building events (and use an index); the exact filter follows.
+    if let Some(documents) = super::pushdown::on_documents(&scope.filter).filter(|d| !d.is_empty())
+    {
+        pipeline.push(doc! { "$match": documents });
+    }
     pipeline.push(doc! { "$sort": { "_id": 1 } });
     let ns = scope.ns.to_string();
     pipeline.push(doc! { "$replaceWith": {
