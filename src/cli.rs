@@ -40,6 +40,8 @@ pub enum Command {
     Dlq(DlqArgs),
     /// Watch targets stopped by policy or error: resume one.
     Streams(StreamsArgs),
+    /// Run one rule over the documents its collection holds now, once (resumable).
+    Backfill(BackfillArgs),
     /// Measure herald against its targets and the plain change-stream loops.
     Bench(BenchArgs),
     /// One replay measurement in a process of its own (used by `bench`).
@@ -204,6 +206,23 @@ pub struct DlqSelection {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Config, rules and store (the store defaults to `data/herald`).
+    #[command(flatten)]
+    pub common: Common,
+    /// Read the snapshots of targets with `start_at = "snapshot"` that start
+    /// for the first time (or go on with interrupted ones), hand them to the
+    /// rules, and exit; a later `herald run` goes on after each snapshot's time.
+    #[arg(long)]
+    pub snapshot_only: bool,
+}
+
+/// `herald backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The rule to run over the documents that exist (its file name without `.rhai`).
+    #[arg(long)]
+    pub rule: String,
+    /// Config, rules and store (the store defaults to `data/herald.backfill/RULE`, one
+    /// per rule, apart from `herald run`'s, which may be running).
     #[command(flatten)]
     pub common: Common,
 }

@@ -4,6 +4,7 @@
 //! subcommand, and maps the outcome to an exit code (0 ok, 1 runtime
 //! failure, 2 bad input). The work is done by the `herald-*` crates.
 
+mod backfill;
 mod bench;
 mod check;
 mod cli;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         cli::Command::Status(args) => status::run(args),
         cli::Command::Dlq(args) => dlq::run(args),
         cli::Command::Streams(args) => streams::run(args),
+        cli::Command::Backfill(args) => backfill::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::BenchCase(args) => bench::replay::run_case(args),
     };

@@ -5,23 +5,52 @@ use crate::exit::{self, Failure, Outcome};
 use crate::logging::say;
 use crate::setup::{Setup, StoreDefault};
 use anyhow::{Context, anyhow};
-use herald_engine::{Quiet, RunOptions};
-use herald_ingest::mongo::{MongoSource, StreamPlan, plan_with, summary, uri::redact};
+use herald_engine::{Observer, RunOptions};
+use herald_ingest::mongo::{MongoSource, StartAt, StreamPlan, plan_with, summary, uri::redact};
+use herald_script::RuleSet;
 use serde_json::json;
+
+/// What a live run reads.
+pub enum Mode {
+    /// Every rule, on change streams until a signal (`herald run`).
+    Streams,
+    /// The snapshots first starts read, then exit (`herald run --snapshot-only`).
+    SnapshotOnly,
+    /// One rule over the documents of its collection, then exit (`herald backfill`).
+    Backfill(herald_script::Rule),
+}
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    let mode = if args.snapshot_only {
+        Mode::SnapshotOnly
+    } else {
+        Mode::Streams
+    };
+    live(setup, mode)
+}
+
+/// Reads MongoDB as `mode` says, through the engine, until done or a signal.
+pub fn live(setup: Setup, mode: Mode) -> Outcome {
     let uri = setup.config.mongodb.resolved_uri().ok_or_else(|| {
         Failure::BadInput(anyhow!(
             "no MongoDB connection string: set [mongodb] uri in the config (--config FILE, HERALD_CONFIG or ./herald.toml), or HERALD_MONGODB_URI"
         ))
     })?;
-    let options = setup
+    let mut options = setup
         .config
         .mongodb
         .source_options()
         .map_err(|e| Failure::BadInput(anyhow!(e)))?;
+    options.snapshot_only = !matches!(mode, Mode::Streams);
+    if let Mode::Backfill(rule) = &mode {
+        // Its own store has no progress: the snapshot is taken now.
+        options.start_at = StartAt::Snapshot;
+        options
+            .start_at_for
+            .insert(rule.spec().watch.clone(), StartAt::Snapshot);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,7 +58,14 @@ pub fn run(args: RunArgs) -> Outcome {
         .map_err(Failure::Runtime)?;
     runtime.block_on(async move {
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
-        let engine = setup.engine(RunOptions::default(), Some(client.clone()))?;
+        let engine = match &mode {
+            Mode::Backfill(rule) => setup.engine_for(
+                RuleSet::from_rules(vec![rule.clone()]),
+                RunOptions::default(),
+                Some(client.clone()),
+            )?,
+            _ => setup.engine(RunOptions::default(), Some(client.clone()))?,
+        };
         let plans = plan_with(&engine.subscriptions().map_err(exit::run_failure)?, &options.stages)
             .map_err(|e| Failure::BadInput(anyhow!("mongodb.streams: {e}")))?;
         let stopped = herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
@@ -56,13 +92,20 @@ pub fn run(args: RunArgs) -> Outcome {
             json!({ "streams": plans.len(), "uri": redact(&uri).to_string(), "store": store.display().to_string() }),
         );
         let source = MongoSource::new(client, plans, options);
+        let mut progress = SnapshotProgress(crate::progress::for_count("documents read"));
         let summary = engine
-            .run(source, &mut Quiet, shutdown_signal())
+            .run(source, &mut progress, shutdown_signal())
             .await
             .map_err(exit::run_failure)?;
+        progress.0.finish_and_clear();
+        let done = match &mode {
+            Mode::Streams => "herald stopped".to_owned(),
+            Mode::SnapshotOnly => "snapshots read".to_owned(),
+            Mode::Backfill(rule) => format!("backfill of {} done", rule.name()),
+        };
         say::info(
             format!(
-                "herald stopped: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} stream retries, {} gaps",
+                "{done}: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} stream retries, {} gaps",
                 summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.state_writes, summary.stream_retries, summary.gaps
             ),
             json!({
@@ -79,6 +122,14 @@ pub fn run(args: RunArgs) -> Outcome {
                 summary.stream_failures.join("\n  ")
             )));
         }
+        if !matches!(mode, Mode::Streams) {
+            return match summary.dead_lettered {
+                0 => Ok(()),
+                n => Err(Failure::Runtime(anyhow!(
+                    "{n} rule run(s) failed and went to the dead-letter queue (see `herald dlq list`)"
+                ))),
+            };
+        }
         // The streams ended on their own (no signal): every one has stopped.
         if !summary.interrupted {
             return Err(Failure::Runtime(anyhow!(
@@ -88,6 +139,17 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         Ok(())
     })
+}
+
+/// Counts snapshot documents on a progress bar (when stderr is a terminal).
+struct SnapshotProgress(indicatif::ProgressBar);
+
+impl Observer for SnapshotProgress {
+    fn event_done(&mut self, position: &herald_core::Position) {
+        if matches!(position, herald_core::Position::Snapshot { .. }) {
+            self.0.inc(1);
+        }
+    }
 }
 
 /// The info record `herald status` shows: which streams this run opened for which rules.

@@ -173,6 +173,26 @@ impl Setup {
         self.engine_on(options, client, None)
     }
 
+    /// [`Setup::engine`] with these rules instead of the rules directory's.
+    pub fn engine_for(
+        &self,
+        rules: RuleSet,
+        options: RunOptions,
+        client: Option<mongodb::Client>,
+    ) -> Result<Engine, Failure> {
+        let mut builder = Engine::builder()
+            .rules(rules)
+            .config(self.config.clone())
+            .options(options);
+        if let Some(dir) = &self.store {
+            builder = builder.store_path(dir);
+        }
+        if let Some(client) = client {
+            builder = builder.mongodb(client);
+        }
+        builder.build().map_err(build_failure)
+    }
+
     /// [`Setup::engine`] on a store already open (else the resolved one).
     pub fn engine_on(
         &self,

@@ -288,6 +288,19 @@ herald_test!(a_rule_s_entries_are_listed_retried_and_dropped, |dir| {
     let text = stdout(&dlq(&store, &["list", "--rule", "other"]));
     assert!(text.ends_with("2 dead letter(s)\n"), "{text}");
 
+    // A misspelt rule is an error naming the rules that have entries, not "done".
+    for command in ["drop", "retry"] {
+        let typo = dlq(&store, &[command, "--rule", "othre"]);
+        assert_eq!(typo.status.code(), Some(2));
+        assert!(
+            stderr(&typo)
+                .contains("no dead letters for rule \"othre\" (rules with entries: orders, other)"),
+            "{}",
+            stderr(&typo)
+        );
+    }
+    assert_eq!(rules_of(&["list", "--json"]).len(), 4, "nothing dropped");
+
     let dropped = dlq(&store, &["drop", "--rule", "other"]);
     assert_eq!(stdout(&dropped), "dropped 2 dead letter(s)\n");
     assert!(

@@ -18,4 +18,5 @@ mod replay;
 mod rule_tests;
 mod sandbox;
 mod secrets;
+mod snapshots;
 mod webhooks;

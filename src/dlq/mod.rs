@@ -153,11 +153,28 @@ fn selected(selection: &DlqSelection, letters: Vec<DeadLetter>) -> Result<Vec<u6
     match (selection.id, selection.all, &selection.rule) {
         (Some(id), false, None) => Ok(vec![id]),
         (None, true, None) => Ok(letters.iter().map(|l| l.id).collect()),
-        (None, _, Some(rule)) => Ok(letters
-            .iter()
-            .filter(|l| l.rule == *rule)
-            .map(|l| l.id)
-            .collect()),
+        (None, _, Some(rule)) => {
+            let ids: Vec<u64> = letters
+                .iter()
+                .filter(|l| l.rule == *rule)
+                .map(|l| l.id)
+                .collect();
+            if ids.is_empty() {
+                // A misspelt name must not read as "done".
+                let mut rules: Vec<&str> = letters.iter().map(|l| l.rule.as_str()).collect();
+                rules.sort_unstable();
+                rules.dedup();
+                return Err(Failure::BadInput(anyhow!(
+                    "no dead letters for rule {rule:?} (rules with entries: {})",
+                    if rules.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        rules.join(", ")
+                    }
+                )));
+            }
+            Ok(ids)
+        }
         _ => Err(Failure::BadInput(anyhow!(
             "name an entry id, or pass --all or --rule NAME"
         ))),

@@ -138,6 +138,16 @@ impl MongoConfig {
                 options.stages.insert(parsed, stream.stages.clone());
             }
         }
+        if matches!(options.start_at, StartAt::OperationTime(_))
+            && options
+                .start_at_for
+                .values()
+                .any(|s| *s == StartAt::Snapshot)
+        {
+            return Err(
+                "mongodb.start_at: a target's snapshot is read at the time new rules start, so with a target's start_at = \"snapshot\" it must be \"now\" or \"snapshot\", not an operation time".into(),
+            );
+        }
         // Stages apply to every event of their target: one target's stages
         // cannot also apply inside another's.
         for outer in options.stages.keys() {

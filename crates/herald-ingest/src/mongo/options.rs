@@ -112,6 +112,11 @@ pub struct MongoSourceOptions {
     /// Batches buffered between the streams and the engine: when the engine is
     /// slow, streams stop calling getMore and the oplog buffers instead.
     pub queue: usize,
+    /// Read the snapshots a first start reads (and go on with interrupted
+    /// ones), then end, opening no change stream: `herald run
+    /// --snapshot-only` and `herald backfill`. A later run goes on after
+    /// each snapshot's time.
+    pub snapshot_only: bool,
     /// Stages per watch target, after herald's `$match` (see [`super::plan_with`]).
     pub stages: std::collections::BTreeMap<WatchTarget, Vec<bson::Document>>,
 }
@@ -155,6 +160,7 @@ impl Default for MongoSourceOptions {
             max_backoff: Duration::from_secs(30),
             queue: 8,
             split_large_events: false,
+            snapshot_only: false,
             stages: std::collections::BTreeMap::new(),
         }
     }

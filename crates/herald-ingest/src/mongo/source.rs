@@ -130,6 +130,9 @@ impl MongoSource {
             }
             let id: std::sync::Arc<str> = plan.id.as_str().into();
             let Some((at, resume)) = snapshot else {
+                if self.options.snapshot_only {
+                    continue;
+                }
                 let task =
                     StreamTask::new(id, plan, options, self.client.clone(), token, tx.clone());
                 self.tasks.spawn(task.run());
@@ -150,8 +153,13 @@ impl MongoSource {
             options.start_at = StartAt::OperationTime(just_after(at));
             let mut task =
                 StreamTask::new(id, plan, options, self.client.clone(), None, tx.clone());
+            let snapshot_only = self.options.snapshot_only;
             self.tasks.spawn(async move {
-                match job.run().await {
+                let end = job.run().await;
+                if snapshot_only {
+                    return;
+                }
+                match end {
                     SnapshotEnd::Consistent => {}
                     SnapshotEnd::Fallback { until, reason } => task.count_overlap(until, reason),
                     SnapshotEnd::Stopped => return,

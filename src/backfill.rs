@@ -1,0 +1,59 @@
+//! `herald backfill --rule NAME`: one rule over the documents that exist.
+//!
+//! A rule deployed today sees only changes from now on; the documents that
+//! already wait (300 expenses pending approval) never reach it. A backfill
+//! reads its collection as of one cluster time, as a snapshot does, and runs
+//! only that rule on each document, as an `insert` with `snapshot: true`.
+//! It keeps its own store (`<store>.backfill/<rule>` unless `--store` says
+//! otherwise), so it runs whether `herald run` is running or not; its
+//! progress is checkpointed there, so after a crash it goes on where it
+//! stopped without repeating effects, and once done, running it again does
+//! nothing. Its dead letters are in that store (`herald dlq --store`).
+
+use crate::cli::BackfillArgs;
+use crate::exit::{Failure, Outcome};
+use crate::run::{Mode, live};
+use crate::setup::{DEFAULT_STORE, Setup, StoreDefault};
+use anyhow::anyhow;
+use herald_core::WatchTarget;
+
+/// Runs the command.
+pub fn run(args: BackfillArgs) -> Outcome {
+    let mut setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    let rules = setup.load_rules()?;
+    let Some(rule) = rules
+        .rules()
+        .iter()
+        .find(|r| r.name().as_ref() == args.rule)
+        .cloned()
+    else {
+        let names: Vec<&str> = rules.rules().iter().map(|r| r.name().as_ref()).collect();
+        return Err(Failure::BadInput(anyhow!(
+            "no rule named {:?} in {}; the rules are: {}",
+            args.rule,
+            setup.rules.display(),
+            names.join(", ")
+        )));
+    };
+    if !matches!(rule.spec().watch, WatchTarget::Collection(_)) {
+        return Err(Failure::BadInput(anyhow!(
+            "rule {:?} watches {:?}, not one collection; a backfill reads a collection, so it runs rules that watch \"db.coll\"",
+            args.rule,
+            rule.spec().watch.to_string()
+        )));
+    }
+    if !rule.spec().snapshot {
+        return Err(Failure::BadInput(anyhow!(
+            "rule {:?} says `snapshot: false` in RULE, so it takes no backfill events",
+            args.rule
+        )));
+    }
+    if args.common.store.is_none() {
+        // Beside `herald run`'s store, never in it: that one may be open.
+        let main = setup.store.clone().unwrap_or_else(|| DEFAULT_STORE.into());
+        let mut dir = main.into_os_string();
+        dir.push(".backfill");
+        setup.store = Some(std::path::PathBuf::from(dir).join(&args.rule));
+    }
+    live(setup, Mode::Backfill(rule))
+}

@@ -1,0 +1,188 @@
+//! `start_at = "snapshot"`, `herald run --snapshot-only` and `herald backfill`
+//! with the shipped expense rules, against `mongosim` in its own process: the
+//! README's promise that expenses pending before herald started get their
+//! approval notices, once.
+
+use crate::util::{MongoSimProcess, herald, herald_process, root, stderr, wait_until};
+use std::process::Stdio;
+
+/// Every channel the shipped rules name; approvals go to a file.
+fn config(uri: &str, start_at: &str) -> String {
+    format!(
+        "rules = \"{rules}\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start_at}\"\nmax_await_ms = 100\n[engine]\ncommit_interval_ms = 50\n[channels.approvals]\nkind = \"file\"\npath = \"out/approvals.jsonl\"\n[channels.employees]\nkind = \"log\"\n[channels.audit]\nkind = \"log\"\n[channels.ops]\nkind = \"log\"\n",
+        rules = root().join("rules").display(),
+    )
+}
+
+fn expense(n: i32, status: &str, amount: f64) -> bson::Document {
+    bson::doc! {
+        "_id": n, "employee": format!("Employee {n}"), "approver": format!("approver{n}@example.com"),
+        "category": "travel", "description": format!("Trip {n}"), "amount": amount,
+        "currency": "EUR", "status": status,
+    }
+}
+
+fn insert(uri: &str, docs: impl IntoIterator<Item = bson::Document>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        let coll = client
+            .database("finance")
+            .collection::<bson::Document>("expenses");
+        for doc in docs {
+            coll.insert_one(doc).await.unwrap();
+        }
+    });
+}
+
+/// The `to` of each approval notice written, sorted (documents are handled
+/// in parallel, so their notices come in any order).
+fn notices(path: &std::path::Path) -> Vec<String> {
+    let mut to: Vec<String> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["args"]["to"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    to.sort();
+    to
+}
+
+herald_test!(
+    pending_expenses_from_before_the_start_get_one_notice_each,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        insert(
+            &sim.uri,
+            [
+                expense(1, "pending_approval", 1500.0),
+                expense(2, "draft", 2500.0),
+                expense(3, "pending_approval", 3000.0),
+                expense(4, "pending_approval", 20.0),
+            ],
+        );
+        let config = dir.write("herald.toml", &config(&sim.uri, "snapshot"));
+        let out = dir.join("out/approvals.jsonl");
+
+        // Read the snapshot, hand it over, exit.
+        let output = herald()
+            .args(["run", "--snapshot-only", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("snapshots read: 2 events, 2 matched, 2 effects"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(
+            notices(&out),
+            ["approver1@example.com", "approver3@example.com"]
+        );
+
+        // The live run goes on after the snapshot's time: a new pending expense
+        // is notified, the ones from the snapshot are not again.
+        let run = herald_process()
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        insert(&sim.uri, [expense(5, "pending_approval", 1200.0)]);
+        wait_until("the new expense's notice", || notices(&out).len() == 3);
+        let killed = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(run.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let output = run.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            notices(&out),
+            [
+                "approver1@example.com",
+                "approver3@example.com",
+                "approver5@example.com"
+            ]
+        );
+    }
+);
+
+herald_test!(
+    a_backfill_runs_one_rule_over_existing_documents_once,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        insert(
+            &sim.uri,
+            [
+                expense(1, "pending_approval", 1500.0),
+                expense(2, "pending_approval", 900.0),
+                expense(3, "pending_approval", 4000.0),
+            ],
+        );
+        // `herald run` would start now; the backfill brings the rule the documents.
+        let config = dir.write("herald.toml", &config(&sim.uri, "now"));
+        let out = dir.join("out/approvals.jsonl");
+        let backfill = || {
+            herald()
+                .args(["backfill", "--rule", "expense_approval", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+        let output = backfill();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            notices(&out),
+            ["approver1@example.com", "approver3@example.com"]
+        );
+        assert!(
+            dir.join("store.backfill/expense_approval").is_dir(),
+            "its own store"
+        );
+        assert!(
+            !dir.join("store").exists(),
+            "herald run's store is not touched"
+        );
+        // Done once: again, nothing more.
+        let output = backfill();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("backfill of expense_approval done: 0 events"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(notices(&out).len(), 2);
+
+        let output = herald()
+            .args(["backfill", "--rule", "no_such_rule", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            stderr(&output).contains("no rule named \"no_such_rule\""),
+            "{}",
+            stderr(&output)
+        );
+        let output = herald()
+            .args(["backfill", "--rule", "collection_lifecycle", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            stderr(&output).contains("not one collection"),
+            "{}",
+            stderr(&output)
+        );
+    }
+);
