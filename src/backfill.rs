@@ -55,5 +55,5 @@ pub fn run(args: BackfillArgs) -> Outcome {
         dir.push(".backfill");
         setup.store = Some(std::path::PathBuf::from(dir).join(&args.rule));
     }
-    live(setup, Mode::Backfill(rule))
+    live(setup, Mode::Backfill(Box::new(rule)))
 }

@@ -17,7 +17,7 @@ pub enum Mode {
     /// The snapshots first starts read, then exit (`herald run --snapshot-only`).
     SnapshotOnly,
     /// One rule over the documents of its collection, then exit (`herald backfill`).
-    Backfill(herald_script::Rule),
+    Backfill(Box<herald_script::Rule>),
 }
 
 /// Runs the command.
@@ -60,7 +60,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let engine = match &mode {
             Mode::Backfill(rule) => setup.engine_for(
-                RuleSet::from_rules(vec![rule.clone()]),
+                RuleSet::from_rules(vec![(**rule).clone()]),
                 RunOptions::default(),
                 Some(client.clone()),
             )?,
