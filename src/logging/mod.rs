@@ -46,10 +46,13 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => {
             builder.with_ansi(false).event_format(json::Lines).init();
             std::panic::set_hook(Box::new(|info| {
+                // A handler's or channel's panic is caught, and its event
+                // dead-lettered: the thread says where it happened.
                 let location = info.location().map(ToString::to_string);
+                let thread = std::thread::current().name().map(str::to_owned);
                 say::error(
-                    format!("herald panicked: {}", json::panic_message(info)),
-                    serde_json::json!({ "location": location }),
+                    format!("panic: {}", json::panic_message(info)),
+                    serde_json::json!({ "location": location, "thread": thread, "kind": "panic" }),
                 );
             }));
         }

@@ -54,14 +54,21 @@ impl Channels {
                         }
                     })?)
                 }
-                ChannelConfig::Webhook(webhook) => Arc::new(WebhookChannel::new(webhook)?),
+                ChannelConfig::Webhook(webhook) => Arc::new(
+                    WebhookChannel::new(webhook)
+                        .map_err(|e| in_section(e, config, &format!("[channels.{name}]")))?,
+                ),
             };
             channels.notify.insert(name.clone(), built);
         }
         for (name, webhook) in &config.webhooks {
-            channels
-                .webhooks
-                .insert(name.clone(), Arc::new(WebhookChannel::new(webhook)?));
+            channels.webhooks.insert(
+                name.clone(),
+                Arc::new(
+                    WebhookChannel::new(webhook)
+                        .map_err(|e| in_section(e, config, &format!("[webhooks.{name}]")))?,
+                ),
+            );
         }
         Ok(channels)
     }
@@ -127,5 +134,27 @@ impl Channels {
                 "state intents are applied by the engine, not a channel",
             )),
         }
+    }
+}
+
+/// What a webhook's own errors name as their place until [`in_section`] does better.
+pub(crate) const WEBHOOK_SETTINGS: &str = "herald.toml";
+
+/// A webhook's error, named with the config file it is in and its section
+/// (the webhook itself does not know where it was configured).
+fn in_section(error: ConfigError, config: &Config, section: &str) -> ConfigError {
+    match error {
+        // Errors about the webhook's own settings (not a file it names).
+        ConfigError::Invalid { path, message } if path.as_os_str() == WEBHOOK_SETTINGS => {
+            let file = config.source.as_ref().map_or_else(
+                || "the configuration".to_owned(),
+                |p| p.display().to_string(),
+            );
+            ConfigError::Invalid {
+                path: format!("{file} {section}").into(),
+                message,
+            }
+        }
+        other => other,
     }
 }

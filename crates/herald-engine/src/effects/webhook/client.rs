@@ -110,7 +110,7 @@ pub(super) fn build(config: &WebhookConfig) -> Result<reqwest::Client, ConfigErr
         .redirect(reqwest::redirect::Policy::none());
     if let Some(url) = config.proxy_url()? {
         let proxy = reqwest::Proxy::all(&url).map_err(|e| ConfigError::Invalid {
-            path: "herald.toml".into(),
+            path: crate::effects::registry::WEBHOOK_SETTINGS.into(),
             message: format!("webhook proxy: {}", describe(e)),
         })?;
         builder = builder.proxy(proxy);
@@ -131,7 +131,7 @@ pub(super) fn build(config: &WebhookConfig) -> Result<reqwest::Client, ConfigErr
             format!("client_cert: the TLS client refuses it: {}", describe(e)),
         ),
         None => ConfigError::Invalid {
-            path: "herald.toml".into(),
+            path: crate::effects::registry::WEBHOOK_SETTINGS.into(),
             message: format!("cannot build the HTTP client: {}", describe(e)),
         },
     })

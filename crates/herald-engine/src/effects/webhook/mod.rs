@@ -70,7 +70,7 @@ impl WebhookChannel {
     /// headers and secret, and the proxy and TLS files are read and checked now.
     pub fn new(config: &WebhookConfig) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
-            path: "herald.toml".into(),
+            path: crate::effects::registry::WEBHOOK_SETTINGS.into(),
             message,
         };
         install_crypto_provider();

@@ -58,24 +58,40 @@ pub(super) async fn excerpt(mut response: reqwest::Response, secrets: &Secrets) 
     // Far enough past the cut that a secret across it is read whole, so hidden whole.
     let enough = REPLY_EXCERPT_BYTES + secrets.longest();
     // A body that breaks off while being read: what arrived is kept.
+    let mut whole = false;
     while body.len() <= enough {
         match response.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
+            Ok(None) => {
+                whole = true;
+                break;
+            }
+            Err(_) => break,
         }
     }
-    describe(&secrets.redact(body))
+    settle(body, whole, secrets)
 }
 
-/// The text of a body read by [`excerpt`].
-fn describe(body: &[u8]) -> Option<String> {
+/// The excerpt of a body read to its end (`whole`) or not.
+fn settle(mut body: Vec<u8>, whole: bool, secrets: &Secrets) -> Option<String> {
+    if !whole {
+        // The read stopped: the tail may hold the start of a secret, which
+        // redaction cannot recognise, so it is left out.
+        let tail = secrets.longest().saturating_sub(1);
+        body.truncate(body.len().saturating_sub(tail));
+    }
+    describe(&secrets.redact(body), whole)
+}
+
+/// The text of a body read by [`excerpt`] (`whole`: to its end).
+fn describe(body: &[u8], whole: bool) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    if body.len() <= REPLY_EXCERPT_BYTES {
+    if whole && body.len() <= REPLY_EXCERPT_BYTES {
         return Some(String::from_utf8_lossy(body).into_owned());
     }
-    let mut kept = &body[..REPLY_EXCERPT_BYTES];
+    let mut kept = &body[..REPLY_EXCERPT_BYTES.min(body.len())];
     // A character cut in two at the end is left out, not replaced.
     if let Err(e) = std::str::from_utf8(kept)
         && e.error_len().is_none()
@@ -94,19 +110,22 @@ mod tests {
 
     #[test]
     fn short_bodies_are_kept_whole() {
-        assert_eq!(describe(b""), None);
+        assert_eq!(describe(b"", true), None);
         assert_eq!(
-            describe(b"{\"error\":\"bad id\"}").unwrap(),
+            describe(b"{\"error\":\"bad id\"}", true).unwrap(),
             "{\"error\":\"bad id\"}"
         );
-        assert_eq!(describe(&[b'a'; REPLY_EXCERPT_BYTES]).unwrap().len(), 1024);
+        assert_eq!(
+            describe(&[b'a'; REPLY_EXCERPT_BYTES], true).unwrap().len(),
+            1024
+        );
     }
 
     #[test]
     fn long_bodies_are_cut_at_a_character_boundary_and_marked() {
         // "x" then two-byte characters: byte 1024 falls inside one.
         let body = format!("x{}", "é".repeat(1000));
-        let text = describe(body.as_bytes()).unwrap();
+        let text = describe(body.as_bytes(), true).unwrap();
         assert_eq!(
             text,
             format!(
@@ -117,7 +136,7 @@ mod tests {
         // Invalid UTF-8 inside is replaced, not a reason to drop the text.
         let mut bad = vec![0xFF];
         bad.extend_from_slice(&[b'b'; 2000]);
-        let text = describe(&bad).unwrap();
+        let text = describe(&bad, true).unwrap();
         assert!(text.starts_with("\u{FFFD}bbb"), "{text}");
     }
 
@@ -131,7 +150,23 @@ mod tests {
         // A secret across the cut is hidden whole, not cut in two.
         let mut body = vec![b'a'; REPLY_EXCERPT_BYTES - 3];
         body.extend_from_slice(b"Bearer s3cr3t");
-        let text = describe(&secrets.redact(body)).unwrap();
+        let text = describe(&secrets.redact(body), true).unwrap();
         assert!(text.contains("aaa***…") && !text.contains("Bea"), "{text}");
+    }
+
+    #[test]
+    fn a_body_read_in_part_drops_its_tail_and_is_marked() {
+        let mut secrets = Secrets::default();
+        secrets.add("Bearer s3cr3t");
+        // The read stopped inside a secret: its start is not kept.
+        let text = settle(b"oops: Bearer s3c".to_vec(), false, &secrets).unwrap();
+        assert_eq!(
+            text,
+            "oops… (truncated: the reply's first 1024 bytes at most)"
+        );
+        assert_eq!(
+            settle(b"oops: Bearer s3c".to_vec(), true, &secrets).unwrap(),
+            "oops: Bearer s3c"
+        );
     }
 }
