@@ -23,18 +23,20 @@ fn expense(n: i32, status: &str, amount: f64) -> bson::Document {
 }
 
 fn insert(uri: &str, docs: impl IntoIterator<Item = bson::Document>) {
+    for doc in docs {
+        insert_into(uri, "finance", "expenses", doc);
+    }
+}
+
+fn insert_into(uri: &str, db: &str, coll: &str, doc: bson::Document) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-        let coll = client
-            .database("finance")
-            .collection::<bson::Document>("expenses");
-        for doc in docs {
-            coll.insert_one(doc).await.unwrap();
-        }
+        let coll = client.database(db).collection::<bson::Document>(coll);
+        coll.insert_one(doc).await.unwrap();
     });
 }
 
@@ -183,6 +185,87 @@ herald_test!(
             stderr(&output).contains("not one collection"),
             "{}",
             stderr(&output)
+        );
+    }
+);
+
+herald_test!(
+    a_snapshot_read_without_its_point_in_time_shows_in_status,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        insert(&sim.uri, [expense(1, "pending_approval", 1500.0)]);
+        // The server refuses the read at the snapshot's time once (as a server
+        // whose history window the read outlived would).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
+            client
+                .database("admin")
+                .run_command(bson::doc! {
+                    "configureFailPoint": "failCommand",
+                    "mode": {"times": 1},
+                    "data": {"failCommands": ["aggregate"], "errorCode": 239},
+                })
+                .await
+                .unwrap();
+        });
+        let config = dir.write("herald.toml", &config(&sim.uri, "snapshot"));
+        let out = dir.join("out/approvals.jsonl");
+        let mut run = herald_process()
+            .env("RUST_LOG", "warn")
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The stream reports the window once it is past its end, which writes
+        // elsewhere (not watched, so not counted) move it to.
+        let counted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = counted.clone();
+        let lines = std::io::BufReader::new(run.stderr.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in lines.lines().map_while(Result::ok) {
+                if line.contains("changes while the snapshot was read") {
+                    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        wait_until("the snapshot's notice", || notices(&out).len() == 1);
+        let noise = sim.uri.clone();
+        wait_until("the window's count", || {
+            insert_into(&noise, "other", "noise", bson::doc! {});
+            counted.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        let killed = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(run.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let exit = run.wait().unwrap();
+        let log = reader.join().unwrap();
+        assert!(exit.success(), "{log}");
+        assert_eq!(notices(&out), ["approver1@example.com"], "{log}");
+        let status = herald()
+            .args(["status", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = crate::util::stdout(&status);
+        assert!(
+            text.contains(
+                "snapshot      read without its point in time (the server refused it: error 239"
+            ) && text.contains("up to 0 document(s) seen twice"),
+            "{text}"
         );
     }
 );

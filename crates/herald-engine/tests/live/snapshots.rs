@@ -302,3 +302,50 @@ async fn a_refused_point_in_time_falls_back_and_counts_the_overlap() {
     assert_eq!(info["changes"], 1, "{info}");
     assert!(info["reason"].as_str().unwrap().contains("239"), "{info}");
 }
+
+/// A target's `stages` apply to its snapshot events as to its changes: a
+/// field a stage removes never reaches the rules.
+#[tokio::test]
+async fn stages_apply_to_snapshot_events() {
+    let t = Target::any("snapshot_stages").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1, "v": 0, "card": "4111"})
+        .await
+        .unwrap();
+    let target = t.ns("d.c");
+    let rule = format!(
+        "const RULE = #{{ watch: \"{target}\", on: [\"insert\"] }};\nfn handle(event) {{ notify(\"out\", #{{ id: event.documentKey._id, card: event.fullDocument?.card, snapshot: event.snapshot }}); }}\n"
+    );
+    let rules_dir = rules(dir.path(), &[("cards", &rule)]);
+    let mut options = snapshot_options();
+    options.stages.insert(
+        target.parse().unwrap(),
+        vec![doc! {"$unset": "fullDocument.card"}],
+    );
+    let recorder = Recorder::default();
+    let running = start_configured(
+        &t,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        options,
+        TIGHT,
+    )
+    .await;
+    recorder.wait_for("the snapshot", |s| s.len() == 1).await;
+    c.insert_one(doc! {"_id": 2, "v": 0, "card": "5500"})
+        .await
+        .unwrap();
+    let seen = recorder.wait_for("the insert", |s| s.len() == 2).await;
+    running.stop().await.unwrap();
+    let mut got: Vec<Document> = seen.iter().map(|s| s.args.clone()).collect();
+    got.sort_by_key(|d| d.get_i32("id").unwrap());
+    assert_eq!(
+        got,
+        [
+            doc! {"id": 1, "card": bson::Bson::Null, "snapshot": true},
+            doc! {"id": 2, "card": bson::Bson::Null, "snapshot": false},
+        ]
+    );
+}
