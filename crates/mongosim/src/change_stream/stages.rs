@@ -45,21 +45,31 @@ pub enum Stage {
     SplitLargeEvent,
 }
 
+/// A pipeline stage's name and spec, refused as the server refuses a stage
+/// that is not a document of exactly one field.
+pub fn stage_parts(stage: &Bson) -> Result<(&String, &Bson), CommandError> {
+    let Bson::Document(stage) = stage else {
+        return Err(CommandError::type_mismatch(
+            "Each element of the 'pipeline' array must be an object",
+        ));
+    };
+    stage
+        .iter()
+        .next()
+        .filter(|_| stage.len() == 1)
+        .ok_or_else(|| {
+            CommandError::location(
+                40323,
+                "A pipeline stage specification object must contain exactly one field.",
+            )
+        })
+}
+
 /// Compiles the stages after `$changeStream`, refusing any the server refuses.
 pub fn parse_all(stages: &[Bson]) -> Result<Vec<Stage>, CommandError> {
     let mut out = Vec::with_capacity(stages.len());
     for (i, stage) in stages.iter().enumerate() {
-        let Bson::Document(stage) = stage else {
-            return Err(CommandError::type_mismatch(
-                "Each element of the 'pipeline' array must be an object",
-            ));
-        };
-        let Some((name, spec)) = stage.iter().next().filter(|_| stage.len() == 1) else {
-            return Err(CommandError::location(
-                40323,
-                "A pipeline stage specification object must contain exactly one field.",
-            ));
-        };
+        let (name, spec) = stage_parts(stage)?;
         if !ALLOWED.contains(&name.as_str()) {
             return Err(CommandError::illegal_operation(format!(
                 "{name} is not permitted in a $changeStream pipeline"

@@ -50,17 +50,7 @@ const PER_DOCUMENT: [&str; 8] = [
 pub fn parse(pipeline: &[Bson]) -> Result<Vec<Step>, CommandError> {
     let mut steps = Vec::with_capacity(pipeline.len());
     for stage in pipeline {
-        let Bson::Document(stage) = stage else {
-            return Err(CommandError::type_mismatch(
-                "Each element of the 'pipeline' array must be an object",
-            ));
-        };
-        let Some((name, spec)) = stage.iter().next().filter(|_| stage.len() == 1) else {
-            return Err(CommandError::location(
-                40323,
-                "A pipeline stage specification object must contain exactly one field.",
-            ));
-        };
+        let (name, spec) = crate::change_stream::stages::stage_parts(stage)?;
         steps.push(match (name.as_str(), spec) {
             ("$match", Bson::Document(q)) => Step::Match(Box::new(query::filter(Some(q))?)),
             ("$sort", Bson::Document(s)) => Step::Sort(s.clone()),
