@@ -73,11 +73,18 @@ herald_test!(
 
         // Read the snapshot, hand it over, exit.
         let output = herald()
+            .env_remove("RUST_LOG")
             .args(["run", "--snapshot-only", "--config"])
             .arg(&config)
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
+        // A progress line in the logs, by default.
+        assert!(
+            stderr(&output).contains("snapshot of finance.expenses read: 2 documents"),
+            "{}",
+            stderr(&output)
+        );
         assert!(
             stderr(&output).contains("snapshots read: 2 events, 2 matched, 2 effects"),
             "{}",

@@ -18,8 +18,9 @@ use tracing_subscriber::EnvFilter;
 
 /// The log filter without `RUST_LOG`: warnings and errors, plus what rules
 /// ask for: notices sent to a `kind = "log"` channel (`herald::effect`) and
-/// `log("info", ..)` lines (`herald::rule`), which are the rules' output.
-pub const DEFAULT_FILTER: &str = "warn,herald::effect=info,herald::rule=info";
+/// `log("info", ..)` lines (`herald::rule`), which are the rules' output;
+/// and the progress of snapshot reads (`herald::snapshot`).
+pub const DEFAULT_FILTER: &str = "warn,herald::effect=info,herald::rule=info,herald::snapshot=info";
 
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 

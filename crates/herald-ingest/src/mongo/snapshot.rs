@@ -45,6 +45,12 @@ pub const INVALID_OPTIONS: i32 = 72;
 /// `SnapshotUnavailable`: the collection did not exist yet at the point in time.
 pub const SNAPSHOT_UNAVAILABLE: i32 = 246;
 
+/// The log target of snapshot progress lines (shown by default).
+pub const PROGRESS_TARGET: &str = "herald::snapshot";
+
+/// A progress line every this many documents (and one per collection read).
+pub const PROGRESS_EVERY: u64 = 10_000;
+
 /// One collection a snapshot reads, and what of it the rules want.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotScope {
@@ -220,10 +226,14 @@ impl SnapshotJob {
                 _ => None,
             };
             let mut attempt = 0;
+            let mut read = 0;
             loop {
                 let at = fallback.is_none().then_some(self.at);
-                let error = match self.read(scope, at, &mut after).await {
-                    Ok(()) => break,
+                let error = match self.read(scope, at, &mut after, &mut read).await {
+                    Ok(()) => {
+                        tracing::info!(target: PROGRESS_TARGET, stream = %self.id, %ns, documents = read, "snapshot of {ns} read: {read} documents");
+                        break;
+                    }
                     Err(ReadError::Gone) => return SnapshotEnd::Stopped,
                     Err(ReadError::Bad(reason)) => {
                         let reason = format!("snapshot of {ns}: {reason}");
@@ -280,6 +290,7 @@ impl SnapshotJob {
         scope: &SnapshotScope,
         at: Option<Timestamp>,
         after: &mut Option<Bson>,
+        read: &mut u64,
     ) -> Result<(), ReadError> {
         let stages = &self.stages;
         let time = at.unwrap_or(self.at);
@@ -317,6 +328,10 @@ impl SnapshotJob {
             let position = position(self.at, &scope.ns, id.as_ref());
             last = id;
             events.push(SourcedEvent { event, position });
+            *read += 1;
+            if *read % PROGRESS_EVERY == 0 {
+                tracing::info!(target: PROGRESS_TARGET, stream = %self.id, ns = %scope.ns, documents = *read, "snapshot of {}: {read} documents read", scope.ns);
+            }
             if events.len() >= self.options.max_batch {
                 let end = events.last().map(|e| e.position.clone());
                 if !self
