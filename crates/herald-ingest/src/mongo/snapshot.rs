@@ -329,7 +329,7 @@ impl SnapshotJob {
             last = id;
             events.push(SourcedEvent { event, position });
             *read += 1;
-            if *read % PROGRESS_EVERY == 0 {
+            if read.is_multiple_of(PROGRESS_EVERY) {
                 tracing::info!(target: PROGRESS_TARGET, stream = %self.id, ns = %scope.ns, documents = *read, "snapshot of {}: {read} documents read", scope.ns);
             }
             if events.len() >= self.options.max_batch {
