@@ -132,6 +132,36 @@ impl ChangeEvent {
         self.snapshot
     }
 
+    /// For a snapshot event, the watch target whose snapshot it is (its
+    /// token's `snapshot`), when the token says.
+    ///
+    /// ```
+    /// use bson::{doc, RawDocumentBuf};
+    /// use herald_core::ChangeEvent;
+    /// let raw = RawDocumentBuf::from_document(&doc! {
+    ///     "_id": { "snapshot": "shop", "ns": "shop.orders", "at": bson::Timestamp { time: 1, increment: 1 }, "id": 1 },
+    ///     "operationType": "insert", "ns": { "db": "shop", "coll": "orders" }, "snapshot": true,
+    /// }).unwrap();
+    /// let event = ChangeEvent::from_raw(raw).unwrap();
+    /// assert_eq!(event.snapshot_target().unwrap().to_string(), "shop");
+    /// ```
+    pub fn snapshot_target(&self) -> Option<crate::WatchTarget> {
+        if !self.snapshot {
+            return None;
+        }
+        let id = crate::raw::get(&self.raw, "_id")?.as_document()?;
+        crate::raw::get(id, "snapshot")?.as_str()?.parse().ok()
+    }
+
+    /// For a snapshot event, the snapshot's cluster time (its token's `at`).
+    pub fn snapshot_at(&self) -> Option<Timestamp> {
+        if !self.snapshot {
+            return None;
+        }
+        let id = crate::raw::get(&self.raw, "_id")?.as_document()?;
+        crate::raw::get(id, "at")?.as_timestamp()
+    }
+
     /// The changed document's key (`documentKey`), for document-level events.
     pub fn document_key(&self) -> Option<&RawDocument> {
         crate::raw::get(&self.raw, "documentKey").and_then(|v| v.as_document())

@@ -268,7 +268,7 @@ impl Source for FileSource {
     fn resume_from(&mut self, _stream: &str, position: &Position) -> Result<(), SourceError> {
         let bad = |reason: &str| SourceError::BadPosition {
             path: self.path.clone(),
-            position: position.clone(),
+            position: Box::new(position.clone()),
             reason: reason.to_owned(),
         };
         let &Position::File { offset, line } = position else {

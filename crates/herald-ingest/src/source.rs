@@ -160,7 +160,7 @@ pub enum SourceError {
         /// The file.
         path: PathBuf,
         /// The stored position.
-        position: Position,
+        position: Box<Position>,
         /// Why it does not fit.
         reason: String,
     },
@@ -200,8 +200,25 @@ pub trait Source: Send {
     fn resume_at_time(&mut self, stream: &str, _time: bson::Timestamp) -> Result<(), SourceError> {
         Err(SourceError::BadPosition {
             path: stream.into(),
-            position: Position::File { offset: 0, line: 0 },
+            position: Box::new(Position::File { offset: 0, line: 0 }),
             reason: "this source cannot start at a cluster time".into(),
+        })
+    }
+
+    /// Whether a first start of `target` reads its snapshot (`start_at =
+    /// "snapshot"`): its new rules then take the snapshot's events.
+    fn snapshots(&self, _target: &herald_core::WatchTarget) -> bool {
+        false
+    }
+
+    /// Reads `stream`'s snapshot at `at` before its changes (its targets'
+    /// first start, which the rules' floors recorded; see
+    /// [`Source::snapshots`]).
+    fn snapshot_at(&mut self, stream: &str, _at: bson::Timestamp) -> Result<(), SourceError> {
+        Err(SourceError::BadPosition {
+            path: stream.into(),
+            position: Box::new(Position::File { offset: 0, line: 0 }),
+            reason: "this source has no snapshots".into(),
         })
     }
 

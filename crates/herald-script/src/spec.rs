@@ -176,8 +176,7 @@ impl RuleSpec {
 
     /// True if this rule handles `event`: watched namespace, named operation
     /// type, filter match; for a snapshot event also that the rule takes
-    /// them and watches exactly the collection (a snapshot is read for a
-    /// collection target, for its own rules).
+    /// them and watches the target the snapshot was read for.
     pub fn accepts(&self, event: &ChangeEvent) -> bool {
         self.accepts_in(event, None)
     }
@@ -190,9 +189,12 @@ impl RuleSpec {
             return false;
         }
         if event.is_snapshot() {
-            let own = match (&self.watch, event.namespace()) {
-                (WatchTarget::Collection(watched), Some(ns)) => watched == ns,
-                _ => false,
+            // A snapshot is read for a target, for that target's rules (a
+            // wider rule on the same stream did not ask for it). An event
+            // that does not say (a fixture's) is for any rule it is in.
+            let own = match event.snapshot_target() {
+                Some(target) => target == self.watch,
+                None => true,
             };
             if !(self.snapshot && own) {
                 return false;

@@ -26,6 +26,17 @@
 //! Events before a rule's floor are skipped for that rule. Events at exactly
 //! a checkpoint's cluster time (one transaction shares one) are left to the
 //! ledger, which remembers the newest completed pairs.
+//!
+//! A rule new at its target's first start, where the target reads a
+//! snapshot (`start_at = "snapshot"`), gets the floor `Snapshot(T)`: the
+//! snapshot's events at T, then the changes after T. The floor is recorded
+//! with the plan before anything is read, so a crash before the snapshot's
+//! first checkpoint reads it again at the same T; a stream whose snapshot
+//! is being read resumes it from its checkpoint, and one read whole
+//! ([`Position::SnapshotDone`](herald_core::Position::SnapshotDone)) stands
+//! after T, which moves the floor on. A rule added while its target's
+//! snapshot is read, or after, takes no snapshot events (`herald backfill`
+//! gives it the documents).
 
 use crate::engine::{Engine, EngineError};
 use crate::stops::ResumeFrom;
@@ -50,28 +61,42 @@ pub(crate) enum Floor {
     /// Only events after this cluster time (everything at or before it
     /// happened before the rule was added).
     After([u32; 2]),
+    /// The snapshot at this cluster time, then the changes after it.
+    Snapshot([u32; 2]),
 }
 
 impl Floor {
     fn time(self) -> Timestamp {
-        let (Self::From([time, increment]) | Self::After([time, increment])) = self;
+        let (Self::From([time, increment])
+        | Self::After([time, increment])
+        | Self::Snapshot([time, increment])) = self;
         Timestamp { time, increment }
     }
 
-    /// Orders floors by the events they skip: a later floor skips more.
-    fn key(self) -> ([u32; 2], bool) {
+    /// Orders floors by the events they skip: a later floor skips more (a
+    /// snapshot skips less than the changes from its time on).
+    fn key(self) -> ([u32; 2], u8) {
         match self {
-            Self::From(t) => (t, false),
-            Self::After(t) => (t, true),
+            Self::Snapshot(t) => (t, 0),
+            Self::From(t) => (t, 1),
+            Self::After(t) => (t, 2),
         }
     }
 
-    /// True if an event at `time` is before the floor.
+    /// The first change it takes.
+    fn first_change(self) -> Timestamp {
+        match self {
+            Self::From(_) => self.time(),
+            Self::After(_) | Self::Snapshot(_) => next(self.time()),
+        }
+    }
+
+    /// True if a change at `time` is before the floor.
     pub(crate) fn skips(self, time: Timestamp) -> bool {
         let at = [time.time, time.increment];
         match self {
             Self::From(floor) => at < floor,
-            Self::After(floor) => at <= floor,
+            Self::After(floor) | Self::Snapshot(floor) => at <= floor,
         }
     }
 }
@@ -91,19 +116,7 @@ pub(crate) struct Start {
     pub(crate) streams: HashMap<Arc<str>, Timestamp>,
 }
 
-/// The first cluster time after `t`.
-fn next(t: Timestamp) -> Timestamp {
-    match t.increment.checked_add(1) {
-        Some(increment) => Timestamp {
-            time: t.time,
-            increment,
-        },
-        None => Timestamp {
-            time: t.time + 1,
-            increment: 0,
-        },
-    }
-}
+use herald_core::position::just_after as next;
 
 /// One rule in the plan record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,8 +135,12 @@ struct PlanRecord {
     rules: BTreeMap<String, RuleRecord>,
 }
 
-/// A checkpoint's cluster time: its token's, else its last event's.
+/// A checkpoint's cluster time: its token's, else its last event's; none
+/// while a snapshot is being read (it stands before every change).
 fn time_of(checkpoint: &Checkpoint) -> Option<Timestamp> {
+    if matches!(checkpoint.position, herald_core::Position::Snapshot { .. }) {
+        return None;
+    }
     checkpoint.position.cluster_time().or(checkpoint
         .cluster_time
         .map(|[time, increment]| Timestamp { time, increment }))
@@ -167,6 +184,27 @@ impl Engine {
         let mut plan = PlanRecord::default();
         let mut floors = Floors::new();
         let mut new_floor: Option<Option<Floor>> = None;
+        // Snapshots recorded at an earlier start whose targets have not
+        // started yet: their streams, with their times (new rules of those
+        // targets join them).
+        let mut snapshot_of: HashMap<&str, [u32; 2]> = HashMap::new();
+        for rule in self.rules() {
+            let watch = &rule.spec().watch;
+            let recorded = previous
+                .as_ref()
+                .and_then(|p| p.rules.get(rule.name().as_ref()))
+                .filter(|r| r.watch == watch.to_string())
+                .and_then(|r| r.floor);
+            if let Some(Floor::Snapshot(at)) = recorded {
+                for stream in streams.iter().filter(|s| {
+                    targets
+                        .get(s.as_str())
+                        .is_some_and(|t| t.contains(watch) || watch.contains(t))
+                }) {
+                    snapshot_of.insert(stream.as_str(), at);
+                }
+            }
+        }
         // Per stream, the earliest floor of the rules that have progress.
         let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
         // Each rule's stream, by rule name.
@@ -273,7 +311,23 @@ impl Engine {
                             StartTime::After(t) => Floor::After(pair(t)),
                         }));
                     }
-                    new_floor.flatten()
+                    // Its target's first start (no stream of it has read
+                    // anything): the snapshot, at the time its stream's
+                    // snapshot is taken (a pending one's, or now).
+                    let first_start = carriers.iter().all(|s| !stored.contains_key(s.as_str()));
+                    match new_floor.flatten() {
+                        Some(Floor::After(now)) if first_start && source.snapshots(watch) => {
+                            let at = carriers
+                                .iter()
+                                .find_map(|s| snapshot_of.get(s.as_str()).copied())
+                                .unwrap_or(now);
+                            for stream in &carriers {
+                                snapshot_of.insert(stream.as_str(), at);
+                            }
+                            Some(Floor::Snapshot(at))
+                        }
+                        other => other,
+                    }
                 }
             };
             plan.rules.insert(
@@ -284,10 +338,7 @@ impl Engine {
                 },
             );
             if let Some(floor) = floor {
-                let time = match floor {
-                    Floor::From(_) => floor.time(),
-                    Floor::After(_) => next(floor.time()),
-                };
+                let time = floor.first_change();
                 for stream in &carriers {
                     earliest
                         .entry(stream.as_str())
@@ -337,6 +388,17 @@ impl Engine {
                     starts.insert(stream, *start);
                 }
                 (None, None) => {}
+            }
+            // Its targets' first start: their snapshot first.
+            if own.is_none()
+                && let Some([time, increment]) = snapshot_of.get(stream.as_str())
+            {
+                let at = Timestamp {
+                    time: *time,
+                    increment: *increment,
+                };
+                tracing::info!(%stream, %at, "reading the snapshot of its targets' first start");
+                source.snapshot_at(stream, at)?;
             }
         }
         // A floor at or before its stream's start skips nothing: keep the others.

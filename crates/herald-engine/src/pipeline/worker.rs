@@ -5,7 +5,7 @@
 //! to report. Nothing is committed here; the run commits completions in
 //! source order once every earlier event is complete.
 
-use super::resume::{Floors, below_floor};
+use super::resume::{Floor, Floors, below_floor};
 use super::rule_run::{Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
@@ -90,11 +90,7 @@ pub(crate) async fn process(
     for rule in core.router.candidates(event) {
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
-        if item.stopped.contains(&rule.spec().watch)
-            // A snapshot's events stand for the documents as of its time,
-            // which the floors of its (new) rules are set at: not held back.
-            || (!event.is_snapshot() && below_floor(floors, rule.name(), event.cluster_time()))
-        {
+        if item.stopped.contains(&rule.spec().watch) || !takes(floors, rule.name(), event) {
             continue;
         }
         // From a stream, the rule sees (and filters) the event as it asked.
@@ -188,4 +184,20 @@ pub(crate) async fn process(
         }
     }
     Ok(completion)
+}
+
+/// Whether `rule` takes `event` as far as its floor goes: a change at or
+/// after it; a snapshot's event only if the rule's floor is that snapshot
+/// (the rules new at its target's first start: one added later, or whose
+/// target had started, takes none). Without floors (replays of files)
+/// every event.
+fn takes(floors: &Floors, rule: &str, event: &herald_core::ChangeEvent) -> bool {
+    if !event.is_snapshot() {
+        return !below_floor(floors, rule, event.cluster_time());
+    }
+    match (floors.get(rule), event.snapshot_at()) {
+        (None, _) => true,
+        (Some(Floor::Snapshot(at)), Some(t)) => *at == [t.time, t.increment],
+        _ => false,
+    }
 }

@@ -349,3 +349,170 @@ async fn stages_apply_to_snapshot_events() {
         ]
     );
 }
+
+/// Waits (up to 15 s) until `stream`'s checkpoint satisfies `done`.
+async fn until_checkpoint(
+    running: &Running,
+    stream: &str,
+    done: impl Fn(Option<&herald_core::Position>) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let at = running.store.checkpoint(stream).unwrap();
+        if done(at.as_ref()) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "checkpoint {at:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// A crash before the snapshot's first checkpoint: the floors recorded the
+/// snapshot, so the next start reads it (nothing is skipped).
+#[tokio::test]
+async fn a_crash_before_the_first_checkpoint_reads_the_snapshot_again() {
+    let t = Target::any("snapshot_crash_first").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=3 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let store = dir.path().join("store");
+    let held = Recorder::gated(0);
+    let running = start_tight(&t, &rules_dir, &store, &held).await;
+    // The first effect is held: nothing is checkpointed.
+    let stream = format!("mongodb:{}", t.ns("d.c"));
+    assert_eq!(running.store.checkpoint(&stream).unwrap(), None);
+    running.kill().await;
+    let second = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &store, &second).await;
+    second.wait_for("the snapshot", |s| s.len() == 3).await;
+    c.insert_one(doc! {"_id": 4, "v": 0}).await.unwrap();
+    let seen = second.wait_for("the insert", |s| s.len() == 4).await;
+    running.stop().await.unwrap();
+    let mut want: Vec<Document> = (1..=3)
+        .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})
+        .collect();
+    want.push(doc! {"op": "insert", "id": 4, "v": 0, "snapshot": false});
+    assert_eq!(sorted(&seen), sorted_docs(want));
+    assert!(held.all().is_empty());
+}
+
+fn sorted_docs(mut docs: Vec<Document>) -> Vec<Document> {
+    docs.sort_by_key(|a| {
+        (
+            a.get_bool("snapshot").unwrap(),
+            a.get_i32("id").unwrap(),
+            a.get_str("op").unwrap().to_owned(),
+        )
+    });
+    docs
+}
+
+/// A snapshot read whole is never read again: after `--snapshot-only`, a
+/// run long after (past the server's history window) takes only changes.
+#[tokio::test]
+async fn a_snapshot_read_whole_is_not_read_again() {
+    let t = Target::sim(
+        mongosim::MongoSim::builder()
+            .snapshot_history_writes(2)
+            .start()
+            .await
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=3 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let store = dir.path().join("store");
+    let first = Recorder::default();
+    let only = MongoSourceOptions {
+        snapshot_only: true,
+        ..snapshot_options()
+    };
+    let running = start_configured(&t, &rules_dir, &store, &first, only, TIGHT).await;
+    let stream = format!("mongodb:{}", t.ns("d.c"));
+    let checkpoints = running.store.clone();
+    running.finished().await.unwrap();
+    assert!(
+        matches!(
+            checkpoints.checkpoint(&stream).unwrap(),
+            Some(herald_core::Position::SnapshotDone { .. })
+        ),
+        "the checkpoint says the snapshot is read whole"
+    );
+    drop(checkpoints);
+    assert_eq!(first.all().len(), 3);
+    // Past the history window of the snapshot's time.
+    for id in 4..=6 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let second = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &store, &second).await;
+    let seen = second.wait_for("the inserts", |s| s.len() >= 3).await;
+    c.insert_one(doc! {"_id": 7, "v": 0}).await.unwrap();
+    let seen_more = second.wait_for("one more", |s| s.len() >= 4).await;
+    running.stop().await.unwrap();
+    assert_eq!(seen.len(), 3);
+    let want: Vec<Document> = (4..=7)
+        .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": false})
+        .collect();
+    assert_eq!(sorted(&seen_more), sorted_docs(want));
+}
+
+/// A rule added while its target's snapshot is being read takes none of it
+/// (it would get only part): it takes the changes from its start on.
+#[tokio::test]
+async fn a_rule_added_mid_snapshot_takes_none_of_it() {
+    let t = Target::any("snapshot_new_rule").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=3 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let target = t.ns("d.c");
+    let rules_dir = rules(dir.path(), &[("first", &every_change(&target))]);
+    let store = dir.path().join("store");
+    let held = Recorder::gated(1);
+    let running = start_tight(&t, &rules_dir, &store, &held).await;
+    let stream = format!("mongodb:{target}");
+    until_checkpoint(&running, &stream, |p| {
+        p.and_then(|p| p.snapshot_after()) == Some(bson::Bson::Int32(1))
+    })
+    .await;
+    running.kill().await;
+    rules(dir.path(), &[("second", &every_change(&target))]);
+    let recorder = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &store, &recorder).await;
+    recorder
+        .wait_for("the rest of the snapshot", |s| s.len() == 2)
+        .await;
+    c.insert_one(doc! {"_id": 4, "v": 0}).await.unwrap();
+    let seen = recorder
+        .wait_for("the insert, twice", |s| s.len() == 4)
+        .await;
+    running.stop().await.unwrap();
+    let mut got: Vec<(String, i32, bool)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.rule.clone(),
+                s.args.get_i32("id").unwrap(),
+                s.args.get_bool("snapshot").unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("first".into(), 2, true),
+            ("first".into(), 3, true),
+            ("first".into(), 4, false),
+            ("second".into(), 4, false),
+        ]
+    );
+}

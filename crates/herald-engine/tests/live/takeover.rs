@@ -190,7 +190,9 @@ async fn merged_streams_start_at_the_earliest_and_each_rule_after_its_own() {
         commit.checkpoint_at(&format!("mongodb:{}", t.ns("d")), &checkpoint(at4, *time4));
         let token = |p: &Position| match p {
             Position::Token { bytes } => bytes.clone(),
-            Position::File { .. } | Position::Snapshot { .. } => unreachable!(),
+            Position::File { .. } | Position::Snapshot { .. } | Position::SnapshotDone { .. } => {
+                unreachable!()
+            }
         };
         commit.mark_done("coll", &token(at2));
         commit.mark_done("db", &token(at4));

@@ -26,8 +26,8 @@ pub enum StartAt {
     Now,
     /// At an operation time (`startAtOperationTime`).
     OperationTime(bson::Timestamp),
-    /// A collection target's documents as of the server's time now, as
-    /// `insert` events with `snapshot: true`, then the changes after it.
+    /// A target's documents as of the server's time now, as `insert`
+    /// events with `snapshot: true`, then the changes after it.
     Snapshot,
 }
 
@@ -90,6 +90,9 @@ pub struct MongoSourceOptions {
     /// Per-target `start_at` (only `snapshot` differs in effect: a stream
     /// starts at one time, but reads the snapshots of its targets that ask).
     pub start_at_for: HashMap<WatchTarget, StartAt>,
+    /// Snapshots read only the collections within this target (`herald
+    /// backfill --target`).
+    pub snapshot_within: Option<WatchTarget>,
     /// The history-lost policy.
     pub on_history_lost: HistoryLostPolicy,
     /// The invalidate policy for targets not named in `on_invalidate_for`.
@@ -150,6 +153,7 @@ impl Default for MongoSourceOptions {
         Self {
             start_at: StartAt::Now,
             start_at_for: HashMap::new(),
+            snapshot_within: None,
             on_history_lost: HistoryLostPolicy::Fail,
             on_invalidate: InvalidatePolicy::Stop,
             on_invalidate_for: HashMap::new(),

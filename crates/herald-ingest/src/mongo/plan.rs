@@ -68,9 +68,9 @@ pub struct StreamPlan {
     /// target with stages): its invalidate does not end those rules, whose
     /// own streams see the drop and apply their policies.
     pub serves_wider: bool,
-    /// The collection targets it carries whose rules take snapshot events,
-    /// in name order, each with the union of those rules' filters: what a
-    /// snapshot of the stream reads (for targets with `start_at = "snapshot"`).
+    /// The targets it carries whose rules take snapshot events, in name
+    /// order, each with the union of those rules' filters: what a snapshot
+    /// of the stream reads (for targets with `start_at = "snapshot"`).
     pub snapshots: Vec<super::snapshot::SnapshotScope>,
 }
 
@@ -235,9 +235,9 @@ fn plan_staged(
         .collect()
 }
 
-/// For each collection target, the rules of exactly that target that take
-/// snapshot events (inserts, not opted out), as one `$match` on the built
-/// event: `{}` if one of them takes every insert, else their filters' union.
+/// For each target, the rules of exactly that target that take snapshot
+/// events (inserts, not opted out), as one `$match` on the built event:
+/// `{}` if one of them takes every insert, else their filters' union.
 fn snapshot_scopes(
     targets: &[WatchTarget],
     subs: &[&Subscription],
@@ -245,9 +245,6 @@ fn snapshot_scopes(
     let mut scopes: Vec<_> = targets
         .iter()
         .filter_map(|target| {
-            let WatchTarget::Collection(ns) = target else {
-                return None;
-            };
             let filters: Vec<&Document> = subs
                 .iter()
                 .filter(|s| {
@@ -266,12 +263,12 @@ fn snapshot_scopes(
                 doc! { "$or": union }
             };
             Some(super::snapshot::SnapshotScope {
-                ns: ns.clone(),
+                target: target.clone(),
                 filter,
             })
         })
         .collect();
-    scopes.sort_by_key(|s| s.ns.to_string());
+    scopes.sort_by_key(|s| s.target.to_string());
     scopes
 }
 

@@ -3,10 +3,11 @@
 use super::options::{MongoSourceOptions, StartAt};
 use super::plan::StreamPlan;
 use super::plan::stream_target;
-use super::snapshot::{SnapshotEnd, SnapshotJob, SnapshotScope};
+use super::snapshot::{SnapshotEnd, SnapshotJob, SnapshotScope, job::Resume};
 use super::stream::{Message, StreamTask, token_from_position};
 use crate::source::{Batch, Source, SourceError, StartTime};
 use herald_core::Position;
+use herald_core::position::just_after;
 use mongodb::Client;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
@@ -36,9 +37,8 @@ pub struct MongoSource {
     /// Whether the server was found to have change streams (checked once,
     /// before the first command that needs them).
     checked: bool,
-    /// The cluster time of the snapshots read at this start (taken once,
-    /// with the engine's start time, so new rules' floors agree with it).
-    snapshot_at: Option<bson::Timestamp>,
+    /// The streams whose snapshot the engine asks for, and its time.
+    snapshot_starts: HashMap<String, bson::Timestamp>,
 }
 
 impl MongoSource {
@@ -53,7 +53,7 @@ impl MongoSource {
             rx: None,
             tasks: JoinSet::new(),
             checked: false,
-            snapshot_at: None,
+            snapshot_starts: HashMap::new(),
         }
     }
 
@@ -92,44 +92,47 @@ impl MongoSource {
         for plan in self.plans.clone() {
             let mut options = self.options.clone();
             let mut token = None;
-            let mut snapshot = None;
+            let mut job = None;
             match self.resume.get(&plan.id) {
                 // A snapshot a crash interrupted goes on at its time.
-                Some(position @ Position::Snapshot { at, ns, .. }) => {
+                Some(position @ Position::Snapshot { .. }) => {
+                    job = Resume::of(position).map(|(at, resume)| (at, Some(resume)));
+                }
+                // Read whole: the changes after its time.
+                Some(Position::SnapshotDone { at }) => {
                     let at = bson::Timestamp {
                         time: at[0],
                         increment: at[1],
                     };
-                    snapshot = Some((at, Some((ns.clone(), position.snapshot_after()))));
+                    options.start_at = StartAt::OperationTime(just_after(at));
                 }
                 Some(position) => {
                     token = Some(token_from_position(position).map_err(|reason| {
                         SourceError::BadPosition {
                             path: plan.id.clone().into(),
-                            position: position.clone(),
+                            position: Box::new(position.clone()),
                             reason,
                         }
                     })?);
                 }
-                // The stream starts where its rules stand. If that is where
-                // rules new to this start begin (just after the time
-                // `start_time` took), every rule of the stream is new: its
-                // targets' first start, so their snapshots are read at that
-                // time. A stream with a rule that has progress starts
-                // earlier, and reads none (its targets started before).
-                None => match self.start_times.get(&plan.id) {
-                    Some(time)
-                        if self.snapshot_at.map(just_after) == Some(*time)
-                            && !self.snapshot_scopes(&plan).is_empty() =>
-                    {
-                        snapshot = self.snapshot_at.map(|at| (at, None));
-                    }
-                    Some(time) => options.start_at = StartAt::OperationTime(*time),
-                    None => {}
-                },
+                None => {}
+            }
+            // Where the engine says the stream starts (its rules' floors).
+            if let Some(time) = self.start_times.get(&plan.id) {
+                options.start_at = StartAt::OperationTime(*time);
+            }
+            // A first start of its targets, which the floors recorded.
+            if job.is_none()
+                && token.is_none()
+                && let Some(at) = self.snapshot_starts.get(&plan.id)
+            {
+                job = Some((*at, None));
+                if !self.start_times.contains_key(&plan.id) {
+                    options.start_at = StartAt::OperationTime(just_after(*at));
+                }
             }
             let id: std::sync::Arc<str> = plan.id.as_str().into();
-            let Some((at, resume)) = snapshot else {
+            let Some((at, resume)) = job else {
                 if self.options.snapshot_only {
                     continue;
                 }
@@ -138,19 +141,22 @@ impl MongoSource {
                 self.tasks.spawn(task.run());
                 continue;
             };
+            if matches!(options.start_at, StartAt::Now | StartAt::Snapshot) {
+                // The stream takes every change after the snapshot's time.
+                options.start_at = StartAt::OperationTime(just_after(at));
+            }
             let job = SnapshotJob {
                 id: id.clone(),
                 target: plan.target.clone(),
                 client: self.client.clone(),
                 at,
                 scopes: self.snapshot_scopes(&plan),
+                within: self.options.snapshot_within.clone(),
                 stages: plan.pipeline.get(1..).unwrap_or_default().to_vec(),
                 resume,
                 options: options.clone(),
                 tx: tx.clone(),
             };
-            // The stream takes every change after the snapshot's time.
-            options.start_at = StartAt::OperationTime(just_after(at));
             let mut task =
                 StreamTask::new(id, plan, options, self.client.clone(), None, tx.clone());
             let snapshot_only = self.options.snapshot_only;
@@ -175,10 +181,7 @@ impl MongoSource {
     fn snapshot_scopes(&self, plan: &StreamPlan) -> Vec<SnapshotScope> {
         plan.snapshots
             .iter()
-            .filter(|s| {
-                self.options
-                    .snapshots(&herald_core::WatchTarget::Collection(s.ns.clone()))
-            })
+            .filter(|s| self.options.snapshots(&s.target))
             .cloned()
             .collect()
     }
@@ -217,15 +220,21 @@ impl Source for MongoSource {
     async fn start_time(&mut self) -> Result<Option<StartTime>, SourceError> {
         match self.options.start_at {
             StartAt::OperationTime(time) => Ok(Some(StartTime::From(time))),
-            // New rules take the changes after now; where a target reads a
-            // snapshot, it is taken at this time (and its events are not
-            // held back by these floors).
+            // New rules take the changes after now (and, where their
+            // target reads a snapshot, its events at this time).
             StartAt::Now | StartAt::Snapshot => {
-                let now = self.current_time().await?;
-                self.snapshot_at = now;
-                Ok(now.map(StartTime::After))
+                Ok(self.current_time().await?.map(StartTime::After))
             }
         }
+    }
+
+    fn snapshots(&self, target: &herald_core::WatchTarget) -> bool {
+        self.options.snapshots(target)
+    }
+
+    fn snapshot_at(&mut self, stream: &str, at: bson::Timestamp) -> Result<(), SourceError> {
+        self.snapshot_starts.insert(stream.to_owned(), at);
+        Ok(())
     }
 
     fn resume_at_time(&mut self, stream: &str, time: bson::Timestamp) -> Result<(), SourceError> {
@@ -244,19 +253,5 @@ impl Source for MongoSource {
             Some(message) => message.map(Some),
             None => Ok(None),
         }
-    }
-}
-
-/// The first cluster time after `at`.
-fn just_after(at: bson::Timestamp) -> bson::Timestamp {
-    match at.increment.checked_add(1) {
-        Some(increment) => bson::Timestamp {
-            time: at.time,
-            increment,
-        },
-        None => bson::Timestamp {
-            time: at.time.saturating_add(1),
-            increment: 0,
-        },
     }
 }

@@ -14,7 +14,14 @@ use herald_core::WatchTarget;
 use std::collections::BTreeMap;
 
 /// The fields herald needs in every event.
-pub const PROTECTED: [&str; 5] = ["_id", "operationType", "ns", "documentKey", "clusterTime"];
+pub const PROTECTED: [&str; 6] = [
+    "_id",
+    "operationType",
+    "ns",
+    "documentKey",
+    "clusterTime",
+    "snapshot",
+];
 
 /// True if removing or setting `path` touches a protected field.
 fn touches_protected(path: &str) -> bool {
