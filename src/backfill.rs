@@ -1,4 +1,5 @@
-//! `herald backfill --rule NAME`: one rule over the documents that exist.
+//! `herald backfill --rule NAME [--target T]`: one rule over the documents
+//! that exist.
 //!
 //! A rule deployed today sees only changes from now on; the documents that
 //! already wait (300 expenses pending approval) never reach it. A backfill
@@ -35,11 +36,26 @@ pub fn run(args: BackfillArgs) -> Outcome {
             names.join(", ")
         )));
     };
-    if !matches!(rule.spec().watch, WatchTarget::Collection(_)) {
+    let watch = &rule.spec().watch;
+    let within = match &args.target {
+        None => None,
+        Some(text) => {
+            let target: WatchTarget = text
+                .parse()
+                .map_err(|e| Failure::BadInput(anyhow!("--target {text:?}: {e}")))?;
+            if !watch.contains(&target) {
+                return Err(Failure::BadInput(anyhow!(
+                    "--target {target} is not within {watch}, which rule {:?} watches",
+                    args.rule
+                )));
+            }
+            Some(target)
+        }
+    };
+    if !rule.spec().on.contains(&herald_core::OperationType::Insert) {
         return Err(Failure::BadInput(anyhow!(
-            "rule {:?} watches {:?}, not one collection; a backfill reads a collection, so it runs rules that watch \"db.coll\"",
-            args.rule,
-            rule.spec().watch.to_string()
+            "rule {:?} does not handle inserts (`on` in RULE), and a backfill hands it each document as one",
+            args.rule
         )));
     }
     if !rule.spec().snapshot {
@@ -53,7 +69,12 @@ pub fn run(args: BackfillArgs) -> Outcome {
         let main = setup.store.clone().unwrap_or_else(|| DEFAULT_STORE.into());
         let mut dir = main.into_os_string();
         dir.push(".backfill");
-        setup.store = Some(std::path::PathBuf::from(dir).join(&args.rule));
+        // One store per rule and target: each backfill is done once.
+        let name = match &within {
+            Some(target) => format!("{}@{target}", args.rule),
+            None => args.rule.clone(),
+        };
+        setup.store = Some(std::path::PathBuf::from(dir).join(name));
     }
-    live(setup, Mode::Backfill(Box::new(rule)))
+    live(setup, Mode::Backfill(Box::new(rule), within))
 }

@@ -218,9 +218,14 @@ pub struct RunArgs {
 /// `herald backfill`.
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
-    /// The rule to run over the documents that exist (its file name without `.rhai`).
+    /// The rule to run over the documents that exist (its name: `id` in its
+    /// `RULE`, else its file name without `.rhai`).
     #[arg(long)]
     pub rule: String,
+    /// Only the documents within this target (`db.coll` or `db`), inside the
+    /// rule's own (default: all of the rule's target).
+    #[arg(long)]
+    pub target: Option<String>,
     /// Config, rules and store (the store defaults to `data/herald.backfill/RULE`, one
     /// per rule, apart from `herald run`'s, which may be running).
     #[command(flatten)]

@@ -16,8 +16,9 @@ pub enum Mode {
     Streams,
     /// The snapshots first starts read, then exit (`herald run --snapshot-only`).
     SnapshotOnly,
-    /// One rule over the documents of its collection, then exit (`herald backfill`).
-    Backfill(Box<herald_script::Rule>),
+    /// One rule over the documents of its target (or of the narrower
+    /// target given), then exit (`herald backfill`).
+    Backfill(Box<herald_script::Rule>, Option<herald_core::WatchTarget>),
 }
 
 /// Runs the command.
@@ -44,12 +45,13 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         .source_options()
         .map_err(|e| Failure::BadInput(anyhow!(e)))?;
     options.snapshot_only = !matches!(mode, Mode::Streams);
-    if let Mode::Backfill(rule) = &mode {
+    if let Mode::Backfill(rule, within) = &mode {
         // Its own store has no progress: the snapshot is taken now.
         options.start_at = StartAt::Snapshot;
         options
             .start_at_for
             .insert(rule.spec().watch.clone(), StartAt::Snapshot);
+        options.snapshot_within.clone_from(within);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -59,7 +61,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
     runtime.block_on(async move {
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let engine = match &mode {
-            Mode::Backfill(rule) => setup.engine_for(
+            Mode::Backfill(rule, _) => setup.engine_for(
                 RuleSet::from_rules(vec![(**rule).clone()]),
                 RunOptions::default(),
                 Some(client.clone()),
@@ -101,7 +103,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         let done = match &mode {
             Mode::Streams => "herald stopped".to_owned(),
             Mode::SnapshotOnly => "snapshots read".to_owned(),
-            Mode::Backfill(rule) => format!("backfill of {} done", rule.name()),
+            Mode::Backfill(rule, _) => format!("backfill of {} done", rule.name()),
         };
         say::info(
             format!(

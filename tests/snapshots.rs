@@ -189,7 +189,7 @@ herald_test!(
             .unwrap();
         assert_eq!(output.status.code(), Some(2));
         assert!(
-            stderr(&output).contains("not one collection"),
+            stderr(&output).contains("does not handle inserts"),
             "{}",
             stderr(&output)
         );
@@ -273,6 +273,69 @@ herald_test!(
                 "snapshot      read without its point in time (the server refused it: error 239"
             ) && text.contains("up to 0 document(s) seen twice"),
             "{text}"
+        );
+    }
+);
+
+herald_test!(
+    a_backfill_of_a_database_rule_reads_the_target_given,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        insert_into(&sim.uri, "shop", "orders", bson::doc! {"_id": 1});
+        insert_into(&sim.uri, "shop", "orders", bson::doc! {"_id": 2});
+        insert_into(&sim.uri, "shop", "returns", bson::doc! {"_id": 3});
+        dir.write(
+        "rules/count.rhai",
+        "const RULE = #{ watch: \"shop\", on: [\"insert\"] };\nfn handle(event) { notify(\"ops\", #{ coll: event.ns.coll, id: event.documentKey._id }); }\n",
+    );
+        let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\n[channels.ops]\nkind = \"file\"\npath = \"out/ops.jsonl\"\n",
+            sim.uri
+        ),
+    );
+        let backfill = |target: &str| {
+            herald()
+                .args([
+                    "backfill", "--rule", "count", "--target", target, "--config",
+                ])
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+        let lines = || -> Vec<String> {
+            let mut lines: Vec<String> = std::fs::read_to_string(dir.join("out/ops.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    format!(
+                        "{}:{}",
+                        v["args"]["coll"].as_str().unwrap(),
+                        v["args"]["id"]
+                    )
+                })
+                .collect();
+            lines.sort();
+            lines
+        };
+        let output = backfill("shop.orders");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(lines(), ["orders:1", "orders:2"]);
+        // Another target is another backfill, with its own progress.
+        let output = backfill("shop.returns");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(lines(), ["orders:1", "orders:2", "returns:3"]);
+        let output = backfill("shop.orders");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(lines().len(), 3, "done once");
+        let output = backfill("hr.people");
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            stderr(&output).contains("--target hr.people is not within shop"),
+            "{}",
+            stderr(&output)
         );
     }
 );

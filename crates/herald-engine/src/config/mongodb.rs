@@ -115,16 +115,10 @@ impl MongoConfig {
             }
             match (stream.start_at, &parsed) {
                 (None, _) => {}
-                (Some(StartAt::Snapshot), herald_core::WatchTarget::Collection(_))
-                | (Some(StartAt::Now), _) => {
+                (Some(StartAt::Snapshot | StartAt::Now), _) => {
                     options
                         .start_at_for
                         .insert(parsed.clone(), stream.start_at.unwrap_or_default());
-                }
-                (Some(StartAt::Snapshot), _) => {
-                    return Err(format!(
-                        "mongodb.streams.\"{target}\".start_at: a snapshot reads a collection; set it on each collection target (\"db.coll\") whose documents the rules should see"
-                    ));
                 }
                 (Some(StartAt::OperationTime(_)), _) => {
                     return Err(format!(
@@ -229,10 +223,10 @@ mod tests {
         let one = options("[mongodb.streams.\"a.b\"]\nstart_at = \"snapshot\"\n").unwrap();
         assert!(one.snapshots(&"a.b".parse().unwrap()));
         assert!(!one.snapshots(&"a.c".parse().unwrap()));
-        let err = Config::parse("[mongodb.streams.\"a\"]\nstart_at = \"snapshot\"\n").unwrap_err();
+        let db = options("[mongodb.streams.\"a\"]\nstart_at = \"snapshot\"\n").unwrap();
         assert!(
-            err.contains("mongodb.streams.\"a\".start_at") && err.contains("collection"),
-            "{err}"
+            db.snapshots(&"a".parse().unwrap()),
+            "a database's collections too"
         );
         let err =
             Config::parse("[mongodb.streams.\"a.b\"]\nstart_at = \"1700000000\"\n").unwrap_err();

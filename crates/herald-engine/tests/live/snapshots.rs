@@ -516,3 +516,49 @@ async fn a_rule_added_mid_snapshot_takes_none_of_it() {
         ]
     );
 }
+
+/// A database target's snapshot reads each of its collections; a rule on
+/// one of them with its own snapshot gets that collection's documents, and
+/// the database's rule gets every document once (not once per target).
+#[tokio::test]
+async fn a_database_snapshot_reads_every_collection_once_per_target() {
+    let t = Target::any("snapshot_database").await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = coll(&t, "d", "a").await;
+    let b = coll(&t, "d", "b").await;
+    a.insert_one(doc! {"_id": 1, "v": 0}).await.unwrap();
+    b.insert_one(doc! {"_id": 2, "v": 0}).await.unwrap();
+    b.insert_one(doc! {"_id": 3, "v": 0}).await.unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("whole", &every_change(&t.ns("d"))),
+            ("only_b", &every_change(&t.ns("d.b"))),
+        ],
+    );
+    let recorder = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
+    let seen = recorder.wait_for("the snapshots", |s| s.len() == 5).await;
+    running.stop().await.unwrap();
+    let mut got: Vec<(String, i32, bool)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.rule.clone(),
+                s.args.get_i32("id").unwrap(),
+                s.args.get_bool("snapshot").unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("only_b".into(), 2, true),
+            ("only_b".into(), 3, true),
+            ("whole".into(), 1, true),
+            ("whole".into(), 2, true),
+            ("whole".into(), 3, true),
+        ]
+    );
+}

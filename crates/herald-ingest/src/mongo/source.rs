@@ -145,12 +145,28 @@ impl MongoSource {
                 // The stream takes every change after the snapshot's time.
                 options.start_at = StartAt::OperationTime(just_after(at));
             }
+            let scopes = self.snapshot_scopes(&plan);
+            // A wider snapshot would read a staged collection without its
+            // stages (they are its own stream's): refused, not leaked.
+            for scope in &scopes {
+                if let Some(staged) = self
+                    .options
+                    .stages
+                    .keys()
+                    .find(|s| **s != scope.target && scope.target.contains(s))
+                {
+                    return Err(SourceError::Snapshot(format!(
+                        "the snapshot of {} would read {staged} without its stages; give the collections of {} their own start_at = \"snapshot\" instead",
+                        scope.target, scope.target
+                    )));
+                }
+            }
             let job = SnapshotJob {
                 id: id.clone(),
                 target: plan.target.clone(),
                 client: self.client.clone(),
                 at,
-                scopes: self.snapshot_scopes(&plan),
+                scopes,
                 within: self.options.snapshot_within.clone(),
                 stages: plan.pipeline.get(1..).unwrap_or_default().to_vec(),
                 resume,
