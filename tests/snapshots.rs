@@ -147,6 +147,15 @@ herald_test!(
                 .output()
                 .unwrap()
         };
+        // While `herald run` runs (its store open and locked).
+        let run = herald_process()
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("herald run's store", || dir.join("store").is_dir());
         let output = backfill();
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(
@@ -157,9 +166,18 @@ herald_test!(
             dir.join("store.backfill/expense_approval").is_dir(),
             "its own store"
         );
-        assert!(
-            !dir.join("store").exists(),
-            "herald run's store is not touched"
+        let killed = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(run.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let run = run.wait_with_output().unwrap();
+        assert!(run.status.success());
+        assert_eq!(
+            notices(&out).len(),
+            2,
+            "herald run starts now: no notice of its own"
         );
         // Done once: again, nothing more.
         let output = backfill();
