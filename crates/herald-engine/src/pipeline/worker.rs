@@ -192,12 +192,14 @@ pub(crate) async fn process(
 /// target had started, takes none). Without floors (replays of files)
 /// every event.
 fn takes(floors: &Floors, rule: &str, event: &herald_core::ChangeEvent) -> bool {
-    if !event.is_snapshot() {
+    // A change, or an event that says `snapshot` without a snapshot's
+    // token (a stage set the field): held to the floor like any change.
+    let Some(t) = event.snapshot_at() else {
         return !below_floor(floors, rule, event.cluster_time());
-    }
-    match (floors.get(rule), event.snapshot_at()) {
-        (None, _) => true,
-        (Some(Floor::Snapshot(at)), Some(t)) => *at == [t.time, t.increment],
-        _ => false,
+    };
+    match floors.get(rule) {
+        None => true,
+        Some(Floor::Snapshot(at)) => *at == [t.time, t.increment],
+        Some(_) => false,
     }
 }

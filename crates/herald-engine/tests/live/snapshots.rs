@@ -321,7 +321,8 @@ async fn stages_apply_to_snapshot_events() {
     let mut options = snapshot_options();
     options.stages.insert(
         target.parse().unwrap(),
-        vec![doc! {"$unset": "fullDocument.card"}],
+        // Removing `snapshot` does not hide what a snapshot's event is.
+        vec![doc! {"$unset": ["fullDocument.card", "snapshot"]}],
     );
     let recorder = Recorder::default();
     let running = start_configured(
@@ -561,4 +562,61 @@ async fn a_database_snapshot_reads_every_collection_once_per_target() {
             ("whole".into(), 3, true),
         ]
     );
+}
+
+/// The history window passes while the snapshot is read (a getMore gets
+/// `SnapshotTooOld`): the read goes on from the last document handed over,
+/// at the current time, without losing or repeating one.
+#[tokio::test]
+async fn a_read_that_outlives_the_history_window_goes_on_from_where_it_was() {
+    let t = Target::sim(
+        mongosim::MongoSim::builder()
+            .snapshot_history_writes(2)
+            .start()
+            .await
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=20 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let stream = format!("mongodb:{}", t.ns("d.c"));
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let recorder = Recorder::gated(1);
+    let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
+    recorder
+        .wait_for("the first document", |s| s.len() == 1)
+        .await;
+    // Writes elsewhere: the snapshot's time leaves the server's history.
+    let other = coll(&t, "elsewhere", "x").await;
+    for id in 1..=3 {
+        other.insert_one(doc! {"_id": id}).await.unwrap();
+    }
+    recorder.release(1_000);
+    recorder.wait_for("every document", |s| s.len() == 20).await;
+    let store = running.store.clone();
+    // A later write takes the stream past the read's window.
+    let overlap = format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut n = 10;
+    while store.info(&overlap).unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no overlap recorded"
+        );
+        other.insert_one(doc! {"_id": n}).await.unwrap();
+        n += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let run = running.stop().await.unwrap();
+    let ids: std::collections::BTreeSet<i32> = recorder
+        .all()
+        .iter()
+        .map(|s| s.args.get_i32("id").unwrap())
+        .collect();
+    assert_eq!(ids.len(), 20);
+    assert_eq!((run.effects, run.snapshot_overlap), (20, 0), "{run:?}");
+    let info = store.info(&overlap).unwrap().unwrap();
+    assert!(info["reason"].as_str().unwrap().contains("239"), "{info}");
 }

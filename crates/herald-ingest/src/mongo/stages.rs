@@ -14,14 +14,7 @@ use herald_core::WatchTarget;
 use std::collections::BTreeMap;
 
 /// The fields herald needs in every event.
-pub const PROTECTED: [&str; 6] = [
-    "_id",
-    "operationType",
-    "ns",
-    "documentKey",
-    "clusterTime",
-    "snapshot",
-];
+pub const PROTECTED: [&str; 5] = ["_id", "operationType", "ns", "documentKey", "clusterTime"];
 
 /// True if removing or setting `path` touches a protected field.
 fn touches_protected(path: &str) -> bool {

@@ -283,7 +283,17 @@ impl SnapshotJob {
             .with_type::<RawDocumentBuf>();
         let mut events = Vec::with_capacity(self.options.max_batch);
         let mut last = after.clone();
-        while let Some(raw) = cursor.try_next().await.map_err(ReadError::Server)? {
+        while let Some(mut raw) = cursor.try_next().await.map_err(ReadError::Server)? {
+            // A snapshot's event says so, whatever the stages did to the field.
+            if raw.get_bool("snapshot") != Ok(true) {
+                let mut doc = bson::Document::try_from(raw.as_ref()).map_err(|e| {
+                    ReadError::Bad(format!("a document is not BSON once built: {e}"))
+                })?;
+                doc.insert("snapshot", true);
+                raw = RawDocumentBuf::from_document(&doc).map_err(|e| {
+                    ReadError::Bad(format!("a document is not BSON once built: {e}"))
+                })?;
+            }
             let event = ChangeEvent::from_raw(raw).map_err(|e| {
                 ReadError::Bad(format!("a document is not a change event once built: {e}"))
             })?;
