@@ -49,7 +49,8 @@ pub fn run(args: BackfillArgs) -> Outcome {
                     args.rule
                 )));
             }
-            Some(target)
+            // The rule's own target is no narrowing: the same backfill.
+            (target != *watch).then_some(target)
         }
     };
     if !rule.spec().on.contains(&herald_core::OperationType::Insert) {
@@ -71,7 +72,11 @@ pub fn run(args: BackfillArgs) -> Outcome {
         dir.push(".backfill");
         // One store per rule and target: each backfill is done once.
         let name = match &within {
-            Some(target) => format!("{}@{target}", args.rule),
+            Some(target) => format!(
+                "{}@{}",
+                args.rule,
+                target.to_string().replace(['/', '\\'], "_")
+            ),
             None => args.rule.clone(),
         };
         setup.store = Some(std::path::PathBuf::from(dir).join(name));

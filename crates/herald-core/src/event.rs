@@ -83,7 +83,12 @@ impl ChangeEvent {
         let ns = ns.map(parse_ns).transpose()?;
         let cluster_time = cluster_time.and_then(|v| v.as_timestamp());
         let wall_time = wall_time.and_then(|v| v.as_datetime());
-        let snapshot = snapshot.and_then(|v| v.as_bool()).unwrap_or(false);
+        // Only herald's snapshot reads make events with a snapshot's token
+        // (`_id.snapshot`); a `snapshot` field on a change is not one.
+        let snapshot = snapshot.and_then(|v| v.as_bool()).unwrap_or(false)
+            && id
+                .and_then(|v| v.as_document())
+                .is_some_and(|d| crate::raw::get(d, "snapshot").is_some());
         Ok(Self {
             token,
             operation_type,

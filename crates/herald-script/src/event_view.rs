@@ -57,10 +57,13 @@ impl EventView {
 
     /// One field as a Rhai value: sub-documents stay views, arrays hold views.
     pub fn get(&self, field: &str) -> Dynamic {
+        // Every event says whether it is a snapshot's (`event.snapshot`),
+        // as herald knows it, whatever a field of that name says.
+        if field == "snapshot" && self.start == 0 {
+            return Dynamic::from_bool(self.event.is_snapshot());
+        }
         match herald_core::raw::get(self.document(), field) {
             Some(value) => self.wrap(value),
-            // Every event says whether it is a snapshot's (`event.snapshot`).
-            None if field == "snapshot" && self.start == 0 => Dynamic::FALSE,
             None => Dynamic::UNIT,
         }
     }

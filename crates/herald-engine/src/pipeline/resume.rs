@@ -184,34 +184,29 @@ impl Engine {
         let mut plan = PlanRecord::default();
         let mut floors = Floors::new();
         let mut new_floor: Option<Option<Floor>> = None;
-        // Snapshots recorded at an earlier start whose targets have not
-        // started yet: their streams, with their times (new rules of those
-        // targets join them).
+        // Snapshots still pending (a rule's floor is one after its
+        // progress is weighed): their streams, with their times. New rules
+        // of those streams' targets join them; rules with a recorded floor
+        // come first, so every pending snapshot is known before a new rule.
         let mut snapshot_of: HashMap<&str, [u32; 2]> = HashMap::new();
-        for rule in self.rules() {
-            let watch = &rule.spec().watch;
-            let recorded = previous
+        // Targets some rule has progress on (not a first start).
+        let mut started: Vec<&WatchTarget> = Vec::new();
+        let recorded_of = |rule: &herald_script::Rule| {
+            previous
                 .as_ref()
                 .and_then(|p| p.rules.get(rule.name().as_ref()))
-                .filter(|r| r.watch == watch.to_string())
-                .and_then(|r| r.floor);
-            if let Some(Floor::Snapshot(at)) = recorded {
-                for stream in streams.iter().filter(|s| {
-                    targets
-                        .get(s.as_str())
-                        .is_some_and(|t| t.contains(watch) || watch.contains(t))
-                }) {
-                    snapshot_of.insert(stream.as_str(), at);
-                }
-            }
-        }
+                .filter(|r| r.watch == rule.spec().watch.to_string())
+                .and_then(|r| r.floor)
+        };
+        let mut ordered: Vec<&herald_script::Rule> = self.rules().iter().collect();
+        ordered.sort_by_key(|rule| recorded_of(rule).is_none());
         // Per stream, the earliest floor of the rules that have progress.
         let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
         // Each rule's stream, by rule name.
         // Each rule's streams, by rule name: the one covering its target, and
         // those of narrower targets with stages of their own.
         let mut stream_of: HashMap<Arc<str>, Vec<&str>> = HashMap::new();
-        for rule in self.rules() {
+        for rule in ordered {
             let watch = &rule.spec().watch;
             let carriers: Vec<&String> = streams
                 .iter()
@@ -314,7 +309,8 @@ impl Engine {
                     // Its target's first start (no stream of it has read
                     // anything): the snapshot, at the time its stream's
                     // snapshot is taken (a pending one's, or now).
-                    let first_start = carriers.iter().all(|s| !stored.contains_key(s.as_str()));
+                    let first_start = carriers.iter().all(|s| !stored.contains_key(s.as_str()))
+                        && !started.contains(&watch);
                     match new_floor.flatten() {
                         Some(Floor::After(now)) if first_start && source.snapshots(watch) => {
                             let at = carriers
@@ -337,6 +333,15 @@ impl Engine {
                     floor,
                 },
             );
+            match floor {
+                Some(Floor::Snapshot(at)) => {
+                    for stream in &carriers {
+                        snapshot_of.insert(stream.as_str(), at);
+                    }
+                }
+                Some(_) => started.push(watch),
+                None => {}
+            }
             if let Some(floor) = floor {
                 let time = floor.first_change();
                 for stream in &carriers {
@@ -375,11 +380,23 @@ impl Engine {
                     source.resume_at_time(stream, *start)?;
                     starts.insert(stream, *start);
                 }
-                (Some(own), _) => {
+                (Some(own), start) => {
                     tracing::info!(%stream, position = %own.position, "resuming from checkpoint");
                     source.resume_from(stream, &own.position)?;
                     if let Some(time) = time_of(own) {
                         starts.insert(stream, time);
+                    } else if let (Some(start), Some(at)) =
+                        (start, snapshot_of.get(stream.as_str()))
+                        && *start
+                            < next(Timestamp {
+                                time: at[0],
+                                increment: at[1],
+                            })
+                    {
+                        // A snapshot being read, and a rule of the stream
+                        // whose changes start before the snapshot's time.
+                        source.resume_at_time(stream, *start)?;
+                        starts.insert(stream, *start);
                     }
                 }
                 (None, Some(start)) => {
@@ -401,19 +418,9 @@ impl Engine {
                 source.snapshot_at(stream, at)?;
             }
         }
-        // A floor at or before its stream's start skips nothing: keep the others.
-        floors.retain(|name, floor| {
-            let start = stream_of
-                .get(name)
-                .into_iter()
-                .flatten()
-                .filter_map(|s| starts.get(s))
-                .min();
-            match (*floor, start) {
-                (Floor::From(_), Some(start)) => floor.time() > *start,
-                _ => true,
-            }
-        });
+        // Every rule of a live run keeps its floor (one at or before its
+        // stream's start skips no change): a snapshot's events go only to
+        // the rules whose floor is that snapshot.
         // The streams of stopped targets stay in the plan, so their kept
         // checkpoints are not stale when the targets are resumed.
         for (id, rules) in previous.iter().flat_map(|p| &p.streams) {

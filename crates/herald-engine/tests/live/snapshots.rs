@@ -75,13 +75,14 @@ async fn existing_documents_reach_their_rules_once_then_changes_follow() {
     );
     let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, snapshot_options()).await;
     recorder
-        .wait_for("the snapshot's two pending documents", |s| s.len() >= 2)
+        .wait_for("the snapshot's two pending documents", |s| s.len() == 2)
         .await;
     c.insert_one(doc! {"_id": 4, "v": "pending"}).await.unwrap();
     let seen = recorder
-        .wait_for("the insert after the start", |s| s.len() >= 4)
+        .wait_for("the insert after the start", |s| s.len() == 4)
         .await;
     let run = running.stop().await.unwrap();
+    assert_eq!(recorder.all(), seen, "nothing more after");
     let mut got = summary(&seen);
     got.sort_by_key(|(rule, args)| (rule.clone(), args.get_i32("id").unwrap()));
     assert_eq!(
@@ -155,9 +156,10 @@ async fn writes_during_the_read_are_neither_lost_nor_doubled() {
         .unwrap();
     recorder.release(1_000);
     let seen = recorder
-        .wait_for("six documents and four changes", |s| s.len() >= 10)
+        .wait_for("six documents and four changes", |s| s.len() == 10)
         .await;
     let run = running.stop().await.unwrap();
+    assert_eq!(recorder.all(), seen, "nothing more after");
     let mut expected: Vec<Document> = (1..=6)
         .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})
         .collect();
@@ -215,7 +217,7 @@ async fn a_crash_mid_snapshot_goes_on_without_repeats() {
     let second = Recorder::default();
     let running = start_tight(&t, &rules_dir, &store, &second).await;
     let seen = second
-        .wait_for("the rest and the change", |s| s.len() >= 4)
+        .wait_for("the rest and the change", |s| s.len() == 4)
         .await;
     running.stop().await.unwrap();
     let mut all = first.all();
@@ -386,6 +388,12 @@ async fn a_crash_before_the_first_checkpoint_reads_the_snapshot_again() {
     let stream = format!("mongodb:{}", t.ns("d.c"));
     assert_eq!(running.store.checkpoint(&stream).unwrap(), None);
     running.kill().await;
+    // Time moves on (a write elsewhere) before the restart.
+    coll(&t, "elsewhere", "x")
+        .await
+        .insert_one(doc! {"_id": 1})
+        .await
+        .unwrap();
     let second = Recorder::default();
     let running = start_tight(&t, &rules_dir, &store, &second).await;
     second.wait_for("the snapshot", |s| s.len() == 3).await;
@@ -453,10 +461,11 @@ async fn a_snapshot_read_whole_is_not_read_again() {
     }
     let second = Recorder::default();
     let running = start_tight(&t, &rules_dir, &store, &second).await;
-    let seen = second.wait_for("the inserts", |s| s.len() >= 3).await;
+    let seen = second.wait_for("the inserts", |s| s.len() == 3).await;
     c.insert_one(doc! {"_id": 7, "v": 0}).await.unwrap();
-    let seen_more = second.wait_for("one more", |s| s.len() >= 4).await;
+    let seen_more = second.wait_for("one more", |s| s.len() == 4).await;
     running.stop().await.unwrap();
+    assert_eq!(second.all(), seen_more, "nothing more after");
     assert_eq!(seen.len(), 3);
     let want: Vec<Document> = (4..=7)
         .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": false})
@@ -619,4 +628,135 @@ async fn a_read_that_outlives_the_history_window_goes_on_from_where_it_was() {
     assert_eq!((run.effects, run.snapshot_overlap), (20, 0), "{run:?}");
     let info = store.info(&overlap).unwrap().unwrap();
     assert!(info["reason"].as_str().unwrap().contains("239"), "{info}");
+}
+
+/// A finished snapshot stays finished when the streams change (a rule that
+/// made a wider stream is removed): no snapshot is read again, and the
+/// changes made in between arrive once.
+#[tokio::test]
+async fn a_finished_snapshot_stays_finished_when_the_streams_change() {
+    let t = Target::any("snapshot_plan_change").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    c.insert_one(doc! {"_id": 1, "v": 0}).await.unwrap();
+    let rules_dir = rules(
+        dir.path(),
+        &[
+            ("one", &every_change(&t.ns("d.c"))),
+            ("wide", &every_change(&t.ns("d"))),
+        ],
+    );
+    let store = dir.path().join("store");
+    let first = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &store, &first).await;
+    first
+        .wait_for("the snapshot, for each rule", |s| s.len() == 2)
+        .await;
+    c.insert_one(doc! {"_id": 2, "v": 0}).await.unwrap();
+    first
+        .wait_for("a change, for each rule", |s| s.len() == 4)
+        .await;
+    running.stop().await.unwrap();
+    // The database rule goes (`d.c` gets a stream of its own) and a rule
+    // comes: it starts now, with no snapshot (its target started before).
+    std::fs::remove_file(rules_dir.join("wide.rhai")).unwrap();
+    rules(dir.path(), &[("late", &every_change(&t.ns("d.c")))]);
+    c.insert_one(doc! {"_id": 3, "v": 0}).await.unwrap();
+    let second = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &store, &second).await;
+    second
+        .wait_for("the change made in between", |s| !s.is_empty())
+        .await;
+    c.insert_one(doc! {"_id": 4, "v": 0}).await.unwrap();
+    let seen = second.wait_for("a change after", |s| s.len() == 3).await;
+    running.stop().await.unwrap();
+    assert_eq!(second.all(), seen, "nothing more after");
+    let mut got: Vec<(String, i32, bool)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.rule.clone(),
+                s.args.get_i32("id").unwrap(),
+                s.args.get_bool("snapshot").unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("late".into(), 4, false),
+            ("one".into(), 3, false),
+            ("one".into(), 4, false),
+        ]
+    );
+}
+
+/// A cluster snapshot reads every database's collections but the server's own.
+#[tokio::test]
+async fn a_cluster_snapshot_reads_every_database() {
+    let t = Target::sim(mongosim::MongoSim::builder().start().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    coll(&t, "app", "a")
+        .await
+        .insert_one(doc! {"_id": 1, "v": 0})
+        .await
+        .unwrap();
+    coll(&t, "app-x", "b")
+        .await
+        .insert_one(doc! {"_id": 2, "v": 0})
+        .await
+        .unwrap();
+    coll(&t, "admin", "kept")
+        .await
+        .insert_one(doc! {"_id": 3, "v": 0})
+        .await
+        .unwrap();
+    let rules_dir = rules(dir.path(), &[("all", &every_change("*"))]);
+    let recorder = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
+    recorder.wait_for("both documents", |s| s.len() == 2).await;
+    coll(&t, "app", "a")
+        .await
+        .insert_one(doc! {"_id": 4, "v": 0})
+        .await
+        .unwrap();
+    let seen = recorder.wait_for("the change", |s| s.len() == 3).await;
+    running.stop().await.unwrap();
+    let want = vec![
+        doc! {"op": "insert", "id": 1, "v": 0, "snapshot": true},
+        doc! {"op": "insert", "id": 2, "v": 0, "snapshot": true},
+        doc! {"op": "insert", "id": 4, "v": 0, "snapshot": false},
+    ];
+    assert_eq!(sorted(&seen), sorted_docs(want));
+}
+
+/// A database snapshot would read a collection with stages of its own
+/// without them: herald refuses to start, and says so.
+#[tokio::test]
+async fn a_database_snapshot_over_a_staged_collection_is_refused() {
+    let t = Target::any("snapshot_staged").await;
+    let dir = tempfile::tempdir().unwrap();
+    let staged = t.ns("d.cards");
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d")))]);
+    let mut options = snapshot_options();
+    options.stages.insert(
+        staged.parse().unwrap(),
+        vec![doc! {"$unset": "fullDocument.card"}],
+    );
+    let recorder = Recorder::default();
+    let running = start_configured(
+        &t,
+        &rules_dir,
+        &dir.path().join("store"),
+        &recorder,
+        options,
+        TIGHT,
+    )
+    .await;
+    let err = running.finished().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("would read {staged} without its stages")),
+        "{err}"
+    );
 }

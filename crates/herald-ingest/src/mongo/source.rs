@@ -149,12 +149,12 @@ impl MongoSource {
             // A wider snapshot would read a staged collection without its
             // stages (they are its own stream's): refused, not leaked.
             for scope in &scopes {
-                if let Some(staged) = self
-                    .options
-                    .stages
-                    .keys()
-                    .find(|s| **s != scope.target && scope.target.contains(s))
-                {
+                let within = self.options.snapshot_within.as_ref();
+                if let Some(staged) = self.options.stages.keys().find(|s| {
+                    **s != scope.target
+                        && scope.target.contains(s)
+                        && within.is_none_or(|w| w.contains(s) || s.contains(w))
+                }) {
                     return Err(SourceError::Snapshot(format!(
                         "the snapshot of {} would read {staged} without its stages; give the collections of {} their own start_at = \"snapshot\" instead",
                         scope.target, scope.target

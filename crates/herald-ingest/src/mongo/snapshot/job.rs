@@ -94,10 +94,18 @@ impl SnapshotJob {
                 Err(None) => return SnapshotEnd::Stopped,
             };
             for ns in collections {
-                let name = ns.to_string();
                 let mut after = None;
                 if let Some(resume) = &self.resume {
-                    match (target.as_str(), name.as_str()).cmp(&(&resume.target, &resume.ns)) {
+                    // In the order of the read: target, database, collection
+                    // (not "db.coll" as text: `app-x` sorts before `app.`).
+                    let stopped: Option<Namespace> = resume.ns.parse().ok();
+                    let key = (target.as_str(), ns.db.as_str(), ns.coll.as_deref());
+                    let at = (
+                        resume.target.as_str(),
+                        stopped.as_ref().map_or("", |n| n.db.as_str()),
+                        stopped.as_ref().and_then(|n| n.coll.as_deref()),
+                    );
+                    match key.cmp(&at) {
                         std::cmp::Ordering::Less => continue,
                         std::cmp::Ordering::Equal => after.clone_from(&resume.after),
                         std::cmp::Ordering::Greater => {}
