@@ -66,12 +66,7 @@ herald_test!(run_sends_the_approval_notice_for_a_live_insert, |dir| {
     assert_eq!(line["args"]["subject"], "Laptop needs your approval");
 
     // Graceful shutdown: SIGTERM, commit, exit 0.
-    let killed = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(run.id().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    crate::util::sigterm(&run);
     let output = run.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     // The draft never left the server: the stream's $match is the union of the rules' filters.
@@ -408,12 +403,7 @@ herald_test!(
         // From where it stopped: the insert made while it was stopped too.
         insert_docs(&sim.uri, "shop", "orders", [bson::doc! {"_id": 3}]);
         wait_until("the notices after resuming", || ops().len() == 4);
-        let killed = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(resumed.id().to_string())
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        crate::util::sigterm(&resumed);
         let output = resumed.wait_with_output().unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(ops(), ["insert", "drop", "insert", "insert"]);

@@ -106,12 +106,7 @@ herald_test!(
             .unwrap();
         insert(&sim.uri, [expense(5, "pending_approval", 1200.0)]);
         wait_until("the new expense's notice", || notices(&out).len() == 3);
-        let killed = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(run.id().to_string())
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        crate::util::sigterm(&run);
         let output = run.wait_with_output().unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
         assert_eq!(
@@ -166,12 +161,7 @@ herald_test!(
             dir.join("store.backfill/expense_approval").is_dir(),
             "its own store"
         );
-        let killed = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(run.id().to_string())
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        crate::util::sigterm(&run);
         let run = run.wait_with_output().unwrap();
         assert!(run.status.success());
         assert_eq!(
@@ -270,12 +260,7 @@ herald_test!(
             insert_into(&noise, "other", "noise", bson::doc! {});
             counted.load(std::sync::atomic::Ordering::SeqCst)
         });
-        let killed = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(run.id().to_string())
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        crate::util::sigterm(&run);
         let exit = run.wait().unwrap();
         let log = reader.join().unwrap();
         assert!(exit.success(), "{log}");

@@ -167,3 +167,13 @@ pub fn server_runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Sends SIGTERM to a child (a graceful stop), asserting it was delivered.
+pub fn sigterm(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGTERM to {}", child.id());
+}

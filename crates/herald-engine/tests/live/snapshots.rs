@@ -505,19 +505,8 @@ async fn a_rule_added_mid_snapshot_takes_none_of_it() {
         .wait_for("the insert, twice", |s| s.len() == 4)
         .await;
     running.stop().await.unwrap();
-    let mut got: Vec<(String, i32, bool)> = seen
-        .iter()
-        .map(|s| {
-            (
-                s.rule.clone(),
-                s.args.get_i32("id").unwrap(),
-                s.args.get_bool("snapshot").unwrap(),
-            )
-        })
-        .collect();
-    got.sort();
     assert_eq!(
-        got,
+        by_rule(&seen),
         [
             ("first".into(), 2, true),
             ("first".into(), 3, true),
@@ -550,19 +539,8 @@ async fn a_database_snapshot_reads_every_collection_once_per_target() {
     let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
     let seen = recorder.wait_for("the snapshots", |s| s.len() == 5).await;
     running.stop().await.unwrap();
-    let mut got: Vec<(String, i32, bool)> = seen
-        .iter()
-        .map(|s| {
-            (
-                s.rule.clone(),
-                s.args.get_i32("id").unwrap(),
-                s.args.get_bool("snapshot").unwrap(),
-            )
-        })
-        .collect();
-    got.sort();
     assert_eq!(
-        got,
+        by_rule(&seen),
         [
             ("only_b".into(), 2, true),
             ("only_b".into(), 3, true),
@@ -671,19 +649,8 @@ async fn a_finished_snapshot_stays_finished_when_the_streams_change() {
     let seen = second.wait_for("a change after", |s| s.len() == 3).await;
     running.stop().await.unwrap();
     assert_eq!(second.all(), seen, "nothing more after");
-    let mut got: Vec<(String, i32, bool)> = seen
-        .iter()
-        .map(|s| {
-            (
-                s.rule.clone(),
-                s.args.get_i32("id").unwrap(),
-                s.args.get_bool("snapshot").unwrap(),
-            )
-        })
-        .collect();
-    got.sort();
     assert_eq!(
-        got,
+        by_rule(&seen),
         [
             ("late".into(), 4, false),
             ("one".into(), 3, false),
@@ -759,4 +726,20 @@ async fn a_database_snapshot_over_a_staged_collection_is_refused() {
         err.contains(&format!("would read {staged} without its stages")),
         "{err}"
     );
+}
+
+/// (rule, document id, snapshot?) of each effect, sorted.
+fn by_rule(seen: &[Seen]) -> Vec<(String, i32, bool)> {
+    let mut got: Vec<(String, i32, bool)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.rule.clone(),
+                s.args.get_i32("id").unwrap(),
+                s.args.get_bool("snapshot").unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
 }
