@@ -743,3 +743,102 @@ fn by_rule(seen: &[Seen]) -> Vec<(String, i32, bool)> {
     got.sort();
     got
 }
+
+/// An effect done but not committed when herald dies is done again after
+/// the restart with the same idempotency key: a snapshot event's token is
+/// (target, collection, T, `_id`), and T is the same after the crash.
+#[tokio::test]
+async fn an_effect_redone_after_a_crash_keeps_its_key() {
+    let t = Target::any("snapshot_keys").await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = coll(&t, "d", "c").await;
+    for id in 1..=2 {
+        c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
+    let store = dir.path().join("store");
+    // Nothing commits on its own for a minute: the crash comes first.
+    let slow =
+        "[engine]\nworkers = 1\nqueue = 1\ncommit_every = 1000\ncommit_interval_ms = 60000\n";
+    let first = Recorder::gated(1);
+    let running = start_configured(&t, &rules_dir, &store, &first, snapshot_options(), slow).await;
+    first.wait_for("the first effect", |s| s.len() == 1).await;
+    running.kill().await;
+    let second = Recorder::default();
+    let running = start_tight(&t, &rules_dir, &store, &second).await;
+    second.wait_for("both documents", |s| s.len() == 2).await;
+    running.stop().await.unwrap();
+    let done = &first.all()[0];
+    let again = second
+        .all()
+        .into_iter()
+        .find(|s| s.args == done.args)
+        .expect("the first document's effect again");
+    assert_eq!(again.key, done.key);
+    assert_eq!(second.all().len(), 2);
+}
+
+/// `SnapshotUnavailable` (246: one collection's catalog changed since the
+/// snapshot's time) makes only that collection read at the current time;
+/// the next is still read at the snapshot's time.
+#[tokio::test]
+async fn snapshot_unavailable_falls_back_for_its_collection_only() {
+    let t = Target::sim(mongosim::MongoSim::builder().start().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let a = coll(&t, "d", "a").await;
+    let b = coll(&t, "d", "b").await;
+    // Enough that the read is held back inside `a`.
+    for id in 1..=9 {
+        a.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
+    }
+    b.insert_one(doc! {"_id": 10, "v": 0}).await.unwrap();
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    client
+        .database("admin")
+        .run_command(doc! {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["aggregate"], "errorCode": 246},
+        })
+        .await
+        .unwrap();
+    let rules_dir = rules(dir.path(), &[("all", &every_change("d"))]);
+    let recorder = Recorder::gated(1);
+    let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
+    recorder
+        .wait_for("the first document of a", |s| s.len() == 1)
+        .await;
+    // Before `b` is read: its snapshot must still show the value at T.
+    b.update_one(doc! {"_id": 10}, doc! {"$set": {"v": 1}})
+        .await
+        .unwrap();
+    recorder.release(1_000);
+    recorder
+        .wait_for("a, b and b's change", |s| s.len() == 11)
+        .await;
+    let store = running.store.clone();
+    let overlap = format!("{}mongodb:d", herald_engine::SNAPSHOT_OVERLAP_INFO);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut n = 0;
+    while store.info(&overlap).unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no overlap recorded"
+        );
+        coll(&t, "elsewhere", "x")
+            .await
+            .insert_one(doc! {"_id": n})
+            .await
+            .unwrap();
+        n += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let run = running.stop().await.unwrap();
+    let mut want: Vec<Document> = (1..=9)
+        .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})
+        .collect();
+    want.push(doc! {"op": "insert", "id": 10, "v": 0, "snapshot": true});
+    want.push(doc! {"op": "update", "id": 10, "v": 1, "snapshot": false});
+    assert_eq!(sorted(&recorder.all()), sorted_docs(want));
+    assert_eq!(run.snapshot_overlap, 1, "{run:?}");
+}

@@ -1,8 +1,8 @@
 //! [`SnapshotJob`]: one stream's snapshot, read and handed to the engine.
 
 use super::{
-    PROGRESS_EVERY, PROGRESS_TARGET, SYSTEM_DATABASES, SnapshotEnd, SnapshotScope, pipeline,
-    position, refuses_point_in_time,
+    PROGRESS_EVERY, PROGRESS_TARGET, SYSTEM_DATABASES, SnapshotEnd, SnapshotScope, lost_for_all,
+    pipeline, position, refuses_point_in_time,
 };
 use crate::mongo::errors::{ErrorClass, classify, describe};
 use crate::mongo::options::MongoSourceOptions;
@@ -44,6 +44,16 @@ impl Resume {
     }
 }
 
+/// What a snapshot read without its point in time.
+#[derive(Default)]
+struct Fallback {
+    /// Why (the first refusal): the changes meanwhile are counted.
+    reason: Option<String>,
+    /// The point in time is lost for every later read (the history window
+    /// passed it), not only for one collection.
+    for_all: bool,
+}
+
 /// Why a read stopped short.
 enum ReadError {
     /// The engine went away.
@@ -81,7 +91,7 @@ pub struct SnapshotJob {
 impl SnapshotJob {
     /// Reads every collection after the resume point, then says how it ended.
     pub async fn run(self) -> SnapshotEnd {
-        let mut fallback: Option<String> = None;
+        let mut fallback = Fallback::default();
         for scope in &self.scopes {
             let target = scope.target.to_string();
             let collections = match self.collections(&scope.target).await {
@@ -117,7 +127,7 @@ impl SnapshotJob {
                 }
             }
         }
-        let end = match fallback {
+        let end = match fallback.reason {
             None => SnapshotEnd::Consistent,
             Some(reason) => match self.server_time().await {
                 Some(until) => SnapshotEnd::Fallback { until, reason },
@@ -200,12 +210,15 @@ impl SnapshotJob {
         scope: &SnapshotScope,
         ns: &Namespace,
         mut after: Option<Bson>,
-        fallback: &mut Option<String>,
+        fallback: &mut Fallback,
     ) -> Option<()> {
         let mut attempt = 0;
         let mut read = 0;
+        // Only this collection's catalog changed since T (246): only it is
+        // read at the current time.
+        let mut here = false;
         loop {
-            let at = fallback.is_none().then_some(self.at);
+            let at = (!fallback.for_all && !here).then_some(self.at);
             let error = match self.read(scope, ns, at, &mut after, &mut read).await {
                 Ok(()) => {
                     tracing::info!(target: PROGRESS_TARGET, stream = %self.id, %ns, documents = read, "snapshot of {ns} read: {read} documents");
@@ -222,7 +235,9 @@ impl SnapshotJob {
             if at.is_some() && refuses_point_in_time(&error) {
                 let reason = describe(&error);
                 tracing::warn!(stream = %self.id, %ns, %reason, "cannot read the snapshot at its point in time; reading on at the current time, so documents changed meanwhile may be seen twice");
-                *fallback = Some(reason);
+                here = true;
+                fallback.for_all |= lost_for_all(&error);
+                fallback.reason.get_or_insert(reason);
                 continue;
             }
             if classify(&error) != ErrorClass::Retry {

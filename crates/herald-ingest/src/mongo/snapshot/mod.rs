@@ -207,6 +207,16 @@ pub fn position(
     }
 }
 
+/// True if the point in time is lost for every later read too (the history
+/// window has passed it, or the server has no such reads), not only for one
+/// collection whose catalog changed since (`SnapshotUnavailable`).
+pub fn lost_for_all(error: &mongodb::error::Error) -> bool {
+    matches!(
+        error.kind.as_ref(),
+        mongodb::error::ErrorKind::Command(c) if c.code != SNAPSHOT_UNAVAILABLE
+    )
+}
+
 /// True for the errors of a server that cannot read at the point in time
 /// but can read: the history window has passed it (`SnapshotTooOld`), it
 /// has no snapshot reads outside transactions (`InvalidOptions`), or the
