@@ -202,10 +202,6 @@ impl Engine {
         ordered.sort_by_key(|rule| recorded_of(rule).is_none());
         // Per stream, the earliest floor of the rules that have progress.
         let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
-        // Each rule's stream, by rule name.
-        // Each rule's streams, by rule name: the one covering its target, and
-        // those of narrower targets with stages of their own.
-        let mut stream_of: HashMap<Arc<str>, Vec<&str>> = HashMap::new();
         for rule in ordered {
             let watch = &rule.spec().watch;
             let carriers: Vec<&String> = streams
@@ -217,11 +213,7 @@ impl Engine {
                 })
                 .collect();
             let name = rule.name().as_ref();
-            let recorded = previous
-                .as_ref()
-                .and_then(|p| p.rules.get(name))
-                .filter(|r| r.watch == watch.to_string())
-                .and_then(|r| r.floor);
+            let recorded = recorded_of(rule);
             if carriers.is_empty() {
                 // A stopped target's rule keeps its progress for when it is resumed.
                 if stopped.contains(watch) {
@@ -241,10 +233,6 @@ impl Engine {
                     .or_default()
                     .push(name.to_owned());
             }
-            stream_of.insert(
-                rule.name().clone(),
-                carriers.iter().map(|s| s.as_str()).collect(),
-            );
             // Progress: the recorded floor and the checkpoints of the streams
             // that served it, if they carry its target.
             // The checkpoint time of a stream that carried the rule's events
