@@ -6,10 +6,12 @@
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
 //! - `rule_run` — one rule on one event: the handler, numbered effects, retries.
 //! - `view` — each rule sees the event as its own options ask.
+//! - `floor` — a rule's floor: where it takes events from, and its snapshot.
 //! - `resume` — where streams start, and each rule's floor, when the plan changes.
 //! - `watermark` — releasing completions in source order.
 
 mod commit;
+mod floor;
 mod pool;
 mod resume;
 pub(crate) mod rule_run;

@@ -9,7 +9,7 @@
 //! (their I/O and timers stay on the runtime). Stopping the pool cancels
 //! handlers at their next operation and effects at their next await.
 
-use super::resume::Floors;
+use super::floor::Floors;
 use super::worker::{Completion, WorkItem, process};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;

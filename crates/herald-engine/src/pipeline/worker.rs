@@ -5,7 +5,7 @@
 //! to report. Nothing is committed here; the run commits completions in
 //! source order once every earlier event is complete.
 
-use super::resume::{Floor, Floors, below_floor};
+use super::floor::{Floor, Floors, below_floor};
 use super::rule_run::{Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;

@@ -1,5 +1,6 @@
 //! Live MongoDB change streams.
 //!
+//! - [`overlap`] — counting what a snapshot read without its time may repeat.
 //! - [`plan`](mod@plan) — many rules, few streams: the fewest streams that cover the
 //!   watch targets, each `$match` the union of its rules' filters.
 //! - [`options`] — start position and the history-lost / invalidate policies.
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod lifecycle;
 mod open;
 pub mod options;
+pub mod overlap;
 pub mod plan;
 pub mod pushdown;
 mod reader;

@@ -3,6 +3,7 @@
 use super::batcher::{BatchEnd, Batcher, Gathered};
 use super::errors::{ErrorClass, classify, describe};
 use super::options::{HistoryLostPolicy, InvalidatePolicy, MongoSourceOptions, StartAt};
+use super::overlap::Overlap;
 use super::plan::StreamPlan;
 use crate::source::{Batch, SourceError, SourcedEvent, StreamNotice};
 use bson::RawDocumentBuf;
@@ -39,18 +40,6 @@ pub struct StreamTask {
     pub overlap: Option<Overlap>,
 }
 
-/// Counting the changes that may repeat a snapshot read without its point
-/// in time (see [`super::snapshot`]).
-#[derive(Debug, Clone)]
-pub struct Overlap {
-    /// The end of the window (the server's time when the read ended).
-    pub until: bson::Timestamp,
-    /// Why the read lost its point in time.
-    pub reason: String,
-    /// The changes seen so far in the window.
-    pub count: u64,
-}
-
 impl StreamTask {
     /// A task that has not read anything yet.
     pub fn new(
@@ -76,38 +65,21 @@ impl StreamTask {
     /// Counts the changes up to `until` as possible repeats of a snapshot
     /// read without its point in time (reported once the stream passes it).
     pub fn count_overlap(&mut self, until: bson::Timestamp, reason: String) {
-        self.overlap = Some(Overlap {
-            until,
-            reason,
-            count: 0,
-        });
+        self.overlap = Some(Overlap::new(until, reason));
     }
 
-    /// Counts `events` in the overlap window; the notice once the stream is
-    /// past it (an event, or the batch's end, after `until`).
+    /// The overlap notice, once the stream is past the window.
     fn overlap_notice(
         &mut self,
         events: &[SourcedEvent],
         end_time: Option<bson::Timestamp>,
     ) -> Option<StreamNotice> {
-        let overlap = self.overlap.as_mut()?;
-        let within = |t: bson::Timestamp| {
-            (t.time, t.increment) <= (overlap.until.time, overlap.until.increment)
-        };
-        let mut past = end_time.is_some_and(|t| !within(t));
-        for event in events {
-            match event.event.cluster_time() {
-                Some(t) if within(t) => overlap.count += 1,
-                Some(_) => past = true,
-                None => {}
-            }
+        let notice = self.overlap.as_mut()?.count(events, end_time)?;
+        self.overlap = None;
+        if let StreamNotice::SnapshotOverlap { count, .. } = &notice {
+            tracing::warn!(stream = %self.id, count, "changes while the snapshot was read without its point in time: up to this many documents were seen twice");
         }
-        if !past {
-            return None;
-        }
-        let Overlap { count, reason, .. } = self.overlap.take()?;
-        tracing::warn!(stream = %self.id, count, "changes while the snapshot was read without its point in time: up to this many documents were seen twice");
-        Some(StreamNotice::SnapshotOverlap { count, reason })
+        Some(notice)
     }
 }
 
