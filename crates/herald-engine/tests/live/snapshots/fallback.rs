@@ -15,16 +15,7 @@ async fn a_refused_point_in_time_falls_back_and_counts_the_overlap() {
     for id in 1..=4 {
         c.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
     }
-    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
-    client
-        .database("admin")
-        .run_command(doc! {
-            "configureFailPoint": "failCommand",
-            "mode": {"times": 1},
-            "data": {"failCommands": ["aggregate"], "errorCode": 239},
-        })
-        .await
-        .unwrap();
+    fail_next_aggregate(&t, 239).await;
     let stream = format!("mongodb:{}", t.ns("d.c"));
     let rules_dir = rules(dir.path(), &[("all", &every_change(&t.ns("d.c")))]);
     let recorder = Recorder::gated(1);
@@ -52,19 +43,9 @@ async fn a_refused_point_in_time_falls_back_and_counts_the_overlap() {
         .collect();
     want.push(doc! {"op": "update", "id": 4, "v": 1, "snapshot": false});
     want.push(doc! {"op": "insert", "id": 9, "v": 0, "snapshot": false});
-    want.sort_by_key(|a| {
-        (
-            a.get_bool("snapshot").unwrap(),
-            a.get_i32("id").unwrap(),
-            a.get_str("op").unwrap().to_owned(),
-        )
-    });
-    assert_eq!(sorted(&seen), want);
+    assert_eq!(sorted(&seen), sorted_docs(want));
     assert_eq!((run.effects, run.snapshot_overlap), (6, 1), "{run:?}");
-    let info = store
-        .info(&format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO))
-        .unwrap()
-        .expect("the overlap is recorded");
+    let info = until_overlap(&t, &store, &stream).await;
     assert_eq!(info["changes"], 1, "{info}");
     assert!(info["reason"].as_str().unwrap().contains("239"), "{info}");
 }
@@ -101,19 +82,7 @@ async fn a_read_that_outlives_the_history_window_goes_on_from_where_it_was() {
     recorder.release(1_000);
     recorder.wait_for("every document", |s| s.len() == 20).await;
     let store = running.store.clone();
-    // A later write takes the stream past the read's window.
-    let overlap = format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    let mut n = 10;
-    while store.info(&overlap).unwrap().is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no overlap recorded"
-        );
-        other.insert_one(doc! {"_id": n}).await.unwrap();
-        n += 1;
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let info = until_overlap(&t, &store, &stream).await;
     let run = running.stop().await.unwrap();
     let ids: std::collections::BTreeSet<i32> = recorder
         .all()
@@ -122,7 +91,6 @@ async fn a_read_that_outlives_the_history_window_goes_on_from_where_it_was() {
         .collect();
     assert_eq!(ids.len(), 20);
     assert_eq!((run.effects, run.snapshot_overlap), (20, 0), "{run:?}");
-    let info = store.info(&overlap).unwrap().unwrap();
     assert!(info["reason"].as_str().unwrap().contains("239"), "{info}");
 }
 
@@ -140,16 +108,7 @@ async fn snapshot_unavailable_falls_back_for_its_collection_only() {
         a.insert_one(doc! {"_id": id, "v": 0}).await.unwrap();
     }
     b.insert_one(doc! {"_id": 10, "v": 0}).await.unwrap();
-    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
-    client
-        .database("admin")
-        .run_command(doc! {
-            "configureFailPoint": "failCommand",
-            "mode": {"times": 1},
-            "data": {"failCommands": ["aggregate"], "errorCode": 246},
-        })
-        .await
-        .unwrap();
+    fail_next_aggregate(&t, 246).await;
     let rules_dir = rules(dir.path(), &[("all", &every_change("d"))]);
     let recorder = Recorder::gated(1);
     let running = start_tight(&t, &rules_dir, &dir.path().join("store"), &recorder).await;
@@ -165,22 +124,7 @@ async fn snapshot_unavailable_falls_back_for_its_collection_only() {
         .wait_for("a, b and b's change", |s| s.len() == 11)
         .await;
     let store = running.store.clone();
-    let overlap = format!("{}mongodb:d", herald_engine::SNAPSHOT_OVERLAP_INFO);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    let mut n = 0;
-    while store.info(&overlap).unwrap().is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no overlap recorded"
-        );
-        coll(&t, "elsewhere", "x")
-            .await
-            .insert_one(doc! {"_id": n})
-            .await
-            .unwrap();
-        n += 1;
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    until_overlap(&t, &store, "mongodb:d").await;
     let run = running.stop().await.unwrap();
     let mut want: Vec<Document> = (1..=9)
         .map(|id| doc! {"op": "insert", "id": id, "v": 0, "snapshot": true})

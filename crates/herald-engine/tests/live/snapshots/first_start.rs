@@ -108,15 +108,7 @@ async fn writes_during_the_read_are_neither_lost_nor_doubled() {
         doc! {"op": "update", "id": 5, "v": 1, "snapshot": false},
         doc! {"op": "delete", "id": 6, "v": bson::Bson::Null, "snapshot": false},
     ]);
-    let mut want = expected.clone();
-    want.sort_by_key(|a| {
-        (
-            a.get_bool("snapshot").unwrap(),
-            a.get_i32("id").unwrap(),
-            a.get_str("op").unwrap().to_owned(),
-        )
-    });
-    assert_eq!(sorted(&seen), want);
+    assert_eq!(sorted(&seen), sorted_docs(expected));
     assert_eq!((run.effects, run.snapshot_overlap), (10, 0), "{run:?}");
 }
 

@@ -55,16 +55,9 @@ fn every_change(target: &str) -> String {
     )
 }
 
+/// What was seen, in a stable order (see [`sorted_docs`]).
 fn sorted(seen: &[Seen]) -> Vec<Document> {
-    let mut args: Vec<Document> = seen.iter().map(|s| s.args.clone()).collect();
-    args.sort_by_key(|a| {
-        (
-            a.get_bool("snapshot").unwrap(),
-            a.get_i32("id").unwrap(),
-            a.get_str("op").unwrap().to_owned(),
-        )
-    });
-    args
+    sorted_docs(seen.iter().map(|s| s.args.clone()).collect())
 }
 
 /// Waits (up to 15 s) until `stream`'s checkpoint satisfies `done`.
@@ -84,6 +77,7 @@ async fn until_checkpoint(
     }
 }
 
+/// Effects' arguments by snapshot or not, document id, operation.
 fn sorted_docs(mut docs: Vec<Document>) -> Vec<Document> {
     docs.sort_by_key(|a| {
         (
@@ -109,4 +103,39 @@ fn by_rule(seen: &[Seen]) -> Vec<(String, i32, bool)> {
         .collect();
     got.sort();
     got
+}
+
+/// Makes the server refuse the next `aggregate` (the snapshot's first read)
+/// with `code`, once.
+async fn fail_next_aggregate(t: &Target, code: i32) {
+    mongodb::Client::with_uri_str(t.uri())
+        .await
+        .unwrap()
+        .database("admin")
+        .run_command(doc! {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["aggregate"], "errorCode": code},
+        })
+        .await
+        .unwrap();
+}
+
+/// Waits (up to 15 s) for `stream`'s recorded overlap, writing elsewhere
+/// (not watched, so not counted) to move the stream past the read's window.
+async fn until_overlap(t: &Target, store: &herald_store::Store, stream: &str) -> serde_json::Value {
+    let overlap = format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO);
+    let elsewhere = coll(t, "elsewhere", "noise").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(info) = store.info(&overlap).unwrap() {
+            return info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no overlap recorded"
+        );
+        elsewhere.insert_one(doc! {}).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
