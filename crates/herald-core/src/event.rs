@@ -130,6 +130,23 @@ impl ChangeEvent {
         self.wall_time
     }
 
+    /// When the change happened, for timers: `wallTime` when present, else
+    /// `clusterTime`'s seconds; `None` if the event has neither.
+    ///
+    /// ```
+    /// use herald_core::ChangeEvent;
+    /// let raw = bson::rawdoc! { "_id": { "_data": "01" }, "operationType": "insert",
+    ///     "clusterTime": bson::Timestamp { time: 1_700_000_000, increment: 3 } };
+    /// let event = ChangeEvent::from_raw(raw).unwrap();
+    /// assert_eq!(event.time().unwrap().timestamp_millis(), 1_700_000_000_000);
+    /// ```
+    pub fn time(&self) -> Option<DateTime> {
+        self.wall_time.or_else(|| {
+            self.cluster_time
+                .map(|t| DateTime::from_millis(i64::from(t.time) * 1000))
+        })
+    }
+
     /// True for an event herald made from a document that existed when its
     /// target started (`snapshot: true`, an `insert` as of the snapshot's
     /// cluster time), not a change the server reported.

@@ -1,8 +1,9 @@
 //! Intents: what a rule handler asks the engine to do.
 //!
 //! Scripts have no I/O. Each builtin a handler calls (`notify`, `webhook`,
-//! `insert_doc`, `upsert_doc`, `log`, `set_state`, `del_state`) records one intent; the
-//! engine executes them after the handler returns, in order.
+//! `insert_doc`, `upsert_doc`, `log`, `set_state`, `del_state`, `after`, `at`,
+//! `cancel_timer`) records one intent; the engine executes them after the
+//! handler returns, in order.
 
 use crate::Namespace;
 use bson::{Bson, Document, doc};
@@ -48,6 +49,16 @@ pub enum Intent {
         /// The document, `_id` included.
         doc: Document,
     },
+    /// Update the document `filter` selects with `update` (operators such as
+    /// `$set`, or a whole replacement), inserting it if there is none.
+    UpsertWhere {
+        /// Where to write.
+        ns: Namespace,
+        /// Which document.
+        filter: Document,
+        /// What to change: idempotent update operators, or a replacement document.
+        update: Document,
+    },
     /// Write a line to herald's log.
     Log {
         /// Severity.
@@ -67,30 +78,50 @@ pub enum Intent {
         /// The key, scoped to the rule.
         key: String,
     },
+    /// Schedule the rule's timer `name` (replacing a pending one of that name).
+    SetTimer {
+        /// The timer's name, scoped to the rule.
+        name: String,
+        /// When it fires.
+        due: bson::DateTime,
+        /// What `on_timer` receives as `timer.payload`.
+        payload: Bson,
+    },
+    /// Cancel the rule's pending timer `name`, if any.
+    CancelTimer {
+        /// The timer's name, scoped to the rule.
+        name: String,
+    },
 }
 
 impl Intent {
-    /// The builtin's name: `notify`, `webhook`, `insert_doc`, `upsert_doc`, `log`, `set_state`, `del_state`.
+    /// What kind of intent it is: the builtin's name (`notify`, `webhook`,
+    /// `insert_doc`, `upsert_doc`, `log`, `set_state`, `del_state`,
+    /// `cancel_timer`), or `set_timer` for `after` and `at`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Notify { .. } => "notify",
             Self::Webhook { .. } => "webhook",
             Self::InsertDoc { .. } => "insert_doc",
-            Self::UpsertDoc { .. } => "upsert_doc",
+            Self::UpsertDoc { .. } | Self::UpsertWhere { .. } => "upsert_doc",
             Self::Log { .. } => "log",
             Self::SetState { .. } => "set_state",
             Self::DelState { .. } => "del_state",
+            Self::SetTimer { .. } => "set_timer",
+            Self::CancelTimer { .. } => "cancel_timer",
         }
     }
 
-    /// What the intent is addressed to: the channel, webhook, namespace, log level or state key.
+    /// What the intent is addressed to: the channel, webhook, log level,
+    /// state key or timer name (a document write has none: its namespace is an argument).
     pub fn target(&self) -> Option<&str> {
         match self {
             Self::Notify { channel, .. } => Some(channel),
             Self::Webhook { name, .. } => Some(name),
-            Self::InsertDoc { .. } | Self::UpsertDoc { .. } => None,
+            Self::InsertDoc { .. } | Self::UpsertDoc { .. } | Self::UpsertWhere { .. } => None,
             Self::Log { level, .. } => Some(level.as_str()),
             Self::SetState { key, .. } | Self::DelState { key } => Some(key),
+            Self::SetTimer { name, .. } | Self::CancelTimer { name } => Some(name),
         }
     }
 
@@ -102,15 +133,19 @@ impl Intent {
             Self::InsertDoc { ns, doc } | Self::UpsertDoc { ns, doc } => {
                 doc! { "ns": ns.to_string(), "doc": doc.clone() }
             }
+            Self::UpsertWhere { ns, filter, update } => {
+                doc! { "ns": ns.to_string(), "filter": filter.clone(), "update": update.clone() }
+            }
             Self::Log { message, .. } => doc! { "message": message.as_str() },
             Self::SetState { value, .. } => doc! { "value": value.clone() },
-            Self::DelState { .. } => Document::new(),
+            Self::DelState { .. } | Self::CancelTimer { .. } => Document::new(),
+            Self::SetTimer { due, payload, .. } => doc! { "due": *due, "payload": payload.clone() },
         }
     }
 
     /// True for intents that act outside herald (`notify`, `webhook`,
     /// `insert_doc`, `upsert_doc`): these are numbered, carry an idempotency
-    /// key, are retried and can fail an event. `log` and state changes are not.
+    /// key, are retried and can fail an event. `log`, state and timer changes are not.
     pub fn is_effect(&self) -> bool {
         matches!(
             self,
@@ -118,7 +153,14 @@ impl Intent {
                 | Self::Webhook { .. }
                 | Self::InsertDoc { .. }
                 | Self::UpsertDoc { .. }
+                | Self::UpsertWhere { .. }
         )
+    }
+
+    /// True for `set_timer` (from `after` and `at`) and `cancel_timer`: the
+    /// engine applies them to its own store, with the handler's other changes.
+    pub fn is_timer_change(&self) -> bool {
+        matches!(self, Self::SetTimer { .. } | Self::CancelTimer { .. })
     }
 
     /// A 64-bit digest of what the intent does (kind, target, arguments as

@@ -1,5 +1,5 @@
 //! The intent builtins: `notify`, `webhook`, `insert_doc`, `upsert_doc`, `log`,
-//! and rule state.
+//! and rule state (timers are in [`crate::timers`]).
 //!
 //! Each call of a handler gets a fresh recorder, passed to the builtins
 //! through Rhai's per-call tag. Builtins check their arguments and record an
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 /// call to one of them with the signatures registered under that name
 /// ([`crate::lint`]), so the check follows the registration below; a test
 /// keeps this list equal to what [`register`] registers.
-pub const BUILTINS: [&str; 8] = [
+pub const BUILTINS: [&str; 11] = [
     "notify",
     "webhook",
     "insert_doc",
@@ -26,6 +26,9 @@ pub const BUILTINS: [&str; 8] = [
     "set_state",
     "del_state",
     "get_state",
+    "after",
+    "at",
+    "cancel_timer",
 ];
 
 /// The level `log(level, ..)` names, or why `level` is none; the run-time
@@ -41,10 +44,11 @@ pub fn log_level(level: &str) -> Result<LogLevel, String> {
     })
 }
 
-/// Read access to a rule's persistent state, supplied by the engine.
+/// Read access to rule state, supplied by the engine.
 pub trait StateRead: Send + Sync {
-    /// The value stored under `key` for `rule`, if any.
-    fn get_state(&self, rule: &str, key: &str) -> Option<Bson>;
+    /// The value stored under `key` in the state scope `owner` (a rule's
+    /// name, or a shared scope's: see [`crate::Rule::state_owner`]), if any.
+    fn get_state(&self, owner: &str, key: &str) -> Option<Bson>;
 }
 
 /// The builtins that write documents to MongoDB.
@@ -78,18 +82,62 @@ const UPSERT_WITHOUT_ID: &str = "upsert_doc writes the document by its `_id`, an
 document has none; add `_id`, or use insert_doc(\"db.collection\", doc) to insert a new \
 document keyed by the effect";
 
+/// The update operators `upsert_doc(ns, filter, update)` takes: those that
+/// leave the same document when applied twice, so a repeat (after a crash,
+/// a replay, a dead-letter retry) changes nothing.
+pub const IDEMPOTENT_UPDATE_OPERATORS: [&str; 8] = [
+    "$set",
+    "$setOnInsert",
+    "$unset",
+    "$min",
+    "$max",
+    "$addToSet",
+    "$pull",
+    "$rename",
+];
+
+/// Refuses an update a repeat would apply twice (`$inc`, `$push`, ...), or
+/// one that mixes operators with plain fields.
+///
+/// ```
+/// use bson::doc;
+/// use herald_script::intents::idempotent_update;
+/// assert!(idempotent_update(&doc! { "$set": { "n": 1 } }).is_ok());
+/// assert!(idempotent_update(&doc! { "n": 1 }).is_ok()); // a replacement
+/// assert!(idempotent_update(&doc! { "$inc": { "n": 1 } }).unwrap_err().contains("twice"));
+/// ```
+pub fn idempotent_update(update: &bson::Document) -> Result<(), String> {
+    let operators = update.keys().filter(|k| k.starts_with('$')).count();
+    if operators == 0 {
+        return Ok(()); // a replacement document
+    }
+    if operators != update.len() {
+        return Err("upsert_doc: the update mixes operators (`$set`, ...) with plain fields; use either operators or a whole replacement document".to_owned());
+    }
+    match update
+        .keys()
+        .find(|k| !IDEMPOTENT_UPDATE_OPERATORS.contains(&k.as_str()))
+    {
+        None => Ok(()),
+        Some(op) => Err(format!(
+            "upsert_doc: `{op}` is not idempotent (a repeat after a crash or a retry would apply it twice); use {}, or a replacement document",
+            IDEMPOTENT_UPDATE_OPERATORS.join(", ")
+        )),
+    }
+}
+
 /// A state that is always empty (dry runs without a store, tests).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoState;
 
 impl StateRead for NoState {
-    fn get_state(&self, _rule: &str, _key: &str) -> Option<Bson> {
+    fn get_state(&self, _owner: &str, _key: &str) -> Option<Bson> {
         None
     }
 }
 
 impl StateRead for HashMap<String, Bson> {
-    fn get_state(&self, _rule: &str, key: &str) -> Option<Bson> {
+    fn get_state(&self, _owner: &str, key: &str) -> Option<Bson> {
         self.get(key).cloned()
     }
 }
@@ -99,20 +147,29 @@ impl StateRead for HashMap<String, Bson> {
 pub(crate) struct Recorder(Arc<Mutex<Recording>>);
 
 pub(crate) struct Recording {
-    pub(crate) rule: Arc<str>,
+    /// The state scope the call reads.
+    pub(crate) owner: Arc<str>,
     pub(crate) intents: Vec<Intent>,
     /// This call's own state writes, so `get_state` after `set_state` sees them.
     overlay: HashMap<String, Option<Bson>>,
     state: Arc<dyn StateRead>,
+    /// The call's clock, which `after` counts from: the event's time, or
+    /// the due time of the timer `on_timer` handles.
+    pub(crate) now: Option<bson::DateTime>,
 }
 
 impl Recorder {
-    pub(crate) fn new(rule: Arc<str>, state: Arc<dyn StateRead>) -> Self {
+    pub(crate) fn new(
+        owner: Arc<str>,
+        state: Arc<dyn StateRead>,
+        now: Option<bson::DateTime>,
+    ) -> Self {
         Self(Arc::new(Mutex::new(Recording {
-            rule,
+            owner,
             intents: Vec::new(),
             overlay: HashMap::new(),
             state,
+            now,
         })))
     }
 
@@ -121,9 +178,9 @@ impl Recorder {
     }
 }
 
-type BuiltinResult<T> = Result<T, Box<EvalAltResult>>;
+pub(crate) type BuiltinResult<T> = Result<T, Box<EvalAltResult>>;
 
-fn with_recording<T>(
+pub(crate) fn with_recording<T>(
     ctx: &NativeCallContext,
     f: impl FnOnce(&mut Recording) -> BuiltinResult<T>,
 ) -> BuiltinResult<T> {
@@ -140,7 +197,7 @@ fn with_recording<T>(
     f(&mut recording)
 }
 
-fn record(ctx: &NativeCallContext, intent: Intent) -> BuiltinResult<()> {
+pub(crate) fn record(ctx: &NativeCallContext, intent: Intent) -> BuiltinResult<()> {
     with_recording(ctx, |r| {
         if r.intents.len() >= MAX_INTENTS {
             return Err(format!("a handler may record at most {MAX_INTENTS} intents").into());
@@ -154,7 +211,7 @@ fn document(map: &Map, what: &str) -> BuiltinResult<bson::Document> {
     map_to_document(map, what).map_err(|e| e.to_string().into())
 }
 
-fn name_arg(value: &str, what: &str) -> BuiltinResult<String> {
+pub(crate) fn name_arg(value: &str, what: &str) -> BuiltinResult<String> {
     if value.trim().is_empty() {
         return Err(format!("the {what} must not be empty").into());
     }
@@ -212,6 +269,20 @@ pub fn register(engine: &mut Engine) {
         },
     );
     engine.register_fn(
+        "upsert_doc",
+        |ctx: NativeCallContext, ns: &str, filter: Map, update: Map| {
+            let ns = write_namespace("upsert_doc", ns)?;
+            let update = document(&update, "update")?;
+            idempotent_update(&update)?;
+            let intent = Intent::UpsertWhere {
+                ns,
+                filter: document(&filter, "filter")?,
+                update,
+            };
+            record(&ctx, intent)
+        },
+    );
+    engine.register_fn(
         "log",
         |ctx: NativeCallContext, level: &str, message: Dynamic| {
             let level = log_level(level)?;
@@ -257,7 +328,7 @@ pub fn register(engine: &mut Engine) {
         with_recording(&ctx, |r| {
             let value = match r.overlay.get(key) {
                 Some(pending) => pending.clone(),
-                None => r.state.get_state(&r.rule, key),
+                None => r.state.get_state(&r.owner, key),
             };
             Ok(value.as_ref().map_or(Dynamic::UNIT, bson_to_dynamic))
         })
@@ -273,6 +344,7 @@ mod tests {
     fn builtins_lists_what_register_registers() {
         let mut engine = Engine::new_raw();
         register(&mut engine);
+        crate::timers::register(&mut engine);
         let registered: BTreeSet<String> = engine
             .collect_fn_metadata(None, |info| Some(info.metadata.name.to_string()), false)
             .into_iter()

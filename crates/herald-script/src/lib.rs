@@ -16,6 +16,7 @@
 //! - [`values`] — BSON ↔ Rhai values, and the Rhai types for ObjectId, dates and timestamps.
 //! - [`event_view`] — the event as Rhai sees it, decoded field by field on access.
 //! - [`intents`] — the intent builtins and the per-call recorder behind them.
+//! - [`timers`] — `after`, `at`, `cancel_timer`, and `on_timer`'s [`TimerCall`].
 //! - [`spec`] — the `RULE` constant: watch target, operation types, filter, fullDocument.
 //! - [`rule`] — a compiled [`Rule`] and how it handles an event.
 //! - [`calls`] — calls to functions that do not exist, refused when a rule compiles.
@@ -39,6 +40,7 @@ pub mod ruleset;
 pub mod sandbox;
 pub mod spec;
 pub mod targets;
+pub mod timers;
 pub mod values;
 
 pub use budget::{CallLimits, Exceeded};
@@ -48,6 +50,7 @@ pub use intents::{NoState, StateRead};
 pub use rule::Rule;
 pub use ruleset::RuleSet;
 pub use spec::RuleSpec;
+pub use timers::TimerCall;
 
 /// Unit tests run with the counting allocator, so the memory budget is enforced.
 #[cfg(test)]

@@ -14,6 +14,10 @@ use std::time::Duration;
 /// The function every rule must define.
 pub const HANDLER: &str = "handle";
 
+/// What a shared state scope's name is prefixed with as a state owner
+/// (see [`Rule::state_owner`]).
+pub const SHARED_STATE_PREFIX: &str = "@";
+
 /// A rule: its spec, its compiled script, and the engine it runs in.
 ///
 /// ```
@@ -38,6 +42,8 @@ pub struct Rule {
     targets: Arc<[crate::targets::NamedTarget]>,
     /// Warnings found when it compiled (see [`Rule::warnings`]).
     warnings: Arc<[Diagnostic]>,
+    /// The state scope it reads and writes (see [`Rule::state_owner`]).
+    state_owner: Arc<str>,
 }
 
 impl std::fmt::Debug for Rule {
@@ -119,6 +125,10 @@ impl Rule {
             _ => return Err(errors),
         };
         let name = spec.id.as_deref().map_or(name, Arc::from);
+        let state_owner = match &spec.state {
+            Some(scope) => Arc::from(format!("{SHARED_STATE_PREFIX}{scope}")),
+            None => name.clone(),
+        };
         let targets = crate::targets::named_targets(&ast).into();
         let warnings = crate::lint::never_matches(&spec)
             .map(|why| {
@@ -136,6 +146,7 @@ impl Rule {
             engine,
             targets,
             warnings,
+            state_owner,
         })
     }
 
@@ -206,6 +217,21 @@ impl Rule {
     /// keys, ledger marks, state and dead letters are keyed by it.
     pub fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// Whose state it reads and writes: its own (its name), or the scope
+    /// `RULE.state` names, shared with every rule that names it, as `@` and
+    /// the scope's name (an `id` cannot hold `@`, so no rule's own state is
+    /// a shared scope's).
+    pub fn state_owner(&self) -> &Arc<str> {
+        &self.state_owner
+    }
+
+    /// True if it defines `fn on_timer(timer)`.
+    pub fn has_on_timer(&self) -> bool {
+        self.ast
+            .iter_functions()
+            .any(|f| f.name == crate::timers::ON_TIMER && f.params.len() == 1)
     }
 
     /// The file it was loaded from.
@@ -281,24 +307,59 @@ impl Rule {
         state: Arc<dyn StateRead>,
         defaults: &CallLimits,
     ) -> Result<Vec<Intent>, Diagnostic> {
+        self.call(
+            HANDLER,
+            Dynamic::from(EventView::new(event.clone())),
+            event.time(),
+            state,
+            defaults,
+        )
+    }
+
+    /// Runs `on_timer(timer)` for a due timer and returns the intents it
+    /// recorded, in order, as [`Rule::handle_with`] does; `after` counts
+    /// from the timer's due time. A rule without `on_timer` fails the call.
+    pub fn fire_timer(
+        &self,
+        timer: &crate::TimerCall,
+        state: Arc<dyn StateRead>,
+        defaults: &CallLimits,
+    ) -> Result<Vec<Intent>, Diagnostic> {
+        self.call(
+            crate::timers::ON_TIMER,
+            timer.to_dynamic(),
+            Some(timer.due),
+            state,
+            defaults,
+        )
+    }
+
+    /// Calls the script function `function` with `argument`, under the limits.
+    fn call(
+        &self,
+        function: &str,
+        argument: Dynamic,
+        now: Option<bson::DateTime>,
+        state: Arc<dyn StateRead>,
+        defaults: &CallLimits,
+    ) -> Result<Vec<Intent>, Diagnostic> {
         let _budget = crate::budget::enter(&self.limits(defaults));
-        let recorder = Recorder::new(self.name.clone(), state);
+        let recorder = Recorder::new(self.state_owner.clone(), state, now);
         let mut options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         options.tag = Some(Dynamic::from(recorder.clone()));
         // Strict variables: a handler sees its parameter and the builtins, nothing
         // from the top level, so every name is checked when the rule is compiled.
         let mut scope = Scope::new();
+        let context = if function == HANDLER {
+            "in handle(event)"
+        } else {
+            "in on_timer(timer)"
+        };
         // The return value is ignored: handlers act only through intents.
         let _returned = self
             .engine
-            .call_fn_with_options::<Dynamic>(
-                options,
-                &mut scope,
-                &self.ast,
-                HANDLER,
-                (EventView::new(event.clone()),),
-            )
-            .map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, "in handle(event)"))?;
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, function, (argument,))
+            .map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, context))?;
         Ok(recorder.take_intents())
     }
 }
@@ -386,3 +447,6 @@ mod tests;
 
 #[cfg(test)]
 mod load_tests;
+
+#[cfg(test)]
+mod timer_tests;

@@ -62,6 +62,7 @@ pub fn engine() -> Engine {
     crate::values::register_types(&mut engine);
     crate::event_view::register(&mut engine);
     crate::intents::register(&mut engine);
+    crate::timers::register(&mut engine);
     engine
 }
 

@@ -9,6 +9,7 @@
 //!     id: "expense-approval",                  // optional: the rule's identity (default: file stem)
 //!     timeout_ms: 200,                         // optional: a lower time limit per handler call than [engine]'s
 //!     memory_mib: 16,                          // optional: a lower memory limit per handler call than [engine]'s
+//!     state: "expenses",                       // optional: a state scope shared with the rules that name it
 //! };
 //! ```
 
@@ -19,8 +20,9 @@ use herald_core::{
 use rhai::{Dynamic, Map};
 
 /// The keys `RULE` may have.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 10] = [
     "snapshot",
+    "state",
     "id",
     "timeout_ms",
     "memory_mib",
@@ -73,6 +75,9 @@ pub struct RuleSpec {
     /// existed when a target with `start_at = "snapshot"` first started);
     /// `snapshot: false` in `RULE` skips them. Default true.
     pub snapshot: bool,
+    /// The state scope it reads and writes: a name shared by every rule that
+    /// gives it (`state: "expenses"`), or `None` for the rule's own state.
+    pub state: Option<String>,
 }
 
 /// The largest `timeout_ms` a rule may set (one minute): a longer handler
@@ -138,6 +143,7 @@ impl RuleSpec {
         let timeout_ms = keep(parse_limit(map, "timeout_ms", MAX_TIMEOUT_MS), e);
         let memory_mib = keep(parse_limit(map, "memory_mib", MAX_MEMORY_MIB), e);
         let snapshot = keep(parse_snapshot(map.get("snapshot")), e);
+        let state = keep(map.get("state").map(parse_state).transpose(), e);
         match (
             id,
             watch,
@@ -148,6 +154,7 @@ impl RuleSpec {
             timeout_ms,
             memory_mib,
             snapshot,
+            state,
         ) {
             (
                 Some(id),
@@ -159,8 +166,10 @@ impl RuleSpec {
                 Some(t),
                 Some(m),
                 Some(snapshot),
+                Some(state),
             ) if errors.is_empty() => Ok(Self {
                 snapshot,
+                state,
                 id,
                 timeout_ms: t,
                 memory_mib: m,
@@ -212,22 +221,31 @@ impl RuleSpec {
 pub const MAX_ID_LEN: usize = 128;
 
 fn parse_id(value: &Dynamic) -> Result<String, SpecError> {
-    let id = value
+    parse_name(value, "id")
+}
+
+fn parse_state(value: &Dynamic) -> Result<String, SpecError> {
+    parse_name(value, "state")
+}
+
+/// A name `RULE` gives (`id`, `state`): 1 to [`MAX_ID_LEN`] letters, digits, `_`, `-` or `.`.
+fn parse_name(value: &Dynamic, key: &'static str) -> Result<String, SpecError> {
+    let name = value
         .clone()
         .into_string()
-        .map_err(|t| err("id", format!("`id` must be a string, found {t}")))?;
-    let valid = !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
+        .map_err(|t| err(key, format!("`{key}` must be a string, found {t}")))?;
+    let valid = !name.is_empty()
+        && name.len() <= MAX_ID_LEN
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !valid {
         return Err(err(
-            "id",
-            format!("`id` {id:?} must be 1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`"),
+            key,
+            format!("`{key}` {name:?} must be 1 to {MAX_ID_LEN} letters, digits, `_`, `-` or `.`"),
         ));
     }
-    Ok(id)
+    Ok(name)
 }
 
 fn parse_limit(map: &Map, key: &'static str, max: u64) -> Result<Option<u64>, SpecError> {

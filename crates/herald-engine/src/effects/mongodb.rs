@@ -2,7 +2,8 @@
 //!
 //! Both are idempotent, so a repeat after a crash, a replay or a dead-letter
 //! retry writes nothing twice: `insert_doc` uses the effect's idempotency key
-//! as `_id`, `upsert_doc` replaces the document with its own `_id`.
+//! as `_id`, `upsert_doc` replaces the document with its own `_id`, and
+//! `upsert_doc(ns, filter, update)` takes only idempotent update operators.
 
 use super::{BoxFuture, Channel, EffectError};
 use bson::Document;
@@ -103,6 +104,33 @@ impl DocWriteChannel {
     }
 }
 
+impl DocWriteChannel {
+    /// `upsert_doc(ns, filter, update)`: updates the document `filter`
+    /// selects (operators) or replaces it (a replacement document), inserting
+    /// it if there is none. The script admits only idempotent operators, so
+    /// doing it twice leaves the same document.
+    async fn upsert_where(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+        update: &Document,
+    ) -> Result<(), EffectError> {
+        let coll = self.collection(ns);
+        let written = if update.keys().any(|k| k.starts_with('$')) {
+            coll.update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .await
+                .map(|_| ())
+        } else {
+            coll.replace_one(filter.clone(), update)
+                .upsert(true)
+                .await
+                .map(|_| ())
+        };
+        written.map_err(|e| classify("upsert into", ns, e))
+    }
+}
+
 /// A write error the server will give again (a validation failure, a bad
 /// document) is permanent, except a duplicate key (another writer may have
 /// been first: a retry sees its document); anything else (network, election)
@@ -125,6 +153,9 @@ impl Channel for DocWriteChannel {
             match &effect.intent {
                 Intent::InsertDoc { ns, doc } => self.insert(effect, ns, doc).await,
                 Intent::UpsertDoc { ns, doc } => self.upsert(ns, doc).await,
+                Intent::UpsertWhere { ns, filter, update } => {
+                    self.upsert_where(ns, filter, update).await
+                }
                 other => Err(EffectError::permanent(format!(
                     "the MongoDB channel writes insert_doc and upsert_doc, not {}",
                     other.kind()

@@ -121,7 +121,7 @@ impl Channels {
             Intent::Log { .. } => Err(EffectError::permanent(
                 "log intents are written by the engine, not a channel",
             )),
-            Intent::InsertDoc { .. } | Intent::UpsertDoc { .. } => {
+            Intent::InsertDoc { .. } | Intent::UpsertDoc { .. } | Intent::UpsertWhere { .. } => {
                 self.mongodb.clone().ok_or_else(|| {
                     EffectError::permanent(format!(
                         "{} needs a MongoDB connection, which replays of event files do not have; \
@@ -130,8 +130,11 @@ impl Channels {
                     ))
                 })
             }
-            Intent::SetState { .. } | Intent::DelState { .. } => Err(EffectError::permanent(
-                "state intents are applied by the engine, not a channel",
+            Intent::SetState { .. }
+            | Intent::DelState { .. }
+            | Intent::SetTimer { .. }
+            | Intent::CancelTimer { .. } => Err(EffectError::permanent(
+                "state and timer intents are applied by the engine, not a channel",
             )),
         }
     }

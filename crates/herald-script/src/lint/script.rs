@@ -4,8 +4,38 @@ use super::Found;
 use crate::calls::{bad_insert_targets, unknown_calls};
 use crate::rule::HANDLER;
 use crate::sandbox::{BLOCKING_FUNCTIONS, SLEEP_REFUSED};
-use rhai::{AST, Engine};
+use crate::timers::{ON_TIMER, SETTERS};
+use rhai::{AST, ASTNode, Engine, Expr, Stmt};
 use std::sync::Arc;
+
+/// Each call to `after` or `at` in a file that defines no `fn on_timer(timer)`:
+/// the timer would come due with nothing to handle it.
+fn timers_without_on_timer(ast: &AST) -> Vec<Found> {
+    let has_on_timer = ast
+        .iter_functions()
+        .any(|f| f.name == ON_TIMER && f.params.len() == 1);
+    if has_on_timer {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Expr(Expr::FnCall(call, position)))
+        | Some(ASTNode::Stmt(Stmt::FnCall(call, position))) = path.last()
+            && call.namespace.is_empty()
+            && SETTERS.contains(&call.name.as_str())
+        {
+            found.push(Found::at(
+                *position,
+                format!(
+                    "{}() sets a timer, but the rule has no `fn {ON_TIMER}(timer)` to handle it when it is due; define it",
+                    call.name
+                ),
+            ));
+        }
+        true
+    });
+    found
+}
 
 /// The errors of `ast`, in source order: calls to functions that do not
 /// exist (and to `sleep`), `insert_doc` calls to a collection that cannot
@@ -52,6 +82,8 @@ pub fn script_errors(engine: &Arc<Engine>, ast: &AST) -> Vec<Found> {
     // One error per call: a collection `insert_doc` cannot write to is said
     // rather than whatever else is wrong with its arguments.
     found.dedup_by(|a, b| (a.line, a.column) == (b.line, b.column));
+    found.extend(timers_without_on_timer(ast));
+    found.sort_by_key(|f| (f.line, f.column));
     let has_handler = ast
         .iter_functions()
         .any(|f| f.name == HANDLER && f.params.len() == 1);
