@@ -1,6 +1,6 @@
 //! One atomic group of changes.
 
-use crate::{Checkpoint, DeadLetter, Gap, StoreError, keys};
+use crate::{Checkpoint, DeadLetter, Gap, StoreError, Timer, keys};
 use bson::{Bson, doc};
 use herald_core::Position;
 
@@ -29,6 +29,34 @@ pub struct Commit {
     /// New dead letters, encoded, in order: their ids are given when the
     /// commit is applied, under the commit lock, in the same batch.
     pub(crate) new_letters: Vec<Vec<u8>>,
+    /// Timer changes, in order: each depends on the timer as the ones before
+    /// it left it, so they are resolved when the commit is applied, under the
+    /// commit lock (see `store/timers/apply.rs`).
+    pub(crate) timer_ops: Vec<TimerOp>,
+}
+
+/// One timer change of a [`Commit`], resolved against the store when applied.
+#[derive(Debug)]
+pub(crate) struct TimerOp {
+    /// The rule owning the timer.
+    pub(crate) rule: String,
+    /// The timer's name within the rule.
+    pub(crate) name: String,
+    pub(crate) change: TimerChange,
+}
+
+/// What a [`TimerOp`] does to the timer of its (rule, name).
+#[derive(Debug)]
+pub(crate) enum TimerChange {
+    /// Write the timer, replacing the one there.
+    Set {
+        due_ms: i64,
+        version: u64,
+        /// The encoded [`Timer`].
+        bytes: Vec<u8>,
+    },
+    /// Remove the timer there, or (`Some`) only if it is that version.
+    Remove { version: Option<u64> },
 }
 
 impl Commit {
@@ -136,6 +164,86 @@ impl Commit {
     /// Removes a dead letter (retried successfully, or dropped).
     pub fn remove_dead_letter(&mut self, id: u64) {
         self.batch.remove(keys::dead_letter(id));
+        self.len += 1;
+    }
+
+    /// Sets a timer, replacing the rule's timer of the same name (whatever its
+    /// due time or version). A rule name longer than 65,535 bytes is refused.
+    ///
+    /// ```
+    /// let store = herald_store::Store::temporary()?;
+    /// let timer = herald_store::Timer {
+    ///     rule: "r".into(), name: "n".into(), due_ms: 10, set_at_ms: 0,
+    ///     payload: bson::Bson::Null, ns: "db.c".into(), document_key: None, version: 1,
+    /// };
+    /// let mut commit = store.begin();
+    /// commit.set_timer(&timer)?;
+    /// commit.set_timer(&herald_store::Timer { due_ms: 20, version: 2, ..timer })?;
+    /// store.commit(commit)?;
+    /// let due: Vec<i64> = store.timers().map(|t| t.map(|t| t.due_ms)).collect::<Result<_, _>>()?;
+    /// assert_eq!(due, [20]);
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn set_timer(&mut self, timer: &Timer) -> Result<(), StoreError> {
+        if timer.rule.len() > keys::MAX_PART {
+            return Err(StoreError::BadValue {
+                what: "timer",
+                reason: format!(
+                    "its rule name is {} bytes long, longer than the {} a store key holds; \
+                     shorten the rule's name",
+                    timer.rule.len(),
+                    keys::MAX_PART
+                ),
+            });
+        }
+        self.timer_ops.push(TimerOp {
+            rule: timer.rule.clone(),
+            name: timer.name.clone(),
+            change: TimerChange::Set {
+                due_ms: timer.due_ms,
+                version: timer.version,
+                bytes: timer.to_bytes()?,
+            },
+        });
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes `rule`'s timer called `name`, if it has one.
+    pub fn cancel_timer(&mut self, rule: &str, name: &str) {
+        self.timer_ops.push(TimerOp {
+            rule: rule.into(),
+            name: name.into(),
+            change: TimerChange::Remove { version: None },
+        });
+        self.len += 1;
+    }
+
+    /// Removes `rule`'s timer called `name` once it has fired, only if it is
+    /// still the setting that fired (its [`Timer::version`] is `version`): a
+    /// timer set again meanwhile is kept.
+    ///
+    /// ```
+    /// let store = herald_store::Store::temporary()?;
+    /// let timer = herald_store::Timer {
+    ///     rule: "r".into(), name: "n".into(), due_ms: 10, set_at_ms: 0,
+    ///     payload: bson::Bson::Null, ns: "db.c".into(), document_key: None, version: 1,
+    /// };
+    /// let mut commit = store.begin();
+    /// commit.set_timer(&herald_store::Timer { version: 2, ..timer })?;
+    /// commit.fire_timer("r", "n", 1); // set again since version 1 fired: kept
+    /// store.commit(commit)?;
+    /// assert_eq!(store.timer("r", "n")?.map(|t| t.version), Some(2));
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn fire_timer(&mut self, rule: &str, name: &str, version: u64) {
+        self.timer_ops.push(TimerOp {
+            rule: rule.into(),
+            name: name.into(),
+            change: TimerChange::Remove {
+                version: Some(version),
+            },
+        });
         self.len += 1;
     }
 

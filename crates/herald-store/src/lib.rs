@@ -6,7 +6,7 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `m` | `format` | store format version (3) |
+//! | `m` | `format` | store format version (4) |
 //! | `m` | `dead_letter_last` | the last dead-letter id given (big-endian u64) |
 //! | `c` | stream id | [`Checkpoint`] (JSON) |
 //! | `g` | sequence number | a [`Gap`] in a stream (JSON) |
@@ -16,6 +16,8 @@
 //! | `d` | sequence number | a [`DeadLetter`] (BSON) |
 //! | `n` | rule | the rule's [`RuleCounts`] (JSON) |
 //! | `i` | name | an informational record (JSON), e.g. the streams the last run opened |
+//! | `t` | due time (8 bytes, sorting in time order), rule, timer name | a [`Timer`] (BSON); format 4 |
+//! | `T` | rule, timer name | the timer's due time (as in its `t` key) and version (big-endian u64); format 4 |
 //!
 //! Beside sled's files, a `herald-store` file says the format marker has been
 //! on disk: a store with it and without the marker was damaged, not newly made.
@@ -30,6 +32,8 @@
 //! - [`commit`] — [`Commit`], the changes of one event group, applied atomically.
 //! - [`keys`] — key encodings.
 //! - [`dead_letter`] — [`DeadLetter`] entries.
+//! - [`timer`] — [`Timer`]s, set, cancelled and fired through a [`Commit`],
+//!   read by due time or by name from the [`Store`].
 //! - [`error`] — the [`StoreError`] type.
 
 pub mod checkpoint;
@@ -39,6 +43,7 @@ pub mod error;
 pub mod keys;
 pub mod ledger;
 pub mod store;
+pub mod timer;
 
 pub use checkpoint::{Checkpoint, Gap, RuleCounts};
 pub use commit::Commit;
@@ -46,3 +51,4 @@ pub use dead_letter::{DeadLetter, DoneEffect, KeyScheme};
 pub use error::StoreError;
 pub use ledger::LedgerStats;
 pub use store::{DEFAULT_LEDGER_WINDOW, Durability, Store, StoreOptions};
+pub use timer::{Timer, TimerStats};

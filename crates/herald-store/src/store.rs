@@ -17,6 +17,7 @@
 mod dead_letters;
 mod fault;
 mod open;
+mod timers;
 
 use crate::ledger::{self, Ledger, LedgerStats};
 use crate::{Checkpoint, Commit, Gap, RuleCounts, StoreError, keys};
@@ -27,9 +28,10 @@ use std::sync::Arc;
 
 /// The store format this build writes and reads.
 /// Format 3 keeps the ledger as records of 128-bit fingerprints, trimmed to a
-/// window (see [`crate::ledger`]). A format-1 store is converted when opened; a
-/// format-2 store's ledger (64-bit fingerprints) is reset.
-pub const FORMAT_VERSION: u32 = 3;
+/// window (see [`crate::ledger`]); format 4 adds timers. A format-1 store is
+/// converted when opened, a format-2 store's ledger (64-bit fingerprints) is
+/// reset, and a format-3 store (no timers yet) is only marked 4.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// sled's page cache: small, because herald reads little and writes in groups;
 /// a large cache only grows the resident set.
@@ -80,7 +82,7 @@ pub enum Durability {
     Always,
 }
 
-/// herald's durable state: checkpoints, ledger, rule state, dead letters.
+/// herald's durable state: checkpoints, ledger, rule state, dead letters, timers.
 /// Clones share one store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -182,12 +184,14 @@ impl Store {
         // when they reach the window, and record ids must reach it in order.
         let _one_commit_at_a_time = self.ledger.lock_commits();
         let pending = self.ledger.pending(&commit.marks);
+        // Every other change (timer changes too) counts in `len`.
         let only_old_marks = commit.len == commit.marks.len() && pending.fresh.is_empty();
         if only_old_marks && pending.doomed.is_empty() {
             return Ok(()); // nothing to write
         }
         let mut batch = commit.batch;
         self.number_dead_letters(&mut batch, commit.new_letters)?;
+        self.apply_timer_ops(&mut batch, commit.timer_ops)?;
         let record = if pending.fresh.is_empty() {
             None
         } else {

@@ -261,7 +261,7 @@ fn a_second_format_ledger_is_reset_and_everything_else_kept() {
     assert!(records(&store).is_empty());
     assert_eq!(store.ledger_stats().marks, 0);
     let format = store.tree.get(keys::FORMAT).unwrap().unwrap();
-    assert_eq!(format.as_ref(), 3u32.to_be_bytes());
+    assert_eq!(format.as_ref(), FORMAT_VERSION.to_be_bytes());
     assert_eq!(store.get_state("r", "k").unwrap(), Some(Bson::Int32(5)));
     assert_eq!(store.checkpoint("file:x").unwrap(), Some(position));
     assert_eq!(

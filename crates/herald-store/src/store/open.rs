@@ -147,12 +147,15 @@ pub(super) fn upgrade_format(
     enum Upgraded {
         Converted(ledger::Converted),
         Reset(usize),
+        /// Format 3: the ledger is as format 4 keeps it, and there are no
+        /// timers to convert.
+        Kept,
     }
     let mut batch = sled::Batch::default();
-    let upgraded = if found < 2 {
-        Upgraded::Converted(ledger::convert_v1(db, tree, window, &mut batch)?)
-    } else {
-        Upgraded::Reset(ledger::reset_v2(tree, &mut batch)?)
+    let upgraded = match found {
+        0 | 1 => Upgraded::Converted(ledger::convert_v1(db, tree, window, &mut batch)?),
+        2 => Upgraded::Reset(ledger::reset_v2(tree, &mut batch)?),
+        _ => Upgraded::Kept,
     };
     batch.insert(keys::FORMAT, &FORMAT_VERSION.to_be_bytes());
     tree.apply_batch(batch)?;
@@ -167,10 +170,13 @@ pub(super) fn upgrade_format(
         Upgraded::Reset(records) => tracing::warn!(
             records,
             "the dedupe ledger was reset: store format 2 kept 64-bit fingerprints, which cannot be \
-             widened to format {FORMAT_VERSION}'s 128 bits. Events replayed from before this upgrade \
-             (a restart from an earlier position, an event file read again) run their effects \
-             again, with the same idempotency keys; checkpoints, rule state and dead letters are \
-             kept"
+             widened to the 128 bits of format 3 and later. Events replayed from before this \
+             upgrade (a restart from an earlier position, an event file read again) run their \
+             effects again, with the same idempotency keys; checkpoints, rule state and dead \
+             letters are kept"
+        ),
+        Upgraded::Kept => tracing::info!(
+            "upgraded store format {found} to format {FORMAT_VERSION} (timers); nothing to convert"
         ),
     }
     Ok(())

@@ -5,7 +5,7 @@
 //! The default run is short, for CI; the long run (1,000,000 cases each) is
 //! `cargo test -p herald-store --lib records_fuzz -- --ignored`.
 
-use crate::{Checkpoint, DeadLetter, Store, keys, ledger};
+use crate::{Checkpoint, DeadLetter, Store, Timer, keys, ledger};
 use proptest::prelude::*;
 
 /// Cases per property in the default run.
@@ -56,6 +56,9 @@ fn mutated_dead_letter() -> impl Strategy<Value = Vec<u8>> {
 fn decode_all(bytes: &[u8]) {
     let _ = Checkpoint::decode(bytes);
     let _ = DeadLetter::from_bytes(1, bytes);
+    let _ = Timer::from_bytes(bytes);
+    let _ = keys::parse_timer(bytes);
+    let _ = keys::parse_timer_entry(bytes);
     if let Some((_, marks)) = ledger::decode(bytes) {
         marks.for_each(drop);
     }
@@ -72,6 +75,8 @@ fn read_back(store: &Store, bytes: &[u8]) {
         keys::dead_letter(1),
         keys::info("streams"),
         keys::counts("r"),
+        keys::timer_due(1, "r", "n"),
+        keys::timer("r", "n"),
     ];
     for key in &keys {
         store.tree.insert(key, bytes).unwrap();
@@ -84,6 +89,13 @@ fn read_back(store: &Store, bytes: &[u8]) {
     let _ = store.dead_letter(1);
     let _ = store.info("streams");
     let _ = store.rule_counts();
+    let _ = store.timers().count();
+    let _ = store.timers_due(1).count();
+    let _ = store.timer("r", "n");
+    let _ = store.timer_stats();
+    // A timer index key that is not one.
+    store.tree.insert([keys::TIMER, 0, 9, b'r'], bytes).unwrap();
+    let _ = store.timer_stats();
     // A dead-letter key of the wrong length.
     store.tree.insert([keys::DEAD_LETTER, 1], bytes).unwrap();
     let _ = store.dead_letters().count();
