@@ -257,6 +257,15 @@ pub struct ReplayArgs {
     /// Count and skip malformed lines instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_lines: bool,
+    /// Timers fire by event time; at the end of the file, those due by the
+    /// last event's time. `--until TIME` (RFC 3339) fires those due by then
+    /// too, `--until all` every pending timer.
+    #[arg(long, value_name = "TIME|all", value_parser = parse_until)]
+    pub until: Option<herald_engine::timers::Until>,
+}
+
+fn parse_until(text: &str) -> Result<herald_engine::timers::Until, String> {
+    herald_engine::timers::Until::parse(text)
 }
 
 /// `herald test`: the rules (as for `check`), and whether every rule needs a fixture.

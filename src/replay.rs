@@ -19,6 +19,9 @@ pub fn run(args: ReplayArgs) -> Outcome {
     let options = RunOptions {
         dry_run: args.dry_run,
         from_start: args.from_start,
+        timers: herald_engine::timers::TimerClock::EventTime {
+            until: args.until.unwrap_or_default(),
+        },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -67,13 +70,15 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
     };
     say::info(
         format!(
-            "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} bad lines skipped ({store}){}",
+            "replayed {} events: {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} timers set, {} timers fired, {} bad lines skipped ({store}){}",
             summary.events,
             summary.matched,
             summary.effects,
             summary.deduplicated,
             summary.dead_lettered,
             summary.state_writes,
+            summary.timers_set,
+            summary.timers_fired,
             summary.skipped_lines,
             if summary.interrupted {
                 "; interrupted"
@@ -85,6 +90,7 @@ fn finish(summary: &RunSummary, setup: &Setup, dry_run: bool) -> Outcome {
             "events": summary.events, "matched": summary.matched, "effects": summary.effects,
             "deduplicated": summary.deduplicated, "dead_lettered": summary.dead_lettered,
             "state_writes": summary.state_writes, "skipped_lines": summary.skipped_lines,
+            "timers_set": summary.timers_set, "timers_fired": summary.timers_fired,
             "dry_run": dry_run, "interrupted": summary.interrupted,
         }),
     );

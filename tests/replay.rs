@@ -371,7 +371,7 @@ herald_test!(
             assert!(output.status.success(), "dry run {dry}: {err}");
             assert!(
             err.contains(
-                "replayed 2 events: 2 matched, 2 effects, 0 deduplicated, 0 dead-lettered, 4 state writes, 0 bad lines skipped"
+                "replayed 2 events: 2 matched, 2 effects, 0 deduplicated, 0 dead-lettered, 4 state writes, 0 timers set, 0 timers fired, 0 bad lines skipped"
             ),
             "dry run {dry}: {err}"
         );

@@ -1,10 +1,11 @@
 //! The dead-letter queue, worked from outside a run: retry or drop entries.
 
 use crate::engine::{Engine, EngineError};
-use crate::pipeline::rule_run::{Prior, RuleEnv, run_rule_guarded};
+use crate::pipeline::changes::{self, Home};
+use crate::pipeline::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
 use crate::pipeline::worker::Completion;
 use crate::state::StateView;
-use herald_core::{ChangeEvent, Intent};
+use herald_core::ChangeEvent;
 use std::sync::Arc;
 
 /// What retrying a dead letter did.
@@ -26,8 +27,8 @@ pub enum RetryOutcome {
 }
 
 impl Engine {
-    /// Re-runs a dead letter's rule on its stored event, with the same
-    /// idempotency keys. On success the entry is removed, the (rule, event)
+    /// Re-runs a dead letter's rule on its stored event (or `on_timer` on its
+    /// stored timer), with the same idempotency keys. On success the entry is removed, the (rule, event)
     /// marked done and the rule's counts moved from failed to succeeded,
     /// atomically; on failure the entry is updated in place.
     pub async fn retry_dead_letter(&self, id: u64) -> Result<RetryOutcome, EngineError> {
@@ -41,10 +42,25 @@ impl Engine {
             .iter()
             .find(|r| r.name().as_ref() == letter.rule)
             .ok_or_else(|| EngineError::UnknownRule(letter.rule.clone()))?;
-        let event = Arc::new(
-            ChangeEvent::from_raw(letter.event.clone())
-                .map_err(|e| EngineError::BadDeadLetter(id, e.to_string()))?,
-        );
+        let timer = crate::timers::from_dead_letter(&letter.event);
+        let event = match &timer {
+            Some(_) => None,
+            None => Some(Arc::new(
+                ChangeEvent::from_raw(letter.event.clone())
+                    .map_err(|e| EngineError::BadDeadLetter(id, e.to_string()))?,
+            )),
+        };
+        let timer_call = timer.as_ref().map(crate::timers::call_of);
+        let timer_token = timer
+            .as_ref()
+            .map(|t| crate::timers::timer_token(&t.name, t.due_ms));
+        let (call, home) = match (&event, &timer, &timer_call, &timer_token) {
+            (Some(event), ..) => (Call::Event(event), Home::of_event(event)),
+            (None, Some(timer), Some(call), Some(token)) => {
+                (Call::Timer(call, token), Home::of_timer(timer))
+            }
+            _ => unreachable!("a dead letter holds an event or a timer"),
+        };
         let state = Arc::new(StateView::new(core.store.clone()));
         let mut completion = Completion::default();
         let mut commit = core.store.begin();
@@ -56,7 +72,7 @@ impl Engine {
         let outcome = run_rule_guarded(
             core,
             rule,
-            &event,
+            call,
             RuleEnv {
                 state: &state,
                 limits: &core.limits,
@@ -70,14 +86,9 @@ impl Engine {
             .sync_all()
             .map_err(|e| EngineError::SyncFailed(e.message))?;
         match outcome {
-            Ok(changes) => {
-                for (key, value) in changes.into_iter().filter_map(Intent::into_state_write) {
-                    match value {
-                        Some(value) => commit.set_state(rule.name(), &key, &value)?,
-                        None => commit.del_state(rule.name(), &key),
-                    }
-                }
-                commit.mark_done(rule.name(), event.token().as_bytes());
+            Ok(intents) => {
+                changes::commit(&mut commit, changes::of_call(rule, call, &home, intents))?;
+                commit.mark_done(rule.name(), call.token().as_bytes());
                 commit.remove_dead_letter(id);
                 // The match counted as failed now succeeded: `herald status`
                 // moves it, so matched = succeeded + failed + deduplicated.

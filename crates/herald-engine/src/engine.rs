@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Start at the source's beginning and redo work the ledger has recorded as done.
     pub from_start: bool,
+    /// The clock that fires timers: the wall clock (default), or event time (replays).
+    pub timers: crate::timers::TimerClock,
 }
 
 /// The embeddable engine: source → route → handlers → effects → commit.

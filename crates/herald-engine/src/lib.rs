@@ -16,6 +16,7 @@
 //! - [`observer`] — hooks for progress, dry-run output and problems.
 //! - `state`: rule state as handlers see it (committed + pending).
 //! - [`stops`] — targets stopped by policy, kept across restarts until resumed.
+//! - [`timers`] — when durable timers fire ([`timers::TimerClock`]), and their keys.
 
 pub mod config;
 pub mod dead_letters;
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod router;
 mod state;
 pub mod stops;
+pub mod timers;
 
 pub use config::Config;
 pub use dead_letters::RetryOutcome;

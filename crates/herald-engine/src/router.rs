@@ -29,6 +29,8 @@ struct OpIndex {
 pub struct Router {
     rules: Vec<Rule>,
     by_operation: HashMap<OperationType, OpIndex>,
+    /// Rule name → index, for timers (which name their rule).
+    by_name: HashMap<std::sync::Arc<str>, usize>,
 }
 
 impl Router {
@@ -59,10 +61,21 @@ impl Router {
                 }
             }
         }
+        let by_name = rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| (rule.name().clone(), index))
+            .collect();
         Self {
             rules,
             by_operation,
+            by_name,
         }
+    }
+
+    /// The rule named `name`, if it is loaded.
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.by_name.get(name).map(|&index| &self.rules[index])
     }
 
     /// The rules that accept `event`, read from a stream on `scope` (if it

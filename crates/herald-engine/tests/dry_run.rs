@@ -38,7 +38,7 @@ async fn a_dry_run_executes_and_writes_nothing() {
         .effect("sms", sent.clone())
         .options(RunOptions {
             dry_run: true,
-            from_start: false,
+            ..RunOptions::default()
         })
         .build()
         .unwrap();

@@ -273,7 +273,7 @@ async fn the_ledger_and_checkpoint_prevent_repeats_across_runs() {
     let fourth = run(
         &build(RunOptions {
             from_start: true,
-            dry_run: false,
+            ..RunOptions::default()
         }),
         &events,
     )

@@ -180,6 +180,22 @@ pub fn timers_due_by(up_to_ms: i64) -> std::ops::Range<Vec<u8>> {
     vec![TIMER_DUE]..end
 }
 
+/// The key range of the timers due after `after_ms`, in due order.
+///
+/// ```
+/// use herald_store::keys::{timer_due, timers_due_after};
+/// assert!(timers_due_after(10).contains(&timer_due(11, "r", "n")));
+/// assert!(!timers_due_after(10).contains(&timer_due(10, "r", "n")));
+/// assert!(timers_due_after(i64::MAX).is_empty());
+/// ```
+pub fn timers_due_after(after_ms: i64) -> std::ops::Range<Vec<u8>> {
+    let start = match after_ms.checked_add(1) {
+        Some(first) => [&[TIMER_DUE][..], &due(first)].concat(),
+        None => vec![TIMER_DUE + 1],
+    };
+    start..vec![TIMER_DUE + 1]
+}
+
 /// `T` + rule + name: a timer's index entry, valued with [`timer_entry`].
 pub fn timer(rule: &str, name: &str) -> Vec<u8> {
     with_part(TIMER, rule.as_bytes(), name.as_bytes())

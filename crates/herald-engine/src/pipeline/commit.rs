@@ -26,19 +26,37 @@ impl Group {
 }
 
 impl Engine {
+    /// Applies an event's completion, and moves its stream's position.
     pub(super) fn apply(
         &self,
         origin: Origin,
         completion: Completion,
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
+        run.summary.events += 1;
+        self.apply_completion(completion, run)?;
+        run.group.events += 1;
+        run.times.insert(origin.stream.clone(), origin.times);
+        run.observer.event_done(&origin.position);
+        run.group.positions.insert(origin.stream, origin.position);
+        Ok(())
+    }
+
+    /// Applies what an item did (an event's, or a tick's fired timers) to the
+    /// summary, the observer and the open group.
+    pub(super) fn apply_completion(
+        &self,
+        completion: Completion,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
         let summary = &mut run.summary;
-        summary.events += 1;
         summary.matched += completion.matched;
         summary.effects += completion.effects;
         summary.state_writes += completion.state_writes;
         summary.deduplicated += completion.deduplicated;
         summary.dead_lettered += completion.dead_lettered;
+        summary.timers_fired += completion.timers_fired;
+        summary.timers_set += completion.timers_set;
         for report in &completion.reports {
             match report {
                 Report::DryRun(effect) => run.observer.dry_run(effect),
@@ -67,15 +85,20 @@ impl Engine {
         for op in completion.ops {
             match op {
                 CommitOp::Done(mark) => commit.mark(mark),
-                CommitOp::SetState { rule, key, value } => commit.set_state(&rule, &key, &value)?,
-                CommitOp::DelState { rule, key } => commit.del_state(&rule, &key),
+                CommitOp::SetState { owner, key, value } => {
+                    commit.set_state(&owner, &key, &value)?
+                }
+                CommitOp::DelState { owner, key } => commit.del_state(&owner, &key),
+                CommitOp::SetTimer(timer) => commit.set_timer(&timer)?,
+                CommitOp::CancelTimer { rule, name } => commit.cancel_timer(&rule, &name),
+                CommitOp::FireTimer {
+                    rule,
+                    name,
+                    version,
+                } => commit.fire_timer(&rule, &name, version),
                 CommitOp::DeadLetter(letter) => commit.add_dead_letter(&letter)?,
             }
         }
-        run.group.events += 1;
-        run.times.insert(origin.stream.clone(), origin.times);
-        run.observer.event_done(&origin.position);
-        run.group.positions.insert(origin.stream, origin.position);
         Ok(())
     }
 
@@ -246,6 +269,8 @@ impl Engine {
             return Err(EngineError::CommitFailed(e));
         }
         run.state.committed(run.released_up_to);
+        // After the commit: a fired timer is then gone from the store.
+        run.book.committed(run.released_up_to);
         Ok(())
     }
 }

@@ -4,14 +4,18 @@
 //! - `commit` — applying completions in order and committing groups.
 //! - `pool` — the worker threads, one per partition, off the runtime's threads.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
-//! - `rule_run` — one rule on one event: the handler, numbered effects, retries.
+//! - `rule_run` — one rule on one event (or timer): the handler, numbered effects, retries.
+//! - `changes` — a call's state and timer changes.
+//! - `partition` — which worker owns an event, or a timer.
 //! - `view` — each rule sees the event as its own options ask.
 //! - `floor` — a rule's floor: where it takes events from, and its snapshot.
 //! - `resume` — where streams start, and each rule's floor, when the plan changes.
 //! - `watermark` — releasing completions in source order.
 
+pub(crate) mod changes;
 mod commit;
 mod floor;
+pub(crate) mod partition;
 mod pool;
 mod resume;
 pub(crate) mod rule_run;

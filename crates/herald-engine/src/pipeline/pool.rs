@@ -10,9 +10,10 @@
 //! handlers at their next operation and effects at their next await.
 
 use super::floor::Floors;
-use super::worker::{Completion, WorkItem, process};
+use super::worker::{Completion, Env, WorkItem, process};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
+use crate::timers::book::TimerBook;
 use herald_script::CallLimits;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,7 @@ impl Workers {
     pub(crate) fn start(
         core: &Arc<Core>,
         state: &Arc<StateView>,
+        book: &Arc<TimerBook>,
         floors: &Arc<Floors>,
         done: &Done,
     ) -> Result<(Self, Vec<Queue>), EngineError> {
@@ -76,9 +78,11 @@ impl Workers {
         for index in 0..count {
             let (tx, rx) = mpsc::channel(capacity);
             let worker = Worker {
+                index,
                 runtime: runtime.clone(),
                 core: core.clone(),
                 state: state.clone(),
+                book: book.clone(),
                 floors: floors.clone(),
                 limits: limits.clone(),
                 items: rx,
@@ -151,9 +155,12 @@ impl Drop for Workers {
 
 /// One worker thread's share of the run.
 struct Worker {
+    /// Which worker it is: the share of documents (and timers) it owns.
+    index: usize,
     runtime: tokio::runtime::Handle,
     core: Arc<Core>,
     state: Arc<StateView>,
+    book: Arc<TimerBook>,
     floors: Arc<Floors>,
     limits: CallLimits,
     items: mpsc::Receiver<Vec<WorkItem>>,
@@ -165,6 +172,13 @@ impl Worker {
     /// Handles items until the queue closes, the run stops listening, an
     /// item fails the run, or the pool is cancelled.
     fn run(mut self) {
+        let env = Env {
+            state: &self.state,
+            book: &self.book,
+            floors: &self.floors,
+            limits: &self.limits,
+            worker: self.index,
+        };
         while let Some(group) = self.items.blocking_recv() {
             for item in group {
                 let mut cancelled = self.cancelled.clone();
@@ -172,7 +186,7 @@ impl Worker {
                     tokio::select! {
                         biased;
                         _ = cancelled.wait_for(|c| *c) => None,
-                        result = process(&self.core, &self.state, &self.floors, &self.limits, &item) => Some(result),
+                        result = process(&self.core, &env, &item) => Some(result),
                     }
                 });
                 let Some(result) = handled else { return };
@@ -228,7 +242,7 @@ mod tests {
         let slow_event = insert(1, "slow");
         let partition_of = |line: &str| {
             let raw = herald_core::extjson::parse_raw_document(line).unwrap();
-            super::super::run::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
+            super::super::partition::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
         };
         // Five documents another worker owns.
         let fast: Vec<String> = (2..)
@@ -330,7 +344,7 @@ mod shutdown_tests {
 
     fn partition_of(line: &str, workers: usize) -> usize {
         let raw = herald_core::extjson::parse_raw_document(line).unwrap();
-        super::super::run::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
+        super::super::partition::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
     }
 
     /// A shutdown while the dispatch waits on a full queue hands over a

@@ -1,17 +1,19 @@
-//! Running one rule on one event: the handler, then its intents in order.
+//! Running one rule on one event (or one due timer): the handler, then its
+//! intents in order.
 //!
 //! Only intents that act outside herald are *effects* and are numbered:
-//! `notify`, `webhook` and `insert_doc`, in the order the handler recorded
-//! them. An effect's idempotency key is `hash(rule id, event token, effect
-//! number)`, so adding a `log(..)` or `set_state(..)` line to a rule does not
-//! change the keys of its effects. `log` is written to herald's log at once;
-//! state changes are returned for the commit.
+//! `notify`, `webhook`, `insert_doc` and `upsert_doc`, in the order the
+//! handler recorded them. An effect's idempotency key is `hash(rule id, event
+//! token, effect number)` (a timer's token: [`crate::timers::timer_token`]),
+//! so adding a `log(..)` or `set_state(..)` line to a rule does not change the
+//! keys of its effects. `log` is written to herald's log at once; state and
+//! timer changes are returned for the commit.
 
 use crate::effects::execute_with_retry;
 use crate::engine::Core;
 use crate::state::StateView;
-use herald_core::{ChangeEvent, Effect, Intent};
-use herald_script::{CallLimits, Rule, StateRead};
+use herald_core::{ChangeEvent, Effect, Intent, ResumeToken};
+use herald_script::{CallLimits, Rule, StateRead, TimerCall};
 use herald_store::{DoneEffect, KeyScheme};
 use std::sync::Arc;
 
@@ -44,6 +46,32 @@ impl Prior<'_> {
     };
 }
 
+/// What a rule is called for: an event (`handle`), or a due timer
+/// (`on_timer`, its effects keyed by the timer's token).
+#[derive(Clone, Copy)]
+pub(crate) enum Call<'a> {
+    Event(&'a Arc<ChangeEvent>),
+    Timer(&'a TimerCall, &'a ResumeToken),
+}
+
+impl Call<'_> {
+    /// The token its effects' keys are derived from.
+    pub(crate) fn token(&self) -> &ResumeToken {
+        match self {
+            Call::Event(event) => event.token(),
+            Call::Timer(_, token) => token,
+        }
+    }
+
+    /// The call's clock: the event's time, or the timer's due time.
+    pub(crate) fn now(&self) -> Option<bson::DateTime> {
+        match self {
+            Call::Event(event) => event.time(),
+            Call::Timer(timer, _) => Some(timer.due),
+        }
+    }
+}
+
 /// What a handler call reads besides its event: the rule state as of its
 /// place in the run, and the limits it runs under.
 #[derive(Clone, Copy)]
@@ -59,7 +87,7 @@ pub(crate) struct RuleEnv<'a> {
 pub(crate) async fn run_rule_guarded(
     core: &Core,
     rule: &Rule,
-    event: &Arc<ChangeEvent>,
+    call: Call<'_>,
     env: RuleEnv<'_>,
     completion: &mut Completion,
     prior: Prior<'_>,
@@ -71,7 +99,7 @@ pub(crate) async fn run_rule_guarded(
     let attempt = std::panic::AssertUnwindSafe(run_rule(
         core,
         rule,
-        event,
+        call,
         env,
         completion,
         prior,
@@ -81,7 +109,7 @@ pub(crate) async fn run_rule_guarded(
         Ok(result) => result,
         Err(payload) => {
             let message = format!("panicked: {}", panic_message(payload.as_ref()));
-            tracing::error!(rule = %rule.name(), token = %event.token(), "{message}");
+            tracing::error!(rule = %rule.name(), token = %call.token(), "{message}");
             Err((message, 1))
         }
     };
@@ -117,20 +145,27 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 async fn run_rule(
     core: &Core,
     rule: &Rule,
-    event: &Arc<ChangeEvent>,
+    call: Call<'_>,
     env: RuleEnv<'_>,
     completion: &mut Completion,
     prior: Prior<'_>,
     completed: &mut Vec<Effect>,
 ) -> Result<Vec<Intent>, (String, u32)> {
-    if let Some(why) = super::view::missing_image(rule, event) {
-        return Err((why, 1));
-    }
     let reader: Arc<dyn StateRead> = env.state.clone();
-    let intents = match rule.handle_with(event, reader, env.limits) {
+    let ran = match call {
+        Call::Event(event) => {
+            if let Some(why) = super::view::missing_image(rule, event) {
+                return Err((why, 1));
+            }
+            rule.handle_with(event, reader, env.limits)
+        }
+        Call::Timer(timer, _) => rule.fire_timer(timer, reader, env.limits),
+    };
+    let token = call.token();
+    let intents = match ran {
         Ok(intents) => intents,
         Err(diagnostic) => {
-            tracing::error!(rule = %rule.name(), token = %event.token(), "{diagnostic}");
+            tracing::error!(rule = %rule.name(), %token, "{diagnostic}");
             let message = diagnostic.to_string();
             completion
                 .reports
@@ -148,20 +183,20 @@ async fn run_rule(
             if core.options.dry_run {
                 completion.reports.push(Report::DryRunIntent(
                     rule.name().clone(),
-                    event.token().clone(),
+                    token.clone(),
                     intent.clone(),
                 ));
             }
             match intent {
                 Intent::Log { level, message } if !core.options.dry_run => {
-                    crate::effects::write_rule_log(rule.name(), event.token(), level, &message);
+                    crate::effects::write_rule_log(rule.name(), token, level, &message);
                 }
                 Intent::Log { .. } => {}
                 state_change => state_changes.push(state_change),
             }
             continue;
         }
-        let effect = Effect::new(rule.name().clone(), event.token().clone(), number, intent);
+        let effect = Effect::new(rule.name().clone(), token.clone(), number, intent);
         number += 1;
         if core.options.dry_run {
             completion.effects += 1;

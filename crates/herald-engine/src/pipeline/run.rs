@@ -17,20 +17,26 @@ type OpenChunk = (mpsc::OwnedPermit<Vec<WorkItem>>, Vec<WorkItem>);
 
 /// The most completions the run takes from its channel at once.
 const COMPLETIONS_AT_ONCE: usize = 64;
+use super::partition::partition;
 use super::watermark::Watermark;
-use super::worker::{Completion, WorkItem};
+use super::worker::{Completion, Work, WorkItem};
 use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
-use herald_core::{ChangeEvent, Position};
+use crate::timers::TimerClock;
+use crate::timers::book::TimerBook;
+use herald_core::Position;
 use herald_ingest::{Source, StreamNotice};
 use herald_store::RuleCounts;
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// How often the wall clock ticks (`herald run`): the precision of timers
+/// while the source is quiet.
+const WALL_TICK: Duration = Duration::from_secs(1);
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +69,10 @@ pub struct RunSummary {
     pub stream_failures: Vec<String>,
     /// Targets that stopped (by policy or error) and why: `target: reason`.
     pub stream_stops: Vec<String>,
+    /// Timers fired (their effects are counted in `effects`).
+    pub timers_fired: u64,
+    /// Timers set (`after`, `at`) by handlers that succeeded.
+    pub timers_set: u64,
     /// Events still running when the shutdown deadline passed (redone on the next run).
     pub abandoned: u64,
     /// True if the run stopped because of the shutdown signal.
@@ -79,6 +89,8 @@ pub(super) struct Origin {
 /// A completed step in source order.
 enum Slot {
     Event(Origin, Completion),
+    /// A tick's completion: fired timers, no event.
+    Tick(Completion),
     End(Arc<str>, Position),
     Notice(Arc<str>, StreamNotice),
 }
@@ -86,6 +98,16 @@ enum Slot {
 /// The run's moving parts.
 pub(super) struct Run<'a> {
     pub(super) state: Arc<StateView>,
+    pub(super) book: Arc<TimerBook>,
+    /// Ticks in flight: sequence number → (worker, up to).
+    ticks: HashMap<u64, (usize, i64)>,
+    /// Ticks to hand over: (worker, up to).
+    ticks_due: Vec<(usize, i64)>,
+    /// The latest event time dispatched (ms), where an event-time clock ends.
+    last_event_ms: Option<i64>,
+    /// The source's last batch had no events: it has caught up.
+    caught_up: bool,
+    last_batch_at: Instant,
     pub(super) group: Group,
     /// Per stream, the times of the newest released event, for checkpoints and lag.
     pub(super) times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
@@ -110,16 +132,6 @@ pub(super) struct Run<'a> {
     pub(super) stops: std::collections::BTreeMap<String, crate::stops::Stop>,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
-}
-
-/// The worker that owns an event: by namespace and document key.
-pub(super) fn partition(event: &ChangeEvent, workers: usize) -> usize {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    event.namespace().hash(&mut hasher);
-    if let Some(key) = event.document_key() {
-        key.as_bytes().hash(&mut hasher);
-    }
-    (hasher.finish() % workers as u64) as usize
 }
 
 impl Engine {
@@ -148,11 +160,22 @@ impl Engine {
             .map(|(rule, c)| (Arc::from(rule.as_str()), (c, false)))
             .collect();
         let state = Arc::new(StateView::new(core.store.clone()));
+        let book = Arc::new(TimerBook::new(
+            core.store.clone(),
+            core.settings.worker_count(),
+            core.router.rules().iter().map(|r| r.name().clone()),
+        )?);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let (mut workers, senders) = Workers::start(&self.core, &state, &floors, &done_tx)?;
+        let (mut workers, senders) = Workers::start(&self.core, &state, &book, &floors, &done_tx)?;
         drop(done_tx);
         let mut run = Run {
             state,
+            book,
+            ticks: HashMap::new(),
+            ticks_due: Vec::new(),
+            last_event_ms: None,
+            caught_up: false,
+            last_batch_at: Instant::now(),
             group: self.new_group(),
             times: HashMap::new(),
             observer,
@@ -255,8 +278,14 @@ impl Engine {
         let interval = Duration::from_millis(self.core.settings.commit_interval_ms);
         let capacity = senders.len() * self.core.settings.queue.max(1);
         let mut source_open = true;
+        let wall = self.core.options.timers == TimerClock::Wall;
+        let mut tick_at = tokio::time::Instant::now() + WALL_TICK;
         loop {
-            if !source_open && run.in_flight == 0 {
+            if !run.ticks_due.is_empty() && !self.send_ticks(senders, run, &mut shutdown).await? {
+                run.summary.interrupted = true;
+                return Ok(());
+            }
+            if !source_open && run.in_flight == 0 && run.ticks_due.is_empty() {
                 return Ok(());
             }
             let deadline = tokio::time::Instant::from_std(run.group.started + interval);
@@ -283,6 +312,14 @@ impl Engine {
                 }
                 // Commit a group that waits on a slow source, so its events are not redone after a crash.
                 _ = tokio::time::sleep_until(deadline), if pending => self.commit_group(run)?,
+                // The wall clock fires what is due while the source is caught up.
+                _ = tokio::time::sleep_until(tick_at), if wall && source_open => {
+                    tick_at = tokio::time::Instant::now() + WALL_TICK;
+                    if run.caught_up || run.last_batch_at.elapsed() >= WALL_TICK {
+                        let now = bson::DateTime::now().timestamp_millis();
+                        self.queue_ticks(run, senders.len(), now);
+                    }
+                }
                 // Bounded: events in flight, and completed events waiting
                 // behind an unfinished one (they cannot be released yet).
                 batch = source.next_batch(), if source_open && run.in_flight < capacity && run.next_seq - run.released_up_to <= 2 * capacity as u64 => match batch? {
@@ -292,7 +329,15 @@ impl Engine {
                             return Ok(());
                         }
                     }
-                    None => source_open = false,
+                    None => {
+                        source_open = false;
+                        // An event-time clock ends at the last event (or `until`).
+                        if let TimerClock::EventTime { until } = self.core.options.timers
+                            && let Some(up_to) = until.up_to(run.last_event_ms)
+                        {
+                            self.queue_ticks(run, senders.len(), up_to);
+                        }
+                    }
                 },
             }
         }
@@ -312,6 +357,8 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let stream = batch.stream.clone();
         let scope = batch.scope.map(Arc::new);
+        run.caught_up = batch.events.is_empty();
+        run.last_batch_at = Instant::now();
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
             run.observer.bad_line(bad);
@@ -356,12 +403,18 @@ impl Engine {
                     times: (event.cluster_time(), event.wall_time()),
                 },
             );
+            if let Some(time) = event.time() {
+                let ms = time.timestamp_millis();
+                run.last_event_ms = Some(run.last_event_ms.map_or(ms, |last| last.max(ms)));
+            }
             let (_, items) = open[worker].as_mut().expect("a slot was reserved above");
             items.push(WorkItem {
                 seq,
-                event,
-                scope: scope.clone(),
-                stopped: run.stopped.clone(),
+                work: Work::Event {
+                    event,
+                    scope: scope.clone(),
+                    stopped: run.stopped.clone(),
+                },
             });
             if items.len() >= chunk
                 && let Some((permit, items)) = open[worker].take()
@@ -421,9 +474,54 @@ impl Engine {
     ) -> Result<(), EngineError> {
         for (seq, result) in completed.drain(..) {
             run.in_flight -= 1;
-            self.complete_event(seq, result?, run)?;
+            let completion = result?;
+            if let Some((worker, _)) = run.ticks.remove(&seq) {
+                if let Some(up_to) = completion.more_due {
+                    run.ticks_due.push((worker, up_to));
+                }
+                self.release(seq, Slot::Tick(completion), run)?;
+                continue;
+            }
+            self.complete_event(seq, completion, run)?;
         }
         Ok(())
+    }
+
+    /// Queues a tick for every worker that has none in flight or queued.
+    fn queue_ticks(&self, run: &mut Run<'_>, workers: usize, up_to: i64) {
+        for worker in 0..workers {
+            let busy = run.ticks.values().any(|(w, _)| *w == worker)
+                || run.ticks_due.iter().any(|(w, _)| *w == worker);
+            if !busy {
+                run.ticks_due.push((worker, up_to));
+            }
+        }
+    }
+
+    /// Hands the queued ticks to their workers (waiting for queue room, but
+    /// not past a shutdown: then false).
+    async fn send_ticks<F: Future>(
+        &self,
+        senders: &[Queue],
+        run: &mut Run<'_>,
+        shutdown: &mut std::pin::Pin<&mut F>,
+    ) -> Result<bool, EngineError> {
+        for (worker, up_to) in std::mem::take(&mut run.ticks_due) {
+            let permit = tokio::select! {
+                biased;
+                _ = shutdown.as_mut() => return Ok(false),
+                permit = senders[worker].reserve() => permit
+                    .map_err(|_| EngineError::Incomplete("a worker stopped unexpectedly"))?,
+            };
+            let seq = self.take_seq(run);
+            run.ticks.insert(seq, (worker, up_to));
+            run.in_flight += 1;
+            permit.send(vec![WorkItem {
+                seq,
+                work: Work::Tick { up_to },
+            }]);
+        }
+        Ok(true)
     }
 
     fn complete_event(
@@ -455,6 +553,7 @@ impl Engine {
                     }
                     self.apply(origin, completion, run)?
                 }
+                Slot::Tick(completion) => self.apply_completion(completion, run)?,
                 Slot::End(stream, position) => {
                     if let Some(time) = position.cluster_time() {
                         run.stood.insert(stream.clone(), time);

@@ -1,42 +1,67 @@
-//! What a worker does with one event (the threads are in `pool`).
+//! What a worker does with one event, or a tick (the threads are in `pool`).
 //!
-//! A worker routes an event, runs the matching rules' handlers and executes
-//! their effects, then hands back a [`Completion`]: what to commit and what
-//! to report. Nothing is committed here; the run commits completions in
-//! source order once every earlier event is complete.
+//! A worker fires its timers due by the event's time, routes the event, runs
+//! the matching rules' handlers and executes their effects, then hands back
+//! a [`Completion`]: what to commit and what to report. A tick only fires
+//! timers. Nothing is committed here; the run commits completions in source
+//! order once every earlier item is complete.
 
+use super::changes::{self, Change, Home};
 use super::floor::{Floor, Floors, below_floor};
-use super::rule_run::{Prior, RuleEnv, run_rule_guarded};
+use super::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
+use crate::timers::book::TimerBook;
 use bson::Bson;
 use herald_core::{ChangeEvent, Effect, Intent, WatchTarget};
-use herald_script::{CallLimits, Diagnostic};
-use herald_store::DeadLetter;
+use herald_script::{CallLimits, Diagnostic, Rule};
+use herald_store::{DeadLetter, Timer};
 use std::sync::Arc;
 
-/// An event for a worker, with its place in source order.
+/// An item for a worker, with its place in source order.
 pub(crate) struct WorkItem {
     pub(crate) seq: u64,
-    pub(crate) event: Arc<ChangeEvent>,
-    /// What the stream it came from watches (see [`herald_ingest::Batch::scope`]).
-    pub(crate) scope: Option<Arc<WatchTarget>>,
-    /// Targets stopped before it was read, whose rules it does not reach.
-    pub(crate) stopped: Arc<Vec<WatchTarget>>,
+    pub(crate) work: Work,
+}
+
+/// What a worker is handed.
+pub(crate) enum Work {
+    /// An event of the worker's documents.
+    Event {
+        event: Arc<ChangeEvent>,
+        /// What the stream it came from watches (see [`herald_ingest::Batch::scope`]).
+        scope: Option<Arc<WatchTarget>>,
+        /// Targets stopped before it was read, whose rules it does not reach.
+        stopped: Arc<Vec<WatchTarget>>,
+    },
+    /// Fire the worker's timers due by this time (milliseconds).
+    Tick { up_to: i64 },
 }
 
 /// A change to commit.
 pub(crate) enum CommitOp {
-    /// The (rule, event) pair is complete: its ledger fingerprint.
+    /// The (rule, event) pair (or fired timer) is complete: its ledger fingerprint.
     Done(u128),
+    /// A state write in a state scope (a rule's, or a shared one).
     SetState {
-        rule: Arc<str>,
+        owner: Arc<str>,
         key: String,
         value: Bson,
     },
     DelState {
-        rule: Arc<str>,
+        owner: Arc<str>,
         key: String,
+    },
+    SetTimer(Box<Timer>),
+    CancelTimer {
+        rule: Arc<str>,
+        name: String,
+    },
+    /// A fired timer's removal, unless it was set again meanwhile.
+    FireTimer {
+        rule: Arc<str>,
+        name: String,
+        version: u64,
     },
     /// A new dead letter (its id is given when the group commits).
     DeadLetter(Box<DeadLetter>),
@@ -71,119 +96,301 @@ pub(crate) struct Completion {
     pub(crate) state_writes: u64,
     pub(crate) deduplicated: u64,
     pub(crate) dead_lettered: u64,
+    /// Timers fired (their effects are counted in `effects`).
+    pub(crate) timers_fired: u64,
+    /// Timers set (`after`, `at`) by the calls of this item.
+    pub(crate) timers_set: u64,
+    /// A tick stopped at its limit: more of the worker's timers may be due
+    /// by this time (the tick's, resolved), for another tick.
+    pub(crate) more_due: Option<i64>,
 }
 
-/// Routes one event and runs every matching rule on it.
+/// What a worker's calls share besides the engine: the state and timers
+/// they see, their limits, and which worker it is.
+pub(crate) struct Env<'a> {
+    pub(crate) state: &'a Arc<StateView>,
+    pub(crate) book: &'a TimerBook,
+    pub(crate) floors: &'a Floors,
+    pub(crate) limits: &'a CallLimits,
+    pub(crate) worker: usize,
+}
+
+/// The most timers a tick fires; the run sends another for the rest.
+pub(crate) const TIMERS_PER_TICK: usize = 1_000;
+
+/// The most timers fired before one event: beyond it (a timer that keeps
+/// setting itself due at once), the rest wait for the next item.
+const TIMERS_BEFORE_EVENT: usize = 10_000;
+
+/// Handles one item: an event (after the timers due by its time), or a tick.
 pub(crate) async fn process(
     core: &Core,
-    state: &Arc<StateView>,
-    floors: &Floors,
-    limits: &CallLimits,
+    env: &Env<'_>,
     item: &WorkItem,
 ) -> Result<Completion, EngineError> {
-    let (seq, event) = (item.seq, &item.event);
     let mut completion = Completion::default();
-    let token = event.token().as_bytes();
-    let dry_run = core.options.dry_run;
-    // Each distinct masked view of the event is built once, for all rules.
-    let mut views = super::view::Views::new(event);
-    for rule in core.router.candidates(event) {
-        // A stopped target's rules, and events before a rule's floor (done in
-        // an earlier run, or from before the rule was added), are not matches.
-        if item.stopped.contains(&rule.spec().watch) || !takes(floors, rule.name(), event) {
-            continue;
-        }
-        // From a stream, the rule sees (and filters) the event as it asked.
-        let view = match item.scope {
-            Some(_) => views.for_rule(rule),
-            None => Arc::clone(event),
-        };
-        let event = &view;
-        if !rule.accepts_in(event, item.scope.as_deref()) {
-            continue;
-        }
-        completion.matched += 1;
-        let mark = herald_store::ledger::fingerprint(rule.name(), token);
-        if !core.options.from_start && core.store.is_marked(mark) {
-            completion.deduplicated += 1;
-            completion
-                .outcomes
-                .push((rule.name().clone(), Outcome::Deduplicated));
-            continue;
-        }
-        match run_rule_guarded(
-            core,
-            rule,
+    match &item.work {
+        Work::Event {
             event,
-            RuleEnv { state, limits },
-            &mut completion,
-            Prior::NONE,
-        )
-        .await
-        {
-            Ok(state_changes) => {
-                completion
-                    .outcomes
-                    .push((rule.name().clone(), Outcome::Succeeded));
-                // A dry run keeps state in memory only, so later events still see it.
-                for (key, value) in state_changes
-                    .into_iter()
-                    .filter_map(Intent::into_state_write)
-                {
-                    completion.state_writes += 1;
-                    state.write(seq, rule.name(), &key, value.clone());
-                    if !dry_run {
-                        completion.ops.push(match value {
-                            Some(value) => CommitOp::SetState {
-                                rule: rule.name().clone(),
-                                key,
-                                value,
-                            },
-                            None => CommitOp::DelState {
-                                rule: rule.name().clone(),
-                                key,
-                            },
-                        });
-                    }
+            scope,
+            stopped,
+        } => {
+            if let Some(time) = event.time() {
+                let up_to = time.timestamp_millis();
+                let more = fire_due(
+                    core,
+                    env,
+                    item.seq,
+                    up_to,
+                    TIMERS_BEFORE_EVENT,
+                    &mut completion,
+                )
+                .await?;
+                if more {
+                    tracing::warn!(
+                        limit = TIMERS_BEFORE_EVENT,
+                        "timers keep coming due before one event (does an on_timer set a timer due at once, every time?); the rest fire later"
+                    );
                 }
             }
-            // A dry run writes no dead letter, but counts the failure as a
-            // real run would (the handler's diagnostic is already reported).
-            Err(_) if dry_run => {
-                completion.dead_lettered += 1;
-                completion
-                    .outcomes
-                    .push((rule.name().clone(), Outcome::Failed));
-            }
-            Err(failure) => {
-                let now = bson::DateTime::now();
-                completion
-                    .outcomes
-                    .push((rule.name().clone(), Outcome::Failed));
-                completion.dead_lettered += 1;
-                completion
-                    .ops
-                    .push(CommitOp::DeadLetter(Box::new(DeadLetter {
-                        // Numbered when its group commits.
-                        id: 0,
-                        rule: rule.name().to_string(),
-                        token: token.to_vec(),
-                        event: event.raw().to_owned(),
-                        error: failure.message,
-                        attempts: failure.attempts,
-                        keys: herald_store::KeyScheme::EffectsOnly,
-                        done: failure.done,
-                        first_at: now,
-                        at: now,
-                    })));
-            }
+            handle_event(
+                core,
+                env,
+                item.seq,
+                event,
+                scope.as_deref(),
+                stopped,
+                &mut completion,
+            )
+            .await?;
         }
-        if !dry_run {
-            // Done either way: completed, or owned by the dead-letter queue.
-            completion.ops.push(CommitOp::Done(mark));
+        Work::Tick { up_to } => {
+            let up_to = match *up_to {
+                crate::timers::ALL => match env.book.latest_due_of(env.worker)? {
+                    Some(latest) => latest,
+                    None => return Ok(completion),
+                },
+                up_to => up_to,
+            };
+            let more =
+                fire_due(core, env, item.seq, up_to, TIMERS_PER_TICK, &mut completion).await?;
+            completion.more_due = more.then_some(up_to);
         }
     }
     Ok(completion)
+}
+
+/// Fires the worker's timers due by `up_to`, earliest first, at most
+/// `limit`; true if it stopped at the limit.
+async fn fire_due(
+    core: &Core,
+    env: &Env<'_>,
+    seq: u64,
+    up_to: i64,
+    limit: usize,
+    completion: &mut Completion,
+) -> Result<bool, EngineError> {
+    let mut fired = 0;
+    while fired < limit {
+        let due = env.book.due(env.worker, up_to, (limit - fired).min(256))?;
+        if due.is_empty() {
+            return Ok(false);
+        }
+        for timer in due {
+            fire(core, env, seq, timer, completion).await;
+            fired += 1;
+        }
+    }
+    Ok(true)
+}
+
+/// Fires one timer: its rule's `on_timer`, its effects, its changes. Its
+/// removal and ledger mark commit with the item, so it fires once.
+async fn fire(core: &Core, env: &Env<'_>, seq: u64, timer: Timer, completion: &mut Completion) {
+    let Some(rule) = core.router.rule(&timer.rule) else {
+        return; // the book hands out only the timers of loaded rules
+    };
+    let dry_run = core.options.dry_run;
+    env.book
+        .write(seq, (rule.name().clone(), timer.name.clone()), None);
+    completion.timers_fired += 1;
+    if !dry_run {
+        completion.ops.push(CommitOp::FireTimer {
+            rule: rule.name().clone(),
+            name: timer.name.clone(),
+            version: timer.version,
+        });
+    }
+    let token = crate::timers::timer_token(&timer.name, timer.due_ms);
+    let call = crate::timers::call_of(&timer);
+    let home = Home::of_timer(&timer);
+    let letter = || crate::timers::dead_letter_event(&timer);
+    run_and_record(
+        core,
+        env,
+        seq,
+        rule,
+        Call::Timer(&call, &token),
+        &home,
+        letter,
+        completion,
+    )
+    .await;
+}
+
+/// Runs one rule for one call unless the ledger has it done, and records
+/// what to commit: its changes, or its dead letter, and its ledger mark.
+#[allow(clippy::too_many_arguments)]
+async fn run_and_record(
+    core: &Core,
+    env: &Env<'_>,
+    seq: u64,
+    rule: &Rule,
+    call: Call<'_>,
+    home: &Home,
+    letter_event: impl FnOnce() -> bson::RawDocumentBuf,
+    completion: &mut Completion,
+) {
+    let dry_run = core.options.dry_run;
+    let token = call.token().as_bytes();
+    let mark = herald_store::ledger::fingerprint(rule.name(), token);
+    if !core.options.from_start && core.store.is_marked(mark) {
+        completion.deduplicated += 1;
+        completion
+            .outcomes
+            .push((rule.name().clone(), Outcome::Deduplicated));
+        return;
+    }
+    let rule_env = RuleEnv {
+        state: env.state,
+        limits: env.limits,
+    };
+    match run_rule_guarded(core, rule, call, rule_env, completion, Prior::NONE).await {
+        Ok(intents) => {
+            completion
+                .outcomes
+                .push((rule.name().clone(), Outcome::Succeeded));
+            // A dry run keeps state and timers in memory only, so later calls still see them.
+            for change in changes::of_call(rule, call, home, intents) {
+                record_change(env, seq, change, dry_run, completion);
+            }
+        }
+        // A dry run writes no dead letter, but counts the failure as a
+        // real run would (the handler's diagnostic is already reported).
+        Err(_) if dry_run => {
+            completion.dead_lettered += 1;
+            completion
+                .outcomes
+                .push((rule.name().clone(), Outcome::Failed));
+        }
+        Err(failure) => {
+            let now = bson::DateTime::now();
+            completion
+                .outcomes
+                .push((rule.name().clone(), Outcome::Failed));
+            completion.dead_lettered += 1;
+            completion
+                .ops
+                .push(CommitOp::DeadLetter(Box::new(DeadLetter {
+                    // Numbered when its group commits.
+                    id: 0,
+                    rule: rule.name().to_string(),
+                    token: token.to_vec(),
+                    event: letter_event(),
+                    error: failure.message,
+                    attempts: failure.attempts,
+                    keys: herald_store::KeyScheme::EffectsOnly,
+                    done: failure.done,
+                    first_at: now,
+                    at: now,
+                })));
+        }
+    }
+    if !dry_run {
+        // Done either way: completed, or owned by the dead-letter queue.
+        completion.ops.push(CommitOp::Done(mark));
+    }
+}
+
+/// Makes a change visible to later calls, and (unless a dry run) an op to commit.
+fn record_change(
+    env: &Env<'_>,
+    seq: u64,
+    change: Change,
+    dry_run: bool,
+    completion: &mut Completion,
+) {
+    match change {
+        Change::State { owner, key, value } => {
+            completion.state_writes += 1;
+            env.state.write(seq, &owner, &key, value.clone());
+            if !dry_run {
+                completion.ops.push(match value {
+                    Some(value) => CommitOp::SetState { owner, key, value },
+                    None => CommitOp::DelState { owner, key },
+                });
+            }
+        }
+        Change::Timer { id, set } => {
+            if set.is_some() {
+                completion.timers_set += 1;
+            }
+            env.book.write(seq, id.clone(), set.clone());
+            if !dry_run {
+                completion.ops.push(match set {
+                    Some(timer) => CommitOp::SetTimer(Box::new(timer)),
+                    None => CommitOp::CancelTimer {
+                        rule: id.0,
+                        name: id.1,
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// Routes one event and runs every matching rule on it.
+async fn handle_event(
+    core: &Core,
+    env: &Env<'_>,
+    seq: u64,
+    event: &Arc<ChangeEvent>,
+    scope: Option<&WatchTarget>,
+    stopped: &[WatchTarget],
+    completion: &mut Completion,
+) -> Result<(), EngineError> {
+    // Each distinct masked view of the event is built once, for all rules.
+    let mut views = super::view::Views::new(event);
+    let home = Home::of_event(event);
+    for rule in core.router.candidates(event) {
+        // A stopped target's rules, and events before a rule's floor (done in
+        // an earlier run, or from before the rule was added), are not matches.
+        if stopped.contains(&rule.spec().watch) || !takes(env.floors, rule.name(), event) {
+            continue;
+        }
+        // From a stream, the rule sees (and filters) the event as it asked.
+        let view = match scope {
+            Some(_) => views.for_rule(rule),
+            None => Arc::clone(event),
+        };
+        if !rule.accepts_in(&view, scope) {
+            continue;
+        }
+        completion.matched += 1;
+        let letter = || view.raw().to_owned();
+        run_and_record(
+            core,
+            env,
+            seq,
+            rule,
+            Call::Event(&view),
+            &home,
+            letter,
+            completion,
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// Whether `rule` takes `event` as far as its floor goes: a change at or

@@ -225,9 +225,9 @@ fn upsert_doc_with_a_filter_takes_idempotent_updates_only() {
 
 #[test]
 fn rules_naming_one_state_scope_share_it() {
-    let shared = load(&format!(
-        "const RULE = #{{ watch: \"shop.orders\", state: \"orders\" }};\nfn handle(event) {{ notify(\"ops\", #{{ seen: get_state(\"k\") }}); }}"
-    ))
+    let shared = load(
+        "const RULE = #{ watch: \"shop.orders\", state: \"orders\" };\nfn handle(event) { notify(\"ops\", #{ seen: get_state(\"k\") }); }",
+    )
     .unwrap();
     let own = load(&format!("{HEAD}fn handle(event) {{}}")).unwrap();
     assert_eq!(shared.state_owner().as_ref(), "@orders");

@@ -34,6 +34,37 @@ impl Store {
             .map(|value| self.decode_timer(&value?))
     }
 
+    /// The timers due after `after_ms`, earliest first, read as they are iterated.
+    ///
+    /// ```
+    /// # let store = herald_store::Store::temporary()?;
+    /// assert!(store.timers_after(0).next().is_none());
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn timers_after(
+        &self,
+        after_ms: i64,
+    ) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
+        self.tree
+            .range(keys::timers_due_after(after_ms))
+            .values()
+            .map(|value| self.decode_timer(&value?))
+    }
+
+    /// The due time of the latest timer, if there is any.
+    ///
+    /// ```
+    /// # let store = herald_store::Store::temporary()?;
+    /// assert_eq!(store.latest_timer_due()?, None);
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn latest_timer_due(&self) -> Result<Option<i64>, StoreError> {
+        match self.tree.scan_prefix([keys::TIMER_DUE]).next_back() {
+            Some(entry) => Ok(Some(self.decode_timer(&entry?.1)?.due_ms)),
+            None => Ok(None),
+        }
+    }
+
     /// Every timer, in (due, rule, name) order, read as they are iterated.
     pub fn timers(&self) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
         self.tree
