@@ -49,12 +49,16 @@ fn dry_run_prints_one_json_line_per_intent() {
         for field in ["rule", "token", "kind", "idempotency_key", "args"] {
             assert!(line.get(field).is_some(), "{field} missing in {line}");
         }
-        assert!(line["token"]["_data"].is_string(), "{line}");
+        // An event's resume token, or a fired timer's `{timer, due}`.
+        assert!(
+            line["token"]["_data"].is_string() || line["token"]["timer"].is_string(),
+            "{line}"
+        );
         assert!(line["args"].is_object(), "{line}");
         // Effects carry a key each; log and state changes are not effects and carry none.
         let effect = matches!(
             line["kind"].as_str(),
-            Some("notify" | "webhook" | "insert_doc")
+            Some("notify" | "webhook" | "insert_doc" | "upsert_doc")
         );
         match line["idempotency_key"].as_str() {
             Some(key) => assert!(effect && keys.insert(key.to_owned()), "{line}"),

@@ -10,6 +10,7 @@ mod config;
 mod crash;
 mod dlq;
 mod dlq_retry;
+mod escalation;
 mod exits;
 mod json_logs;
 mod keys;

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes events.jsonl: a deterministic expense-approval history as MongoDB 7.0
 change events on finance.expenses (fullDocument: updateLookup), in canonical
-Extended JSON where types matter (dates, ObjectIds, decimals, timestamps).
+Extended JSON where types matter (dates, ObjectIds, decimals, timestamps). It
+spans four days, with a 60-hour lull before the end, so expenses left pending
+are escalated after 48 hours.
 
     python3 examples/approvals/generate_events.py > examples/approvals/events.jsonl
 """
@@ -169,6 +171,14 @@ for n in range(110):
                 emit_delete(d)
             pending.remove(m)
     pending.append(n)
+
+# A long weekend: nobody decides for 60 hours, so expenses still pending reach their
+# 48-hour escalation (expense_approval's timers fire before the late decisions).
+clock["t"] += 60 * 3600
+for m in list(pending):
+    d = docs[m]
+    if d["status"] == "pending_approval":
+        emit_update(d, {"status": "approved", "decidedBy": d["approver"], "decidedAt": NOW})
 
 # End of the quarter: the collection is dropped (archived elsewhere), which invalidates the stream.
 t, i = tick()

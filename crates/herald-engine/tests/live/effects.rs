@@ -164,3 +164,55 @@ async fn upsert_doc_keeps_one_document_per_id() {
     );
     assert_eq!(copy.count_documents(doc! {}).await.unwrap(), 1);
 }
+
+/// `upsert_doc(ns, filter, update)`: operators update the document the
+/// filter selects (inserting it first), a replacement replaces it, and doing
+/// either again leaves the same document.
+#[tokio::test]
+async fn upsert_doc_with_a_filter_updates_or_inserts_and_repeats_change_nothing() {
+    use herald_engine::effects::Channel;
+    let t = Target::any("upsert_where").await;
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    let totals = client
+        .database(&t.ns("d"))
+        .collection::<bson::Document>("totals");
+    let ns: herald_core::Namespace = t.ns("d.totals").parse().unwrap();
+    let channel = herald_engine::effects::DocWriteChannel::new(client.clone());
+    let effect = |n: u32, filter, update| {
+        herald_core::Effect::new(
+            "totals".into(),
+            herald_core::ResumeToken::new(bson::RawBson::String(format!("t{n}"))),
+            0,
+            herald_core::Intent::UpsertWhere {
+                ns: ns.clone(),
+                filter,
+                update,
+            },
+        )
+    };
+    let first = effect(
+        1,
+        doc! {"_id": "day"},
+        doc! {"$set": {"last": 5}, "$max": {"top": 5}, "$addToSet": {"seen": 5}},
+    );
+    let second = effect(
+        2,
+        doc! {"_id": "day"},
+        doc! {"$max": {"top": 3}, "$addToSet": {"seen": 3}},
+    );
+    for e in [&first, &first, &second, &second] {
+        assert_eq!(channel.send(e).await, Ok(()));
+    }
+    assert_eq!(
+        totals.find_one(doc! {}).await.unwrap(),
+        Some(doc! {"_id": "day", "last": 5, "top": 5, "seen": [5, 3]})
+    );
+    let replace = effect(3, doc! {"_id": "day"}, doc! {"top": 9});
+    assert_eq!(channel.send(&replace).await, Ok(()));
+    assert_eq!(channel.send(&replace).await, Ok(()));
+    assert_eq!(
+        totals.find_one(doc! {}).await.unwrap(),
+        Some(doc! {"_id": "day", "top": 9})
+    );
+    assert_eq!(totals.count_documents(doc! {}).await.unwrap(), 1);
+}

@@ -12,4 +12,5 @@ mod snapshots;
 mod stops;
 mod streams;
 mod takeover;
+mod timers;
 mod views;
