@@ -106,7 +106,7 @@ fn pending_expenses_are_escalated_after_48_hours_of_event_time() {
         let due = millis(&line["token"]["due"]);
         assert_eq!(due, submitted[id].0 + HOURS_48);
         // In event time: after the notice that set it, before its late decision.
-        let position = |want: &dyn Fn(&Value) -> bool| lines.iter().position(|l| want(l));
+        let position = |want: &dyn Fn(&Value) -> bool| lines.iter().position(want);
         let escalation = position(&|l| l == *line).unwrap();
         let notice = position(&|l| {
             l["rule"] == "expense_approval"
