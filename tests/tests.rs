@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod config;
 mod crash;
+mod crash_timers;
 mod dlq;
 mod dlq_retry;
 mod escalation;
