@@ -32,6 +32,31 @@ pub fn run(args: RunArgs) -> Outcome {
     live(setup, mode)
 }
 
+/// A backfill keeps its timers in its own store, where `herald run` does not
+/// fire them: say how many are left there.
+fn warn_pending_timers(rule: &str, engine: &herald_engine::Engine) -> Outcome {
+    let pending: u64 = engine
+        .store()
+        .timer_stats()
+        .map_err(|e| Failure::Runtime(e.into()))?
+        .iter()
+        .map(|s| s.pending)
+        .sum();
+    if pending > 0 {
+        let store = engine
+            .store()
+            .path()
+            .map_or_else(|| "its store".to_owned(), |p| p.display().to_string());
+        say::warn(
+            format!(
+                "the backfill of {rule} left {pending} timer(s) pending in {store}: they fire only while a backfill runs there (herald timers list --store {store})"
+            ),
+            json!({ "rule": rule, "pending_timers": pending, "store": store }),
+        );
+    }
+    Ok(())
+}
+
 /// Reads MongoDB as `mode` says, through the engine, until done or a signal.
 pub fn live(setup: Setup, mode: Mode) -> Outcome {
     let uri = setup.config.mongodb.resolved_uri().ok_or_else(|| {
@@ -107,16 +132,20 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         };
         say::info(
             format!(
-                "{done}: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} stream retries, {} gaps",
-                summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.state_writes, summary.stream_retries, summary.gaps
+                "{done}: {} events, {} matched, {} effects, {} deduplicated, {} dead-lettered, {} state writes, {} timers set, {} timers fired, {} stream retries, {} gaps",
+                summary.events, summary.matched, summary.effects, summary.deduplicated, summary.dead_lettered, summary.state_writes, summary.timers_set, summary.timers_fired, summary.stream_retries, summary.gaps
             ),
             json!({
                 "events": summary.events, "matched": summary.matched, "effects": summary.effects,
                 "deduplicated": summary.deduplicated, "dead_lettered": summary.dead_lettered,
                 "state_writes": summary.state_writes, "stream_retries": summary.stream_retries,
-                "gaps": summary.gaps,
+                "gaps": summary.gaps, "timers_set": summary.timers_set,
+                "timers_fired": summary.timers_fired,
             }),
         );
+        if let Mode::Backfill(rule, _) = &mode {
+            warn_pending_timers(rule.name(), &engine)?;
+        }
         if summary.streams_failed > 0 {
             return Err(Failure::Runtime(anyhow!(
                 "{} change stream(s) stopped with an error:\n  {}",

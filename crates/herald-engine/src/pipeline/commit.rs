@@ -49,6 +49,8 @@ impl Engine {
         completion: Completion,
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
+        // Fired timers count toward the group's size, as events do.
+        run.group.events += completion.timers_fired as usize;
         let summary = &mut run.summary;
         summary.matched += completion.matched;
         summary.effects += completion.effects;

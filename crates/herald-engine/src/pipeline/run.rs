@@ -324,9 +324,17 @@ impl Engine {
                 // behind an unfinished one (they cannot be released yet).
                 batch = source.next_batch(), if source_open && run.in_flight < capacity && run.next_seq - run.released_up_to <= 2 * capacity as u64 => match batch? {
                     Some(batch) => {
+                        let was_caught_up = run.caught_up;
                         if !self.dispatch(batch, senders, run, &mut shutdown).await? {
                             run.summary.interrupted = true;
                             return Ok(());
+                        }
+                        // Caught up (at start, or after a burst): what is due fires now,
+                        // not at the next tick.
+                        if wall && run.caught_up && !was_caught_up {
+                            let now = bson::DateTime::now().timestamp_millis();
+                            self.queue_ticks(run, senders.len(), now);
+                            tick_at = tokio::time::Instant::now() + WALL_TICK;
                         }
                     }
                     None => {
