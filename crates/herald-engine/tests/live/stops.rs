@@ -118,7 +118,10 @@ async fn a_target_stopped_by_an_error_resumes_where_it_stopped() {
         .wait_for("insert 4", |_| ids_of(&recorder, "a").contains(&4))
         .await;
     resumed.stop().await.unwrap();
-    assert_eq!(ids_of(&recorder, "a"), [1, 2, 3, 4]);
+    // Each once; 2, 3 and 4 (other documents) may run in parallel.
+    let mut ids = ids_of(&recorder, "a");
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3, 4]);
 }
 
 /// Resuming a target that is not stopped is refused: its rules keep their
