@@ -19,4 +19,5 @@ mod rule_tests;
 mod sandbox;
 mod secrets;
 mod snapshots;
+mod timers_cli;
 mod webhooks;
