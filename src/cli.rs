@@ -34,12 +34,14 @@ pub enum Command {
     Test(TestArgs),
     /// Run the rules on live MongoDB change streams until SIGINT/SIGTERM.
     Run(RunArgs),
-    /// Show each stream's checkpoint and lag, per-rule counts, gaps and the dead-letter queue.
+    /// Show each stream's checkpoint and lag, per-rule counts, pending timers, gaps and the dead-letter queue.
     Status(StatusArgs),
     /// Work the dead-letter queue: list, show, retry or drop entries.
     Dlq(DlqArgs),
     /// Watch targets stopped by policy or error: resume one.
     Streams(StreamsArgs),
+    /// The rules' pending timers: list them, cancel one, or cancel all of a rule's.
+    Timers(TimersArgs),
     /// Run one rule over the documents its collection holds now, once (resumable).
     Backfill(BackfillArgs),
     /// Measure herald against its targets and the plain change-stream loops.
@@ -161,6 +163,47 @@ pub enum StreamsCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `herald timers`.
+#[derive(Debug, Args)]
+pub struct TimersArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: TimersCommand,
+}
+
+/// What to do with pending timers.
+#[derive(Debug, Subcommand)]
+pub enum TimersCommand {
+    /// One line per pending timer, soonest first: due time, rule, name, set
+    /// time, document (namespace and key) and payload.
+    List {
+        /// Only this rule's timers.
+        #[arg(long)]
+        rule: Option<String>,
+        /// JSON Lines: one object per timer (see README, "The command line").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a pending timer (as the rule's `cancel_timer(NAME)` would), or
+    /// with `--all` every timer of the rule.
+    Cancel(TimerSelection),
+}
+
+/// Which timers `herald timers cancel` cancels: one by name, or all of a rule's.
+#[derive(Debug, Args)]
+pub struct TimerSelection {
+    /// The rule that set the timer (its name: `id` in its `RULE`, else its
+    /// file name without `.rhai`).
+    pub rule: String,
+    /// The timer's name, as the rule gave it to `after`/`at`.
+    #[arg(required_unless_present = "all")]
+    pub name: Option<String>,
+    /// Every pending timer of the rule.
+    #[arg(long, conflicts_with = "name")]
+    pub all: bool,
 }
 
 /// What to do with the dead-letter queue.

@@ -40,6 +40,27 @@ pub fn store_is_bad_input(error: &herald_store::StoreError) -> bool {
     error.is_bad_input()
 }
 
+/// A store that opened but then failed, reading or committing: a record that
+/// cannot be decoded is bad input (2); I/O is a runtime failure (1). Either
+/// names the store it is in.
+pub fn store_failure(dir: &std::path::Path, error: herald_store::StoreError) -> Failure {
+    use herald_store::StoreError;
+    let bad = store_is_bad_input(&error);
+    // The errors of a store on disk name it already; the others are named here.
+    let named = !matches!(error, StoreError::BadValue { .. } | StoreError::Sled(_));
+    let error = anyhow::Error::from(error);
+    let error = if named {
+        error
+    } else {
+        error.context(format!("the store at {}", dir.display()))
+    };
+    if bad {
+        Failure::BadInput(error)
+    } else {
+        Failure::Runtime(error)
+    }
+}
+
 /// How an error that stopped a run maps to an exit code: a store that could
 /// not commit, a source that failed or a worker that died is a runtime
 /// failure (1); a stored value or position that cannot be read, or a bad

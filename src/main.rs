@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod dlq;
 mod exit;
+mod lines;
 mod logging;
 mod progress;
 mod replay;
@@ -19,6 +20,8 @@ mod setup;
 mod status;
 mod streams;
 mod test;
+mod time;
+mod timers;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         cli::Command::Status(args) => status::run(args),
         cli::Command::Dlq(args) => dlq::run(args),
         cli::Command::Streams(args) => streams::run(args),
+        cli::Command::Timers(args) => timers::run(args),
         cli::Command::Backfill(args) => backfill::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::BenchCase(args) => bench::replay::run_case(args),

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The rules directory when neither a flag, the environment nor the config names one.
 pub const DEFAULT_RULES: &str = "rules";
 
-/// The store directory of `run`, `status` and `dlq` when nothing names one.
+/// The store directory of `run`, `status`, `dlq`, `streams` and `timers` when nothing names one.
 pub const DEFAULT_STORE: &str = "data/herald";
 
 /// The configuration file used when none is named and it exists.

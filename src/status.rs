@@ -1,14 +1,10 @@
-//! `herald status`: where each stream stands, how far behind, what was lost.
+//! `herald status`: where each stream stands, how far behind, what was lost,
+//! and what is still to come (pending timers).
 
 use crate::cli::StatusArgs;
-use crate::exit::{Failure, Outcome};
+use crate::exit::{Outcome, store_failure as read_failure};
 use crate::setup::{Setup, StoreDefault};
-
-fn time(ms: i64) -> String {
-    bson::DateTime::from_millis(ms)
-        .try_to_rfc3339_string()
-        .unwrap_or_else(|_| ms.to_string())
-}
+use crate::time::rfc3339 as time;
 
 /// The time a checkpoint stands at, in milliseconds since the epoch: the
 /// cluster time in its resume token (which a quiet stream's
@@ -19,18 +15,6 @@ fn checkpoint_time_ms(c: &herald_store::Checkpoint) -> Option<i64> {
         .cluster_time()
         .map(|t| i64::from(t.time) * 1000)
         .or(c.wall_time_ms)
-}
-
-/// A store that opened but cannot be read: a record that cannot be decoded
-/// is bad input (2), named with the store it is in; I/O is a runtime failure (1).
-fn read_failure(dir: &std::path::Path, error: herald_store::StoreError) -> Failure {
-    let bad = crate::exit::store_is_bad_input(&error);
-    let error = anyhow::Error::from(error).context(format!("the store at {}", dir.display()));
-    if bad {
-        Failure::BadInput(error)
-    } else {
-        Failure::Runtime(error)
-    }
 }
 
 /// Runs the command.
@@ -137,6 +121,7 @@ pub fn run(args: StatusArgs) -> Outcome {
             counts.matched, counts.succeeded, counts.failed, counts.deduplicated
         );
     }
+    timers(&store).map_err(|e| read_failure(dir, e))?;
     let gaps = store.gaps().map_err(|e| read_failure(dir, e))?;
     for gap in &gaps {
         let last = gap.last.as_deref().unwrap_or("its start");
@@ -148,6 +133,28 @@ pub fn run(args: StatusArgs) -> Outcome {
         );
     }
     println!("{} gap(s), {} dead letter(s)", gaps.len(), letters.len());
+    Ok(())
+}
+
+/// The timers section: per rule, how many are pending and when the next is
+/// due. Counted from the store's index by name, so a million timers cost no
+/// decoding of their records.
+fn timers(store: &herald_store::Store) -> Result<(), herald_store::StoreError> {
+    let stats = store.timer_stats()?;
+    if stats.is_empty() {
+        println!("no pending timers");
+        return Ok(());
+    }
+    let pending: u64 = stats.iter().map(|s| s.pending).sum();
+    println!("timers: {pending} pending (`herald timers list` lists them)");
+    for s in &stats {
+        println!(
+            "  rule {}: {} pending, the next due at {}",
+            s.rule,
+            s.pending,
+            time(s.next_due_ms)
+        );
+    }
     Ok(())
 }
 

@@ -21,4 +21,5 @@ mod rule_tests;
 mod sandbox;
 mod secrets;
 mod snapshots;
+mod timers_cli;
 mod webhooks;
