@@ -92,7 +92,7 @@ impl Until {
 ///
 /// ```
 /// let token = herald_engine::timers::timer_token("escalate:7", 1_700_000_000_000);
-/// assert_eq!(token.to_string(), r#"{"timer":"escalate:7","due":{"$date":{"$numberLong":"1700000000000"}}}"#);
+/// assert_eq!(token.to_string(), r#"{"timer":"escalate:7","due":{"$date":"2023-11-14T22:13:20Z"}}"#);
 /// ```
 pub fn timer_token(name: &str, due_ms: i64) -> ResumeToken {
     ResumeToken::new(RawBson::Document(
