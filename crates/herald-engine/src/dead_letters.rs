@@ -53,7 +53,7 @@ impl Engine {
         let timer_call = timer.as_ref().map(crate::timers::call_of);
         let timer_token = timer
             .as_ref()
-            .map(|t| crate::timers::timer_token(&t.name, t.due_ms));
+            .map(|t| crate::timers::timer_token(&t.name, t.due_ms, t.version));
         let (call, home) = match (&event, &timer, &timer_call, &timer_token) {
             (Some(event), ..) => (Call::Event(event), Home::of_event(event)),
             (None, Some(timer), Some(call), Some(token)) => {

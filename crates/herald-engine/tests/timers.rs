@@ -7,7 +7,7 @@ mod support;
 use bson::{DateTime, doc};
 use herald_core::{Effect, IdempotencyKey};
 use herald_engine::effects::{BoxFuture, Channel, EffectError};
-use herald_engine::timers::{TimerClock, Until, timer_token};
+use herald_engine::timers::{TimerClock, Until, timer_token, timer_version};
 use herald_engine::{Config, Engine, Quiet, RunOptions, RunSummary};
 use herald_ingest::FileSource;
 use herald_store::Store;
@@ -107,8 +107,24 @@ async fn replay(engine: &Engine, events: &Path) -> RunSummary {
         .unwrap()
 }
 
-fn key(rule: &str, name: &str, due: i64, index: u32) -> String {
-    IdempotencyKey::derive(rule, &timer_token(name, due), index).to_string()
+/// The resume token of [`line`]`(op, id, at)`.
+fn token_of(op: &str, id: i64, at: i64) -> herald_core::ResumeToken {
+    let data = format!("{op}{id:04}{}", at / 1000);
+    herald_core::ResumeToken::new(bson::RawBson::Document(bson::rawdoc! { "_data": data }))
+}
+
+/// The token of the timer `name` due at `due`, set (as its first) by the event `setter`.
+fn fired_token(
+    name: &str,
+    due: i64,
+    setter: &herald_core::ResumeToken,
+) -> herald_core::ResumeToken {
+    timer_token(name, due, timer_version("esc", setter, 0))
+}
+
+/// The key of effect 0 of rule `esc`'s timer `name`, set by the event `setter`.
+fn key(name: &str, due: i64, setter: &herald_core::ResumeToken) -> String {
+    IdempotencyKey::derive("esc", &fired_token(name, due, setter), 0).to_string()
 }
 
 /// Order 1 waits 48 hours and is escalated before the first event after
@@ -140,7 +156,7 @@ async fn timers_fire_in_event_time_and_pending_ones_wait_for_the_next_run() {
         vec![(
             "esc".to_owned(),
             doc! { "id": 1, "due": DateTime::from_millis(T0 + 48 * HOUR), "set_at": DateTime::from_millis(T0) },
-            key("esc", "esc:1", T0 + 48 * HOUR, 0),
+            key("esc:1", T0 + 48 * HOUR, &token_of("insert", 1, T0)),
         )]
     );
     assert_eq!(
@@ -170,7 +186,14 @@ async fn timers_fire_in_event_time_and_pending_ones_wait_for_the_next_run() {
             .into_iter()
             .map(|(_, a, k)| (a.get_i32("id").unwrap(), k))
             .collect::<Vec<_>>(),
-        vec![(3, key("esc", "esc:3", T0 + 97 * HOUR, 0))]
+        vec![(
+            3,
+            key(
+                "esc:3",
+                T0 + 97 * HOUR,
+                &token_of("insert", 3, T0 + 49 * HOUR)
+            )
+        )]
     );
     assert_eq!((second.events, second.timers_fired), (0, 1));
     assert_eq!(store.timers().count(), 0);
@@ -222,10 +245,11 @@ async fn a_timer_set_again_fires_once_at_its_new_time_and_until_stops_where_it_s
 }
 
 /// A dry run fires timers in memory, prints their intents like any other,
-/// and leaves the store without them. (With one worker, every timer shares
-/// it with every event, so a timer due before an event fires before it.)
+/// and leaves the store without them. Where a timer fires depends on the
+/// documents' partitions, not on the worker count: the output is the same
+/// with one worker or three.
 #[tokio::test]
-async fn a_dry_run_simulates_timers_and_stores_none() {
+async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_none() {
     struct Lines(Vec<String>);
     impl herald_engine::Observer for Lines {
         fn dry_run(&mut self, effect: &Effect) {
@@ -252,39 +276,60 @@ async fn a_dry_run_simulates_timers_and_stores_none() {
     let dir = tempfile::tempdir().unwrap();
     write_rule(dir.path(), "esc", ESCALATE);
     let events = dir.path().join("events.jsonl");
-    std::fs::write(
-        &events,
-        [line("insert", 1, T0), line("insert", 2, T0 + 50 * HOUR)].join("\n"),
-    )
-    .unwrap();
+    // Documents 1 to 6 at T0, then each again 50 hours later: every timer
+    // is due before its own document's second event.
+    let lines: Vec<String> = (1..=6)
+        .map(|id| line("insert", id, T0))
+        .chain((1..=6).map(|id| line("update", id, T0 + 50 * HOUR)))
+        .collect();
+    std::fs::write(&events, lines.join("\n")).unwrap();
     let store = Store::temporary().unwrap();
     let sent = Sent::default();
     let options = RunOptions {
         dry_run: true,
         ..event_time(Until::LastEvent)
     };
-    let mut lines = Lines(Vec::new());
-    let summary = engine_with(dir.path(), &store, &sent, options, 1)
-        .run(
-            FileSource::open(&events).unwrap(),
-            &mut lines,
-            std::future::pending::<()>(),
-        )
-        .await
-        .unwrap();
-    let token = timer_token("esc:1", T0 + 48 * HOUR);
-    assert_eq!(
-        lines.0,
-        vec![
-            "set_timer esc:1".to_owned(),
-            format!("notify {token} {}", key("esc", "esc:1", T0 + 48 * HOUR, 0)),
-            "set_timer esc:2".to_owned(),
-        ]
-    );
-    assert_eq!(
-        (summary.timers_set, summary.timers_fired, summary.effects),
-        (2, 1, 1)
-    );
+    let mut outputs = Vec::new();
+    for workers in [1, 3] {
+        let mut lines = Lines(Vec::new());
+        let summary = engine_with(dir.path(), &store, &sent, options, workers)
+            .run(
+                FileSource::open(&events).unwrap(),
+                &mut lines,
+                std::future::pending::<()>(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.timers_set, summary.timers_fired, summary.effects),
+            (6, 6, 6)
+        );
+        outputs.push(lines.0);
+    }
+    assert_eq!(outputs[0], outputs[1], "the same with 1 and 3 workers");
+    // Each document's escalation comes after its own set and before its own update's cancel.
+    for id in 1..=6 {
+        let setter = token_of("insert", id, T0);
+        let fired = format!(
+            "notify {} {}",
+            fired_token(&format!("esc:{id}"), T0 + 48 * HOUR, &setter),
+            key(&format!("esc:{id}"), T0 + 48 * HOUR, &setter)
+        );
+        let at = |line: &str| outputs[0].iter().position(|l| l == line).unwrap();
+        assert!(
+            at(&format!("set_timer esc:{id}")) < at(&fired),
+            "{:#?}",
+            outputs[0]
+        );
+        let cancels: Vec<usize> = outputs[0]
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| *l == &format!("cancel_timer esc:{id}"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(cancels.len(), 1);
+        assert!(at(&fired) < cancels[0], "{:#?}", outputs[0]);
+    }
     assert!(sent.take().is_empty(), "a dry run executes nothing");
     assert_eq!(store.timers().count(), 0, "a dry run stores no timer");
 }
@@ -410,7 +455,7 @@ async fn a_failing_timer_is_dead_lettered_and_retried_with_its_key() {
     let letter = store.dead_letters().next().unwrap().unwrap();
     assert_eq!(
         letter.token,
-        timer_token("esc:1", T0 + 48 * HOUR).as_bytes()
+        fired_token("esc:1", T0 + 48 * HOUR, &token_of("insert", 1, T0)).as_bytes()
     );
     assert_eq!(
         letter
@@ -432,7 +477,7 @@ async fn a_failing_timer_is_dead_lettered_and_retried_with_its_key() {
             .into_iter()
             .map(|(_, _, k)| k)
             .collect::<Vec<_>>(),
-        vec![key("esc", "esc:1", T0 + 48 * HOUR, 0)]
+        vec![key("esc:1", T0 + 48 * HOUR, &token_of("insert", 1, T0))]
     );
     assert_eq!(store.dead_letters().count(), 0);
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub(crate) struct Home {
     ns: String,
     document_key: Option<RawDocumentBuf>,
+    partition: usize,
 }
 
 impl Home {
@@ -26,6 +27,7 @@ impl Home {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             document_key: event.document_key().map(ToOwned::to_owned),
+            partition: super::partition::event_partition(event),
         }
     }
 
@@ -34,7 +36,13 @@ impl Home {
         Self {
             ns: timer.ns.clone(),
             document_key: timer.document_key.clone(),
+            partition: super::partition::timer_partition(timer),
         }
+    }
+
+    /// The document's partition.
+    pub(crate) fn partition(&self) -> usize {
+        self.partition
     }
 }
 
@@ -69,10 +77,8 @@ pub(crate) fn of_call(
         .into_iter()
         .filter_map(|intent| match intent {
             Intent::SetTimer { name, due, payload } => {
-                let mut tag = call.token().as_bytes().to_vec();
-                tag.extend_from_slice(&ordinal.to_be_bytes());
+                let version = crate::timers::timer_version(rule.name(), call.token(), ordinal);
                 ordinal += 1;
-                let version = herald_store::ledger::fingerprint(rule.name(), &tag) as u64;
                 let timer = Timer {
                     rule: rule.name().to_string(),
                     name: name.clone(),

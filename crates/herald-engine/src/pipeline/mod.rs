@@ -10,6 +10,7 @@
 //! - `view` — each rule sees the event as its own options ask.
 //! - `floor` — a rule's floor: where it takes events from, and its snapshot.
 //! - `resume` — where streams start, and each rule's floor, when the plan changes.
+//! - `ticks` — firing timers when no event does: the wall clock, the end of a source.
 //! - `watermark` — releasing completions in source order.
 
 pub(crate) mod changes;
@@ -20,8 +21,11 @@ mod pool;
 mod resume;
 pub(crate) mod rule_run;
 pub mod run;
+mod ticks;
 mod view;
 mod watermark;
 pub(crate) mod worker;
 
 pub use run::RunSummary;
+
+use pool::Queue;

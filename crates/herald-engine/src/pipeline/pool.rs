@@ -178,6 +178,7 @@ impl Worker {
             floors: &self.floors,
             limits: &self.limits,
             worker: self.index,
+            workers: self.core.settings.worker_count(),
         };
         while let Some(group) = self.items.blocking_recv() {
             for item in group {

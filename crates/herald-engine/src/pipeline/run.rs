@@ -18,20 +18,21 @@ type OpenChunk = (mpsc::OwnedPermit<Vec<WorkItem>>, Vec<WorkItem>);
 /// The most completions the run takes from its channel at once.
 const COMPLETIONS_AT_ONCE: usize = 64;
 use super::partition::partition;
+use super::ticks::Ticks;
 use super::watermark::Watermark;
 use super::worker::{Completion, Work, WorkItem};
 use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
-use crate::timers::TimerClock;
 use crate::timers::book::TimerBook;
+use crate::timers::{TimerClock, Until};
 use herald_core::Position;
 use herald_ingest::{Source, StreamNotice};
 use herald_store::RuleCounts;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// How often the wall clock ticks (`herald run`): the precision of timers
@@ -99,15 +100,9 @@ enum Slot {
 pub(super) struct Run<'a> {
     pub(super) state: Arc<StateView>,
     pub(super) book: Arc<TimerBook>,
-    /// Ticks in flight: sequence number → (worker, up to).
-    ticks: HashMap<u64, (usize, i64)>,
-    /// Ticks to hand over: (worker, up to).
-    ticks_due: Vec<(usize, i64)>,
+    pub(super) ticks: Ticks,
     /// The latest event time dispatched (ms), where an event-time clock ends.
     last_event_ms: Option<i64>,
-    /// The source's last batch had no events: it has caught up.
-    caught_up: bool,
-    last_batch_at: Instant,
     pub(super) group: Group,
     /// Per stream, the times of the newest released event, for checkpoints and lag.
     pub(super) times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
@@ -117,7 +112,7 @@ pub(super) struct Run<'a> {
     origins: HashMap<u64, Origin>,
     next_seq: u64,
     pub(super) released_up_to: u64,
-    in_flight: usize,
+    pub(super) in_flight: usize,
     /// A commit failed: nothing may commit after it.
     pub(super) commit_failed: bool,
     /// Stopped targets (by a policy or an error, in an earlier run or this
@@ -162,7 +157,7 @@ impl Engine {
         let state = Arc::new(StateView::new(core.store.clone()));
         let book = Arc::new(TimerBook::new(
             core.store.clone(),
-            core.settings.worker_count(),
+            core.options.dry_run,
             core.router.rules().iter().map(|r| r.name().clone()),
         )?);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -171,11 +166,8 @@ impl Engine {
         let mut run = Run {
             state,
             book,
-            ticks: HashMap::new(),
-            ticks_due: Vec::new(),
+            ticks: Ticks::default(),
             last_event_ms: None,
-            caught_up: false,
-            last_batch_at: Instant::now(),
             group: self.new_group(),
             times: HashMap::new(),
             observer,
@@ -281,11 +273,18 @@ impl Engine {
         let wall = self.core.options.timers == TimerClock::Wall;
         let mut tick_at = tokio::time::Instant::now() + WALL_TICK;
         loop {
-            if !run.ticks_due.is_empty() && !self.send_ticks(senders, run, &mut shutdown).await? {
+            if run.ticks.until_all && run.in_flight == 0 {
+                // Every event is done: all that is pending now fires.
+                run.ticks.until_all = false;
+                if let Some(latest) = run.book.latest_due()? {
+                    run.ticks.queue_end(senders.len(), latest);
+                }
+            }
+            if run.ticks.has_queued() && !self.send_ticks(senders, run, &mut shutdown).await? {
                 run.summary.interrupted = true;
                 return Ok(());
             }
-            if !source_open && run.in_flight == 0 && run.ticks_due.is_empty() {
+            if !source_open && run.in_flight == 0 && run.ticks.idle() {
                 return Ok(());
             }
             let deadline = tokio::time::Instant::from_std(run.group.started + interval);
@@ -315,35 +314,39 @@ impl Engine {
                 // The wall clock fires what is due while the source is caught up.
                 _ = tokio::time::sleep_until(tick_at), if wall && source_open => {
                     tick_at = tokio::time::Instant::now() + WALL_TICK;
-                    if run.caught_up || run.last_batch_at.elapsed() >= WALL_TICK {
-                        let now = bson::DateTime::now().timestamp_millis();
-                        self.queue_ticks(run, senders.len(), now);
+                    let now = bson::DateTime::now().timestamp_millis();
+                    if let Some(up_to) = run.ticks.wall_up_to(now) {
+                        run.ticks.queue_wall(senders.len(), up_to);
                     }
                 }
                 // Bounded: events in flight, and completed events waiting
                 // behind an unfinished one (they cannot be released yet).
                 batch = source.next_batch(), if source_open && run.in_flight < capacity && run.next_seq - run.released_up_to <= 2 * capacity as u64 => match batch? {
                     Some(batch) => {
-                        let was_caught_up = run.caught_up;
+                        let now = bson::DateTime::now().timestamp_millis();
+                        let caught_up = run.ticks.heard(&batch, now);
                         if !self.dispatch(batch, senders, run, &mut shutdown).await? {
                             run.summary.interrupted = true;
                             return Ok(());
                         }
-                        // Caught up (at start, or after a burst): what is due fires now,
+                        // Caught up (at start, or after a backlog): what is due fires now,
                         // not at the next tick.
-                        if wall && run.caught_up && !was_caught_up {
-                            let now = bson::DateTime::now().timestamp_millis();
-                            self.queue_ticks(run, senders.len(), now);
+                        if wall && caught_up && let Some(up_to) = run.ticks.wall_up_to(now) {
+                            run.ticks.queue_wall(senders.len(), up_to);
                             tick_at = tokio::time::Instant::now() + WALL_TICK;
                         }
                     }
                     None => {
                         source_open = false;
                         // An event-time clock ends at the last event (or `until`).
-                        if let TimerClock::EventTime { until } = self.core.options.timers
-                            && let Some(up_to) = until.up_to(run.last_event_ms)
-                        {
-                            self.queue_ticks(run, senders.len(), up_to);
+                        match self.core.options.timers {
+                            TimerClock::EventTime { until: Until::All } => run.ticks.until_all = true,
+                            TimerClock::EventTime { until } => {
+                                if let Some(up_to) = until.up_to(run.last_event_ms) {
+                                    run.ticks.queue_end(senders.len(), up_to);
+                                }
+                            }
+                            TimerClock::Wall => {}
                         }
                     }
                 },
@@ -365,8 +368,6 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let stream = batch.stream.clone();
         let scope = batch.scope.map(Arc::new);
-        run.caught_up = batch.events.is_empty();
-        run.last_batch_at = Instant::now();
         for bad in &batch.skipped {
             tracing::warn!(%bad, "skipped a malformed line");
             run.observer.bad_line(bad);
@@ -468,7 +469,7 @@ impl Engine {
         }
     }
 
-    fn take_seq(&self, run: &mut Run<'_>) -> u64 {
+    pub(super) fn take_seq(&self, run: &mut Run<'_>) -> u64 {
         let seq = run.next_seq;
         run.next_seq += 1;
         seq
@@ -483,53 +484,13 @@ impl Engine {
         for (seq, result) in completed.drain(..) {
             run.in_flight -= 1;
             let completion = result?;
-            if let Some((worker, _)) = run.ticks.remove(&seq) {
-                if let Some(up_to) = completion.more_due {
-                    run.ticks_due.push((worker, up_to));
-                }
+            if run.ticks.completed(seq, completion.more_due) {
                 self.release(seq, Slot::Tick(completion), run)?;
                 continue;
             }
             self.complete_event(seq, completion, run)?;
         }
         Ok(())
-    }
-
-    /// Queues a tick for every worker that has none in flight or queued.
-    fn queue_ticks(&self, run: &mut Run<'_>, workers: usize, up_to: i64) {
-        for worker in 0..workers {
-            let busy = run.ticks.values().any(|(w, _)| *w == worker)
-                || run.ticks_due.iter().any(|(w, _)| *w == worker);
-            if !busy {
-                run.ticks_due.push((worker, up_to));
-            }
-        }
-    }
-
-    /// Hands the queued ticks to their workers (waiting for queue room, but
-    /// not past a shutdown: then false).
-    async fn send_ticks<F: Future>(
-        &self,
-        senders: &[Queue],
-        run: &mut Run<'_>,
-        shutdown: &mut std::pin::Pin<&mut F>,
-    ) -> Result<bool, EngineError> {
-        for (worker, up_to) in std::mem::take(&mut run.ticks_due) {
-            let permit = tokio::select! {
-                biased;
-                _ = shutdown.as_mut() => return Ok(false),
-                permit = senders[worker].reserve() => permit
-                    .map_err(|_| EngineError::Incomplete("a worker stopped unexpectedly"))?,
-            };
-            let seq = self.take_seq(run);
-            run.ticks.insert(seq, (worker, up_to));
-            run.in_flight += 1;
-            permit.send(vec![WorkItem {
-                seq,
-                work: Work::Tick { up_to },
-            }]);
-        }
-        Ok(true)
     }
 
     fn complete_event(

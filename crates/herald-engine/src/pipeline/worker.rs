@@ -8,6 +8,7 @@
 
 use super::changes::{self, Change, Home};
 use super::floor::{Floor, Floors, below_floor};
+use super::partition::{PARTITIONS, event_partition, worker_of};
 use super::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
@@ -34,8 +35,12 @@ pub(crate) enum Work {
         /// Targets stopped before it was read, whose rules it does not reach.
         stopped: Arc<Vec<WatchTarget>>,
     },
-    /// Fire the worker's timers due by this time (milliseconds).
-    Tick { up_to: i64 },
+    /// Fire the timers of `partition` (`None`: of every partition of the
+    /// worker) due by this time (milliseconds).
+    Tick {
+        partition: Option<usize>,
+        up_to: i64,
+    },
 }
 
 /// A change to commit.
@@ -113,13 +118,14 @@ pub(crate) struct Env<'a> {
     pub(crate) floors: &'a Floors,
     pub(crate) limits: &'a CallLimits,
     pub(crate) worker: usize,
+    pub(crate) workers: usize,
 }
 
 /// The most timers a tick fires; the run sends another for the rest.
 pub(crate) const TIMERS_PER_TICK: usize = 1_000;
 
-/// The most timers fired before one event: beyond it (a timer that keeps
-/// setting itself due at once), the rest wait for the next item.
+/// The most timers fired before one event (bounding what one completion
+/// holds): beyond it, the rest fire with the partition's next items.
 const TIMERS_BEFORE_EVENT: usize = 10_000;
 
 /// Handles one item: an event (after the timers due by its time), or a tick.
@@ -137,10 +143,12 @@ pub(crate) async fn process(
         } => {
             if let Some(time) = event.time() {
                 let up_to = time.timestamp_millis();
+                let partition = event_partition(event);
                 let more = fire_due(
                     core,
                     env,
                     item.seq,
+                    &[partition],
                     up_to,
                     TIMERS_BEFORE_EVENT,
                     &mut completion,
@@ -149,7 +157,7 @@ pub(crate) async fn process(
                 if more {
                     tracing::warn!(
                         limit = TIMERS_BEFORE_EVENT,
-                        "timers keep coming due before one event (does an on_timer set a timer due at once, every time?); the rest fire later"
+                        "more timers were due before one event than fire at once; the rest fire with the next items of its partition, after this event"
                     );
                 }
             }
@@ -164,35 +172,44 @@ pub(crate) async fn process(
             )
             .await?;
         }
-        Work::Tick { up_to } => {
-            let up_to = match *up_to {
-                crate::timers::ALL => match env.book.latest_due_of(env.worker)? {
-                    Some(latest) => latest,
-                    None => return Ok(completion),
-                },
-                up_to => up_to,
+        Work::Tick { partition, up_to } => {
+            let partitions: Vec<usize> = match partition {
+                Some(p) => vec![*p],
+                None => (0..PARTITIONS)
+                    .filter(|p| worker_of(*p, env.workers) == env.worker)
+                    .collect(),
             };
-            let more =
-                fire_due(core, env, item.seq, up_to, TIMERS_PER_TICK, &mut completion).await?;
-            completion.more_due = more.then_some(up_to);
+            // Across the worker's partitions, earliest first.
+            let more = fire_due(
+                core,
+                env,
+                item.seq,
+                &partitions,
+                *up_to,
+                TIMERS_PER_TICK,
+                &mut completion,
+            )
+            .await?;
+            completion.more_due = more.then_some(*up_to);
         }
     }
     Ok(completion)
 }
 
-/// Fires the worker's timers due by `up_to`, earliest first, at most
+/// Fires the `partitions`' timers due by `up_to`, earliest first, at most
 /// `limit`; true if it stopped at the limit.
 async fn fire_due(
     core: &Core,
     env: &Env<'_>,
     seq: u64,
+    partitions: &[usize],
     up_to: i64,
     limit: usize,
     completion: &mut Completion,
 ) -> Result<bool, EngineError> {
     let mut fired = 0;
     while fired < limit {
-        let due = env.book.due(env.worker, up_to, (limit - fired).min(256))?;
+        let due = env.book.due(partitions, up_to, (limit - fired).min(256))?;
         if due.is_empty() {
             return Ok(false);
         }
@@ -221,7 +238,7 @@ async fn fire(core: &Core, env: &Env<'_>, seq: u64, timer: Timer, completion: &m
             version: timer.version,
         });
     }
-    let token = crate::timers::timer_token(&timer.name, timer.due_ms);
+    let token = crate::timers::timer_token(&timer.name, timer.due_ms, timer.version);
     let call = crate::timers::call_of(&timer);
     let home = Home::of_timer(&timer);
     let letter = || crate::timers::dead_letter_event(&timer);
@@ -272,7 +289,7 @@ async fn run_and_record(
                 .push((rule.name().clone(), Outcome::Succeeded));
             // A dry run keeps state and timers in memory only, so later calls still see them.
             for change in changes::of_call(rule, call, home, intents) {
-                record_change(env, seq, change, dry_run, completion);
+                record_change(env, seq, home, change, dry_run, completion);
             }
         }
         // A dry run writes no dead letter, but counts the failure as a
@@ -316,6 +333,7 @@ async fn run_and_record(
 fn record_change(
     env: &Env<'_>,
     seq: u64,
+    home: &Home,
     change: Change,
     dry_run: bool,
     completion: &mut Completion,
@@ -335,6 +353,7 @@ fn record_change(
             if set.is_some() {
                 completion.timers_set += 1;
             }
+            warn_if_elsewhere(env, home, &id);
             env.book.write(seq, id.clone(), set.clone());
             if !dry_run {
                 completion.ops.push(match set {
@@ -346,6 +365,25 @@ fn record_change(
                 });
             }
         }
+    }
+}
+
+/// Warns (once per rule) when a call cancels or replaces a timer another
+/// document's event set: that timer fires in its own document's partition,
+/// so which comes first, the cancel or the firing, is a race.
+fn warn_if_elsewhere(env: &Env<'_>, home: &Home, id: &crate::timers::book::TimerId) {
+    match env.book.partition_of(id) {
+        Ok(Some(partition)) if partition != home.partition() => {
+            if env.book.first_cross_partition_change(&id.0) {
+                tracing::warn!(
+                    rule = %id.0,
+                    timer = %id.1,
+                    "a timer set by another document's event is cancelled or set again here; it fires in that document's partition, so this change races with its firing: name timers after their document and change them from its events (or check state in on_timer)"
+                );
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot read a timer"),
     }
 }
 

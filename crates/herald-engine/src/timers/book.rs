@@ -1,16 +1,17 @@
 //! Timers as workers see them: the store's, overlaid with the changes not
-//! committed yet, and which of them each worker fires.
+//! committed yet, and which of them are due in a partition.
 //!
-//! A timer runs in the worker that owns the document whose event set it
-//! ([`timer_partition`]), so it is ordered with that document's events. Only
-//! that worker sets timers in its share (a handler's new timers belong to the
-//! document it handled), so each worker keeps a lower bound of its share's
-//! next due time and looks in the store only when a timer may be due: a
-//! million pending timers cost a range scan when one comes due, not memory.
+//! A timer belongs to the partition of the document whose event set it
+//! ([`timer_partition`]), and only that partition's worker fires it, so it
+//! is ordered with that document's events. Only calls of that partition
+//! set timers in it (a call's new timers belong to the document it
+//! handled), so the book keeps, per partition, a lower bound of the next
+//! due time, and reads the store only when a timer may be due: a million
+//! pending timers cost a range scan when one comes due, not memory.
 
-use crate::pipeline::partition::timer_partition;
+use crate::pipeline::partition::{PARTITIONS, timer_partition};
 use herald_store::{Store, StoreError, Timer};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,46 +19,94 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// A timer's identity: (rule, name).
 pub(crate) type TimerId = (Arc<str>, String);
 
-/// How far past a due time a worker looks for its share's next timer before
-/// settling for a lower bound.
+/// How far past a due time the book looks for a partition's next timer
+/// before settling for a lower bound.
 const LOOK_AHEAD: usize = 256;
+
+/// Changes not committed yet.
+#[derive(Default)]
+struct Pending {
+    /// By timer: (sequence number of the item that made the change, the
+    /// timer as set; `None`: cancelled or fired). A later item's wins.
+    changes: HashMap<TimerId, (u64, Option<Timer>)>,
+    /// Per partition, the timers set (the `Some`s above), by due time.
+    by_due: Vec<BTreeSet<(i64, TimerId)>>,
+}
+
+impl Pending {
+    fn unindex(&mut self, id: &TimerId) {
+        if let Some((_, Some(old))) = self.changes.get(id) {
+            self.by_due[timer_partition(old)].remove(&(old.due_ms, id.clone()));
+        }
+    }
+
+    /// The timers set in `partition` due in `range`, earliest first.
+    fn set_in(
+        &self,
+        partition: usize,
+        range: impl std::ops::RangeBounds<i64>,
+    ) -> impl Iterator<Item = &Timer> {
+        use std::ops::Bound;
+        let start = match range.start_bound() {
+            Bound::Included(t) => Bound::Included((*t, (Arc::from(""), String::new()))),
+            Bound::Excluded(t) => match t.checked_add(1) {
+                Some(t) => Bound::Included((t, (Arc::from(""), String::new()))),
+                None => Bound::Excluded((i64::MAX, (Arc::from("\u{10ffff}"), String::new()))),
+            },
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(t) => *t,
+            Bound::Excluded(t) => t.saturating_sub(1),
+            Bound::Unbounded => i64::MAX,
+        };
+        self.by_due[partition]
+            .range((start, Bound::Unbounded))
+            .take_while(move |(due, _)| *due <= end)
+            .filter_map(|(_, id)| self.changes.get(id).and_then(|(_, t)| t.as_ref()))
+    }
+}
 
 /// The store's timers plus the changes of calls done but not committed.
 pub(crate) struct TimerBook {
     store: Store,
-    workers: usize,
+    /// A dry run: nothing is committed, so what it fires of its own is
+    /// forgotten at once (only the store's timers need hiding).
+    dry_run: bool,
     /// The rules loaded: timers of other rules stay pending, unfired.
     rules: HashSet<Arc<str>>,
-    /// Changes not committed yet: (sequence number of the item that made
-    /// them, the timer as set; `None`: cancelled or fired). A later item's wins.
-    pending: Mutex<HashMap<TimerId, (u64, Option<Timer>)>>,
-    /// Per worker: no timer of its share is due before this.
+    pending: Mutex<Pending>,
+    /// Per partition: no timer of it is due before this.
     next_due: Vec<AtomicI64>,
     /// Rules whose timers were skipped (not loaded), warned about once.
     warned: Mutex<HashSet<String>>,
+    /// Rules that changed a timer of another partition, warned about once.
+    crossed: Mutex<HashSet<Arc<str>>>,
 }
 
 impl TimerBook {
-    /// A book over `store` for `workers` workers and the loaded `rules`.
+    /// A book over `store` for the loaded `rules`.
     pub(crate) fn new(
         store: Store,
-        workers: usize,
+        dry_run: bool,
         rules: impl IntoIterator<Item = Arc<str>>,
     ) -> Result<Self, StoreError> {
         let book = Self {
             store,
-            workers: workers.max(1),
+            dry_run,
             rules: rules.into_iter().collect(),
-            pending: Mutex::new(HashMap::new()),
-            next_due: (0..workers.max(1))
-                .map(|_| AtomicI64::new(i64::MIN))
-                .collect(),
+            pending: Mutex::new(Pending {
+                changes: HashMap::new(),
+                by_due: vec![BTreeSet::new(); PARTITIONS],
+            }),
+            next_due: (0..PARTITIONS).map(|_| AtomicI64::new(i64::MIN)).collect(),
             warned: Mutex::new(HashSet::new()),
+            crossed: Mutex::new(HashSet::new()),
         };
-        let pending = HashMap::new();
-        for worker in 0..book.workers {
-            let next = book.next_of(worker, i64::MIN, &pending)?;
-            book.next_due[worker].store(next, Ordering::Relaxed);
+        {
+            let pending = book.pending.lock().expect("timer book lock");
+            let all: Vec<usize> = (0..PARTITIONS).collect();
+            book.move_bounds(&all, i64::MIN, &pending)?;
         }
         Ok(book)
     }
@@ -66,36 +115,84 @@ impl TimerBook {
     /// (or replaces) the timer, `None` cancels or fires it.
     pub(crate) fn write(&self, seq: u64, id: TimerId, timer: Option<Timer>) {
         if let Some(timer) = &timer {
-            let owner = timer_partition(timer, self.workers);
-            self.next_due[owner].fetch_min(timer.due_ms, Ordering::Relaxed);
+            self.next_due[timer_partition(timer)].fetch_min(timer.due_ms, Ordering::Relaxed);
         }
         let mut pending = self.pending.lock().expect("timer book lock");
-        let entry = pending.entry(id).or_insert((seq, None));
-        if seq >= entry.0 {
-            *entry = (seq, timer);
+        if pending.changes.get(&id).is_some_and(|(at, _)| seq < *at) {
+            return;
         }
+        pending.unindex(&id);
+        // A dry run forgets a timer of its own once it is gone; one the store
+        // holds must stay hidden.
+        let forget = timer.is_none()
+            && self.dry_run
+            && !matches!(self.store.timer(&id.0, &id.1), Ok(Some(_)));
+        if forget {
+            pending.changes.remove(&id);
+            return;
+        }
+        if let Some(timer) = &timer {
+            pending.by_due[timer_partition(timer)].insert((timer.due_ms, id.clone()));
+        }
+        pending.changes.insert(id, (seq, timer));
     }
 
     /// Forgets the changes of items up to `seq`, now committed. Call it only
     /// after the commit, so a timer fired is never out of both.
     pub(crate) fn committed(&self, seq: u64) {
-        self.pending
-            .lock()
-            .expect("timer book lock")
-            .retain(|_, (written, _)| *written > seq);
+        let mut pending = self.pending.lock().expect("timer book lock");
+        let done: Vec<TimerId> = pending
+            .changes
+            .iter()
+            .filter(|(_, (written, _))| *written <= seq)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            pending.unindex(&id);
+            pending.changes.remove(&id);
+        }
     }
 
-    /// Up to `limit` timers of `worker`'s share due at or before `up_to`, in
-    /// (due, rule, name) order. Cheap when none can be due.
+    /// True the first time `rule` changes a timer of another partition (to warn once).
+    pub(crate) fn first_cross_partition_change(&self, rule: &Arc<str>) -> bool {
+        self.crossed
+            .lock()
+            .expect("timer book lock")
+            .insert(rule.clone())
+    }
+
+    /// The partition of the timer `id` as it stands (pending or stored), if
+    /// there is one.
+    pub(crate) fn partition_of(&self, id: &TimerId) -> Result<Option<usize>, StoreError> {
+        let pending = self.pending.lock().expect("timer book lock");
+        if let Some((_, timer)) = pending.changes.get(id) {
+            return Ok(timer.as_ref().map(timer_partition));
+        }
+        drop(pending);
+        Ok(self
+            .store
+            .timer(&id.0, &id.1)?
+            .as_ref()
+            .map(timer_partition))
+    }
+
+    /// Up to `limit` timers of the `partitions` due at or before `up_to`,
+    /// in (due, rule, name) order. Cheap when none can be due. The caller
+    /// fires every timer returned (writes it `None`): the partitions'
+    /// bounds move past them.
     pub(crate) fn due(
         &self,
-        worker: usize,
+        partitions: &[usize],
         up_to: i64,
         limit: usize,
     ) -> Result<Vec<Timer>, StoreError> {
-        if up_to < self.next_due[worker].load(Ordering::Relaxed) {
+        let may_be_due = partitions
+            .iter()
+            .any(|p| up_to >= self.next_due[*p].load(Ordering::Relaxed));
+        if !may_be_due {
             return Ok(Vec::new());
         }
+        let ours = |timer: &Timer| partitions.contains(&timer_partition(timer));
         // The store is read under the lock: a commit that removes fired
         // timers is followed by `committed`, which must not fall between
         // this read and the look at what is pending.
@@ -107,54 +204,42 @@ impl TimerBook {
                 break;
             }
             let id = (Arc::<str>::from(timer.rule.as_str()), timer.name.clone());
-            if self.mine(worker, &timer) && !pending.contains_key(&id) {
+            if ours(&timer) && self.loaded(&timer) && !pending.changes.contains_key(&id) {
                 due.push(timer);
             }
         }
-        due.extend(
-            pending
-                .values()
-                .filter_map(|(_, timer)| timer.as_ref())
-                .filter(|t| t.due_ms <= up_to && self.mine(worker, t))
-                .cloned(),
-        );
+        for partition in partitions {
+            due.extend(
+                pending
+                    .set_in(*partition, ..=up_to)
+                    .filter(|t| self.loaded(t))
+                    .take(limit)
+                    .cloned(),
+            );
+        }
         due.sort_by(|a, b| (a.due_ms, &a.rule, &a.name).cmp(&(b.due_ms, &b.rule, &b.name)));
         due.truncate(limit);
         if due.len() < limit {
-            // All of them: the next one of this share is after `up_to`
-            // (the worker's own new timers lower the bound as they are set).
-            let next = self.next_of(worker, up_to, &pending)?;
-            self.next_due[worker].store(next, Ordering::Relaxed);
+            // All of them: each partition's next one is after `up_to` (its
+            // own new timers lower the bound as they are set).
+            self.move_bounds(partitions, up_to, &pending)?;
         }
         Ok(due)
     }
 
-    /// The latest due time of `worker`'s pending timers (`None`: it has
-    /// none). Reads every timer: for the end of a replay (`--until all`).
-    pub(crate) fn latest_due_of(&self, worker: usize) -> Result<Option<i64>, StoreError> {
+    /// The latest due time of any pending timer (`None`: there is none).
+    pub(crate) fn latest_due(&self) -> Result<Option<i64>, StoreError> {
         let pending = self.pending.lock().expect("timer book lock");
-        let mut latest = None;
-        for timer in self.store.timers() {
-            let timer = timer?;
-            let id = (Arc::<str>::from(timer.rule.as_str()), timer.name.clone());
-            if self.mine(worker, &timer) && !pending.contains_key(&id) {
-                latest = latest.max(Some(timer.due_ms));
-            }
-        }
         let set = pending
-            .values()
-            .filter_map(|(_, timer)| timer.as_ref())
-            .filter(|t| self.mine(worker, t))
-            .map(|t| t.due_ms)
+            .by_due
+            .iter()
+            .filter_map(|index| index.last().map(|(due, _)| *due))
             .max();
-        Ok(latest.max(set))
+        Ok(self.store.latest_timer_due()?.max(set))
     }
 
-    /// True if `timer` is for `worker` to fire: its share, and its rule loaded.
-    fn mine(&self, worker: usize, timer: &Timer) -> bool {
-        if timer_partition(timer, self.workers) != worker {
-            return false;
-        }
+    /// True if `timer`'s rule is loaded (warns once per rule that is not).
+    fn loaded(&self, timer: &Timer) -> bool {
         if self.rules.contains(timer.rule.as_str()) {
             return true;
         }
@@ -168,35 +253,45 @@ impl TimerBook {
         false
     }
 
-    /// A lower bound of the due time of `worker`'s next timer after `after`
-    /// (`i64::MAX`: none), from at most [`LOOK_AHEAD`] timers of the store.
-    fn next_of(
+    /// Moves each of the `partitions`' bounds to (a lower bound of) the due
+    /// time of its next timer after `after` (`i64::MAX`: none), reading at
+    /// most [`LOOK_AHEAD`] stored timers.
+    fn move_bounds(
         &self,
-        worker: usize,
+        partitions: &[usize],
         after: i64,
-        pending: &HashMap<TimerId, (u64, Option<Timer>)>,
-    ) -> Result<i64, StoreError> {
-        let mut bound = i64::MAX;
-        let mut scanned = 0;
-        for timer in self.store.timers_after(after) {
+        pending: &Pending,
+    ) -> Result<(), StoreError> {
+        let mut bounds: HashMap<usize, i64> = HashMap::new();
+        let mut last = i64::MAX;
+        for (scanned, timer) in self.store.timers_after(after).enumerate() {
             let timer = timer?;
-            scanned += 1;
-            if scanned > LOOK_AHEAD {
-                bound = timer.due_ms;
+            if scanned >= LOOK_AHEAD {
+                last = timer.due_ms;
                 break;
             }
-            if self.mine(worker, &timer) {
-                bound = timer.due_ms;
-                break;
+            let partition = timer_partition(&timer);
+            if partitions.contains(&partition) && self.loaded(&timer) {
+                bounds.entry(partition).or_insert(timer.due_ms);
+                if bounds.len() == partitions.len() {
+                    break;
+                }
             }
         }
-        let pending_next = pending
-            .values()
-            .filter_map(|(_, timer)| timer.as_ref())
-            .filter(|t| t.due_ms > after && self.mine(worker, t))
-            .map(|t| t.due_ms)
-            .min()
-            .unwrap_or(i64::MAX);
-        Ok(bound.min(pending_next))
+        for partition in partitions {
+            let stored = bounds.get(partition).copied().unwrap_or(last);
+            let set = pending
+                .set_in(
+                    *partition,
+                    (std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded),
+                )
+                .find(|t| self.loaded(t))
+                .map_or(i64::MAX, |t| t.due_ms);
+            self.next_due[*partition].store(stored.min(set), Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,8 +7,9 @@
 //! (so a timer and its document's events stay in order), and on a tick,
 //! those due by the run's clock ([`TimerClock`]). A fired timer's effects,
 //! its removal and its ledger mark commit in one group; its effects' keys
-//! are `hash(rule, {timer: name, due}, effect number)`
-//! ([`timer_token`]), the same however often it is fired.
+//! are `hash(rule, {timer: name, due, version}, effect number)`
+//! ([`timer_token`]), the same however often it is fired; a timer set
+//! again (even for the same time) is another, with other keys.
 
 pub(crate) mod book;
 
@@ -39,10 +40,6 @@ pub enum TimerClock {
         until: Until,
     },
 }
-
-/// A tick's time that means: the latest due time among the worker's
-/// pending timers when the tick comes ([`Until::All`]).
-pub(crate) const ALL: i64 = i64::MAX;
 
 /// Where an event-time clock stops when the source ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,27 +74,52 @@ impl Until {
     }
 
     /// The clock's last time, given the last event's (if any had a time);
-    /// [`ALL`] for [`Until::All`].
+    /// `None` for [`Until::All`], which the run resolves once every event is
+    /// done (the latest pending timer).
     pub(crate) fn up_to(self, last_event_ms: Option<i64>) -> Option<i64> {
         match self {
             Self::LastEvent => last_event_ms,
             Self::At(at) => Some(at.timestamp_millis().max(last_event_ms.unwrap_or(i64::MIN))),
-            Self::All => Some(ALL),
+            Self::All => None,
         }
     }
 }
 
 /// The token a fired timer's effects are keyed by, in place of an event's:
-/// `{timer: name, due: date}` as BSON.
+/// `{timer: name, due: date, version}` as BSON (the version as a signed
+/// 64-bit integer), so one setting of a timer keeps its keys however often
+/// it fires after crashes, and a timer set again has others.
 ///
 /// ```
-/// let token = herald_engine::timers::timer_token("escalate:7", 1_700_000_000_000);
-/// assert_eq!(token.to_string(), r#"{"timer":"escalate:7","due":{"$date":"2023-11-14T22:13:20Z"}}"#);
+/// let token = herald_engine::timers::timer_token("escalate:7", 1_700_000_000_000, 42);
+/// assert_eq!(
+///     token.to_string(),
+///     r#"{"timer":"escalate:7","due":{"$date":"2023-11-14T22:13:20Z"},"version":42}"#
+/// );
 /// ```
-pub fn timer_token(name: &str, due_ms: i64) -> ResumeToken {
-    ResumeToken::new(RawBson::Document(
-        rawdoc! { "timer": name, "due": DateTime::from_millis(due_ms) },
-    ))
+pub fn timer_token(name: &str, due_ms: i64, version: u64) -> ResumeToken {
+    ResumeToken::new(RawBson::Document(rawdoc! {
+        "timer": name,
+        "due": DateTime::from_millis(due_ms),
+        "version": version as i64,
+    }))
+}
+
+/// The version of the timer a call sets as its `ordinal`-th (from 0): a
+/// digest of the rule, the call's token (the event's, or the fired timer's)
+/// and the ordinal, so a call done again after a crash sets the same versions.
+///
+/// ```
+/// use herald_core::ResumeToken;
+/// let token = ResumeToken::new(bson::RawBson::String("t".into()));
+/// let v = herald_engine::timers::timer_version("r", &token, 0);
+/// assert_eq!(v, herald_engine::timers::timer_version("r", &token, 0));
+/// assert_ne!(v, herald_engine::timers::timer_version("r", &token, 1));
+/// ```
+pub fn timer_version(rule: &str, token: &ResumeToken, ordinal: u32) -> u64 {
+    let mut tag = token.as_bytes().to_vec();
+    tag.extend_from_slice(&ordinal.to_be_bytes());
+    herald_store::ledger::fingerprint(rule, &tag) as u64
 }
 
 /// What `on_timer` is given for a stored timer.
@@ -120,6 +142,7 @@ pub(crate) fn dead_letter_event(timer: &Timer) -> bson::RawDocumentBuf {
         "due": DateTime::from_millis(timer.due_ms),
         "set_at": DateTime::from_millis(timer.set_at_ms),
         "ns": timer.ns.as_str(),
+        "version": timer.version as i64,
     };
     if let Ok(payload) = RawBson::try_from(timer.payload.clone()) {
         inner.append("payload", payload);
@@ -142,6 +165,6 @@ pub(crate) fn from_dead_letter(event: &bson::RawDocument) -> Option<Timer> {
         payload: doc.get("payload").cloned().unwrap_or(bson::Bson::Null),
         ns: doc.get_str("ns").ok()?.to_owned(),
         document_key: inner.get_document("documentKey").ok().map(|k| k.to_owned()),
-        version: 0,
+        version: doc.get_i64("version").ok()? as u64,
     })
 }
