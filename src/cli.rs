@@ -60,7 +60,7 @@ pub struct BenchArgs {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/herald-bench.json")]
     pub out: PathBuf,
-    /// Only these cases (replay, rules, live, latency, soak); default all.
+    /// Only these cases (replay, rules, live, latency, soak, timers); default all.
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<BenchCase>,
     /// Events in the replay cases (default 1,000,000; 20,000 with --quick).
@@ -69,6 +69,9 @@ pub struct BenchArgs {
     /// Events in the soak case (default 10,000,000; 50,000 with --quick).
     #[arg(long)]
     pub soak_events: Option<u64>,
+    /// Timers in the timers case (default 100,000; 5,000 with --quick).
+    #[arg(long)]
+    pub timers: Option<u64>,
     /// Measure the live cases against this replica set instead of a `mongosim` process.
     #[arg(long, env = "HERALD_BENCH_MONGODB_URI")]
     pub mongodb_uri: Option<String>,
@@ -90,6 +93,8 @@ pub enum BenchCase {
     Latency,
     /// A long replay with a store (10,000,000 events): peak memory and whether it stays flat.
     Soak,
+    /// Firing 100,000 due timers, against the replay case's event rate (which it runs too).
+    Timers,
 }
 
 /// `herald bench-case` (hidden).
@@ -109,6 +114,10 @@ pub struct BenchCaseArgs {
     /// The dedupe ledger's window (default: the engine's).
     #[arg(long)]
     pub ledger_window: Option<usize>,
+    /// Timers fire by event time, as in `herald replay`; at the end, those
+    /// due by the last event's time, or by `--until` (`all`: every one).
+    #[arg(long, value_name = "TIME|all", value_parser = parse_until)]
+    pub until: Option<herald_engine::timers::Until>,
 }
 
 /// The configuration file, rules and store, resolved the same way by every

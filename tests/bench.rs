@@ -29,6 +29,7 @@ fn quick_bench_reports_every_case_and_ratio() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("targets:"), "{stdout}");
+    assert!(stdout.contains("timers, 5,000 due"), "{stdout}");
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(report["quick"], true);
@@ -86,7 +87,21 @@ fn quick_bench_reports_every_case_and_ratio() {
     let marks = number(&report, "/soak/ledger_marks/0");
     assert_eq!(number(&report, "/soak/ledger_marks/1"), 10_000.0);
     assert!((10_000.0..12_500.0).contains(&marks), "{marks}");
-    assert_eq!(targets.len(), 7 + usize::from(with_pymongo), "{targets:#?}");
+    // Timers: every insert set one, the second run fired them all, one notice each.
+    assert_eq!(number(&report, "/timers/timers_fired"), 5_000.0);
+    assert_eq!(number(&report, "/timers/setting/events"), 5_000.0);
+    assert_eq!(number(&report, "/timers/setting/timers_set"), 5_000.0);
+    assert_eq!(number(&report, "/timers/firing/timers_fired"), 5_000.0);
+    assert_eq!(number(&report, "/timers/firing/effects"), 5_000.0);
+    assert!(number(&report, "/timers/timers_per_second") > 0.0);
+    let ratio = number(&report, "/timers/ratio_to_replay");
+    let expected =
+        number(&report, "/timers/timers_per_second") / number(&report, "/replay/events_per_second");
+    assert!((ratio - expected).abs() < 1e-9, "{ratio} vs {expected}");
+    if cfg!(target_os = "linux") {
+        assert!(number(&report, "/timers/peak_rss_mib") > 1.0);
+    }
+    assert_eq!(targets.len(), 8 + usize::from(with_pymongo), "{targets:#?}");
     for target in targets {
         let (measured, bound) = (
             target["measured"].as_f64().unwrap(),

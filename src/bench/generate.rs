@@ -107,6 +107,68 @@ fn handle(event) {{
     Ok(())
 }
 
+/// Writes `count` inserts for the timers case, one line each: expense `i`
+/// is a document of its own, written `i` ms after the first, so a million
+/// of them span well under the hour their reminders wait.
+pub fn write_timer_events(path: &Path, count: u64) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let start_ms: i64 = 1_714_558_108_000;
+    for i in 0..count {
+        let oid = format!("6632663212a097{i:010x}");
+        let wall = DateTime::from_millis(start_ms + i as i64)
+            .try_to_rfc3339_string()
+            .context("format a date")?;
+        let employee = EMPLOYEES[rng.usize(..EMPLOYEES.len())];
+        let category = CATEGORIES[rng.usize(..CATEGORIES.len())];
+        let amount = format!("{}.{:02}", rng.u32(10..5_000), rng.u32(..100));
+        writeln!(
+            out,
+            concat!(
+                r#"{{"_id":{{"_data":"8266321{i:016X}2B042C0100296E5A1004"}},"operationType":"insert","#,
+                r#""clusterTime":{{"$timestamp":{{"t":{t},"i":{inc}}}}},"wallTime":{{"$date":"{wall}"}},"#,
+                r#""ns":{{"db":"finance","coll":"expenses"}},"documentKey":{{"_id":{{"$oid":"{oid}"}}}},"#,
+                r#""fullDocument":{{"_id":{{"$oid":"{oid}"}},"employee":"{employee}","approver":"approver{approver}@example.com","#,
+                r#""category":"{category}","amount":{{"$numberDecimal":"{amount}"}},"currency":"EUR","#,
+                r#""status":"pending_approval","submittedAt":{{"$date":"{wall}"}}}}}}"#,
+            ),
+            i = i,
+            t = 1_714_558_108 + i / 1000,
+            inc = i % 1000 + 1,
+            wall = wall,
+            oid = oid,
+            employee = employee,
+            approver = i % 50,
+            category = category,
+            amount = amount,
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The rule of the timers case: every new expense sets a reminder an hour
+/// on, named for the expense; the reminder sends one notice.
+pub fn write_timer_rule(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let text = r#"//! Benchmark timer rule: a reminder an hour after each new expense.
+const RULE = #{ watch: "finance.expenses", on: ["insert"] };
+
+fn handle(event) {
+    let e = event.fullDocument;
+    after("1h", `remind:${e._id}`, #{ expense: e._id, employee: e.employee, amount: e.amount });
+}
+
+fn on_timer(timer) {
+    let p = timer.payload;
+    notify("bench", #{ expense: p.expense, employee: p.employee, amount: p.amount, due: timer.due });
+}
+"#;
+    std::fs::write(dir.join("remind.rhai"), text)?;
+    Ok(())
+}
+
 /// The rule of the live cases: every insert into `db.coll` becomes one notice.
 pub fn write_live_rule(dir: &Path, namespace: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -148,5 +210,31 @@ mod tests {
         assert_eq!(kinds.len(), 50);
         assert_eq!(kinds[0], "k0");
         assert_eq!(kinds[13], "k3");
+    }
+
+    #[test]
+    fn timer_events_are_inserts_of_distinct_documents_within_an_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        write_timer_events(&path, 1_000).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events: Vec<ChangeEvent> = text
+            .lines()
+            .map(|line| {
+                ChangeEvent::from_raw(herald_core::extjson::parse_raw_document(line).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(events.len(), 1_000);
+        let keys: std::collections::HashSet<String> = events
+            .iter()
+            .map(|e| {
+                assert_eq!(e.field("operationType").unwrap().as_str(), Some("insert"));
+                format!("{:?}", e.field("documentKey").unwrap())
+            })
+            .collect();
+        assert_eq!(keys.len(), 1_000);
+        let ms = |e: &ChangeEvent| e.time().unwrap().timestamp_millis();
+        assert_eq!(ms(&events[999]) - ms(&events[0]), 999);
     }
 }

@@ -11,6 +11,9 @@
 //! - `soak`: 10,000,000 events through 10 rules with a store (the ledger,
 //!   state and commits at full length): peak RSS, and RSS sampled along the
 //!   way to show that memory stays flat however long herald runs.
+//! - `timers`: 100,000 inserts set a timer each, then a second run fires
+//!   them all: timers fired/s and its ratio to the replay case's events/s,
+//!   so the replay case runs with it.
 //!
 //! The report goes to `target/herald-bench.json` and a table to stdout.
 
@@ -20,11 +23,13 @@ mod measure;
 pub mod replay;
 mod report;
 mod table;
+mod timers;
 
 use crate::cli::{BenchArgs, BenchCase};
 use crate::exit::{Failure, Outcome};
 use anyhow::{Context, anyhow};
-use report::{Live, Report, RoutingScale};
+use herald_engine::timers::Until;
+use report::{Live, Report, RoutingScale, Timers};
 use std::path::Path;
 
 /// The ledger window of the `--quick` soak: smaller than its events, so the
@@ -38,14 +43,15 @@ struct Sizes {
     many_rules: usize,
     live_inserts: u64,
     latency_seconds: u64,
+    timers: u64,
 }
 
 impl Sizes {
     fn new(args: &BenchArgs) -> Self {
-        let (replay_events, soak_events, live_inserts, latency_seconds) = if args.quick {
-            (20_000, 50_000, 5_000, 2)
+        let (replay_events, soak_events, live_inserts, latency_seconds, timers) = if args.quick {
+            (20_000, 50_000, 5_000, 2, 5_000)
         } else {
-            (1_000_000, 10_000_000, 100_000, 10)
+            (1_000_000, 10_000_000, 100_000, 10, 100_000)
         };
         Self {
             replay_events: args.events.unwrap_or(replay_events),
@@ -53,6 +59,7 @@ impl Sizes {
             many_rules: 10_000,
             live_inserts,
             latency_seconds,
+            timers: args.timers.unwrap_or(timers),
         }
     }
 }
@@ -67,6 +74,7 @@ pub fn run(args: BenchArgs) -> Outcome {
             BenchCase::Live,
             BenchCase::Latency,
             BenchCase::Soak,
+            BenchCase::Timers,
         ]
     } else {
         args.cases.clone()
@@ -97,7 +105,8 @@ pub fn run(args: BenchArgs) -> Outcome {
         ..Report::default()
     };
     let wants = |case| cases.contains(&case);
-    if wants(BenchCase::Replay) || wants(BenchCase::Rules) {
+    // The timers case's target is a ratio to the replay case's rate: it runs the replay case too.
+    if wants(BenchCase::Replay) || wants(BenchCase::Rules) || wants(BenchCase::Timers) {
         let events = work.join("events.jsonl");
         crate::logging::say::info(
             format!(
@@ -131,6 +140,25 @@ pub fn run(args: BenchArgs) -> Outcome {
         if !keep {
             let _ = std::fs::remove_file(&events);
         }
+    }
+    if wants(BenchCase::Timers) {
+        crate::logging::say::info(
+            format!(
+                "bench: timers, setting then firing {}",
+                report::thousands(sizes.timers)
+            ),
+            serde_json::json!({}),
+        );
+        let fired = timers::measure(work, sizes.timers, keep);
+        report.timers = Some(match (&report.replay, fired) {
+            (Some(Ok(replay)), Ok(result)) => Ok(Timers {
+                ratio_to_replay: result.timers_per_second / replay.events_per_second,
+                result,
+            }),
+            (Some(Err(e)), _) => Err(format!("the replay baseline failed: {e}")),
+            (None, _) => Err("the replay baseline did not run".to_owned()),
+            (_, Err(e)) => Err(e),
+        });
     }
     if wants(BenchCase::Soak) {
         let events = work.join("soak-events.jsonl");
@@ -206,8 +234,15 @@ fn replay_with_rules(
     generate::write_rules(&dir, rules).map_err(|e| format!("{e:#}"))?;
     let store = work.join(format!("store-{name}"));
     let _ = std::fs::remove_dir_all(&store);
-    let result = replay::measure(events, &dir, &store, rss_every, ledger_window)
-        .map_err(|e| format!("{e:#}"));
+    let result = replay::measure(
+        events,
+        &dir,
+        &store,
+        rss_every,
+        ledger_window,
+        Until::LastEvent,
+    )
+    .map_err(|e| format!("{e:#}"));
     if !keep {
         let _ = std::fs::remove_dir_all(&store);
     }

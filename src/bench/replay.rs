@@ -1,6 +1,6 @@
 //! The replay cases: a file of events through a set of rules, one worker,
 //! durable batch commits, measured in a process of its own so that its peak
-//! memory is its own.
+//! memory is its own. Timers fire by event time, as in `herald replay`.
 
 use super::measure::{self, Latency, Noop};
 use crate::cli::BenchCaseArgs;
@@ -8,7 +8,8 @@ use crate::exit::{Failure, Outcome};
 use anyhow::{Context, anyhow};
 use hdrhistogram::Histogram;
 use herald_core::Position;
-use herald_engine::{Config, Engine, Observer};
+use herald_engine::timers::{TimerClock, Until};
+use herald_engine::{Config, Engine, Observer, RunOptions};
 use herald_ingest::{Batch, FileSource, Source, SourceError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -43,15 +44,27 @@ pub struct ReplayResult {
     /// (rule, event) marks the dedupe ledger held at the end, and its window.
     #[serde(default)]
     pub ledger_marks: Option<(usize, usize)>,
+    /// Timers the handlers set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timers_set: u64,
+    /// Timers fired (their effects are counted in `effects`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timers_fired: u64,
 }
 
-/// Runs one replay in a child process (`herald bench-case`) and reads its result.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Runs one replay in a child process (`herald bench-case`) and reads its
+/// result. At the end of the events, the timers due by `until` fire.
 pub fn measure(
     events: &Path,
     rules: &Path,
     store: &Path,
     rss_every: u64,
     ledger_window: Option<usize>,
+    until: Until,
 ) -> anyhow::Result<ReplayResult> {
     let exe = std::env::current_exe().context("find the herald executable")?;
     let mut command = std::process::Command::new(exe);
@@ -66,6 +79,15 @@ pub fn measure(
         .arg(rss_every.to_string());
     if let Some(window) = ledger_window {
         command.arg("--ledger-window").arg(window.to_string());
+    }
+    match until {
+        Until::LastEvent => {}
+        Until::All => {
+            command.arg("--until").arg("all");
+        }
+        Until::At(time) => {
+            command.arg("--until").arg(time.try_to_rfc3339_string()?);
+        }
     }
     let output = command
         .stderr(std::process::Stdio::inherit())
@@ -95,10 +117,17 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
     if let Some(window) = args.ledger_window {
         config.engine.ledger_window = window;
     }
+    let options = RunOptions {
+        timers: TimerClock::EventTime {
+            until: args.until.unwrap_or_default(),
+        },
+        ..RunOptions::default()
+    };
     let engine = Engine::builder()
         .rules_dir(&args.rules)
         .store_path(&args.store)
         .config(config)
+        .options(options)
         .effect("bench", Noop)
         .build()
         .map_err(|e| anyhow!("{e}"))?;
@@ -140,6 +169,8 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
             let stats = engine.store().ledger_stats();
             Some((stats.marks, stats.window))
         },
+        timers_set: summary.timers_set,
+        timers_fired: summary.timers_fired,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use super::live::{LatencyResult, LiveResult};
 use super::replay::ReplayResult;
+use super::timers::TimersResult;
 use serde::Serialize;
 
 /// Everything one `herald bench` run measured.
@@ -32,6 +33,9 @@ pub struct Report {
     /// A long replay with a store: peak RSS and RSS along the way.
     #[serde(serialize_with = "case")]
     pub soak: Option<Result<ReplayResult, String>>,
+    /// Firing due timers, and the rate's ratio to the replay case's.
+    #[serde(serialize_with = "case")]
+    pub timers: Option<Result<Timers, String>>,
     /// Each target, and whether it was met.
     pub targets: Vec<Target>,
 }
@@ -103,6 +107,16 @@ pub struct Live {
     pub ratio_to_bare_driver: f64,
     /// herald's throughput over the pymongo loop's.
     pub ratio_to_pymongo: Option<f64>,
+}
+
+/// The timers case with its ratio.
+#[derive(Debug, Serialize)]
+pub struct Timers {
+    /// The measurements.
+    #[serde(flatten)]
+    pub result: TimersResult,
+    /// Timers fired per second over the replay case's events per second.
+    pub ratio_to_replay: f64,
 }
 
 /// One target and how far the run is from it.
@@ -225,6 +239,13 @@ impl Report {
                 ));
             }
         }
+        if let Some(Ok(t)) = &self.timers {
+            targets.push(Target::at_least(
+                "timers fired/s / replay events/s",
+                t.ratio_to_replay,
+                0.5,
+            ));
+        }
         if let Some(Ok(l)) = &self.latency {
             targets.push(Target::at_most(
                 "latency p99 ms at 1,000 inserts/s",
@@ -242,6 +263,7 @@ impl Report {
             || self.live.as_ref().is_some_and(Result::is_err)
             || self.latency.as_ref().is_some_and(Result::is_err)
             || self.soak.as_ref().is_some_and(Result::is_err)
+            || self.timers.as_ref().is_some_and(Result::is_err)
     }
 }
 

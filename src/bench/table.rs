@@ -99,6 +99,31 @@ impl Report {
             Some(Err(e)) => row("soak", format!("failed: {e}")),
             None => {}
         }
+        match &self.timers {
+            Some(Ok(t)) => {
+                let r = &t.result;
+                let cpu = r
+                    .firing
+                    .cpu_seconds
+                    .map(|c| format!(", {:.2} CPU-s per s", c / r.firing.seconds))
+                    .unwrap_or_default();
+                let rss = r
+                    .peak_rss_mib
+                    .map(|m| format!(", peak RSS {m:.1} MiB"))
+                    .unwrap_or_default();
+                row(
+                    &format!("timers, {} due", thousands(r.timers_fired)),
+                    format!(
+                        "fired {}/s{cpu}{rss} = {:.2}x the replay rate; set {}/s",
+                        thousands(r.timers_per_second as u64),
+                        t.ratio_to_replay,
+                        thousands(r.setting.events_per_second as u64),
+                    ),
+                );
+            }
+            Some(Err(e)) => row("timers", format!("failed: {e}")),
+            None => {}
+        }
         let _ = writeln!(out, "targets:");
         for t in &self.targets {
             let bound = if t.at_least { ">=" } else { "<=" };

@@ -31,6 +31,12 @@ struct Pending {
     changes: HashMap<TimerId, (u64, Option<Timer>)>,
     /// Per partition, the timers set (the `Some`s above), by due time.
     by_due: Vec<BTreeSet<(i64, TimerId)>>,
+    /// Per partition: every stored timer of it due before this has been
+    /// handed out since the last commit (so it is fired, and hidden above);
+    /// the next look at the store starts here, not at the first of the
+    /// fired ones, which stay in the store until their group commits. Only
+    /// a commit adds stored timers, so it starts these over.
+    handed_out_to: Vec<i64>,
 }
 
 impl Pending {
@@ -98,6 +104,7 @@ impl TimerBook {
             pending: Mutex::new(Pending {
                 changes: HashMap::new(),
                 by_due: vec![BTreeSet::new(); PARTITIONS],
+                handed_out_to: vec![i64::MIN; PARTITIONS],
             }),
             next_due: (0..PARTITIONS).map(|_| AtomicI64::new(i64::MIN)).collect(),
             warned: Mutex::new(HashSet::new()),
@@ -151,6 +158,8 @@ impl TimerBook {
             pending.unindex(&id);
             pending.changes.remove(&id);
         }
+        // The store may now hold timers set before where partitions had got to.
+        pending.handed_out_to.fill(i64::MIN);
     }
 
     /// True the first time `rule` changes a timer of another partition (to warn once).
@@ -196,11 +205,16 @@ impl TimerBook {
         // The store is read under the lock: a commit that removes fired
         // timers is followed by `committed`, which must not fall between
         // this read and the look at what is pending.
-        let pending = self.pending.lock().expect("timer book lock");
+        let mut pending = self.pending.lock().expect("timer book lock");
+        let from = partitions
+            .iter()
+            .map(|p| pending.handed_out_to[*p])
+            .min()
+            .unwrap_or(i64::MIN);
         let mut due = Vec::new();
-        for timer in self.store.timers_due(up_to) {
+        for timer in self.store.timers_after(from.saturating_sub(1)) {
             let timer = timer?;
-            if due.len() >= limit {
+            if timer.due_ms > up_to || due.len() >= limit {
                 break;
             }
             let id = (Arc::<str>::from(timer.rule.as_str()), timer.name.clone());
@@ -208,6 +222,7 @@ impl TimerBook {
                 due.push(timer);
             }
         }
+
         for partition in partitions {
             due.extend(
                 pending
@@ -219,6 +234,16 @@ impl TimerBook {
         }
         due.sort_by(|a, b| (a.due_ms, &a.rule, &a.name).cmp(&(b.due_ms, &b.rule, &b.name)));
         due.truncate(limit);
+        // Every stored timer of the partitions due before `reached` is handed
+        // out now: all up to `up_to` if these are all, else those before the
+        // last one's due time (more may share it, so it is looked at again).
+        let reached = match due.last() {
+            Some(last) if due.len() >= limit => last.due_ms,
+            _ => up_to,
+        };
+        for p in partitions {
+            pending.handed_out_to[*p] = pending.handed_out_to[*p].max(reached);
+        }
         if due.len() < limit {
             // All of them: each partition's next one is after `up_to` (its
             // own new timers lower the bound as they are set).

@@ -163,3 +163,47 @@ fn a_timer_behind_many_of_other_partitions_is_found() {
     assert_eq!(both.len(), 301);
     assert!(both.windows(2).all(|w| w[0].due_ms <= w[1].due_ms));
 }
+
+/// A backlog is handed out in batches while the fired ones still sit in the
+/// store (uncommitted): each batch starts where the last ended, timers that
+/// share a due time included; after a commit, the store is read from the
+/// start again, so a timer set earlier than where the batches had got is found.
+#[test]
+fn a_backlog_is_read_once_across_uncommitted_batches() {
+    let store = Store::temporary().unwrap();
+    let first = timer("r", "t0", 100, 1);
+    let p = timer_partition(&first);
+    let mut timers: Vec<Timer> = (0..10)
+        .map(|i| timer("r", &format!("t{i}"), 100, 1))
+        .collect();
+    timers.extend((0..5).map(|i| timer("r", &format!("u{i}"), 200, 1)));
+    stored(&store, &timers);
+    let book = TimerBook::new(store.clone(), false, [Arc::from("r")]).unwrap();
+    let mut handed = Vec::new();
+    loop {
+        let batch = book.due(&[p], 1_000, 4).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for t in &batch {
+            book.write(1, id("r", &t.name), None);
+        }
+        handed.extend(names(batch));
+    }
+    let expected: Vec<String> = (0..10)
+        .map(|i| format!("t{i}"))
+        .chain((0..5).map(|i| format!("u{i}")))
+        .collect();
+    assert_eq!(handed, expected, "each once, in order");
+    // The group commits the fires and a timer set earlier than all of them.
+    let early = timer("r", "early", 50, 1);
+    book.write(2, id("r", "early"), Some(early.clone()));
+    let mut commit = store.begin();
+    for t in &timers {
+        commit.fire_timer(&t.rule, &t.name, t.version);
+    }
+    commit.set_timer(&early).unwrap();
+    store.commit(commit).unwrap();
+    book.committed(2);
+    assert_eq!(names(book.due(&[p], 1_000, 4).unwrap()), ["early"]);
+}
