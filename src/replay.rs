@@ -49,7 +49,10 @@ pub fn run(args: ReplayArgs) -> Outcome {
         stdout: BufWriter::new(std::io::stdout()),
         stdout_open: true,
     };
-    let result = runtime.block_on(engine.run(source, &mut observer, crate::run::shutdown_signal()));
+    let result = runtime.block_on(async {
+        let shutdown = crate::run::shutdown_signal();
+        engine.run(source, &mut observer, shutdown).await
+    });
     observer.progress.finish_and_clear();
     let _closed_pipe_is_fine = observer.stdout.flush();
     match result {

@@ -84,6 +84,9 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)?;
     runtime.block_on(async move {
+        // Listening from the start: a signal while herald connects and plans
+        // stops it as gracefully as one later.
+        let shutdown = shutdown_signal();
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let engine = match &mode {
             Mode::Backfill(rule, _) => setup.engine_for(
@@ -121,7 +124,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         let source = MongoSource::new(client, plans, options);
         let mut progress = SnapshotProgress(crate::progress::for_count("documents read"));
         let summary = engine
-            .run(source, &mut progress, shutdown_signal())
+            .run(source, &mut progress, shutdown)
             .await
             .map_err(exit::run_failure)?;
         progress.0.finish_and_clear();
@@ -209,20 +212,35 @@ fn record_plan(
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM: the engine then stops pulling, finishes and commits.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Completes on SIGINT or SIGTERM: the engine then stops pulling, finishes
+/// and commits. The signals are caught from when this is called (within the
+/// runtime), not from when the future is first polled.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let next = |s: &mut Option<tokio::signal::unix::Signal>| {
+            let s = s.take();
+            async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = next(&mut interrupt) => {}
+            _ = next(&mut terminate) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+        second_signal_exits();
     }
+}
+
+/// Says herald is shutting down, and makes a second signal exit at once.
+fn second_signal_exits() {
     say::info(
         "herald: shutting down: finishing in-flight events (send the signal again to exit at once)",
         json!({}),
