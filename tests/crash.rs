@@ -37,18 +37,11 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
         server
     });
     dir.write("rules/crash.rhai", RULE);
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 1;
-    let config = dir.write(
-        "herald.toml",
-        &format!(
-            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_every = 5\ncommit_interval_ms = 20\n[retry]\ninitial_backoff_ms = 5\nmax_backoff_ms = 50\n[webhooks.sink]\nurl = \"{}/sink\"\ntimeout_ms = 2000\n",
-            sim.uri,
-            receiver.uri()
-        ),
+    let config = crate::util::crash_config(
+        &dir,
+        &sim.uri,
+        &receiver.uri(),
+        "commit_every = 5\ncommit_interval_ms = 20",
     );
 
     // The writer: inserts every document, then updates each twice, paced over the kills.

@@ -103,20 +103,13 @@ herald_test!(sigkill_while_timers_fire_loses_no_timer, |dir| {
         server
     });
     dir.write("rules/timers.rhai", RULE);
-    let start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 1;
     // Groups commit at most every 200 ms, so a kill often lands between a
     // fired timer's webhook and its commit: the timer fires again.
-    let config = dir.write(
-        "herald.toml",
-        &format!(
-            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_every = 50\ncommit_interval_ms = 200\n[retry]\ninitial_backoff_ms = 5\nmax_backoff_ms = 50\n[webhooks.sink]\nurl = \"{}/sink\"\ntimeout_ms = 2000\n",
-            sim.uri,
-            receiver.uri()
-        ),
+    let config = crate::util::crash_config(
+        &dir,
+        &sim.uri,
+        &receiver.uri(),
+        "commit_every = 50\ncommit_interval_ms = 200",
     );
 
     let uri = sim.uri.clone();

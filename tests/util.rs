@@ -177,3 +177,20 @@ pub fn sigterm(child: &std::process::Child) {
         .expect("kill runs");
     assert!(sent.success(), "SIGTERM to {}", child.id());
 }
+
+/// A `herald.toml` in `dir` for `herald run` on mongosim at `sim_uri` from
+/// one second ago, with webhook `sink` at `sink_uri` and these `[engine]`
+/// settings (the crash tests' setup).
+pub fn crash_config(dir: &Dir, sim_uri: &str, sink_uri: &str, engine: &str) -> PathBuf {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{sim_uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\n{engine}\n[retry]\ninitial_backoff_ms = 5\nmax_backoff_ms = 50\n[webhooks.sink]\nurl = \"{sink_uri}/sink\"\ntimeout_ms = 2000\n"
+        ),
+    )
+}

@@ -11,6 +11,24 @@ use std::time::Duration;
 
 const ONE_WORKER: &str = "[engine]\nworkers = 1\ncommit_every = 4\ncommit_interval_ms = 20\n";
 
+/// An engine with one worker (all partitions in one, so "earliest first" is global).
+async fn start_one_worker(
+    t: &Target,
+    rules_dir: &std::path::Path,
+    store_dir: &std::path::Path,
+    recorder: &Recorder,
+) -> crate::harness::Running {
+    start_configured(
+        t,
+        rules_dir,
+        store_dir,
+        recorder,
+        quick_options(),
+        ONE_WORKER,
+    )
+    .await
+}
+
 fn timer_rule(target: &str) -> String {
     format!(
         r#"const RULE = #{{ watch: "{target}", on: ["insert", "update"] }};
@@ -53,15 +71,7 @@ async fn timers_due_while_herald_was_down_fire_at_start_in_due_order() {
     drop(store);
 
     let recorder = Recorder::default();
-    let running = start_configured(
-        &t,
-        &rules_dir,
-        &store_dir,
-        &recorder,
-        quick_options(),
-        ONE_WORKER,
-    )
-    .await;
+    let running = start_one_worker(&t, &rules_dir, &store_dir, &recorder).await;
     let seen = recorder.wait_for("4 timers", |all| all.len() == 4).await;
     let summary = running.stop().await.unwrap();
     let names: Vec<&str> = seen
@@ -83,15 +93,7 @@ async fn a_decision_made_while_herald_was_down_cancels_its_timer_first() {
     let rules_dir = rules(dir.path(), &[("esc", &timer_rule(&t.ns("d.c")))]);
     let store_dir = dir.path().join("store");
     let recorder = Recorder::default();
-    let running = start_configured(
-        &t,
-        &rules_dir,
-        &store_dir,
-        &recorder,
-        quick_options(),
-        ONE_WORKER,
-    )
-    .await;
+    let running = start_one_worker(&t, &rules_dir, &store_dir, &recorder).await;
     until_streams_open(&t, 1).await;
     let c = coll(&t, "d", "c").await;
     c.insert_one(doc! {"_id": 1}).await.unwrap();
@@ -114,15 +116,7 @@ async fn a_decision_made_while_herald_was_down_cancels_its_timer_first() {
         tokio::time::sleep(Duration::from_millis(wait as u64 + 10)).await;
     }
 
-    let running = start_configured(
-        &t,
-        &rules_dir,
-        &store_dir,
-        &recorder,
-        quick_options(),
-        ONE_WORKER,
-    )
-    .await;
+    let running = start_one_worker(&t, &rules_dir, &store_dir, &recorder).await;
     recorder
         .wait_for("timer 2", |all| {
             all.iter().any(|s| s.args.get_str("fired") == Ok("t:2"))
