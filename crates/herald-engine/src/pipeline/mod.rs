@@ -1,9 +1,11 @@
 //! The pipeline: source → partitioned workers → ordered commits.
 //!
-//! - [`run`] — [`Engine::run`](crate::Engine::run), dispatching and committing; [`RunSummary`].
+//! - [`run`] — [`Engine::run`](crate::Engine::run), dispatching and committing.
+//! - `summary` — [`RunSummary`], what a run did.
 //! - `commit` — applying completions in order and committing groups.
 //! - `pool` — the worker threads, one per partition, off the runtime's threads.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
+//! - `fire` — firing a worker's due timers, before an event or on a tick.
 //! - `rule_run` — one rule on one event (or timer): the handler, numbered effects, retries.
 //! - `changes` — a call's state and timer changes.
 //! - `partition` — which worker owns an event, or a timer.
@@ -15,17 +17,19 @@
 
 pub(crate) mod changes;
 mod commit;
+mod fire;
 mod floor;
 pub(crate) mod partition;
 mod pool;
 mod resume;
 pub(crate) mod rule_run;
 pub mod run;
+mod summary;
 mod ticks;
 mod view;
 mod watermark;
 pub(crate) mod worker;
 
-pub use run::RunSummary;
+pub use summary::RunSummary;
 
 use pool::Queue;
