@@ -2,6 +2,7 @@
 //!
 //! - [`run`] — [`Engine::run`](crate::Engine::run), dispatching and committing.
 //! - `summary` — [`RunSummary`], what a run did.
+//! - `dispatch` — handing a batch's events to their workers, with backpressure.
 //! - `commit` — applying completions in order and committing groups.
 //! - `pool` — the worker threads, one per partition, off the runtime's threads.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
@@ -17,6 +18,7 @@
 
 pub(crate) mod changes;
 mod commit;
+mod dispatch;
 mod fire;
 mod floor;
 pub(crate) mod partition;

@@ -12,16 +12,12 @@
 use super::commit::Group;
 use super::pool::{Completed, Queue, Workers};
 
-/// A chunk being filled for a worker, with its reserved queue slot.
-type OpenChunk = (mpsc::OwnedPermit<Vec<WorkItem>>, Vec<WorkItem>);
-
 /// The most completions the run takes from its channel at once.
 const COMPLETIONS_AT_ONCE: usize = 64;
-use super::partition::partition;
 use super::summary::RunSummary;
 use super::ticks::Ticks;
 use super::watermark::Watermark;
-use super::worker::{Completion, Work, WorkItem};
+use super::worker::Completion;
 use crate::engine::{Engine, EngineError};
 use crate::observer::Observer;
 use crate::state::StateView;
@@ -48,7 +44,7 @@ pub(super) struct Origin {
 }
 
 /// A completed step in source order.
-enum Slot {
+pub(super) enum Slot {
     Event(Origin, Completion),
     /// A tick's completion: fired timers, no event.
     Tick(Completion),
@@ -62,14 +58,14 @@ pub(super) struct Run<'a> {
     pub(super) book: Arc<TimerBook>,
     pub(super) ticks: Ticks,
     /// The latest event time dispatched (ms), where an event-time clock ends.
-    last_event_ms: Option<i64>,
+    pub(super) last_event_ms: Option<i64>,
     pub(super) group: Group,
     /// Per stream, the times of the newest released event, for checkpoints and lag.
     pub(super) times: HashMap<Arc<str>, (Option<bson::Timestamp>, Option<bson::DateTime>)>,
     pub(super) observer: &'a mut dyn Observer,
     pub(super) summary: RunSummary,
     watermark: Watermark<Slot>,
-    origins: HashMap<u64, Origin>,
+    pub(super) origins: HashMap<u64, Origin>,
     next_seq: u64,
     pub(super) released_up_to: u64,
     pub(super) in_flight: usize,
@@ -78,7 +74,7 @@ pub(super) struct Run<'a> {
     /// Stopped targets (by a policy or an error, in an earlier run or this
     /// one): their rules receive no event dispatched after the stop, from
     /// any stream.
-    stopped: Arc<Vec<herald_core::WatchTarget>>,
+    pub(super) stopped: Arc<Vec<herald_core::WatchTarget>>,
     /// Per stream, the cluster time it has handed on up to (its start, then
     /// each released position): where its targets stand if it stops.
     pub(super) stood: HashMap<Arc<str>, bson::Timestamp>,
@@ -314,121 +310,6 @@ impl Engine {
         }
     }
 
-    /// Hands a batch's events to their workers, and queues its notices and end position in order.
-    ///
-    /// Waits while worker queues are full (backpressure), but not past a
-    /// shutdown: then it returns false, and the rest of the batch (and its end
-    /// position) is left for the next run.
-    async fn dispatch<F: Future>(
-        &self,
-        batch: herald_ingest::Batch,
-        senders: &[Queue],
-        run: &mut Run<'_>,
-        shutdown: &mut std::pin::Pin<&mut F>,
-    ) -> Result<bool, EngineError> {
-        let stream = batch.stream.clone();
-        let scope = batch.scope.map(Arc::new);
-        for bad in &batch.skipped {
-            tracing::warn!(%bad, "skipped a malformed line");
-            run.observer.bad_line(bad);
-            run.summary.skipped_lines += 1;
-        }
-        // Each worker gets its events of the batch in chunks of at most
-        // `queue`, in order: one hand-over (and at most one wake-up) per
-        // chunk. A chunk's queue slot is reserved, in source order, before
-        // its first event is added, so what is handed over when a shutdown
-        // stops the dispatch is always a prefix of the batch: no event after
-        // one left behind can run (its effects would be done again, since it
-        // could not be checkpointed past the one left behind).
-        let chunk = self.core.settings.queue.max(1);
-        let mut open: Vec<Option<OpenChunk>> = senders.iter().map(|_| None).collect();
-        for item in batch.events {
-            let event = Arc::new(item.event);
-            let worker = partition(&event, senders.len());
-            if open[worker].is_none() {
-                let stopped = || EngineError::Incomplete("a worker stopped unexpectedly");
-                let permit = match senders[worker].clone().try_reserve_owned() {
-                    Ok(permit) => permit,
-                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(stopped()),
-                    Err(mpsc::error::TrySendError::Full(sender)) => {
-                        // Its queue is full: let the others work on what they
-                        // have while this one frees a slot.
-                        self.hand_over(&mut open, run);
-                        tokio::select! {
-                            biased;
-                            _ = shutdown.as_mut() => return Ok(false),
-                            permit = sender.reserve_owned() => permit.map_err(|_| stopped())?,
-                        }
-                    }
-                };
-                open[worker] = Some((permit, Vec::with_capacity(chunk)));
-            }
-            let seq = self.take_seq(run);
-            run.origins.insert(
-                seq,
-                Origin {
-                    stream: stream.clone(),
-                    position: item.position,
-                    times: (event.cluster_time(), event.wall_time()),
-                },
-            );
-            if let Some(time) = event.time() {
-                let ms = time.timestamp_millis();
-                run.last_event_ms = Some(run.last_event_ms.map_or(ms, |last| last.max(ms)));
-            }
-            let (_, items) = open[worker].as_mut().expect("a slot was reserved above");
-            items.push(WorkItem {
-                seq,
-                work: Work::Event {
-                    event,
-                    scope: scope.clone(),
-                    stopped: run.stopped.clone(),
-                },
-            });
-            if items.len() >= chunk
-                && let Some((permit, items)) = open[worker].take()
-            {
-                run.in_flight += items.len();
-                permit.send(items);
-            }
-        }
-        self.hand_over(&mut open, run);
-        for notice in batch.notices {
-            // A stop takes effect here, in source order: events dispatched
-            // after it no longer reach its targets' rules, whichever stream
-            // carries them (a whole stream's targets too, in stream order).
-            match &notice {
-                StreamNotice::TargetStopped { target, .. } => {
-                    Arc::make_mut(&mut run.stopped).push(target.clone());
-                }
-                StreamNotice::Stopped { targets, .. } => {
-                    Arc::make_mut(&mut run.stopped).extend(targets.iter().cloned());
-                }
-                StreamNotice::Gap { .. }
-                | StreamNotice::Retrying { .. }
-                | StreamNotice::SnapshotOverlap { .. } => {}
-            }
-            let seq = self.take_seq(run);
-            self.release(seq, Slot::Notice(stream.clone(), notice), run)?;
-        }
-        if let Some(end) = batch.end {
-            let seq = self.take_seq(run);
-            self.release(seq, Slot::End(stream, end), run)?;
-        }
-        Ok(true)
-    }
-
-    /// Hands over every chunk that holds a queue slot.
-    fn hand_over(&self, open: &mut [Option<OpenChunk>], run: &mut Run<'_>) {
-        for (permit, items) in open.iter_mut().filter_map(Option::take) {
-            if items.is_empty() {
-                continue;
-            }
-            run.in_flight += items.len();
-            permit.send(items);
-        }
-    }
-
     pub(super) fn take_seq(&self, run: &mut Run<'_>) -> u64 {
         let seq = run.next_seq;
         run.next_seq += 1;
@@ -471,7 +352,12 @@ impl Engine {
     /// A group is not committed between an event and the notices that follow
     /// it (a drop and the stop it causes): the checkpoint past the event and
     /// the stop are committed together.
-    fn release(&self, seq: u64, slot: Slot, run: &mut Run<'_>) -> Result<(), EngineError> {
+    pub(super) fn release(
+        &self,
+        seq: u64,
+        slot: Slot,
+        run: &mut Run<'_>,
+    ) -> Result<(), EngineError> {
         let mut released = run.watermark.complete(seq, slot).into_iter().peekable();
         while let Some((seq, slot)) = released.next() {
             run.released_up_to = seq;
