@@ -277,9 +277,12 @@ async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_no
     write_rule(dir.path(), "esc", ESCALATE);
     let events = dir.path().join("events.jsonl");
     // Documents 1 to 6 at T0, then each again 50 hours later: every timer
-    // is due before its own document's second event.
+    // is due before its own document's second event. Documents 7 to 12 at
+    // T0 + 10h: their timers are due after the last event, and fire at the
+    // end (`--until all`), in due order.
     let lines: Vec<String> = (1..=6)
         .map(|id| line("insert", id, T0))
+        .chain((7..=12).map(|id| line("insert", id, T0 + 10 * HOUR + id * 1000)))
         .chain((1..=6).map(|id| line("update", id, T0 + 50 * HOUR)))
         .collect();
     std::fs::write(&events, lines.join("\n")).unwrap();
@@ -287,7 +290,7 @@ async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_no
     let sent = Sent::default();
     let options = RunOptions {
         dry_run: true,
-        ..event_time(Until::LastEvent)
+        ..event_time(Until::All)
     };
     let mut outputs = Vec::new();
     for workers in [1, 3] {
@@ -302,7 +305,7 @@ async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_no
             .unwrap();
         assert_eq!(
             (summary.timers_set, summary.timers_fired, summary.effects),
-            (6, 6, 6)
+            (12, 12, 12)
         );
         outputs.push(lines.0);
     }
@@ -330,6 +333,21 @@ async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_no
         assert_eq!(cancels.len(), 1);
         assert!(at(&fired) < cancels[0], "{:#?}", outputs[0]);
     }
+    // The end fires 7 to 12 after every event, earliest first.
+    let end: Vec<&String> = outputs[0]
+        .iter()
+        .skip_while(|l| !l.starts_with("cancel_timer esc:6"))
+        .skip(1)
+        .collect();
+    let fired: Vec<String> = (7..=12)
+        .map(|id| {
+            let setter = token_of("insert", id, T0 + 10 * HOUR + id * 1000);
+            let due = T0 + 58 * HOUR + id * 1000;
+            let name = format!("esc:{id}");
+            format!("notify {} {}", fired_token(&name, due, &setter), key(&name, due, &setter))
+        })
+        .collect();
+    assert_eq!(end, fired.iter().collect::<Vec<_>>(), "{:#?}", outputs[0]);
     assert!(sent.take().is_empty(), "a dry run executes nothing");
     assert_eq!(store.timers().count(), 0, "a dry run stores no timer");
 }

@@ -42,7 +42,13 @@ pub(super) async fn fire_due(
 
 /// Fires one timer: its rule's `on_timer`, its effects, its changes. Its
 /// removal and ledger mark commit with the item, so it fires once.
-async fn fire(core: &Core, env: &Env<'_>, seq: u64, timer: Timer, completion: &mut Completion) {
+pub(super) async fn fire(
+    core: &Core,
+    env: &Env<'_>,
+    seq: u64,
+    timer: Timer,
+    completion: &mut Completion,
+) {
     let Some(rule) = core.router.rule(&timer.rule) else {
         return; // the book hands out only the timers of loaded rules
     };

@@ -15,7 +15,7 @@ use super::pool::{Completed, Queue, Workers};
 /// The most completions the run takes from its channel at once.
 const COMPLETIONS_AT_ONCE: usize = 64;
 use super::summary::RunSummary;
-use super::ticks::Ticks;
+use super::ticks::{Ending, Ticks};
 use super::watermark::Watermark;
 use super::worker::Completion;
 use crate::engine::{Engine, EngineError};
@@ -229,12 +229,12 @@ impl Engine {
         let wall = self.core.options.timers == TimerClock::Wall;
         let mut tick_at = tokio::time::Instant::now() + WALL_TICK;
         loop {
-            if run.ticks.until_all && run.in_flight == 0 {
-                // Every event is done: all that is pending now fires.
-                run.ticks.until_all = false;
-                if let Some(latest) = run.book.latest_due()? {
-                    run.ticks.queue_end(senders.len(), latest);
-                }
+            if run.ticks.ending.is_some()
+                && run.in_flight == 0
+                && !self.fire_the_end(senders, run, &mut shutdown).await?
+            {
+                run.summary.interrupted = true;
+                return Ok(());
             }
             if run.ticks.has_queued() && !self.send_ticks(senders, run, &mut shutdown).await? {
                 run.summary.interrupted = true;
@@ -295,14 +295,11 @@ impl Engine {
                     None => {
                         source_open = false;
                         // An event-time clock ends at the last event (or `until`).
-                        match self.core.options.timers {
-                            TimerClock::EventTime { until: Until::All } => run.ticks.until_all = true,
-                            TimerClock::EventTime { until } => {
-                                if let Some(up_to) = until.up_to(run.last_event_ms) {
-                                    run.ticks.queue_end(senders.len(), up_to);
-                                }
-                            }
-                            TimerClock::Wall => {}
+                        if let TimerClock::EventTime { until } = self.core.options.timers {
+                            run.ticks.ending = match until {
+                                Until::All => Some(Ending::All),
+                                other => other.up_to(run.last_event_ms).map(Ending::At),
+                            };
                         }
                     }
                 },

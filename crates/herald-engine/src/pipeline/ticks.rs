@@ -5,12 +5,14 @@
 //! about every second, those due by now — but never past the time every
 //! stream has read up to, so while herald catches up on a backlog, timers
 //! wait for the events before them (a decision made while herald was down
-//! still comes first); under event time, at the end of the source, those
-//! due by its last event (or `--until`), one partition after another, so a
-//! replay prints the same whatever the worker count.
+//! still comes first). Under event time, the end of the source is no tick:
+//! once every event is done, the run hands the timers due by its last event
+//! (or `--until`) to their workers itself, in rounds, each round the next
+//! due ones in (due, rule, name) order, so a replay prints the same whatever
+//! the worker count.
 
 use super::Queue;
-use super::partition::{PARTITIONS, worker_of};
+use super::partition::{PARTITIONS, timer_partition, worker_of};
 use super::run::Run;
 use super::worker::{Work, WorkItem};
 use crate::engine::{Engine, EngineError};
@@ -23,8 +25,6 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Tick {
     pub(super) worker: usize,
-    /// The partition to fire; `None`: every partition of the worker.
-    pub(super) partition: Option<usize>,
     pub(super) up_to: i64,
     /// Must be handed over (the end of a source); a wall-clock tick is
     /// skipped when the worker's queue is full (the next one will do).
@@ -39,10 +39,23 @@ pub(super) struct Ticks {
     /// Per stream: the time it has read up to (ms), and whether its last
     /// batch found it caught up.
     heard: HashMap<Arc<str>, (i64, bool)>,
-    /// `--until all`: every pending timer fires once the events in flight
-    /// are done (their timers counted).
-    pub(super) until_all: bool,
+    /// The end of an event-time source: what is left to fire once every
+    /// event is done.
+    pub(super) ending: Option<Ending>,
 }
+
+/// How far the end of an event-time source fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// The timers due by this time.
+    At(i64),
+    /// Every timer pending when the events are done (resolved then to the
+    /// latest due time among them).
+    All,
+}
+
+/// The most timers one round of the end hands out.
+const END_ROUND: usize = 1_000;
 
 impl Ticks {
     /// Notes how far `batch`'s stream has read: to now when the server had
@@ -90,11 +103,10 @@ impl Ticks {
     /// Queues a wall-clock tick for every worker without one in flight or queued.
     pub(super) fn queue_wall(&mut self, workers: usize, up_to: i64) {
         for worker in 0..workers {
-            let busy = |t: &Tick| t.worker == worker && t.partition.is_none();
+            let busy = |t: &Tick| t.worker == worker && !t.must;
             if !(self.in_flight.values().any(busy) || self.queued.iter().any(busy)) {
                 self.queued.push(Tick {
                     worker,
-                    partition: None,
                     up_to,
                     must: false,
                 });
@@ -102,19 +114,9 @@ impl Ticks {
         }
     }
 
-    /// Queues the end of a source: a tick per partition, in partition order.
-    pub(super) fn queue_end(&mut self, workers: usize, up_to: i64) {
-        self.queued.extend((0..PARTITIONS).map(|partition| Tick {
-            worker: worker_of(partition, workers),
-            partition: Some(partition),
-            up_to,
-            must: true,
-        }));
-    }
-
     /// True if no tick is queued or in flight.
     pub(super) fn idle(&self) -> bool {
-        self.queued.is_empty() && self.in_flight.is_empty() && !self.until_all
+        self.queued.is_empty() && self.in_flight.is_empty() && self.ending.is_none()
     }
 
     /// True if ticks wait to be handed over.
@@ -136,6 +138,64 @@ impl Ticks {
 }
 
 impl Engine {
+    /// One round of the end of an event-time source (every event done):
+    /// hands the next due timers, in order, each to its partition's worker,
+    /// and marks them fired so the next round does not take them again.
+    /// When none is left, the end is over. False if a shutdown stopped it.
+    pub(super) async fn fire_the_end<F: Future>(
+        &self,
+        senders: &[Queue],
+        run: &mut Run<'_>,
+        shutdown: &mut std::pin::Pin<&mut F>,
+    ) -> Result<bool, EngineError> {
+        let up_to = match run.ticks.ending {
+            Some(Ending::At(up_to)) => up_to,
+            Some(Ending::All) => match run.book.latest_due()? {
+                Some(latest) => {
+                    run.ticks.ending = Some(Ending::At(latest));
+                    latest
+                }
+                None => i64::MIN,
+            },
+            None => return Ok(true),
+        };
+        let all: Vec<usize> = (0..PARTITIONS).collect();
+        let due = run.book.due(&all, up_to, END_ROUND)?;
+        if due.is_empty() {
+            run.ticks.ending = None;
+            return Ok(true);
+        }
+        let stopped = || EngineError::Incomplete("a worker stopped unexpectedly");
+        for timer in due {
+            let worker = worker_of(timer_partition(&timer), senders.len());
+            let permit = tokio::select! {
+                biased;
+                _ = shutdown.as_mut() => return Ok(false),
+                permit = senders[worker].reserve() => permit.map_err(|_| stopped())?,
+            };
+            let seq = self.take_seq(run);
+            let id = (
+                std::sync::Arc::from(timer.rule.as_str()),
+                timer.name.clone(),
+            );
+            run.book.write(seq, id, None);
+            run.ticks.in_flight.insert(
+                seq,
+                Tick {
+                    worker,
+                    up_to,
+                    must: true,
+                },
+            );
+            run.in_flight += 1;
+            permit.send(vec![WorkItem {
+                seq,
+                work: Work::Fire(Box::new(timer)),
+            }]);
+        }
+        Ok(true)
+    }
+
     /// Hands the queued ticks to their workers: a tick that must go waits
     /// for room in its queue (but not past a shutdown: then false), a
     /// wall-clock tick is dropped when its queue is full.
@@ -168,10 +228,7 @@ impl Engine {
             run.in_flight += 1;
             permit.send(vec![WorkItem {
                 seq,
-                work: Work::Tick {
-                    partition: tick.partition,
-                    up_to: tick.up_to,
-                },
+                work: Work::Tick { up_to: tick.up_to },
             }]);
         }
         Ok(true)
@@ -241,21 +298,9 @@ mod tests {
         assert_eq!(ticks.wall_up_to(500), Some(500), "never past now");
     }
 
-    /// The end of a source ticks every partition, in order, each on its worker.
+    /// Wall ticks: one per worker at a time.
     #[test]
-    fn the_end_ticks_every_partition_in_order() {
-        let mut ticks = Ticks::default();
-        ticks.queue_end(3, 42);
-        let partitions: Vec<(usize, Option<usize>)> = ticks
-            .queued
-            .iter()
-            .map(|t| (t.worker, t.partition))
-            .collect();
-        assert_eq!(partitions.len(), PARTITIONS);
-        for (p, (worker, partition)) in partitions.into_iter().enumerate() {
-            assert_eq!((worker, partition), (p % 3, Some(p)));
-        }
-        // Wall ticks: one per worker at a time.
+    fn one_wall_tick_per_worker_at_a_time() {
         let mut wall = Ticks::default();
         wall.queue_wall(2, 7);
         wall.queue_wall(2, 8);

@@ -7,7 +7,7 @@
 //! order once every earlier item is complete.
 
 use super::changes::{self, Change, Home};
-use super::fire::{TIMERS_BEFORE_EVENT, TIMERS_PER_TICK, fire_due, warn_if_elsewhere};
+use super::fire::{TIMERS_BEFORE_EVENT, TIMERS_PER_TICK, fire, fire_due, warn_if_elsewhere};
 use super::floor::{Floor, Floors, below_floor};
 use super::partition::{PARTITIONS, event_partition, worker_of};
 use super::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
@@ -36,12 +36,10 @@ pub(crate) enum Work {
         /// Targets stopped before it was read, whose rules it does not reach.
         stopped: Arc<Vec<WatchTarget>>,
     },
-    /// Fire the timers of `partition` (`None`: of every partition of the
-    /// worker) due by this time (milliseconds).
-    Tick {
-        partition: Option<usize>,
-        up_to: i64,
-    },
+    /// Fire the timers of the worker's partitions due by this time (ms).
+    Tick { up_to: i64 },
+    /// Fire this timer (handed out by the end of an event-time source).
+    Fire(Box<Timer>),
 }
 
 /// A change to commit.
@@ -166,13 +164,11 @@ pub(crate) async fn process(
             )
             .await?;
         }
-        Work::Tick { partition, up_to } => {
-            let partitions: Vec<usize> = match partition {
-                Some(p) => vec![*p],
-                None => (0..PARTITIONS)
-                    .filter(|p| worker_of(*p, env.workers) == env.worker)
-                    .collect(),
-            };
+        Work::Fire(timer) => fire(core, env, item.seq, (**timer).clone(), &mut completion).await,
+        Work::Tick { up_to } => {
+            let partitions: Vec<usize> = (0..PARTITIONS)
+                .filter(|p| worker_of(*p, env.workers) == env.worker)
+                .collect();
             // Across the worker's partitions, earliest first.
             let more = fire_due(
                 core,
