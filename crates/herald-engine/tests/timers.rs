@@ -344,7 +344,11 @@ async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_no
             let setter = token_of("insert", id, T0 + 10 * HOUR + id * 1000);
             let due = T0 + 58 * HOUR + id * 1000;
             let name = format!("esc:{id}");
-            format!("notify {} {}", fired_token(&name, due, &setter), key(&name, due, &setter))
+            format!(
+                "notify {} {}",
+                fired_token(&name, due, &setter),
+                key(&name, due, &setter)
+            )
         })
         .collect();
     assert_eq!(end, fired.iter().collect::<Vec<_>>(), "{:#?}", outputs[0]);
@@ -498,4 +502,129 @@ async fn a_failing_timer_is_dead_lettered_and_retried_with_its_key() {
         vec![key("esc:1", T0 + 48 * HOUR, &token_of("insert", 1, T0))]
     );
     assert_eq!(store.dead_letters().count(), 0);
+}
+
+/// `on_timer` of `a` cancels `b`, or sets it again later; both were due
+/// together. (`after(.., "b")` in `a` re-sets `b` for 10 hours later.)
+const CHANGES_ANOTHER: &str = r#"
+const RULE = #{ watch: "shop.orders", on: ["insert", "update"] };
+fn handle(event) {
+    if event.operationType == "insert" { after("1h", "a", 1); after("2h", "b", 2); }
+}
+fn on_timer(timer) {
+    notify("out", #{ id: timer.payload, name: timer.name });
+    if timer.name == "a" && event_free_cancel() { cancel_timer("b"); }
+    if timer.name == "a" && !event_free_cancel() { after("10h", "b", 3); }
+}
+fn event_free_cancel() { CANCEL }
+"#;
+
+fn changes_another(cancel: bool) -> String {
+    CHANGES_ANOTHER.replace("CANCEL", if cancel { "true" } else { "false" })
+}
+
+/// A timer changed by an earlier timer's `on_timer`, when both are due
+/// before the same event (one batch), or at the end of a replay (one round):
+/// cancelled, it does not fire; set again, only the new setting fires, once
+/// (or, past the latest timer pending at the end of the events, stays pending
+/// for the next run).
+#[tokio::test]
+async fn a_timer_changed_by_another_due_with_it_fires_as_changed() {
+    for (cancel, events, until, expected, left) in [
+        (
+            true,
+            vec![line("insert", 1, T0), line("update", 1, T0 + 3 * HOUR)],
+            Until::LastEvent,
+            vec!["a:1"],
+            0,
+        ),
+        (
+            true,
+            vec![line("insert", 1, T0)],
+            Until::All,
+            vec!["a:1"],
+            0,
+        ),
+        (
+            false,
+            vec![line("insert", 1, T0), line("update", 1, T0 + 3 * HOUR)],
+            Until::All,
+            vec!["a:1", "b:3"],
+            0,
+        ),
+        (
+            false,
+            vec![line("insert", 1, T0)],
+            Until::All,
+            vec!["a:1"],
+            1,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_rule(dir.path(), "esc", &changes_another(cancel));
+        let file = dir.path().join("events.jsonl");
+        std::fs::write(&file, events.join("\n")).unwrap();
+        for dry_run in [false, true] {
+            let store = Store::temporary().unwrap();
+            let sent = Sent::default();
+            let options = RunOptions {
+                dry_run,
+                ..event_time(until)
+            };
+            let summary = replay(&engine(dir.path(), &store, &sent, options), &file).await;
+            let fired: Vec<String> = if dry_run {
+                Vec::new()
+            } else {
+                sent.take()
+                    .iter()
+                    .map(|(_, a, _)| {
+                        format!(
+                            "{}:{}",
+                            a.get_str("name").unwrap(),
+                            a.get_i32("id").unwrap()
+                        )
+                    })
+                    .collect()
+            };
+            let case = format!(
+                "cancel {cancel}, {} events, {until:?}, dry run {dry_run}",
+                events.len()
+            );
+            if !dry_run {
+                assert_eq!(fired, expected, "{case}");
+            }
+            assert_eq!(summary.timers_fired, expected.len() as u64, "{case}");
+            if !dry_run {
+                assert_eq!(store.timers().count(), left, "{case}");
+            }
+        }
+    }
+}
+
+/// A timer whose `on_timer` sets it due again at once cannot keep the end
+/// of a replay going for ever: it fires 1,000 times, then stays pending.
+#[tokio::test]
+async fn a_timer_that_keeps_coming_due_ends_the_replay_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        "esc",
+        r#"
+const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) { after("1h", "again"); }
+fn on_timer(timer) { notify("out", #{}); after(0, "again"); }
+"#,
+    );
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, line("insert", 1, T0)).unwrap();
+    let store = Store::temporary().unwrap();
+    let sent = Sent::default();
+    let summary = replay(
+        &engine(dir.path(), &store, &sent, event_time(Until::All)),
+        &events,
+    )
+    .await;
+    assert_eq!((summary.timers_fired, summary.effects), (1_000, 1_000));
+    assert_eq!(sent.take().len(), 1_000);
+    assert_eq!(store.timers().count(), 1, "it stays pending");
 }

@@ -41,6 +41,10 @@ impl Engine {
         // stops the dispatch is always a prefix of the batch: no event after
         // one left behind can run (its effects would be done again, since it
         // could not be checkpointed past the one left behind).
+        let wall_bound = (self.core.options.timers == crate::timers::TimerClock::Wall).then(|| {
+            run.ticks
+                .wall_up_to(bson::DateTime::now().timestamp_millis())
+        });
         let chunk = self.core.settings.queue.max(1);
         let mut open: Vec<Option<OpenChunk>> = senders.iter().map(|_| None).collect();
         for item in batch.events {
@@ -73,10 +77,17 @@ impl Engine {
                     times: (event.cluster_time(), event.wall_time()),
                 },
             );
-            if let Some(time) = event.time() {
-                let ms = time.timestamp_millis();
+            let time = event.time().map(|t| t.timestamp_millis());
+            if let Some(ms) = time {
                 run.last_event_ms = Some(run.last_event_ms.map_or(ms, |last| last.max(ms)));
             }
+            // Timers due by the event's time fire before it; under the wall
+            // clock, not past what every stream has read (another stream's
+            // backlog may hold their cancel).
+            let fire_by = match wall_bound {
+                Some(bound) => time.zip(bound).map(|(t, b)| t.min(b)),
+                None => time,
+            };
             let (_, items) = open[worker].as_mut().expect("a slot was reserved above");
             items.push(WorkItem {
                 seq,
@@ -84,6 +95,7 @@ impl Engine {
                     event,
                     scope: scope.clone(),
                     stopped: run.stopped.clone(),
+                    fire_by,
                 },
             });
             if items.len() >= chunk

@@ -52,6 +52,9 @@ pub(super) async fn fire(
     let Some(rule) = core.router.rule(&timer.rule) else {
         return; // the book hands out only the timers of loaded rules
     };
+    if !env.book.is_current(&timer) {
+        return; // cancelled or set again since it was handed out
+    }
     let dry_run = core.options.dry_run;
     env.book
         .write(seq, (rule.name().clone(), timer.name.clone()), None);

@@ -139,6 +139,7 @@ impl Engine {
             stood: start.streams,
             counts,
         };
+        run.ticks.expect(source.streams());
         let outcome = self
             .pump(
                 &mut source,

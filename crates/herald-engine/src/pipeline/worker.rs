@@ -35,6 +35,8 @@ pub(crate) enum Work {
         scope: Option<Arc<WatchTarget>>,
         /// Targets stopped before it was read, whose rules it does not reach.
         stopped: Arc<Vec<WatchTarget>>,
+        /// Its partition's timers due by this time (ms) fire before it.
+        fire_by: Option<i64>,
     },
     /// Fire the timers of the worker's partitions due by this time (ms).
     Tick { up_to: i64 },
@@ -132,9 +134,9 @@ pub(crate) async fn process(
             event,
             scope,
             stopped,
+            fire_by,
         } => {
-            if let Some(time) = event.time() {
-                let up_to = time.timestamp_millis();
+            if let Some(up_to) = *fire_by {
                 let partition = event_partition(event);
                 let more = fire_due(
                     core,

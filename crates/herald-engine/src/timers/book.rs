@@ -156,10 +156,36 @@ impl TimerBook {
             .collect();
         for id in done {
             pending.unindex(&id);
-            pending.changes.remove(&id);
+            if let Some((_, Some(set))) = pending.changes.remove(&id) {
+                // Now stored: a partition's look must start no later than it.
+                let p = timer_partition(&set);
+                pending.handed_out_to[p] = pending.handed_out_to[p].min(set.due_ms);
+            }
         }
-        // The store may now hold timers set before where partitions had got to.
-        pending.handed_out_to.fill(i64::MIN);
+    }
+
+    /// True if `timer` (handed out by [`TimerBook::due`]) is still the
+    /// timer of its name: not cancelled, fired or set again since (by an
+    /// earlier timer's `on_timer` in the same batch, say).
+    pub(crate) fn is_current(&self, timer: &Timer) -> bool {
+        let id = (Arc::<str>::from(timer.rule.as_str()), timer.name.clone());
+        match self
+            .pending
+            .lock()
+            .expect("timer book lock")
+            .changes
+            .get(&id)
+        {
+            // A dry run forgets its own timers once gone: only the store
+            // can say this one is still there.
+            None if self.dry_run => matches!(
+                self.store.timer(&timer.rule, &timer.name),
+                Ok(Some(stored)) if stored.version == timer.version
+            ),
+            None => true,
+            Some((_, Some(set))) => set.version == timer.version,
+            Some((_, None)) => false,
+        }
     }
 
     /// True the first time `rule` changes a timer of another partition (to warn once).
@@ -252,15 +278,28 @@ impl TimerBook {
         Ok(due)
     }
 
-    /// The latest due time of any pending timer (`None`: there is none).
+    /// The latest due time of any timer that can fire (pending, of a loaded
+    /// rule; `None`: there is none).
     pub(crate) fn latest_due(&self) -> Result<Option<i64>, StoreError> {
         let pending = self.pending.lock().expect("timer book lock");
         let set = pending
             .by_due
             .iter()
-            .filter_map(|index| index.last().map(|(due, _)| *due))
+            .flat_map(|index| index.iter().rev())
+            .filter_map(|(_, id)| pending.changes.get(id).and_then(|(_, t)| t.as_ref()))
+            .filter(|t| self.loaded(t))
+            .map(|t| t.due_ms)
             .max();
-        Ok(self.store.latest_timer_due()?.max(set))
+        let mut stored = None;
+        for timer in self.store.timers_latest_first() {
+            let timer = timer?;
+            let id = (Arc::<str>::from(timer.rule.as_str()), timer.name.clone());
+            if self.loaded(&timer) && !pending.changes.contains_key(&id) {
+                stored = Some(timer.due_ms);
+                break;
+            }
+        }
+        Ok(stored.max(set))
     }
 
     /// True if `timer`'s rule is loaded (warns once per rule that is not).

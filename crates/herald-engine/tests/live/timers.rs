@@ -53,7 +53,8 @@ async fn timers_due_while_herald_was_down_fire_at_start_in_due_order() {
     let now = bson::DateTime::now().timestamp_millis();
     let store = Store::open(&store_dir).unwrap();
     let mut commit = store.begin();
-    for (name, ago) in [("c", 3_000), ("a", 5_000), ("d", 1_000), ("b", 4_000)] {
+    // Names in another order than their due times.
+    for (name, ago) in [("m", 3_000), ("z", 5_000), ("a", 1_000), ("q", 4_000)] {
         commit
             .set_timer(&Timer {
                 rule: "esc".into(),
@@ -78,7 +79,7 @@ async fn timers_due_while_herald_was_down_fire_at_start_in_due_order() {
         .iter()
         .map(|s| s.args.get_str("fired").unwrap())
         .collect();
-    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(names, ["z", "q", "m", "a"], "earliest due first");
     assert_eq!((summary.timers_fired, summary.effects), (4, 4));
     assert_eq!(Store::open(&store_dir).unwrap().timers().count(), 0);
 }

@@ -65,6 +65,21 @@ impl Store {
         }
     }
 
+    /// Every timer, latest due first, read as they are iterated.
+    ///
+    /// ```
+    /// # let store = herald_store::Store::temporary()?;
+    /// assert!(store.timers_latest_first().next().is_none());
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn timers_latest_first(&self) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
+        self.tree
+            .scan_prefix([keys::TIMER_DUE])
+            .values()
+            .rev()
+            .map(|value| self.decode_timer(&value?))
+    }
+
     /// Every timer, in (due, rule, name) order, read as they are iterated.
     pub fn timers(&self) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
         self.tree

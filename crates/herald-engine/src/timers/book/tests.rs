@@ -207,3 +207,32 @@ fn a_backlog_is_read_once_across_uncommitted_batches() {
     book.committed(2);
     assert_eq!(names(book.due(&[p], 1_000, 4).unwrap()), ["early"]);
 }
+
+/// The latest due time counts only timers that can fire: not those of
+/// rules that are not loaded, nor stored ones cancelled or fired meanwhile.
+#[test]
+fn the_latest_due_time_skips_what_cannot_fire() {
+    let store = Store::temporary().unwrap();
+    stored(
+        &store,
+        &[
+            timer("r", "early", 10, 1),
+            timer("r", "late", 500, 1),
+            timer("gone", "g", 9_000, 1),
+        ],
+    );
+    let book = TimerBook::new(store, false, [Arc::from("r")]).unwrap();
+    assert_eq!(
+        book.latest_due().unwrap(),
+        Some(500),
+        "the unloaded rule's is left out"
+    );
+    book.write(1, id("r", "late"), None);
+    assert_eq!(
+        book.latest_due().unwrap(),
+        Some(10),
+        "the cancelled one is left out"
+    );
+    book.write(2, id("r", "later"), Some(timer("r", "later", 700, 2)));
+    assert_eq!(book.latest_due().unwrap(), Some(700));
+}
