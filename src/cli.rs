@@ -29,7 +29,7 @@ pub enum Command {
     /// Replay a JSON Lines file of change events through the rules.
     Replay(ReplayArgs),
     /// Compile and validate rules; report errors as file:line:col.
-    Check(RulesArgs),
+    Check(CheckArgs),
     /// Run each rule's fixture tests (NAME.test.json beside NAME.rhai).
     Test(TestArgs),
     /// Run the rules on live MongoDB change streams until SIGINT/SIGTERM.
@@ -333,6 +333,19 @@ pub struct TestArgs {
     /// steps change; the rest of each file is kept byte for byte). Review with `git diff`.
     #[arg(long)]
     pub update: bool,
+}
+
+/// `herald check`: the rules, and whether to explain the streams they need.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The rules and configuration.
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Also print, per change stream, what it watches, the rules it serves
+    /// and the aggregation herald sends (the `$changeStream` options, the
+    /// union `$match`, the configured stages).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// `herald check` and `herald test`: the rules, positionally or from the config.

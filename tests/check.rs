@@ -191,3 +191,73 @@ herald_test!(
         );
     }
 );
+
+/// The aggregations `--explain` prints: one per stream, in relaxed Extended JSON.
+fn explained(stdout: &str) -> Vec<(String, Vec<serde_json::Value>)> {
+    let mut streams = Vec::new();
+    let mut lines = stdout.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(header) = line.strip_prefix("stream ") else {
+            continue;
+        };
+        let id = header.split(' ').next().unwrap().to_owned();
+        let json: Vec<&str> = lines
+            .by_ref()
+            .skip_while(|l| l.trim() != "aggregation:")
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .collect();
+        streams.push((id, serde_json::from_str(&json.join("\n")).unwrap()));
+    }
+    streams
+}
+
+/// `--explain` shows each stream herald would open, its rules and the whole
+/// aggregation: the `$changeStream` options the rules need, the union
+/// `$match` (each rule's branch, plus the lifecycle events every stream
+/// takes), then a target's configured stages.
+herald_test!(explain_prints_each_streams_aggregation, |dir| {
+    let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"{}\"\n[channels.approvals]\nkind = \"stdout\"\n[channels.employees]\nkind = \"stdout\"\n[channels.audit]\nkind = \"stdout\"\n[channels.ops]\nkind = \"stdout\"\n[mongodb.streams.\"finance.expenses\"]\nstages = [{{ \"$unset\" = \"fullDocument.iban\" }}]\n",
+            crate::util::root().join("rules").display()
+        ),
+    );
+    let output = herald()
+        .args(["check", "--explain", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("2 change stream(s) for 4 rule(s)"), "{out}");
+    let streams = explained(&out);
+    let ids: Vec<&str> = streams.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["mongodb:finance.expenses", "mongodb:finance"],
+        "{out}"
+    );
+    let (_, expenses) = &streams[0];
+    assert_eq!(expenses.len(), 3, "{out}");
+    assert_eq!(
+        expenses[0],
+        serde_json::json!({"$changeStream": {"fullDocument": "updateLookup"}})
+    );
+    let branches = expenses[1]["$match"]["$or"].as_array().unwrap();
+    assert!(
+        branches.contains(&serde_json::json!({"operationType": {"$in": ["drop", "rename", "dropDatabase", "invalidate"]}})),
+        "{out}"
+    );
+    assert_eq!(
+        expenses[2],
+        serde_json::json!({"$unset": "fullDocument.iban"})
+    );
+    let (_, database) = &streams[1];
+    assert_eq!(
+        database[0],
+        serde_json::json!({"$changeStream": {}}),
+        "{out}"
+    );
+});

@@ -116,24 +116,42 @@ impl Engine {
     /// rules of stopped targets ([`crate::stops`]) are left out.
     pub fn subscriptions(&self) -> Result<Vec<herald_ingest::mongo::Subscription>, EngineError> {
         let stopped = crate::stops::stopped_targets(&self.core.store)?;
-        Ok(self
-            .rules()
-            .iter()
-            .filter(|rule| !stopped.contains(&rule.spec().watch))
-            .map(|rule| {
-                let spec = rule.spec();
-                herald_ingest::mongo::Subscription {
-                    rule: rule.name().to_string(),
-                    target: spec.watch.clone(),
-                    on: spec.on.clone(),
-                    filter: spec.filter.source().clone(),
-                    full_document: spec.full_document,
-                    before_change: spec.full_document_before_change,
-                    snapshot: spec.snapshot,
-                }
-            })
-            .collect())
+        Ok(subscriptions_of(
+            self.rules()
+                .iter()
+                .filter(|rule| !stopped.contains(&rule.spec().watch)),
+        ))
     }
+}
+
+/// What each of `rules` needs from MongoDB, for planning change streams.
+///
+/// ```
+/// use std::sync::Arc;
+/// let engine = Arc::new(herald_script::sandbox::engine());
+/// let rule = herald_script::Rule::from_source(engine, "rules/r.rhai",
+///     "const RULE = #{ watch: \"shop.orders\" };\nfn handle(event) {}").unwrap();
+/// let subscriptions = herald_engine::engine::subscriptions_of([&rule]);
+/// assert_eq!(subscriptions[0].target.to_string(), "shop.orders");
+/// ```
+pub fn subscriptions_of<'a>(
+    rules: impl IntoIterator<Item = &'a herald_script::Rule>,
+) -> Vec<herald_ingest::mongo::Subscription> {
+    rules
+        .into_iter()
+        .map(|rule| {
+            let spec = rule.spec();
+            herald_ingest::mongo::Subscription {
+                rule: rule.name().to_string(),
+                target: spec.watch.clone(),
+                on: spec.on.clone(),
+                filter: spec.filter.source().clone(),
+                full_document: spec.full_document,
+                before_change: spec.full_document_before_change,
+                snapshot: spec.snapshot,
+            }
+        })
+        .collect()
 }
 
 /// Builds an [`Engine`].

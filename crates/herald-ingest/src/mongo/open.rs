@@ -28,12 +28,7 @@ impl StreamTask {
             }
             FullDocumentBeforeChange::Required => Some(FullDocumentBeforeChangeType::Required),
         };
-        // With split_large_events, events over 16 MiB arrive as fragments
-        // (joined in `split`); the stage must come last.
-        let mut pipeline = plan.pipeline.clone();
-        if self.options.split_large_events {
-            pipeline.push(bson::doc! { "$changeStreamSplitLargeEvent": {} });
-        }
+        let pipeline = plan.stages(self.options.split_large_events);
         macro_rules! configure {
             ($watch:expr) => {{
                 let mut watch = $watch

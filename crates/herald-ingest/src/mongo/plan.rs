@@ -74,6 +74,43 @@ pub struct StreamPlan {
     pub snapshots: Vec<super::snapshot::SnapshotScope>,
 }
 
+impl StreamPlan {
+    /// The stages after `$changeStream` that the stream sends: its
+    /// pipeline, and with `split_large_events` the split stage (events over
+    /// 16 MiB then arrive as fragments, joined in `split`; it must come last).
+    pub fn stages(&self, split_large_events: bool) -> Vec<Document> {
+        let mut stages = self.pipeline.clone();
+        if split_large_events {
+            stages.push(bson::doc! { "$changeStreamSplitLargeEvent": {} });
+        }
+        stages
+    }
+
+    /// The aggregation the stream runs, as the server receives it: the
+    /// `$changeStream` stage with the stream's options (its start,
+    /// `startAfter` or `startAtOperationTime`, is added when it opens, from
+    /// its checkpoint or `start_at`), then [`StreamPlan::stages`]. For
+    /// `herald check --explain`.
+    pub fn aggregation(&self, split_large_events: bool) -> Vec<Document> {
+        let mut options = Document::new();
+        if self.target == WatchTarget::Cluster {
+            options.insert("allChangesForCluster", true);
+        }
+        if self.full_document != FullDocument::Default {
+            options.insert("fullDocument", self.full_document.as_str());
+        }
+        if self.before_change != FullDocumentBeforeChange::Off {
+            options.insert("fullDocumentBeforeChange", self.before_change.as_str());
+        }
+        if self.show_expanded_events {
+            options.insert("showExpandedEvents", true);
+        }
+        std::iter::once(bson::doc! { "$changeStream": options })
+            .chain(self.stages(split_large_events))
+            .collect()
+    }
+}
+
 /// Operation types every stream delivers, whatever its rules say.
 pub const LIFECYCLE: [&str; 4] = ["drop", "rename", "dropDatabase", "invalidate"];
 
