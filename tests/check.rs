@@ -212,10 +212,10 @@ fn explained(stdout: &str) -> Vec<(String, Vec<serde_json::Value>)> {
     streams
 }
 
-/// `--explain` shows each stream herald would open, its rules and the whole
-/// aggregation: the `$changeStream` options the rules need, the union
-/// `$match` (each rule's branch, plus the lifecycle events every stream
-/// takes), then a target's configured stages.
+// `--explain` shows each stream herald would open, its rules and the whole
+// aggregation: the `$changeStream` options the rules need, the union
+// `$match` (each rule's branch, plus the lifecycle events every stream
+// takes), then a target's configured stages.
 herald_test!(explain_prints_each_streams_aggregation, |dir| {
     let config = dir.write(
         "herald.toml",
