@@ -26,6 +26,8 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a new project: an example rule, its tests and a herald.toml with every section explained.
+    Init(InitArgs),
     /// Replay a JSON Lines file of change events through the rules.
     Replay(ReplayArgs),
     /// Compile and validate rules; report errors as file:line:col.
@@ -49,6 +51,14 @@ pub enum Command {
     /// One replay measurement in a process of its own (used by `bench`).
     #[command(hide = true)]
     BenchCase(BenchCaseArgs),
+}
+
+/// `herald init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (created if missing); a file that exists in it is never overwritten.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `herald bench`.

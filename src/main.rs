@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod dlq;
 mod exit;
+mod init;
 mod lines;
 mod logging;
 mod progress;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
     };
     logging::init(cli.log_format);
     let result = match cli.command {
+        cli::Command::Init(args) => init::run(args),
         cli::Command::Replay(args) => replay::run(args),
         cli::Command::Check(args) => check::run(args),
         cli::Command::Test(args) => test::run(args),

@@ -13,6 +13,7 @@ mod dlq;
 mod dlq_retry;
 mod escalation;
 mod exits;
+mod init;
 mod json_logs;
 mod keys;
 mod live;

@@ -27,6 +27,10 @@ impl Dir {
         Self(tempfile::tempdir().expect("temp dir"))
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
     pub fn join(&self, name: &str) -> PathBuf {
         self.0.path().join(name)
     }
