@@ -1,7 +1,7 @@
 //! `herald init`: the project it writes checks and tests as written, names
 //! every key the configuration accepts, and nothing that exists is overwritten.
 
-use crate::util::{Dir, herald, stderr, stdout};
+use crate::util::{Dir, accepted, herald, stderr, stdout};
 use herald_engine::config::{Config, EngineSettings, RetryConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -175,21 +175,6 @@ fn uncommented(text: &str) -> String {
             _ => line,
         })
         .map(|line| format!("{line}\n"))
-        .collect()
-}
-
-/// The keys (or `kind`s) the configuration accepts where `probe` puts an
-/// unknown one: the list serde's `deny_unknown_fields` error gives.
-fn accepted(probe: &str) -> Vec<String> {
-    let err = Config::parse(probe).unwrap_err();
-    let (_, choices) = err
-        .split_once("expected")
-        .unwrap_or_else(|| panic!("{probe:?}: {err}"));
-    choices
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
         .collect()
 }
 

@@ -7,6 +7,7 @@ mod bad_inputs;
 mod bench;
 mod check;
 mod config;
+mod config_reference;
 mod crash;
 mod crash_timers;
 mod dlq;

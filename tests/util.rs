@@ -57,6 +57,26 @@ macro_rules! herald_test {
     };
 }
 
+/// The keys (or `kind`s) `herald.toml` accepts where `probe` puts an unknown
+/// one: the list serde's `deny_unknown_fields` error gives (none when it says
+/// there are no fields). So tests of the keys (the `herald init` template,
+/// `docs/configuration.md`) follow the config structs without a copy of them.
+pub fn accepted(probe: &str) -> Vec<String> {
+    let err = herald_engine::config::Config::parse(probe).unwrap_err();
+    if err.ends_with("there are no fields") {
+        return Vec::new();
+    }
+    let (_, choices) = err
+        .split_once("expected")
+        .unwrap_or_else(|| panic!("{probe:?}: {err}"));
+    choices
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Stdout of a finished command as text.
 pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
