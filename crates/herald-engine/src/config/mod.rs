@@ -65,7 +65,7 @@ pub use self::mongodb::{MongoConfig, StreamConfig, check_connection_string};
 pub use names::unknown_targets;
 pub use reads::reads_removed_fields;
 pub use webhook_target::WebhookTarget;
-pub use webhooks::{ConfigValue, WebhookConfig, is_secret_header};
+pub use webhooks::{ConfigValue, SECRET_HEADER_WORDS, WebhookConfig, is_secret_header};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
