@@ -46,6 +46,8 @@ pub enum Command {
     Timers(TimersArgs),
     /// Run one rule over the documents its collection holds now, once (resumable).
     Backfill(BackfillArgs),
+    /// Write a target's live change stream to a JSON Lines file that `herald replay` reads.
+    Capture(CaptureArgs),
     /// Measure herald against its targets and the plain change-stream loops.
     Bench(BenchArgs),
     /// One replay measurement in a process of its own (used by `bench`).
@@ -275,6 +277,27 @@ pub struct RunArgs {
     /// rules, and exit; a later `herald run` goes on after each snapshot's time.
     #[arg(long)]
     pub snapshot_only: bool,
+}
+
+/// `herald capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The events file to write (canonical Extended JSON, one event a line); it must not exist.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What to capture: `db.coll`, `db` or `*` (required; its `[mongodb.streams."T"] stages` apply).
+    #[arg(long)]
+    pub target: herald_core::WatchTarget,
+    /// Start at this operation time, SECONDS[:INCREMENT] (default: now).
+    #[arg(long, value_name = "SECONDS[:INCREMENT]", value_parser = crate::capture::parse_since)]
+    pub since: Option<bson::Timestamp>,
+    /// Stop after this many events (default: at SIGINT/SIGTERM).
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// The config ([mongodb] and its streams' stages) and the rules, whose
+    /// `fullDocument` options the capture asks for; no store is used.
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// `herald backfill`.

@@ -6,6 +6,7 @@
 
 mod backfill;
 mod bench;
+mod capture;
 mod check;
 mod cli;
 mod dlq;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         cli::Command::Streams(args) => streams::run(args),
         cli::Command::Timers(args) => timers::run(args),
         cli::Command::Backfill(args) => backfill::run(args),
+        cli::Command::Capture(args) => capture::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::BenchCase(args) => bench::replay::run_case(args),
     };

@@ -5,6 +5,7 @@ mod util;
 
 mod bad_inputs;
 mod bench;
+mod capture;
 mod check;
 mod config;
 mod config_reference;

@@ -1,0 +1,148 @@
+//! `herald capture`: a live stream, with its target's stages, written as a
+//! file `herald replay` reads back.
+
+use crate::util::{MongoSimProcess, herald, herald_process, stderr, stdout};
+
+const RULE: &str = r#"
+const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) {
+    log("info", `order ${event.documentKey._id} secret=${"secret" in event.fullDocument}`);
+}
+"#;
+
+herald_test!(captures_a_target_through_its_stages_for_replay, |dir| {
+    let sim = MongoSimProcess::start();
+    dir.write("rules/orders.rhai", RULE);
+    let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\n[mongodb]\nuri = \"{}\"\nmax_await_ms = 50\n[mongodb.streams.\"shop.orders\"]\nstages = [{{ \"$unset\" = \"fullDocument.secret\" }}]\n",
+            sim.uri
+        ),
+    );
+    // From one second ago, so the inserts made right after the start are in
+    // the stream however long it takes to open.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    let out = dir.join("events.jsonl");
+    let capture = herald_process()
+        .args(["capture", "--limit", "3", "--target", "shop.orders"])
+        .args(["--since", &since.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let uri = sim.uri.clone();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+            let orders = client
+                .database("shop")
+                .collection::<bson::Document>("orders");
+            for id in 1..=3 {
+                orders
+                    .insert_one(bson::doc! { "_id": id, "amount": id * 10, "secret": "s3cr3t" })
+                    .await
+                    .unwrap();
+            }
+        });
+    let output = exited(capture);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("3 event(s) written"),
+        "{}",
+        stderr(&output)
+    );
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, id) in lines.iter().zip(1..) {
+        assert!(!line.contains("secret"), "{line}");
+        let event = herald_core::extjson::parse_document(line).expect(line);
+        assert_eq!(event.get_str("operationType").unwrap(), "insert", "{line}");
+        assert_eq!(
+            event
+                .get_document("documentKey")
+                .unwrap()
+                .get_i32("_id")
+                .unwrap(),
+            id,
+            "{line}"
+        );
+        assert_eq!(
+            event
+                .get_document("fullDocument")
+                .unwrap()
+                .get_i32("amount")
+                .unwrap(),
+            id * 10,
+            "{line}"
+        );
+    }
+
+    // The file replays: one intent per event, and the rule never sees the secret.
+    let replay = herald()
+        .arg("replay")
+        .arg(&out)
+        .arg("--dry-run")
+        .arg("--rules")
+        .arg(dir.join("rules"))
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let intents: Vec<serde_json::Value> = stdout(&replay)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    let messages: Vec<String> = intents
+        .iter()
+        .map(|i| {
+            assert_eq!(i["kind"], "log", "{i}");
+            i["args"].to_string()
+        })
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    for (message, id) in messages.iter().zip(1..) {
+        assert!(
+            message.contains(&format!("order {id} secret=false")),
+            "{message}"
+        );
+    }
+
+    // A second capture into the same file is refused.
+    let again = herald()
+        .args(["capture", "--target", "shop.orders", "--out"])
+        .arg(&out)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+});
+
+/// The output of `child` once it exits; killed (and the test failed, with its
+/// stderr) if that takes over 30 s.
+fn exited(mut child: std::process::Child) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!("the capture did not exit: {}", stderr(&output));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
