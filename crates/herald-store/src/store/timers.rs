@@ -51,20 +51,6 @@ impl Store {
             .map(|value| self.decode_timer(&value?))
     }
 
-    /// The due time of the latest timer, if there is any.
-    ///
-    /// ```
-    /// # let store = herald_store::Store::temporary()?;
-    /// assert_eq!(store.latest_timer_due()?, None);
-    /// # Ok::<(), herald_store::StoreError>(())
-    /// ```
-    pub fn latest_timer_due(&self) -> Result<Option<i64>, StoreError> {
-        match self.tree.scan_prefix([keys::TIMER_DUE]).next_back() {
-            Some(entry) => Ok(Some(self.decode_timer(&entry?.1)?.due_ms)),
-            None => Ok(None),
-        }
-    }
-
     /// Every timer, latest due first, read as they are iterated.
     ///
     /// ```
