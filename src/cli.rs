@@ -277,6 +277,10 @@ pub struct RunArgs {
     /// rules, and exit; a later `herald run` goes on after each snapshot's time.
     #[arg(long)]
     pub snapshot_only: bool,
+    /// Reload the rules when a rule file changes (as on SIGHUP): the new set
+    /// replaces the old one only if all of it compiles.
+    #[arg(long, conflicts_with = "snapshot_only")]
+    pub watch: bool,
 }
 
 /// `herald capture`.

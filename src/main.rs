@@ -15,6 +15,7 @@ mod init;
 mod lines;
 mod logging;
 mod progress;
+mod reload;
 mod replay;
 mod report;
 mod run;

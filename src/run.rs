@@ -12,8 +12,12 @@ use serde_json::json;
 
 /// What a live run reads.
 pub enum Mode {
-    /// Every rule, on change streams until a signal (`herald run`).
-    Streams,
+    /// Every rule, on change streams until a signal (`herald run`); the
+    /// rules reload on SIGHUP, and with `watch` when a rule file changes.
+    Streams {
+        /// Reload when a rule file changes.
+        watch: bool,
+    },
     /// The snapshots first starts read, then exit (`herald run --snapshot-only`).
     SnapshotOnly,
     /// One rule over the documents of its target (or of the narrower
@@ -27,7 +31,7 @@ pub fn run(args: RunArgs) -> Outcome {
     let mode = if args.snapshot_only {
         Mode::SnapshotOnly
     } else {
-        Mode::Streams
+        Mode::Streams { watch: args.watch }
     };
     live(setup, mode)
 }
@@ -69,7 +73,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         .mongodb
         .source_options()
         .map_err(|e| Failure::BadInput(anyhow!(e)))?;
-    options.snapshot_only = !matches!(mode, Mode::Streams);
+    options.snapshot_only = !matches!(mode, Mode::Streams { .. });
     if let Mode::Backfill(rule, within) = &mode {
         // Its own store has no progress: the snapshot is taken now.
         options.start_at = StartAt::Snapshot;
@@ -86,9 +90,16 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
     runtime.block_on(async move {
         // Listening from the start: a signal while herald connects and plans
         // stops it as gracefully as one later.
-        let shutdown = shutdown_signal();
+        let stopping = Stopping::new(shutdown_signal());
+        let mut triggers = match &mode {
+            Mode::Streams { watch } => Some(
+                crate::reload::Triggers::new(&setup.rules, *watch)
+                    .map_err(|e| Failure::Runtime(e.context("cannot set up rule reloads")))?,
+            ),
+            _ => None,
+        };
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
-        let engine = match &mode {
+        let mut engine = match &mode {
             Mode::Backfill(rule, _) => setup.engine_for(
                 RuleSet::from_rules(vec![(**rule).clone()]),
                 RunOptions::default(),
@@ -96,40 +107,39 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             )?,
             _ => setup.engine(RunOptions::default(), Some(client.clone()))?,
         };
-        let plans = plan_with(&engine.subscriptions().map_err(exit::run_failure)?, &options.stages)
-            .map_err(|e| Failure::BadInput(anyhow!("mongodb.streams: {e}")))?;
-        let stopped = herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
-        for (target, stop) in &stopped {
-            say::warn(
-                format!("{target} is stopped ({}); `herald streams resume {target}` starts it again", stop.reason),
-                json!({ "watch": target.to_string(), "reason": stop.reason }),
-            );
-        }
-        if plans.is_empty() {
-            return Err(Failure::Runtime(anyhow!(
-                "every watch target is stopped, so there is no change stream to open; see `herald status`, and resume targets with `herald streams resume TARGET`"
-            )));
-        }
-        for p in &plans {
-            let targets: Vec<String> = p.targets.iter().map(ToString::to_string).collect();
-            let (targets, rules) = (json!(targets).to_string(), json!(p.rules).to_string());
-            tracing::info!(stream = %p.id, %targets, %rules, full_document = p.full_document.as_str(), "opening change stream");
-        }
-        record_plan(&engine, &plans).map_err(exit::run_failure)?;
         let store = setup.store.as_deref().unwrap_or(std::path::Path::new(crate::setup::DEFAULT_STORE));
-        say::info(
-            format!("herald: {} at {}; store {}", summary(&plans), redact(&uri), store.display()),
-            json!({ "streams": plans.len(), "uri": redact(&uri).to_string(), "store": store.display().to_string() }),
-        );
-        let source = MongoSource::new(client, plans, options);
         let mut progress = SnapshotProgress(crate::progress::for_count("documents read"));
-        let summary = engine
-            .run(source, &mut progress, shutdown)
-            .await
-            .map_err(exit::run_failure)?;
+        let mut summary = herald_engine::RunSummary::default();
+        // One run per rule set: a reload ends the run between events, and
+        // the next one plans and resumes the streams of the new rules.
+        loop {
+            let source = open_streams(&engine, &client, &options, &uri, store)?;
+            let mut reload = None;
+            let candidate = async {
+                match triggers.as_mut() {
+                    Some(triggers) => crate::reload::next(triggers, &setup.rules, &engine).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop = async {
+                tokio::select! {
+                    () = stopping.wait() => {}
+                    candidate = candidate => reload = Some(candidate),
+                }
+            };
+            let run = engine.run(source, &mut progress, stop).await.map_err(exit::run_failure)?;
+            summary.add(run);
+            match reload {
+                Some(candidate) if !stopping.is_set() => {
+                    crate::reload::reloaded(&candidate);
+                    engine.replace_rules(candidate.rules).map_err(exit::run_failure)?;
+                }
+                _ => break,
+            }
+        }
         progress.0.finish_and_clear();
         let done = match &mode {
-            Mode::Streams => "herald stopped".to_owned(),
+            Mode::Streams { .. } => "herald stopped".to_owned(),
             Mode::SnapshotOnly => "snapshots read".to_owned(),
             Mode::Backfill(rule, _) => format!("backfill of {} done", rule.name()),
         };
@@ -156,7 +166,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
                 summary.stream_failures.join("\n  ")
             )));
         }
-        if !matches!(mode, Mode::Streams) {
+        if !matches!(mode, Mode::Streams { .. }) {
             return match summary.dead_lettered {
                 0 => Ok(()),
                 n => Err(Failure::Runtime(anyhow!(
@@ -173,6 +183,83 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         }
         Ok(())
     })
+}
+
+/// Plans the change streams of the engine's rules (leaving out stopped
+/// targets, with a warning for each), records the plan for `herald status`,
+/// and returns the source that opens them.
+fn open_streams(
+    engine: &herald_engine::Engine,
+    client: &mongodb::Client,
+    options: &herald_ingest::mongo::MongoSourceOptions,
+    uri: &str,
+    store: &std::path::Path,
+) -> Result<MongoSource, Failure> {
+    let plans = plan_with(
+        &engine.subscriptions().map_err(exit::run_failure)?,
+        &options.stages,
+    )
+    .map_err(|e| Failure::BadInput(anyhow!("mongodb.streams: {e}")))?;
+    let stopped =
+        herald_engine::stops::stopped(engine.store()).map_err(|e| exit::run_failure(e.into()))?;
+    for (target, stop) in &stopped {
+        say::warn(
+            format!(
+                "{target} is stopped ({}); `herald streams resume {target}` starts it again",
+                stop.reason
+            ),
+            json!({ "watch": target.to_string(), "reason": stop.reason }),
+        );
+    }
+    if plans.is_empty() {
+        return Err(Failure::Runtime(anyhow!(
+            "every watch target is stopped, so there is no change stream to open; see `herald status`, and resume targets with `herald streams resume TARGET`"
+        )));
+    }
+    for p in &plans {
+        let targets: Vec<String> = p.targets.iter().map(ToString::to_string).collect();
+        let (targets, rules) = (json!(targets).to_string(), json!(p.rules).to_string());
+        tracing::info!(stream = %p.id, %targets, %rules, full_document = p.full_document.as_str(), "opening change stream");
+    }
+    record_plan(engine, &plans).map_err(exit::run_failure)?;
+    say::info(
+        format!(
+            "herald: {} at {}; store {}",
+            summary(&plans),
+            redact(uri),
+            store.display()
+        ),
+        json!({ "streams": plans.len(), "uri": redact(uri).to_string(), "store": store.display().to_string() }),
+    );
+    Ok(MongoSource::new(client.clone(), plans, options.clone()))
+}
+
+/// The shutdown signal, seen by every run of the process (a reload starts a
+/// new run; the signal may have come before it).
+struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// Waits for `signal` from now on.
+    fn new(signal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signal.await;
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    /// Completes once the signal came.
+    async fn wait(&self) {
+        let mut rx = self.0.clone();
+        // An error is the sender gone, which only a runtime shutting down does.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Whether the signal came.
+    fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
 }
 
 /// Counts snapshot documents on a progress bar (when stderr is a terminal).

@@ -19,6 +19,7 @@ mod init;
 mod json_logs;
 mod keys;
 mod live;
+mod reload;
 mod replay;
 mod rule_tests;
 mod sandbox;

@@ -94,6 +94,9 @@ pub(crate) struct Core {
     pub(crate) options: RunOptions,
     /// The limits of one handler call, from the settings.
     pub(crate) limits: herald_script::CallLimits,
+    /// The channel and webhook names rules may use, when a configuration
+    /// file names them: checked again for every rule set that replaces one.
+    pub(crate) names: Option<crate::reload::Names>,
 }
 
 impl Engine {
@@ -239,19 +242,18 @@ impl EngineBuilder {
             (None, Some(path)) => Store::open_with(path, &self.config.engine.store_options())?,
             (None, None) => Store::temporary_with(&self.config.engine.store_options())?,
         };
-        if self.config.source.is_some() {
+        let names = self.config.source.is_some().then(|| {
             let names = |list: &[(String, Arc<dyn Channel>)]| -> Vec<String> {
                 list.iter().map(|(name, _)| name.clone()).collect()
             };
-            let unknown = crate::config::unknown_targets(
-                rules.rules(),
-                &self.config,
-                &names(&self.custom),
-                &names(&self.custom_webhooks),
-            );
-            if !unknown.is_empty() {
-                return Err(EngineError::Rules(unknown));
+            crate::reload::Names {
+                config: self.config.clone(),
+                notify: names(&self.custom),
+                webhooks: names(&self.custom_webhooks),
             }
+        });
+        if let Some(names) = &names {
+            names.check(&rules)?;
         }
         let mut channels = Channels::from_config(&self.config)?;
         for (name, channel) in self.custom {
@@ -278,6 +280,7 @@ impl EngineBuilder {
                 backoff: Backoffs::from(&self.config.retry),
                 settings: self.config.engine,
                 options: self.options,
+                names,
             }),
         })
     }

@@ -10,6 +10,7 @@
 //! - [`engine`] — [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
 //! - [`pipeline`] — partitioned workers, ordered commits, and [`RunSummary`].
 //! - [`dead_letters`] — retrying and dropping dead letters.
+//! - [`reload`] — replacing the rules between runs (hot reload).
 //! - [`router`] — which rules an event goes to.
 //! - [`effects`] — channels (stdout, file, log, webhook, custom) and retries.
 //! - [`config`] — `herald.toml`.
@@ -24,6 +25,7 @@ pub mod effects;
 pub mod engine;
 pub mod observer;
 pub mod pipeline;
+pub mod reload;
 pub mod router;
 mod state;
 pub mod stops;

@@ -40,3 +40,53 @@ pub struct RunSummary {
     /// True if the run stopped because of the shutdown signal.
     pub interrupted: bool,
 }
+
+impl RunSummary {
+    /// Adds a later run's counts to these (runs of one process, between
+    /// which the rules were reloaded); `interrupted` is the later run's.
+    ///
+    /// ```
+    /// use herald_engine::RunSummary;
+    /// let mut total = RunSummary { events: 2, ..RunSummary::default() };
+    /// total.add(RunSummary { events: 3, interrupted: true, ..RunSummary::default() });
+    /// assert_eq!((total.events, total.interrupted), (5, true));
+    /// ```
+    pub fn add(&mut self, later: RunSummary) {
+        let RunSummary {
+            events,
+            matched,
+            effects,
+            state_writes,
+            deduplicated,
+            dead_lettered,
+            skipped_lines,
+            gaps,
+            stream_retries,
+            snapshot_overlap,
+            streams_failed,
+            stream_failures,
+            stream_stops,
+            timers_fired,
+            timers_set,
+            abandoned,
+            interrupted,
+        } = later;
+        self.events += events;
+        self.matched += matched;
+        self.effects += effects;
+        self.state_writes += state_writes;
+        self.deduplicated += deduplicated;
+        self.dead_lettered += dead_lettered;
+        self.skipped_lines += skipped_lines;
+        self.gaps += gaps;
+        self.stream_retries += stream_retries;
+        self.snapshot_overlap += snapshot_overlap;
+        self.streams_failed += streams_failed;
+        self.stream_failures.extend(stream_failures);
+        self.stream_stops.extend(stream_stops);
+        self.timers_fired += timers_fired;
+        self.timers_set += timers_set;
+        self.abandoned += abandoned;
+        self.interrupted = interrupted;
+    }
+}

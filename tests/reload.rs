@@ -1,0 +1,416 @@
+//! Hot reload of the rules in `herald run`: SIGHUP and `--watch` replace the
+//! rule set between events, a broken set is rejected while the old rules run,
+//! and no event is lost or repeated across a reload.
+
+use crate::util::{Dir, MongoSimProcess, herald_process};
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// A rule (named by its file) on inserts into `shop.orders` sending one
+/// notice per event, with `extra` fields.
+fn rule(extra: &str) -> String {
+    format!(
+        "const RULE = #{{ watch: \"shop.orders\", on: [\"insert\"] }};\nfn handle(event) {{ notify(\"out\", #{{ id: event.documentKey._id{extra} }}); }}\n"
+    )
+}
+
+/// A config on mongosim from one second ago, with the `out` channel a file.
+fn config(dir: &Dir, uri: &str) -> std::path::PathBuf {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_interval_ms = 20\n[channels.out]\nkind = \"file\"\npath = \"out/notices.jsonl\"\n"
+        ),
+    )
+}
+
+/// `herald run` with its stderr collected line by line as it comes.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(config: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = herald_process()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                sink.lock().unwrap().push(line.unwrap_or_default());
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for the `n`th stderr line (1-based) containing `text`, and returns it.
+    fn wait_for(&self, text: &str, n: usize) -> String {
+        let mut found = String::new();
+        crate::util::wait_until(&format!("stderr line {n} with {text:?}"), || {
+            let lines = self.lines.lock().unwrap();
+            match lines.iter().filter(|l| l.contains(text)).nth(n - 1) {
+                Some(line) => {
+                    found.clone_from(line);
+                    true
+                }
+                None => false,
+            }
+        });
+        found
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "SIG{name} to {}", self.child.id());
+    }
+
+    /// SIGTERM, then the whole stderr once it exited.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        // The reader thread ends at EOF; wait for the summary line it carries.
+        if status.success() {
+            self.wait_for("herald stopped", 1);
+        }
+        (status, self.lines.lock().unwrap().join("\n"))
+    }
+}
+
+/// Inserts orders `ids` into `shop.orders`.
+fn insert(uri: &str, ids: impl IntoIterator<Item = i32>) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+            let orders = client
+                .database("shop")
+                .collection::<bson::Document>("orders");
+            for id in ids {
+                orders.insert_one(bson::doc! { "_id": id }).await.unwrap();
+            }
+        });
+}
+
+/// (rule, order id) of every notice written.
+fn notices(dir: &Dir) -> Vec<(String, i64)> {
+    std::fs::read_to_string(dir.join("out/notices.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["rule"].as_str().unwrap().to_owned(),
+                v["args"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `n` notices are written, and returns them as a set (which must hold `n`).
+fn wait_notices(dir: &Dir, n: usize) -> BTreeSet<(String, i64)> {
+    crate::util::wait_until(&format!("{n} notices"), || notices(dir).len() >= n);
+    let seen = notices(dir);
+    let set: BTreeSet<(String, i64)> = seen.iter().cloned().collect();
+    assert_eq!(set.len(), seen.len(), "no notice twice: {seen:?}");
+    set
+}
+
+fn pairs(list: &[(&str, i64)]) -> BTreeSet<(String, i64)> {
+    list.iter().map(|(r, i)| ((*r).to_owned(), *i)).collect()
+}
+
+herald_test!(
+    sighup_adds_and_removes_rules_and_rejects_a_broken_set,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        dir.write("rules/a.rhai", &rule(""));
+        let config = config(&dir, &sim.uri);
+        let run = Running::start(&config, &[]);
+        run.wait_for("herald: 1 rule on 1 target", 1);
+
+        insert(&sim.uri, [1]);
+        assert_eq!(wait_notices(&dir, 1), pairs(&[("a", 1)]));
+
+        // Nothing changed: nothing to do.
+        run.signal("HUP");
+        let unchanged = run.wait_for("rules reload (SIGHUP): ", 1);
+        assert!(
+            unchanged.contains("unchanged, nothing to do"),
+            "{unchanged}"
+        );
+
+        // A rule added starts where a rule without progress does, at `start_at`
+        // (here a time before order 1, so it takes order 1 too); a does not
+        // take order 1 again.
+        dir.write("rules/b.rhai", &rule(""));
+        run.signal("HUP");
+        let reloaded = run.wait_for("rules reloaded (SIGHUP)", 1);
+        assert!(reloaded.contains("2 rule(s); added b"), "{reloaded}");
+        insert(&sim.uri, [2]);
+        assert_eq!(
+            wait_notices(&dir, 4),
+            pairs(&[("a", 1), ("b", 1), ("a", 2), ("b", 2)])
+        );
+
+        // A broken file rejects the whole set: the old rules keep running.
+        dir.write("rules/c.rhai", &rule("").replace("fn handle", "fn handle("));
+        dir.write("rules/b.rhai", &rule(", changed: true"));
+        run.signal("HUP");
+        let rejected = run.wait_for("rejected", 1);
+        assert!(
+            rejected.contains("rules reload (SIGHUP) rejected: 1 error(s)")
+                && rejected.contains("the 2 rule(s) loaded before keep running"),
+            "{rejected}"
+        );
+        let error = run.wait_for("c.rhai:", 1);
+        assert!(error.contains("c.rhai:2:"), "file:line:col: {error}");
+        insert(&sim.uri, [3]);
+        let seen = wait_notices(&dir, 6);
+        assert_eq!(
+            seen,
+            pairs(&[("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)])
+        );
+        let raw = std::fs::read_to_string(dir.join("out/notices.jsonl")).unwrap();
+        assert!(!raw.contains("changed"), "b's change was rejected: {raw}");
+
+        // Removing rules: the rest go on.
+        std::fs::remove_file(dir.join("rules/b.rhai")).unwrap();
+        std::fs::remove_file(dir.join("rules/c.rhai")).unwrap();
+        run.signal("HUP");
+        let reloaded = run.wait_for("rules reloaded (SIGHUP)", 2);
+        assert!(reloaded.contains("1 rule(s); removed b"), "{reloaded}");
+        insert(&sim.uri, [4]);
+        assert_eq!(
+            wait_notices(&dir, 7),
+            pairs(&[
+                ("a", 1),
+                ("b", 1),
+                ("a", 2),
+                ("b", 2),
+                ("a", 3),
+                ("b", 3),
+                ("a", 4)
+            ])
+        );
+
+        let (status, text) = run.stop();
+        assert!(status.success(), "{text}");
+        // Over the three runs: the second read order 1 again for b, where a's
+        // floor (its checkpoint, order 1's time) left a's pair to the ledger.
+        assert!(
+            text.contains("herald stopped: 5 events, 8 matched, 7 effects, 1 deduplicated"),
+            "{text}"
+        );
+    }
+);
+
+herald_test!(watch_reloads_when_a_rule_file_changes, |dir| {
+    let sim = MongoSimProcess::start();
+    dir.write("rules/a.rhai", &rule(""));
+    let config = config(&dir, &sim.uri);
+    let run = Running::start(&config, &["--watch"]);
+    run.wait_for("herald: 1 rule on 1 target", 1);
+    insert(&sim.uri, [1]);
+    assert_eq!(wait_notices(&dir, 1), pairs(&[("a", 1)]));
+
+    dir.write("rules/a.rhai", &rule(", version: 2"));
+    let reloaded = run.wait_for("rules reloaded (a rule file changed)", 1);
+    assert!(reloaded.contains("1 rule(s); changed a"), "{reloaded}");
+    insert(&sim.uri, [2]);
+    wait_notices(&dir, 2);
+    let raw = std::fs::read_to_string(dir.join("out/notices.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(raw.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        (
+            last["args"]["id"].as_i64(),
+            last["args"]["version"].as_i64()
+        ),
+        (Some(2), Some(2)),
+        "the changed handler took the next event: {raw}"
+    );
+
+    // A channel the config does not define is an error like any other.
+    dir.write("rules/a.rhai", &rule("").replace("\"out\"", "\"pager\""));
+    let rejected = run.wait_for("rejected", 1);
+    assert!(
+        rejected.contains("rules reload (a rule file changed) rejected: 1 error(s)"),
+        "{rejected}"
+    );
+    let error = run.wait_for("a.rhai:2:", 1);
+    assert!(error.contains("\"pager\" is not defined"), "{error}");
+    let (status, text) = run.stop();
+    assert!(status.success(), "{text}");
+});
+
+/// Rule `b`: notices for inserts (`id`), updates (`id + 1000`, saying
+/// whether the insert's state is there) and a timer each insert sets for
+/// 5 s later (`id + 2000`), tagged with `version`.
+fn stateful(version: u32) -> String {
+    format!(
+        r#"const RULE = #{{ watch: "shop.orders", on: ["insert", "update"] }};
+fn handle(event) {{
+    let id = event.documentKey._id;
+    if event.operationType == "insert" {{
+        set_state(`seen:${{id}}`, true);
+        after("5s", `t${{id}}`, #{{ id: id }});
+        notify("out", #{{ id: id, version: {version} }});
+    }} else {{
+        notify("out", #{{ id: id + 1000, seen: get_state(`seen:${{id}}`) == true, version: {version} }});
+    }}
+}}
+fn on_timer(timer) {{
+    notify("out", #{{ id: timer.payload.id + 2000, version: {version} }});
+}}
+"#
+    )
+}
+
+herald_test!(
+    reloads_while_events_flow_lose_and_repeat_nothing_and_keep_state_and_timers,
+    |dir| {
+        const ORDERS: i32 = 150;
+        const RELOADS: usize = 4;
+        let sim = MongoSimProcess::start();
+        dir.write("rules/a.rhai", &rule(""));
+        dir.write("rules/b.rhai", &stateful(0));
+        let config = config(&dir, &sim.uri);
+        let run = Running::start(&config, &[]);
+        run.wait_for("herald: 2 rules on 1 target", 1);
+
+        let uri = sim.uri.clone();
+        let inserts = std::thread::spawn(move || insert(&uri, 1..=ORDERS));
+        // Reload while the inserts flow (from their first notices on).
+        crate::util::wait_until("the first notices", || notices(&dir).len() >= 4);
+        for version in 1..=RELOADS {
+            dir.write("rules/b.rhai", &stateful(version as u32));
+            run.signal("HUP");
+            let reloaded = run.wait_for("rules reloaded (SIGHUP)", version);
+            assert!(reloaded.contains("2 rule(s); changed b"), "{reloaded}");
+        }
+        inserts.join().unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
+                let orders = client
+                    .database("shop")
+                    .collection::<bson::Document>("orders");
+                for id in 1..=ORDERS {
+                    orders
+                        .update_one(
+                            bson::doc! { "_id": id },
+                            bson::doc! { "$set": { "paid": true } },
+                        )
+                        .await
+                        .unwrap();
+                }
+            });
+
+        let n = ORDERS as usize;
+        let seen = wait_notices(&dir, 4 * n);
+        let mut expected: BTreeSet<(String, i64)> = BTreeSet::new();
+        for id in 1..=i64::from(ORDERS) {
+            expected.extend([
+                ("a".to_owned(), id),
+                ("b".to_owned(), id),
+                ("b".to_owned(), id + 1000),
+                ("b".to_owned(), id + 2000),
+            ]);
+        }
+        assert_eq!(
+            seen, expected,
+            "each event once per rule, across {RELOADS} reloads"
+        );
+        let raw = std::fs::read_to_string(dir.join("out/notices.jsonl")).unwrap();
+        for line in raw.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let id = v["args"]["id"].as_i64().unwrap();
+            if id == 2001 {
+                // Set before the first reload, due 5 s later: kept across reloads.
+                assert_ne!(v["args"]["version"], 0, "order 1's timer: {line}");
+            }
+            if (1001..2000).contains(&id) {
+                assert_eq!(
+                    v["args"]["seen"], true,
+                    "the insert's state survived: {line}"
+                );
+                assert_eq!(
+                    v["args"]["version"], RELOADS,
+                    "updates came after the last reload: {line}"
+                );
+            }
+        }
+        let (status, text) = run.stop();
+        assert!(status.success(), "{text}");
+    }
+);
+
+herald_test!(
+    a_reload_opens_and_closes_streams_as_the_targets_change,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        dir.write("rules/a.rhai", &rule(""));
+        let config = config(&dir, &sim.uri);
+        let run = Running::start(&config, &["--watch"]);
+        run.wait_for("herald: 1 rule on 1 target: 1 stream", 1);
+
+        dir.write(
+        "rules/carts.rhai",
+        "const RULE = #{ watch: \"shop.carts\", on: [\"insert\"] };\nfn handle(event) { notify(\"out\", #{ id: event.documentKey._id }); }\n",
+    );
+        run.wait_for("added carts", 1);
+        run.wait_for("herald: 2 rules on 2 targets: 2 streams", 1);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
+                let carts = client
+                    .database("shop")
+                    .collection::<bson::Document>("carts");
+                carts.insert_one(bson::doc! { "_id": 7 }).await.unwrap();
+            });
+        assert_eq!(wait_notices(&dir, 1), pairs(&[("carts", 7)]));
+
+        std::fs::remove_file(dir.join("rules/a.rhai")).unwrap();
+        run.wait_for("removed a", 1);
+        run.wait_for("herald: 1 rule on 1 target: 1 stream", 2);
+        let (status, text) = run.stop();
+        assert!(status.success(), "{text}");
+        let status = crate::util::herald()
+            .args(["status", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let out = crate::util::stdout(&status);
+        assert!(
+            out.contains("carries shop.carts for carts") && !out.contains("for a"),
+            "the last run's plan: {out}"
+        );
+    }
+);
