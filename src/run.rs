@@ -110,6 +110,9 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         let store = setup.store.as_deref().unwrap_or(std::path::Path::new(crate::setup::DEFAULT_STORE));
         let mut progress = SnapshotProgress(crate::progress::for_count("documents read"));
         let mut summary = herald_engine::RunSummary::default();
+        // Whether the rules were reloaded, and how many times in a row the
+        // streams have failed to start since.
+        let (mut reloaded, mut failed_starts) = (false, 0);
         // One run per rule set: a reload ends the run between events, and
         // the next one plans and resumes the streams of the new rules.
         loop {
@@ -127,13 +130,41 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
                     candidate = candidate => reload = Some(candidate),
                 }
             };
-            let run = engine.run(source, &mut progress, stop).await.map_err(exit::run_failure)?;
-            summary.add(run);
+            match engine.run(source, &mut progress, stop).await {
+                Ok(run) => {
+                    summary.add(run);
+                    failed_starts = 0;
+                }
+                // After a reload the streams start again as at any start,
+                // which asks the server its time for new rules: a server
+                // unreachable then must not end a herald that was running.
+                Err(herald_engine::EngineError::Source(
+                    herald_ingest::SourceError::ServerTime(why),
+                )) if reloaded => {
+                    failed_starts += 1;
+                    let wait = herald_core::backoff::delay(
+                        std::time::Duration::from_secs(1),
+                        std::time::Duration::from_secs(30),
+                        failed_starts,
+                    );
+                    say::warn(
+                        format!("herald: the streams cannot start after the reload ({why}); trying again in {:.1}s", wait.as_secs_f64()),
+                        json!({ "reason": why, "attempt": failed_starts, "retry_in_ms": wait.as_millis() as u64 }),
+                    );
+                    tokio::select! {
+                        () = stopping.wait() => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(e) => return Err(exit::run_failure(e)),
+            }
             match reload {
                 Some(candidate) if !stopping.is_set() => {
                     crate::reload::reloaded(&candidate);
                     engine.replace_rules(candidate.rules).map_err(exit::run_failure)?;
+                    reloaded = true;
                 }
+                _ if failed_starts > 0 && !stopping.is_set() => {}
                 _ => break,
             }
         }

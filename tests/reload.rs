@@ -414,3 +414,112 @@ herald_test!(
         );
     }
 );
+
+/// Inserts orders from `first` on, one every 20 ms, until `done`; returns the next id.
+fn insert_until(uri: &str, first: i32, mut done: impl FnMut() -> bool) -> i32 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime
+        .block_on(mongodb::Client::with_uri_str(uri))
+        .unwrap();
+    let orders = client
+        .database("shop")
+        .collection::<bson::Document>("orders");
+    let mut id = first;
+    let mut waited = 0;
+    while !done() {
+        assert!(waited < 1500, "gave up after {} orders", id - first);
+        runtime
+            .block_on(orders.insert_one(bson::doc! { "_id": id }).into_future())
+            .unwrap();
+        id += 1;
+        waited += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    id
+}
+
+herald_test!(
+    a_server_unreachable_when_streams_restart_after_a_reload_is_retried,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        dir.write("rules/a.rhai", &rule(""));
+        // Without `start_at`: a new rule starts at the server's time, which a
+        // (re)start asks the server for.
+        let config = dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{}\"\nmax_await_ms = 50\n[channels.out]\nkind = \"file\"\npath = \"out/notices.jsonl\"\n",
+            sim.uri
+        ),
+    );
+        let run = Running::start(&config, &[]);
+        // Until the stream runs (it starts at the time it first asks for).
+        let next = insert_until(&sim.uri, 1, || !notices(&dir).is_empty());
+        let first_seen = notices(&dir)[0].1;
+
+        // The next two times herald asks the server's time, it fails.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
+                client
+                    .database("admin")
+                    .run_command(bson::doc! {
+                        "configureFailPoint": "failCommand",
+                        "mode": {"times": 2},
+                        "data": {"failCommands": ["ping"], "errorCode": 2},
+                    })
+                    .await
+                    .unwrap();
+            });
+        dir.write("rules/b.rhai", &rule(""));
+        run.signal("HUP");
+        run.wait_for("rules reloaded (SIGHUP)", 1);
+        let retry = run.wait_for("the streams cannot start after the reload", 2);
+        assert!(retry.contains("trying again in"), "{retry}");
+        let last = insert_until(&sim.uri, next, || {
+            notices(&dir).iter().any(|(r, _)| r == "b")
+        });
+
+        let (status, text) = run.stop();
+        assert!(status.success(), "{text}");
+        let seen = notices(&dir);
+        let of = |rule: &str| -> Vec<i64> {
+            let mut ids: Vec<i64> = seen
+                .iter()
+                .filter(|(r, _)| r == rule)
+                .map(|(_, id)| *id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        let everything: Vec<i64> = (first_seen..i64::from(last)).collect();
+        assert_eq!(
+            of("a"),
+            everything,
+            "a lost nothing across the failed starts"
+        );
+        let b = of("b");
+        assert_eq!(
+            b,
+            (b[0]..i64::from(last)).collect::<Vec<_>>(),
+            "b from its start on: {b:?}"
+        );
+        assert_eq!(
+            text.matches("the streams cannot start after the reload")
+                .count(),
+            2,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("herald: 2 rules on 1 target").count(),
+            3,
+            "{text}"
+        );
+    }
+);
