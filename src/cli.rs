@@ -281,6 +281,10 @@ pub struct RunArgs {
     /// replaces the old one only if all of it compiles.
     #[arg(long, conflicts_with = "snapshot_only")]
     pub watch: bool,
+    /// Serve /metrics, /healthz, /readyz and /status on this address
+    /// (IP:PORT; port 0 picks one), overriding `[http] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// `herald capture`.
@@ -327,6 +331,9 @@ pub struct StatusArgs {
     /// Config, rules and store (the store defaults to `data/herald`).
     #[command(flatten)]
     pub common: Common,
+    /// Print the status as one JSON document (what `/status` serves).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `herald replay`.

@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod dlq;
 mod exit;
+mod http;
 mod init;
 mod lines;
 mod logging;

@@ -89,12 +89,10 @@ fn is_rule_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "rhai")
 }
 
-/// A rule set that passed every check, and how it differs from the running one.
+/// A rule set that passed every check and differs from the running one.
 pub struct Candidate {
     /// The compiled rules.
     pub rules: RuleSet,
-    /// What changed.
-    pub changes: RuleChanges,
     /// What asked for it.
     pub why: &'static str,
 }
@@ -126,13 +124,8 @@ pub async fn next(triggers: &mut Triggers, dir: &Path, engine: &Engine) -> Candi
         match checked {
             Err(diagnostics) => rejected(dir, why, engine, &diagnostics),
             Ok(rules) => {
-                let changes = RuleChanges::between(engine.rules(), rules.rules());
-                if !changes.is_empty() {
-                    return Candidate {
-                        rules,
-                        changes,
-                        why,
-                    };
+                if !RuleChanges::between(engine.rules(), rules.rules()).is_empty() {
+                    return Candidate { rules, why };
                 }
                 say::info(
                     format!(
@@ -150,7 +143,7 @@ pub async fn next(triggers: &mut Triggers, dir: &Path, engine: &Engine) -> Candi
 /// rules keep running; counts it.
 fn rejected(dir: &Path, why: &str, engine: &Engine, diagnostics: &[Diagnostic]) {
     diagnostics.iter().for_each(crate::report::print);
-    count_failure();
+    herald_engine::metrics::reload_failed();
     say::error(
         format!(
             "herald: rules reload ({why}) rejected: {} error(s) in {}; the {} rule(s) loaded before keep running",
@@ -165,14 +158,18 @@ fn rejected(dir: &Path, why: &str, engine: &Engine, diagnostics: &[Diagnostic]) 
     );
 }
 
-/// Reports rules about to replace the old ones, with their warnings.
-pub fn reloaded(candidate: &Candidate) {
-    candidate.rules.warnings().for_each(crate::report::warn);
+/// Reports rules that replaced the old ones, with their warnings.
+pub fn reloaded(why: &str, changes: &RuleChanges, engine: &Engine) {
+    engine
+        .rules()
+        .iter()
+        .flat_map(herald_script::Rule::warnings)
+        .for_each(crate::report::warn);
     let RuleChanges {
         added,
         removed,
         changed,
-    } = &candidate.changes;
+    } = changes;
     let list = |what: &str, names: &[String]| {
         (!names.is_empty()).then(|| format!("{what} {}", names.join(", ")))
     };
@@ -187,16 +184,13 @@ pub fn reloaded(candidate: &Candidate) {
     say::info(
         format!(
             "herald: rules reloaded ({}): {} rule(s); {}",
-            candidate.why,
-            candidate.rules.rules().len(),
+            why,
+            engine.rules().len(),
             parts.join("; ")
         ),
         json!({
-            "reload": "done", "trigger": candidate.why, "rules": candidate.rules.rules().len(),
+            "reload": "done", "trigger": why, "rules": engine.rules().len(),
             "added": added, "removed": removed, "changed": changed,
         }),
     );
 }
-
-/// Counts a rejected reload in `herald_rules_reload_failures_total`.
-fn count_failure() {}

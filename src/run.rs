@@ -27,7 +27,10 @@ pub enum Mode {
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Outcome {
-    let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    let mut setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    if let Some(addr) = args.http {
+        setup.config.http.listen = Some(addr);
+    }
     let mode = if args.snapshot_only {
         Mode::SnapshotOnly
     } else {
@@ -98,6 +101,11 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             ),
             _ => None,
         };
+        // Before the engine is built, which takes its metrics' handles.
+        let prometheus = match setup.config.http.listen {
+            Some(_) => Some(crate::http::install_recorder().map_err(Failure::Runtime)?),
+            None => None,
+        };
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let mut engine = match &mode {
             Mode::Backfill(rule, _) => setup.engine_for(
@@ -108,6 +116,15 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             _ => setup.engine(RunOptions::default(), Some(client.clone()))?,
         };
         let store = setup.store.as_deref().unwrap_or(std::path::Path::new(crate::setup::DEFAULT_STORE));
+        if let (Some(addr), Some(prometheus)) = (setup.config.http.listen, prometheus) {
+            let endpoint = crate::http::Endpoint {
+                prometheus,
+                store: engine.store().clone(),
+                store_dir: store.to_path_buf(),
+                health: engine.health(),
+            };
+            crate::http::start(addr, endpoint).await.map_err(Failure::BadInput)?;
+        }
         let mut progress = SnapshotProgress(crate::progress::for_count("documents read"));
         let mut summary = herald_engine::RunSummary::default();
         // Whether the rules were reloaded, and how many times in a row the
@@ -160,8 +177,8 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             }
             match reload {
                 Some(candidate) if !stopping.is_set() => {
-                    crate::reload::reloaded(&candidate);
-                    engine.replace_rules(candidate.rules).map_err(exit::run_failure)?;
+                    let changes = engine.replace_rules(candidate.rules).map_err(exit::run_failure)?;
+                    crate::reload::reloaded(candidate.why, &changes, &engine);
                     reloaded = true;
                 }
                 _ if failed_starts > 0 && !stopping.is_set() => {}

@@ -16,8 +16,9 @@ const REFERENCE: &str = "docs/configuration.md";
 /// Each section of the reference with a key table, by its heading (without
 /// `#`s and backticks), and a probe that puts an unknown key in that table.
 /// The channel kinds are added from what herald accepts ([`channel_kinds`]).
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("Top level", "zzz = 1\n"),
+    ("[http]", "[http]\nzzz = 1\n"),
     ("[engine]", "[engine]\nzzz = 1\n"),
     ("[retry]", "[retry]\nzzz = 1\n"),
     ("[webhooks.NAME]", "[webhooks.a]\nzzz = 1\n"),

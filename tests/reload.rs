@@ -2,11 +2,8 @@
 //! rule set between events, a broken set is rejected while the old rules run,
 //! and no event is lost or repeated across a reload.
 
-use crate::util::{Dir, MongoSimProcess, herald_process};
+use crate::util::{Dir, MongoSimProcess, Running};
 use std::collections::BTreeSet;
-use std::io::BufRead;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 
 /// A rule (named by its file) on inserts into `shop.orders` sending one
 /// notice per event, with `extra` fields.
@@ -29,71 +26,6 @@ fn config(dir: &Dir, uri: &str) -> std::path::PathBuf {
             "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_interval_ms = 20\n[channels.out]\nkind = \"file\"\npath = \"out/notices.jsonl\"\n"
         ),
     )
-}
-
-/// `herald run` with its stderr collected line by line as it comes.
-struct Running {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    fn start(config: &std::path::Path, args: &[&str]) -> Self {
-        let mut child = herald_process()
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                sink.lock().unwrap().push(line.unwrap_or_default());
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for the `n`th stderr line (1-based) containing `text`, and returns it.
-    fn wait_for(&self, text: &str, n: usize) -> String {
-        let mut found = String::new();
-        crate::util::wait_until(&format!("stderr line {n} with {text:?}"), || {
-            let lines = self.lines.lock().unwrap();
-            match lines.iter().filter(|l| l.contains(text)).nth(n - 1) {
-                Some(line) => {
-                    found.clone_from(line);
-                    true
-                }
-                None => false,
-            }
-        });
-        found
-    }
-
-    fn signal(&self, name: &str) {
-        let sent = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(sent.success(), "SIG{name} to {}", self.child.id());
-    }
-
-    /// SIGTERM, then the whole stderr once it exited.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        self.signal("TERM");
-        let status = self.child.wait().unwrap();
-        // The reader thread ends at EOF; wait for the summary line it carries.
-        if status.success() {
-            self.wait_for("herald stopped", 1);
-        }
-        (status, self.lines.lock().unwrap().join("\n"))
-    }
 }
 
 /// Inserts orders `ids` into `shop.orders`.
@@ -147,7 +79,11 @@ herald_test!(
         let sim = MongoSimProcess::start();
         dir.write("rules/a.rhai", &rule(""));
         let config = config(&dir, &sim.uri);
-        let run = Running::start(&config, &[]);
+        let run = Running::start(&config, &["--http", "127.0.0.1:0"]);
+        let line = run.wait_for("serving /metrics", 1);
+        let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+        let metric =
+            |series: &str| crate::http::sample(&crate::http::get(&addr, "/metrics").1, series);
         run.wait_for("herald: 1 rule on 1 target", 1);
 
         insert(&sim.uri, [1]);
@@ -186,6 +122,8 @@ herald_test!(
         );
         let error = run.wait_for("c.rhai:", 1);
         assert!(error.contains("c.rhai:2:"), "file:line:col: {error}");
+        assert_eq!(metric("herald_rules_reload_failures_total"), Some(1.0));
+        assert_eq!(metric("herald_rules_loaded"), Some(2.0));
         insert(&sim.uri, [3]);
         let seen = wait_notices(&dir, 6);
         assert_eq!(
@@ -201,6 +139,7 @@ herald_test!(
         run.signal("HUP");
         let reloaded = run.wait_for("rules reloaded (SIGHUP)", 2);
         assert!(reloaded.contains("1 rule(s); removed b"), "{reloaded}");
+        assert_eq!(metric("herald_rules_loaded"), Some(1.0));
         insert(&sim.uri, [4]);
         assert_eq!(
             wait_notices(&dir, 7),

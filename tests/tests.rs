@@ -15,6 +15,7 @@ mod dlq;
 mod dlq_retry;
 mod escalation;
 mod exits;
+mod http;
 mod init;
 mod json_logs;
 mod keys;

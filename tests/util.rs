@@ -218,3 +218,68 @@ pub fn crash_config(dir: &Dir, sim_uri: &str, sink_uri: &str, engine: &str) -> P
         ),
     )
 }
+
+/// `herald run` with its stderr collected line by line as it comes.
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Running {
+    pub fn start(config: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = herald_process()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                sink.lock().unwrap().push(line.unwrap_or_default());
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for the `n`th stderr line (1-based) containing `text`, and returns it.
+    pub fn wait_for(&self, text: &str, n: usize) -> String {
+        let mut found = String::new();
+        crate::util::wait_until(&format!("stderr line {n} with {text:?}"), || {
+            let lines = self.lines.lock().unwrap();
+            match lines.iter().filter(|l| l.contains(text)).nth(n - 1) {
+                Some(line) => {
+                    found.clone_from(line);
+                    true
+                }
+                None => false,
+            }
+        });
+        found
+    }
+
+    pub fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "SIG{name} to {}", self.child.id());
+    }
+
+    /// SIGTERM, then the whole stderr once it exited.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        // The reader thread ends at EOF; wait for the summary line it carries.
+        if status.success() {
+            self.wait_for("herald stopped", 1);
+        }
+        (status, self.lines.lock().unwrap().join("\n"))
+    }
+}

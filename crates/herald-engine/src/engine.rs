@@ -82,6 +82,8 @@ pub struct RunOptions {
 /// ```
 pub struct Engine {
     pub(crate) core: Arc<Core>,
+    /// The streams' states, across runs.
+    pub(crate) health: crate::health::Health,
 }
 
 /// What the engine's workers share.
@@ -108,6 +110,12 @@ impl Engine {
     /// The rules in use.
     pub fn rules(&self) -> &[herald_script::Rule] {
         self.core.router.rules()
+    }
+
+    /// Whether a run is ready (every stream open, no target stopped), for
+    /// readiness checks; a handle that stays valid across runs.
+    pub fn health(&self) -> crate::health::Health {
+        self.health.clone()
     }
 
     /// The store in use.
@@ -271,7 +279,9 @@ impl EngineBuilder {
                 "herald_script::alloc::CountingAllocator is not the global allocator, so a handler call's memory is bounded only by per-value limits, not by handler_memory_mib"
             );
         }
+        crate::metrics::rules_loaded(rules.rules().len());
         Ok(Engine {
+            health: crate::health::Health::default(),
             core: Arc::new(Core {
                 limits,
                 router: Router::new(&rules),

@@ -10,6 +10,8 @@
 //! - [`engine`] — [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
 //! - [`pipeline`] — partitioned workers, ordered commits, and [`RunSummary`].
 //! - [`dead_letters`] — retrying and dropping dead letters.
+//! - [`health`] — readiness: every stream open, no target stopped.
+//! - [`metrics`] — the series the engine records (install a recorder to export them).
 //! - [`reload`] — replacing the rules between runs (hot reload).
 //! - [`router`] — which rules an event goes to.
 //! - [`effects`] — channels (stdout, file, log, webhook, custom) and retries.
@@ -23,6 +25,8 @@ pub mod config;
 pub mod dead_letters;
 pub mod effects;
 pub mod engine;
+pub mod health;
+pub mod metrics;
 pub mod observer;
 pub mod pipeline;
 pub mod reload;

@@ -128,6 +128,7 @@ impl Engine {
     pub fn replace_rules(&mut self, rules: RuleSet) -> Result<RuleChanges, EngineError> {
         self.check_rules(&rules)?;
         let changes = RuleChanges::between(self.rules(), rules.rules());
+        crate::metrics::rules_loaded(rules.rules().len());
         let core = &self.core;
         self.core = Arc::new(Core {
             router: Router::new(&rules),

@@ -98,6 +98,19 @@ pub struct Config {
     /// How failing effects are retried.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// The operators' HTTP endpoint of `herald run`.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// The operators' HTTP endpoint (`[http]`): `/metrics`, `/healthz`,
+/// `/readyz`, `/status`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address to listen on, e.g. `127.0.0.1:9464`; none: no endpoint.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Engine settings (`[engine]`).

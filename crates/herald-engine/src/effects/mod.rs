@@ -20,7 +20,10 @@ pub use log::{LogChannel, write_rule_log};
 pub use registry::Channels;
 pub use retry::{Backoff, Backoffs, execute_with_retry};
 pub use stdout::StdoutChannel;
-pub use webhook::{REPLY_EXCERPT_BYTES, SIGNATURE_HEADER, WebhookChannel, webhook_signature};
+pub use webhook::{
+    REPLY_EXCERPT_BYTES, SIGNATURE_HEADER, WebhookChannel, install_crypto_provider,
+    webhook_signature,
+};
 
 use herald_core::Effect;
 use std::future::Future;

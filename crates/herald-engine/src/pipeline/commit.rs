@@ -34,6 +34,11 @@ impl Engine {
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
         run.summary.events += 1;
+        run.stream_meters
+            .entry(origin.stream.clone())
+            .or_insert_with_key(crate::metrics::StreamMeters::new)
+            .events
+            .increment(1);
         self.apply_completion(completion, run)?;
         run.group.events += 1;
         run.times.insert(origin.stream.clone(), origin.times);
@@ -73,10 +78,14 @@ impl Engine {
                 }
             }
         }
-        for (rule, outcome) in &completion.outcomes {
-            let (counts, dirty) = run.counts.entry(rule.clone()).or_default();
+        for tally in &completion.outcomes {
+            run.meters
+                .entry(tally.rule.clone())
+                .or_insert_with_key(crate::metrics::RuleMeters::new)
+                .record(tally);
+            let (counts, dirty) = run.counts.entry(tally.rule.clone()).or_default();
             counts.matched += 1;
-            match outcome {
+            match tally.outcome {
                 Outcome::Succeeded => counts.succeeded += 1,
                 Outcome::Failed => counts.failed += 1,
                 Outcome::Deduplicated => counts.deduplicated += 1,
@@ -173,6 +182,11 @@ impl Engine {
                     "stream failed; reopening from its last position"
                 );
                 run.summary.stream_retries += 1;
+                run.stream_meters
+                    .entry(Arc::from(stream))
+                    .or_insert_with_key(crate::metrics::StreamMeters::new)
+                    .restarts
+                    .increment(1);
             }
         }
         Ok(())
@@ -260,6 +274,7 @@ impl Engine {
             done.commit.rule_counts(rule, counts);
             *dirty = false;
         }
+        let started = std::time::Instant::now();
         if let Err(e) = self.core.channels.sync_all() {
             run.commit_failed = true;
             tracing::error!(error = %e, "a channel could not flush; stopping the run");
@@ -270,6 +285,7 @@ impl Engine {
             tracing::error!(error = %e, "group commit failed; stopping the run");
             return Err(EngineError::CommitFailed(e));
         }
+        crate::metrics::commit_took(started.elapsed());
         run.state.committed(run.released_up_to);
         // After the commit: a fired timer is then gone from the store.
         run.book.committed(run.released_up_to);

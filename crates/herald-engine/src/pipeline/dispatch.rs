@@ -27,6 +27,7 @@ impl Engine {
         run: &mut Run<'_>,
         shutdown: &mut std::pin::Pin<&mut F>,
     ) -> Result<bool, EngineError> {
+        self.health.saw(&batch);
         let stream = batch.stream.clone();
         let scope = batch.scope.map(Arc::new);
         for bad in &batch.skipped {

@@ -152,6 +152,7 @@ async fn run_rule(
     completed: &mut Vec<Effect>,
 ) -> Result<Vec<Intent>, (String, u32)> {
     let reader: Arc<dyn StateRead> = env.state.clone();
+    let started = std::time::Instant::now();
     let ran = match call {
         Call::Event(event) => {
             if let Some(why) = super::view::missing_image(rule, event) {
@@ -161,6 +162,7 @@ async fn run_rule(
         }
         Call::Timer(timer, _) => rule.fire_timer(timer, reader, env.limits),
     };
+    completion.handler_time += started.elapsed();
     let token = call.token();
     let intents = match ran {
         Ok(intents) => intents,
@@ -230,11 +232,13 @@ async fn run_rule(
             Err(e) => Err((e, 1)),
         };
         match result {
-            Ok(_attempts) => {
+            Ok(attempts) => {
+                completion.retries += u64::from(attempts - 1);
                 completion.effects += 1;
                 completed.push(effect);
             }
             Err((error, attempts)) => {
+                completion.retries += u64::from(attempts.saturating_sub(1));
                 tracing::error!(rule = %rule.name(), key = %effect.key, attempts, %error, "effect failed; the event goes to the dead-letter queue");
                 let message = format!(
                     "{} {}: {}",

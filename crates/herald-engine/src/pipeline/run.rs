@@ -83,6 +83,9 @@ pub(super) struct Run<'a> {
     pub(super) stops: std::collections::BTreeMap<String, crate::stops::Stop>,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
+    /// Per rule and per stream metrics.
+    pub(super) meters: HashMap<Arc<str>, crate::metrics::RuleMeters>,
+    pub(super) stream_meters: HashMap<Arc<str>, crate::metrics::StreamMeters>,
 }
 
 impl Engine {
@@ -138,8 +141,15 @@ impl Engine {
             stops: crate::stops::stopped(&core.store)?,
             stood: start.streams,
             counts,
+            meters: HashMap::new(),
+            stream_meters: HashMap::new(),
         };
         run.ticks.expect(source.streams());
+        let stopped = run
+            .stops
+            .iter()
+            .map(|(target, stop)| (target.clone(), stop.reason.clone()));
+        self.health.started(&source.streams(), stopped.collect());
         let outcome = self
             .pump(
                 &mut source,
@@ -151,6 +161,7 @@ impl Engine {
             )
             .await;
         drop(senders);
+        self.health.ended();
         // Let in-flight events finish (within the deadline), so their work is
         // committed; but nothing may commit after a failed commit.
         let drained = if run.commit_failed {

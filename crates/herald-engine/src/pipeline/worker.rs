@@ -90,10 +90,26 @@ pub(crate) enum Outcome {
     Deduplicated,
 }
 
+/// What one rule's run on an item came to, for its counts and metrics.
+pub(crate) struct RuleTally {
+    pub(crate) rule: Arc<str>,
+    pub(crate) outcome: Outcome,
+    /// Effects carried out.
+    pub(crate) effects: u64,
+    /// Effect attempts after a failure.
+    pub(crate) retries: u64,
+    /// How long the handler call took (none if it did not run).
+    pub(crate) handler: Option<std::time::Duration>,
+}
+
 /// What handling one event produced.
 #[derive(Default)]
 pub(crate) struct Completion {
-    pub(crate) outcomes: Vec<(Arc<str>, Outcome)>,
+    pub(crate) outcomes: Vec<RuleTally>,
+    /// Effect attempts after a failure, over the item's calls.
+    pub(crate) retries: u64,
+    /// Time spent in handler calls, over the item's calls.
+    pub(crate) handler_time: std::time::Duration,
     pub(crate) ops: Vec<CommitOp>,
     pub(crate) reports: Vec<Report>,
     pub(crate) matched: u64,
@@ -206,11 +222,27 @@ pub(super) async fn run_and_record(
     let mark = herald_store::ledger::fingerprint(rule.name(), token);
     if !core.options.from_start && core.store.is_marked(mark) {
         completion.deduplicated += 1;
-        completion
-            .outcomes
-            .push((rule.name().clone(), Outcome::Deduplicated));
+        completion.outcomes.push(RuleTally {
+            rule: rule.name().clone(),
+            outcome: Outcome::Deduplicated,
+            effects: 0,
+            retries: 0,
+            handler: None,
+        });
         return;
     }
+    let before = (
+        completion.effects,
+        completion.retries,
+        completion.handler_time,
+    );
+    let tally = |completion: &Completion, outcome| RuleTally {
+        rule: rule.name().clone(),
+        outcome,
+        effects: completion.effects - before.0,
+        retries: completion.retries - before.1,
+        handler: Some(completion.handler_time - before.2),
+    };
     let rule_env = RuleEnv {
         state: env.state,
         limits: env.limits,
@@ -219,7 +251,7 @@ pub(super) async fn run_and_record(
         Ok(intents) => {
             completion
                 .outcomes
-                .push((rule.name().clone(), Outcome::Succeeded));
+                .push(tally(completion, Outcome::Succeeded));
             // A dry run keeps state and timers in memory only, so later calls still see them.
             for change in changes::of_call(rule, call, home, intents) {
                 record_change(env, seq, home, change, dry_run, completion);
@@ -229,15 +261,11 @@ pub(super) async fn run_and_record(
         // real run would (the handler's diagnostic is already reported).
         Err(_) if dry_run => {
             completion.dead_lettered += 1;
-            completion
-                .outcomes
-                .push((rule.name().clone(), Outcome::Failed));
+            completion.outcomes.push(tally(completion, Outcome::Failed));
         }
         Err(failure) => {
             let now = bson::DateTime::now();
-            completion
-                .outcomes
-                .push((rule.name().clone(), Outcome::Failed));
+            completion.outcomes.push(tally(completion, Outcome::Failed));
             completion.dead_lettered += 1;
             completion
                 .ops

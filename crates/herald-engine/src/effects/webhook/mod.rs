@@ -46,8 +46,14 @@ impl std::fmt::Debug for WebhookChannel {
 }
 
 /// Installs rustls' ring provider once per process (reqwest is built without a default one,
-/// so that the MongoDB driver and reqwest share one TLS stack).
-fn install_crypto_provider() {
+/// so that the MongoDB driver and reqwest share one TLS stack). Call before building a
+/// `reqwest::Client`.
+///
+/// ```
+/// herald_engine::effects::install_crypto_provider();
+/// let _client = reqwest::Client::new();
+/// ```
+pub fn install_crypto_provider() {
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
 }
 
