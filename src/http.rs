@@ -40,6 +40,18 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 32;
+
+/// How long a client may take to send a request's headers.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The longest one connection is kept (keep-alive included).
+const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The wait after a failed accept.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The file in the store's directory naming the address a running
 /// herald serves on, for `herald status`.
 pub const ADDRESS_FILE: &str = "herald-http.addr";
@@ -54,6 +66,8 @@ pub struct Endpoint {
     pub store_dir: PathBuf,
     /// The streams' states.
     pub health: Health,
+    /// One store read at a time: each scans the dead letters and timers.
+    pub reads: tokio::sync::Semaphore,
 }
 
 /// Binds `addr` and serves `endpoint` on it until the runtime ends; logs
@@ -63,9 +77,13 @@ pub async fn start(addr: SocketAddr, endpoint: Endpoint) -> anyhow::Result<Socke
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ([http] listen / --http): {e}"))?;
     let bound = listener.local_addr()?;
-    // Where `herald status` finds this herald while it holds the store.
+    // Where `herald status` finds this herald while it holds the store:
+    // written whole (a rename), so a reader never sees half an address.
     let file = endpoint.store_dir.join(ADDRESS_FILE);
-    if let Err(e) = std::fs::write(&file, format!("{bound}\n")) {
+    let partial = endpoint.store_dir.join(format!("{ADDRESS_FILE}.partial"));
+    let written = std::fs::write(&partial, format!("{bound}\n"))
+        .and_then(|()| std::fs::rename(&partial, &file));
+    if let Err(e) = written {
         tracing::warn!(file = %file.display(), error = %e, "cannot record the endpoint's address for `herald status`");
     }
     say::info(
@@ -73,10 +91,21 @@ pub async fn start(addr: SocketAddr, endpoint: Endpoint) -> anyhow::Result<Socke
         json!({ "http": bound.to_string() }),
     );
     let endpoint = Arc::new(endpoint);
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            // At the limit, the next connection waits in the listen queue.
+            let Ok(permit) = connections.clone().acquire_owned().await else {
+                return;
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, "the HTTP endpoint cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             };
             let endpoint = endpoint.clone();
             tokio::spawn(async move {
@@ -85,10 +114,14 @@ pub async fn start(addr: SocketAddr, endpoint: Endpoint) -> anyhow::Result<Socke
                     async move { Ok::<_, std::convert::Infallible>(answer(&endpoint, request).await) }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
-                // A client that goes away mid-request is its own business.
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(REQUEST_TIMEOUT)
+                    .serve_connection(io, service);
+                // A client that goes away mid-request is its own business; one
+                // that holds a connection open past the timeout loses it.
+                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+                drop(permit);
             });
         }
     });
@@ -115,31 +148,38 @@ async fn answer(
     if request.method() != Method::GET {
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
+            "text/plain; charset=utf-8",
             "GET only\n".into(),
         );
     }
     match request.uri().path() {
-        "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/healthz" => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
         "/readyz" => match endpoint.health.readiness() {
-            Ok(()) => reply(StatusCode::OK, "text/plain", "ready\n".into()),
+            Ok(()) => reply(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "ready\n".into(),
+            ),
             Err(reasons) => reply(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
+                "text/plain; charset=utf-8",
                 format!("not ready:\n{}\n", reasons.join("\n")),
             ),
         },
         "/metrics" => {
+            let _reading = endpoint.reads.acquire().await;
             let read = endpoint.clone();
             // The store's gauges are read from the store, off the runtime's threads.
             let gauges = tokio::task::spawn_blocking(move || {
                 herald_engine::metrics::set_store_gauges(&read.store)
             })
             .await;
-            match gauges {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the store's gauges"),
-                Err(e) => tracing::warn!(error = %e, "cannot read the store's gauges"),
+            let failed = match gauges {
+                Ok(result) => result.err().map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, "cannot read the store's gauges");
             }
             endpoint.prometheus.run_upkeep();
             reply(
@@ -149,6 +189,7 @@ async fn answer(
             )
         }
         "/status" => {
+            let _reading = endpoint.reads.acquire().await;
             let read = endpoint.clone();
             let report = tokio::task::spawn_blocking(move || {
                 crate::status::report(&read.store, &read.store_dir)
@@ -165,19 +206,19 @@ async fn answer(
                 }
                 Ok(Err(e)) => reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain",
+                    "text/plain; charset=utf-8",
                     format!("{e}\n"),
                 ),
                 Err(e) => reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain",
+                    "text/plain; charset=utf-8",
                     format!("{e}\n"),
                 ),
             }
         }
         _ => reply(
             StatusCode::NOT_FOUND,
-            "text/plain",
+            "text/plain; charset=utf-8",
             "not found: /metrics, /healthz, /readyz, /status\n".into(),
         ),
     }

@@ -1,5 +1,5 @@
 //! Hot reload of the rules in `herald run`: on SIGHUP, and with `--watch`
-//! when a rule file changes.
+//! when something in the rules directory changes.
 //!
 //! The rules directory is compiled and checked whole while the old rules keep
 //! running. A set with any error is rejected: each error is logged as
@@ -35,21 +35,20 @@ pub struct Triggers {
 
 impl Triggers {
     /// Catches SIGHUP from now on (it no longer ends the process), and
-    /// watches the `*.rhai` files of `dir` when `watch`. Call within the runtime.
+    /// watches `dir` when `watch`. Call within the runtime.
     pub fn new(dir: &Path, watch: bool) -> anyhow::Result<Self> {
         let hangup = signal(SignalKind::hangup())?;
         let (changes, watcher) = match watch {
             true => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| {
-                    let rules_changed = match result {
-                        Ok(events) => events.iter().any(|e| is_rule_file(&e.path)),
-                        // The watcher's own trouble: look at the rules again.
-                        Err(_) => true,
-                    };
-                    if rules_changed {
-                        let _ = tx.send(());
-                    }
+                    // Any change in the directory, not only to `*.rhai`
+                    // files: a directory swapped whole (a Kubernetes
+                    // ConfigMap's `..data` link) names other paths. A set
+                    // that turns out unchanged costs one compile. The
+                    // watcher's own errors are a reason to look again too.
+                    let _ = result;
+                    let _ = tx.send(());
                 })?;
                 debouncer
                     .watcher()
@@ -82,11 +81,6 @@ impl Triggers {
             () = changed => "a rule file changed",
         }
     }
-}
-
-/// Whether a watched path is a rule file, the files a rules directory loads.
-fn is_rule_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "rhai")
 }
 
 /// A rule set that passed every check and differs from the running one.

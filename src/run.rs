@@ -102,7 +102,10 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             _ => None,
         };
         // Before the engine is built, which takes its metrics' handles.
-        let prometheus = match setup.config.http.listen {
+        // Only `herald run` serves: a backfill or a snapshot read beside it
+        // shares its config, and would take its address.
+        let listen = setup.config.http.listen.filter(|_| matches!(mode, Mode::Streams { .. }));
+        let prometheus = match listen {
             Some(_) => Some(crate::http::install_recorder().map_err(Failure::Runtime)?),
             None => None,
         };
@@ -116,12 +119,18 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             _ => setup.engine(RunOptions::default(), Some(client.clone()))?,
         };
         let store = setup.store.as_deref().unwrap_or(std::path::Path::new(crate::setup::DEFAULT_STORE));
-        if let (Some(addr), Some(prometheus)) = (setup.config.http.listen, prometheus) {
+        let shutdown_timeout = std::time::Duration::from_millis(setup.config.engine.shutdown_timeout_ms);
+        // A file left by an earlier run (a crash) never outlives a start.
+        let address_file = store.join(crate::http::ADDRESS_FILE);
+        let _ = std::fs::remove_file(&address_file);
+        if let (Some(addr), Some(prometheus)) = (listen, prometheus) {
             let endpoint = crate::http::Endpoint {
                 prometheus,
                 store: engine.store().clone(),
-                store_dir: store.to_path_buf(),
+                // Whole, so `herald status` can tell it is its store.
+                store_dir: store.canonicalize().unwrap_or_else(|_| store.to_path_buf()),
                 health: engine.health(),
+                reads: tokio::sync::Semaphore::new(1),
             };
             crate::http::start(addr, endpoint).await.map_err(Failure::BadInput)?;
         }
@@ -147,7 +156,13 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
                     candidate = candidate => reload = Some(candidate),
                 }
             };
-            match engine.run(source, &mut progress, stop).await {
+            // A run ended to reload lets every event in flight finish; a
+            // signal bounds the wait by `shutdown_timeout_ms` from then on.
+            let drain_limit = async {
+                stopping.wait().await;
+                tokio::time::sleep(shutdown_timeout).await;
+            };
+            match engine.run_draining(source, &mut progress, stop, drain_limit).await {
                 Ok(run) => {
                     summary.add(run);
                     failed_starts = 0;
@@ -186,6 +201,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             }
         }
         progress.0.finish_and_clear();
+        let _ = std::fs::remove_file(&address_file);
         let done = match &mode {
             Mode::Streams { .. } => "herald stopped".to_owned(),
             Mode::SnapshotOnly => "snapshots read".to_owned(),

@@ -64,7 +64,7 @@ fn from_running(
             .error_for_status()?;
         reply.json::<serde_json::Value>().await
     };
-    tokio::runtime::Builder::new_current_thread()
+    let report = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| crate::exit::Failure::Runtime(e.into()))?
@@ -74,7 +74,21 @@ fn from_running(
                 "the store {} is in use by a running herald, which did not answer at {url}: {e}",
                 dir.display()
             ))
-        })
+        })?;
+    // The address may have been taken over by another herald, on another store.
+    let ours = dir.canonicalize().ok();
+    let theirs = report["store"]["path"]
+        .as_str()
+        .map(std::path::PathBuf::from);
+    if ours.is_none() || ours != theirs {
+        return Err(crate::exit::Failure::Runtime(anyhow::anyhow!(
+            "the herald at {url} serves the store {}, not {}; ask the herald that holds {} (its [http] listen)",
+            report["store"]["path"].as_str().unwrap_or("?"),
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(report)
 }
 
 /// The status as JSON: where each stream stands, how far behind, the rules'

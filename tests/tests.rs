@@ -21,6 +21,7 @@ mod json_logs;
 mod keys;
 mod live;
 mod reload;
+mod reload_in_flight;
 mod replay;
 mod rule_tests;
 mod sandbox;

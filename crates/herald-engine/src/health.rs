@@ -102,7 +102,10 @@ impl Health {
                 StreamNotice::Gap { .. } | StreamNotice::SnapshotOverlap { .. } => {}
             }
         }
-        inner.streams.insert(batch.stream.to_string(), state);
+        // Most batches find their stream open already: nothing to write.
+        if inner.streams.get(&*batch.stream) != Some(&state) {
+            inner.streams.insert(batch.stream.to_string(), state);
+        }
     }
 
     /// The run ended.

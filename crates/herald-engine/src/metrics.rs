@@ -17,12 +17,13 @@ use std::sync::Arc;
 
 /// Events read and completed, by stream.
 pub const EVENTS: &str = "herald_events_total";
-/// (event, rule) matches, by rule.
+/// Rule runs, by rule: an event it matched, or a timer it set, handled
+/// (not those skipped as done before).
 pub const RULE_MATCHES: &str = "herald_rule_matches_total";
-/// Effects by rule and outcome: `done` (carried out), `retried` (attempts
-/// after a failure), `failed` (given up: the match went to the dead-letter
-/// queue), `deduplicated` (a match skipped as done before: its effects are
-/// not carried out again).
+/// Effects by rule and outcome: `done` (effects carried out), `retried`
+/// (attempts after a failure), `failed` (rule runs that went to the
+/// dead-letter queue, a handler error or an effect given up), `deduplicated`
+/// (rule runs skipped as done before: their effects are not carried out again).
 pub const EFFECTS: &str = "herald_effects_total";
 /// Entries in the dead-letter queue, by rule.
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
@@ -48,7 +49,10 @@ pub const TIMERS_PENDING: &str = "herald_timers_pending";
 /// ```
 pub fn describe() {
     describe_counter!(EVENTS, "Change events read and completed, by stream");
-    describe_counter!(RULE_MATCHES, "Events a rule matched, by rule");
+    describe_counter!(
+        RULE_MATCHES,
+        "Events (and timers) a rule handled, by rule; not those skipped as done before"
+    );
     describe_counter!(
         EFFECTS,
         "Effects by rule and outcome: done, retried (attempts after a failure), failed (the match went to the dead-letter queue), deduplicated (matches skipped as already done)"
@@ -101,6 +105,7 @@ pub(crate) struct RuleMeters {
 }
 
 impl RuleMeters {
+    /// The series of `rule`, from the recorder installed now.
     pub(crate) fn new(rule: &Arc<str>) -> Self {
         let effects = |outcome: &'static str| counter!(EFFECTS, "rule" => rule.to_string(), "outcome" => outcome);
         Self {
@@ -116,7 +121,9 @@ impl RuleMeters {
     /// Records one match's outcome.
     pub(crate) fn record(&self, tally: &crate::pipeline::worker::RuleTally) {
         use crate::pipeline::worker::Outcome;
-        self.matches.increment(1);
+        if tally.outcome != Outcome::Deduplicated {
+            self.matches.increment(1);
+        }
         self.done.increment(tally.effects);
         self.retried.increment(tally.retries);
         match tally.outcome {
@@ -137,6 +144,7 @@ pub(crate) struct StreamMeters {
 }
 
 impl StreamMeters {
+    /// The series of `stream`, from the recorder installed now.
     pub(crate) fn new(stream: &Arc<str>) -> Self {
         Self {
             events: counter!(EVENTS, "stream" => stream.to_string()),

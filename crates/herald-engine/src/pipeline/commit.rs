@@ -34,12 +34,13 @@ impl Engine {
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
         run.summary.events += 1;
+        self.apply_completion(completion, run)?;
+        // After the event's rule series: a scrape that sees the event sees them.
         run.stream_meters
             .entry(origin.stream.clone())
             .or_insert_with_key(crate::metrics::StreamMeters::new)
             .events
             .increment(1);
-        self.apply_completion(completion, run)?;
         run.group.events += 1;
         run.times.insert(origin.stream.clone(), origin.times);
         run.observer.event_done(&origin.position);

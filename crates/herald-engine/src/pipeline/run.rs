@@ -83,8 +83,9 @@ pub(super) struct Run<'a> {
     pub(super) stops: std::collections::BTreeMap<String, crate::stops::Stop>,
     /// Per rule running counts, and which changed since the last commit.
     pub(super) counts: HashMap<Arc<str>, (RuleCounts, bool)>,
-    /// Per rule and per stream metrics.
+    /// Per rule metrics.
     pub(super) meters: HashMap<Arc<str>, crate::metrics::RuleMeters>,
+    /// Per stream metrics.
     pub(super) stream_meters: HashMap<Arc<str>, crate::metrics::StreamMeters>,
 }
 
@@ -96,9 +97,34 @@ impl Engine {
     /// configured deadline, commits, and returns.
     pub async fn run<S: Source>(
         &self,
+        source: S,
+        observer: &mut dyn Observer,
+        shutdown: impl Future,
+    ) -> Result<RunSummary, EngineError> {
+        let limit = Duration::from_millis(self.core.settings.shutdown_timeout_ms);
+        // The sleep starts when the wait does (an async block runs when polled).
+        let drain_limit = async move { tokio::time::sleep(limit).await };
+        self.run_draining(source, observer, shutdown, drain_limit)
+            .await
+    }
+
+    /// [`Engine::run`], with the wait for the events in flight after
+    /// `shutdown` bounded by `drain_limit` (polled from then on) rather than
+    /// by `shutdown_timeout_ms`: a run ended to reload its rules lets every
+    /// event finish, so none is abandoned mid-way and done again.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: herald_engine::Engine, source: herald_ingest::FileSource) -> Result<(), herald_engine::EngineError> {
+    /// // No limit: the events in flight always finish.
+    /// engine.run_draining(source, &mut herald_engine::Quiet, async {}, std::future::pending::<()>()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_draining<S: Source>(
+        &self,
         mut source: S,
         observer: &mut dyn Observer,
         shutdown: impl Future,
+        drain_limit: impl Future,
     ) -> Result<RunSummary, EngineError> {
         let core = &self.core;
         let start = if core.options.from_start {
@@ -167,7 +193,8 @@ impl Engine {
         let drained = if run.commit_failed {
             Ok(())
         } else {
-            self.drain(&mut workers, &mut done_rx, &mut run).await
+            self.drain(&mut workers, &mut done_rx, &mut run, drain_limit)
+                .await
         };
         if let (Err(_), Err(e)) = (&outcome, &drained) {
             // Only one error is returned: the one that stopped the run.
@@ -184,19 +211,19 @@ impl Engine {
         outcome.and(drained).map(|()| run.summary)
     }
 
-    /// After the pump: waits (up to the shutdown deadline) for the events in
+    /// After the pump: waits (until `limit` completes) for the events in
     /// flight and releases them in order. A worker that fails or dies ends
     /// the wait with its error (what was released before it still commits);
-    /// events still running at the deadline are abandoned, to be redone.
+    /// events still running at the limit are abandoned, to be redone.
     async fn drain(
         &self,
         workers: &mut Workers,
         done: &mut mpsc::UnboundedReceiver<Completed>,
         run: &mut Run<'_>,
+        limit: impl Future,
     ) -> Result<(), EngineError> {
         let mut completed = Vec::with_capacity(COMPLETIONS_AT_ONCE);
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_millis(self.core.settings.shutdown_timeout_ms);
+        let mut limit = std::pin::pin!(limit);
         while run.in_flight > 0 {
             tokio::select! {
                 biased;
@@ -211,7 +238,7 @@ impl Engine {
                         return Err(EngineError::WorkerFailed(reason));
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = &mut limit => break,
             }
         }
         run.summary.abandoned = run.in_flight as u64;
