@@ -2,7 +2,7 @@
 //! flow, `/readyz` turning 503 when a stream stops, `/status`, and
 //! `herald status` through it while herald holds the store.
 
-use crate::util::{Dir, MongoSimProcess, Running, herald};
+use crate::util::{MongoSimProcess, Running, herald};
 
 const RULES: [(&str, &str); 3] = [
     (
@@ -41,24 +41,12 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// Runs `f` with the `shop` database of mongosim at `uri`.
-fn with_shop(uri: &str, f: impl AsyncFnOnce(mongodb::Database)) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-            f(client.database("shop")).await;
-        });
-}
-
 herald_test!(metrics_readiness_and_status_of_a_running_herald, |dir| {
     let sim = MongoSimProcess::start();
     for (path, text) in RULES {
         dir.write(path, text);
     }
-    let config = write_config(&dir, &sim.uri);
+    let config = crate::util::notices_config(&dir, &sim.uri);
     let run = Running::start(&config, &["--http", "127.0.0.1:0"]);
     let line = run.wait_for("serving /metrics", 1);
     let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
@@ -66,7 +54,7 @@ herald_test!(metrics_readiness_and_status_of_a_running_herald, |dir| {
     assert_eq!(get(&addr, "/healthz"), (200, "ok\n".to_owned()));
     crate::util::wait_until("ready", || get(&addr, "/readyz").0 == 200);
 
-    with_shop(&sim.uri, async |shop| {
+    crate::util::with_shop(&sim.uri, async |shop| {
         let orders = shop.collection::<bson::Document>("orders");
         for id in 1..=10 {
             orders.insert_one(bson::doc! { "_id": id }).await.unwrap();
@@ -170,7 +158,7 @@ herald_test!(metrics_readiness_and_status_of_a_running_herald, |dir| {
     );
 
     // A dropped collection stops its target: not ready, saying why.
-    with_shop(&sim.uri, async |shop| {
+    crate::util::with_shop(&sim.uri, async |shop| {
         let carts = shop.collection::<bson::Document>("carts");
         carts.insert_one(bson::doc! { "_id": 1 }).await.unwrap();
         carts.drop().await.unwrap();
@@ -210,7 +198,7 @@ herald_test!(
     |dir| {
         let sim = MongoSimProcess::start();
         dir.write(RULES[0].0, RULES[0].1);
-        let config = write_config(&dir, &sim.uri);
+        let config = crate::util::notices_config(&dir, &sim.uri);
         let run = Running::start(&config, &[]);
         run.wait_for("herald: 1 rule on 1 target", 1);
         crate::util::wait_until("the store", || dir.join("store").exists());
@@ -235,17 +223,3 @@ herald_test!(
         assert!(status.success(), "{text}");
     }
 );
-
-fn write_config(dir: &Dir, uri: &str) -> std::path::PathBuf {
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 1;
-    dir.write(
-        "herald.toml",
-        &format!(
-            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_interval_ms = 20\n[channels.out]\nkind = \"file\"\npath = \"out/notices.jsonl\"\n"
-        ),
-    )
-}

@@ -13,36 +13,14 @@ fn rule(extra: &str) -> String {
     )
 }
 
-/// A config on mongosim from one second ago, with the `out` channel a file.
-fn config(dir: &Dir, uri: &str) -> std::path::PathBuf {
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 1;
-    dir.write(
-        "herald.toml",
-        &format!(
-            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_interval_ms = 20\n[channels.out]\nkind = \"file\"\npath = \"out/notices.jsonl\"\n"
-        ),
-    )
-}
-
 /// Inserts orders `ids` into `shop.orders`.
 fn insert(uri: &str, ids: impl IntoIterator<Item = i32>) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-            let orders = client
-                .database("shop")
-                .collection::<bson::Document>("orders");
-            for id in ids {
-                orders.insert_one(bson::doc! { "_id": id }).await.unwrap();
-            }
-        });
+    crate::util::with_shop(uri, async |shop| {
+        let orders = shop.collection::<bson::Document>("orders");
+        for id in ids {
+            orders.insert_one(bson::doc! { "_id": id }).await.unwrap();
+        }
+    });
 }
 
 /// (rule, order id) of every notice written.
@@ -78,7 +56,7 @@ herald_test!(
     |dir| {
         let sim = MongoSimProcess::start();
         dir.write("rules/a.rhai", &rule(""));
-        let config = config(&dir, &sim.uri);
+        let config = crate::util::notices_config(&dir, &sim.uri);
         let run = Running::start(&config, &["--http", "127.0.0.1:0"]);
         let line = run.wait_for("serving /metrics", 1);
         let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
@@ -168,7 +146,7 @@ herald_test!(
 herald_test!(watch_reloads_when_a_rule_file_changes, |dir| {
     let sim = MongoSimProcess::start();
     dir.write("rules/a.rhai", &rule(""));
-    let config = config(&dir, &sim.uri);
+    let config = crate::util::notices_config(&dir, &sim.uri);
     let run = Running::start(&config, &["--watch"]);
     run.wait_for("herald: 1 rule on 1 target", 1);
     insert(&sim.uri, [1]);
@@ -234,7 +212,7 @@ herald_test!(
         let sim = MongoSimProcess::start();
         dir.write("rules/a.rhai", &rule(""));
         dir.write("rules/b.rhai", &stateful(0));
-        let config = config(&dir, &sim.uri);
+        let config = crate::util::notices_config(&dir, &sim.uri);
         let run = Running::start(&config, &[]);
         run.wait_for("herald: 2 rules on 1 target", 1);
 
@@ -249,25 +227,18 @@ herald_test!(
             assert!(reloaded.contains("2 rule(s); changed b"), "{reloaded}");
         }
         inserts.join().unwrap();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
-                let orders = client
-                    .database("shop")
-                    .collection::<bson::Document>("orders");
-                for id in 1..=ORDERS {
-                    orders
-                        .update_one(
-                            bson::doc! { "_id": id },
-                            bson::doc! { "$set": { "paid": true } },
-                        )
-                        .await
-                        .unwrap();
-                }
-            });
+        crate::util::with_shop(&sim.uri, async |shop| {
+            let orders = shop.collection::<bson::Document>("orders");
+            for id in 1..=ORDERS {
+                orders
+                    .update_one(
+                        bson::doc! { "_id": id },
+                        bson::doc! { "$set": { "paid": true } },
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
 
         let n = ORDERS as usize;
         let seen = wait_notices(&dir, 4 * n);
@@ -313,7 +284,7 @@ herald_test!(
     |dir| {
         let sim = MongoSimProcess::start();
         dir.write("rules/a.rhai", &rule(""));
-        let config = config(&dir, &sim.uri);
+        let config = crate::util::notices_config(&dir, &sim.uri);
         let run = Running::start(&config, &["--watch"]);
         run.wait_for("herald: 1 rule on 1 target: 1 stream", 1);
 
@@ -323,17 +294,10 @@ herald_test!(
     );
         run.wait_for("added carts", 1);
         run.wait_for("herald: 2 rules on 2 targets: 2 streams", 1);
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
-                let carts = client
-                    .database("shop")
-                    .collection::<bson::Document>("carts");
-                carts.insert_one(bson::doc! { "_id": 7 }).await.unwrap();
-            });
+        crate::util::with_shop(&sim.uri, async |shop| {
+            let carts = shop.collection::<bson::Document>("carts");
+            carts.insert_one(bson::doc! { "_id": 7 }).await.unwrap();
+        });
         assert_eq!(wait_notices(&dir, 1), pairs(&[("carts", 7)]));
 
         std::fs::remove_file(dir.join("rules/a.rhai")).unwrap();

@@ -37,19 +37,12 @@ herald_test!(a_reload_waits_for_slow_effects_and_sends_each_once, |dir| {
             .unwrap_or_default()
     };
 
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let client = mongodb::Client::with_uri_str(&sim.uri).await.unwrap();
-            let orders = client
-                .database("shop")
-                .collection::<bson::Document>("orders");
-            for id in 1..=ORDERS {
-                orders.insert_one(bson::doc! { "_id": id }).await.unwrap();
-            }
-        });
+    crate::util::with_shop(&sim.uri, async |shop| {
+        let orders = shop.collection::<bson::Document>("orders");
+        for id in 1..=ORDERS {
+            orders.insert_one(bson::doc! { "_id": id }).await.unwrap();
+        }
+    });
     // Some effect is on its way: reload now.
     crate::util::wait_until("a request in flight", || !received().is_empty());
     dir.write("rules/a.rhai", &format!("// changed\n{RULE}"));

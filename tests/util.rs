@@ -202,15 +202,22 @@ pub fn sigterm(child: &std::process::Child) {
     assert!(sent.success(), "SIGTERM to {}", child.id());
 }
 
+/// The Unix time one second ago, in seconds: a `start_at` that takes in
+/// whatever a test writes once herald runs, however long its stream takes
+/// to open.
+pub fn one_second_ago() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1
+}
+
 /// A `herald.toml` in `dir` for `herald run` on mongosim at `sim_uri` from
 /// one second ago, with webhook `sink` at `sink_uri` and these `[engine]`
 /// settings (the crash tests' setup).
 pub fn crash_config(dir: &Dir, sim_uri: &str, sink_uri: &str, engine: &str) -> PathBuf {
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 1;
+    let start = one_second_ago();
     dir.write(
         "herald.toml",
         &format!(
@@ -282,4 +289,27 @@ impl Running {
         }
         (status, self.lines.lock().unwrap().join("\n"))
     }
+}
+
+/// A config on mongosim from one second ago, with the `out` channel a file.
+pub fn notices_config(dir: &Dir, uri: &str) -> std::path::PathBuf {
+    let start = one_second_ago();
+    dir.write(
+        "herald.toml",
+        &format!(
+            "rules = \"rules\"\nstore = \"store\"\n[mongodb]\nuri = \"{uri}\"\nstart_at = \"{start}\"\nmax_await_ms = 50\n[engine]\ncommit_interval_ms = 20\n[channels.out]\nkind = \"file\"\npath = \"out/notices.jsonl\"\n"
+        ),
+    )
+}
+
+/// Runs `f` with the `shop` database of mongosim at `uri`.
+pub fn with_shop(uri: &str, f: impl AsyncFnOnce(mongodb::Database)) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+            f(client.database("shop")).await;
+        });
 }
