@@ -152,13 +152,17 @@ fn rejected(dir: &Path, why: &str, engine: &Engine, diagnostics: &[Diagnostic]) 
     );
 }
 
-/// Reports rules that replaced the old ones, with their warnings.
-pub fn reloaded(why: &str, changes: &RuleChanges, engine: &Engine) {
+/// Reports rules that replaced the old ones, with the warnings `herald
+/// check` gives them under `config`.
+pub fn reloaded(why: &str, changes: &RuleChanges, engine: &Engine, config: &herald_engine::Config) {
     engine
         .rules()
         .iter()
         .flat_map(herald_script::Rule::warnings)
         .for_each(crate::report::warn);
+    for warning in herald_engine::config::reads_removed_fields(engine.rules(), config) {
+        say::warn(&warning, json!({}));
+    }
     let RuleChanges {
         added,
         removed,

@@ -193,7 +193,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             match reload {
                 Some(candidate) if !stopping.is_set() => {
                     let changes = engine.replace_rules(candidate.rules).map_err(exit::run_failure)?;
-                    crate::reload::reloaded(candidate.why, &changes, &engine);
+                    crate::reload::reloaded(candidate.why, &changes, &engine, &setup.config);
                     reloaded = true;
                 }
                 _ if failed_starts > 0 && !stopping.is_set() => {}

@@ -4,6 +4,10 @@ use herald_ingest::{Batch, StreamNotice};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// The reason given between runs.
+pub const NOT_RUNNING: &str =
+    "no run is going on: herald is starting, stopping, or reloading its rules";
+
 /// What a stream is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamState {
@@ -23,7 +27,7 @@ pub enum StreamState {
 ///
 /// ```
 /// let health = herald_engine::health::Health::default();
-/// assert_eq!(health.readiness(), Err(vec!["not running".to_owned()]));
+/// assert_eq!(health.readiness(), Err(vec![herald_engine::health::NOT_RUNNING.to_owned()]));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Health(Arc<Mutex<Inner>>);
@@ -42,7 +46,7 @@ impl Health {
     pub fn readiness(&self) -> Result<(), Vec<String>> {
         let inner = self.0.lock().expect("health lock");
         if !inner.running {
-            return Err(vec!["not running".to_owned()]);
+            return Err(vec![NOT_RUNNING.to_owned()]);
         }
         let mut reasons: Vec<String> = inner
             .streams
