@@ -178,16 +178,26 @@ pub fn run(args: CaptureArgs) -> Outcome {
         .map_err(Failure::Runtime)?;
     let written = runtime.block_on(async {
         let shutdown = crate::run::shutdown_signal();
-        let client = setup
-            .mongodb_client()
-            .await?
-            .expect("the uri was checked above");
-        let stream = capture.open(&client, args.since).await.map_err(|e| {
-            Failure::Runtime(anyhow!(
-                "cannot open the change stream of {}: {e}",
-                capture.target
-            ))
-        })?;
+        let opened = async {
+            let client = setup
+                .mongodb_client()
+                .await?
+                .expect("the uri was checked above");
+            capture.open(&client, args.since).await.map_err(|e| {
+                Failure::Runtime(anyhow!(
+                    "cannot open the change stream of {}: {e}",
+                    capture.target
+                ))
+            })
+        };
+        let stream = match opened.await {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Nothing was written: leave no empty file to refuse a retry.
+                let _ = std::fs::remove_file(&args.out);
+                return Err(e);
+            }
+        };
         write_events(stream, &mut out, args.limit, shutdown).await
     });
     let file = args.out.display().to_string();

@@ -94,6 +94,8 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
         // Listening from the start: a signal while herald connects and plans
         // stops it as gracefully as one later.
         let stopping = Stopping::new(shutdown_signal());
+        // SIGHUP reloads in `herald run`; elsewhere it is ignored, never fatal.
+        let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let mut triggers = match &mode {
             Mode::Streams { watch } => Some(
                 crate::reload::Triggers::new(&setup.rules, *watch)
@@ -146,7 +148,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             let mut reload = None;
             let candidate = async {
                 match triggers.as_mut() {
-                    Some(triggers) => crate::reload::next(triggers, &setup.rules, &engine).await,
+                    Some(triggers) => crate::reload::next(triggers, &setup.rules, &engine, &options.stages).await,
                     None => std::future::pending().await,
                 }
             };
@@ -174,11 +176,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
                     herald_ingest::SourceError::ServerTime(why),
                 )) if reloaded => {
                     failed_starts += 1;
-                    let wait = herald_core::backoff::delay(
-                        std::time::Duration::from_secs(1),
-                        std::time::Duration::from_secs(30),
-                        failed_starts,
-                    );
+                    let wait = herald_core::backoff::delay(RESTART_BACKOFF.0, RESTART_BACKOFF.1, failed_starts);
                     say::warn(
                         format!("herald: the streams cannot start after the reload ({why}); trying again in {:.1}s", wait.as_secs_f64()),
                         json!({ "reason": why, "attempt": failed_starts, "retry_in_ms": wait.as_millis() as u64 }),
@@ -325,6 +323,13 @@ impl Stopping {
         *self.0.borrow()
     }
 }
+
+/// The backoff of streams that cannot start again after a reload: the
+/// first wait, and the longest.
+const RESTART_BACKOFF: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(30),
+);
 
 /// Counts snapshot documents on a progress bar (when stderr is a terminal).
 struct SnapshotProgress(indicatif::ProgressBar);

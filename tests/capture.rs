@@ -252,3 +252,30 @@ herald_test!(a_replay_of_a_capture_sends_what_the_live_run_sent, |dir| {
     };
     assert_eq!(sorted(from_live), sorted(from_replay));
 });
+
+herald_test!(
+    a_capture_that_cannot_open_its_stream_leaves_no_file,
+    |dir| {
+        dir.write("rules/orders.rhai", RULE);
+        // Nothing listens on port 1.
+        let config = dir.write(
+        "herald.toml",
+        "rules = \"rules\"\n[mongodb]\nuri = \"mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200\"\n",
+    );
+        let out = dir.join("events.jsonl");
+        let capture = herald()
+            .args(["capture", "--target", "shop.orders", "--out"])
+            .arg(&out)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(capture.status.code(), Some(1), "{}", stderr(&capture));
+        assert!(
+            stderr(&capture).contains("cannot open the change stream of shop.orders"),
+            "{}",
+            stderr(&capture)
+        );
+        assert!(!out.exists(), "no empty file to refuse the next attempt");
+    }
+);

@@ -134,6 +134,11 @@ herald_test!(
 
         let (status, text) = run.stop();
         assert!(status.success(), "{text}");
+        assert_eq!(
+            text.matches("herald: 1 rule on 1 target").count(),
+            2,
+            "the unchanged set restarted nothing: {text}"
+        );
         // Over the three runs: the second read order 1 again for b, where a's
         // floor (its checkpoint, order 1's time) left a's pair to the ledger.
         assert!(
@@ -177,13 +182,23 @@ herald_test!(watch_reloads_when_a_rule_file_changes, |dir| {
     );
     let error = run.wait_for("a.rhai:2:", 1);
     assert!(error.contains("\"pager\" is not defined"), "{error}");
+
+    // The directory replaced whole: the new one is read, and watched.
+    dir.write("rules.new/a.rhai", &rule(", version: 3"));
+    std::fs::rename(dir.join("rules"), dir.join("rules.old")).unwrap();
+    std::fs::rename(dir.join("rules.new"), dir.join("rules")).unwrap();
+    let reloaded = run.wait_for("rules reloaded (a rule file changed)", 2);
+    assert!(reloaded.contains("1 rule(s); changed a"), "{reloaded}");
+    dir.write("rules/b.rhai", &rule(""));
+    let reloaded = run.wait_for("rules reloaded (a rule file changed)", 3);
+    assert!(reloaded.contains("2 rule(s); added b"), "{reloaded}");
     let (status, text) = run.stop();
     assert!(status.success(), "{text}");
 });
 
 /// Rule `b`: notices for inserts (`id`), updates (`id + 1000`, saying
 /// whether the insert's state is there) and a timer each insert sets for
-/// 5 s later (`id + 2000`), tagged with `version`.
+/// 10 s later (`id + 2000`), tagged with `version`.
 fn stateful(version: u32) -> String {
     format!(
         r#"const RULE = #{{ watch: "shop.orders", on: ["insert", "update"] }};
@@ -191,7 +206,7 @@ fn handle(event) {{
     let id = event.documentKey._id;
     if event.operationType == "insert" {{
         set_state(`seen:${{id}}`, true);
-        after("5s", `t${{id}}`, #{{ id: id }});
+        after("10s", `t${{id}}`, #{{ id: id }});
         notify("out", #{{ id: id, version: {version} }});
     }} else {{
         notify("out", #{{ id: id + 1000, seen: get_state(`seen:${{id}}`) == true, version: {version} }});
@@ -260,7 +275,7 @@ herald_test!(
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let id = v["args"]["id"].as_i64().unwrap();
             if id == 2001 {
-                // Set before the first reload, due 5 s later: kept across reloads.
+                // Set before the first reload, due 10 s later: kept across reloads.
                 assert_ne!(v["args"]["version"], 0, "order 1's timer: {line}");
             }
             if (1001..2000).contains(&id) {
@@ -276,6 +291,8 @@ herald_test!(
         }
         let (status, text) = run.stop();
         assert!(status.success(), "{text}");
+        // Nothing more came, at the stop either.
+        assert_eq!(notices(&dir).len(), 4 * n, "{text}");
     }
 );
 
@@ -426,3 +443,41 @@ herald_test!(
         );
     }
 );
+
+herald_test!(a_set_whose_targets_are_all_stopped_is_rejected, |dir| {
+    let sim = MongoSimProcess::start();
+    dir.write("rules/a.rhai", &rule(""));
+    let carts = "const RULE = #{ watch: \"shop.carts\", on: [\"insert\"] };\nfn handle(event) { notify(\"out\", #{ id: event.documentKey._id }); }\n";
+    dir.write("rules/carts.rhai", carts);
+    let config = crate::util::notices_config(&dir, &sim.uri);
+    let run = Running::start(&config, &["--http", "127.0.0.1:0"]);
+    let line = run.wait_for("serving /metrics", 1);
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    crate::util::with_shop(&sim.uri, async |shop| {
+        let carts = shop.collection::<bson::Document>("carts");
+        carts.insert_one(bson::doc! { "_id": 1 }).await.unwrap();
+        carts.drop().await.unwrap();
+    });
+    // The stop is committed (the status reads the store).
+    crate::util::wait_until("shop.carts stopped in the store", || {
+        let status: serde_json::Value =
+            serde_json::from_str(&crate::http::get(&addr, "/status").1).unwrap();
+        status["stopped"][0]["target"] == "shop.carts"
+    });
+
+    std::fs::remove_file(dir.join("rules/a.rhai")).unwrap();
+    run.signal("HUP");
+    let rejected = run.wait_for("rejected", 1);
+    assert!(
+        rejected.contains("rules reload (SIGHUP) rejected: 1 error(s)"),
+        "{rejected}"
+    );
+    run.wait_for("every watch target of these rules is stopped", 1);
+    // The old rules run on.
+    insert(&sim.uri, [5]);
+    crate::util::wait_until("a's notice", || {
+        notices(&dir).contains(&("a".to_owned(), 5))
+    });
+    let (status, text) = run.stop();
+    assert!(status.success(), "{text}");
+});

@@ -232,6 +232,14 @@ pub struct Running {
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+impl Drop for Running {
+    /// A failed test leaves no herald running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Running {
     pub fn start(config: &std::path::Path, args: &[&str]) -> Self {
         let mut child = herald_process()

@@ -95,7 +95,7 @@ pub fn stopped(store: &Store) -> Result<BTreeMap<String, Stop>, StoreError> {
 }
 
 /// The stopped targets, parsed.
-pub(crate) fn stopped_targets(store: &Store) -> Result<Vec<WatchTarget>, StoreError> {
+pub fn stopped_targets(store: &Store) -> Result<Vec<WatchTarget>, StoreError> {
     stopped(store)?
         .keys()
         .map(|t| {
