@@ -177,7 +177,7 @@ pub fn run(args: CaptureArgs) -> Outcome {
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)?;
     let written = runtime.block_on(async {
-        let shutdown = crate::run::shutdown_signal();
+        let shutdown = crate::signals::shutdown_signal();
         let opened = async {
             let client = setup
                 .mongodb_client()

@@ -21,6 +21,7 @@ mod replay;
 mod report;
 mod run;
 mod setup;
+mod signals;
 mod status;
 mod streams;
 mod test;

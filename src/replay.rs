@@ -50,7 +50,7 @@ pub fn run(args: ReplayArgs) -> Outcome {
         stdout_open: true,
     };
     let result = runtime.block_on(async {
-        let shutdown = crate::run::shutdown_signal();
+        let shutdown = crate::signals::shutdown_signal();
         engine.run(source, &mut observer, shutdown).await
     });
     observer.progress.finish_and_clear();

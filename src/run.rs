@@ -93,7 +93,7 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
     runtime.block_on(async move {
         // Listening from the start: a signal while herald connects and plans
         // stops it as gracefully as one later.
-        let stopping = Stopping::new(shutdown_signal());
+        let stopping = crate::signals::Stopping::new(crate::signals::shutdown_signal());
         // SIGHUP reloads in `herald run`; elsewhere it is ignored, never fatal.
         let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let mut triggers = match &mode {
@@ -296,34 +296,6 @@ fn open_streams(
     Ok(MongoSource::new(client.clone(), plans, options.clone()))
 }
 
-/// The shutdown signal, seen by every run of the process (a reload starts a
-/// new run; the signal may have come before it).
-struct Stopping(tokio::sync::watch::Receiver<bool>);
-
-impl Stopping {
-    /// Waits for `signal` from now on.
-    fn new(signal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            signal.await;
-            let _ = tx.send(true);
-        });
-        Self(rx)
-    }
-
-    /// Completes once the signal came.
-    async fn wait(&self) {
-        let mut rx = self.0.clone();
-        // An error is the sender gone, which only a runtime shutting down does.
-        let _ = rx.wait_for(|stop| *stop).await;
-    }
-
-    /// Whether the signal came.
-    fn is_set(&self) -> bool {
-        *self.0.borrow()
-    }
-}
-
 /// The backoff of streams that cannot start again after a reload: the
 /// first wait, and the longest.
 const RESTART_BACKOFF: (std::time::Duration, std::time::Duration) = (
@@ -366,59 +338,4 @@ fn record_plan(
     commit.set_info(STREAMS_INFO, &info);
     store.commit(commit)?;
     Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM: the engine then stops pulling, finishes
-/// and commits. The signals are caught from when this is called (within the
-/// runtime), not from when the future is first polled.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).ok();
-    let mut interrupt = signal(SignalKind::interrupt()).ok();
-    async move {
-        let next = |s: &mut Option<tokio::signal::unix::Signal>| {
-            let s = s.take();
-            async move {
-                match s {
-                    Some(mut s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            }
-        };
-        tokio::select! {
-            _ = next(&mut interrupt) => {}
-            _ = next(&mut terminate) => {}
-        }
-        second_signal_exits();
-    }
-}
-
-/// Says herald is shutting down, and makes a second signal exit at once.
-fn second_signal_exits() {
-    say::info(
-        "herald: shutting down: finishing in-flight events (send the signal again to exit at once)",
-        json!({}),
-    );
-    // A second signal exits at once. Commits are atomic, so the store stays
-    // consistent; events not yet committed are redone on the next run.
-    tokio::spawn(async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let second_term = async {
-            match terminate.as_mut() {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = second_term => {}
-        }
-        say::info("herald: second signal: exiting now", json!({}));
-        std::process::exit(130);
-    });
 }
