@@ -22,23 +22,9 @@ herald_test!(captures_a_target_through_its_stages_for_replay, |dir| {
     );
     // From one second ago, so the inserts made right after the start are in
     // the stream however long it takes to open.
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 1;
+    let since = crate::util::one_second_ago();
     let out = dir.join("events.jsonl");
-    let capture = herald_process()
-        .args(["capture", "--limit", "3", "--target", "shop.orders"])
-        .args(["--since", &since.to_string()])
-        .arg("--out")
-        .arg(&out)
-        .arg("--config")
-        .arg(&config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let capture = capturing(3, since, &out, &config);
 
     let uri = sim.uri.clone();
     tokio::runtime::Builder::new_current_thread()
@@ -132,6 +118,32 @@ herald_test!(captures_a_target_through_its_stages_for_replay, |dir| {
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
 });
 
+/// `herald capture` of `shop.orders` from `since` into `out`, for `limit` events.
+fn capturing(
+    limit: u32,
+    since: u64,
+    out: &std::path::Path,
+    config: &std::path::Path,
+) -> std::process::Child {
+    herald_process()
+        .args([
+            "capture",
+            "--limit",
+            &limit.to_string(),
+            "--target",
+            "shop.orders",
+        ])
+        .args(["--since", &since.to_string()])
+        .arg("--out")
+        .arg(out)
+        .arg("--config")
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// The output of `child` once it exits; killed (and the test failed, with its
 /// stderr) if that takes over 30 s.
 fn exited(mut child: std::process::Child) -> std::process::Output {
@@ -190,17 +202,7 @@ herald_test!(a_replay_of_a_capture_sends_what_the_live_run_sent, |dir| {
     let (live, replayed) = (config("live"), config("replay"));
     let run = crate::util::Running::start(&live, &[]);
     let out = dir.join("events.jsonl");
-    let capture = herald_process()
-        .args(["capture", "--limit", "4", "--target", "shop.orders"])
-        .args(["--since", &since.to_string()])
-        .arg("--out")
-        .arg(&out)
-        .arg("--config")
-        .arg(&live)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let capture = capturing(4, since, &out, &live);
     crate::util::with_shop(&sim.uri, async |shop| {
         let orders = shop.collection::<bson::Document>("orders");
         for id in 1..=3 {

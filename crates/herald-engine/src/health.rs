@@ -66,9 +66,10 @@ impl Health {
                 .iter()
                 .map(|(target, why)| format!("target {target} is stopped: {why}")),
         );
-        match reasons.is_empty() {
-            true => Ok(()),
-            false => Err(reasons),
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
         }
     }
 

@@ -35,9 +35,10 @@ impl Names {
             &self.notify,
             &self.webhooks,
         );
-        match unknown.is_empty() {
-            true => Ok(()),
-            false => Err(EngineError::Rules(unknown)),
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Rules(unknown))
         }
     }
 }
