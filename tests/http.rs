@@ -156,6 +156,26 @@ herald_test!(metrics_readiness_and_status_of_a_running_herald, |dir| {
         out.contains("running: ready") && out.contains("rule odd: 10 matched, 5 succeeded, 5 failed, 0 deduplicated, 5 in the dead-letter queue"),
         "{out}"
     );
+    // Without the recorded address, `[http] listen` says where to ask.
+    std::fs::remove_file(dir.join("store/herald-http.addr")).unwrap();
+    let listening = dir.write(
+        "listening.toml",
+        &format!(
+            "{}[http]\nlisten = \"{addr}\"\n",
+            std::fs::read_to_string(&config).unwrap()
+        ),
+    );
+    let text = herald()
+        .args(["status", "--config"])
+        .arg(&listening)
+        .output()
+        .unwrap();
+    assert!(text.status.success(), "{}", crate::util::stderr(&text));
+    assert!(
+        crate::util::stdout(&text).contains("running: ready"),
+        "{}",
+        crate::util::stdout(&text)
+    );
 
     // A dropped collection stops its target: not ready, saying why.
     crate::util::with_shop(&sim.uri, async |shop| {
