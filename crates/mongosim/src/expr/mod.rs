@@ -3,7 +3,7 @@
 //! does), expression objects and arrays, the variables `$$ROOT`,
 //! `$$CURRENT`, `$$REMOVE` (and in `$redact` `$$KEEP`, `$$PRUNE`,
 //! `$$DESCEND`), and `$cond`, `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`,
-//! `$cmp`, `$and`, `$or`, `$not`, `$in`, `$ifNull`.
+//! `$cmp`, `$and`, `$or`, `$not`, `$in`, `$ifNull` and `$toHashedIndexKey`.
 //!
 //! Any other operator is refused when the pipeline is parsed, with the
 //! server's error for an unknown one (168 `InvalidPipelineOperator`), so
@@ -13,8 +13,10 @@
 //! - [`compare`]: the order of values, truthiness, missing vs null.
 //! - [`number`]: exact comparison of numbers of every width.
 //! - [`render`]: values as the server writes them into messages.
+//! - [`hashed`]: hashed-index keys (`$toHashedIndexKey`).
 
 pub mod compare;
+pub mod hashed;
 pub mod number;
 pub mod parse;
 pub mod render;
@@ -76,6 +78,8 @@ pub enum Expr {
     CoerceToBool(Box<Expr>),
     In(Box<[Expr; 2]>),
     IfNull(Vec<Expr>),
+    /// `$toHashedIndexKey`: the value's hashed-index key, a Long.
+    ToHashedIndexKey(Box<Expr>),
 }
 
 /// What variables refer to while evaluating.
@@ -186,6 +190,7 @@ impl Expr {
                 }
                 None
             }
+            Self::ToHashedIndexKey(e) => Some(Bson::Int64(hashed::hash64(e.eval(vars)?.as_ref()))),
         })
     }
 
@@ -229,6 +234,7 @@ impl Expr {
                 Self::In(Box::new([l.optimize()?, r.optimize()?]))
             }
             Self::Not(e) => Self::Not(Box::new(e.optimize()?)),
+            Self::ToHashedIndexKey(e) => Self::ToHashedIndexKey(Box::new(e.optimize()?)),
             Self::CoerceToBool(e) => return Ok(Self::CoerceToBool(Box::new(e.optimize()?))),
             Self::IfNull(items) => Self::IfNull(optimize_all(items)?),
         };
@@ -252,7 +258,7 @@ impl Expr {
             Self::Object(fields) => fields.iter().map(|(_, e)| e).collect(),
             Self::Cond(parts) => parts.iter().collect(),
             Self::Compare(_, sides) | Self::In(sides) => sides.iter().collect(),
-            Self::Not(e) | Self::CoerceToBool(e) => vec![e],
+            Self::Not(e) | Self::CoerceToBool(e) | Self::ToHashedIndexKey(e) => vec![e],
         }
     }
 }

@@ -14,9 +14,23 @@ pub struct Scope {
 }
 
 /// The operators mongosim evaluates.
-const OPERATORS: [&str; 15] = [
-    "$literal", "$const", "$cond", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp", "$and",
-    "$or", "$not", "$in", "$ifNull",
+const OPERATORS: [&str; 16] = [
+    "$literal",
+    "$const",
+    "$cond",
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$cmp",
+    "$and",
+    "$or",
+    "$not",
+    "$in",
+    "$ifNull",
+    "$toHashedIndexKey",
 ];
 
 /// `$`-prefixed names a field path may still contain (DBRefs, metadata).
@@ -101,6 +115,10 @@ pub fn expression(doc: &Document, scope: Scope) -> Result<Expr, CommandError> {
             Ok(Expr::Not(Box::new(e)))
         }
         "$in" => Ok(Expr::In(Box::new(fixed::<2>(name, arg, scope)?))),
+        "$toHashedIndexKey" => {
+            let [e] = fixed::<1>(name, arg, scope)?;
+            Ok(Expr::ToHashedIndexKey(Box::new(e)))
+        }
         "$ifNull" => {
             let args = arguments(arg, scope)?;
             if args.len() < 2 {
