@@ -1,10 +1,10 @@
 //! Databases, collections and documents.
 
 use crate::error::CommandError;
+use crate::filter::Filter;
 use crate::indexes::{Index, IndexKey};
 use crate::wire::MAX_BSON_OBJECT_SIZE;
-use bson::{Bson, Document, RawDocumentBuf};
-use herald_core::Filter;
+use bson::{Bson, Document};
 use std::collections::BTreeMap;
 
 /// One collection: documents in insertion order, and their indexes.
@@ -51,9 +51,27 @@ pub fn check_size(doc: &Document) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// Fails like the server for a document without `_id` or with an array or regex `_id`.
+pub fn check_id(doc: &Document) -> Result<(), CommandError> {
+    let id = doc
+        .get("_id")
+        .ok_or_else(|| CommandError::bad_value("document has no _id"))?;
+    if matches!(id, Bson::Array(_) | Bson::RegularExpression(_)) {
+        let what = if matches!(id, Bson::Array(_)) {
+            "array"
+        } else {
+            "regex"
+        };
+        return Err(CommandError::bad_value(format!(
+            "can't use an {what} for _id"
+        )));
+    }
+    Ok(())
+}
+
 /// Evaluates a filter on an owned document.
-pub fn matches(filter: &Filter, doc: &Document) -> bool {
-    RawDocumentBuf::from_document(doc).is_ok_and(|raw| filter.matches(&raw))
+pub fn matches(filter: &Filter, doc: &Document) -> Result<bool, CommandError> {
+    filter.matches(doc)
 }
 
 impl Collection {
@@ -81,49 +99,50 @@ impl Collection {
     /// Inserts a document (which must have an `_id`), enforcing every unique
     /// index; on failure nothing changes. Returns the document's slot.
     pub fn insert(&mut self, ns: &str, doc: Document) -> Result<u64, CommandError> {
-        let id = doc
-            .get("_id")
-            .ok_or_else(|| CommandError::bad_value("document has no _id"))?;
-        if matches!(id, Bson::Array(_) | Bson::RegularExpression(_)) {
-            return Err(CommandError::new(
-                2,
-                "BadValue",
-                format!(
-                    "can't use an {} for _id",
-                    if matches!(id, Bson::Array(_)) {
-                        "array"
-                    } else {
-                        "regex"
-                    }
-                ),
-            ));
-        }
-        check_size(&doc)?;
-        let keys = self.index_keys(ns, &doc, None)?;
+        check_id(&doc)?;
         let slot = self.next_slot;
-        self.next_slot += 1;
-        for (index, keys) in self.indexes.iter_mut().zip(keys) {
-            index.insert(slot, keys);
-        }
-        self.docs.insert(slot, doc);
+        self.insert_at(ns, slot, doc)?;
         Ok(slot)
     }
 
-    /// The slots of matching documents, in natural order.
-    pub fn find_slots(&self, filter: &Filter) -> Vec<u64> {
-        self.docs
-            .iter()
-            .filter(|(_, d)| matches(filter, d))
-            .map(|(slot, _)| *slot)
-            .collect()
+    /// A new slot, after every slot used so far (a record id: never reused).
+    pub fn reserve_slot(&mut self) -> u64 {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        slot
     }
 
-    /// The first matching slot.
-    pub fn find_one_slot(&self, filter: &Filter) -> Option<u64> {
-        self.docs
-            .iter()
-            .find(|(_, d)| matches(filter, d))
-            .map(|(slot, _)| *slot)
+    /// Makes new slots start at `n` or later (a transaction's inserts into
+    /// the collection it creates used slots up to `n`).
+    pub fn skip_slots(&mut self, n: u64) {
+        self.next_slot = self.next_slot.max(n);
+    }
+
+    /// Puts a document in a reserved, empty slot, enforcing every unique
+    /// index; on failure nothing changes.
+    pub fn insert_at(&mut self, ns: &str, slot: u64, doc: Document) -> Result<(), CommandError> {
+        check_size(&doc)?;
+        let keys = self.index_keys(ns, &doc, None)?;
+        for (index, keys) in self.indexes.iter_mut().zip(keys) {
+            index.insert(slot, keys);
+        }
+        self.next_slot = self.next_slot.max(slot + 1);
+        self.docs.insert(slot, doc);
+        Ok(())
+    }
+
+    /// The slots of matching documents, in natural order (just the first if `one`).
+    pub fn find_slots(&self, filter: &Filter, one: bool) -> Result<Vec<u64>, CommandError> {
+        let mut out = Vec::new();
+        for (slot, doc) in &self.docs {
+            if filter.matches(doc)? {
+                out.push(*slot);
+                if one {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A document by slot.

@@ -2,6 +2,8 @@
 
 use bson::{Document, doc};
 
+const BLOCKED: &str = "WriteConflict error: this operation conflicted with another operation. Please retry your operation or multi-document transaction.";
+
 /// A command failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code_name} ({code}): {message}")]
@@ -111,6 +113,19 @@ impl CommandError {
             "ChangeStreamHistoryLost",
             "Resume of change stream was not possible, as the resume point may no longer be in the oplog.",
         )
+    }
+
+    /// The write conflict a write outside a transaction meets when an open
+    /// transaction holds what it writes: never sent, the command waits for
+    /// the transaction to end and retries (as the server's
+    /// `writeConflictRetry` does).
+    pub fn blocked() -> Self {
+        Self::new(112, "WriteConflict", BLOCKED)
+    }
+
+    /// True for [`blocked`](Self::blocked).
+    pub fn is_blocked(&self) -> bool {
+        self.code == 112 && self.message == BLOCKED
     }
 
     /// A numbered assertion without a name (`Location<code>`).

@@ -19,8 +19,9 @@ pub enum Mode {
 /// What happens to a command a fail point catches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Reply with this error.
-    Fail(CommandError),
+    /// Reply with this error; `true` if the fail point gave its
+    /// `errorLabels` (they replace the labels the server would add).
+    Fail(CommandError, bool),
     /// Drop the connection without replying.
     CloseConnection,
     /// Wait, then (optionally) fail or close.
@@ -33,7 +34,7 @@ struct FailCommand {
     mode: Mode,
     commands: Vec<String>,
     error_code: Option<i32>,
-    error_labels: Vec<String>,
+    error_labels: Option<Vec<String>>,
     close_connection: bool,
     block_ms: Option<u64>,
     app_name: Option<String>,
@@ -88,14 +89,11 @@ impl FailPoints {
             mode,
             commands,
             error_code: data.get("errorCode").and_then(number).map(|n| n as i32),
-            error_labels: data
-                .get_array("errorLabels")
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|l| l.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            error_labels: data.get_array("errorLabels").ok().map(|a| {
+                a.iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect()
+            }),
             close_connection: data.get_bool("closeConnection").unwrap_or(false),
             block_ms: if data.get_bool("blockConnection").unwrap_or(false) {
                 data.get("blockTimeMS").and_then(number).map(|n| n as u64)
@@ -145,8 +143,8 @@ impl FailPoints {
                     &code_name(code),
                     format!("Failing command {command} via 'failCommand' failpoint"),
                 );
-                error.labels = fp.error_labels.clone();
-                Action::Fail(error)
+                error.labels = fp.error_labels.clone().unwrap_or_default();
+                Action::Fail(error, fp.error_labels.is_some())
             })
         };
         match fp.block_ms {
@@ -183,6 +181,8 @@ fn code_name(code: i32) -> String {
         262 => "ExceededTimeLimit",
         280 => "ChangeStreamFatalError",
         286 => "ChangeStreamHistoryLost",
+        112 => "WriteConflict",
+        251 => "NoSuchTransaction",
         10107 => "NotWritablePrimary",
         11600 => "InterruptedAtShutdown",
         11601 => "Interrupted",
@@ -204,7 +204,7 @@ mod tests {
         let mut fp = FailPoints::default();
         fp.configure(&doc! {"configureFailPoint": "failCommand", "mode": {"times": 2}, "data": {"failCommands": ["getMore"], "errorCode": 6, "errorLabels": ["ResumableChangeStreamError"]}}).unwrap();
         assert!(fp.check("find", None).is_none());
-        let Some(Action::Fail(e)) = fp.check("getMore", None) else {
+        let Some(Action::Fail(e, true)) = fp.check("getMore", None) else {
             panic!()
         };
         assert_eq!(

@@ -67,6 +67,12 @@ pub struct History {
     window_seconds: i64,
     /// mongosim's stand-in: keep the undo records of this many writes at most.
     max_writes: Option<usize>,
+    /// The timestamps of the writes newer than `oldest` (for `max_writes`).
+    readable: VecDeque<Timestamp>,
+    /// The oldest snapshot of an open transaction: records after it are
+    /// kept even once `oldest` passes them (WiredTiger keeps the history an
+    /// open transaction's snapshot needs).
+    pin: Option<Timestamp>,
 }
 
 /// How the server prints a `Timestamp` in messages: `Timestamp(1700000000, 3)`.
@@ -84,7 +90,15 @@ impl History {
             oldest: start,
             window_seconds: DEFAULT_WINDOW_SECONDS,
             max_writes,
+            readable: VecDeque::new(),
+            pin: None,
         }
+    }
+
+    /// Keeps the records after `pin` whatever the window (`None`: no pin).
+    pub fn set_pin(&mut self, pin: Option<Timestamp>) {
+        self.pin = pin;
+        self.trim();
     }
 
     /// `minSnapshotHistoryWindowInSeconds`.
@@ -126,6 +140,7 @@ impl History {
         };
         if last.is_none_or(|last| last.ts != ts) {
             self.writes += 1;
+            self.readable.push_back(ts);
         }
         self.records.push_back(Undo {
             ts,
@@ -134,20 +149,29 @@ impl History {
             before: before.map(Box::new),
         });
         if let Some(max) = self.max_writes {
-            while self.writes > max {
-                let ts = self.records.front().expect("writes are held").ts;
+            while self.readable.len() > max {
+                let ts = self.readable.pop_front().expect("more than max");
                 self.raise(ts);
             }
         }
     }
 
     /// Moves the oldest readable timestamp forward to `to` and drops what
-    /// no read can need any more (writes at or before it).
+    /// no read can need any more (writes at or before it, unless pinned).
     fn raise(&mut self, to: Timestamp) {
         if to > self.oldest {
             self.oldest = to;
         }
-        while let Some(front) = self.records.front().filter(|r| r.ts <= self.oldest) {
+        while self.readable.front().is_some_and(|ts| *ts <= self.oldest) {
+            self.readable.pop_front();
+        }
+        self.trim();
+    }
+
+    /// Drops the records no read and no open transaction can need.
+    fn trim(&mut self) {
+        let keep_after = self.pin.map_or(self.oldest, |pin| pin.min(self.oldest));
+        while let Some(front) = self.records.front().filter(|r| r.ts <= keep_after) {
             let ts = front.ts;
             self.records.pop_front();
             if self.records.front().is_none_or(|next| next.ts != ts) {

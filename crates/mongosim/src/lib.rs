@@ -19,7 +19,10 @@
 //! - [`server`] — the accept loop and per-connection request loop.
 //! - [`commands`] — one file per command.
 //! - [`change_stream`] — change stream cursors over the oplog.
-//! - [`expr`] — the aggregation expression language of change stream stages.
+//! - [`expr`] — the aggregation expression language (stages, `$expr`, `$toHashedIndexKey`).
+//! - [`filter`] — query filters: herald-core's query language plus `$expr`.
+//! - [`txn`] — sessions and multi-document transactions.
+//! - [`writer`] — carrying out writes, in or outside a transaction.
 //! - [`oplog`] — the capped oplog.
 //! - [`history`] — document versions for snapshot reads, and their window.
 //! - [`data`] — databases, collections, documents.
@@ -35,14 +38,17 @@ pub mod data;
 pub mod error;
 pub mod expr;
 pub mod fail_point;
+pub mod filter;
 pub mod history;
 pub mod indexes;
 pub mod oplog;
 pub mod paths;
 pub mod server;
 pub mod state;
+pub mod txn;
 pub mod update;
 pub mod wire;
+pub mod writer;
 
 use state::Shared;
 use std::net::SocketAddr;
@@ -63,9 +69,18 @@ pub struct Builder {
     port: u16,
     standalone: bool,
     snapshot_history_writes: Option<usize>,
+    transaction_lifetime_seconds: u64,
 }
 
 impl Builder {
+    /// `transactionLifetimeLimitSeconds` (at least 1; default 60): a
+    /// transaction still open this long after it started is aborted.
+    /// `setParameter` changes it at run time too, as on the server.
+    pub fn transaction_lifetime_limit_seconds(mut self, seconds: u64) -> Self {
+        self.transaction_lifetime_seconds = seconds.max(1);
+        self
+    }
+
     /// Keeps at most `n` oplog entries; older resume points are then lost (code 286).
     pub fn oplog_capacity(mut self, n: usize) -> Self {
         self.oplog_capacity = n;
@@ -104,6 +119,7 @@ impl Builder {
             set_name,
             self.oplog_capacity,
             self.snapshot_history_writes,
+            self.transaction_lifetime_seconds,
         ));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, shared.clone(), async move {
@@ -137,6 +153,7 @@ impl MongoSim {
             port: 0,
             standalone: false,
             snapshot_history_writes: None,
+            transaction_lifetime_seconds: txn::table::DEFAULT_LIFETIME_SECONDS,
         }
     }
 

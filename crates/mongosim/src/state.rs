@@ -7,6 +7,8 @@ use crate::error::CommandError;
 use crate::fail_point::FailPoints;
 use crate::history::History;
 use crate::oplog::{Ns, Op, Oplog};
+use crate::txn::resources::Resource;
+use crate::txn::{Transactions, TxnRef};
 use bson::{DateTime, Document, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -51,10 +53,16 @@ pub struct State {
     pub fail_points: FailPoints,
     /// Document versions for snapshot reads, and their window.
     pub history: History,
+    /// Sessions and their transactions.
+    pub txns: Transactions,
 }
 
 impl State {
-    fn new(oplog_capacity: usize, snapshot_history_writes: Option<usize>) -> Self {
+    fn new(
+        oplog_capacity: usize,
+        snapshot_history_writes: Option<usize>,
+        transaction_lifetime_seconds: u64,
+    ) -> Self {
         let clock = Clock::default();
         let start = clock.now();
         Self {
@@ -67,12 +75,24 @@ impl State {
             next_cursor: 1_000_000_007,
             fail_points: FailPoints::default(),
             history: History::new(start, snapshot_history_writes),
+            txns: Transactions::new(transaction_lifetime_seconds),
         }
     }
 
     /// Records a write in the oplog; returns its operation time.
     pub fn log(&mut self, op: Op) -> (Timestamp, DateTime) {
         let (ts, wall) = self.clock.tick();
+        // Open transactions conflict with catalog changes after their snapshot.
+        match &op {
+            Op::Create { ns } | Op::Drop { ns } => {
+                self.txns.stamp(Resource::Catalog(ns.clone()), ts)
+            }
+            Op::Rename { from, to } => {
+                self.txns.stamp(Resource::Catalog(from.clone()), ts);
+                self.txns.stamp(Resource::Catalog(to.clone()), ts);
+            }
+            _ => {}
+        }
         self.oplog.push(ts, wall, None, op);
         self.history.advance(ts);
         (ts, wall)
@@ -93,25 +113,43 @@ impl State {
 
     /// Copies of the documents of `db.coll` that `keep` accepts, in natural
     /// order: now, or as they were at `at` (failing with 239 if that is
-    /// older than the history kept).
+    /// older than the history kept), or as the transaction `txn` sees them.
     pub fn documents(
-        &self,
+        &mut self,
         ns: &Ns,
         at: Option<Timestamp>,
-        keep: impl Fn(&Document) -> bool,
+        txn: Option<&TxnRef>,
+        keep: impl Fn(&Document) -> Result<bool, CommandError>,
     ) -> Result<Vec<Document>, CommandError> {
+        let filtered = |docs: &mut dyn Iterator<Item = &Document>| {
+            let mut out = Vec::new();
+            for d in docs {
+                if keep(d)? {
+                    out.push(d.clone());
+                }
+            }
+            Ok(out)
+        };
+        if let Some(txn) = txn {
+            let mut open = self.txns.checkout(txn)?;
+            open.touched.insert(ns.clone());
+            let docs = self.transaction_view(&open, ns);
+            self.txns.checkin(open);
+            return filtered(&mut docs.values());
+        }
         let current = self.catalog.get(&ns.db, &ns.coll);
         let Some(at) = at else {
-            return Ok(current
-                .map(|c| c.iter().filter(|d| keep(d)).cloned().collect())
-                .unwrap_or_default());
+            return match current {
+                Some(c) => filtered(&mut c.iter()),
+                None => Ok(Vec::new()),
+            };
         };
         self.history.check(at)?;
         let mut docs: BTreeMap<u64, Document> = current
             .map(|c| c.iter_slots().map(|(s, d)| (s, d.clone())).collect())
             .unwrap_or_default();
         self.history.rewind(ns, at, &mut docs);
-        Ok(docs.into_values().filter(|d| keep(d)).collect())
+        filtered(&mut docs.values())
     }
 
     /// Open change streams, including those inside a getMore.
@@ -156,9 +194,14 @@ impl Shared {
         set_name: Option<String>,
         oplog_capacity: usize,
         snapshot_history_writes: Option<usize>,
+        transaction_lifetime_seconds: u64,
     ) -> Self {
         Self {
-            state: Mutex::new(State::new(oplog_capacity, snapshot_history_writes)),
+            state: Mutex::new(State::new(
+                oplog_capacity,
+                snapshot_history_writes,
+                transaction_lifetime_seconds,
+            )),
             oplog_tail: watch::channel(0).0,
             host,
             set_name,

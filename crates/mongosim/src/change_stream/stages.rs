@@ -13,8 +13,8 @@ use super::redact;
 use crate::error::CommandError;
 use crate::expr::parse::{self as expr_parse, Scope};
 use crate::expr::{Expr, Vars, compare, render};
+use crate::filter::Filter;
 use bson::{Bson, Document};
-use herald_core::Filter;
 
 /// Stages allowed after `$changeStream` (the server's list).
 pub const ALLOWED: [&str; 9] = [
@@ -107,9 +107,7 @@ pub fn optimize(stage: Stage) -> Result<Stage, CommandError> {
 pub fn parse_stage(name: &str, spec: &Bson) -> Result<Stage, CommandError> {
     let invalid = |e: CommandError| e.with_context(format!("Invalid {name}"));
     Ok(match (name, spec) {
-        ("$match", Bson::Document(query)) => Stage::Match(Box::new(
-            Filter::compile(query).map_err(|e| CommandError::bad_value(e.to_string()))?,
-        )),
+        ("$match", Bson::Document(query)) => Stage::Match(Box::new(Filter::compile(query)?)),
         ("$match", _) => {
             return Err(CommandError::location(
                 15959,
@@ -191,7 +189,7 @@ pub fn apply(stages: &[Stage], mut event: Document) -> Result<Option<Document>, 
     for stage in stages {
         match stage {
             Stage::Match(filter) => {
-                if !crate::data::matches(filter, &event) {
+                if !filter.matches(&event)? {
                     return Ok(None);
                 }
             }

@@ -35,6 +35,13 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         .map(|n| n.max(0) as usize);
     spec::check_not_later(pipeline)?;
     if spec::is_change_stream(pipeline) {
+        if ctx.txn.is_some() {
+            return Err(CommandError::new(
+                263,
+                "OperationNotSupportedInTransaction",
+                "Operation not permitted in transaction :: caused by :: Aggregation stage $changeStream cannot run within a multi-document transaction.",
+            ));
+        }
         ReadConcern::parse(cmd)?.check_change_stream()?;
         return open_change_stream(ctx, coll.as_deref(), pipeline, batch_size);
     }
@@ -50,9 +57,15 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         coll: coll.clone(),
     };
     let (docs, read_at) = {
-        let state = ctx.shared.lock();
-        let read_at = read_concern.read_at(&state, ctx.shared.set_name.is_some())?;
-        (state.documents(&ns, read_at, |_| true)?, read_at)
+        let mut state = ctx.shared.lock();
+        let read_at = match &ctx.txn {
+            Some(_) => None,
+            None => read_concern.read_at(&state, ctx.shared.set_name.is_some())?,
+        };
+        (
+            state.documents(&ns, read_at, ctx.txn.as_ref(), |_| Ok(true))?,
+            read_at,
+        )
     };
     let docs = pipeline::run(&steps, docs)?;
     Ok(first_batch(

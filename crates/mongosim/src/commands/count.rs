@@ -16,11 +16,12 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     }
     let filter = query::filter(optional_doc(cmd, "query")?)?;
     let state = ctx.shared.lock();
-    let mut n = state.catalog.get(&ctx.db, coll).map_or(0, |c| {
-        c.iter()
-            .filter(|d| crate::data::matches(&filter, d))
-            .count()
-    }) as i64;
+    let mut n = 0i64;
+    if let Some(c) = state.catalog.get(&ctx.db, coll) {
+        for d in c.iter() {
+            n += i64::from(filter.matches(d)?);
+        }
+    }
     n = (n - cmd.get("skip").and_then(number).unwrap_or(0)).max(0);
     let limit = cmd.get("limit").and_then(number).unwrap_or(0).abs();
     if limit > 0 {

@@ -112,6 +112,42 @@ fn parse_ns(value: &str) -> Result<Ns, CommandError> {
     }
 }
 
+/// Waits until no open transaction uses the collections a DDL command
+/// changes (the database, for `dropDatabase`), as the server's DDL waits
+/// for the transactions' locks.
+pub async fn wait_for_transactions(
+    ctx: &Ctx<'_>,
+    name: &str,
+    cmd: &Document,
+) -> Result<(), CommandError> {
+    let deadline = super::wait::deadline(cmd);
+    if name == "dropDatabase" {
+        let db = ctx.db.clone();
+        return super::wait::until_idle(ctx, deadline, |s| s.txns.touching_db(&db)).await;
+    }
+    let mut namespaces = Vec::new();
+    if name == "renameCollection" {
+        for field in ["renameCollection", "to"] {
+            if let Ok(ns) = cmd
+                .get_str(field)
+                .map_err(|_| ())
+                .and_then(|v| parse_ns(v).map_err(|_| ()))
+            {
+                namespaces.push(ns);
+            }
+        }
+    } else if let Ok(coll) = cmd.get_str(name) {
+        namespaces.push(Ns {
+            db: ctx.db.clone(),
+            coll: coll.to_owned(),
+        });
+    }
+    super::wait::until_idle(ctx, deadline, |s| {
+        namespaces.iter().any(|ns| s.txns.touching(ns))
+    })
+    .await
+}
+
 /// `{renameCollection: "db.from", to: "db.to", dropTarget}` on `admin`.
 pub fn rename(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     if ctx.db != "admin" {

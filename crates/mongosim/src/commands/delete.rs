@@ -1,28 +1,14 @@
 //! `delete`.
 
-use super::{Ctx, collection_name, number, query};
+use super::insert::fails_command;
+use super::{Ctx, collection_name, number, query, wait};
 use crate::error::{CommandError, CommandResult};
-use crate::oplog::{Ns, Op};
-use crate::state::State;
+use crate::oplog::Ns;
+use crate::writer::Writer;
 use bson::{Bson, Document, doc};
 
-/// Deletes the document in a slot and logs it; returns the document.
-pub fn delete_slot(state: &mut State, ns: &Ns, slot: u64) -> Option<Document> {
-    let coll = state.catalog.get_mut(&ns.db, &ns.coll)?;
-    let images = coll.pre_post_images;
-    let doc = coll.remove(slot)?;
-    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    let (ts, _) = state.log(Op::Delete {
-        ns: ns.clone(),
-        key: doc! { "_id": id },
-        pre: images.then(|| doc.clone()),
-    });
-    state.remember(ts, ns, slot, Some(doc.clone()));
-    Some(doc)
-}
-
-/// `{delete: coll, deletes: [{q, limit}]}`.
-pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
+/// `{delete: coll, deletes: [{q, limit}], ordered}`.
+pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let ns = Ns {
         db: ctx.db.clone(),
         coll: collection_name(cmd, "delete")?.to_owned(),
@@ -30,8 +16,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let deletes = cmd.get_array("deletes").map_err(|_| {
         CommandError::failed_to_parse("BSON field 'delete.deletes' is missing but a required field")
     })?;
-    let mut state = ctx.shared.lock();
-    let mut n = 0;
+    let mut statements = Vec::with_capacity(deletes.len());
     for statement in deletes {
         let Bson::Document(statement) = statement else {
             return Err(CommandError::type_mismatch("deletes must be objects"));
@@ -42,17 +27,47 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
             )
         })?))?;
         let limit = statement.get("limit").and_then(number).unwrap_or(0);
-        let slots = match state.catalog.get(&ns.db, &ns.coll) {
-            None => Vec::new(),
-            Some(coll) if limit == 1 => coll.find_one_slot(&filter).into_iter().collect(),
-            Some(coll) => coll.find_slots(&filter),
-        };
-        for slot in slots {
-            if delete_slot(&mut state, &ns, slot).is_some() {
-                n += 1;
-            }
-        }
+        statements.push((filter, limit == 1));
     }
-    ctx.shared.notify_writes(&state);
-    Ok(doc! { "n": n })
+    let ordered = cmd.get_bool("ordered").unwrap_or(true);
+    let txn = ctx.txn.clone();
+    // Progress survives waiting: the statement under way (deleted documents no longer match).
+    let mut next = 0;
+    let mut n = 0;
+    let mut write_errors = Vec::new();
+    wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
+        let mut w = Writer::new(state, txn.as_ref())?;
+        while next < statements.len() {
+            let (filter, one) = &statements[next];
+            let outcome = (|| {
+                for (slot, doc) in w.find(&ns, filter, *one)? {
+                    w.delete(&ns, slot, doc)?;
+                    n += 1;
+                }
+                Ok::<(), CommandError>(())
+            })();
+            match outcome {
+                Ok(()) => {}
+                Err(e) if fails_command(&w, &e) => return Err(e),
+                Err(e) => {
+                    write_errors.push(super::write_error(next, &e));
+                    if w.in_transaction() {
+                        w.fail_transaction();
+                        break;
+                    }
+                    if ordered {
+                        break;
+                    }
+                }
+            }
+            next += 1;
+        }
+        Ok(())
+    })
+    .await?;
+    let mut reply = doc! { "n": n };
+    if !write_errors.is_empty() {
+        reply.insert("writeErrors", write_errors);
+    }
+    Ok(reply)
 }

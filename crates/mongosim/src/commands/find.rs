@@ -28,11 +28,20 @@ pub fn first_batch(
     let id = if docs.is_empty() || single_batch {
         0
     } else {
-        ctx.shared.lock().add_cursor(Cursor::Find {
+        let mut state = ctx.shared.lock();
+        let id = state.add_cursor(Cursor::Find {
             ns: ns.clone(),
             remaining: docs,
             read_at,
-        })
+        });
+        // A transaction's cursors die with it.
+        if let Some(txn) = &ctx.txn
+            && let Ok(mut open) = state.txns.checkout(txn)
+        {
+            open.cursors.push(id);
+            state.txns.checkin(open);
+        }
+        id
     };
     first_reply(first, id, &ns, read_at)
 }
@@ -47,9 +56,13 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         coll: coll.clone(),
     };
     let (mut docs, read_at) = {
-        let state = ctx.shared.lock();
-        let read_at = read_concern.read_at(&state, ctx.shared.set_name.is_some())?;
-        let docs = state.documents(&ns, read_at, |d| crate::data::matches(&filter, d))?;
+        let mut state = ctx.shared.lock();
+        // In a transaction the snapshot is the transaction's (its first command's readConcern).
+        let read_at = match &ctx.txn {
+            Some(_) => None,
+            None => read_concern.read_at(&state, ctx.shared.set_name.is_some())?,
+        };
+        let docs = state.documents(&ns, read_at, ctx.txn.as_ref(), |d| filter.matches(d))?;
         (docs, read_at)
     };
     if let Some(sort) = optional_doc(cmd, "sort")? {

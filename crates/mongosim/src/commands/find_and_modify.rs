@@ -1,13 +1,14 @@
 //! `findAndModify`.
 
-use super::update::update_statement;
-use super::{Ctx, collection_name, optional_doc, query};
+use super::update::{Outcome, update_statement};
+use super::{Ctx, collection_name, optional_doc, query, wait};
 use crate::error::{CommandError, CommandResult};
 use crate::oplog::Ns;
+use crate::writer::Writer;
 use bson::{Bson, Document, doc};
 
 /// `{findAndModify: coll, query, sort, remove | update, new, upsert, fields}`.
-pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
+pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let name = if cmd.contains_key("findAndModify") {
         "findAndModify"
     } else {
@@ -19,7 +20,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     };
     let filter_doc = optional_doc(cmd, "query")?.cloned().unwrap_or_default();
     let remove = cmd.get_bool("remove").unwrap_or(false);
-    let update = optional_doc(cmd, "update")?;
+    let update = optional_doc(cmd, "update")?.cloned();
     if remove == update.is_some() {
         return Err(CommandError::failed_to_parse(
             "Either an update or remove=true must be specified",
@@ -27,30 +28,40 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     }
     let return_new = cmd.get_bool("new").unwrap_or(false);
     let upsert = cmd.get_bool("upsert").unwrap_or(false);
-    let mut state = ctx.shared.lock();
-    // Pick the target with sort applied, then address it by _id.
-    let mut candidates: Vec<Document> = {
-        let filter = query::filter(Some(&filter_doc))?;
-        query::matching(&state, &ns.db, &ns.coll, &filter)
-    };
-    if let Some(sort) = optional_doc(cmd, "sort")? {
-        query::sort(&mut candidates, sort)?;
-    }
-    let target_id = candidates.first().and_then(|d| d.get("_id")).cloned();
-    let (value, last_error) = if remove {
-        let removed = target_id.and_then(|id| {
-            let slot = state
-                .catalog
-                .get(&ns.db, &ns.coll)?
-                .find_one_slot(&herald_core::Filter::compile(&doc! { "_id": id }).ok()?)?;
-            super::delete::delete_slot(&mut state, &ns, slot)
-        });
-        let n = i32::from(removed.is_some());
-        (removed.map_or(Bson::Null, Bson::Document), doc! { "n": n })
-    } else {
-        let update = update.expect("checked above");
-        let by_id = target_id.map_or(filter_doc.clone(), |id| doc! { "_id": id });
-        let outcome = update_statement(&mut state, &ns, &by_id, update, false, upsert)?;
+    let filter = query::filter(Some(&filter_doc))?;
+    let sort = optional_doc(cmd, "sort")?.cloned();
+    let fields = optional_doc(cmd, "fields")?.cloned();
+    let txn = ctx.txn.clone();
+    let (value, last_error) = wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
+        let mut w = Writer::new(state, txn.as_ref())?;
+        // Pick the target with sort applied, then address it by _id.
+        let mut candidates: Vec<(u64, Document)> = w.find(&ns, &filter, sort.is_none())?;
+        if let Some(sort) = &sort {
+            let mut docs: Vec<Document> = candidates.iter().map(|(_, d)| d.clone()).collect();
+            query::sort(&mut docs, sort)?;
+            let first = docs.into_iter().next();
+            candidates.retain(|(_, d)| Some(d) == first.as_ref());
+            candidates.truncate(1);
+        }
+        let target = candidates.into_iter().next();
+        if remove {
+            let n = i32::from(target.is_some());
+            let value = match target {
+                Some((slot, doc)) => {
+                    w.delete(&ns, slot, doc.clone())?;
+                    Bson::Document(doc)
+                }
+                None => Bson::Null,
+            };
+            return Ok((value, doc! { "n": n }));
+        }
+        let update = update.as_ref().expect("checked above");
+        let by_id = target.as_ref().map_or(
+            filter_doc.clone(),
+            |(_, d)| doc! { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
+        );
+        let mut outcome = Outcome::default();
+        update_statement(&mut w, &ns, &by_id, update, false, upsert, &mut outcome)?;
         let value = if return_new {
             outcome.after.clone()
         } else {
@@ -62,11 +73,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         } else if outcome.matched == 0 {
             last_error.insert("n", 0);
         }
-        (value.map_or(Bson::Null, Bson::Document), last_error)
-    };
-    ctx.shared.notify_writes(&state);
-    let value = match (value, optional_doc(cmd, "fields")?) {
-        (Bson::Document(d), Some(fields)) => Bson::Document(query::project(&d, fields)?),
+        Ok((value.map_or(Bson::Null, Bson::Document), last_error))
+    })
+    .await?;
+    let value = match (value, fields) {
+        (Bson::Document(d), Some(fields)) => Bson::Document(query::project(&d, &fields)?),
         (other, _) => other,
     };
     Ok(doc! { "lastErrorObject": last_error, "value": value })

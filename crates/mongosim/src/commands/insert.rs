@@ -1,10 +1,11 @@
 //! `insert`.
 
-use super::{Ctx, collection_name};
+use super::{Ctx, collection_name, wait};
 use crate::data::Collection;
 use crate::error::{CommandError, CommandResult};
 use crate::oplog::{Ns, Op};
 use crate::state::State;
+use crate::writer::Writer;
 use bson::{Bson, Document, doc, oid::ObjectId};
 
 /// Creates a collection on first write, logging `create` as the server does.
@@ -30,27 +31,22 @@ pub fn with_id(doc: Document) -> Document {
     out
 }
 
-/// Inserts one document and logs it.
-pub fn insert_one(state: &mut State, ns: &Ns, doc: Document) -> Result<Bson, CommandError> {
+/// Inserts one document (given an `_id` if it has none); returns the `_id`.
+pub fn insert_one(w: &mut Writer<'_>, ns: &Ns, doc: Document) -> Result<Bson, CommandError> {
     let doc = with_id(doc);
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    ensure_collection(state, ns);
-    let coll = state
-        .catalog
-        .get_mut(&ns.db, &ns.coll)
-        .expect("just ensured");
-    let slot = coll.insert(&ns.to_string(), doc.clone())?;
-    let (ts, _) = state.log(Op::Insert {
-        ns: ns.clone(),
-        key: doc! { "_id": id.clone() },
-        doc,
-    });
-    state.remember(ts, ns, slot, None);
+    w.insert(ns, doc)?;
     Ok(id)
 }
 
+/// True for an error that fails a transaction's command as a whole
+/// (labelled for retrying the transaction) rather than one statement.
+pub fn fails_command(w: &Writer<'_>, e: &CommandError) -> bool {
+    e.is_blocked() || (w.in_transaction() && e.code == 112)
+}
+
 /// `{insert: coll, documents: [...], ordered}`.
-pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
+pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let ns = Ns {
         db: ctx.db.clone(),
         coll: collection_name(cmd, "insert")?.to_owned(),
@@ -60,25 +56,41 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
             "BSON field 'insert.documents' is missing but a required field",
         )
     })?;
+    let docs = documents
+        .iter()
+        .map(|d| match d {
+            Bson::Document(d) => Ok(d.clone()),
+            _ => Err(CommandError::type_mismatch("documents must be objects")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut state = ctx.shared.lock();
+    let txn = ctx.txn.clone();
+    // Progress survives waiting for a transaction: the next document to insert.
+    let mut next = 0;
     let mut n = 0;
     let mut write_errors = Vec::new();
-    for (index, doc) in documents.iter().enumerate() {
-        let Bson::Document(doc) = doc else {
-            return Err(CommandError::type_mismatch("documents must be objects"));
-        };
-        match insert_one(&mut state, &ns, doc.clone()) {
-            Ok(_) => n += 1,
-            Err(e) => {
-                write_errors.push(super::write_error(index, &e));
-                if ordered {
-                    break;
+    wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
+        let mut w = Writer::new(state, txn.as_ref())?;
+        while next < docs.len() {
+            match insert_one(&mut w, &ns, docs[next].clone()) {
+                Ok(_) => n += 1,
+                Err(e) if fails_command(&w, &e) => return Err(e),
+                Err(e) => {
+                    write_errors.push(super::write_error(next, &e));
+                    if w.in_transaction() {
+                        w.fail_transaction();
+                        break;
+                    }
+                    if ordered {
+                        break;
+                    }
                 }
             }
+            next += 1;
         }
-    }
-    ctx.shared.notify_writes(&state);
+        Ok(())
+    })
+    .await?;
     let mut reply = doc! { "n": n };
     if !write_errors.is_empty() {
         reply.insert("writeErrors", write_errors);

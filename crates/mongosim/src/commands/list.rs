@@ -9,7 +9,7 @@ use bson::{Document, doc};
 pub fn collections(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let filter = query::filter(optional_doc(cmd, "filter")?)?;
     let name_only = cmd.get_bool("nameOnly").unwrap_or(false);
-    let docs: Vec<Document> = {
+    let all: Vec<Document> = {
         let state = ctx.shared.lock();
         state
             .catalog
@@ -36,11 +36,16 @@ pub fn collections(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
                             }
                         }
                     })
-                    .filter(|d| crate::data::matches(&filter, d))
                     .collect()
             })
             .unwrap_or_default()
     };
+    let mut docs = Vec::with_capacity(all.len());
+    for d in all {
+        if filter.matches(&d)? {
+            docs.push(d);
+        }
+    }
     Ok(first_batch(
         ctx,
         format!("{}.$cmd.listCollections", ctx.db),

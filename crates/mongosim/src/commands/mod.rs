@@ -12,17 +12,20 @@ mod find_and_modify;
 mod get_more;
 mod hello;
 mod indexes;
-mod insert;
+pub mod insert;
 mod kill_cursors;
 mod list;
 mod pipeline;
 mod query;
-mod read_concern;
+pub mod read_concern;
+mod transaction;
 mod update;
+pub mod wait;
 
 use crate::error::{CommandError, CommandResult};
 use crate::fail_point::Action;
 use crate::state::Shared;
+use crate::txn::{SessionArgs, TxnRef, labels};
 use bson::{Bson, Document, doc};
 
 /// Per-connection facts commands need.
@@ -51,6 +54,46 @@ pub struct Ctx<'a> {
     pub db: String,
     /// The connection.
     pub conn: &'a mut Conn,
+    /// The transaction the command runs in.
+    pub txn: Option<TxnRef>,
+}
+
+/// The commands a transaction may run (the server's `txnCmdAllowlist`,
+/// as far as mongosim has them; `create` and `createIndexes`, allowed by
+/// the server, are not supported in transactions here).
+const IN_TRANSACTION: [&str; 10] = [
+    "abortTransaction",
+    "aggregate",
+    "commitTransaction",
+    "delete",
+    "find",
+    "findAndModify",
+    "findandmodify",
+    "getMore",
+    "insert",
+    "update",
+];
+
+/// Starts or continues the command's transaction, if it names one.
+fn enter_transaction(
+    shared: &Shared,
+    session: &SessionArgs,
+    name: &str,
+    cmd: &Document,
+) -> Result<Option<TxnRef>, CommandError> {
+    if !session.in_transaction() {
+        return Ok(None);
+    }
+    if !IN_TRANSACTION.contains(&name) && name != "killCursors" {
+        return Err(CommandError::new(
+            263,
+            "OperationNotSupportedInTransaction",
+            format!("Cannot run '{name}' in a multi-document transaction."),
+        ));
+    }
+    let mut state = shared.lock();
+    let txn = state.begin_transaction(session, name, cmd, shared.set_name.is_some())?;
+    Ok(Some(txn))
 }
 
 /// Runs one command document and shapes the reply.
@@ -61,6 +104,14 @@ pub async fn run(shared: &Shared, conn: &mut Conn, db: String, cmd: Document) ->
             Err(CommandError::failed_to_parse("empty command")),
         ));
     };
+    let session = match SessionArgs::parse(&cmd) {
+        Ok(session) => session,
+        Err(e) => return Reply::Doc(finish(shared, Err(e))),
+    };
+    let labelled = |mut e: CommandError| {
+        labels::add(&mut e, &session, &name);
+        Err(e)
+    };
     if name != "configureFailPoint" {
         let action = shared
             .lock()
@@ -69,7 +120,9 @@ pub async fn run(shared: &Shared, conn: &mut Conn, db: String, cmd: Document) ->
         let mut next = action;
         while let Some(action) = next.take() {
             match action {
-                Action::Fail(error) => return Reply::Doc(finish(shared, Err(error))),
+                // The fail point's errorLabels, when given, replace the server's own.
+                Action::Fail(error, true) => return Reply::Doc(finish(shared, Err(error))),
+                Action::Fail(error, false) => return Reply::Doc(finish(shared, labelled(error))),
                 Action::CloseConnection => return Reply::Close,
                 Action::Block(ms, then) => {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -78,8 +131,31 @@ pub async fn run(shared: &Shared, conn: &mut Conn, db: String, cmd: Document) ->
             }
         }
     }
-    let mut ctx = Ctx { shared, db, conn };
-    let result = dispatch(&mut ctx, &name, &cmd).await;
+    let txn = match enter_transaction(shared, &session, &name, &cmd) {
+        Ok(txn) => txn,
+        Err(e) => return Reply::Doc(finish(shared, labelled(e))),
+    };
+    if session.txn_number.is_none() {
+        shared
+            .lock()
+            .expire_transactions(tokio::time::Instant::now());
+    }
+    let mut ctx = Ctx {
+        shared,
+        db,
+        conn,
+        txn: txn.clone(),
+    };
+    let mut result = dispatch(&mut ctx, &name, &cmd).await;
+    if let Err(e) = result {
+        // A failed command aborts its transaction (commit and abort decide for themselves).
+        if let Some(txn) = &txn
+            && !matches!(name.as_str(), "commitTransaction" | "abortTransaction")
+        {
+            shared.lock().abort_transaction(txn);
+        }
+        result = labelled(e);
+    }
     Reply::Doc(finish(shared, result))
 }
 
@@ -88,7 +164,17 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
         "hello" | "isMaster" | "ismaster" => hello::run(ctx, cmd),
         "ping" => Ok(Document::new()),
         "buildInfo" | "buildinfo" => Ok(admin::build_info()),
-        "endSessions" | "killSessions" | "killAllSessions" | "refreshSessions" => {
+        "endSessions" | "refreshSessions" => Ok(Document::new()),
+        "killSessions" => {
+            let lsids: Vec<Document> = cmd
+                .get_array("killSessions")
+                .map(|a| a.iter().filter_map(|v| v.as_document().cloned()).collect())
+                .unwrap_or_default();
+            ctx.shared.lock().kill_sessions(Some(&lsids));
+            Ok(Document::new())
+        }
+        "killAllSessions" => {
+            ctx.shared.lock().kill_sessions(None);
             Ok(Document::new())
         }
         "serverStatus" => Ok(admin::server_status(ctx)),
@@ -99,31 +185,40 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
             ctx.shared.lock().fail_points.configure(cmd)?;
             Ok(Document::new())
         }
-        "insert" => insert::run(ctx, cmd),
-        "update" => update::run(ctx, cmd),
-        "delete" => delete::run(ctx, cmd),
+        "insert" => insert::run(ctx, cmd).await,
+        "update" => update::run(ctx, cmd).await,
+        "delete" => delete::run(ctx, cmd).await,
         "find" => find::run(ctx, cmd),
-        "findAndModify" | "findandmodify" => find_and_modify::run(ctx, cmd),
+        "findAndModify" | "findandmodify" => find_and_modify::run(ctx, cmd).await,
         "count" => count::run(ctx, cmd),
         "aggregate" => aggregate::run(ctx, cmd),
         "getMore" => get_more::run(ctx, cmd).await,
         "killCursors" => kill_cursors::run(ctx, cmd),
+        "listCollections" => list::collections(ctx, cmd),
+        "listDatabases" => list::databases(ctx, cmd),
+        "commitTransaction" => transaction::commit(ctx),
+        "abortTransaction" => transaction::abort(ctx),
+        "listIndexes" => indexes::list(ctx, cmd),
+        "create" | "collMod" | "drop" | "dropDatabase" | "renameCollection" | "createIndexes"
+        | "dropIndexes" => {
+            ddl::wait_for_transactions(ctx, name, cmd).await?;
+            ddl_command(ctx, name, cmd)
+        }
+        other => Err(CommandError::command_not_found(other)),
+    }
+}
+
+/// A DDL command, once no open transaction uses its collections.
+fn ddl_command(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResult {
+    match name {
         "create" => ddl::create(ctx, cmd),
         "collMod" => ddl::coll_mod(ctx, cmd),
         "drop" => ddl::drop(ctx, cmd),
         "dropDatabase" => ddl::drop_database(ctx, cmd),
         "renameCollection" => ddl::rename(ctx, cmd),
         "createIndexes" => create_indexes::run(ctx, cmd),
-        "listIndexes" => indexes::list(ctx, cmd),
         "dropIndexes" => indexes::drop(ctx, cmd),
-        "listCollections" => list::collections(ctx, cmd),
-        "listDatabases" => list::databases(ctx, cmd),
-        "abortTransaction" | "commitTransaction" => Err(CommandError::new(
-            251,
-            "NoSuchTransaction",
-            "mongosim does not support multi-document transactions",
-        )),
-        other => Err(CommandError::command_not_found(other)),
+        _ => Err(CommandError::command_not_found(name)),
     }
 }
 

@@ -12,8 +12,8 @@
 use super::{number, query};
 use crate::change_stream::stages::{self, Stage};
 use crate::error::CommandError;
+use crate::filter::Filter;
 use bson::{Bson, Document, doc};
-use herald_core::Filter;
 
 /// One parsed stage.
 #[derive(Debug)]
@@ -82,7 +82,15 @@ pub fn parse(pipeline: &[Bson]) -> Result<Vec<Step>, CommandError> {
 pub fn run(steps: &[Step], mut docs: Vec<Document>) -> Result<Vec<Document>, CommandError> {
     for step in steps {
         match step {
-            Step::Match(filter) => docs.retain(|d| crate::data::matches(filter, d)),
+            Step::Match(filter) => {
+                let mut kept = Vec::with_capacity(docs.len());
+                for d in docs {
+                    if filter.matches(&d)? {
+                        kept.push(d);
+                    }
+                }
+                docs = kept;
+            }
             Step::Sort(spec) => query::sort(&mut docs, spec)?,
             Step::Skip(n) => {
                 docs.drain(..(*n).min(docs.len()));

@@ -1,36 +1,17 @@
 //! Shared pieces of reads: filters, sorting, projection.
 
 use crate::error::CommandError;
+use crate::filter::Filter;
 use crate::paths;
 use bson::{Bson, Document};
-use herald_core::Filter;
 use herald_core::filter::order::compare;
 use std::cmp::Ordering;
-
-/// Copies of the documents of `db.coll` that match, in natural order (none if it does not exist).
-pub fn matching(
-    state: &crate::state::State,
-    db: &str,
-    coll: &str,
-    filter: &Filter,
-) -> Vec<Document> {
-    state
-        .catalog
-        .get(db, coll)
-        .map(|c| {
-            c.iter()
-                .filter(|d| crate::data::matches(filter, d))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Compiles a query filter (`{}` when absent).
 pub fn filter(doc: Option<&Document>) -> Result<Filter, CommandError> {
     match doc {
         None => Ok(Filter::everything()),
-        Some(d) => Filter::compile(d).map_err(|e| CommandError::bad_value(e.to_string())),
+        Some(d) => Filter::compile(d),
     }
 }
 

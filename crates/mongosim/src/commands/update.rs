@@ -1,12 +1,13 @@
 //! `update`: operator updates, replacements, upserts, `multi`.
 
-use super::insert::{ensure_collection, insert_one};
-use super::{Ctx, collection_name, query};
+use super::insert::{fails_command, insert_one};
+use super::{Ctx, collection_name, query, wait};
 use crate::error::{CommandError, CommandResult};
-use crate::oplog::{Ns, Op};
-use crate::state::State;
+use crate::oplog::Ns;
 use crate::update::{apply_operators, describe, immutable_id, is_operator_update};
+use crate::writer::{Change, Writer};
 use bson::{Bson, Document, doc};
+use std::collections::HashSet;
 
 /// What one update statement did.
 #[derive(Debug, Default)]
@@ -21,39 +22,28 @@ pub struct Outcome {
     pub after: Option<Document>,
     /// The last document before the update (for findAndModify).
     pub before: Option<Document>,
+    /// The slots updated so far.
+    pub done: HashSet<u64>,
 }
 
-/// Applies one update to the document in `slot` and logs it; returns (before, after, changed).
+/// Applies one update to the document in `slot` (`before`); returns (after, changed).
 pub fn update_slot(
-    state: &mut State,
+    w: &mut Writer<'_>,
     ns: &Ns,
     slot: u64,
+    before: &Document,
     update: &Document,
-) -> Result<(Document, Document, bool), CommandError> {
-    let coll = state
-        .catalog
-        .get_mut(&ns.db, &ns.coll)
-        .expect("caller found the slot");
-    let before = coll.get(slot).cloned().expect("slot exists");
+) -> Result<(Document, bool), CommandError> {
     let id = before.get("_id").cloned().unwrap_or(Bson::Null);
-    let images = coll.pre_post_images;
     if is_operator_update(update) {
         let mut after = before.clone();
         let changes = apply_operators(&mut after, update, false)?;
         if changes.is_empty() {
-            return Ok((before.clone(), before, false));
+            return Ok((after, false));
         }
-        coll.replace(&ns.to_string(), slot, after.clone())?;
         let description = describe(&after, &changes);
-        let (ts, _) = state.log(Op::Update {
-            ns: ns.clone(),
-            key: doc! { "_id": id },
-            description,
-            pre: images.then(|| before.clone()),
-            post: images.then(|| after.clone()),
-        });
-        state.remember(ts, ns, slot, Some(before.clone()));
-        Ok((before, after, true))
+        w.replace(ns, slot, before, after.clone(), Change::Update(description))?;
+        Ok((after, true))
     } else {
         if update.keys().any(|k| k.starts_with('$')) {
             return Err(CommandError::failed_to_parse(
@@ -61,25 +51,18 @@ pub fn update_slot(
             ));
         }
         immutable_id(before.get("_id"), update.get("_id"))?;
-        let mut after = doc! { "_id": id.clone() };
+        let mut after = doc! { "_id": id };
         after.extend(
             update
                 .iter()
                 .filter(|(k, _)| *k != "_id")
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        if after == before {
-            return Ok((before.clone(), before, false));
+        if after == *before {
+            return Ok((after, false));
         }
-        coll.replace(&ns.to_string(), slot, after.clone())?;
-        let (ts, _) = state.log(Op::Replace {
-            ns: ns.clone(),
-            key: doc! { "_id": id },
-            doc: after.clone(),
-            pre: images.then(|| before.clone()),
-        });
-        state.remember(ts, ns, slot, Some(before.clone()));
-        Ok((before, after, true))
+        w.replace(ns, slot, before, after.clone(), Change::Replace)?;
+        Ok((after, true))
     }
 }
 
@@ -111,46 +94,46 @@ pub fn upsert_document(filter: &Document, update: &Document) -> Result<Document,
     Ok(doc)
 }
 
-/// Runs one update statement.
+/// Runs one update statement; `outcome` keeps its progress across waits
+/// for a transaction (a multi-update does not update a document twice).
 pub fn update_statement(
-    state: &mut State,
+    w: &mut Writer<'_>,
     ns: &Ns,
     filter_doc: &Document,
     update: &Document,
     multi: bool,
     upsert: bool,
-) -> Result<Outcome, CommandError> {
+    outcome: &mut Outcome,
+) -> Result<(), CommandError> {
     if multi && !is_operator_update(update) && !update.is_empty() {
         return Err(CommandError::failed_to_parse(
             "multi update is not supported for replacement-style update",
         ));
     }
     let filter = query::filter(Some(filter_doc))?;
-    let slots = match state.catalog.get(&ns.db, &ns.coll) {
-        None => Vec::new(),
-        Some(coll) if multi => coll.find_slots(&filter),
-        Some(coll) => coll.find_one_slot(&filter).into_iter().collect(),
-    };
-    let mut outcome = Outcome::default();
-    for slot in slots {
-        let (before, after, changed) = update_slot(state, ns, slot, update)?;
+    let matched = w.find(ns, &filter, !multi)?;
+    for (slot, before) in matched {
+        if outcome.done.contains(&slot) {
+            continue;
+        }
+        let (after, changed) = update_slot(w, ns, slot, &before, update)?;
+        outcome.done.insert(slot);
         outcome.matched += 1;
         outcome.modified += i64::from(changed);
         outcome.before = Some(before);
         outcome.after = Some(after);
     }
     if outcome.matched == 0 && upsert {
-        ensure_collection(state, ns);
         let doc = super::insert::with_id(upsert_document(filter_doc, update)?);
-        let id = insert_one(state, ns, doc.clone())?;
+        let id = insert_one(w, ns, doc.clone())?;
         outcome.upserted = Some(id);
         outcome.after = Some(doc);
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// `{update: coll, updates: [{q, u, upsert, multi}], ordered}`.
-pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
+pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let ns = Ns {
         db: ctx.db.clone(),
         coll: collection_name(cmd, "update")?.to_owned(),
@@ -158,12 +141,8 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let updates = cmd.get_array("updates").map_err(|_| {
         CommandError::failed_to_parse("BSON field 'update.updates' is missing but a required field")
     })?;
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut state = ctx.shared.lock();
-    let (mut n, mut modified) = (0i64, 0i64);
-    let mut upserted = Vec::new();
-    let mut write_errors = Vec::new();
-    for (index, statement) in updates.iter().enumerate() {
+    let mut statements = Vec::with_capacity(updates.len());
+    for statement in updates {
         let Bson::Document(statement) = statement else {
             return Err(CommandError::type_mismatch("updates must be objects"));
         };
@@ -187,24 +166,47 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         };
         let multi = statement.get_bool("multi").unwrap_or(false);
         let upsert = statement.get_bool("upsert").unwrap_or(false);
-        match update_statement(&mut state, &ns, q, u, multi, upsert) {
-            Ok(outcome) => {
-                n += outcome.matched;
-                modified += outcome.modified;
-                if let Some(id) = outcome.upserted {
-                    n += 1;
-                    upserted.push(doc! { "index": index as i32, "_id": id });
-                }
-            }
-            Err(e) => {
-                write_errors.push(super::write_error(index, &e));
-                if ordered {
-                    break;
-                }
-            }
-        }
+        statements.push((q.clone(), u.clone(), multi, upsert));
     }
-    ctx.shared.notify_writes(&state);
+    let ordered = cmd.get_bool("ordered").unwrap_or(true);
+    let txn = ctx.txn.clone();
+    // Progress survives waiting for a transaction.
+    let mut next = 0;
+    let mut outcome = Outcome::default();
+    let (mut n, mut modified) = (0i64, 0i64);
+    let mut upserted = Vec::new();
+    let mut write_errors = Vec::new();
+    wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
+        let mut w = Writer::new(state, txn.as_ref())?;
+        while next < statements.len() {
+            let (q, u, multi, upsert) = &statements[next];
+            match update_statement(&mut w, &ns, q, u, *multi, *upsert, &mut outcome) {
+                Ok(()) => {
+                    n += outcome.matched;
+                    modified += outcome.modified;
+                    if let Some(id) = outcome.upserted.take() {
+                        n += 1;
+                        upserted.push(doc! { "index": next as i32, "_id": id });
+                    }
+                }
+                Err(e) if fails_command(&w, &e) => return Err(e),
+                Err(e) => {
+                    write_errors.push(super::write_error(next, &e));
+                    if w.in_transaction() {
+                        w.fail_transaction();
+                        break;
+                    }
+                    if ordered {
+                        break;
+                    }
+                }
+            }
+            outcome = Outcome::default();
+            next += 1;
+        }
+        Ok(())
+    })
+    .await?;
     let mut reply = doc! { "n": n as i32, "nModified": modified as i32 };
     if !upserted.is_empty() {
         reply.insert("upserted", upserted);

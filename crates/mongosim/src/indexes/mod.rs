@@ -202,6 +202,14 @@ impl Index {
         }
     }
 
+    /// The slots holding `key`.
+    pub fn holders(&self, key: &IndexKey) -> Vec<u64> {
+        self.entries
+            .get(key)
+            .map(|slots| slots.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// The first slot holding a key made of these values.
     pub fn lookup(&self, values: &[&Bson]) -> Option<u64> {
         self.entries

@@ -152,6 +152,12 @@ pub(super) fn shrink(
 type Condition = Box<dyn Fn(&Bson) -> bool>;
 
 /// `$pull` removes elements equal to a value, or matching a condition / query.
+/// A `$pull` condition on one element (herald-core's query language: the
+/// server refuses `$expr` there too).
+fn raw_matches(filter: &herald_core::Filter, doc: &bson::Document) -> bool {
+    bson::RawDocumentBuf::from_document(doc).is_ok_and(|raw| filter.matches(&raw))
+}
+
 fn pull_condition(value: &Bson) -> Result<Condition, CommandError> {
     match value {
         Bson::Document(spec) => {
@@ -165,9 +171,9 @@ fn pull_condition(value: &Bson) -> Result<Condition, CommandError> {
                 .map_err(|e| CommandError::bad_value(e.to_string()))?;
             Ok(Box::new(move |element: &Bson| {
                 if operators {
-                    crate::data::matches(&filter, &bson::doc! { "v": element.clone() })
+                    raw_matches(&filter, &bson::doc! { "v": element.clone() })
                 } else {
-                    matches!(element, Bson::Document(d) if crate::data::matches(&filter, d))
+                    matches!(element, Bson::Document(d) if raw_matches(&filter, d))
                 }
             }))
         }
