@@ -46,8 +46,9 @@ const GENERIC_ARGUMENTS: [&str; 9] = [
     "writeConcern",
 ];
 
-/// `{setParameter: 1, minSnapshotHistoryWindowInSeconds: n}` on `admin`:
-/// the only run-time parameter mongosim has. Replies `{was: <old value>}`
+/// `{setParameter: 1, minSnapshotHistoryWindowInSeconds: n}` and
+/// `transactionLifetimeLimitSeconds` (at least 1; for transactions started
+/// from then on) on `admin`: the run-time parameters mongosim has. Replies `{was: <old value>}`
 /// as the server does; the new window takes effect at the next write
 /// (see [`crate::history`]).
 pub fn set_parameter(ctx: &Ctx<'_>, cmd: &Document) -> CommandResult {
@@ -64,7 +65,8 @@ pub fn set_parameter(ctx: &Ctx<'_>, cmd: &Document) -> CommandResult {
         if name.starts_with('$') || GENERIC_ARGUMENTS.contains(&name.as_str()) {
             continue;
         }
-        if name != "minSnapshotHistoryWindowInSeconds" {
+        if name != "minSnapshotHistoryWindowInSeconds" && name != "transactionLifetimeLimitSeconds"
+        {
             return Err(CommandError::new(
                 72,
                 "InvalidOptions",
@@ -87,6 +89,17 @@ pub fn set_parameter(ctx: &Ctx<'_>, cmd: &Document) -> CommandResult {
                 "Invalid value for parameter {name}: {value} is not a valid int"
             ))
         })?;
+        if name == "transactionLifetimeLimitSeconds" {
+            if seconds < 1 {
+                return Err(CommandError::bad_value(format!(
+                    "Invalid value for parameter {name}: transactionLifetimeLimitSeconds must be greater than or equal to 1s"
+                )));
+            }
+            let was = ctx.shared.lock().txns.set_lifetime_seconds(seconds as u64);
+            reply.insert("was", was as i32);
+            found = true;
+            continue;
+        }
         if seconds < 0 {
             return Err(CommandError::bad_value(format!(
                 "Invalid value for parameter {name}: {seconds} is not greater than or equal to 0"
@@ -114,6 +127,10 @@ pub fn get_parameter(ctx: &Ctx<'_>, cmd: &Document) -> Document {
     if all || cmd.contains_key("minSnapshotHistoryWindowInSeconds") {
         let seconds = ctx.shared.lock().history.window_seconds();
         reply.insert("minSnapshotHistoryWindowInSeconds", seconds as i32);
+    }
+    if all || cmd.contains_key("transactionLifetimeLimitSeconds") {
+        let seconds = ctx.shared.lock().txns.lifetime_seconds();
+        reply.insert("transactionLifetimeLimitSeconds", seconds as i32);
     }
     reply
 }
