@@ -9,6 +9,7 @@ mod util;
 
 mod change_streams;
 mod crud;
+mod expr_filters;
 mod expressions;
 mod faults;
 mod images;
