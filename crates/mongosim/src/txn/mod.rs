@@ -51,6 +51,9 @@ pub mod table;
 pub mod transaction;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use session::SessionArgs;
 pub use table::{Transactions, TxnRef};
 pub use transaction::Transaction;
