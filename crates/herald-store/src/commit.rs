@@ -1,5 +1,6 @@
 //! One atomic group of changes.
 
+use crate::backend::Batch;
 use crate::{Checkpoint, DeadLetter, Gap, StoreError, Timer, keys};
 use bson::{Bson, doc};
 use herald_core::Position;
@@ -20,7 +21,7 @@ use herald_core::Position;
 /// ```
 #[derive(Debug, Default)]
 pub struct Commit {
-    pub(crate) batch: sled::Batch,
+    pub(crate) batch: Batch,
     /// Ledger fingerprints, written as one record at commit (less those the
     /// ledger already holds).
     pub(crate) marks: Vec<u128>,

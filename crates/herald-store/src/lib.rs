@@ -23,6 +23,9 @@
 //! on disk: a store with it and without the marker was damaged, not newly made.
 //!
 //! # Layout
+//! - [`backend`] — where the records are kept: the [`Backend`](backend::Backend)
+//!   trait (an ordered key-value map with atomic, durable batches) and sled's
+//!   implementation.
 //! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores,
 //!   converting older ones), read, commit; [`StoreOptions`]; fault injection
 //!   (cargo feature `fault-injection`).
@@ -36,6 +39,7 @@
 //!   read by due time or by name from the [`Store`].
 //! - [`error`] — the [`StoreError`] type.
 
+pub mod backend;
 pub mod checkpoint;
 pub mod commit;
 pub mod dead_letter;
