@@ -173,11 +173,11 @@ fn first_format_store(dir: &Path, marks: u32) {
         store
             .raw_put(
                 keys::ledger("rule", token.as_bytes()),
-                &i64::from(i).to_be_bytes(),
+                i64::from(i).to_be_bytes(),
             )
             .unwrap();
     }
-    store.raw_put(keys::FORMAT, &1u32.to_be_bytes()).unwrap();
+    store.raw_put(keys::FORMAT, 1u32.to_be_bytes()).unwrap();
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn a_second_format_ledger_is_reset_and_everything_else_kept() {
         two.extend([4u64, 5].iter().flat_map(|m| m.to_le_bytes()));
         store.raw_put(keys::ledger_group(100), three).unwrap();
         store.raw_put(keys::ledger_group(101), two).unwrap();
-        store.raw_put(keys::FORMAT, &2u32.to_be_bytes()).unwrap();
+        store.raw_put(keys::FORMAT, 2u32.to_be_bytes()).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert!(records(&store).is_empty());

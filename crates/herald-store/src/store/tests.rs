@@ -105,7 +105,7 @@ fn a_newer_format_is_refused() {
     {
         let store = Store::open(dir.path()).unwrap();
         store
-            .raw_put(keys::FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())
+            .raw_put(keys::FORMAT, (FORMAT_VERSION + 1).to_be_bytes())
             .unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();

@@ -299,7 +299,7 @@ fn a_third_format_store_is_upgraded_with_its_contents_kept() {
             c.mark_done("r", b"t1");
             c.set_state("r", "k", &Bson::Int32(5)).unwrap();
         });
-        store.raw_put(keys::FORMAT, &3u32.to_be_bytes()).unwrap();
+        store.raw_put(keys::FORMAT, 3u32.to_be_bytes()).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let format = store.raw_get(keys::FORMAT).unwrap().unwrap();
