@@ -321,3 +321,11 @@ pub fn with_shop(uri: &str, f: impl AsyncFnOnce(mongodb::Database)) {
             f(client.database("shop")).await;
         });
 }
+
+/// The lines of the file at `path` that are whole (end in a newline): a
+/// file that herald is writing may end in part of a line. None if it is missing.
+pub fn complete_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole.lines().map(str::to_owned).collect()
+}

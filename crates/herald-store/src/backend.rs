@@ -5,11 +5,13 @@
 //! Everything that gives the records their meaning (the ledger window, the
 //! timer index, dead-letter numbering, format upgrades) lives in the store,
 //! once; a backend only keeps bytes in key order. Two backends exist: sled on
-//! the local disk ([`SledBackend`], the embedded default), and MongoDB for
-//! cluster mode.
+//! the local disk ([`SledBackend`], the embedded default), and a MongoDB
+//! database for cluster mode ([`MongoBackend`]).
 
+mod mongodb;
 pub(crate) mod sled;
 
+pub use self::mongodb::MongoBackend;
 pub use self::sled::SledBackend;
 
 use crate::StoreError;
@@ -51,8 +53,28 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// once they survive a crash.
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
 
-    /// A fresh id, larger than every id this backend gave before.
+    /// A fresh id, larger than every id this backend gave before (since it
+    /// was opened, and before that).
     fn generate_id(&self) -> Result<u64, StoreError>;
+
+    /// True if other processes write the same records at the same time
+    /// (cluster mode): numbers shared by all of them come from
+    /// [`Backend::reserve`], not from records read before a batch.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes `n` consecutive numbers from the counter `counter`, shared by
+    /// every process using the records, and returns the first; numbers taken
+    /// are never given again, even if the batch that used them fails.
+    /// Only a [`shared`](Backend::shared) backend has counters.
+    fn reserve(&self, counter: &str, n: u64) -> Result<u64, StoreError> {
+        let _ = n;
+        Err(StoreError::BadValue {
+            what: "counter",
+            reason: format!("{counter}: this backend keeps no shared counters"),
+        })
+    }
 
     /// Bytes the records take where they are kept.
     fn size(&self) -> Result<u64, StoreError>;

@@ -88,7 +88,10 @@ pub enum Durability {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// The directory of a store on the local disk.
     path: Option<PathBuf>,
+    /// Where the store is, for messages (its directory, or its database).
+    location: Option<PathBuf>,
     ledger: Arc<Ledger>,
     faults: fault::Faults,
 }
@@ -114,7 +117,13 @@ impl Store {
     pub fn open_with(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
         let (backend, created) = SledBackend::open(&path)?;
-        let store = Self::init(Arc::new(backend), Some(path.clone()), options, created)?;
+        let store = Self::init(
+            Arc::new(backend),
+            Some(path.clone()),
+            None,
+            options,
+            created,
+        )?;
         crate::backend::sled::mark_created(&path)?;
         Ok(store)
     }
@@ -127,34 +136,64 @@ impl Store {
 
     /// A store that lives only as long as the process, with `options`.
     pub fn temporary_with(options: &StoreOptions) -> Result<Self, StoreError> {
-        Self::init(Arc::new(SledBackend::temporary()?), None, options, false)
+        Self::init(
+            Arc::new(SledBackend::temporary()?),
+            None,
+            None,
+            options,
+            false,
+        )
     }
 
-    /// A store on another [`Backend`] (`shown`: where it is, for messages;
-    /// `created`: whether it was made before, so a missing format marker
-    /// means damage, not a new store).
+    /// Opens (or creates) the store in a MongoDB database (cluster mode):
+    /// the deployment at `uri` must be a replica set, for transactions.
+    ///
+    /// ```no_run
+    /// use herald_store::{Store, StoreOptions};
+    /// let uri = "mongodb://localhost:27017/?replicaSet=rs0";
+    /// let store = Store::open_mongodb(uri, "herald", &StoreOptions::default())?;
+    /// assert!(store.path().is_none());
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn open_mongodb(
+        uri: &str,
+        database: &str,
+        options: &StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let backend = crate::backend::MongoBackend::connect(uri, database)?;
+        let created = backend.has_records()?;
+        let location = backend.location().to_owned();
+        Self::on_backend(Arc::new(backend), &location, options, created)
+    }
+
+    /// A store on another [`Backend`] (`location`: where it is, for
+    /// messages; `created`: whether it was made before, so a missing format
+    /// marker means damage, not a new store).
     pub fn on_backend(
         backend: Arc<dyn Backend>,
-        shown: PathBuf,
+        location: &str,
         options: &StoreOptions,
         created: bool,
     ) -> Result<Self, StoreError> {
-        Self::init(backend, Some(shown), options, created)
+        Self::init(backend, None, Some(location.into()), options, created)
     }
 
     /// Checks the format of a store just opened.
     fn init(
         backend: Arc<dyn Backend>,
         path: Option<PathBuf>,
+        location: Option<PathBuf>,
         options: &StoreOptions,
         created: bool,
     ) -> Result<Self, StoreError> {
-        let shown = path.clone().unwrap_or_default();
+        let location = location.or_else(|| path.clone());
+        let shown = location.clone().unwrap_or_default();
         open::upgrade_format(backend.as_ref(), &shown, options.ledger_window, created)?;
         let window = ledger::load(backend.as_ref(), &shown, options.ledger_window)?;
         Ok(Self {
             backend,
             path,
+            location,
             ledger: Arc::new(Ledger::new(window)),
             faults: fault::Faults::from_env(),
         })
@@ -380,7 +419,7 @@ impl Store {
     /// A stored value that cannot be decoded, as damage to the store at its
     /// path, so the message names the store and what to do about it.
     fn damaged(&self, error: StoreError) -> StoreError {
-        match (error, &self.path) {
+        match (error, &self.location) {
             (StoreError::BadValue { what, reason }, Some(path)) => StoreError::Corrupt {
                 path: path.clone(),
                 reason: format!("a stored {what} cannot be decoded ({reason})"),

@@ -33,7 +33,8 @@ impl Store {
     /// given. The next id follows both the last one given (so a dropped
     /// letter's id is not reused) and the newest letter stored (a store
     /// written before herald numbered letters, whose ids came from
-    /// [`Store::next_id`]), so ids only grow and letters list in order.
+    /// [`Store::next_id`]), so ids only grow and letters list in order. On a
+    /// shared backend, ids come from its `dead_letters` counter instead.
     /// Called under the commit lock.
     pub(super) fn number_dead_letters(
         &self,
@@ -41,6 +42,15 @@ impl Store {
         letters: Vec<Vec<u8>>,
     ) -> Result<(), StoreError> {
         if letters.is_empty() {
+            return Ok(());
+        }
+        if self.backend.shared() {
+            // Other instances add letters meanwhile: ids come from the shared
+            // counter, not from the last id read here.
+            let first = self.backend.reserve("dead_letters", letters.len() as u64)?;
+            for (id, letter) in (first..).zip(letters) {
+                batch.insert(keys::dead_letter(id), letter);
+            }
             return Ok(());
         }
         let given = match self.backend.get(keys::DEAD_LETTER_LAST)? {
