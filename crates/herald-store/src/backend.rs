@@ -50,7 +50,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn scan(&self, range: KeyRange, reverse: bool) -> Entries<'_>;
 
     /// Applies every change of `batch`, in order, all or none, and returns
-    /// once they survive a crash.
+    /// once they survive a crash. A batch with [fences](Batch::fence) applies
+    /// only if every lease is still held ([`StoreError::Fenced`] if not); a
+    /// backend without leases refuses it.
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
 
     /// A fresh id, larger than every id this backend gave before (since it
@@ -91,6 +93,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Batch {
     changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    fences: Vec<Fence>,
+}
+
+/// A lease the writer must still hold when a batch applies (cluster mode):
+/// the backend checks it in the same transaction, so a writer that lost its
+/// lease (paused, cut off, taken over) writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// The lease's name (the `_id` of its document).
+    pub lease: String,
+    /// The instance holding it.
+    pub owner: String,
+    /// The lease's epoch when this holder took it; every take raises it.
+    pub epoch: i64,
 }
 
 impl Batch {
@@ -104,6 +120,18 @@ impl Batch {
         self.changes.push((key.into(), None));
     }
 
+    /// Makes the batch apply only while `fence`'s lease is held as it says.
+    pub fn fence(&mut self, fence: Fence) {
+        if !self.fences.contains(&fence) {
+            self.fences.push(fence);
+        }
+    }
+
+    /// The leases the batch needs.
+    pub fn fences(&self) -> &[Fence] {
+        &self.fences
+    }
+
     /// Number of changes.
     pub fn len(&self) -> usize {
         self.changes.len()
@@ -114,9 +142,10 @@ impl Batch {
         self.changes.is_empty()
     }
 
-    /// The changes in the order made: (key, new value or `None` to remove).
-    pub fn into_changes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        self.changes
+    /// The changes in the order made (key, new value or `None` to remove),
+    /// and the fences.
+    pub fn into_parts(self) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<Fence>) {
+        (self.changes, self.fences)
     }
 }
 

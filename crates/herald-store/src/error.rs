@@ -66,6 +66,15 @@ pub enum StoreError {
         /// What the driver or server said.
         reason: String,
     },
+    /// A commit's lease is no longer held (cluster mode): nothing of the
+    /// commit was written.
+    #[error("nothing was committed: this instance no longer holds the lease {lease} ({reason})")]
+    Fenced {
+        /// The lease.
+        lease: String,
+        /// Why it is not held.
+        reason: String,
+    },
     /// sled failed (I/O error, disk full, ...).
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
@@ -92,7 +101,7 @@ impl StoreError {
             | Self::NewerFormat { .. }
             | Self::Corrupt { .. }
             | Self::BadValue { .. } => true,
-            Self::Sled(_) | Self::Mongo { .. } => false,
+            Self::Sled(_) | Self::Mongo { .. } | Self::Fenced { .. } => false,
         }
     }
 }

@@ -31,6 +31,8 @@
 //!   (cargo feature `fault-injection`).
 //! - [`ledger`] — the dedupe ledger: [fingerprints](ledger::fingerprint),
 //!   records, and the bounded window of marks kept in memory ([`LedgerStats`]).
+//! - [`scope`] — [`Scope`]: the records one engine of several sharing a
+//!   store keeps as its own, and the lease its commits need.
 //! - [`checkpoint`] — [`Checkpoint`] and [`Gap`] records.
 //! - [`commit`] — [`Commit`], the changes of one event group, applied atomically.
 //! - [`keys`] — key encodings.
@@ -46,6 +48,7 @@ pub mod dead_letter;
 pub mod error;
 pub mod keys;
 pub mod ledger;
+pub mod scope;
 pub mod store;
 pub mod timer;
 
@@ -54,5 +57,6 @@ pub use commit::Commit;
 pub use dead_letter::{DeadLetter, DoneEffect, KeyScheme};
 pub use error::StoreError;
 pub use ledger::LedgerStats;
+pub use scope::Scope;
 pub use store::{DEFAULT_LEDGER_WINDOW, Durability, Store, StoreOptions};
 pub use timer::{Timer, TimerStats};

@@ -21,6 +21,7 @@ mod timers;
 
 use crate::backend::{Backend, KeyRange, SledBackend};
 use crate::ledger::{self, Ledger, LedgerStats};
+use crate::scope::{self, Scope};
 use crate::{Checkpoint, Commit, Gap, RuleCounts, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
@@ -92,6 +93,7 @@ pub struct Store {
     path: Option<PathBuf>,
     /// Where the store is, for messages (its directory, or its database).
     location: Option<PathBuf>,
+    scope: Option<Arc<Scope>>,
     ledger: Arc<Ledger>,
     faults: fault::Faults,
 }
@@ -194,6 +196,7 @@ impl Store {
             backend,
             path,
             location,
+            scope: None,
             ledger: Arc::new(Ledger::new(window)),
             faults: fault::Faults::from_env(),
         })
@@ -208,8 +211,23 @@ impl Store {
     pub fn begin(&self) -> Commit {
         Commit {
             done_at: bson::DateTime::now().timestamp_millis(),
+            scope: self.scope.clone(),
             ..Commit::default()
         }
+    }
+
+    /// The same store, with this engine's own records under `scope` (see
+    /// [`Scope`]); the ledger, rule state, timers and dead letters stay shared.
+    pub fn scoped(&self, scope: Scope) -> Store {
+        Store {
+            scope: Some(Arc::new(scope)),
+            ..self.clone()
+        }
+    }
+
+    /// The scope, if the store is [scoped](Store::scoped).
+    pub fn scope(&self) -> Option<&Scope> {
+        self.scope.as_deref()
     }
 
     /// Applies a group atomically and flushes it to disk.
@@ -232,6 +250,9 @@ impl Store {
             return Ok(()); // nothing to write
         }
         let mut batch = commit.batch;
+        if let Some(fence) = self.scope().and_then(|s| s.fence.clone()) {
+            batch.fence(fence);
+        }
         self.number_dead_letters(&mut batch, commit.new_letters)?;
         self.apply_timer_ops(&mut batch, commit.timer_ops)?;
         let record = if pending.fresh.is_empty() {
@@ -312,7 +333,7 @@ impl Store {
     /// A stream's checkpoint with its times.
     pub fn checkpoint_record(&self, stream: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.backend
-            .get(&keys::checkpoint(stream))?
+            .get(&scope::key(keys::CHECKPOINT, self.scope(), stream))?
             .map(|bytes| {
                 Checkpoint::decode(&bytes).map_err(|e| {
                     self.damaged(StoreError::BadValue {
@@ -327,9 +348,10 @@ impl Store {
     /// All checkpoints, by stream id.
     pub fn checkpoints(&self) -> Result<Vec<(String, Checkpoint)>, StoreError> {
         let mut all = Vec::new();
-        for item in self.scan_prefix(keys::CHECKPOINT) {
+        let prefix = scope::prefix(keys::CHECKPOINT, self.scope());
+        for item in self.backend.scan(KeyRange::prefix(&prefix), false) {
             let (key, value) = item?;
-            let stream = String::from_utf8_lossy(&key[1..]).into_owned();
+            let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             let checkpoint = Checkpoint::decode(&value).map_err(|e| {
                 self.damaged(StoreError::BadValue {
                     what: "checkpoint",
@@ -373,7 +395,7 @@ impl Store {
     /// One rule's counts, if any were stored.
     pub fn rule_count(&self, rule: &str) -> Result<Option<RuleCounts>, StoreError> {
         self.backend
-            .get(&keys::counts(rule))?
+            .get(&scope::key(keys::COUNTS, self.scope(), rule))?
             .map(|bytes| {
                 serde_json::from_slice(&bytes).map_err(|e| {
                     self.damaged(StoreError::BadValue {
@@ -388,7 +410,8 @@ impl Store {
     /// Every rule's counts, by rule name.
     pub fn rule_counts(&self) -> Result<Vec<(String, RuleCounts)>, StoreError> {
         let mut all = Vec::new();
-        for item in self.scan_prefix(keys::COUNTS) {
+        let prefix = scope::prefix(keys::COUNTS, self.scope());
+        for item in self.backend.scan(KeyRange::prefix(&prefix), false) {
             let (key, value) = item?;
             let counts = serde_json::from_slice(&value).map_err(|e| {
                 self.damaged(StoreError::BadValue {
@@ -396,7 +419,10 @@ impl Store {
                     reason: e.to_string(),
                 })
             })?;
-            all.push((String::from_utf8_lossy(&key[1..]).into_owned(), counts));
+            all.push((
+                String::from_utf8_lossy(&key[prefix.len()..]).into_owned(),
+                counts,
+            ));
         }
         Ok(all)
     }
@@ -404,7 +430,7 @@ impl Store {
     /// An informational record set with [`Commit::set_info`].
     pub fn info(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
         self.backend
-            .get(&keys::info(name))?
+            .get(&scope::key(keys::INFO, self.scope(), name))?
             .map(|bytes| {
                 serde_json::from_slice(&bytes).map_err(|e| {
                     self.damaged(StoreError::BadValue {

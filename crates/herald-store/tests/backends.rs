@@ -264,3 +264,75 @@ fn a_transient_transaction_error_is_retried_and_applied_once() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].id, 1);
 }
+
+fn fenced(store: &Store, epoch: i64) -> Store {
+    store.scoped(herald_store::Scope {
+        name: "p1".into(),
+        fence: Some(herald_store::backend::Fence {
+            lease: "p1".into(),
+            owner: "a".into(),
+            epoch,
+        }),
+    })
+}
+
+#[test]
+fn a_commit_fenced_by_a_lease_taken_over_writes_nothing() {
+    let mongo = Mongo::start("fencing");
+    let store = mongo.open();
+    let (uri, database) = (mongo.uri.clone(), mongo.database.clone());
+    let leases = move |update: bson::Document| {
+        let (uri, database) = (uri.clone(), database.clone());
+        mongo.runtime.block_on(async move {
+            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+            let leases = client
+                .database(&database)
+                .collection::<bson::Document>("leases");
+            leases
+                .update_one(doc! {"_id": "p1"}, update)
+                .upsert(true)
+                .await
+                .unwrap();
+        });
+    };
+    leases(doc! {"$set": {"owner": "a", "epoch": 1_i64}});
+    let mine = fenced(&store, 1);
+    let mut commit = mine.begin();
+    commit.checkpoint(
+        "mongodb:shop.orders",
+        &Position::File { offset: 1, line: 1 },
+    );
+    commit.set_state("r", "k", &Bson::Int32(1)).unwrap();
+    mine.commit(commit).unwrap();
+    // Another instance takes the lease over: the epoch moves on.
+    leases(doc! {"$set": {"owner": "b", "epoch": 2_i64}});
+    let mut commit = mine.begin();
+    commit.checkpoint(
+        "mongodb:shop.orders",
+        &Position::File { offset: 2, line: 2 },
+    );
+    commit.set_state("r", "k", &Bson::Int32(2)).unwrap();
+    let err = mine.commit(commit).unwrap_err();
+    assert!(
+        matches!(err, herald_store::StoreError::Fenced { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        mine.checkpoint("mongodb:shop.orders").unwrap(),
+        Some(Position::File { offset: 1, line: 1 })
+    );
+    assert_eq!(store.get_state("r", "k").unwrap(), Some(Bson::Int32(1)));
+    // The scope's checkpoint is its own: the unscoped store has none.
+    assert_eq!(store.checkpoint("mongodb:shop.orders").unwrap(), None);
+}
+
+#[test]
+fn the_embedded_store_refuses_a_fenced_commit() {
+    let store = Store::temporary().unwrap();
+    let mine = fenced(&store, 1);
+    let mut commit = mine.begin();
+    commit.set_state("r", "k", &Bson::Int32(1)).unwrap();
+    let err = mine.commit(commit).unwrap_err();
+    assert!(err.to_string().contains("keeps no leases"), "{err}");
+    assert_eq!(store.get_state("r", "k").unwrap(), None);
+}

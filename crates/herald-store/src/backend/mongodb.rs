@@ -43,6 +43,13 @@ const KINDS: &[(u8, &str)] = &[
 /// The collection of herald's counters: `{_id: NAME, next: <the last value taken>}`.
 const COUNTERS: &str = "counters";
 
+/// The collection of cluster mode's leases: `{_id: NAME, owner, epoch, expires, commits}`.
+pub const LEASES: &str = "leases";
+
+/// A fenced batch whose lease is not held (the transaction's error payload).
+#[derive(Debug)]
+struct NotHeld;
+
 /// A backend's ids are `number << ID_BITS | n`: its own range, above every
 /// range taken before, so no other backend (another instance, or this one
 /// before a restart) gives the same id, and the store's range deletes of its
@@ -293,8 +300,9 @@ impl Backend for MongoBackend {
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         // The last change to each key wins; grouped by collection.
+        let (changes, fences) = batch.into_parts();
         let mut net: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        for (key, value) in batch.into_changes() {
+        for (key, value) in changes {
             net.insert(key, value);
         }
         let mut groups: BTreeMap<&'static str, (Vec<Bson>, Vec<Document>)> = BTreeMap::new();
@@ -306,12 +314,21 @@ impl Backend for MongoBackend {
                 written.push(doc! {"_id": id, "v": binary(value)});
             }
         }
-        if groups.is_empty() {
+        if groups.is_empty() && fences.is_empty() {
             return Ok(());
         }
+        let fenced: Vec<Bson> = fences
+            .iter()
+            .map(|f| Bson::Document(doc! {"_id": &f.lease, "owner": &f.owner, "epoch": f.epoch}))
+            .collect();
         let client = self.inner.database.client().clone();
         let database = self.inner.database.clone();
-        self.call(async move {
+        let runtime = self
+            .inner
+            .runtime
+            .as_ref()
+            .expect("taken only when dropped");
+        let applied = wait(runtime, async move {
             let mut session = client.start_session().await?;
             let options = TransactionOptions::builder()
                 .read_concern(ReadConcern::snapshot())
@@ -325,27 +342,58 @@ impl Backend for MongoBackend {
             session
                 .start_transaction()
                 .with_options(options)
-                .and_run((database, groups), |session, (database, groups)| {
-                    async move {
-                        for (name, (touched, written)) in groups.iter() {
-                            let collection = database.collection::<Document>(name);
-                            collection
-                                .delete_many(doc! {"_id": {"$in": touched.clone()}})
-                                .session(&mut *session)
-                                .await?;
-                            if !written.is_empty() {
-                                collection
-                                    .insert_many(written.clone())
+                .and_run(
+                    (database, groups, fenced),
+                    |session, (database, groups, fenced)| {
+                        async move {
+                            if !fenced.is_empty() {
+                                // A write, not a read: a take-over that raises an
+                                // epoch meanwhile conflicts with it, so one of the
+                                // two transactions fails (a read would not see it).
+                                let held = database
+                                    .collection::<Document>(LEASES)
+                                    .update_many(
+                                        doc! {"$or": fenced.clone()},
+                                        doc! {"$inc": {"commits": 1_i64}},
+                                    )
                                     .session(&mut *session)
                                     .await?;
+                                if held.matched_count != fenced.len() as u64 {
+                                    return Err(mongodb::error::Error::custom(NotHeld));
+                                }
                             }
+                            for (name, (touched, written)) in groups.iter() {
+                                let collection = database.collection::<Document>(name);
+                                collection
+                                    .delete_many(doc! {"_id": {"$in": touched.clone()}})
+                                    .session(&mut *session)
+                                    .await?;
+                                if !written.is_empty() {
+                                    collection
+                                        .insert_many(written.clone())
+                                        .session(&mut *session)
+                                        .await?;
+                                }
+                            }
+                            Ok(())
                         }
-                        Ok(())
-                    }
-                    .boxed()
-                })
+                        .boxed()
+                    },
+                )
                 .await
-        })
+        });
+        match applied {
+            Ok(()) => Ok(()),
+            Err(e) if e.get_custom::<NotHeld>().is_some() => Err(StoreError::Fenced {
+                lease: fences
+                    .iter()
+                    .map(|f| f.lease.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason: "another instance took it over, or it was let go".into(),
+            }),
+            Err(e) => Err(mongo_error(&self.inner.location, &e)),
+        }
     }
 
     fn generate_id(&self) -> Result<u64, StoreError> {

@@ -70,8 +70,15 @@ impl Backend for SledBackend {
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let (all, fences) = batch.into_parts();
+        if let Some(fence) = fences.first() {
+            return Err(StoreError::Fenced {
+                lease: fence.lease.clone(),
+                reason: "the embedded store keeps no leases (they need the MongoDB store)".into(),
+            });
+        }
         let mut changes = sled::Batch::default();
-        for (key, value) in batch.into_changes() {
+        for (key, value) in all {
             match value {
                 Some(value) => changes.insert(key, value),
                 None => changes.remove(key),
