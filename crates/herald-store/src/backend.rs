@@ -20,6 +20,9 @@ use std::ops::{Bound, Range, RangeInclusive};
 /// One record: its key and value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// One change of a [`Batch`]: a key and its new value (`None`: removed).
+pub type Change = (Vec<u8>, Option<Vec<u8>>);
+
 /// Records read in key order, as they are iterated.
 pub type Entries<'a> = Box<dyn Iterator<Item = Result<Entry, StoreError>> + 'a>;
 
@@ -92,7 +95,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 /// ```
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Batch {
-    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    changes: Vec<Change>,
     fences: Vec<Fence>,
 }
 
@@ -144,7 +147,7 @@ impl Batch {
 
     /// The changes in the order made (key, new value or `None` to remove),
     /// and the fences.
-    pub fn into_parts(self) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<Fence>) {
+    pub fn into_parts(self) -> (Vec<Change>, Vec<Fence>) {
         (self.changes, self.fences)
     }
 }
