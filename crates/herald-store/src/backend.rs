@@ -11,7 +11,7 @@
 mod mongodb;
 pub(crate) mod sled;
 
-pub use self::mongodb::MongoBackend;
+pub use self::mongodb::{LEASES, MongoBackend};
 pub use self::sled::SledBackend;
 
 use crate::StoreError;
