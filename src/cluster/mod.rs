@@ -1,0 +1,218 @@
+//! `herald run` in cluster mode: this instance's share of the partitions.
+//!
+//! Every instance with the same config runs this loop. Each period (a third
+//! of `lease_ms`) it announces itself, renews the leases it holds, and
+//! works out its fair share of the partitions from the instances alive:
+//! - a lease it could not renew (taken over, or not renewed in time) stops
+//!   that partition at once: its commits would be refused anyway (fencing);
+//! - past its share (another instance joined), it stops its highest
+//!   partitions at their next checkpoint and then lets their leases go, for
+//!   the newcomer to take;
+//! - under its share, it takes free or lapsed leases and starts their
+//!   partitions from their checkpoints.
+//!
+//! Each partition held runs one engine (see `partition.rs`). A stop signal
+//! drains every partition, lets every lease go and retires the instance, so
+//! the others take over at once rather than after `lease_ms`.
+
+mod partition;
+
+use crate::exit::{Failure, Outcome};
+use crate::logging::say;
+use crate::setup::Setup;
+use anyhow::{Context, anyhow};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use herald_core::partition::Partition;
+use herald_engine::cluster::{Held, Leases};
+use partition::{Ended, Stop};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A partition this instance serves: its lease, and how to stop it.
+struct Serving {
+    held: Held,
+    stop: watch::Sender<Stop>,
+    /// When its lease was last renewed.
+    renewed: Instant,
+}
+
+/// Runs this instance's share of the cluster's partitions until a signal.
+pub fn run(setup: Setup) -> Outcome {
+    let config = &setup.config;
+    let cluster = &config.cluster;
+    let watched = config.mongodb.resolved_uri().ok_or_else(|| {
+        Failure::BadInput(anyhow!(
+            "no MongoDB connection string: set [mongodb] uri in the config, or HERALD_MONGODB_URI"
+        ))
+    })?;
+    let uri = cluster
+        .resolved_uri(Some(watched.clone()))
+        .expect("falls back to the watched deployment");
+    let options = config
+        .mongodb
+        .source_options()
+        .map_err(|e| Failure::BadInput(anyhow!(e)))?;
+    if options.start_at == herald_ingest::mongo::StartAt::Snapshot
+        || !options.start_at_for.is_empty()
+    {
+        return Err(Failure::BadInput(anyhow!(
+            "start_at = \"snapshot\" is not available in cluster mode yet: start the instances with start_at = \"now\" or an operation time, and use `herald backfill` for existing documents"
+        )));
+    }
+    let me = herald_engine::config::ClusterConfig::instance_name();
+    let lease = Duration::from_millis(cluster.lease_ms);
+    let period = lease / 3;
+    let store = setup.open_store()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
+    runtime.block_on(async {
+        let stopping = crate::signals::Stopping::new(crate::signals::shutdown_signal());
+        let client = setup.mongodb_client().await?.expect("the uri was checked above");
+        let herald_db = mongodb::Client::with_uri_str(&uri)
+            .await
+            .map_err(|e| Failure::BadInput(anyhow!("cluster.uri: {e}")))?
+            .database(&cluster.database);
+        let leases = Leases::new(&herald_db, &me, cluster.partitions, lease);
+        say::info(
+            format!(
+                "herald: instance {me} joins the cluster ({} partitions, leases of {} ms) at {}",
+                cluster.partitions,
+                cluster.lease_ms,
+                herald_ingest::mongo::uri::redact(&uri)
+            ),
+            json!({ "instance": me, "partitions": cluster.partitions, "lease_ms": cluster.lease_ms }),
+        );
+        let shutdown_timeout = Duration::from_millis(config.engine.shutdown_timeout_ms);
+        let mut serving: BTreeMap<Partition, Serving> = BTreeMap::new();
+        let mut runs = FuturesUnordered::new();
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                () = stopping.wait() => break,
+                ended = runs.next(), if !runs.is_empty() => {
+                    let Some(ended) = ended else { continue };
+                    let ended: Ended = ended;
+                    if let Some(s) = serving.remove(&ended.partition) {
+                        finish(&leases, &s.held, &ended).await;
+                    }
+                    if let Some(fatal) = ended.fatal {
+                        failure = Some(fatal);
+                        break;
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Err(e) = rebalance(&leases, &mut serving, lease).await {
+                        tracing::warn!(error = %e, "cannot reach the cluster's leases; trying again next period");
+                    }
+                    let want = match leases.live_instances().await {
+                        Ok(live) => leases.fair_share(live),
+                        Err(_) => continue,
+                    };
+                    let held = serving.values().filter(|s| *s.stop.borrow() == Stop::Run).count() as u32;
+                    if held < want {
+                        match leases.take_free(want - held).await {
+                            Ok(taken) => {
+                                for held in taken {
+                                    let (stop, stopped) = watch::channel(Stop::Run);
+                                    say::info(
+                                        format!("herald: {me} serves partition {} (epoch {})", held.partition, held.epoch),
+                                        json!({ "instance": me, "partition": held.partition.to_string(), "epoch": held.epoch }),
+                                    );
+                                    runs.push(partition::serve(
+                                        &setup,
+                                        &store,
+                                        &client,
+                                        &options,
+                                        leases.fence(&held),
+                                        held.partition,
+                                        stopped,
+                                        shutdown_timeout,
+                                    ));
+                                    serving.insert(held.partition, Serving { held, stop, renewed: Instant::now() });
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot take partitions; trying again next period"),
+                        }
+                    }
+                }
+            }
+        }
+        // Drain every partition, let the leases go, and leave.
+        for s in serving.values() {
+            let _ = s.stop.send(Stop::Drain);
+        }
+        while let Some(ended) = runs.next().await {
+            if let Some(s) = serving.remove(&ended.partition) {
+                finish(&leases, &s.held, &ended).await;
+            }
+        }
+        let _ = leases.retire().await;
+        say::info(format!("herald stopped: instance {me} left the cluster"), json!({ "instance": me }));
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Renews the leases held, stops the partitions whose lease is gone, and
+/// stops (at a checkpoint) those past this instance's fair share.
+async fn rebalance(
+    leases: &Leases,
+    serving: &mut BTreeMap<Partition, Serving>,
+    lease: Duration,
+) -> mongodb::error::Result<()> {
+    leases.announce().await?;
+    for s in serving.values_mut() {
+        if *s.stop.borrow() != Stop::Run {
+            continue;
+        }
+        match leases.renew(&s.held).await {
+            Ok(true) => s.renewed = Instant::now(),
+            Ok(false) => {
+                tracing::warn!(partition = %s.held.partition, "lost the lease (another instance took it over); stopping the partition");
+                let _ = s.stop.send(Stop::Abort);
+            }
+            // Unreachable: keep going while the lease lasts, not longer.
+            Err(e) if s.renewed.elapsed() >= lease => {
+                tracing::warn!(partition = %s.held.partition, error = %e, "could not renew the lease in time; stopping the partition");
+                let _ = s.stop.send(Stop::Abort);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let share = leases.fair_share(leases.live_instances().await?) as usize;
+    let running: Vec<Partition> = serving
+        .iter()
+        .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
+        .map(|(p, _)| *p)
+        .collect();
+    // Past the share: the highest partitions go, at their next checkpoint.
+    for partition in running
+        .iter()
+        .rev()
+        .take(running.len().saturating_sub(share))
+    {
+        tracing::info!(%partition, "handing the partition over (another instance joined)");
+        let _ = serving[partition].stop.send(Stop::Drain);
+    }
+    Ok(())
+}
+
+/// After a partition's run ends: its lease goes back unless it was lost.
+async fn finish(leases: &Leases, held: &Held, ended: &Ended) {
+    if ended.lost {
+        return;
+    }
+    if let Err(e) = leases.release(held).await {
+        tracing::warn!(partition = %held.partition, error = %e, "could not let the lease go; it lapses after lease_ms");
+    }
+}

@@ -1,0 +1,145 @@
+//! One partition served: an engine on the partition's scope of the shared
+//! store, fenced by its lease, reading the plan's streams narrowed to the
+//! partition's hash range.
+
+use crate::exit::{self, Failure};
+use crate::setup::Setup;
+use anyhow::anyhow;
+use herald_core::partition::Partition;
+use herald_engine::{EngineError, Quiet, RunOptions};
+use herald_ingest::mongo::{MongoSource, MongoSourceOptions, plan_with};
+use herald_store::backend::Fence;
+use herald_store::{Scope, Store, StoreError};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What the instance asks of a partition's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep serving.
+    Run,
+    /// Stop reading and finish the events in hand (within the shutdown
+    /// timeout), then commit: a hand-over, or the instance stopping.
+    Drain,
+    /// Stop now: the lease is gone, so nothing more of this run can commit.
+    Abort,
+}
+
+/// How a partition's run ended.
+pub struct Ended {
+    /// The partition.
+    pub partition: Partition,
+    /// Its lease was lost (so it is not let go: it may be another's).
+    pub lost: bool,
+    /// A failure that must stop the instance (bad rules, a broken store).
+    pub fatal: Option<Failure>,
+}
+
+/// A partition's run, as a future the instance's loop polls with the others.
+pub type Run = Pin<Box<dyn Future<Output = Ended>>>;
+
+/// Starts serving `partition` under `fence`; the run ends when `stop` says
+/// so, or when it fails.
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    setup: &Setup,
+    store: &Store,
+    client: &mongodb::Client,
+    options: &MongoSourceOptions,
+    fence: Fence,
+    partition: Partition,
+    stop: watch::Receiver<Stop>,
+    shutdown_timeout: Duration,
+) -> Run {
+    let ended = |lost, fatal| Ended {
+        partition,
+        lost,
+        fatal,
+    };
+    let scoped = store.scoped(Scope {
+        name: partition.to_string(),
+        fence: Some(fence),
+    });
+    let run_options = RunOptions {
+        partition: Some(partition),
+        ..RunOptions::default()
+    };
+    let engine = match setup.engine_on(run_options, Some(client.clone()), Some(scoped)) {
+        Ok(engine) => engine,
+        Err(fatal) => return Box::pin(std::future::ready(ended(false, Some(fatal)))),
+    };
+    let plans = match engine
+        .subscriptions()
+        .map(|subs| plan_with(&subs, &options.stages))
+    {
+        Ok(Ok(plans)) => plans,
+        Ok(Err(e)) => {
+            let fatal = Failure::BadInput(anyhow!("mongodb.streams: {e}"));
+            return Box::pin(std::future::ready(ended(false, Some(fatal))));
+        }
+        Err(e) => return Box::pin(std::future::ready(outcome(partition, Err(e), false))),
+    };
+    if plans.is_empty() {
+        let fatal = Failure::Runtime(anyhow!(
+            "every watch target is stopped, so partition {partition} has no change stream to open; see `herald status`, and resume targets with `herald streams resume TARGET`"
+        ));
+        return Box::pin(std::future::ready(ended(false, Some(fatal))));
+    }
+    let plans = plans.iter().map(|p| p.partitioned(partition)).collect();
+    let source = MongoSource::new(client.clone(), plans, options.clone());
+    Box::pin(async move {
+        let shutdown = until(stop.clone(), |s| s != Stop::Run);
+        let mut limit = stop.clone();
+        // An abort ends the wait for events in hand at once; a drain after
+        // the shutdown timeout.
+        let drain_limit = async move {
+            let _ = limit.wait_for(|s| s != &Stop::Run).await;
+            if *limit.borrow() == Stop::Drain {
+                tokio::select! {
+                    _ = limit.wait_for(|s| s == &Stop::Abort) => {}
+                    () = tokio::time::sleep(shutdown_timeout) => {}
+                }
+            }
+        };
+        let result = engine
+            .run_draining(source, &mut Quiet, shutdown, drain_limit)
+            .await;
+        let aborted = *stop.borrow() == Stop::Abort;
+        outcome(partition, result.map(|_| ()), aborted)
+    })
+}
+
+/// Waits until `stop` satisfies `done`.
+async fn until(mut stop: watch::Receiver<Stop>, done: impl Fn(Stop) -> bool) {
+    let _ = stop.wait_for(|s| done(*s)).await;
+}
+
+/// What a run's result means for the instance: a lost lease is not a
+/// failure (the partition moves on), anything else stops the instance.
+fn outcome(partition: Partition, result: Result<(), EngineError>, aborted: bool) -> Ended {
+    match result {
+        Ok(()) => Ended {
+            partition,
+            lost: aborted,
+            fatal: None,
+        },
+        Err(
+            EngineError::CommitFailed(StoreError::Fenced { .. })
+            | EngineError::Store(StoreError::Fenced { .. }),
+        ) => {
+            tracing::warn!(%partition, "the partition's lease was taken over; its last group was not committed, and its new owner runs those events again (with the same idempotency keys)");
+            Ended {
+                partition,
+                lost: true,
+                fatal: None,
+            }
+        }
+        Err(e) => Ended {
+            partition,
+            lost: aborted,
+            fatal: Some(exit::run_failure(e)),
+        },
+    }
+}
