@@ -12,6 +12,22 @@ use serde_json::json;
 /// from that herald's `/status` (`[http] listen`).
 pub fn run(args: StatusArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+        let store = setup.open_store()?;
+        let location = std::path::PathBuf::from(format!(
+            "mongodb database {}",
+            setup.config.cluster.database
+        ));
+        let mut report = report(&store, &location).map_err(|e| read_failure(&location, e))?;
+        report["cluster"] = crate::cluster::status::report(&setup)?;
+        if args.json {
+            println!("{report:#}");
+        } else {
+            crate::cluster::status::print(&report["cluster"]);
+            print(&report);
+        }
+        return Ok(());
+    }
     let dir = setup.existing_store()?;
     let report = match setup.open_store() {
         Ok(store) => report(&store, dir).map_err(|e| read_failure(dir, e))?,
@@ -105,11 +121,17 @@ pub fn report(
         .checkpoints()?
         .into_iter()
         .map(|(stream, c)| {
+            // A partition's checkpoints (cluster mode) are in its scope.
+            let (partition, stream) = match stream.split_once('\0') {
+                Some((scope, stream)) => (Some(scope.to_owned()), stream.to_owned()),
+                None => (None, stream),
+            };
             let overlap =
                 store.info(&format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO))?;
             let at = checkpoint_time_ms(&c);
             Ok(json!({
                 "stream": stream,
+                "partition": partition,
                 "position": c.position.to_string(),
                 "cluster_time": c.cluster_time,
                 "last_event": c.wall_time_ms.map(time),
@@ -130,8 +152,21 @@ pub fn report(
         .map(|(target, stop)| json!({ "target": target, "at": time(stop.at_ms), "reason": stop.reason }))
         .collect();
     let letters: Vec<herald_store::DeadLetter> = store.dead_letters().collect::<Result<_, _>>()?;
-    let rules: Vec<serde_json::Value> = store
-        .rule_counts()?
+    // Each partition counts its own (cluster mode): summed per rule.
+    let mut counts: std::collections::BTreeMap<String, herald_store::RuleCounts> =
+        std::collections::BTreeMap::new();
+    for (rule, c) in store.rule_counts()? {
+        let rule = rule
+            .split_once('\0')
+            .map_or(rule.as_str(), |(_, r)| r)
+            .to_owned();
+        let sum = counts.entry(rule).or_default();
+        sum.matched += c.matched;
+        sum.succeeded += c.succeeded;
+        sum.failed += c.failed;
+        sum.deduplicated += c.deduplicated;
+    }
+    let rules: Vec<serde_json::Value> = counts
         .into_iter()
         .map(|(rule, c)| {
             let queued = letters.iter().filter(|l| l.rule == rule).count();
@@ -223,7 +258,10 @@ fn print(r: &serde_json::Value) {
         println!("no checkpoints yet");
     }
     for c in &checkpoints {
-        println!("stream {}", text(&c["stream"]));
+        match c["partition"].as_str() {
+            Some(partition) => println!("stream {} in partition {partition}", text(&c["stream"])),
+            None => println!("stream {}", text(&c["stream"])),
+        }
         println!("  position      {}", text(&c["position"]));
         if let Some([t, i]) = c["cluster_time"].as_array().map(|a| [&a[0], &a[1]]) {
             println!("  cluster time  Timestamp({t}, {i})");

@@ -85,3 +85,132 @@ herald_test!(
         check_versions(&sink.versions(), DOCS, VERSIONS);
     }
 );
+
+/// Each event's version goes to the sink, and into the rule's state.
+const STATE_RULE: &str = r#"
+const RULE = #{ watch: "crash.docs", on: ["insert", "update"] };
+fn handle(event) {
+    let v = if event.operationType == "insert" { event.fullDocument.v } else { event.updateDescription.updatedFields.v };
+    set_state(`v:${event.documentKey._id}`, v);
+    webhook("sink", #{ id: event.documentKey._id, v: v });
+}
+"#;
+
+/// The store's checkpoints (cluster time of each partition's stream) and
+/// the rule's state of documents `ids`.
+fn stored(
+    uri: &str,
+    ids: std::ops::Range<i32>,
+) -> (Vec<(String, [u32; 2])>, Vec<Option<bson::Bson>>) {
+    let store = herald_store::Store::open_mongodb(uri, "herald", &Default::default()).unwrap();
+    let mut checkpoints: Vec<(String, [u32; 2])> = store
+        .checkpoints()
+        .unwrap()
+        .into_iter()
+        .map(|(stream, c)| {
+            (
+                stream,
+                c.position
+                    .cluster_time()
+                    .map_or(c.cluster_time.unwrap_or_default(), |t| {
+                        [t.time, t.increment]
+                    }),
+            )
+        })
+        .collect();
+    checkpoints.sort();
+    let state = ids
+        .map(|id| store.get_state("state", &format!("v:{id}")).unwrap())
+        .collect();
+    (checkpoints, state)
+}
+
+herald_test!(
+    an_instance_paused_past_its_lease_commits_nothing_when_resumed,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        let sink = Sink::start();
+        dir.write("rules/state.rhai", STATE_RULE);
+        let config = cluster_config(&dir, &sim.uri, &sink.uri());
+        // Groups of 3: the paused instance holds an open group of handled events.
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "commit_every = 5\ncommit_interval_ms = 20",
+            "commit_every = 3\ncommit_interval_ms = 60000",
+        );
+        std::fs::write(&config, text).unwrap();
+        let a = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        let write = |ids: std::ops::Range<i32>, v: i32| {
+            let uri = sim.uri.clone();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let docs = mongodb::Client::with_uri_str(&uri)
+                    .await
+                    .unwrap()
+                    .database("crash")
+                    .collection::<bson::Document>("docs");
+                for id in ids {
+                    if v == 0 {
+                        docs.insert_one(bson::doc! {"_id": id, "v": v})
+                            .await
+                            .unwrap();
+                    } else {
+                        docs.update_one(bson::doc! {"_id": id}, bson::doc! {"$set": {"v": v}})
+                            .await
+                            .unwrap();
+                    }
+                }
+            });
+        };
+        let seen = |n: usize| {
+            crate::util::wait_until(&format!("{n} effects"), || {
+                sink.versions()
+                    .iter()
+                    .map(|(_, id, v)| (*id, *v))
+                    .collect::<HashSet<_>>()
+                    .len()
+                    >= n
+            })
+        };
+        // a serves both partitions: 8 documents, some groups committed, one open.
+        a.wait_for("serves partition", 2);
+        write(0..8, 0);
+        seen(8);
+        a.signal("STOP");
+        // b takes both partitions once a's leases lapse, and goes on.
+        let b = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "b")]);
+        b.wait_for("serves partition", 2);
+        write(0..8, 1);
+        seen(16);
+        // b commits at its groups of 3 (the rest at its stop): wait for the state.
+        crate::util::wait_until("b's state", || {
+            stored(&sim.uri, 0..8)
+                .1
+                .iter()
+                .filter(|v| **v == Some(bson::Bson::Int32(1)))
+                .count()
+                >= 6
+        });
+        let before = stored(&sim.uri, 0..8);
+        // a wakes: its open group must not commit, its checkpoints not move back.
+        a.signal("CONT");
+        a.wait_for("no longer holds the lease", 1);
+        let after = stored(&sim.uri, 0..8);
+        assert_eq!(after.1, before.1, "no state written by a");
+        for ((stream, at), (_, was)) in after.0.iter().zip(&before.0) {
+            assert!(
+                at >= was,
+                "{stream}: checkpoint moved back from {was:?} to {at:?}"
+            );
+        }
+        let (status, log) = b.stop();
+        assert!(status.success(), "{log}");
+        // Everything b took over is committed: every document's state is its last version.
+        assert_eq!(
+            stored(&sim.uri, 0..8).1,
+            vec![Some(bson::Bson::Int32(1)); 8]
+        );
+    }
+);

@@ -16,6 +16,7 @@
 //! the others take over at once rather than after `lease_ms`.
 
 mod partition;
+pub mod status;
 
 use crate::exit::{Failure, Outcome};
 use crate::logging::say;

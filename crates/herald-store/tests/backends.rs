@@ -227,14 +227,14 @@ fn a_mongodb_commit_that_fails_applies_nothing() {
     mongo.admin(doc! {
         "configureFailPoint": "failCommand",
         "mode": {"times": 1},
-        "data": {"failCommands": ["insert"], "errorCode": 2, "errorMessage": "injected"},
+        "data": {"failCommands": ["insert"], "errorCode": 2},
     });
     let mut commit = store.begin();
     commit.set_state("r", "k", &Bson::Int32(2)).unwrap();
     commit.checkpoint("s", &Position::File { offset: 5, line: 1 });
     commit.mark_done("r", b"t");
     let err = store.commit(commit).unwrap_err();
-    assert!(err.to_string().contains("injected"), "{err}");
+    assert!(err.to_string().contains("failCommand"), "{err}");
     // Nothing of it: the old state, no checkpoint; reopened, no mark either.
     assert_eq!(store.get_state("r", "k").unwrap(), Some(Bson::Int32(1)));
     assert_eq!(store.checkpoint("s").unwrap(), None);

@@ -131,6 +131,11 @@ impl Collection {
         self.docs.get(&slot)
     }
 
+    /// The slot of the document with this `_id`, if there is one.
+    pub fn slot_of(&self, id: &Bson) -> Option<u64> {
+        self.indexes[0].lookup(&[id])
+    }
+
     /// A document by `_id` (numbers by value: `1`, `1.0` and `NumberLong(1)` are one `_id`).
     pub fn get_by_id(&self, id: &Bson) -> Option<&Document> {
         self.indexes[0]
@@ -207,7 +212,7 @@ impl Collection {
 }
 
 /// All databases.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     /// Database → collection → data.
     pub dbs: BTreeMap<String, BTreeMap<String, Collection>>,

@@ -27,6 +27,7 @@
 //! - [`update`] — update operators and `updateDescription`.
 //! - [`fail_point`] — `configureFailPoint: "failCommand"`.
 //! - [`state`] — the shared state behind one lock.
+//! - [`txn`] — multi-document transactions: snapshot, held-back writes, conflicts, commit.
 
 pub mod change_stream;
 pub mod clock;
@@ -41,6 +42,7 @@ pub mod oplog;
 pub mod paths;
 pub mod server;
 pub mod state;
+pub mod txn;
 pub mod update;
 pub mod wire;
 

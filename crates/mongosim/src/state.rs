@@ -51,6 +51,14 @@ pub struct State {
     pub fail_points: FailPoints,
     /// Document versions for snapshot reads, and their window.
     pub history: History,
+    /// Sessions' transactions.
+    pub txns: crate::txn::Txns,
+    /// While a transaction's statement runs (its data swapped in, see
+    /// [`crate::commands::Ctx::lock`]): its writes, held back from the oplog.
+    pub capture: Option<Vec<Op>>,
+    /// Each document's newest write in the oplog (namespace, `_id` key
+    /// bytes → position), against which transactions find conflicts.
+    pub last_writes: HashMap<(Ns, Vec<u8>), u64>,
 }
 
 impl State {
@@ -67,20 +75,36 @@ impl State {
             next_cursor: 1_000_000_007,
             fail_points: FailPoints::default(),
             history: History::new(start, snapshot_history_writes),
+            txns: crate::txn::Txns::default(),
+            capture: None,
+            last_writes: HashMap::new(),
         }
     }
 
     /// Records a write in the oplog; returns its operation time.
+    /// Inside a transaction's statement the write is held back for its
+    /// commit instead (the time returned is then the current one).
     pub fn log(&mut self, op: Op) -> (Timestamp, DateTime) {
+        if let Some(held) = &mut self.capture {
+            held.push(op);
+            return (self.clock.now(), DateTime::now());
+        }
         let (ts, wall) = self.clock.tick();
-        self.oplog.push(ts, wall, None, op);
+        let doc = crate::txn::written(&op);
+        let seq = self.oplog.push(ts, wall, None, op);
+        if let Some(doc) = doc {
+            self.last_writes.insert(doc, seq);
+        }
         self.history.advance(ts);
         (ts, wall)
     }
 
-    /// Records a document's state before the write just logged at `ts`.
+    /// Records a document's state before the write just logged at `ts`
+    /// (nothing inside a transaction's statement: its commit records them).
     pub fn remember(&mut self, ts: Timestamp, ns: &Ns, slot: u64, before: Option<Document>) {
-        self.history.record(ts, ns, slot, before);
+        if self.capture.is_none() {
+            self.history.record(ts, ns, slot, before);
+        }
     }
 
     /// Records every document of a collection that the write at `ts`

@@ -194,6 +194,20 @@ impl Leases {
         Ok(taken)
     }
 
+    /// Every instance announced, live or lapsed: (name, until when it is
+    /// alive in Unix milliseconds), for `herald status`.
+    pub async fn instances(&self) -> mongodb::error::Result<Vec<(String, i64)>> {
+        use futures_util::TryStreamExt;
+        let found: Vec<Document> = self.instances.find(doc! {}).await?.try_collect().await?;
+        Ok(found
+            .iter()
+            .filter_map(|d| {
+                let expires = d.get_datetime("expires").ok()?.timestamp_millis();
+                Some((d.get_str("_id").ok()?.to_owned(), expires))
+            })
+            .collect())
+    }
+
     /// Every lease as stored: (partition, owner, epoch, expires), for
     /// `herald status`.
     pub async fn all(&self) -> mongodb::error::Result<Vec<LeaseRecord>> {

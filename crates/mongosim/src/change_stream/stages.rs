@@ -107,9 +107,9 @@ pub fn optimize(stage: Stage) -> Result<Stage, CommandError> {
 pub fn parse_stage(name: &str, spec: &Bson) -> Result<Stage, CommandError> {
     let invalid = |e: CommandError| e.with_context(format!("Invalid {name}"));
     Ok(match (name, spec) {
-        ("$match", Bson::Document(query)) => Stage::Match(Box::new(
-            Filter::compile(query).map_err(|e| CommandError::bad_value(e.to_string()))?,
-        )),
+        ("$match", Bson::Document(query)) => {
+            Stage::Match(Box::new(crate::commands::query::compile(query)?))
+        }
         ("$match", _) => {
             return Err(CommandError::location(
                 15959,

@@ -50,7 +50,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         coll: coll.clone(),
     };
     let (docs, read_at) = {
-        let state = ctx.shared.lock();
+        let state = ctx.lock();
         let read_at = read_concern.read_at(&state, ctx.shared.set_name.is_some())?;
         (state.documents(&ns, read_at, |_| true)?, read_at)
     };

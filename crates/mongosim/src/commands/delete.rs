@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let deletes = cmd.get_array("deletes").map_err(|_| {
         CommandError::failed_to_parse("BSON field 'delete.deletes' is missing but a required field")
     })?;
-    let mut state = ctx.shared.lock();
+    let mut state = ctx.lock();
     let mut n = 0;
     for statement in deletes {
         let Bson::Document(statement) = statement else {

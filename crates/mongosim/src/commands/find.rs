@@ -47,7 +47,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         coll: coll.clone(),
     };
     let (mut docs, read_at) = {
-        let state = ctx.shared.lock();
+        let state = ctx.lock();
         let read_at = read_concern.read_at(&state, ctx.shared.set_name.is_some())?;
         let docs = state.documents(&ns, read_at, |d| crate::data::matches(&filter, d))?;
         (docs, read_at)

@@ -27,7 +27,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     }
     let return_new = cmd.get_bool("new").unwrap_or(false);
     let upsert = cmd.get_bool("upsert").unwrap_or(false);
-    let mut state = ctx.shared.lock();
+    let mut state = ctx.lock();
     // Pick the target with sort applied, then address it by _id.
     let mut candidates: Vec<Document> = {
         let filter = query::filter(Some(&filter_doc))?;

@@ -61,7 +61,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         )
     })?;
     let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut state = ctx.shared.lock();
+    let mut state = ctx.lock();
     let mut n = 0;
     let mut write_errors = Vec::new();
     for (index, doc) in documents.iter().enumerate() {

@@ -16,13 +16,13 @@ mod insert;
 mod kill_cursors;
 mod list;
 mod pipeline;
-mod query;
+pub mod query;
 mod read_concern;
 mod update;
 
 use crate::error::{CommandError, CommandResult};
 use crate::fail_point::Action;
-use crate::state::Shared;
+use crate::state::{Shared, State};
 use bson::{Bson, Document, doc};
 
 /// Per-connection facts commands need.
@@ -51,6 +51,68 @@ pub struct Ctx<'a> {
     pub db: String,
     /// The connection.
     pub conn: &'a mut Conn,
+    /// The session whose transaction the command runs in, if any.
+    pub txn: Option<Vec<u8>>,
+}
+
+impl Ctx<'_> {
+    /// Locks the state; inside a transaction with the transaction's own data
+    /// in place of the server's (its snapshot and its writes), and its writes
+    /// held back, until the guard is dropped.
+    pub fn lock(&self) -> StateGuard<'_> {
+        let mut guard = self.shared.lock();
+        if let Some(key) = &self.txn {
+            let State {
+                catalog,
+                txns,
+                capture,
+                ..
+            } = &mut *guard;
+            if let Some(txn) = txns.open.get_mut(key) {
+                std::mem::swap(catalog, &mut txn.catalog);
+                *capture = Some(Vec::new());
+            }
+        }
+        StateGuard {
+            guard,
+            txn: self.txn.clone(),
+        }
+    }
+}
+
+/// The locked state, as a command sees it (see [`Ctx::lock`]).
+pub struct StateGuard<'a> {
+    guard: std::sync::MutexGuard<'a, State>,
+    txn: Option<Vec<u8>>,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let Some(key) = &self.txn else { return };
+        let State {
+            catalog,
+            txns,
+            capture,
+            ..
+        } = &mut *self.guard;
+        if let (Some(txn), Some(held)) = (txns.open.get_mut(key), capture.take()) {
+            std::mem::swap(catalog, &mut txn.catalog);
+            txn.ops.extend(held);
+        }
+    }
 }
 
 /// Runs one command document and shapes the reply.
@@ -78,9 +140,68 @@ pub async fn run(shared: &Shared, conn: &mut Conn, db: String, cmd: Document) ->
             }
         }
     }
-    let mut ctx = Ctx { shared, db, conn };
-    let result = dispatch(&mut ctx, &name, &cmd).await;
+    let fields = match crate::txn::Fields::of(&cmd) {
+        Ok(fields) => fields,
+        Err(error) => return Reply::Doc(finish(shared, Err(error))),
+    };
+    let mut ctx = Ctx {
+        shared,
+        db,
+        conn,
+        txn: None,
+    };
+    let result = match fields {
+        Some(fields) => in_transaction(&mut ctx, &name, cmd, &fields).await,
+        None => dispatch(&mut ctx, &name, &cmd).await,
+    };
     Reply::Doc(finish(shared, result))
+}
+
+/// Runs a command of a transaction (see [`crate::txn`]).
+async fn in_transaction(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    mut cmd: Document,
+    fields: &crate::txn::Fields,
+) -> CommandResult {
+    match name {
+        "commitTransaction" => {
+            let mut state = ctx.shared.lock();
+            let result = crate::txn::commit(&mut state, fields);
+            ctx.shared.notify_writes(&state);
+            return result;
+        }
+        "abortTransaction" => return crate::txn::abort(&mut ctx.shared.lock(), fields),
+        _ => {}
+    }
+    let (key, from) = {
+        let mut state = ctx.shared.lock();
+        let last_seq = state.oplog.last_seq();
+        let State { catalog, txns, .. } = &mut *state;
+        let key = crate::txn::enter(txns, catalog, last_seq, fields, name)?;
+        let from = txns.open.get(&key).map_or(0, |t| t.ops.len());
+        (key, from)
+    };
+    // The transaction reads its own snapshot: the read concern of its
+    // first statement has been applied by taking it.
+    cmd.remove("readConcern");
+    ctx.txn = Some(key.clone());
+    let result = dispatch(ctx, name, &cmd).await;
+    ctx.txn = None;
+    let mut state = ctx.shared.lock();
+    let State {
+        txns, last_writes, ..
+    } = &mut *state;
+    crate::txn::check_writes(txns, last_writes, &key, from)?;
+    // A statement that fails (or fails a write) aborts the transaction.
+    let failed = match &result {
+        Ok(reply) => reply.contains_key("writeErrors"),
+        Err(_) => true,
+    };
+    if failed {
+        txns.open.remove(&key);
+    }
+    result
 }
 
 async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResult {
@@ -119,9 +240,9 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, cmd: &Document) -> CommandResul
         "listCollections" => list::collections(ctx, cmd),
         "listDatabases" => list::databases(ctx, cmd),
         "abortTransaction" | "commitTransaction" => Err(CommandError::new(
-            251,
-            "NoSuchTransaction",
-            "mongosim does not support multi-document transactions",
+            50768,
+            "InvalidOptions",
+            format!("{name} must be run within a transaction"),
         )),
         other => Err(CommandError::command_not_found(other)),
     }

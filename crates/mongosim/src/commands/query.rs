@@ -30,8 +30,40 @@ pub fn matching(
 pub fn filter(doc: Option<&Document>) -> Result<Filter, CommandError> {
     match doc {
         None => Ok(Filter::everything()),
-        Some(d) => Filter::compile(d).map_err(|e| CommandError::bad_value(e.to_string())),
+        Some(d) => compile(d),
     }
+}
+
+/// Compiles a query, its `$expr` clauses with mongosim's expression
+/// evaluator ([`crate::expr`]); an expression that fails on a document
+/// (where the server would fail the query) does not match it.
+pub fn compile(query: &Document) -> Result<Filter, CommandError> {
+    use crate::expr::{Vars, compare::truthy, parse};
+    use herald_core::filter::{ExprPredicate, FilterError};
+    let refused = std::cell::RefCell::new(None);
+    let compile_expr = |operand: &Bson, at: &str| -> Result<ExprPredicate, FilterError> {
+        let parsed = parse::operand(operand, parse::Scope::default()).and_then(|e| e.optimize());
+        let expr = parsed.map_err(|e| {
+            let error = FilterError {
+                at: at.to_owned(),
+                message: e.message.clone(),
+            };
+            *refused.borrow_mut() = Some(e);
+            error
+        })?;
+        Ok(ExprPredicate::new(move |doc| {
+            let Ok(doc) = bson::Document::try_from(doc) else {
+                return false;
+            };
+            expr.eval(&Vars::root(&doc))
+                .is_ok_and(|value| truthy(value.as_ref()))
+        }))
+    };
+    Filter::compile_with_expr(query, &compile_expr).map_err(|e| {
+        refused
+            .take()
+            .unwrap_or_else(|| CommandError::bad_value(e.to_string()))
+    })
 }
 
 fn value_cmp(a: Option<&Bson>, b: Option<&Bson>) -> Ordering {

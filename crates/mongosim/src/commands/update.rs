@@ -159,7 +159,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         CommandError::failed_to_parse("BSON field 'update.updates' is missing but a required field")
     })?;
     let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut state = ctx.shared.lock();
+    let mut state = ctx.lock();
     let (mut n, mut modified) = (0i64, 0i64);
     let mut upserted = Vec::new();
     let mut write_errors = Vec::new();

@@ -3,7 +3,8 @@
 //! does), expression objects and arrays, the variables `$$ROOT`,
 //! `$$CURRENT`, `$$REMOVE` (and in `$redact` `$$KEEP`, `$$PRUNE`,
 //! `$$DESCEND`), and `$cond`, `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`,
-//! `$cmp`, `$and`, `$or`, `$not`, `$in`, `$ifNull`.
+//! `$cmp`, `$and`, `$or`, `$not`, `$in`, `$ifNull`, and `$toHashedIndexKey`
+//! (MongoDB 7.0+; the hash is [`herald_core::hashed`], the server's).
 //!
 //! Any other operator is refused when the pipeline is parsed, with the
 //! server's error for an unknown one (168 `InvalidPipelineOperator`), so
@@ -76,6 +77,8 @@ pub enum Expr {
     CoerceToBool(Box<Expr>),
     In(Box<[Expr; 2]>),
     IfNull(Vec<Expr>),
+    /// `$toHashedIndexKey` (7.0+): the value's hashed index key, a Long.
+    HashedIndexKey(Box<Expr>),
 }
 
 /// What variables refer to while evaluating.
@@ -177,6 +180,10 @@ impl Expr {
                     .any(|v| compare::compare(needle.as_ref(), Some(v)) == Ordering::Equal);
                 Some(Bson::Boolean(hit))
             }
+            Self::HashedIndexKey(e) => {
+                let value = e.eval(vars)?.unwrap_or(Bson::Null);
+                Some(Bson::Int64(herald_core::hashed::hashed_index_key(&value)))
+            }
             Self::IfNull(items) => {
                 for (i, e) in items.iter().enumerate() {
                     let v = e.eval(vars)?;
@@ -229,6 +236,7 @@ impl Expr {
                 Self::In(Box::new([l.optimize()?, r.optimize()?]))
             }
             Self::Not(e) => Self::Not(Box::new(e.optimize()?)),
+            Self::HashedIndexKey(e) => Self::HashedIndexKey(Box::new(e.optimize()?)),
             Self::CoerceToBool(e) => return Ok(Self::CoerceToBool(Box::new(e.optimize()?))),
             Self::IfNull(items) => Self::IfNull(optimize_all(items)?),
         };
@@ -252,7 +260,7 @@ impl Expr {
             Self::Object(fields) => fields.iter().map(|(_, e)| e).collect(),
             Self::Cond(parts) => parts.iter().collect(),
             Self::Compare(_, sides) | Self::In(sides) => sides.iter().collect(),
-            Self::Not(e) | Self::CoerceToBool(e) => vec![e],
+            Self::Not(e) | Self::CoerceToBool(e) | Self::HashedIndexKey(e) => vec![e],
         }
     }
 }

@@ -101,6 +101,7 @@ pub fn expression(doc: &Document, scope: Scope) -> Result<Expr, CommandError> {
             Ok(Expr::Not(Box::new(e)))
         }
         "$in" => Ok(Expr::In(Box::new(fixed::<2>(name, arg, scope)?))),
+        "$toHashedIndexKey" => Ok(Expr::HashedIndexKey(Box::new(operand(arg, scope)?))),
         "$ifNull" => {
             let args = arguments(arg, scope)?;
             if args.len() < 2 {

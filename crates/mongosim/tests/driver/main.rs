@@ -18,3 +18,4 @@ mod protocol;
 mod python;
 mod resume;
 mod snapshot;
+mod transactions;
