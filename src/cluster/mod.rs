@@ -210,6 +210,19 @@ async fn rebalance(
 
 /// After a partition's run ends: its lease goes back unless it was lost.
 async fn finish(leases: &Leases, held: &Held, ended: &Ended) {
+    let why = if ended.lost {
+        "its lease was lost"
+    } else {
+        "it was let go"
+    };
+    say::info(
+        format!(
+            "herald: {} stops serving partition {}: {why}",
+            leases.me(),
+            held.partition
+        ),
+        json!({ "instance": leases.me(), "partition": held.partition.to_string(), "lost": ended.lost }),
+    );
     if ended.lost {
         return;
     }
