@@ -210,3 +210,42 @@ herald_test!(
         assert!(status.success(), "{log}");
     }
 );
+
+herald_test!(what_cluster_mode_cannot_do_yet_is_refused_at_start, |dir| {
+    dir.write("rules/crash.rhai", RULE);
+    let config = dir.write(
+        "herald.toml",
+        "rules = \"rules\"\n[mongodb]\nuri = \"mongodb://127.0.0.1:9/?replicaSet=rs0\"\n[cluster]\nstore = \"mongodb\"\n",
+    );
+    for args in [
+        &["--watch"][..],
+        &["--http", "127.0.0.1:0"],
+        &["--snapshot-only"],
+    ] {
+        let out = crate::util::herald()
+            .args(["run", "--config"])
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            crate::util::stderr(&out).contains("not available in cluster mode yet"),
+            "{}",
+            crate::util::stderr(&out)
+        );
+    }
+    let snapshot = dir.write(
+        "snapshot.toml",
+        &std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[cluster]", "start_at = \"snapshot\"\n[cluster]"),
+    );
+    let out = crate::util::herald()
+        .args(["run", "--config"])
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(crate::util::stderr(&out).contains("not available in cluster mode yet"));
+});
