@@ -146,13 +146,24 @@ pub fn run(setup: Setup) -> Outcome {
                 }
             }
         }
-        // Drain every partition, let the leases go, and leave.
+        // Drain every partition (renewing their leases meanwhile), let the
+        // leases go, and leave.
         for s in serving.values() {
             let _ = s.stop.send(Stop::Drain);
         }
-        while let Some(ended) = runs.next().await {
-            if let Some(s) = serving.remove(&ended.partition) {
-                finish(&leases, &s.held, &ended).await;
+        while !runs.is_empty() {
+            tokio::select! {
+                ended = runs.next() => {
+                    let Some(ended) = ended else { break };
+                    if let Some(s) = serving.remove(&ended.partition) {
+                        finish(&leases, &s.held, &ended).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Err(e) = renew(&leases, &mut serving, lease).await {
+                        tracing::warn!(error = %e, "cannot renew the leases while stopping");
+                    }
+                }
             }
         }
         let _ = leases.retire().await;
@@ -172,8 +183,37 @@ async fn rebalance(
     lease: Duration,
 ) -> mongodb::error::Result<()> {
     leases.announce().await?;
+    renew(leases, serving, lease).await?;
+    let share = leases.fair_share(leases.live_instances().await?) as usize;
+    let running: Vec<Partition> = serving
+        .iter()
+        .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
+        .map(|(p, _)| *p)
+        .collect();
+    // Past the share: the highest partitions go, at their next checkpoint.
+    for partition in running
+        .iter()
+        .rev()
+        .take(running.len().saturating_sub(share))
+    {
+        tracing::info!(%partition, "handing the partition over (another instance joined)");
+        let _ = serving[partition].stop.send(Stop::Drain);
+    }
+    Ok(())
+}
+
+/// Renews the leases of the partitions served, and stops at once those
+/// whose lease is gone or could not be renewed in time. A partition
+/// draining for a hand-over keeps its lease until it has committed and let
+/// it go: taken over earlier, its new owner's effects could interleave with
+/// the ones it finishes.
+async fn renew(
+    leases: &Leases,
+    serving: &mut BTreeMap<Partition, Serving>,
+    lease: Duration,
+) -> mongodb::error::Result<()> {
     for s in serving.values_mut() {
-        if *s.stop.borrow() != Stop::Run {
+        if *s.stop.borrow() == Stop::Abort {
             continue;
         }
         match leases.renew(&s.held).await {
@@ -189,21 +229,6 @@ async fn rebalance(
             }
             Err(e) => return Err(e),
         }
-    }
-    let share = leases.fair_share(leases.live_instances().await?) as usize;
-    let running: Vec<Partition> = serving
-        .iter()
-        .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
-        .map(|(p, _)| *p)
-        .collect();
-    // Past the share: the highest partitions go, at their next checkpoint.
-    for partition in running
-        .iter()
-        .rev()
-        .take(running.len().saturating_sub(share))
-    {
-        tracing::info!(%partition, "handing the partition over (another instance joined)");
-        let _ = serving[partition].stop.send(Stop::Drain);
     }
     Ok(())
 }
