@@ -96,12 +96,15 @@ fn handle(event) {
 }
 "#;
 
-/// The store's checkpoints (cluster time of each partition's stream) and
-/// the rule's state of documents `ids`.
-fn stored(
-    uri: &str,
-    ids: std::ops::Range<i32>,
-) -> (Vec<(String, [u32; 2])>, Vec<Option<bson::Bson>>) {
+/// What the store holds: the cluster time of each partition's checkpoint
+/// (by stream, in order), and the rule's state of some documents.
+struct Stored {
+    checkpoints: Vec<(String, [u32; 2])>,
+    state: Vec<Option<bson::Bson>>,
+}
+
+/// The store's checkpoints, and the rule's state of documents `ids`.
+fn stored(uri: &str, ids: std::ops::Range<i32>) -> Stored {
     let store = herald_store::Store::open_mongodb(uri, "herald", &Default::default()).unwrap();
     let mut checkpoints: Vec<(String, [u32; 2])> = store
         .checkpoints()
@@ -122,7 +125,7 @@ fn stored(
     let state = ids
         .map(|id| store.get_state("state", &format!("v:{id}")).unwrap())
         .collect();
-    (checkpoints, state)
+    Stored { checkpoints, state }
 }
 
 herald_test!(
@@ -189,16 +192,16 @@ herald_test!(
         write(0..8, 1);
         seen(16);
         let ones = vec![Some(bson::Bson::Int32(1)); 8];
-        crate::util::wait_until("b's state", || stored(&sim.uri, 0..8).1 == ones);
+        crate::util::wait_until("b's state", || stored(&sim.uri, 0..8).state == ones);
         let before = stored(&sim.uri, 0..8);
         // a wakes: the group it holds (every document at v 0, and checkpoints
         // before b's) must not commit.
         a.signal("CONT");
         a.wait_for("stops serving partition", 2);
         let after = stored(&sim.uri, 0..8);
-        assert_eq!(after.1, ones, "no state written by a");
-        assert_eq!(after.0.len(), before.0.len());
-        for ((stream, at), (_, was)) in after.0.iter().zip(&before.0) {
+        assert_eq!(after.state, ones, "no state written by a");
+        assert_eq!(after.checkpoints.len(), before.checkpoints.len());
+        for ((stream, at), (_, was)) in after.checkpoints.iter().zip(&before.checkpoints) {
             assert!(
                 at >= was,
                 "{stream}: checkpoint moved back from {was:?} to {at:?}"
