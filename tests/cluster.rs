@@ -1,6 +1,7 @@
 //! Cluster mode: several `herald run` instances on one config share the
 //! partitions through MongoDB, and take over from each other.
 
+use crate::crash::RULE;
 use crate::util::{
     Dir, MongoSimProcess, Running, Sink, check_versions, every_version, spawn_writer,
 };
@@ -10,14 +11,6 @@ use std::time::{Duration, Instant};
 const DOCS: i32 = 30;
 const VERSIONS: i32 = 3; // one insert, two updates
 const KILLS: usize = 30;
-
-const RULE: &str = r#"
-const RULE = #{ watch: "crash.docs", on: ["insert", "update"] };
-fn handle(event) {
-    let v = if event.operationType == "insert" { event.fullDocument.v } else { event.updateDescription.updatedFields.v };
-    webhook("sink", #{ id: event.documentKey._id, v: v });
-}
-"#;
 
 /// The crash tests' config, in cluster mode: 4 partitions, leases of a second.
 fn cluster_config(dir: &Dir, sim_uri: &str, sink_uri: &str) -> std::path::PathBuf {

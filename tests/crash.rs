@@ -12,7 +12,9 @@ const DOCS: i32 = 30;
 const VERSIONS: i32 = 3; // one insert, two updates
 const KILLS: usize = 20;
 
-const RULE: &str = r#"
+/// Each insert or update of `crash.docs` sends its version to the sink
+/// (the cluster tests use it too).
+pub const RULE: &str = r#"
 const RULE = #{ watch: "crash.docs", on: ["insert", "update"] };
 fn handle(event) {
     let v = if event.operationType == "insert" { event.fullDocument.v } else { event.updateDescription.updatedFields.v };

@@ -17,6 +17,12 @@ fn code(err: &Error) -> i32 {
     }
 }
 
+/// 112 WriteConflict, labelled for the driver to run the transaction again.
+fn assert_write_conflict(err: &Error) {
+    assert_eq!(code(err), 112, "{err}");
+    assert!(err.contains_label(TRANSIENT_TRANSACTION_ERROR), "{err}");
+}
+
 async fn ids(coll: &mongodb::Collection<Document>) -> Vec<i32> {
     let docs: Vec<Document> = coll
         .find(doc! {})
@@ -159,8 +165,7 @@ async fn two_transactions_writing_one_document_conflict_and_the_loser_retries() 
             .session(&mut second)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 112, "{err}");
-        assert!(err.contains_label(TRANSIENT_TRANSACTION_ERROR), "{err}");
+        assert_write_conflict(&err);
         // The server aborted it; the session ends it on its side too.
         second.abort_transaction().await.unwrap();
         first.commit_transaction().await.unwrap();
@@ -209,8 +214,7 @@ async fn a_write_outside_since_the_start_makes_the_commit_conflict() {
             .session(&mut session)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 112, "{err}");
-        assert!(err.contains_label(TRANSIENT_TRANSACTION_ERROR), "{err}");
+        assert_write_conflict(&err);
         assert_eq!(ids(&coll).await, [1], "nothing of the transaction");
     });
 }
