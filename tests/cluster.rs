@@ -71,6 +71,42 @@ herald_test!(
             missing.is_empty(),
             "effects missing (seed {seed}): {missing:?}"
         );
+        // `herald status` shows the instances, who holds each partition, and
+        // each partition's checkpoints.
+        let out = crate::util::herald()
+            .args(["status", "--json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let alive: HashSet<&str> = report["cluster"]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["alive"] == true)
+            .map(|i| i["instance"].as_str().unwrap())
+            .collect();
+        assert_eq!(alive, HashSet::from(["a", "b", "c"]), "{report:#}");
+        let leases = report["cluster"]["leases"].as_array().unwrap();
+        assert_eq!(leases.len(), 4, "{report:#}");
+        assert!(
+            leases
+                .iter()
+                .all(|l| l["held"] == true && alive.contains(l["owner"].as_str().unwrap())),
+            "{report:#}"
+        );
+        let partitions: HashSet<&str> = report["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["partition"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            partitions,
+            HashSet::from(["p0/4", "p1/4", "p2/4", "p3/4"]),
+            "{report:#}"
+        );
         for instance in instances {
             let (status, log) = instance.stop();
             assert!(status.success(), "{log}");

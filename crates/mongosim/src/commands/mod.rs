@@ -51,8 +51,9 @@ pub struct Ctx<'a> {
     pub db: String,
     /// The connection.
     pub conn: &'a mut Conn,
-    /// The session whose transaction the command runs in, if any.
-    pub txn: Option<Vec<u8>>,
+    /// The session whose transaction the command runs in, and the
+    /// collection it uses, if any.
+    pub txn: Option<(Vec<u8>, Option<crate::oplog::Ns>)>,
 }
 
 impl Ctx<'_> {
@@ -61,7 +62,7 @@ impl Ctx<'_> {
     /// held back, until the guard is dropped.
     pub fn lock(&self) -> StateGuard<'_> {
         let mut guard = self.shared.lock();
-        if let Some(key) = &self.txn {
+        if let Some((key, ns)) = &self.txn {
             let State {
                 catalog,
                 txns,
@@ -69,7 +70,12 @@ impl Ctx<'_> {
                 ..
             } = &mut *guard;
             if let Some(txn) = txns.open.get_mut(key) {
-                std::mem::swap(catalog, &mut txn.catalog);
+                if let Some(ns) = ns {
+                    txn.parked = crate::txn::take_collection(catalog, ns);
+                    if let Some(mine) = txn.collections.get_mut(ns).and_then(Option::take) {
+                        crate::txn::put_collection(catalog, ns, mine);
+                    }
+                }
                 *capture = Some(Vec::new());
             }
         }
@@ -83,7 +89,7 @@ impl Ctx<'_> {
 /// The locked state, as a command sees it (see [`Ctx::lock`]).
 pub struct StateGuard<'a> {
     guard: std::sync::MutexGuard<'a, State>,
-    txn: Option<Vec<u8>>,
+    txn: Option<(Vec<u8>, Option<crate::oplog::Ns>)>,
 }
 
 impl std::ops::Deref for StateGuard<'_> {
@@ -101,7 +107,7 @@ impl std::ops::DerefMut for StateGuard<'_> {
 
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
-        let Some(key) = &self.txn else { return };
+        let Some((key, ns)) = &self.txn else { return };
         let State {
             catalog,
             txns,
@@ -109,7 +115,13 @@ impl Drop for StateGuard<'_> {
             ..
         } = &mut *self.guard;
         if let (Some(txn), Some(held)) = (txns.open.get_mut(key), capture.take()) {
-            std::mem::swap(catalog, &mut txn.catalog);
+            if let Some(ns) = ns {
+                let mine = crate::txn::take_collection(catalog, ns);
+                txn.collections.insert(ns.clone(), mine);
+                if let Some(server) = txn.parked.take() {
+                    crate::txn::put_collection(catalog, ns, server);
+                }
+            }
             txn.ops.extend(held);
         }
     }
@@ -174,18 +186,27 @@ async fn in_transaction(
         "abortTransaction" => return crate::txn::abort(&mut ctx.shared.lock(), fields),
         _ => {}
     }
+    // The collection the statement uses (none for a getMore: its cursor
+    // holds its documents).
+    let ns = (name != "getMore")
+        .then(|| collection_name(&cmd, name).ok())
+        .flatten()
+        .map(|coll| crate::oplog::Ns {
+            db: ctx.db.clone(),
+            coll: coll.to_owned(),
+        });
     let (key, from) = {
         let mut state = ctx.shared.lock();
         let last_seq = state.oplog.last_seq();
         let State { catalog, txns, .. } = &mut *state;
-        let key = crate::txn::enter(txns, catalog, last_seq, fields, name)?;
+        let key = crate::txn::enter(txns, catalog, last_seq, fields, name, ns.as_ref())?;
         let from = txns.open.get(&key).map_or(0, |t| t.ops.len());
         (key, from)
     };
-    // The transaction reads its own snapshot: the read concern of its
-    // first statement has been applied by taking it.
+    // The transaction reads its own copy: the read concern of its first
+    // statement has been applied by taking it.
     cmd.remove("readConcern");
-    ctx.txn = Some(key.clone());
+    ctx.txn = Some((key.clone(), ns));
     let result = dispatch(ctx, name, &cmd).await;
     ctx.txn = None;
     let mut state = ctx.shared.lock();

@@ -50,8 +50,9 @@ pub fn commit(state: &mut State, fields: &Fields) -> CommandResult {
             .and_then(|k| k.get("_id").cloned())
             .unwrap_or(Bson::Null);
         let now = txn
-            .catalog
-            .get(&ns.db, &ns.coll)
+            .collections
+            .get(ns)
+            .and_then(Option::as_ref)
             .and_then(|c| c.get_by_id(&id))
             .cloned();
         let copy = copies

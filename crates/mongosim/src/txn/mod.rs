@@ -2,9 +2,12 @@
 //!
 //! A command with `lsid`, `txnNumber` and `autocommit: false` belongs to
 //! that session's transaction; the first one also says `startTransaction:
-//! true`. The transaction works on its own copy of the data, taken when it
-//! starts (a snapshot), so other clients see none of its writes and it sees
-//! its own; its writes are held back from the oplog. `commitTransaction`
+//! true`. The transaction works on its own copy of each collection it uses,
+//! taken when it first uses it, so other clients see none of its writes and
+//! it sees its own; its writes are held back from the oplog. (The server's
+//! snapshot is of the whole data at the transaction's first statement; a
+//! collection mongosim copies later shows the writes made to it meanwhile.
+//! Writes still conflict exactly, see below.) `commitTransaction`
 //! applies them all at once and logs them under one cluster time, each with
 //! the session's `lsid` and `txnNumber`, so change streams see them only
 //! then, in order.
@@ -23,11 +26,11 @@ mod commit;
 
 pub use commit::{abort, commit};
 
-use crate::data::Catalog;
+use crate::data::{Catalog, Collection};
 use crate::error::CommandError;
 use crate::oplog::{Ns, Op};
 use bson::{Bson, Document};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How long a transaction may stay open (`transactionLifetimeLimitSeconds`).
@@ -40,8 +43,12 @@ pub struct Txn {
     pub lsid: Document,
     /// Its `txnNumber`.
     pub number: i64,
-    /// Its copy of the data: the snapshot it started on, with its writes.
-    pub catalog: Catalog,
+    /// Its copy of each collection it has used (`None`: not there for it),
+    /// with its writes.
+    pub collections: BTreeMap<Ns, Option<Collection>>,
+    /// While one of its statements runs: the server's version of the
+    /// collection that statement uses, put back when it ends.
+    pub parked: Option<Collection>,
     /// The oplog position when it started: writes after it conflict.
     pub start_seq: u64,
     /// Its writes, in order, held back from the oplog.
@@ -169,15 +176,17 @@ impl Txns {
     }
 }
 
-/// Before a statement of a transaction: starts the transaction
-/// (`startTransaction`, on a copy of `catalog` as it is now) or finds it.
-/// A newer `txnNumber` on the session ends its older transaction.
+/// Before a statement of a transaction on `ns`: starts the transaction
+/// (`startTransaction`) or finds it, and copies `ns` from `catalog` if the
+/// transaction has not used it yet. A newer `txnNumber` on the session ends
+/// its older transaction.
 pub fn enter(
     txns: &mut Txns,
     catalog: &Catalog,
     last_seq: u64,
     fields: &Fields,
     command: &str,
+    ns: Option<&Ns>,
 ) -> Result<Vec<u8>, CommandError> {
     txns.expire();
     let key = fields.key();
@@ -205,7 +214,8 @@ pub fn enter(
             Txn {
                 lsid: fields.lsid.clone(),
                 number: fields.number,
-                catalog: catalog.clone(),
+                collections: BTreeMap::new(),
+                parked: None,
                 start_seq: last_seq,
                 ops: Vec::new(),
                 last_used: Instant::now(),
@@ -222,6 +232,11 @@ pub fn enter(
                 ));
             }
             txn.last_used = Instant::now();
+            if let Some(ns) = ns {
+                txn.collections
+                    .entry(ns.clone())
+                    .or_insert_with(|| catalog.get(&ns.db, &ns.coll).cloned());
+            }
             Ok(key)
         }
         _ => Err(no_such_transaction(fields.number)),
@@ -260,4 +275,23 @@ pub fn check_writes(
         return Err(write_conflict());
     }
     Ok(())
+}
+
+/// Takes `ns` out of `catalog` (and its database, if it was the last one).
+pub fn take_collection(catalog: &mut Catalog, ns: &Ns) -> Option<Collection> {
+    let db = catalog.dbs.get_mut(&ns.db)?;
+    let taken = db.remove(&ns.coll);
+    if db.is_empty() {
+        catalog.dbs.remove(&ns.db);
+    }
+    taken
+}
+
+/// Puts `coll` into `catalog` as `ns`.
+pub fn put_collection(catalog: &mut Catalog, ns: &Ns, coll: Collection) {
+    catalog
+        .dbs
+        .entry(ns.db.clone())
+        .or_default()
+        .insert(ns.coll.clone(), coll);
 }
