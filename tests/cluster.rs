@@ -281,3 +281,31 @@ herald_test!(what_cluster_mode_cannot_do_yet_is_refused_at_start, |dir| {
     assert_eq!(out.status.code(), Some(2));
     assert!(crate::util::stderr(&out).contains("not available in cluster mode yet"));
 });
+
+herald_test!(another_partition_count_is_refused, |dir| {
+    let sim = MongoSimProcess::start();
+    let sink = Sink::start();
+    dir.write("rules/crash.rhai", RULE);
+    let config = cluster_config(&dir, &sim.uri, &sink.uri());
+    let first = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+    first.wait_for("serves partition", 1);
+    let other = dir.write(
+        "other.toml",
+        &std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("partitions = 4", "partitions = 2"),
+    );
+    let out = crate::util::herald()
+        .args(["run", "--config"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", crate::util::stderr(&out));
+    assert!(
+        crate::util::stderr(&out).contains("started with partitions = 4"),
+        "{}",
+        crate::util::stderr(&out)
+    );
+    let (status, log) = first.stop();
+    assert!(status.success(), "{log}");
+});

@@ -74,12 +74,30 @@ pub fn run(setup: Setup) -> Outcome {
         .map_err(Failure::Runtime)?;
     runtime.block_on(async {
         let stopping = crate::signals::Stopping::new(crate::signals::shutdown_signal());
+        // Reloads are not in cluster mode yet: SIGHUP is ignored, never fatal.
+        let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let client = setup.mongodb_client().await?.expect("the uri was checked above");
         let herald_db = mongodb::Client::with_uri_str(&uri)
             .await
             .map_err(|e| Failure::BadInput(anyhow!("cluster.uri: {e}")))?
             .database(&cluster.database);
         let leases = Leases::new(&herald_db, &me, cluster.partitions, lease);
+        // One start for every partition: one that nobody serves yet starts
+        // where the others did, whenever it is first taken.
+        let server_time = client
+            .database("admin")
+            .run_command(bson::doc! {"ping": 1})
+            .await
+            .ok()
+            .and_then(|reply| reply.get_timestamp("operationTime").ok());
+        let now = server_time.ok_or_else(|| {
+            Failure::Runtime(anyhow!("cannot read the server's time (a replica set is needed)"))
+        })?;
+        let start = leases.settle(now).await.map_err(|e| Failure::BadInput(anyhow!(e)))?;
+        let mut options = options;
+        if options.start_at == herald_ingest::mongo::StartAt::Now {
+            options.start_at = herald_ingest::mongo::StartAt::OperationTime(start);
+        }
         say::info(
             format!(
                 "herald: instance {me} joins the cluster ({} partitions, leases of {} ms) at {}",
@@ -101,9 +119,7 @@ pub fn run(setup: Setup) -> Outcome {
                 ended = runs.next(), if !runs.is_empty() => {
                     let Some(ended) = ended else { continue };
                     let ended: Ended = ended;
-                    if let Some(s) = serving.remove(&ended.partition) {
-                        finish(&leases, &s.held, &ended).await;
-                    }
+                    ended_run(&leases, &mut serving, &ended).await;
                     if let Some(fatal) = ended.fatal {
                         failure = Some(fatal);
                         break;
@@ -119,7 +135,9 @@ pub fn run(setup: Setup) -> Outcome {
                     };
                     let held = serving.values().filter(|s| *s.stop.borrow() == Stop::Run).count() as u32;
                     if held < want {
-                        match leases.take_free(want - held).await {
+                        // Not one still served, draining or ending here.
+                        let busy: Vec<Partition> = serving.keys().copied().collect();
+                        match leases.take_free(want - held, &busy).await {
                             Ok(taken) => {
                                 for held in taken {
                                     let (stop, stopped) = watch::channel(Stop::Run);
@@ -155,9 +173,7 @@ pub fn run(setup: Setup) -> Outcome {
             tokio::select! {
                 ended = runs.next() => {
                     let Some(ended) = ended else { break };
-                    if let Some(s) = serving.remove(&ended.partition) {
-                        finish(&leases, &s.held, &ended).await;
-                    }
+                    ended_run(&leases, &mut serving, &ended).await;
                 }
                 _ = tick.tick() => {
                     if let Err(e) = renew(&leases, &mut serving, lease).await {
@@ -182,8 +198,9 @@ async fn rebalance(
     serving: &mut BTreeMap<Partition, Serving>,
     lease: Duration,
 ) -> mongodb::error::Result<()> {
-    leases.announce().await?;
+    // Renewals first: they must not wait on anything else.
     renew(leases, serving, lease).await?;
+    leases.announce().await?;
     let share = leases.fair_share(leases.live_instances().await?) as usize;
     let running: Vec<Partition> = serving
         .iter()
@@ -212,25 +229,44 @@ async fn renew(
     serving: &mut BTreeMap<Partition, Serving>,
     lease: Duration,
 ) -> mongodb::error::Result<()> {
+    // A lease runs from when its renewal was sent: past `lease` less one
+    // period without one, the partition stops, before another may take it.
+    let period = lease / 3;
+    let mut failed = None;
     for s in serving.values_mut() {
         if *s.stop.borrow() == Stop::Abort {
             continue;
         }
-        match leases.renew(&s.held).await {
-            Ok(true) => s.renewed = Instant::now(),
+        let sent = Instant::now();
+        let renewed = tokio::time::timeout(period, leases.renew(&s.held))
+            .await
+            .unwrap_or_else(|_| Err(mongodb::error::Error::custom("the renewal timed out")));
+        match renewed {
+            Ok(true) => s.renewed = sent,
             Ok(false) => {
                 tracing::warn!(partition = %s.held.partition, "lost the lease (another instance took it over); stopping the partition");
                 let _ = s.stop.send(Stop::Abort);
             }
-            // Unreachable: keep going while the lease lasts, not longer.
-            Err(e) if s.renewed.elapsed() >= lease => {
-                tracing::warn!(partition = %s.held.partition, error = %e, "could not renew the lease in time; stopping the partition");
-                let _ = s.stop.send(Stop::Abort);
-            }
-            Err(e) => return Err(e),
+            Err(e) => failed = Some(e),
+        }
+        if *s.stop.borrow() != Stop::Abort && s.renewed.elapsed() >= lease - period {
+            tracing::warn!(partition = %s.held.partition, "could not renew the lease in time; stopping the partition");
+            let _ = s.stop.send(Stop::Abort);
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
+}
+
+/// After a partition's run ends: forgets it (if it is the run of the lease
+/// it holds now) and lets its lease go unless it was lost.
+async fn ended_run(leases: &Leases, serving: &mut BTreeMap<Partition, Serving>, ended: &Ended) {
+    if serving
+        .get(&ended.partition)
+        .is_some_and(|s| s.held.epoch == ended.epoch)
+    {
+        let s = serving.remove(&ended.partition).expect("just found");
+        finish(leases, &s.held, ended).await;
+    }
 }
 
 /// After a partition's run ends: its lease goes back unless it was lost.

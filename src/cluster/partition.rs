@@ -31,6 +31,8 @@ pub enum Stop {
 pub struct Ended {
     /// The partition.
     pub partition: Partition,
+    /// The epoch of the lease it ran under.
+    pub epoch: i64,
     /// Its lease was lost (so it is not let go: it may be another's).
     pub lost: bool,
     /// A failure that must stop the instance (bad rules, a broken store).
@@ -53,8 +55,10 @@ pub fn serve(
     stop: watch::Receiver<Stop>,
     shutdown_timeout: Duration,
 ) -> Run {
-    let ended = |lost, fatal| Ended {
+    let epoch = fence.epoch;
+    let ended = move |lost, fatal| Ended {
         partition,
+        epoch,
         lost,
         fatal,
     };
@@ -70,6 +74,19 @@ pub fn serve(
         Ok(engine) => engine,
         Err(fatal) => return Box::pin(std::future::ready(ended(false, Some(fatal)))),
     };
+    let own = &setup.config.cluster.database;
+    if let Some(rule) = engine.rules().iter().find(|r| match &r.spec().watch {
+        herald_core::WatchTarget::Database(db) => db == own,
+        herald_core::WatchTarget::Collection(ns) => ns.db == *own,
+        herald_core::WatchTarget::Cluster => false,
+    }) {
+        let fatal = Failure::BadInput(anyhow!(
+            "rule {} watches {}, herald's own database in cluster mode ([cluster] database); watch another database, or give herald another",
+            rule.name(),
+            rule.spec().watch
+        ));
+        return Box::pin(std::future::ready(ended(false, Some(fatal))));
+    }
     let plans = match engine
         .subscriptions()
         .map(|subs| plan_with(&subs, &options.stages))
@@ -79,15 +96,31 @@ pub fn serve(
             let fatal = Failure::BadInput(anyhow!("mongodb.streams: {e}"));
             return Box::pin(std::future::ready(ended(false, Some(fatal))));
         }
-        Err(e) => return Box::pin(std::future::ready(outcome(partition, Err(e), false))),
+        Err(e) => return Box::pin(std::future::ready(outcome(partition, epoch, Err(e), false))),
     };
     if plans.is_empty() {
-        let fatal = Failure::Runtime(anyhow!(
-            "every watch target is stopped, so partition {partition} has no change stream to open; see `herald status`, and resume targets with `herald streams resume TARGET`"
-        ));
-        return Box::pin(std::future::ready(ended(false, Some(fatal))));
+        // Every target stopped here: nothing to read, but the partition
+        // stays held (its stops are its own) until the instance lets it go.
+        tracing::warn!(%partition, "every watch target is stopped in this partition; `herald streams resume TARGET` starts it again");
+        return Box::pin(async move {
+            until(stop, |s| s != Stop::Run).await;
+            ended(false, None)
+        });
     }
-    let plans = plans.iter().map(|p| p.partitioned(partition)).collect();
+    // herald's own database never feeds its rules (its writes would
+    // make events of their own, without end).
+    let own = &setup.config.cluster.database;
+    let plans = plans
+        .iter()
+        .map(|p| {
+            let mut plan = p.partitioned(partition);
+            if plan.target == herald_core::WatchTarget::Cluster {
+                plan.pipeline
+                    .insert(0, bson::doc! {"$match": {"ns.db": {"$ne": own}}});
+            }
+            plan
+        })
+        .collect();
     let source = MongoSource::new(client.clone(), plans, options.clone());
     Box::pin(async move {
         let shutdown = until(stop.clone(), |s| s != Stop::Run);
@@ -107,7 +140,7 @@ pub fn serve(
             .run_draining(source, &mut Quiet, shutdown, drain_limit)
             .await;
         let aborted = *stop.borrow() == Stop::Abort;
-        outcome(partition, result.map(|_| ()), aborted)
+        outcome(partition, epoch, result.map(|_| ()), aborted)
     })
 }
 
@@ -116,30 +149,39 @@ async fn until(mut stop: watch::Receiver<Stop>, done: impl Fn(Stop) -> bool) {
     let _ = stop.wait_for(|s| done(*s)).await;
 }
 
-/// What a run's result means for the instance: a lost lease is not a
-/// failure (the partition moves on), anything else stops the instance.
-fn outcome(partition: Partition, result: Result<(), EngineError>, aborted: bool) -> Ended {
+/// What a run's result means for the instance: a lost lease, or a store
+/// that failed (MongoDB out of reach), is not a failure of the instance
+/// (the partition moves on, or is taken again later); anything else (bad
+/// rules, a damaged store) stops it.
+fn outcome(
+    partition: Partition,
+    epoch: i64,
+    result: Result<(), EngineError>,
+    aborted: bool,
+) -> Ended {
+    let ended = move |lost, fatal| Ended {
+        partition,
+        epoch,
+        lost,
+        fatal,
+    };
     match result {
-        Ok(()) => Ended {
-            partition,
-            lost: aborted,
-            fatal: None,
-        },
+        Ok(()) => ended(aborted, None),
         Err(
             EngineError::CommitFailed(StoreError::Fenced { .. })
             | EngineError::Store(StoreError::Fenced { .. }),
         ) => {
             tracing::warn!(%partition, "the partition's lease was taken over; its last group was not committed, and its new owner runs those events again (with the same idempotency keys)");
-            Ended {
-                partition,
-                lost: true,
-                fatal: None,
-            }
+            ended(true, None)
         }
-        Err(e) => Ended {
-            partition,
-            lost: aborted,
-            fatal: Some(exit::run_failure(e)),
-        },
+        Err(
+            e @ (EngineError::CommitFailed(StoreError::Mongo { .. })
+            | EngineError::Store(StoreError::Mongo { .. })),
+        ) => {
+            // Its lease is left to lapse: the store may be out of reach.
+            tracing::warn!(%partition, error = %e, "the partition stopped: its store failed; it is served again once its lease can be taken");
+            ended(true, None)
+        }
+        Err(e) => ended(aborted, Some(exit::run_failure(e))),
     }
 }

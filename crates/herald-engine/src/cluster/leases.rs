@@ -22,6 +22,9 @@ use std::time::Duration;
 /// The collection of live instances.
 pub const INSTANCES: &str = "instances";
 
+/// The collection of what every instance must agree on.
+pub const CLUSTER: &str = "cluster";
+
 /// A lease this instance holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
@@ -40,7 +43,7 @@ pub struct Held {
 /// let leases = Leases::new(&database, "host-1", 16, Duration::from_secs(10));
 /// leases.announce().await?;
 /// let share = leases.fair_share(leases.live_instances().await?);
-/// let taken = leases.take_free(share).await?;
+/// let taken = leases.take_free(share, &[]).await?;
 /// assert!(taken.len() as u32 <= share);
 /// # Ok(()) }
 /// ```
@@ -48,6 +51,8 @@ pub struct Held {
 pub struct Leases {
     leases: Collection<Document>,
     instances: Collection<Document>,
+    /// What every instance must agree on (see [`Leases::settle`]).
+    cluster: Collection<Document>,
     me: String,
     partitions: u32,
     lease: Duration,
@@ -63,11 +68,42 @@ impl Leases {
         Self {
             leases: database
                 .collection_with_options(herald_store::backend::LEASES, options.clone()),
-            instances: database.collection_with_options(INSTANCES, options),
+            instances: database.collection_with_options(INSTANCES, options.clone()),
+            cluster: database.collection_with_options(CLUSTER, options),
             me: me.to_owned(),
             partitions,
             lease,
         }
+    }
+
+    /// Settles what every instance must agree on, the first time any
+    /// starts: the number of partitions, and where streams without a
+    /// checkpoint start when `start_at = "now"` (`now`: the server's time
+    /// at this call), kept in the `cluster` collection. Returns that start;
+    /// a different partition count is refused (the partitions' checkpoints
+    /// would not carry over).
+    pub async fn settle(&self, now: bson::Timestamp) -> Result<bson::Timestamp, String> {
+        let settled = self
+            .cluster
+            .find_one_and_update(
+                doc! {"_id": "cluster"},
+                doc! {"$setOnInsert": {"partitions": i64::from(self.partitions), "start": now}},
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| format!("cannot read the cluster's settings: {e}"))?
+            .ok_or("the cluster's settings are missing")?;
+        let partitions = settled.get_i64("partitions").unwrap_or_default();
+        if partitions != i64::from(self.partitions) {
+            return Err(format!(
+                "this cluster was started with partitions = {partitions}, and this config says {}: the partitions' checkpoints do not carry over to another count; use {partitions}, or a new [cluster] database",
+                self.partitions
+            ));
+        }
+        settled
+            .get_timestamp("start")
+            .map_err(|e| format!("the cluster's start time is unreadable: {e}"))
     }
 
     /// This instance's name.
@@ -88,7 +124,8 @@ impl Leases {
         DateTime::from_millis(DateTime::now().timestamp_millis() + self.lease.as_millis() as i64)
     }
 
-    /// Says this instance is alive until one lease period from now.
+    /// Says this instance is alive until one lease period from now, and
+    /// forgets instances gone for a hundred lease periods.
     pub async fn announce(&self) -> mongodb::error::Result<()> {
         self.instances
             .update_one(
@@ -96,6 +133,12 @@ impl Leases {
                 doc! {"$set": {"expires": self.expires()}},
             )
             .upsert(true)
+            .await?;
+        let long_gone = DateTime::from_millis(
+            DateTime::now().timestamp_millis() - 100 * self.lease.as_millis() as i64,
+        );
+        self.instances
+            .delete_many(doc! {"expires": {"$lt": long_gone}})
             .await?;
         Ok(())
     }
@@ -148,13 +191,18 @@ impl Leases {
     }
 
     /// Takes up to `wanted` free or expired leases, lowest partitions
-    /// first, and returns those taken.
-    pub async fn take_free(&self, wanted: u32) -> mongodb::error::Result<Vec<Held>> {
+    /// first, but none of `busy` (partitions this instance still serves or
+    /// is finishing), and returns those taken.
+    pub async fn take_free(
+        &self,
+        wanted: u32,
+        busy: &[Partition],
+    ) -> mongodb::error::Result<Vec<Held>> {
         let mut taken = Vec::new();
         if wanted == 0 {
             return Ok(taken);
         }
-        for partition in Partition::all(self.partitions) {
+        for partition in Partition::all(self.partitions).filter(|p| !busy.contains(p)) {
             let id = partition.to_string();
             // Made free the first time it is needed.
             self.leases

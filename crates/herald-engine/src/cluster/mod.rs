@@ -9,4 +9,4 @@
 
 mod leases;
 
-pub use leases::{Held, INSTANCES, LeaseRecord, Leases};
+pub use leases::{CLUSTER, Held, INSTANCES, LeaseRecord, Leases};

@@ -111,7 +111,18 @@ impl MongoBackend {
             .map_err(|e| mongo_error(&location, &e))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                database: client.database(database),
+                // The primary's majority-committed records: never a lagging
+                // secondary's (whatever the URI's read preference says).
+                database: client.database_with_options(
+                    database,
+                    mongodb::options::DatabaseOptions::builder()
+                        .selection_criteria(mongodb::options::SelectionCriteria::ReadPreference(
+                            mongodb::options::ReadPreference::Primary,
+                        ))
+                        .read_concern(ReadConcern::majority())
+                        .write_concern(WriteConcern::majority())
+                        .build(),
+                ),
                 runtime: Some(runtime),
                 location,
                 ids: Mutex::new((0, 0)),
