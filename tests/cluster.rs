@@ -243,29 +243,32 @@ herald_test!(
     }
 );
 
+/// `herald run --config config args` exits 2 saying `why`.
+fn refused(config: &std::path::Path, args: &[&str], why: &str) {
+    let out = crate::util::herald()
+        .args(["run", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = crate::util::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(why), "{args:?}: {stderr}");
+}
+
 herald_test!(what_cluster_mode_cannot_do_yet_is_refused_at_start, |dir| {
     dir.write("rules/crash.rhai", RULE);
     let config = dir.write(
         "herald.toml",
         "rules = \"rules\"\n[mongodb]\nuri = \"mongodb://127.0.0.1:9/?replicaSet=rs0\"\n[cluster]\nstore = \"mongodb\"\n",
     );
+    let why = "not available in cluster mode yet";
     for args in [
         &["--watch"][..],
         &["--http", "127.0.0.1:0"],
         &["--snapshot-only"],
     ] {
-        let out = crate::util::herald()
-            .args(["run", "--config"])
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            crate::util::stderr(&out).contains("not available in cluster mode yet"),
-            "{}",
-            crate::util::stderr(&out)
-        );
+        refused(&config, args, why);
     }
     let snapshot = dir.write(
         "snapshot.toml",
@@ -273,13 +276,7 @@ herald_test!(what_cluster_mode_cannot_do_yet_is_refused_at_start, |dir| {
             .unwrap()
             .replace("[cluster]", "start_at = \"snapshot\"\n[cluster]"),
     );
-    let out = crate::util::herald()
-        .args(["run", "--config"])
-        .arg(&snapshot)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(crate::util::stderr(&out).contains("not available in cluster mode yet"));
+    refused(&snapshot, &[], why);
 });
 
 herald_test!(another_partition_count_is_refused, |dir| {
@@ -295,17 +292,7 @@ herald_test!(another_partition_count_is_refused, |dir| {
             .unwrap()
             .replace("partitions = 4", "partitions = 2"),
     );
-    let out = crate::util::herald()
-        .args(["run", "--config"])
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", crate::util::stderr(&out));
-    assert!(
-        crate::util::stderr(&out).contains("started with partitions = 4"),
-        "{}",
-        crate::util::stderr(&out)
-    );
+    refused(&other, &[], "started with partitions = 4");
     let (status, log) = first.stop();
     assert!(status.success(), "{log}");
 });
