@@ -137,7 +137,12 @@ pub fn run(setup: Setup) -> Outcome {
                     if held < want {
                         // Not one still served, draining or ending here.
                         let busy: Vec<Partition> = serving.keys().copied().collect();
-                        match leases.take_free(want - held, &busy).await {
+                        // Bounded: a lease a paused instance's open
+                        // transaction holds makes the take wait on a real
+                        // server (what is taken meanwhile lapses unserved).
+                        let taking = tokio::time::timeout(period, leases.take_free(want - held, &busy));
+                        let taken = taking.await.unwrap_or_else(|_| Err(mongodb::error::Error::custom("taking leases timed out")));
+                        match taken {
                             Ok(taken) => {
                                 for held in taken {
                                     let (stop, stopped) = watch::channel(Stop::Run);
