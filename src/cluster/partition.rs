@@ -39,7 +39,8 @@ pub struct Ended {
     pub fatal: Option<Failure>,
 }
 
-/// A partition's run, as a future the instance's loop polls with the others.
+/// A partition's run (on a thread of its own), as a future the instance's
+/// loop polls with the others: its end.
 pub type Run = Pin<Box<dyn Future<Output = Ended>>>;
 
 /// Starts serving `partition` under `fence`; the run ends when `stop` says
@@ -122,25 +123,56 @@ pub fn serve(
         })
         .collect();
     let source = MongoSource::new(client.clone(), plans, options.clone());
-    Box::pin(async move {
-        let shutdown = until(stop.clone(), |s| s != Stop::Run);
-        let mut limit = stop.clone();
-        // An abort ends the wait for events in hand at once; a drain after
-        // the shutdown timeout.
-        let drain_limit = async move {
-            let _ = limit.wait_for(|s| s != &Stop::Run).await;
-            if *limit.borrow() == Stop::Drain {
-                tokio::select! {
-                    _ = limit.wait_for(|s| s == &Stop::Abort) => {}
-                    () = tokio::time::sleep(shutdown_timeout) => {}
+    // On a thread (and runtime) of its own: its commits wait on MongoDB,
+    // and must never hold up the lease renewals of the instance's loop.
+    let (done, ended_rx) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name(format!("herald-{partition}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = done.send(ended(false, Some(Failure::Runtime(e.into()))));
+                    return;
                 }
-            }
-        };
-        let result = engine
-            .run_draining(source, &mut Quiet, shutdown, drain_limit)
-            .await;
-        let aborted = *stop.borrow() == Stop::Abort;
-        outcome(partition, epoch, result.map(|_| ()), aborted)
+            };
+            let result = runtime.block_on(async {
+                let shutdown = until(stop.clone(), |s| s != Stop::Run);
+                let mut limit = stop.clone();
+                // An abort ends the wait for events in hand at once; a drain
+                // after the shutdown timeout.
+                let drain_limit = async move {
+                    let _ = limit.wait_for(|s| s != &Stop::Run).await;
+                    if *limit.borrow() == Stop::Drain {
+                        tokio::select! {
+                            _ = limit.wait_for(|s| s == &Stop::Abort) => {}
+                            () = tokio::time::sleep(shutdown_timeout) => {}
+                        }
+                    }
+                };
+                engine
+                    .run_draining(source, &mut Quiet, shutdown, drain_limit)
+                    .await
+            });
+            let aborted = *stop.borrow() == Stop::Abort;
+            let _ = done.send(outcome(partition, epoch, result.map(|_| ()), aborted));
+        });
+    if let Err(e) = started {
+        let fatal = Failure::Runtime(anyhow!("cannot start partition {partition}'s thread: {e}"));
+        return Box::pin(std::future::ready(ended(false, Some(fatal))));
+    }
+    Box::pin(async move {
+        ended_rx.await.unwrap_or_else(|_| {
+            ended(
+                false,
+                Some(Failure::Runtime(anyhow!(
+                    "partition {partition}'s thread ended without a word (a panic?)"
+                ))),
+            )
+        })
     })
 }
 
