@@ -18,7 +18,9 @@ pub fn run(args: StatusArgs) -> Outcome {
             "mongodb database {}",
             setup.config.cluster.database
         ));
-        let mut report = report(&store, &location).map_err(|e| read_failure(&location, e))?;
+        let partitions = Some(setup.config.cluster.partitions);
+        let mut report =
+            report(&store, &location, partitions).map_err(|e| read_failure(&location, e))?;
         report["cluster"] = crate::cluster::status::report(&setup)?;
         if args.json {
             println!("{report:#}");
@@ -30,7 +32,7 @@ pub fn run(args: StatusArgs) -> Outcome {
     }
     let dir = setup.existing_store()?;
     let report = match setup.open_store() {
-        Ok(store) => report(&store, dir).map_err(|e| read_failure(dir, e))?,
+        Ok(store) => report(&store, dir, None).map_err(|e| read_failure(dir, e))?,
         Err(failure) if is_locked(&failure) => from_running(&setup, dir)?,
         Err(failure) => return Err(failure),
     };
@@ -113,6 +115,7 @@ fn from_running(
 pub fn report(
     store: &herald_store::Store,
     dir: &std::path::Path,
+    partitions: Option<u32>,
 ) -> Result<serde_json::Value, herald_store::StoreError> {
     let now = bson::DateTime::now().timestamp_millis();
     let seconds = |ms: i64| (ms as f64 / 100.0).round() / 10.0;
@@ -151,6 +154,7 @@ pub fn report(
         .into_iter()
         .map(|(target, stop)| json!({ "target": target, "at": time(stop.at_ms), "reason": stop.reason }))
         .collect();
+    let stopped = [stopped, partition_stops(store, partitions)?].concat();
     let letters: Vec<herald_store::DeadLetter> = store.dead_letters().collect::<Result<_, _>>()?;
     // Each partition counts its own (cluster mode): summed per rule.
     let mut counts: std::collections::BTreeMap<String, herald_store::RuleCounts> =
@@ -196,6 +200,28 @@ pub fn report(
         "gaps": gaps,
         "dead_letters": letters.len(),
     }))
+}
+
+/// Cluster mode (`partitions`): the targets stopped in each partition
+/// (each keeps its own), with the partition.
+fn partition_stops(
+    store: &herald_store::Store,
+    partitions: Option<u32>,
+) -> Result<Vec<serde_json::Value>, herald_store::StoreError> {
+    let mut all = Vec::new();
+    for partition in herald_core::partition::Partition::all(partitions.unwrap_or(0)) {
+        let scoped = store.scoped(herald_store::Scope {
+            name: partition.to_string(),
+            fence: None,
+        });
+        for (target, stop) in herald_engine::stops::stopped(&scoped)? {
+            all.push(json!({
+                "target": target, "at": time(stop.at_ms), "reason": stop.reason,
+                "partition": partition.to_string(),
+            }));
+        }
+    }
+    Ok(all)
 }
 
 /// Prints a [`report`] for people.
@@ -293,11 +319,19 @@ fn print(r: &serde_json::Value) {
     }
     for stop in r["stopped"].as_array().into_iter().flatten() {
         let target = text(&stop["target"]);
-        println!(
-            "target {target} stopped at {}: {} (`herald streams resume {target}` starts it again)",
-            text(&stop["at"]),
-            text(&stop["reason"])
-        );
+        match stop["partition"].as_str() {
+            // Not yet resumable in cluster mode (see the README).
+            Some(partition) => println!(
+                "target {target} stopped in partition {partition} at {}: {}",
+                text(&stop["at"]),
+                text(&stop["reason"])
+            ),
+            None => println!(
+                "target {target} stopped at {}: {} (`herald streams resume {target}` starts it again)",
+                text(&stop["at"]),
+                text(&stop["reason"])
+            ),
+        }
     }
     for rule in r["rules"].as_array().into_iter().flatten() {
         println!(

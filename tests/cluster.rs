@@ -296,3 +296,62 @@ herald_test!(another_partition_count_is_refused, |dir| {
     let (status, log) = first.stop();
     assert!(status.success(), "{log}");
 });
+
+herald_test!(
+    a_drop_stops_the_target_in_every_partition_and_status_says_so,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        let sink = Sink::start();
+        dir.write("rules/crash.rhai", RULE);
+        let config = cluster_config(&dir, &sim.uri, &sink.uri());
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("partitions = 4", "partitions = 2")).unwrap();
+        let running = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        running.wait_for("serves partition", 2);
+        crate::util::spawn_writer(&sim.uri, ("crash", "docs"), 4, 1, Duration::ZERO)
+            .join()
+            .unwrap();
+        crate::util::wait_until("4 effects", || sink.versions().len() >= 4);
+        // The drop has no document key: it reaches both partitions' streams,
+        // and each stops the target (on_invalidate = "stop").
+        let uri = sim.uri.clone();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+                client
+                    .database("crash")
+                    .collection::<bson::Document>("docs")
+                    .drop()
+                    .await
+                    .unwrap();
+            });
+        let stops = || -> Vec<String> {
+            let out = crate::util::herald()
+                .args(["status", "--json", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let mut partitions: Vec<String> = report["stopped"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["target"] == "crash.docs")
+                .filter_map(|s| s["partition"].as_str().map(str::to_owned))
+                .collect();
+            partitions.sort();
+            partitions
+        };
+        crate::util::wait_until("the target stopped in both partitions", || {
+            stops().len() == 2
+        });
+        assert_eq!(stops(), ["p0/2", "p1/2"]);
+        // The instance goes on (its partitions idle), and stops cleanly.
+        let (status, log) = running.stop();
+        assert!(status.success(), "{log}");
+        assert_eq!(sink.versions().len(), 4, "no effect for the drop");
+    }
+);

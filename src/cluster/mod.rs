@@ -32,6 +32,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// The wire version of MongoDB 7.0, the first with `$toHashedIndexKey`.
+const MIN_WIRE_VERSION: i32 = 21;
+
 /// A partition this instance serves: its lease, and how to stop it.
 struct Serving {
     held: Held,
@@ -93,6 +96,18 @@ pub fn run(setup: Setup) -> Outcome {
         let now = server_time.ok_or_else(|| {
             Failure::Runtime(anyhow!("cannot read the server's time (a replica set is needed)"))
         })?;
+        // $toHashedIndexKey, which selects a partition's events, is 7.0's.
+        let hello = client
+            .database("admin")
+            .run_command(bson::doc! {"hello": 1})
+            .await
+            .map_err(|e| Failure::Runtime(anyhow!("cannot ask the server what it is: {e}")))?;
+        let wire = hello.get_i32("maxWireVersion").unwrap_or_default();
+        if wire < MIN_WIRE_VERSION {
+            return Err(Failure::BadInput(anyhow!(
+                "cluster mode needs MongoDB 7.0 or later (it selects each partition's events with $toHashedIndexKey); this server speaks wire version {wire}"
+            )));
+        }
         let start = leases.settle(now).await.map_err(|e| Failure::BadInput(anyhow!(e)))?;
         let mut options = options;
         if options.start_at == herald_ingest::mongo::StartAt::Now {

@@ -102,7 +102,7 @@ pub fn serve(
     if plans.is_empty() {
         // Every target stopped here: nothing to read, but the partition
         // stays held (its stops are its own) until the instance lets it go.
-        tracing::warn!(%partition, "every watch target is stopped in this partition; `herald streams resume TARGET` starts it again");
+        tracing::warn!(%partition, "every watch target is stopped in this partition (see `herald status`)");
         return Box::pin(async move {
             until(stop, |s| s != Stop::Run).await;
             ended(false, None)
