@@ -167,6 +167,16 @@ mod tests {
     use bson::doc;
 
     #[test]
+    fn the_servers_published_values() {
+        // hasher.cpp's startup check, and the $toHashedIndexKey manual page's example.
+        assert_eq!(hashed_index_key(&Bson::Int32(42)), -944_302_157_085_130_861);
+        assert_eq!(
+            hashed_index_key(&Bson::String("string to hash".into())),
+            763_543_691_661_428_748
+        );
+    }
+
+    #[test]
     fn numbers_of_every_type_hash_alike() {
         let one = hashed_index_key(&Bson::Int32(1));
         assert_eq!(hashed_index_key(&Bson::Int64(1)), one);
