@@ -355,3 +355,52 @@ herald_test!(
         assert_eq!(sink.versions().len(), 4, "no effect for the drop");
     }
 );
+
+herald_test!(
+    a_joining_instance_gets_its_share_and_a_stopping_one_hands_everything_over,
+    |dir| {
+        let sim = MongoSimProcess::start();
+        let sink = Sink::start();
+        dir.write("rules/crash.rhai", RULE);
+        let config = cluster_config(&dir, &sim.uri, &sink.uri());
+        let writer = spawn_writer(
+            &sim.uri,
+            ("crash", "docs"),
+            20,
+            3,
+            Duration::from_millis(30),
+        );
+        let a = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        a.wait_for("serves partition", 4);
+        // b joins: a hands two partitions over at their checkpoints.
+        let b = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "b")]);
+        a.wait_for("it was let go", 2);
+        b.wait_for("serves partition", 2);
+        // a stops: it finishes, commits and lets its leases go before it exits,
+        // so none is left in its name.
+        let (status, log) = a.stop();
+        assert!(status.success(), "{log}");
+        let out = crate::util::herald()
+            .args(["status", "--json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let leases = report["cluster"]["leases"].as_array().unwrap();
+        assert!(
+            leases.iter().all(|l| l["owner"] != "a"),
+            "a let every lease go: {report:#}"
+        );
+        b.wait_for("serves partition", 4);
+        writer.join().unwrap();
+        let expected = every_version(20, 3);
+        crate::util::wait_until("every effect", || {
+            let arrived: HashSet<(i64, i64)> =
+                sink.versions().iter().map(|(_, id, v)| (*id, *v)).collect();
+            arrived == expected
+        });
+        let (status, log) = b.stop();
+        assert!(status.success(), "{log}");
+        check_versions(&sink.versions(), 20, 3);
+    }
+);
