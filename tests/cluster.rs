@@ -73,13 +73,7 @@ herald_test!(
         );
         // `herald status` shows the instances, who holds each partition, and
         // each partition's checkpoints.
-        let out = crate::util::herald()
-            .args(["status", "--json", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", crate::util::stderr(&out));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = status_report(&config);
         let alive: HashSet<&str> = report["cluster"]["instances"]
             .as_array()
             .unwrap()
@@ -243,6 +237,17 @@ herald_test!(
     }
 );
 
+/// `herald status --json` on `config`, which must succeed.
+fn status_report(config: &std::path::Path) -> serde_json::Value {
+    let out = crate::util::herald()
+        .args(["status", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `herald run --config config args` exits 2 saying `why`.
 fn refused(config: &std::path::Path, args: &[&str], why: &str) {
     let out = crate::util::herald()
@@ -329,12 +334,7 @@ herald_test!(
                     .unwrap();
             });
         let stops = || -> Vec<String> {
-            let out = crate::util::herald()
-                .args(["status", "--json", "--config"])
-                .arg(&config)
-                .output()
-                .unwrap();
-            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let report = status_report(&config);
             let mut partitions: Vec<String> = report["stopped"]
                 .as_array()
                 .into_iter()
@@ -380,12 +380,7 @@ herald_test!(
         // so none is left in its name.
         let (status, log) = a.stop();
         assert!(status.success(), "{log}");
-        let out = crate::util::herald()
-            .args(["status", "--json", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = status_report(&config);
         let leases = report["cluster"]["leases"].as_array().unwrap();
         assert!(
             leases.iter().all(|l| l["owner"] != "a"),

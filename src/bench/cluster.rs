@@ -162,31 +162,30 @@ fn takeover(server: &Server, work: &Path, rules: &Path) -> anyhow::Result<f64> {
     };
     let survivor = Running::start(&config, "bench-survivor")?;
     let victim = Running::start(&config, "bench-victim")?;
+    // Waits (60 s at most) until every partition is held and `done` says
+    // yes of the holders; returns how long that took.
+    let until_held = |what: &str, done: &dyn Fn(&[String]) -> bool| -> anyhow::Result<f64> {
+        let since = Instant::now();
+        loop {
+            let owners = holders(&leases)?;
+            if owners.len() == PARTITIONS as usize && done(&owners) {
+                return Ok(since.elapsed().as_secs_f64());
+            }
+            if since.elapsed() > Duration::from_secs(60) {
+                bail!("{what} within 60 s: {owners:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     // Both serving: every partition held, some by each.
-    let balanced = Instant::now();
-    loop {
-        let owners = holders(&leases)?;
-        if owners.len() == PARTITIONS as usize && owners.iter().any(|o| o == "bench-victim") {
-            break;
-        }
-        if balanced.elapsed() > Duration::from_secs(60) {
-            bail!("the two instances did not share the partitions within 60 s: {owners:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_held(
+        "the two instances did not share the partitions",
+        &|owners| owners.iter().any(|o| o == "bench-victim"),
+    )?;
     drop(victim); // SIGKILL
-    let killed = Instant::now();
-    loop {
-        let owners = holders(&leases)?;
-        if owners.len() == PARTITIONS as usize && owners.iter().all(|o| o == "bench-survivor") {
-            break;
-        }
-        if killed.elapsed() > Duration::from_secs(60) {
-            bail!("the survivor did not take the partitions within 60 s: {owners:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let seconds = killed.elapsed().as_secs_f64();
+    let seconds = until_held("the survivor did not take the partitions", &|owners| {
+        owners.iter().all(|o| o == "bench-survivor")
+    })?;
     drop(survivor);
     Ok(seconds)
 }

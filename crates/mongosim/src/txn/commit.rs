@@ -79,12 +79,7 @@ pub fn commit(state: &mut State, fields: &Fields) -> CommandResult {
             state.log(Op::Create { ns: ns.clone() });
         }
         let copy = copy.take().expect("filled above");
-        state
-            .catalog
-            .dbs
-            .entry(ns.db.clone())
-            .or_default()
-            .insert(ns.coll.clone(), copy);
+        super::put_collection(&mut state.catalog, ns, copy);
     }
     let (ts, wall) = state.clock.tick();
     let session = Some((txn.lsid.clone(), txn.number));
