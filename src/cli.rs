@@ -72,7 +72,7 @@ pub struct BenchArgs {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/herald-bench.json")]
     pub out: PathBuf,
-    /// Only these cases (replay, rules, live, latency, soak, timers); default all.
+    /// Only these cases (replay, rules, live, latency, soak, timers, cluster); default all but cluster.
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<BenchCase>,
     /// Events in the replay cases (default 1,000,000; 20,000 with --quick).
@@ -107,6 +107,8 @@ pub enum BenchCase {
     Soak,
     /// Firing 100,000 due timers, against the replay case's event rate (which it runs too).
     Timers,
+    /// Cluster mode: 1, 2 and 3 instances on a CPU-heavy rule, and a takeover (not in the default set).
+    Cluster,
 }
 
 /// `herald bench-case` (hidden).

@@ -192,7 +192,7 @@ async fn answer(
             let _reading = endpoint.reads.acquire().await;
             let read = endpoint.clone();
             let report = tokio::task::spawn_blocking(move || {
-                crate::status::report(&read.store, &read.store_dir)
+                crate::status::report(&read.store, &read.store_dir, None)
             })
             .await;
             match report {

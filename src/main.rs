@@ -9,6 +9,7 @@ mod bench;
 mod capture;
 mod check;
 mod cli;
+mod cluster;
 mod dlq;
 mod exit;
 mod http;

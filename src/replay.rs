@@ -22,6 +22,7 @@ pub fn run(args: ReplayArgs) -> Outcome {
         timers: herald_engine::timers::TimerClock::EventTime {
             until: args.until.unwrap_or_default(),
         },
+        ..Default::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

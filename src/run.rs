@@ -31,6 +31,14 @@ pub fn run(args: RunArgs) -> Outcome {
     if let Some(addr) = args.http {
         setup.config.http.listen = Some(addr);
     }
+    if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+        if args.snapshot_only || args.watch || setup.config.http.listen.is_some() {
+            return Err(Failure::BadInput(anyhow!(
+                "--snapshot-only, --watch and the HTTP endpoint are not available in cluster mode yet ([cluster] store = \"mongodb\")"
+            )));
+        }
+        return crate::cluster::run(setup);
+    }
     let mode = if args.snapshot_only {
         Mode::SnapshotOnly
     } else {

@@ -134,10 +134,25 @@ impl Setup {
         Ok(dir)
     }
 
-    /// Opens the store (which must exist) with the config's ledger window.
+    /// Opens the store with the config's ledger window: in cluster mode the
+    /// MongoDB database of `[cluster]`, else the store directory (which must
+    /// exist).
     pub fn open_store(&self) -> Result<Store, Failure> {
+        let options = self.config.engine.store_options();
+        let cluster = &self.config.cluster;
+        if cluster.store == herald_engine::config::StoreKind::Mongodb {
+            let uri = cluster
+                .resolved_uri(self.config.mongodb.resolved_uri())
+                .ok_or_else(|| {
+                    Failure::BadInput(anyhow!(
+                        "[cluster] store = \"mongodb\" needs a connection string: [cluster] uri, [mongodb] uri, or HERALD_MONGODB_URI"
+                    ))
+                })?;
+            return Store::open_mongodb(&uri, &cluster.database, &options)
+                .map_err(store_open_failure);
+        }
         let dir = self.existing_store()?;
-        Store::open_with(dir, &self.config.engine.store_options()).map_err(store_open_failure)
+        Store::open_with(dir, &options).map_err(store_open_failure)
     }
 
     /// The MongoDB client of `[mongodb]` (or `HERALD_MONGODB_URI`), if one is configured.

@@ -12,9 +12,27 @@ use serde_json::json;
 /// from that herald's `/status` (`[http] listen`).
 pub fn run(args: StatusArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
+    if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+        let store = setup.open_store()?;
+        let location = std::path::PathBuf::from(format!(
+            "mongodb database {}",
+            setup.config.cluster.database
+        ));
+        let partitions = Some(setup.config.cluster.partitions);
+        let mut report =
+            report(&store, &location, partitions).map_err(|e| read_failure(&location, e))?;
+        report["cluster"] = crate::cluster::status::report(&setup)?;
+        if args.json {
+            println!("{report:#}");
+        } else {
+            crate::cluster::status::print(&report["cluster"]);
+            print(&report);
+        }
+        return Ok(());
+    }
     let dir = setup.existing_store()?;
     let report = match setup.open_store() {
-        Ok(store) => report(&store, dir).map_err(|e| read_failure(dir, e))?,
+        Ok(store) => report(&store, dir, None).map_err(|e| read_failure(dir, e))?,
         Err(failure) if is_locked(&failure) => from_running(&setup, dir)?,
         Err(failure) => return Err(failure),
     };
@@ -97,6 +115,7 @@ fn from_running(
 pub fn report(
     store: &herald_store::Store,
     dir: &std::path::Path,
+    partitions: Option<u32>,
 ) -> Result<serde_json::Value, herald_store::StoreError> {
     let now = bson::DateTime::now().timestamp_millis();
     let seconds = |ms: i64| (ms as f64 / 100.0).round() / 10.0;
@@ -105,11 +124,17 @@ pub fn report(
         .checkpoints()?
         .into_iter()
         .map(|(stream, c)| {
+            // A partition's checkpoints (cluster mode) are in its scope.
+            let (partition, stream) = match stream.split_once('\0') {
+                Some((scope, stream)) => (Some(scope.to_owned()), stream.to_owned()),
+                None => (None, stream),
+            };
             let overlap =
                 store.info(&format!("{}{stream}", herald_engine::SNAPSHOT_OVERLAP_INFO))?;
             let at = checkpoint_time_ms(&c);
             Ok(json!({
                 "stream": stream,
+                "partition": partition,
                 "position": c.position.to_string(),
                 "cluster_time": c.cluster_time,
                 "last_event": c.wall_time_ms.map(time),
@@ -129,9 +154,23 @@ pub fn report(
         .into_iter()
         .map(|(target, stop)| json!({ "target": target, "at": time(stop.at_ms), "reason": stop.reason }))
         .collect();
+    let stopped = [stopped, partition_stops(store, partitions)?].concat();
     let letters: Vec<herald_store::DeadLetter> = store.dead_letters().collect::<Result<_, _>>()?;
-    let rules: Vec<serde_json::Value> = store
-        .rule_counts()?
+    // Each partition counts its own (cluster mode): summed per rule.
+    let mut counts: std::collections::BTreeMap<String, herald_store::RuleCounts> =
+        std::collections::BTreeMap::new();
+    for (rule, c) in store.rule_counts()? {
+        let rule = rule
+            .split_once('\0')
+            .map_or(rule.as_str(), |(_, r)| r)
+            .to_owned();
+        let sum = counts.entry(rule).or_default();
+        sum.matched += c.matched;
+        sum.succeeded += c.succeeded;
+        sum.failed += c.failed;
+        sum.deduplicated += c.deduplicated;
+    }
+    let rules: Vec<serde_json::Value> = counts
         .into_iter()
         .map(|(rule, c)| {
             let queued = letters.iter().filter(|l| l.rule == rule).count();
@@ -161,6 +200,28 @@ pub fn report(
         "gaps": gaps,
         "dead_letters": letters.len(),
     }))
+}
+
+/// Cluster mode (`partitions`): the targets stopped in each partition
+/// (each keeps its own), with the partition.
+fn partition_stops(
+    store: &herald_store::Store,
+    partitions: Option<u32>,
+) -> Result<Vec<serde_json::Value>, herald_store::StoreError> {
+    let mut all = Vec::new();
+    for partition in herald_core::partition::Partition::all(partitions.unwrap_or(0)) {
+        let scoped = store.scoped(herald_store::Scope {
+            name: partition.to_string(),
+            fence: None,
+        });
+        for (target, stop) in herald_engine::stops::stopped(&scoped)? {
+            all.push(json!({
+                "target": target, "at": time(stop.at_ms), "reason": stop.reason,
+                "partition": partition.to_string(),
+            }));
+        }
+    }
+    Ok(all)
 }
 
 /// Prints a [`report`] for people.
@@ -223,7 +284,10 @@ fn print(r: &serde_json::Value) {
         println!("no checkpoints yet");
     }
     for c in &checkpoints {
-        println!("stream {}", text(&c["stream"]));
+        match c["partition"].as_str() {
+            Some(partition) => println!("stream {} in partition {partition}", text(&c["stream"])),
+            None => println!("stream {}", text(&c["stream"])),
+        }
         println!("  position      {}", text(&c["position"]));
         if let Some([t, i]) = c["cluster_time"].as_array().map(|a| [&a[0], &a[1]]) {
             println!("  cluster time  Timestamp({t}, {i})");
@@ -255,11 +319,19 @@ fn print(r: &serde_json::Value) {
     }
     for stop in r["stopped"].as_array().into_iter().flatten() {
         let target = text(&stop["target"]);
-        println!(
-            "target {target} stopped at {}: {} (`herald streams resume {target}` starts it again)",
-            text(&stop["at"]),
-            text(&stop["reason"])
-        );
+        match stop["partition"].as_str() {
+            // Not yet resumable in cluster mode (see the README).
+            Some(partition) => println!(
+                "target {target} stopped in partition {partition} at {}: {}",
+                text(&stop["at"]),
+                text(&stop["reason"])
+            ),
+            None => println!(
+                "target {target} stopped at {}: {} (`herald streams resume {target}` starts it again)",
+                text(&stop["at"]),
+                text(&stop["reason"])
+            ),
+        }
     }
     for rule in r["rules"].as_array().into_iter().flatten() {
         println!(

@@ -115,3 +115,38 @@ fn quick_bench_reports_every_case_and_ratio() {
         assert_eq!(target["met"], holds, "{target}");
     }
 }
+
+#[test]
+fn quick_cluster_bench_reports_scale_and_a_takeover_after_the_lease() {
+    let _built = mongosim_bin();
+    let dir = Dir::new();
+    let out = dir.join("bench.json");
+    let output = herald()
+        .args(["bench", "--quick", "--cases", "cluster", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("cluster takeover"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let scale = report["cluster"]["scale"].as_array().unwrap();
+    let counts: Vec<f64> = scale.iter().map(|s| number(s, "/instances")).collect();
+    assert_eq!(counts, [1.0, 2.0, 3.0]);
+    for s in scale {
+        assert!(number(s, "/events_per_second") > 0.0, "{s}");
+    }
+    assert_eq!(number(&report, "/cluster/events"), 1_000.0);
+    // A killed instance's leases are not taken while they last: at least
+    // the lease less the renewal period the victim had used (not a timing
+    // bound, a safety one).
+    let lease = number(&report, "/cluster/lease_ms") / 1000.0;
+    assert!(
+        number(&report, "/cluster/takeover_seconds") >= lease * 2.0 / 3.0,
+        "{report:#}"
+    );
+}

@@ -170,9 +170,8 @@ fn handle(event) {
 
 /// (rule, idempotency key, args) of every notice in the file, in order.
 fn notices(path: &std::path::Path) -> Vec<(String, String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    crate::util::complete_lines(path)
+        .iter()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             (

@@ -16,9 +16,10 @@ const REFERENCE: &str = "docs/configuration.md";
 /// Each section of the reference with a key table, by its heading (without
 /// `#`s and backticks), and a probe that puts an unknown key in that table.
 /// The channel kinds are added from what herald accepts ([`channel_kinds`]).
-const SECTIONS: [(&str, &str); 7] = [
+const SECTIONS: [(&str, &str); 8] = [
     ("Top level", "zzz = 1\n"),
     ("[http]", "[http]\nzzz = 1\n"),
+    ("[cluster]", "[cluster]\nzzz = 1\n"),
     ("[engine]", "[engine]\nzzz = 1\n"),
     ("[retry]", "[retry]\nzzz = 1\n"),
     ("[webhooks.NAME]", "[webhooks.a]\nzzz = 1\n"),
@@ -199,6 +200,7 @@ fn the_reference_gives_the_defaults_of_the_other_tables() {
     // written out must change nothing.
     let tables = [
         ("[mongodb]", "[mongodb]\n"),
+        ("[cluster]", "[cluster]\n"),
         (
             "[mongodb.streams.\"TARGET\"]",
             "[mongodb.streams.\"a.b\"]\n",

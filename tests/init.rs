@@ -192,9 +192,10 @@ fn the_config_template_names_every_key_herald_reads() {
     };
     // Where the configuration takes which keys, and the table of the
     // template that shows them.
-    let sections: [(&str, &[&str]); 8] = [
+    let sections: [(&str, &[&str]); 9] = [
         ("zzz = 1\n", &[]),
         ("[http]\nzzz = 1\n", &["http"]),
+        ("[cluster]\nzzz = 1\n", &["cluster"]),
         ("[engine]\nzzz = 1\n", &["engine"]),
         ("[retry]\nzzz = 1\n", &["retry"]),
         ("[mongodb]\nzzz = 1\n", &["mongodb"]),

@@ -159,9 +159,8 @@ fn insert(uri: &str, range: std::ops::RangeInclusive<i32>) {
 
 /// (idempotency key, approver) of every notice in the file.
 fn notices(path: &std::path::Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    crate::util::complete_lines(path)
+        .iter()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             (
@@ -333,9 +332,8 @@ herald_test!(
         ),
     );
         let ops = || -> Vec<String> {
-            std::fs::read_to_string(dir.join("ops.jsonl"))
-                .unwrap_or_default()
-                .lines()
+            crate::util::complete_lines(&dir.join("ops.jsonl"))
+                .iter()
                 .map(|l| {
                     let v: serde_json::Value = serde_json::from_str(l).unwrap();
                     v["args"]["op"].as_str().unwrap().to_owned()

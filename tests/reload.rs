@@ -25,9 +25,8 @@ fn insert(uri: &str, ids: impl IntoIterator<Item = i32>) {
 
 /// (rule, order id) of every notice written.
 fn notices(dir: &Dir) -> Vec<(String, i64)> {
-    std::fs::read_to_string(dir.join("out/notices.jsonl"))
-        .unwrap_or_default()
-        .lines()
+    crate::util::complete_lines(&dir.join("out/notices.jsonl"))
+        .iter()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             (

@@ -7,6 +7,7 @@ mod bad_inputs;
 mod bench;
 mod capture;
 mod check;
+mod cluster;
 mod config;
 mod config_reference;
 mod crash;

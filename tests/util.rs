@@ -242,7 +242,13 @@ impl Drop for Running {
 
 impl Running {
     pub fn start(config: &std::path::Path, args: &[&str]) -> Self {
+        Self::start_with_env(config, args, &[])
+    }
+
+    /// [`Running::start`] with these environment variables set.
+    pub fn start_with_env(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = herald_process()
+            .envs(env.iter().copied())
             .arg("run")
             .arg("--config")
             .arg(config)
@@ -320,4 +326,144 @@ pub fn with_shop(uri: &str, f: impl AsyncFnOnce(mongodb::Database)) {
             let client = mongodb::Client::with_uri_str(uri).await.unwrap();
             f(client.database("shop")).await;
         });
+}
+
+/// The lines of the file at `path` that are whole (end in a newline): a
+/// file that herald is writing may end in part of a line. None if it is missing.
+pub fn complete_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole.lines().map(str::to_owned).collect()
+}
+
+/// A webhook receiver answering 200 to every POST, served on a runtime of
+/// its own while the test's thread drives herald.
+pub struct Sink {
+    runtime: tokio::runtime::Runtime,
+    server: wiremock::MockServer,
+}
+
+impl Sink {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(async {
+            let server = wiremock::MockServer::start().await;
+            wiremock::Mock::given(wiremock::matchers::method("POST"))
+                .respond_with(wiremock::ResponseTemplate::new(200))
+                .mount(&server)
+                .await;
+            server
+        });
+        Self { runtime, server }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// (Idempotency-Key, document id, version) of every request so far, in
+    /// arrival order (the crash tests' rule sends `{id, v}`).
+    pub fn versions(&self) -> Vec<(String, i64, i64)> {
+        self.runtime
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                (
+                    r.headers["Idempotency-Key"].to_str().unwrap().to_owned(),
+                    body["id"].as_i64().unwrap(),
+                    body["v"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// On a thread of its own: inserts documents `0..docs` (`{_id, v: 0}`) into
+/// `db.coll` at `uri`, then sets `v` of each to 1, 2, ... up to
+/// `versions - 1`, waiting `pace` after each write (pacing, not synchronisation).
+pub fn spawn_writer(
+    uri: &str,
+    (db, coll): (&str, &str),
+    docs: i32,
+    versions: i32,
+    pace: std::time::Duration,
+) -> std::thread::JoinHandle<()> {
+    let (uri, db, coll) = (uri.to_owned(), db.to_owned(), coll.to_owned());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+            let docs_coll = client.database(&db).collection::<bson::Document>(&coll);
+            for v in 0..versions {
+                for id in 0..docs {
+                    if v == 0 {
+                        docs_coll
+                            .insert_one(bson::doc! {"_id": id, "v": v})
+                            .await
+                            .unwrap();
+                    } else {
+                        docs_coll
+                            .update_one(bson::doc! {"_id": id}, bson::doc! {"$set": {"v": v}})
+                            .await
+                            .unwrap();
+                    }
+                    tokio::time::sleep(pace).await;
+                }
+            }
+        });
+    })
+}
+
+/// Every (document, version) of a [`spawn_writer`] of `docs` and `versions`.
+pub fn every_version(docs: i32, versions: i32) -> std::collections::HashSet<(i64, i64)> {
+    (0..docs)
+        .flat_map(|id| (0..versions).map(move |v| (i64::from(id), i64::from(v))))
+        .collect()
+}
+
+/// The crash tests' verdict on what a [`Sink`] received: exactly one
+/// idempotency key per expected effect, none lost, and each document's
+/// effects first arriving in version order.
+pub fn check_versions(all: &[(String, i64, i64)], docs: i32, versions: i32) {
+    use std::collections::{HashMap, HashSet};
+    let expected = every_version(docs, versions);
+    let keys: HashMap<&str, (i64, i64)> = all
+        .iter()
+        .map(|(k, id, v)| (k.as_str(), (*id, *v)))
+        .collect();
+    println!(
+        "{} effects expected, {} requests received, {} duplicates (same idempotency key)",
+        expected.len(),
+        all.len(),
+        all.len() - keys.len()
+    );
+    assert_eq!(keys.len(), expected.len(), "one idempotency key per effect");
+    assert_eq!(
+        keys.values().copied().collect::<HashSet<_>>(),
+        expected,
+        "no effect lost"
+    );
+    let mut first_seen: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut seen = HashSet::new();
+    for (key, id, v) in all {
+        if seen.insert(key.as_str()) {
+            first_seen.entry(*id).or_default().push(*v);
+        }
+    }
+    for (id, seen) in first_seen {
+        assert_eq!(
+            seen,
+            (0..i64::from(versions)).collect::<Vec<_>>(),
+            "document {id}'s effects in order"
+        );
+    }
 }

@@ -14,9 +14,13 @@
 //! - `timers`: 100,000 inserts set a timer each, then a second run fires
 //!   them all: timers fired/s and its ratio to the replay case's events/s,
 //!   so the replay case runs with it.
+//! - `cluster`: `herald run` in cluster mode with 1, 2 and 3 instances on a
+//!   CPU-heavy rule (events/s), and the takeover time after one of two is
+//!   killed; not in the default set (run it with `--cases cluster`).
 //!
 //! The report goes to `target/herald-bench.json` and a table to stdout.
 
+mod cluster;
 mod generate;
 mod live;
 mod measure;
@@ -205,6 +209,25 @@ pub fn run(args: BenchArgs) -> Outcome {
                 }
             }
         }
+    }
+    if wants(BenchCase::Cluster) {
+        let (events, iterations) = if args.quick {
+            (1_000, 2_000)
+        } else {
+            (10_000, 20_000)
+        };
+        crate::logging::say::info(
+            format!(
+                "bench: cluster, {} events with 1, 2 and 3 instances, then a takeover",
+                report::thousands(events)
+            ),
+            serde_json::json!({}),
+        );
+        report.cluster = Some(
+            live::Server::start(args.mongodb_uri.clone())
+                .and_then(|server| cluster::measure(&server, events, iterations, work))
+                .map_err(|e| format!("{e:#}")),
+        );
     }
     report.generated_at = bson::DateTime::now()
         .try_to_rfc3339_string()

@@ -36,6 +36,9 @@ pub struct Report {
     /// Firing due timers, and the rate's ratio to the replay case's.
     #[serde(serialize_with = "case")]
     pub timers: Option<Result<Timers, String>>,
+    /// Cluster mode: events/s with 1, 2 and 3 instances, and the takeover time.
+    #[serde(serialize_with = "case")]
+    pub cluster: Option<Result<super::cluster::ClusterResult, String>>,
     /// Each target, and whether it was met.
     pub targets: Vec<Target>,
 }

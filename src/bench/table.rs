@@ -124,6 +124,30 @@ impl Report {
             Some(Err(e)) => row("timers", format!("failed: {e}")),
             None => {}
         }
+        match &self.cluster {
+            Some(Ok(c)) => {
+                for s in &c.scale {
+                    row(
+                        &format!("cluster, {} instance(s)", s.instances),
+                        format!(
+                            "{} events/s ({} events, {} partitions)",
+                            thousands(s.events_per_second as u64),
+                            thousands(c.events),
+                            c.partitions
+                        ),
+                    );
+                }
+                row(
+                    "cluster takeover",
+                    format!(
+                        "{:.2} s after a kill (lease {} ms + a renewal period = {:.2} s)",
+                        c.takeover_seconds, c.lease_ms, c.takeover_bound_seconds
+                    ),
+                );
+            }
+            Some(Err(e)) => row("cluster", format!("failed: {e}")),
+            None => {}
+        }
         let _ = writeln!(out, "targets:");
         for t in &self.targets {
             let bound = if t.at_least { ">=" } else { "<=" };

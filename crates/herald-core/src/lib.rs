@@ -20,6 +20,8 @@
 //! - [`decimal`] — fast paths for decimal128 amounts.
 //! - [`extjson`] — MongoDB Extended JSON v2 in and out.
 //! - [`raw`] — fast field lookup in raw BSON.
+//! - [`hashed`] — MongoDB's hashed index key of a value (`$toHashedIndexKey`).
+//! - [`partition`] — [`Partition`](partition::Partition)s of document keys by that hash, for cluster mode.
 //! - [`text`] — reading UTF-8 text files, locating the first byte that is not.
 
 pub mod backoff;
@@ -28,9 +30,11 @@ pub mod effect;
 pub mod event;
 pub mod extjson;
 pub mod filter;
+pub mod hashed;
 pub mod intent;
 pub mod namespace;
 pub mod operation;
+pub mod partition;
 pub mod position;
 pub mod raw;
 pub mod stream_options;

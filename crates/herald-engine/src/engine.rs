@@ -66,6 +66,11 @@ pub struct RunOptions {
     pub from_start: bool,
     /// The clock that fires timers: the wall clock (default), or event time (replays).
     pub timers: crate::timers::TimerClock,
+    /// Cluster mode: the one partition of document keys this engine serves
+    /// (its source reads only that partition's events). It fires only the
+    /// partition's timers, and runs rules on events without a document key
+    /// (which every partition receives) only as partition 0.
+    pub partition: Option<herald_core::partition::Partition>,
 }
 
 /// The embeddable engine: source → route → handlers → effects → commit.

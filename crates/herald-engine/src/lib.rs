@@ -7,6 +7,7 @@
 //! ledger, rule state, dead letters and the checkpoint, atomically per group.
 //!
 //! # Layout
+//! - [`cluster`] — cluster mode: partition leases shared through MongoDB.
 //! - [`engine`] — [`Engine`], [`EngineBuilder`], [`EngineError`], [`RunOptions`].
 //! - [`pipeline`] — partitioned workers, ordered commits, and [`RunSummary`].
 //! - [`dead_letters`] — retrying and dropping dead letters.
@@ -21,6 +22,7 @@
 //! - [`stops`] — targets stopped by policy, kept across restarts until resumed.
 //! - [`timers`] — when durable timers fire ([`timers::TimerClock`]), and their keys.
 
+pub mod cluster;
 pub mod config;
 pub mod dead_letters;
 pub mod effects;

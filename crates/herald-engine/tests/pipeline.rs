@@ -349,3 +349,52 @@ async fn attempts_can_be_set_per_channel() {
     );
     assert_eq!(store.dead_letters().next().unwrap().unwrap().attempts, 2);
 }
+
+/// Cluster mode: an event without a document key (a drop) reaches every
+/// partition's engine, and its rules run only in partition 0's; an event
+/// with one runs in whichever engine reads it.
+#[tokio::test]
+async fn keyless_events_run_their_rules_only_in_partition_zero() {
+    use herald_core::partition::Partition;
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        "drops",
+        r#"
+const RULE = #{ watch: "shop.orders", on: ["drop", "insert"] };
+fn handle(event) { set_state(`seen:${event.operationType}`, true); }
+"#,
+    );
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"_id":{"_data":"01"},"operationType":"insert","ns":{"db":"shop","coll":"orders"},"documentKey":{"_id":1},"fullDocument":{"_id":1}}"#,
+            "\n",
+            r#"{"_id":{"_data":"02"},"operationType":"drop","ns":{"db":"shop","coll":"orders"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    for partition in Partition::all(2) {
+        let store = Store::temporary().unwrap();
+        let engine = Engine::builder()
+            .rules_dir(dir.path())
+            .store(store.clone())
+            .options(RunOptions {
+                partition: Some(partition),
+                ..RunOptions::default()
+            })
+            .build()
+            .unwrap();
+        let summary = run(&engine, &events).await;
+        assert_eq!(
+            summary.matched,
+            if partition.index == 0 { 2 } else { 1 },
+            "{partition}"
+        );
+        let drop_seen = store.get_state("drops", "seen:drop").unwrap();
+        assert_eq!(drop_seen.is_some(), partition.index == 0, "{partition}");
+        assert!(store.get_state("drops", "seen:insert").unwrap().is_some());
+    }
+}

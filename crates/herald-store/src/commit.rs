@@ -1,5 +1,7 @@
 //! One atomic group of changes.
 
+use crate::backend::Batch;
+use crate::scope::{self, Scope};
 use crate::{Checkpoint, DeadLetter, Gap, StoreError, Timer, keys};
 use bson::{Bson, doc};
 use herald_core::Position;
@@ -20,7 +22,7 @@ use herald_core::Position;
 /// ```
 #[derive(Debug, Default)]
 pub struct Commit {
-    pub(crate) batch: sled::Batch,
+    pub(crate) batch: Batch,
     /// Ledger fingerprints, written as one record at commit (less those the
     /// ledger already holds).
     pub(crate) marks: Vec<u128>,
@@ -33,6 +35,8 @@ pub struct Commit {
     /// it left it, so they are resolved when the commit is applied, under the
     /// commit lock (see `store/timers/apply.rs`).
     pub(crate) timer_ops: Vec<TimerOp>,
+    /// The scope of the store that began it.
+    pub(crate) scope: Option<std::sync::Arc<Scope>>,
 }
 
 /// One timer change of a [`Commit`], resolved against the store when applied.
@@ -100,14 +104,18 @@ impl Commit {
     /// Moves a stream's checkpoint.
     pub fn checkpoint_at(&mut self, stream: &str, checkpoint: &Checkpoint) {
         let bytes = serde_json::to_vec(checkpoint).expect("checkpoints always serialise");
-        self.batch.insert(keys::checkpoint(stream), bytes);
+        self.batch.insert(
+            scope::key(keys::CHECKPOINT, self.scope.as_deref(), stream),
+            bytes,
+        );
         self.len += 1;
     }
 
     /// Removes a stream's checkpoint (a stream an earlier plan read, now
     /// taken over by another).
     pub fn remove_checkpoint(&mut self, stream: &str) {
-        self.batch.remove(keys::checkpoint(stream));
+        self.batch
+            .remove(scope::key(keys::CHECKPOINT, self.scope.as_deref(), stream));
         self.len += 1;
     }
 
@@ -249,15 +257,18 @@ impl Commit {
 
     /// Stores an informational record (JSON), such as the streams a run opened.
     pub fn set_info(&mut self, name: &str, value: &serde_json::Value) {
-        self.batch
-            .insert(keys::info(name), value.to_string().into_bytes());
+        self.batch.insert(
+            scope::key(keys::INFO, self.scope.as_deref(), name),
+            value.to_string().into_bytes(),
+        );
         self.len += 1;
     }
 
     /// Stores a rule's running counts.
     pub fn rule_counts(&mut self, rule: &str, counts: &crate::RuleCounts) {
         let bytes = serde_json::to_vec(counts).expect("counts always serialise");
-        self.batch.insert(keys::counts(rule), bytes);
+        self.batch
+            .insert(scope::key(keys::COUNTS, self.scope.as_deref(), rule), bytes);
         self.len += 1;
     }
 

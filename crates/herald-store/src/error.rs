@@ -57,6 +57,24 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The MongoDB store failed (unreachable, not a replica set, a
+    /// transaction that kept failing, ...).
+    #[error("the store in {location} failed: {reason}")]
+    Mongo {
+        /// The database, as `mongodb database NAME`.
+        location: String,
+        /// What the driver or server said.
+        reason: String,
+    },
+    /// A commit's lease is no longer held (cluster mode): nothing of the
+    /// commit was written.
+    #[error("nothing was committed: this instance no longer holds the lease {lease} ({reason})")]
+    Fenced {
+        /// The lease.
+        lease: String,
+        /// Why it is not held.
+        reason: String,
+    },
     /// sled failed (I/O error, disk full, ...).
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
@@ -83,7 +101,7 @@ impl StoreError {
             | Self::NewerFormat { .. }
             | Self::Corrupt { .. }
             | Self::BadValue { .. } => true,
-            Self::Sled(_) => false,
+            Self::Sled(_) | Self::Mongo { .. } | Self::Fenced { .. } => false,
         }
     }
 }

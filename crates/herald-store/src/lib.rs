@@ -23,11 +23,16 @@
 //! on disk: a store with it and without the marker was damaged, not newly made.
 //!
 //! # Layout
+//! - [`backend`] — where the records are kept: the [`Backend`](backend::Backend)
+//!   trait (an ordered key-value map with atomic, durable batches) and sled's
+//!   implementation.
 //! - [`store`] — [`Store`]: open (refusing foreign, corrupt or newer stores,
 //!   converting older ones), read, commit; [`StoreOptions`]; fault injection
 //!   (cargo feature `fault-injection`).
 //! - [`ledger`] — the dedupe ledger: [fingerprints](ledger::fingerprint),
 //!   records, and the bounded window of marks kept in memory ([`LedgerStats`]).
+//! - [`scope`] — [`Scope`]: the records one engine of several sharing a
+//!   store keeps as its own, and the lease its commits need.
 //! - [`checkpoint`] — [`Checkpoint`] and [`Gap`] records.
 //! - [`commit`] — [`Commit`], the changes of one event group, applied atomically.
 //! - [`keys`] — key encodings.
@@ -36,12 +41,14 @@
 //!   read by due time or by name from the [`Store`].
 //! - [`error`] — the [`StoreError`] type.
 
+pub mod backend;
 pub mod checkpoint;
 pub mod commit;
 pub mod dead_letter;
 pub mod error;
 pub mod keys;
 pub mod ledger;
+pub mod scope;
 pub mod store;
 pub mod timer;
 
@@ -50,5 +57,6 @@ pub use commit::Commit;
 pub use dead_letter::{DeadLetter, DoneEffect, KeyScheme};
 pub use error::StoreError;
 pub use ledger::LedgerStats;
+pub use scope::Scope;
 pub use store::{DEFAULT_LEDGER_WINDOW, Durability, Store, StoreOptions};
 pub use timer::{Timer, TimerStats};

@@ -19,7 +19,9 @@ mod fault;
 mod open;
 mod timers;
 
+use crate::backend::{Backend, KeyRange, SledBackend};
 use crate::ledger::{self, Ledger, LedgerStats};
+use crate::scope::{self, Scope};
 use crate::{Checkpoint, Commit, Gap, RuleCounts, StoreError, keys};
 use bson::Bson;
 use herald_core::Position;
@@ -86,9 +88,12 @@ pub enum Durability {
 /// Clones share one store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
+    backend: Arc<dyn Backend>,
+    /// The directory of a store on the local disk.
     path: Option<PathBuf>,
+    /// Where the store is, for messages (its directory, or its database).
+    location: Option<PathBuf>,
+    scope: Option<Arc<Scope>>,
     ledger: Arc<Ledger>,
     faults: fault::Faults,
 }
@@ -113,11 +118,15 @@ impl Store {
     /// ```
     pub fn open_with(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
-        open::check_directory(&path)?;
-        let created = path.join(open::CREATED).exists();
-        let db = open::open_with_lock_retry(&path)?;
-        let store = Self::init(db, Some(path.clone()), options, created)?;
-        open::mark_created(&path)?;
+        let (backend, created) = SledBackend::open(&path)?;
+        let store = Self::init(
+            Arc::new(backend),
+            Some(path.clone()),
+            None,
+            options,
+            created,
+        )?;
+        crate::backend::sled::mark_created(&path)?;
         Ok(store)
     }
 
@@ -129,29 +138,65 @@ impl Store {
 
     /// A store that lives only as long as the process, with `options`.
     pub fn temporary_with(options: &StoreOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .temporary(true)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(None)
-            .open()?;
-        Self::init(db, None, options, false)
+        Self::init(
+            Arc::new(SledBackend::temporary()?),
+            None,
+            None,
+            options,
+            false,
+        )
     }
 
-    /// Checks the format of a store just opened (`created`: see [`open::CREATED`]).
-    fn init(
-        db: sled::Db,
-        path: Option<PathBuf>,
+    /// Opens (or creates) the store in a MongoDB database (cluster mode):
+    /// the deployment at `uri` must be a replica set, for transactions.
+    ///
+    /// ```no_run
+    /// use herald_store::{Store, StoreOptions};
+    /// let uri = "mongodb://localhost:27017/?replicaSet=rs0";
+    /// let store = Store::open_mongodb(uri, "herald", &StoreOptions::default())?;
+    /// assert!(store.path().is_none());
+    /// # Ok::<(), herald_store::StoreError>(())
+    /// ```
+    pub fn open_mongodb(
+        uri: &str,
+        database: &str,
+        options: &StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let backend = crate::backend::MongoBackend::connect(uri, database)?;
+        let created = backend.has_records()?;
+        let location = backend.location().to_owned();
+        Self::on_backend(Arc::new(backend), &location, options, created)
+    }
+
+    /// A store on another [`Backend`] (`location`: where it is, for
+    /// messages; `created`: whether it was made before, so a missing format
+    /// marker means damage, not a new store).
+    pub fn on_backend(
+        backend: Arc<dyn Backend>,
+        location: &str,
         options: &StoreOptions,
         created: bool,
     ) -> Result<Self, StoreError> {
-        let tree = db.open_tree("herald")?;
-        let shown = path.clone().unwrap_or_default();
-        open::upgrade_format(&db, &tree, &shown, options.ledger_window, created)?;
-        let window = ledger::load(&db, &tree, &shown, options.ledger_window)?;
+        Self::init(backend, None, Some(location.into()), options, created)
+    }
+
+    /// Checks the format of a store just opened.
+    fn init(
+        backend: Arc<dyn Backend>,
+        path: Option<PathBuf>,
+        location: Option<PathBuf>,
+        options: &StoreOptions,
+        created: bool,
+    ) -> Result<Self, StoreError> {
+        let location = location.or_else(|| path.clone());
+        let shown = location.clone().unwrap_or_default();
+        open::upgrade_format(backend.as_ref(), &shown, options.ledger_window, created)?;
+        let window = ledger::load(backend.as_ref(), &shown, options.ledger_window)?;
         Ok(Self {
-            db,
-            tree,
+            backend,
             path,
+            location,
+            scope: None,
             ledger: Arc::new(Ledger::new(window)),
             faults: fault::Faults::from_env(),
         })
@@ -166,8 +211,23 @@ impl Store {
     pub fn begin(&self) -> Commit {
         Commit {
             done_at: bson::DateTime::now().timestamp_millis(),
+            scope: self.scope.clone(),
             ..Commit::default()
         }
+    }
+
+    /// The same store, with this engine's own records under `scope` (see
+    /// [`Scope`]); the ledger, rule state, timers and dead letters stay shared.
+    pub fn scoped(&self, scope: Scope) -> Store {
+        Store {
+            scope: Some(Arc::new(scope)),
+            ..self.clone()
+        }
+    }
+
+    /// The scope, if the store is [scoped](Store::scoped).
+    pub fn scope(&self) -> Option<&Scope> {
+        self.scope.as_deref()
     }
 
     /// Applies a group atomically and flushes it to disk.
@@ -190,12 +250,15 @@ impl Store {
             return Ok(()); // nothing to write
         }
         let mut batch = commit.batch;
+        if let Some(fence) = self.scope().and_then(|s| s.fence.clone()) {
+            batch.fence(fence);
+        }
         self.number_dead_letters(&mut batch, commit.new_letters)?;
         self.apply_timer_ops(&mut batch, commit.timer_ops)?;
         let record = if pending.fresh.is_empty() {
             None
         } else {
-            let id = self.db.generate_id()?;
+            let id = self.backend.generate_id()?;
             batch.insert(
                 keys::ledger_group(id),
                 ledger::encode(commit.done_at, &pending.fresh),
@@ -204,12 +267,11 @@ impl Store {
         };
         for span in &pending.doomed {
             let records = keys::ledger_group(span.first)..=keys::ledger_group(span.last);
-            for key in self.tree.range(records).keys() {
-                batch.remove(key?);
+            for item in self.backend.scan(records.into(), false) {
+                batch.remove(item?.0);
             }
         }
-        self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        self.backend.apply(batch)?;
         self.ledger.committed(pending, record);
         Ok(())
     }
@@ -244,7 +306,7 @@ impl Store {
 
     /// A fresh, increasing id (for gaps); not contiguous.
     pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+        self.backend.generate_id()
     }
 
     /// True if `rule` has completed the event with these token bytes.
@@ -270,8 +332,8 @@ impl Store {
 
     /// A stream's checkpoint with its times.
     pub fn checkpoint_record(&self, stream: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.tree
-            .get(keys::checkpoint(stream))?
+        self.backend
+            .get(&scope::key(keys::CHECKPOINT, self.scope(), stream))?
             .map(|bytes| {
                 Checkpoint::decode(&bytes).map_err(|e| {
                     self.damaged(StoreError::BadValue {
@@ -286,9 +348,10 @@ impl Store {
     /// All checkpoints, by stream id.
     pub fn checkpoints(&self) -> Result<Vec<(String, Checkpoint)>, StoreError> {
         let mut all = Vec::new();
-        for item in self.tree.scan_prefix([keys::CHECKPOINT]) {
+        let prefix = scope::prefix(keys::CHECKPOINT, self.scope());
+        for item in self.backend.scan(KeyRange::prefix(&prefix), false) {
             let (key, value) = item?;
-            let stream = String::from_utf8_lossy(&key[1..]).into_owned();
+            let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             let checkpoint = Checkpoint::decode(&value).map_err(|e| {
                 self.damaged(StoreError::BadValue {
                     what: "checkpoint",
@@ -303,7 +366,7 @@ impl Store {
     /// Recorded gaps, oldest first.
     pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
         let mut all = Vec::new();
-        for item in self.tree.scan_prefix([keys::GAP]) {
+        for item in self.scan_prefix(keys::GAP) {
             let (_, value) = item?;
             all.push(serde_json::from_slice(&value).map_err(|e| {
                 self.damaged(StoreError::BadValue {
@@ -317,10 +380,10 @@ impl Store {
 
     /// A rule's state value.
     pub fn get_state(&self, rule: &str, key: &str) -> Result<Option<Bson>, StoreError> {
-        let Some(bytes) = self.tree.get(keys::state(rule, key))? else {
+        let Some(bytes) = self.backend.get(&keys::state(rule, key))? else {
             return Ok(None);
         };
-        let doc = bson::Document::from_reader(bytes.as_ref()).map_err(|e| {
+        let doc = bson::Document::from_reader(bytes.as_slice()).map_err(|e| {
             self.damaged(StoreError::BadValue {
                 what: "state value",
                 reason: format!("rule {rule}, key {key}: {e}"),
@@ -331,8 +394,8 @@ impl Store {
 
     /// One rule's counts, if any were stored.
     pub fn rule_count(&self, rule: &str) -> Result<Option<RuleCounts>, StoreError> {
-        self.tree
-            .get(keys::counts(rule))?
+        self.backend
+            .get(&scope::key(keys::COUNTS, self.scope(), rule))?
             .map(|bytes| {
                 serde_json::from_slice(&bytes).map_err(|e| {
                     self.damaged(StoreError::BadValue {
@@ -347,7 +410,8 @@ impl Store {
     /// Every rule's counts, by rule name.
     pub fn rule_counts(&self) -> Result<Vec<(String, RuleCounts)>, StoreError> {
         let mut all = Vec::new();
-        for item in self.tree.scan_prefix([keys::COUNTS]) {
+        let prefix = scope::prefix(keys::COUNTS, self.scope());
+        for item in self.backend.scan(KeyRange::prefix(&prefix), false) {
             let (key, value) = item?;
             let counts = serde_json::from_slice(&value).map_err(|e| {
                 self.damaged(StoreError::BadValue {
@@ -355,15 +419,18 @@ impl Store {
                     reason: e.to_string(),
                 })
             })?;
-            all.push((String::from_utf8_lossy(&key[1..]).into_owned(), counts));
+            all.push((
+                String::from_utf8_lossy(&key[prefix.len()..]).into_owned(),
+                counts,
+            ));
         }
         Ok(all)
     }
 
     /// An informational record set with [`Commit::set_info`].
     pub fn info(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        self.tree
-            .get(keys::info(name))?
+        self.backend
+            .get(&scope::key(keys::INFO, self.scope(), name))?
             .map(|bytes| {
                 serde_json::from_slice(&bytes).map_err(|e| {
                     self.damaged(StoreError::BadValue {
@@ -378,7 +445,7 @@ impl Store {
     /// A stored value that cannot be decoded, as damage to the store at its
     /// path, so the message names the store and what to do about it.
     fn damaged(&self, error: StoreError) -> StoreError {
-        match (error, &self.path) {
+        match (error, &self.location) {
             (StoreError::BadValue { what, reason }, Some(path)) => StoreError::Corrupt {
                 path: path.clone(),
                 reason: format!("a stored {what} cannot be decoded ({reason})"),
@@ -387,9 +454,44 @@ impl Store {
         }
     }
 
-    /// Bytes the store occupies on disk.
+    /// Bytes the store occupies on disk (or in its database).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        self.backend.size()
+    }
+
+    /// The records whose keys start with the one-byte `prefix`, in key order.
+    fn scan_prefix(&self, prefix: u8) -> crate::backend::Entries<'_> {
+        self.backend.scan(KeyRange::prefix(&[prefix]), false)
+    }
+}
+
+/// Raw access to the records, for tests that damage or inspect them.
+#[cfg(test)]
+impl Store {
+    fn raw_put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), StoreError> {
+        let mut batch = crate::backend::Batch::default();
+        batch.insert(key.as_ref(), value.as_ref());
+        self.backend.apply(batch)
+    }
+
+    fn raw_clear(&self) -> Result<(), StoreError> {
+        let everything = KeyRange {
+            start: std::ops::Bound::Unbounded,
+            end: std::ops::Bound::Unbounded,
+        };
+        let mut batch = crate::backend::Batch::default();
+        for item in self.backend.scan(everything, false) {
+            batch.remove(item?.0);
+        }
+        self.backend.apply(batch)
+    }
+
+    fn raw_get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(key.as_ref())
+    }
+
+    fn raw_scan(&self, prefix: [u8; 1]) -> crate::backend::Entries<'_> {
+        self.scan_prefix(prefix[0])
     }
 }
 

@@ -56,12 +56,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod cluster;
 mod mongodb;
 mod names;
 mod reads;
 mod webhook_target;
 mod webhooks;
 pub use self::mongodb::{MongoConfig, StreamConfig, check_connection_string};
+pub use cluster::{ClusterConfig, StoreKind};
 pub use names::unknown_targets;
 pub use reads::reads_removed_fields;
 pub use webhook_target::WebhookTarget;
@@ -101,6 +103,9 @@ pub struct Config {
     /// The operators' HTTP endpoint of `herald run`.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Where the state is kept, and how instances share the work.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 /// The operators' HTTP endpoint (`[http]`): `/metrics`, `/healthz`,
@@ -424,6 +429,7 @@ impl Config {
             ));
         }
         config.mongodb.check_uri()?;
+        config.cluster.check()?;
         config.mongodb.source_options()?;
         for (name, webhook) in &config.webhooks {
             webhook.check(&format!("webhooks.{name}"))?;

@@ -144,6 +144,7 @@ impl Engine {
             core.store.clone(),
             core.options.dry_run,
             core.router.rules().iter().map(|r| r.name().clone()),
+            core.options.partition,
         )?);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let (mut workers, senders) = Workers::start(&self.core, &state, &book, &floors, &done_tx)?;

@@ -339,6 +339,11 @@ async fn handle_event(
     stopped: &[WatchTarget],
     completion: &mut Completion,
 ) -> Result<(), EngineError> {
+    // An event without a document key reaches every partition (cluster
+    // mode); its rules run once, in the first.
+    if core.options.partition.is_some_and(|p| p.index != 0) && event.document_key().is_none() {
+        return Ok(());
+    }
     // Each distinct masked view of the event is built once, for all rules.
     let mut views = super::view::Views::new(event);
     let home = Home::of_event(event);

@@ -10,6 +10,7 @@
 //! pending timers cost a range scan when one comes due, not memory.
 
 use crate::pipeline::partition::{PARTITIONS, timer_partition};
+use herald_core::partition::Partition;
 use herald_store::{Store, StoreError, Timer};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -81,6 +82,8 @@ pub(crate) struct TimerBook {
     dry_run: bool,
     /// The rules loaded: timers of other rules stay pending, unfired.
     rules: HashSet<Arc<str>>,
+    /// Cluster mode: the partition of document keys whose timers are ours.
+    cluster: Option<Partition>,
     pending: Mutex<Pending>,
     /// Per partition: no timer of it is due before this.
     next_due: Vec<AtomicI64>,
@@ -96,10 +99,12 @@ impl TimerBook {
         store: Store,
         dry_run: bool,
         rules: impl IntoIterator<Item = Arc<str>>,
+        cluster: Option<Partition>,
     ) -> Result<Self, StoreError> {
         let book = Self {
             store,
             dry_run,
+            cluster,
             rules: rules.into_iter().collect(),
             pending: Mutex::new(Pending {
                 changes: HashMap::new(),
@@ -302,8 +307,24 @@ impl TimerBook {
         Ok(stored.max(set))
     }
 
-    /// True if `timer`'s rule is loaded (warns once per rule that is not).
+    /// True if `timer` is this engine's to fire: in its cluster partition,
+    /// if it has one, and of a loaded rule (warns once per rule that is not).
     fn loaded(&self, timer: &Timer) -> bool {
+        if let Some(partition) = self.cluster {
+            let key = timer
+                .document_key
+                .as_deref()
+                .map(bson::RawBsonRef::Document);
+            let hash = key.map_or(0, herald_core::hashed::hashed_index_key_raw);
+            // A timer set for no document belongs with such events, to the first.
+            let ours = match key {
+                Some(_) => partition.contains(hash),
+                None => partition.index == 0,
+            };
+            if !ours {
+                return false;
+            }
+        }
         if self.rules.contains(timer.rule.as_str()) {
             return true;
         }

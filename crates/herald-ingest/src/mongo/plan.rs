@@ -86,6 +86,37 @@ impl StreamPlan {
         stages
     }
 
+    /// The same stream narrowed to one partition of document keys (cluster
+    /// mode): the partition's `$match` follows the stream's own, so the
+    /// server hashes only the events some rule can match.
+    ///
+    /// ```
+    /// use herald_core::partition::Partition;
+    /// use herald_ingest::mongo::{Subscription, plan};
+    /// let sub = Subscription {
+    ///     rule: "a".into(), target: "shop.orders".parse().unwrap(),
+    ///     on: vec![herald_core::OperationType::Insert], filter: bson::doc! {},
+    ///     full_document: herald_core::FullDocument::Default,
+    ///     before_change: herald_core::FullDocumentBeforeChange::Off, snapshot: true,
+    /// };
+    /// let stream = &plan(&[sub])[0];
+    /// let part = Partition { index: 1, of: 4 };
+    /// let narrowed = stream.partitioned(part);
+    /// assert_eq!(narrowed.pipeline.len(), stream.pipeline.len() + 1);
+    /// assert_eq!(narrowed.pipeline[1], part.stage());
+    /// assert_eq!(narrowed.id, stream.id);
+    /// ```
+    pub fn partitioned(&self, partition: herald_core::partition::Partition) -> StreamPlan {
+        let mut plan = self.clone();
+        let after_match = plan
+            .pipeline
+            .first()
+            .is_some_and(|stage| stage.contains_key("$match"));
+        plan.pipeline
+            .insert(usize::from(after_match), partition.stage());
+        plan
+    }
+
     /// The aggregation the stream runs, as the server receives it: the
     /// `$changeStream` stage with the stream's options (its start,
     /// `startAfter` or `startAtOperationTime`, is added when it opens, from

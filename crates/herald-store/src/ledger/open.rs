@@ -2,6 +2,7 @@
 //! deleting older ones, and converting the ledgers of older store formats.
 
 use super::{Window, decode, encode, fingerprint};
+use crate::backend::{Backend, Batch, KeyRange};
 use crate::{StoreError, keys};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,18 +13,13 @@ use std::path::Path;
 ///
 /// Every record is checked, even those deleted: a damaged record means a
 /// damaged store, which is refused rather than silently trimmed.
-pub(crate) fn load(
-    db: &sled::Db,
-    tree: &sled::Tree,
-    path: &Path,
-    limit: usize,
-) -> Result<Window, StoreError> {
+pub(crate) fn load(backend: &dyn Backend, path: &Path, limit: usize) -> Result<Window, StoreError> {
     let mut window = Window::new(limit);
-    let mut stale = sled::Batch::default();
+    let mut stale = Batch::default();
     let (mut stale_records, mut stale_marks) = (0usize, 0usize);
     // Newest first: the window keeps the newest marks, and a mark found in
     // two records (possible only after a crash) belongs to the newer.
-    for item in tree.scan_prefix([keys::LEDGER_GROUP]).rev() {
+    for item in backend.scan(KeyRange::prefix(&[keys::LEDGER_GROUP]), true) {
         let (key, value) = item?;
         let damaged = || StoreError::Corrupt {
             path: path.to_path_buf(),
@@ -41,8 +37,7 @@ pub(crate) fn load(
     }
     window.finish_loading();
     if stale_records > 0 {
-        tree.apply_batch(stale)?;
-        db.flush()?;
+        backend.apply(stale)?;
         tracing::info!(
             records = stale_records,
             marks = stale_marks,
@@ -67,17 +62,16 @@ pub(crate) struct Converted {
 /// `limit` marks by commit time, oldest first, 4,096 to a record, so that
 /// record ids follow commit times as the window expects.
 pub(crate) fn convert_v1(
-    db: &sled::Db,
-    tree: &sled::Tree,
+    backend: &dyn Backend,
     limit: usize,
-    batch: &mut sled::Batch,
+    batch: &mut Batch,
 ) -> Result<Converted, StoreError> {
     const PER_RECORD: usize = 4096;
     // A min-heap of (time, mark): the oldest leaves as newer ones arrive, so
     // memory follows the window, not the old ledger's size.
     let mut newest: BinaryHeap<Reverse<(i64, u128)>> = BinaryHeap::new();
     let mut found = 0;
-    for item in tree.scan_prefix([keys::LEDGER]) {
+    for item in backend.scan(KeyRange::prefix(&[keys::LEDGER]), false) {
         let (key, value) = item?;
         // A mark whose time is unreadable counts as newest: keeping it is safe.
         let done_at = <[u8; 8]>::try_from(value.as_ref())
@@ -98,7 +92,7 @@ pub(crate) fn convert_v1(
         let done_at = chunk.last().expect("chunks are not empty").0;
         let fingerprints: Vec<u128> = chunk.iter().map(|&(_, mark)| mark).collect();
         batch.insert(
-            keys::ledger_group(db.generate_id()?),
+            keys::ledger_group(backend.generate_id()?),
             encode(done_at, &fingerprints),
         );
     }
@@ -110,10 +104,10 @@ pub(crate) fn convert_v1(
 
 /// Adds to `batch` the removal of a format-2 ledger, whose 64-bit
 /// fingerprints cannot be widened; returns how many records it had.
-pub(crate) fn reset_v2(tree: &sled::Tree, batch: &mut sled::Batch) -> Result<usize, StoreError> {
+pub(crate) fn reset_v2(backend: &dyn Backend, batch: &mut Batch) -> Result<usize, StoreError> {
     let mut records = 0;
-    for key in tree.scan_prefix([keys::LEDGER_GROUP]).keys() {
-        batch.remove(key?);
+    for item in backend.scan(KeyRange::prefix(&[keys::LEDGER_GROUP]), false) {
+        batch.remove(item?.0);
         records += 1;
     }
     Ok(records)

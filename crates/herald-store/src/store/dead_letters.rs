@@ -1,12 +1,13 @@
 //! Dead letters in the store: their numbering and reading them.
 
 use super::Store;
+use crate::backend::{Batch, KeyRange};
 use crate::{DeadLetter, StoreError, keys};
 
 impl Store {
     /// The dead letters, oldest first.
     pub fn dead_letters(&self) -> impl Iterator<Item = Result<DeadLetter, StoreError>> + '_ {
-        self.tree.scan_prefix([keys::DEAD_LETTER]).map(|item| {
+        self.scan_prefix(keys::DEAD_LETTER).map(|item| {
             let (key, value) = item?;
             let id = <[u8; 8]>::try_from(&key[1..])
                 .map(u64::from_be_bytes)
@@ -22,8 +23,8 @@ impl Store {
 
     /// One dead letter.
     pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        self.tree
-            .get(keys::dead_letter(id))?
+        self.backend
+            .get(&keys::dead_letter(id))?
             .map(|bytes| DeadLetter::from_bytes(id, &bytes).map_err(|e| self.damaged(e)))
             .transpose()
     }
@@ -32,19 +33,29 @@ impl Store {
     /// given. The next id follows both the last one given (so a dropped
     /// letter's id is not reused) and the newest letter stored (a store
     /// written before herald numbered letters, whose ids came from
-    /// [`Store::next_id`]), so ids only grow and letters list in order.
+    /// [`Store::next_id`]), so ids only grow and letters list in order. On a
+    /// shared backend, ids come from its `dead_letters` counter instead.
     /// Called under the commit lock.
     pub(super) fn number_dead_letters(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         letters: Vec<Vec<u8>>,
     ) -> Result<(), StoreError> {
         if letters.is_empty() {
             return Ok(());
         }
-        let given = match self.tree.get(keys::DEAD_LETTER_LAST)? {
+        if self.backend.shared() {
+            // Other instances add letters meanwhile: ids come from the shared
+            // counter, not from the last id read here.
+            let first = self.backend.reserve("dead_letters", letters.len() as u64)?;
+            for (id, letter) in (first..).zip(letters) {
+                batch.insert(keys::dead_letter(id), letter);
+            }
+            return Ok(());
+        }
+        let given = match self.backend.get(keys::DEAD_LETTER_LAST)? {
             None => 0,
-            Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
                 .map(u64::from_be_bytes)
                 .map_err(|_| {
                     self.damaged(StoreError::BadValue {
@@ -53,7 +64,11 @@ impl Store {
                     })
                 })?,
         };
-        let newest = match self.tree.scan_prefix([keys::DEAD_LETTER]).next_back() {
+        let newest = match self
+            .backend
+            .scan(KeyRange::prefix(&[keys::DEAD_LETTER]), true)
+            .next()
+        {
             None => 0,
             Some(item) => {
                 let (key, _) = item?;
@@ -65,7 +80,7 @@ impl Store {
             last += 1;
             batch.insert(keys::dead_letter(last), letter);
         }
-        batch.insert(keys::DEAD_LETTER_LAST, &last.to_be_bytes());
+        batch.insert(keys::DEAD_LETTER_LAST, last.to_be_bytes());
         Ok(())
     }
 }

@@ -31,8 +31,7 @@ fn done(store: &Store) -> Vec<u32> {
 /// The ledger records on disk: id and marks.
 fn records(store: &Store) -> Vec<(u64, Vec<u128>)> {
     store
-        .tree
-        .scan_prefix([keys::LEDGER_GROUP])
+        .raw_scan([keys::LEDGER_GROUP])
         .map(|item| {
             let (key, value) = item.unwrap();
             let (_, marks) = ledger::decode(&value).unwrap();
@@ -172,18 +171,13 @@ fn first_format_store(dir: &Path, marks: u32) {
     for i in 0..marks {
         let token = format!("token-{i:05}");
         store
-            .tree
-            .insert(
+            .raw_put(
                 keys::ledger("rule", token.as_bytes()),
-                &i64::from(i).to_be_bytes(),
+                i64::from(i).to_be_bytes(),
             )
             .unwrap();
     }
-    store
-        .tree
-        .insert(keys::FORMAT, &1u32.to_be_bytes())
-        .unwrap();
-    store.db.flush().unwrap();
+    store.raw_put(keys::FORMAT, 1u32.to_be_bytes()).unwrap();
 }
 
 #[test]
@@ -202,7 +196,7 @@ fn a_first_format_ledger_is_converted_when_opened() {
     assert!(!is_done(5_000));
     assert!(!store.is_done("other", b"token-00001").unwrap());
     assert_eq!(
-        store.tree.scan_prefix([keys::LEDGER]).count(),
+        store.raw_scan([keys::LEDGER]).count(),
         0,
         "old keys removed"
     );
@@ -210,7 +204,7 @@ fn a_first_format_ledger_is_converted_when_opened() {
     assert_eq!(sizes, [4_096, 904], "oldest first, 4,096 marks per record");
     // Each record is dated by its newest mark.
     assert_eq!(store.ledger_stats().oldest_ms, Some(4_095));
-    let format = store.tree.get(keys::FORMAT).unwrap().unwrap();
+    let format = store.raw_get(keys::FORMAT).unwrap().unwrap();
     assert_eq!(format.as_ref(), FORMAT_VERSION.to_be_bytes());
 
     // With a window of 1,000, only the newest 1,000 marks (by time) are converted.
@@ -249,18 +243,14 @@ fn a_second_format_ledger_is_reset_and_everything_else_kept() {
         three.extend([1u64, 2, 3].iter().flat_map(|m| m.to_le_bytes()));
         let mut two = 8i64.to_be_bytes().to_vec();
         two.extend([4u64, 5].iter().flat_map(|m| m.to_le_bytes()));
-        store.tree.insert(keys::ledger_group(100), three).unwrap();
-        store.tree.insert(keys::ledger_group(101), two).unwrap();
-        store
-            .tree
-            .insert(keys::FORMAT, &2u32.to_be_bytes())
-            .unwrap();
-        store.db.flush().unwrap();
+        store.raw_put(keys::ledger_group(100), three).unwrap();
+        store.raw_put(keys::ledger_group(101), two).unwrap();
+        store.raw_put(keys::FORMAT, 2u32.to_be_bytes()).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert!(records(&store).is_empty());
     assert_eq!(store.ledger_stats().marks, 0);
-    let format = store.tree.get(keys::FORMAT).unwrap().unwrap();
+    let format = store.raw_get(keys::FORMAT).unwrap().unwrap();
     assert_eq!(format.as_ref(), FORMAT_VERSION.to_be_bytes());
     assert_eq!(store.get_state("r", "k").unwrap(), Some(Bson::Int32(5)));
     assert_eq!(store.checkpoint("file:x").unwrap(), Some(position));
@@ -279,10 +269,8 @@ fn a_damaged_ledger_record_is_refused() {
     {
         let store = Store::open(dir.path()).unwrap();
         store
-            .tree
-            .insert(keys::ledger_group(7), &[1, 2, 3][..])
+            .raw_put(keys::ledger_group(7), &[1, 2, 3][..])
             .unwrap();
-        store.db.flush().unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");

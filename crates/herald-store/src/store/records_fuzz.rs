@@ -79,7 +79,7 @@ fn read_back(store: &Store, bytes: &[u8]) {
         keys::timer("r", "n"),
     ];
     for key in &keys {
-        store.tree.insert(key, bytes).unwrap();
+        store.raw_put(key, bytes).unwrap();
     }
     let _ = store.checkpoint_record("s");
     let _ = store.checkpoints();
@@ -94,12 +94,12 @@ fn read_back(store: &Store, bytes: &[u8]) {
     let _ = store.timer("r", "n");
     let _ = store.timer_stats();
     // A timer index key that is not one.
-    store.tree.insert([keys::TIMER, 0, 9, b'r'], bytes).unwrap();
+    store.raw_put([keys::TIMER, 0, 9, b'r'], bytes).unwrap();
     let _ = store.timer_stats();
     // A dead-letter key of the wrong length.
-    store.tree.insert([keys::DEAD_LETTER, 1], bytes).unwrap();
+    store.raw_put([keys::DEAD_LETTER, 1], bytes).unwrap();
     let _ = store.dead_letters().count();
-    store.tree.clear().unwrap();
+    store.raw_clear().unwrap();
 }
 
 thread_local! {

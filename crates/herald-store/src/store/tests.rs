@@ -105,10 +105,8 @@ fn a_newer_format_is_refused() {
     {
         let store = Store::open(dir.path()).unwrap();
         store
-            .tree
-            .insert(keys::FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())
+            .raw_put(keys::FORMAT, (FORMAT_VERSION + 1).to_be_bytes())
             .unwrap();
-        store.db.flush().unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
     assert!(
@@ -204,7 +202,7 @@ fn a_store_whose_data_was_lost_is_refused_but_an_interrupted_creation_is_not() {
     // Stopped while being created: sled's files, no marker yet.
     drop(sled::Config::new().path(dir.path()).open().unwrap());
     drop(Store::open(dir.path()).unwrap());
-    assert!(dir.path().join(super::open::CREATED).exists());
+    assert!(dir.path().join(crate::backend::sled::CREATED).exists());
     // The marker gone, as when the data file is truncated.
     {
         let db = sled::Config::new().path(dir.path()).open().unwrap();

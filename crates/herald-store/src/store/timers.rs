@@ -4,6 +4,7 @@
 mod apply;
 
 use super::Store;
+use crate::backend::KeyRange;
 use crate::{StoreError, Timer, TimerStats, keys};
 
 impl Store {
@@ -28,10 +29,9 @@ impl Store {
         &self,
         up_to_ms: i64,
     ) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
-        self.tree
-            .range(keys::timers_due_by(up_to_ms))
-            .values()
-            .map(|value| self.decode_timer(&value?))
+        self.backend
+            .scan(keys::timers_due_by(up_to_ms).into(), false)
+            .map(|item| self.decode_timer(&item?.1))
     }
 
     /// The timers due after `after_ms`, earliest first, read as they are iterated.
@@ -45,10 +45,9 @@ impl Store {
         &self,
         after_ms: i64,
     ) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
-        self.tree
-            .range(keys::timers_due_after(after_ms))
-            .values()
-            .map(|value| self.decode_timer(&value?))
+        self.backend
+            .scan(keys::timers_due_after(after_ms).into(), false)
+            .map(|item| self.decode_timer(&item?.1))
     }
 
     /// Every timer, latest due first, read as they are iterated.
@@ -59,19 +58,15 @@ impl Store {
     /// # Ok::<(), herald_store::StoreError>(())
     /// ```
     pub fn timers_latest_first(&self) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
-        self.tree
-            .scan_prefix([keys::TIMER_DUE])
-            .values()
-            .rev()
-            .map(|value| self.decode_timer(&value?))
+        self.backend
+            .scan(KeyRange::prefix(&[keys::TIMER_DUE]), true)
+            .map(|item| self.decode_timer(&item?.1))
     }
 
     /// Every timer, in (due, rule, name) order, read as they are iterated.
     pub fn timers(&self) -> impl Iterator<Item = Result<Timer, StoreError>> + '_ {
-        self.tree
-            .scan_prefix([keys::TIMER_DUE])
-            .values()
-            .map(|value| self.decode_timer(&value?))
+        self.scan_prefix(keys::TIMER_DUE)
+            .map(|item| self.decode_timer(&item?.1))
     }
 
     /// `rule`'s timer called `name`, if it has one.
@@ -79,7 +74,7 @@ impl Store {
         let Some((due_ms, _)) = self.timer_entry(rule, name)? else {
             return Ok(None);
         };
-        match self.tree.get(keys::timer_due(due_ms, rule, name))? {
+        match self.backend.get(&keys::timer_due(due_ms, rule, name))? {
             Some(bytes) => self.decode_timer(&bytes).map(Some),
             None => Err(self.damaged(StoreError::BadValue {
                 what: "timer",
@@ -110,7 +105,7 @@ impl Store {
         // A rule's entries are adjacent (its key part is the same bytes), so
         // one pass groups them; the rules then sort by name.
         let mut stats: Vec<TimerStats> = Vec::new();
-        for item in self.tree.scan_prefix([keys::TIMER]) {
+        for item in self.scan_prefix(keys::TIMER) {
             let (key, value) = item?;
             let damaged = |what| {
                 self.damaged(StoreError::BadValue {
@@ -142,7 +137,7 @@ impl Store {
         if rule.len() > keys::MAX_PART {
             return Ok(None); // no key holds it, so no timer was set
         }
-        let Some(entry) = self.tree.get(keys::timer(rule, name))? else {
+        let Some(entry) = self.backend.get(&keys::timer(rule, name))? else {
             return Ok(None);
         };
         keys::parse_timer_entry(&entry).map(Some).ok_or_else(|| {

@@ -38,7 +38,7 @@ fn pending_changes_overlay_the_store_until_committed() {
     let a = timer("r", "a", 10, 1);
     let p = timer_partition(&a);
     stored(&store, std::slice::from_ref(&a));
-    let book = TimerBook::new(store.clone(), false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store.clone(), false, [Arc::from("r")], None).unwrap();
     let b = timer("r", "b", 5, 1);
     book.write(1, id("r", "b"), Some(b.clone()));
     // (Each call's timers are the caller's to fire; these look again without
@@ -58,7 +58,7 @@ fn pending_changes_overlay_the_store_until_committed() {
     store.commit(commit).unwrap();
     book.committed(2);
     assert!(book.pending.lock().unwrap().changes.is_empty());
-    let fresh = TimerBook::new(store.clone(), false, [Arc::from("r")]).unwrap();
+    let fresh = TimerBook::new(store.clone(), false, [Arc::from("r")], None).unwrap();
     assert_eq!(names(fresh.due(&[p], 100, 10).unwrap()), ["b"]);
 }
 
@@ -66,7 +66,7 @@ fn pending_changes_overlay_the_store_until_committed() {
 #[test]
 fn a_later_items_change_wins() {
     let store = Store::temporary().unwrap();
-    let book = TimerBook::new(store, false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store, false, [Arc::from("r")], None).unwrap();
     let a = timer("r", "a", 10, 1);
     let p = timer_partition(&a);
     book.write(5, id("r", "a"), Some(a));
@@ -87,7 +87,7 @@ fn a_later_items_change_wins() {
 #[test]
 fn the_bound_never_hides_a_timer_set_after_it() {
     let store = Store::temporary().unwrap();
-    let book = TimerBook::new(store, false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store, false, [Arc::from("r")], None).unwrap();
     let a = timer("r", "a", 50, 1);
     let p = timer_partition(&a);
     assert!(book.due(&[p], 100, 10).unwrap().is_empty());
@@ -107,7 +107,7 @@ fn unloaded_rules_wait_and_the_latest_due_time_counts_everything() {
     let store = Store::temporary().unwrap();
     let gone = timer("gone", "g", 1, 1);
     stored(&store, &[gone.clone(), timer("r", "s", 30, 1)]);
-    let book = TimerBook::new(store, false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store, false, [Arc::from("r")], None).unwrap();
     let p = timer_partition(&gone);
     assert_eq!(names(book.due(&[p], 100, 10).unwrap()), ["s"]);
     assert_eq!(book.latest_due().unwrap(), Some(30));
@@ -121,7 +121,7 @@ fn a_dry_run_forgets_its_own_fired_timers() {
     let store = Store::temporary().unwrap();
     let kept = timer("r", "kept", 5, 1);
     stored(&store, std::slice::from_ref(&kept));
-    let book = TimerBook::new(store, true, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store, true, [Arc::from("r")], None).unwrap();
     let p = timer_partition(&kept);
     book.write(1, id("r", "own"), Some(timer("r", "own", 6, 1)));
     book.write(2, id("r", "own"), None);
@@ -154,7 +154,7 @@ fn a_timer_behind_many_of_other_partitions_is_found() {
         .collect();
     timers.push(lone);
     stored(&store, &timers);
-    let book = TimerBook::new(store, false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store, false, [Arc::from("r")], None).unwrap();
     assert!(book.next_due[py].load(Ordering::Relaxed) <= 10_000);
     assert!(book.due(&[py], 9_999, 10).unwrap().is_empty());
     assert_eq!(names(book.due(&[py], 10_000, 10).unwrap()), ["lone"]);
@@ -178,7 +178,7 @@ fn a_backlog_is_read_once_across_uncommitted_batches() {
         .collect();
     timers.extend((0..5).map(|i| timer("r", &format!("u{i}"), 200, 1)));
     stored(&store, &timers);
-    let book = TimerBook::new(store.clone(), false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store.clone(), false, [Arc::from("r")], None).unwrap();
     let mut handed = Vec::new();
     loop {
         let batch = book.due(&[p], 1_000, 4).unwrap();
@@ -221,7 +221,7 @@ fn the_latest_due_time_skips_what_cannot_fire() {
             timer("gone", "g", 9_000, 1),
         ],
     );
-    let book = TimerBook::new(store, false, [Arc::from("r")]).unwrap();
+    let book = TimerBook::new(store, false, [Arc::from("r")], None).unwrap();
     assert_eq!(
         book.latest_due().unwrap(),
         Some(500),
@@ -235,4 +235,41 @@ fn the_latest_due_time_skips_what_cannot_fire() {
     );
     book.write(2, id("r", "later"), Some(timer("r", "later", 700, 2)));
     assert_eq!(book.latest_due().unwrap(), Some(700));
+}
+
+/// In cluster mode a book fires only the timers of documents in its
+/// partition (by the server's hash of the document key), and timers set for
+/// no document only as the first partition.
+#[test]
+fn a_cluster_partition_fires_only_its_documents_timers() {
+    use herald_core::partition::Partition;
+    let store = Store::temporary().unwrap();
+    let timers: Vec<Timer> = (0..40)
+        .map(|doc| timer("r", &format!("t{doc}"), 10, doc))
+        .collect();
+    let keyless = Timer {
+        document_key: None,
+        ..timer("r", "keyless", 10, 0)
+    };
+    stored(&store, &timers);
+    stored(&store, std::slice::from_ref(&keyless));
+    let all: Vec<usize> = (0..crate::pipeline::partition::PARTITIONS).collect();
+    let mut fired = Vec::new();
+    for partition in Partition::all(4) {
+        let book = TimerBook::new(store.clone(), false, [Arc::from("r")], Some(partition)).unwrap();
+        let names = names(book.due(&all, 100, 1_000).unwrap());
+        for t in &timers {
+            let key = bson::RawBsonRef::Document(t.document_key.as_deref().unwrap());
+            let ours = partition.contains(herald_core::hashed::hashed_index_key_raw(key));
+            assert_eq!(names.contains(&t.name), ours, "{} in {partition}", t.name);
+        }
+        assert_eq!(names.contains(&"keyless".to_owned()), partition.index == 0);
+        fired.extend(names);
+    }
+    // Each timer fires in exactly one partition.
+    fired.sort();
+    let mut expected: Vec<String> = timers.iter().map(|t| t.name.clone()).collect();
+    expected.push("keyless".into());
+    expected.sort();
+    assert_eq!(fired, expected);
 }

@@ -7,6 +7,7 @@
 //! the tree overlaid with this commit's earlier changes: the batch holds the
 //! net result, as if each change had been applied in turn.
 
+use crate::backend::Batch;
 use crate::commit::{TimerChange, TimerOp};
 use crate::store::Store;
 use crate::{StoreError, keys};
@@ -16,7 +17,7 @@ impl Store {
     /// Adds to `batch` the writes and removals of `ops`, in order.
     pub(in crate::store) fn apply_timer_ops(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         ops: Vec<TimerOp>,
     ) -> Result<(), StoreError> {
         // (rule, name) -> its timer's (due, version) as the ops so far left
@@ -40,7 +41,7 @@ impl Store {
                     batch.insert(keys::timer_due(due_ms, &rule, &name), bytes);
                     batch.insert(
                         keys::timer(&rule, &name),
-                        &keys::timer_entry(due_ms, version)[..],
+                        keys::timer_entry(due_ms, version),
                     );
                     Some((due_ms, version))
                 }

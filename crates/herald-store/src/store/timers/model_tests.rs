@@ -125,8 +125,7 @@ proptest! {
         }
         // The index by name holds exactly one entry per record, naming it.
         let entries: Vec<(String, String, i64, u64)> = store
-            .tree
-            .scan_prefix([keys::TIMER])
+            .raw_scan([keys::TIMER])
             .map(|item| {
                 let (key, value) = item.unwrap();
                 let (rule, name) = keys::parse_timer(&key).unwrap();
@@ -136,7 +135,7 @@ proptest! {
             .collect();
         prop_assert_eq!(entries.len(), listed.len());
         for (rule, name, due, version) in entries {
-            let record = store.tree.get(keys::timer_due(due, &rule, &name)).unwrap().unwrap();
+            let record = store.raw_get(keys::timer_due(due, &rule, &name)).unwrap().unwrap();
             prop_assert_eq!(Timer::from_bytes(&record).unwrap().version, version);
         }
     }

@@ -89,7 +89,7 @@ fn setting_a_name_again_moves_the_timer() {
     );
     assert_eq!(listed(store.timers_due(69)), [row(60, "r", "other", 1)]);
     // The old record is gone, not just unlisted.
-    assert_eq!(store.tree.get(keys::timer_due(50, "r", "n")).unwrap(), None);
+    assert_eq!(store.raw_get(keys::timer_due(50, "r", "n")).unwrap(), None);
     // Set again at the same due time: one record, the new version.
     set(&store, &[timer("r", "n", 70, 3)]);
     assert_eq!(
@@ -110,7 +110,7 @@ fn cancelling_removes_the_timer_and_cancelling_none_is_fine() {
         c.cancel_timer("nobody", "b");
     });
     assert_eq!(listed(store.timers()), [row(2, "r", "b", 1)]);
-    assert_eq!(store.tree.scan_prefix([keys::TIMER]).count(), 1);
+    assert_eq!(store.raw_scan([keys::TIMER]).count(), 1);
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn a_fire_removes_only_the_setting_that_fired() {
     commit(&store, |c| c.fire_timer("r", "n", 1));
     assert_eq!(store.timer("r", "n").unwrap(), None);
     assert!(listed(store.timers()).is_empty());
-    assert_eq!(store.tree.scan_prefix([keys::TIMER]).count(), 0);
+    assert_eq!(store.raw_scan([keys::TIMER]).count(), 0);
     // Fired at version 1, but set again (version 2) meanwhile: kept.
     set(&store, &[timer("r", "n", 5, 1)]);
     set(&store, &[timer("r", "n", 9, 2)]);
@@ -150,7 +150,7 @@ fn the_changes_of_one_commit_apply_in_order() {
         listed(store.timers()),
         [row(20, "r", "a", 2), row(45, "r", "c", 2)]
     );
-    assert_eq!(store.tree.scan_prefix([keys::TIMER]).count(), 2);
+    assert_eq!(store.raw_scan([keys::TIMER]).count(), 2);
     // Against what the store held: moved twice in one commit, then removed.
     commit(&store, |c| {
         c.set_timer(&timer("r", "a", 25, 3)).unwrap();
@@ -160,7 +160,7 @@ fn the_changes_of_one_commit_apply_in_order() {
         c.fire_timer("r", "c", 3);
     });
     assert_eq!(listed(store.timers()), [row(27, "r", "a", 4)]);
-    assert_eq!(store.tree.scan_prefix([keys::TIMER_DUE]).count(), 1);
+    assert_eq!(store.raw_scan([keys::TIMER_DUE]).count(), 1);
 }
 
 fn listed_dues(timers: impl Iterator<Item = Result<Timer, StoreError>>) -> Vec<i64> {
@@ -299,14 +299,10 @@ fn a_third_format_store_is_upgraded_with_its_contents_kept() {
             c.mark_done("r", b"t1");
             c.set_state("r", "k", &Bson::Int32(5)).unwrap();
         });
-        store
-            .tree
-            .insert(keys::FORMAT, &3u32.to_be_bytes())
-            .unwrap();
-        store.db.flush().unwrap();
+        store.raw_put(keys::FORMAT, 3u32.to_be_bytes()).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let format = store.tree.get(keys::FORMAT).unwrap().unwrap();
+    let format = store.raw_get(keys::FORMAT).unwrap().unwrap();
     assert_eq!(FORMAT_VERSION, 4);
     assert_eq!(format.as_ref(), 4u32.to_be_bytes());
     assert!(store.is_done("r", b"t1").unwrap());
@@ -322,12 +318,10 @@ fn a_damaged_timer_record_is_reported_as_damage_to_the_store() {
     let store = Store::open(dir.path()).unwrap();
     set(&store, &[timer("r", "good", 1, 1)]);
     store
-        .tree
-        .insert(keys::timer_due(5, "r", "bad"), &b"\x07garbage"[..])
+        .raw_put(keys::timer_due(5, "r", "bad"), &b"\x07garbage"[..])
         .unwrap();
     store
-        .tree
-        .insert(keys::timer("r", "bad"), &keys::timer_entry(5, 1)[..])
+        .raw_put(keys::timer("r", "bad"), &keys::timer_entry(5, 1)[..])
         .unwrap();
     let results: Vec<_> = store.timers().collect();
     assert_eq!(results.len(), 2);
@@ -353,8 +347,7 @@ fn a_damaged_timer_record_is_reported_as_damage_to_the_store() {
     assert_eq!(store.timer_stats().unwrap()[0].pending, 2);
     // A damaged index entry.
     store
-        .tree
-        .insert(keys::timer("r", "bad"), &[1u8; 3][..])
+        .raw_put(keys::timer("r", "bad"), &[1u8; 3][..])
         .unwrap();
     let err = store.timer_stats().unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");

@@ -71,6 +71,37 @@ async fn concurrent_transactions_conflict_and_a_retry_succeeds() {
 }
 
 #[tokio::test]
+async fn a_write_outside_after_the_snapshot_makes_the_transactions_write_conflict() {
+    each_target!("txn_outside", |t| {
+        let coll = t.coll("acc");
+        coll.insert_one(doc! {"_id": 1, "n": 0}).await.unwrap();
+        let mut session = t.client.start_session().await.unwrap();
+        session.start_transaction().await.unwrap();
+        coll.insert_one(doc! {"_id": 2})
+            .session(&mut session)
+            .await
+            .unwrap();
+        // Not held by the transaction: it does not wait.
+        coll.update_one(doc! {"_id": 1}, doc! {"$set": {"n": 5}})
+            .await
+            .unwrap();
+        // The transaction's snapshot has the old version: it cannot win.
+        let err = coll
+            .update_one(doc! {"_id": 1}, doc! {"$set": {"n": 1}})
+            .session(&mut session)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), 112, "{err}");
+        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_eq!(
+            all(&coll).await,
+            vec![doc! {"_id": 1, "n": 5}],
+            "nothing of the transaction"
+        );
+    });
+}
+
+#[tokio::test]
 async fn a_write_outside_a_transaction_waits_for_it() {
     each_target!("txn_wait", |t| {
         let coll = t.coll("acc");

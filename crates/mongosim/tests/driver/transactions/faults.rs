@@ -1,5 +1,5 @@
-//! Fail points on commits and inside transactions, and transactions that
-//! outlive `transactionLifetimeLimitSeconds`.
+//! Fail points on commits and inside transactions, commands a transaction
+//! cannot run, and transactions that outlive `transactionLifetimeLimitSeconds`.
 
 use super::{all, code};
 use crate::each_target;
@@ -91,6 +91,30 @@ async fn fail_point_errors_in_transactions_get_the_servers_labels() {
         session.commit_transaction().await.unwrap();
         assert_eq!(all(&coll).await, vec![doc! {"_id": 0}, doc! {"_id": 3}]);
         off(&t).await;
+    });
+}
+
+#[tokio::test]
+async fn a_transaction_refuses_commands_it_cannot_run() {
+    each_target!("txn_refuse", |t| {
+        let coll = t.coll("acc");
+        coll.insert_one(doc! {"_id": 1}).await.unwrap();
+        let mut session = t.client.start_session().await.unwrap();
+        session.start_transaction().await.unwrap();
+        coll.insert_one(doc! {"_id": 2})
+            .session(&mut session)
+            .await
+            .unwrap();
+        // `count` is not on the server's list of commands a transaction may run.
+        let err = t
+            .db()
+            .run_command(doc! {"count": coll.name()})
+            .session(&mut session)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), 263, "{err}");
+        session.abort_transaction().await.unwrap();
+        assert_eq!(all(&coll).await, vec![doc! {"_id": 1}]);
     });
 }
 

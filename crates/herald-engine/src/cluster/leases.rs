@@ -1,0 +1,292 @@
+//! Partition leases in MongoDB: taken, renewed and let go by conditional
+//! updates, one document per partition.
+//!
+//! A lease is `{_id: "p3/16", owner, epoch, expires}` in the `leases`
+//! collection of herald's database. Taking one raises its epoch; every commit
+//! of the partition's engine checks (by writing) that the epoch is still the
+//! one it took, in the commit's own transaction (see
+//! [`Fence`](herald_store::backend::Fence)). Safety rests on the epochs, not
+//! on clocks: a holder whose clock runs slow keeps working past its expiry,
+//! but the first commit after a take-over fails. Clocks only decide when a
+//! silent holder is taken over. Instances announce themselves in
+//! `instances` (`{_id: name, expires}`), so each knows how many share the
+//! partitions.
+
+use bson::{DateTime, Document, doc};
+use herald_core::partition::Partition;
+use herald_store::backend::Fence;
+use mongodb::options::{ReturnDocument, WriteConcern};
+use mongodb::{Collection, Database};
+use std::time::Duration;
+
+/// The collection of live instances.
+pub const INSTANCES: &str = "instances";
+
+/// The collection of what every instance must agree on.
+pub const CLUSTER: &str = "cluster";
+
+/// A lease this instance holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The partition.
+    pub partition: Partition,
+    /// The epoch it was taken at.
+    pub epoch: i64,
+}
+
+/// One instance's view of the partition leases.
+///
+/// ```no_run
+/// # async fn demo(database: mongodb::Database) -> mongodb::error::Result<()> {
+/// use herald_engine::cluster::Leases;
+/// use std::time::Duration;
+/// let leases = Leases::new(&database, "host-1", 16, Duration::from_secs(10));
+/// leases.announce().await?;
+/// let share = leases.fair_share(leases.live_instances().await?);
+/// let taken = leases.take_free(share, &[]).await?;
+/// assert!(taken.len() as u32 <= share);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Leases {
+    leases: Collection<Document>,
+    instances: Collection<Document>,
+    /// What every instance must agree on (see [`Leases::settle`]).
+    cluster: Collection<Document>,
+    me: String,
+    partitions: u32,
+    lease: Duration,
+}
+
+impl Leases {
+    /// The leases of `partitions` partitions in `database`, as instance `me`
+    /// sees them; a lease not renewed for `lease` may be taken over.
+    pub fn new(database: &Database, me: &str, partitions: u32, lease: Duration) -> Self {
+        let options = mongodb::options::CollectionOptions::builder()
+            .write_concern(WriteConcern::majority())
+            .build();
+        Self {
+            leases: database
+                .collection_with_options(herald_store::backend::LEASES, options.clone()),
+            instances: database.collection_with_options(INSTANCES, options.clone()),
+            cluster: database.collection_with_options(CLUSTER, options),
+            me: me.to_owned(),
+            partitions,
+            lease,
+        }
+    }
+
+    /// Settles what every instance must agree on, the first time any
+    /// starts: the number of partitions, and where streams without a
+    /// checkpoint start when `start_at = "now"` (`now`: the server's time
+    /// at this call), kept in the `cluster` collection. Returns that start;
+    /// a different partition count is refused (the partitions' checkpoints
+    /// would not carry over).
+    pub async fn settle(&self, now: bson::Timestamp) -> Result<bson::Timestamp, String> {
+        let settled = self
+            .cluster
+            .find_one_and_update(
+                doc! {"_id": "cluster"},
+                doc! {"$setOnInsert": {"partitions": i64::from(self.partitions), "start": now}},
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| format!("cannot read the cluster's settings: {e}"))?
+            .ok_or("the cluster's settings are missing")?;
+        let partitions = settled.get_i64("partitions").unwrap_or_default();
+        if partitions != i64::from(self.partitions) {
+            return Err(format!(
+                "this cluster was started with partitions = {partitions}, and this config says {}: the partitions' checkpoints do not carry over to another count; use {partitions}, or a new [cluster] database",
+                self.partitions
+            ));
+        }
+        settled
+            .get_timestamp("start")
+            .map_err(|e| format!("the cluster's start time is unreadable: {e}"))
+    }
+
+    /// This instance's name.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// The fence of a held lease, for the commits of its partition.
+    pub fn fence(&self, held: &Held) -> Fence {
+        Fence {
+            lease: held.partition.to_string(),
+            owner: self.me.clone(),
+            epoch: held.epoch,
+        }
+    }
+
+    fn expires(&self) -> DateTime {
+        DateTime::from_millis(DateTime::now().timestamp_millis() + self.lease.as_millis() as i64)
+    }
+
+    /// Says this instance is alive until one lease period from now, and
+    /// forgets instances gone for a hundred lease periods.
+    pub async fn announce(&self) -> mongodb::error::Result<()> {
+        self.instances
+            .update_one(
+                doc! {"_id": &self.me},
+                doc! {"$set": {"expires": self.expires()}},
+            )
+            .upsert(true)
+            .await?;
+        let long_gone = DateTime::from_millis(
+            DateTime::now().timestamp_millis() - 100 * self.lease.as_millis() as i64,
+        );
+        self.instances
+            .delete_many(doc! {"expires": {"$lt": long_gone}})
+            .await?;
+        Ok(())
+    }
+
+    /// Says this instance is gone (a clean stop), so the others take its
+    /// share at once.
+    pub async fn retire(&self) -> mongodb::error::Result<()> {
+        self.instances.delete_one(doc! {"_id": &self.me}).await?;
+        Ok(())
+    }
+
+    /// How many instances are alive (this one included).
+    pub async fn live_instances(&self) -> mongodb::error::Result<u32> {
+        let live = self
+            .instances
+            .count_documents(doc! {"expires": {"$gt": DateTime::now()}})
+            .await?;
+        Ok(u32::try_from(live).unwrap_or(u32::MAX).max(1))
+    }
+
+    /// The most partitions one of `live` instances should hold: an equal
+    /// share, rounded up.
+    pub fn fair_share(&self, live: u32) -> u32 {
+        self.partitions.div_ceil(live.max(1))
+    }
+
+    /// Renews a held lease; false if it is no longer ours (taken over, or
+    /// let go), in which case its partition must stop at once.
+    pub async fn renew(&self, held: &Held) -> mongodb::error::Result<bool> {
+        let renewed = self
+            .leases
+            .update_one(
+                doc! {"_id": held.partition.to_string(), "owner": &self.me, "epoch": held.epoch},
+                doc! {"$set": {"expires": self.expires()}},
+            )
+            .await?;
+        Ok(renewed.matched_count == 1)
+    }
+
+    /// Lets a held lease go (its partition stopped at a checkpoint), so
+    /// another instance may take it at once.
+    pub async fn release(&self, held: &Held) -> mongodb::error::Result<()> {
+        self.leases
+            .update_one(
+                doc! {"_id": held.partition.to_string(), "owner": &self.me, "epoch": held.epoch},
+                doc! {"$set": {"owner": bson::Bson::Null, "expires": DateTime::from_millis(0)}},
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Takes up to `wanted` free or expired leases, lowest partitions
+    /// first, but none of `busy` (partitions this instance still serves or
+    /// is finishing), and returns those taken.
+    pub async fn take_free(
+        &self,
+        wanted: u32,
+        busy: &[Partition],
+    ) -> mongodb::error::Result<Vec<Held>> {
+        let mut taken = Vec::new();
+        if wanted == 0 {
+            return Ok(taken);
+        }
+        for partition in Partition::all(self.partitions).filter(|p| !busy.contains(p)) {
+            let id = partition.to_string();
+            // Made free the first time it is needed.
+            self.leases
+                .update_one(
+                    doc! {"_id": &id},
+                    doc! {"$setOnInsert": {
+                        "owner": bson::Bson::Null,
+                        "epoch": 0_i64,
+                        "expires": DateTime::from_millis(0),
+                    }},
+                )
+                .upsert(true)
+                .await?;
+            let now = DateTime::now();
+            let took = self
+                .leases
+                .find_one_and_update(
+                    doc! {"_id": &id, "$or": [
+                        {"owner": bson::Bson::Null},
+                        {"expires": {"$lte": now}},
+                    ]},
+                    doc! {
+                        "$set": {"owner": &self.me, "expires": self.expires()},
+                        "$inc": {"epoch": 1_i64},
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .await?;
+            if let Some(lease) = took {
+                let epoch = lease.get_i64("epoch").unwrap_or_default();
+                taken.push(Held { partition, epoch });
+                if taken.len() as u32 >= wanted {
+                    break;
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Every instance announced, live or lapsed: (name, until when it is
+    /// alive in Unix milliseconds), for `herald status`.
+    pub async fn instances(&self) -> mongodb::error::Result<Vec<(String, i64)>> {
+        use futures_util::TryStreamExt;
+        let found: Vec<Document> = self.instances.find(doc! {}).await?.try_collect().await?;
+        Ok(found
+            .iter()
+            .filter_map(|d| {
+                let expires = d.get_datetime("expires").ok()?.timestamp_millis();
+                Some((d.get_str("_id").ok()?.to_owned(), expires))
+            })
+            .collect())
+    }
+
+    /// Every lease as stored: (partition, owner, epoch, expires), for
+    /// `herald status`.
+    pub async fn all(&self) -> mongodb::error::Result<Vec<LeaseRecord>> {
+        use futures_util::TryStreamExt;
+        let found: Vec<Document> = self.leases.find(doc! {}).await?.try_collect().await?;
+        Ok(found
+            .iter()
+            .filter_map(|d| {
+                Some(LeaseRecord {
+                    lease: d.get_str("_id").ok()?.to_owned(),
+                    owner: d.get_str("owner").ok().map(str::to_owned),
+                    epoch: d.get_i64("epoch").unwrap_or_default(),
+                    expires_ms: d
+                        .get_datetime("expires")
+                        .map(|t| t.timestamp_millis())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseRecord {
+    /// The lease's name (its partition, `p3/16`).
+    pub lease: String,
+    /// Who holds it (none: free).
+    pub owner: Option<String>,
+    /// How many times it has been taken.
+    pub epoch: i64,
+    /// When it lapses unless renewed (Unix milliseconds).
+    pub expires_ms: i64,
+}
