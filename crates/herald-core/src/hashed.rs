@@ -5,13 +5,13 @@
 //!
 //! The server hashes with MD5, seed 0: the seed (4 bytes, little-endian),
 //! then for the value its canonical type (4 bytes), and its bytes as BSON
-//! encodes them; numbers of every type as one 64-bit integer (doubles and
-//! decimals truncated toward zero, NaN as 0, clamped at the ends), so `1`,
-//! `NumberLong(1)` and `1.0` hash alike; documents and arrays as each element
-//! (canonical type, field name with its NUL, value) and then the end marker
-//! (type 0). The key is the digest's first 8 bytes, little-endian.
-//! Decimal128 values with a fraction are truncated here; the server rounds
-//! them its own way, so such keys (unusual for a `documentKey`) may differ.
+//! encodes them; numbers of every type as one 64-bit integer (as
+//! `safeNumberLong`: doubles truncated toward zero, decimals rounded half to
+//! even, NaN as 0, clamped at the ends), so `1`, `NumberLong(1)` and `1.0`
+//! hash alike; documents and arrays as each element (canonical type, field
+//! name with its NUL, value) and then the end marker (type 0); code with
+//! scope as its code (with its NUL) and then its scope's elements. The key
+//! is the digest's first 8 bytes, little-endian.
 
 use bson::spec::ElementType;
 use bson::{Bson, RawBsonRef, RawDocument};
@@ -143,22 +143,44 @@ fn double_as_long(d: f64) -> i64 {
     }
 }
 
-/// A decimal128 as a 64-bit integer, truncated toward zero, NaN as 0,
-/// clamped (see the module docs on fractions).
+/// A decimal128 as the server's `safeNumberLong` takes it: NaN as 0,
+/// clamped beyond the int64 range, others rounded half to even
+/// (`Decimal128::toLong`'s default rounding).
 fn decimal_as_long(bytes: &[u8; 16]) -> i64 {
-    let text = bson::Decimal128::from_bytes(*bytes).to_string();
-    if text.contains("NaN") {
-        return 0;
-    }
-    if text.contains("Inf") {
-        return if text.starts_with('-') {
-            i64::MIN
-        } else {
-            i64::MAX
+    let Some((negative, coefficient, exponent)) = crate::decimal::parts(bytes) else {
+        // NaN, an infinity, or a non-canonical encoding (whose value is 0).
+        let text = bson::Decimal128::from_bytes(*bytes).to_string();
+        return match text.as_str() {
+            "Infinity" => i64::MAX,
+            "-Infinity" => i64::MIN,
+            _ => 0,
         };
+    };
+    let magnitude = if coefficient == 0 {
+        Some(0)
+    } else if exponent >= 0 {
+        10_u128
+            .checked_pow(exponent.unsigned_abs())
+            .and_then(|scale| coefficient.checked_mul(scale))
+    } else if exponent < -38 {
+        // The coefficient is below 10^34: the value is below a tenth.
+        Some(0)
+    } else {
+        let scale = 10_u128.pow(exponent.unsigned_abs());
+        let (whole, rest) = (coefficient / scale, coefficient % scale);
+        Some(match (2 * rest).cmp(&scale) {
+            std::cmp::Ordering::Greater => whole + 1,
+            std::cmp::Ordering::Equal => whole + (whole & 1),
+            std::cmp::Ordering::Less => whole,
+        })
+    };
+    let limit = if negative { 1_u128 << 63 } else { (1_u128 << 63) - 1 };
+    match magnitude {
+        Some(m) if m <= limit && negative => (-(m as i128)) as i64,
+        Some(m) if m <= limit => m as i64,
+        _ if negative => i64::MIN,
+        _ => i64::MAX,
     }
-    // Through f64: exact for the integers that fit 53 bits, clamped beyond.
-    double_as_long(text.parse::<f64>().unwrap_or(0.0).trunc())
 }
 
 #[cfg(test)]
@@ -194,6 +216,61 @@ mod tests {
         assert_eq!(
             hashed_index_key(&Bson::Double(9_223_372_036_854_775_808.0)),
             hashed_index_key(&Bson::Int64(i64::MIN))
+        );
+        assert_eq!(
+            hashed_index_key(&Bson::Double(-0.0)),
+            hashed_index_key(&Bson::Int32(0))
+        );
+        assert_eq!(
+            hashed_index_key(&Bson::Double(1e300)),
+            hashed_index_key(&Bson::Int64(i64::MAX))
+        );
+        assert_ne!(hashed_index_key(&Bson::String("1".into())), one);
+    }
+
+    #[test]
+    fn decimals_round_half_to_even_and_clamp() {
+        let key = |text: &str| hashed_index_key(&Bson::Decimal128(text.parse().unwrap()));
+        let int = |n: i64| hashed_index_key(&Bson::Int64(n));
+        assert_eq!(key("1.0"), int(1));
+        assert_eq!(key("0.5"), int(0));
+        assert_eq!(key("1.5"), int(2));
+        assert_eq!(key("2.5"), int(2));
+        assert_eq!(key("-2.51"), int(-3));
+        assert_eq!(key("1E+3"), int(1000));
+        assert_eq!(key("123456789012345678"), int(123_456_789_012_345_678));
+        assert_eq!(key("-9223372036854775808"), int(i64::MIN));
+        assert_eq!(key("1E+30"), int(i64::MAX));
+        assert_eq!(key("-1E+30"), int(i64::MIN));
+        assert_eq!(key("0E+6000"), int(0));
+        assert_eq!(key("1E-40"), int(0));
+        assert_eq!(key("NaN"), int(0));
+        assert_eq!(key("Infinity"), int(i64::MAX));
+        assert_eq!(key("-Infinity"), int(i64::MIN));
+    }
+
+    /// Values computed apart from this code (Python's hashlib over the byte
+    /// layout hasher.cpp hashes); null's is the key hashed indexes store for
+    /// a missing field, which the server's jstests pin too.
+    #[test]
+    fn values_of_each_kind() {
+        assert_eq!(hashed_index_key(&Bson::Null), 2_338_878_944_348_059_895);
+        assert_eq!(
+            hashed_index_key(&Bson::Boolean(true)),
+            6_405_873_908_747_105_701
+        );
+        let id = bson::oid::ObjectId::parse_str("5f1d7a0f9e8b7c6d5e4f3a2b").unwrap();
+        assert_eq!(
+            hashed_index_key(&Bson::ObjectId(id)),
+            2_363_312_714_893_332_538
+        );
+        assert_eq!(
+            hashed_index_key(&Bson::Document(doc! {"a": 1})),
+            -8_705_610_352_600_103_477
+        );
+        assert_eq!(
+            hashed_index_key(&Bson::Array(vec![Bson::Int32(1), Bson::String("x".into())])),
+            -742_281_735_505_931_280
         );
     }
 

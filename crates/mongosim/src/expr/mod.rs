@@ -3,7 +3,8 @@
 //! does), expression objects and arrays, the variables `$$ROOT`,
 //! `$$CURRENT`, `$$REMOVE` (and in `$redact` `$$KEEP`, `$$PRUNE`,
 //! `$$DESCEND`), and `$cond`, `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`,
-//! `$cmp`, `$and`, `$or`, `$not`, `$in`, `$ifNull` and `$toHashedIndexKey`.
+//! `$cmp`, `$and`, `$or`, `$not`, `$in`, `$ifNull` and `$toHashedIndexKey`
+//! (7.0+; the key is [`herald_core::hashed`]'s, the server's).
 //!
 //! Any other operator is refused when the pipeline is parsed, with the
 //! server's error for an unknown one (168 `InvalidPipelineOperator`), so
@@ -13,10 +14,8 @@
 //! - [`compare`]: the order of values, truthiness, missing vs null.
 //! - [`number`]: exact comparison of numbers of every width.
 //! - [`render`]: values as the server writes them into messages.
-//! - [`hashed`]: hashed-index keys (`$toHashedIndexKey`).
 
 pub mod compare;
-pub mod hashed;
 pub mod number;
 pub mod parse;
 pub mod render;
@@ -190,7 +189,11 @@ impl Expr {
                 }
                 None
             }
-            Self::ToHashedIndexKey(e) => Some(Bson::Int64(hashed::hash64(e.eval(vars)?.as_ref()))),
+            // Missing hashes as null, as on the server.
+            Self::ToHashedIndexKey(e) => {
+                let value = e.eval(vars)?.unwrap_or(Bson::Null);
+                Some(Bson::Int64(herald_core::hashed::hashed_index_key(&value)))
+            }
         })
     }
 

@@ -84,57 +84,6 @@ fn decimal(bytes: &[u8; 16]) -> Num {
     finite(negative, coefficient, 0, exponent as i32 - 6176)
 }
 
-/// A decimal128 as the server's `safeNumberLong` converts it: NaN is 0,
-/// values beyond the int64 range saturate, others round half to even
-/// (`Decimal128::toLong`'s default rounding).
-pub fn decimal_to_i64(bytes: &[u8; 16]) -> i64 {
-    let (negative, coefficient, exp10) = match decimal(bytes) {
-        Num::NaN => return 0,
-        Num::Infinite { negative } => return if negative { i64::MIN } else { i64::MAX },
-        Num::Finite {
-            negative,
-            coefficient,
-            exp10,
-            ..
-        } => (negative, coefficient, exp10),
-    };
-    // The whole part and whether a fraction remains (and how it compares with a half).
-    let (whole, fraction) = if exp10 >= 0 {
-        let whole = u32::try_from(exp10)
-            .ok()
-            .and_then(|e| 10u128.checked_pow(e))
-            .and_then(|scale| coefficient.checked_mul(scale))
-            .unwrap_or(u128::MAX);
-        (whole, Ordering::Less)
-    } else if exp10 < -38 {
-        // Below 10^34 / 10^39: less than a half.
-        (0, Ordering::Less)
-    } else {
-        let scale = 10u128.pow(exp10.unsigned_abs());
-        let rest = coefficient % scale;
-        (coefficient / scale, (2 * rest).cmp(&scale))
-    };
-    let has_fraction = exp10 < 0 && coefficient % 10u128.pow(exp10.unsigned_abs().min(38)) != 0;
-    let limit = if negative {
-        1u128 << 63
-    } else {
-        (1u128 << 63) - 1
-    };
-    if whole > limit || (whole == limit && has_fraction) {
-        return if negative { i64::MIN } else { i64::MAX };
-    }
-    let rounded = match fraction {
-        Ordering::Greater => whole + 1,
-        Ordering::Equal => whole + (whole & 1),
-        Ordering::Less => whole,
-    };
-    if negative {
-        (rounded as i128).wrapping_neg() as i64
-    } else {
-        rounded as i64
-    }
-}
-
 /// True for a number equal to zero (of any width and sign).
 pub fn is_zero(value: &Bson) -> bool {
     matches!(num(value), Some(Num::Finite { coefficient: 0, .. }))

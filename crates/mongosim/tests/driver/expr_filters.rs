@@ -183,7 +183,7 @@ async fn change_streams_partition_by_hashed_document_key() {
         assert_eq!(got, expected);
         // Nothing of the other half follows: the next event is the next low insert.
         let next_low = (40..200)
-            .find(|i| mongosim::expr::hashed::hash64(Some(&Bson::Int32(*i))) < 0)
+            .find(|i| herald_core::hashed::hashed_index_key(&Bson::Int32(*i)) < 0)
             .unwrap();
         coll.insert_many((40..=next_low).map(|i| doc! {"_id": i}))
             .await
