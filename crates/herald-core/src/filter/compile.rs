@@ -25,21 +25,12 @@ const PATHLESS: [&str; 11] = [
 
 /// Compiles a query document (`{field: cond, $or: [...], ...}`).
 pub(super) fn query(doc: &Document, at: &str) -> Result<Expr, FilterError> {
-    query_with(doc, at, None)
-}
-
-/// [`query`], with `$expr` compiled by `expr` (refused without one).
-pub(super) fn query_with(
-    doc: &Document,
-    at: &str,
-    expr: Option<super::ExprCompiler<'_>>,
-) -> Result<Expr, FilterError> {
     let mut all = Vec::with_capacity(doc.len());
     for (key, value) in doc {
         let here = join(at, key);
         match key.as_str() {
             "$and" | "$or" | "$nor" => {
-                let branches = subqueries(value, &here, key, expr)?;
+                let branches = subqueries(value, &here, key)?;
                 all.push(match key.as_str() {
                     "$and" => Expr::And(branches),
                     "$or" => Expr::Or(branches),
@@ -52,10 +43,6 @@ pub(super) fn query_with(
                     return Err(error(&here, format!("{key} must be an integer value of 1")));
                 }
                 all.push(Expr::Const(key == "$alwaysTrue"));
-            }
-            "$expr" if expr.is_some() => {
-                let compile = expr.expect("checked");
-                all.push(Expr::Custom(compile(value, &here)?));
             }
             "$expr" | "$where" | "$text" | "$jsonSchema" | "$sampleRate" => {
                 return Err(error(
@@ -83,12 +70,7 @@ pub(super) fn query_with(
     })
 }
 
-fn subqueries(
-    value: &Bson,
-    at: &str,
-    op: &str,
-    expr: Option<super::ExprCompiler<'_>>,
-) -> Result<Vec<Expr>, FilterError> {
+fn subqueries(value: &Bson, at: &str, op: &str) -> Result<Vec<Expr>, FilterError> {
     let Bson::Array(items) = value else {
         return Err(error(
             at,
@@ -102,7 +84,7 @@ fn subqueries(
         .iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Bson::Document(d) => query_with(d, &join(at, &i.to_string()), expr),
+            Bson::Document(d) => query(d, &join(at, &i.to_string())),
             _ => Err(error(
                 &join(at, &i.to_string()),
                 format!("each {op} entry must be a document"),

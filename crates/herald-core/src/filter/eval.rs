@@ -24,8 +24,6 @@ pub(crate) enum Expr {
         pred: Pred,
     },
     Const(bool),
-    /// `$expr`, compiled by the caller's [`ExprCompiler`](super::ExprCompiler).
-    Custom(super::ExprPredicate),
 }
 
 /// A condition on one value.
@@ -83,7 +81,6 @@ impl Expr {
             Self::Nor(none) => !none.iter().any(|e| e.matches(doc)),
             Self::Not(inner) => !inner.matches(doc),
             Self::Const(value) => *value,
-            Self::Custom(predicate) => (predicate.0)(doc),
             Self::Field { path, pred } => {
                 let mut yielded = false;
                 let hit = visit_document(doc, path, pred.expands_arrays(), &mut |found| {

@@ -101,8 +101,6 @@ impl Filter {
 fn truth(expr: &Expr, known: &Known, read: &mut BTreeSet<String>) -> Truth {
     match expr {
         Expr::Const(value) => Truth::of(*value),
-        // It may read any field.
-        Expr::Custom(_) => Truth::Unknown,
         Expr::Not(inner) => truth(inner, known, read).not(),
         Expr::And(all) => {
             let mut result = Truth::True;

@@ -44,27 +44,6 @@ use bson::raw::RawDocument;
 
 pub use known::Known;
 
-/// Compiles the operand of an `$expr` (at the path given, for errors) into
-/// a predicate on the document.
-pub type ExprCompiler<'a> = &'a dyn Fn(&bson::Bson, &str) -> Result<ExprPredicate, FilterError>;
-
-/// An `$expr` compiled by an [`ExprCompiler`]: true if the document satisfies it.
-#[derive(Clone)]
-pub struct ExprPredicate(std::sync::Arc<dyn Fn(&RawDocument) -> bool + Send + Sync>);
-
-impl ExprPredicate {
-    /// Wraps a predicate.
-    pub fn new(predicate: impl Fn(&RawDocument) -> bool + Send + Sync + 'static) -> Self {
-        Self(std::sync::Arc::new(predicate))
-    }
-}
-
-impl std::fmt::Debug for ExprPredicate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExprPredicate")
-    }
-}
-
 /// A compiled MongoDB query filter.
 ///
 /// ```
@@ -95,30 +74,6 @@ impl Filter {
     pub fn compile(source: &Document) -> Result<Self, FilterError> {
         Ok(Self {
             root: compile::query(source, "")?,
-            source: source.clone(),
-        })
-    }
-
-    /// Compiles a filter document whose `$expr` clauses (refused by
-    /// [`Filter::compile`]: rule filters cannot hold them) `expr` compiles
-    /// into predicates, for a caller with an aggregation-expression
-    /// evaluator of its own (mongosim's queries).
-    ///
-    /// ```
-    /// use bson::{doc, RawDocumentBuf};
-    /// use herald_core::filter::{ExprPredicate, Filter};
-    /// // An `$expr` that is always true, whatever it says.
-    /// let always = |_: &bson::Bson, _: &str| Ok(ExprPredicate::new(|_| true));
-    /// let filter = Filter::compile_with_expr(&doc! {"$or": [{"a": 1}, {"$expr": true}]}, &always).unwrap();
-    /// assert!(filter.matches(&RawDocumentBuf::from_document(&doc! {"a": 2}).unwrap()));
-    /// assert!(Filter::compile(&doc! {"$expr": true}).is_err());
-    /// ```
-    pub fn compile_with_expr(
-        source: &Document,
-        expr: ExprCompiler<'_>,
-    ) -> Result<Self, FilterError> {
-        Ok(Self {
-            root: compile::query_with(source, "", Some(expr))?,
             source: source.clone(),
         })
     }
