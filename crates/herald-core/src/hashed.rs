@@ -174,7 +174,11 @@ fn decimal_as_long(bytes: &[u8; 16]) -> i64 {
             std::cmp::Ordering::Less => whole,
         })
     };
-    let limit = if negative { 1_u128 << 63 } else { (1_u128 << 63) - 1 };
+    let limit = if negative {
+        1_u128 << 63
+    } else {
+        (1_u128 << 63) - 1
+    };
     match magnitude {
         Some(m) if m <= limit && negative => (-(m as i128)) as i64,
         Some(m) if m <= limit => m as i64,
