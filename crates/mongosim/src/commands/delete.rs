@@ -1,6 +1,6 @@
 //! `delete`.
 
-use super::insert::fails_command;
+use super::write_errors::WriteErrors;
 use super::{Ctx, collection_name, number, query, wait};
 use crate::error::{CommandError, CommandResult};
 use crate::oplog::Ns;
@@ -29,12 +29,11 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         let limit = statement.get("limit").and_then(number).unwrap_or(0);
         statements.push((filter, limit == 1));
     }
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
     let txn = ctx.txn.clone();
     // Progress survives waiting: the statement under way (deleted documents no longer match).
     let mut next = 0;
     let mut n = 0;
-    let mut write_errors = Vec::new();
+    let mut write_errors = WriteErrors::new(cmd);
     wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
         let mut w = Writer::new(state, txn.as_ref())?;
         while next < statements.len() {
@@ -46,18 +45,9 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
                 }
                 Ok::<(), CommandError>(())
             })();
-            match outcome {
-                Ok(()) => {}
-                Err(e) if fails_command(&w, &e) => return Err(e),
-                Err(e) => {
-                    write_errors.push(super::write_error(next, &e));
-                    if w.in_transaction() {
-                        w.fail_transaction();
-                        break;
-                    }
-                    if ordered {
-                        break;
-                    }
+            if let Err(e) = outcome {
+                if !write_errors.record(&mut w, next, e)? {
+                    break;
                 }
             }
             next += 1;
@@ -66,8 +56,6 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     })
     .await?;
     let mut reply = doc! { "n": n };
-    if !write_errors.is_empty() {
-        reply.insert("writeErrors", write_errors);
-    }
+    write_errors.reply(&mut reply);
     Ok(reply)
 }

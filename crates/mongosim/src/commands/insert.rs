@@ -1,5 +1,6 @@
 //! `insert`.
 
+use super::write_errors::WriteErrors;
 use super::{Ctx, collection_name, wait};
 use crate::data::Collection;
 use crate::error::{CommandError, CommandResult};
@@ -39,12 +40,6 @@ pub fn insert_one(w: &mut Writer<'_>, ns: &Ns, doc: Document) -> Result<Bson, Co
     Ok(id)
 }
 
-/// True for an error that fails a transaction's command as a whole
-/// (labelled for retrying the transaction) rather than one statement.
-pub fn fails_command(w: &Writer<'_>, e: &CommandError) -> bool {
-    e.is_blocked() || (w.in_transaction() && e.code == 112)
-}
-
 /// `{insert: coll, documents: [...], ordered}`.
 pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     let ns = Ns {
@@ -63,25 +58,18 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
             _ => Err(CommandError::type_mismatch("documents must be objects")),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
     let txn = ctx.txn.clone();
     // Progress survives waiting for a transaction: the next document to insert.
     let mut next = 0;
     let mut n = 0;
-    let mut write_errors = Vec::new();
+    let mut write_errors = WriteErrors::new(cmd);
     wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
         let mut w = Writer::new(state, txn.as_ref())?;
         while next < docs.len() {
             match insert_one(&mut w, &ns, docs[next].clone()) {
                 Ok(_) => n += 1,
-                Err(e) if fails_command(&w, &e) => return Err(e),
                 Err(e) => {
-                    write_errors.push(super::write_error(next, &e));
-                    if w.in_transaction() {
-                        w.fail_transaction();
-                        break;
-                    }
-                    if ordered {
+                    if !write_errors.record(&mut w, next, e)? {
                         break;
                     }
                 }
@@ -92,8 +80,6 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     })
     .await?;
     let mut reply = doc! { "n": n };
-    if !write_errors.is_empty() {
-        reply.insert("writeErrors", write_errors);
-    }
+    write_errors.reply(&mut reply);
     Ok(reply)
 }

@@ -21,6 +21,7 @@ pub mod read_concern;
 mod transaction;
 mod update;
 pub mod wait;
+mod write_errors;
 
 use crate::error::{CommandError, CommandResult};
 use crate::fail_point::Action;
@@ -288,13 +289,4 @@ pub fn number(v: &Bson) -> Option<i64> {
         Bson::Double(x) => Some(*x as i64),
         _ => None,
     }
-}
-
-/// A `writeErrors` entry, as the server reports a failed statement of a batch.
-pub fn write_error(index: usize, error: &CommandError) -> Document {
-    let mut entry = doc! { "index": index as i32, "code": error.code, "errmsg": &error.message };
-    if let Some(info) = &error.info {
-        entry.extend(info.as_ref().clone());
-    }
-    entry
 }

@@ -1,6 +1,7 @@
 //! `update`: operator updates, replacements, upserts, `multi`.
 
-use super::insert::{fails_command, insert_one};
+use super::insert::insert_one;
+use super::write_errors::WriteErrors;
 use super::{Ctx, collection_name, query, wait};
 use crate::error::{CommandError, CommandResult};
 use crate::oplog::Ns;
@@ -168,14 +169,13 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
         let upsert = statement.get_bool("upsert").unwrap_or(false);
         statements.push((q.clone(), u.clone(), multi, upsert));
     }
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
     let txn = ctx.txn.clone();
     // Progress survives waiting for a transaction.
     let mut next = 0;
     let mut outcome = Outcome::default();
     let (mut n, mut modified) = (0i64, 0i64);
     let mut upserted = Vec::new();
-    let mut write_errors = Vec::new();
+    let mut write_errors = WriteErrors::new(cmd);
     wait::until_unblocked(ctx, wait::deadline(cmd), |state| {
         let mut w = Writer::new(state, txn.as_ref())?;
         while next < statements.len() {
@@ -189,14 +189,8 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
                         upserted.push(doc! { "index": next as i32, "_id": id });
                     }
                 }
-                Err(e) if fails_command(&w, &e) => return Err(e),
                 Err(e) => {
-                    write_errors.push(super::write_error(next, &e));
-                    if w.in_transaction() {
-                        w.fail_transaction();
-                        break;
-                    }
-                    if ordered {
+                    if !write_errors.record(&mut w, next, e)? {
                         break;
                     }
                 }
@@ -211,8 +205,6 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
     if !upserted.is_empty() {
         reply.insert("upserted", upserted);
     }
-    if !write_errors.is_empty() {
-        reply.insert("writeErrors", write_errors);
-    }
+    write_errors.reply(&mut reply);
     Ok(reply)
 }

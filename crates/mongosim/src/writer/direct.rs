@@ -1,12 +1,12 @@
 //! Writes outside a transaction: checked against open transactions, then
 //! applied to the catalog and logged at once.
 
-use super::Change;
+use super::{Change, document_key};
 use crate::error::CommandError;
 use crate::oplog::{Ns, Op};
 use crate::state::State;
 use crate::txn::resources::{self, Resource};
-use bson::{Bson, Document, doc};
+use bson::Document;
 
 /// Fails with [`CommandError::blocked`] if an open transaction holds any of `touched`.
 fn check(state: &State, touched: &[Resource]) -> Result<(), CommandError> {
@@ -42,10 +42,6 @@ fn stamp(state: &mut State, touched: Vec<Resource>, ts: bson::Timestamp) {
     }
 }
 
-fn key_of(doc: &Document) -> Document {
-    doc! { "_id": doc.get("_id").cloned().unwrap_or(Bson::Null) }
-}
-
 /// Inserts and logs a document.
 pub fn insert(state: &mut State, ns: &Ns, doc: Document) -> Result<(), CommandError> {
     // The slot is new: only its unique keys (and a collection a transaction creates) can clash.
@@ -62,7 +58,7 @@ pub fn insert(state: &mut State, ns: &Ns, doc: Document) -> Result<(), CommandEr
     let slot = coll.insert(&ns.to_string(), doc.clone())?;
     let (ts, _) = state.log(Op::Insert {
         ns: ns.clone(),
-        key: key_of(&doc),
+        key: document_key(&doc),
         doc,
     });
     state.remember(ts, ns, slot, None);
@@ -87,22 +83,7 @@ pub fn replace(
         .expect("the caller found the slot");
     let images = coll.pre_post_images;
     coll.replace(&ns.to_string(), slot, after.clone())?;
-    let key = key_of(before);
-    let op = match change {
-        Change::Update(description) => Op::Update {
-            ns: ns.clone(),
-            key,
-            description,
-            pre: images.then(|| before.clone()),
-            post: images.then_some(after),
-        },
-        Change::Replace => Op::Replace {
-            ns: ns.clone(),
-            key,
-            doc: after,
-            pre: images.then(|| before.clone()),
-        },
-    };
+    let op = change.op(ns, before, after, images);
     let (ts, _) = state.log(op);
     state.remember(ts, ns, slot, Some(before.clone()));
     stamp(state, touched, ts);
@@ -122,7 +103,7 @@ pub fn delete(state: &mut State, ns: &Ns, slot: u64, before: Document) -> Result
     }
     let (ts, _) = state.log(Op::Delete {
         ns: ns.clone(),
-        key: key_of(&before),
+        key: document_key(&before),
         pre: images.then(|| before.clone()),
     });
     state.remember(ts, ns, slot, Some(before));

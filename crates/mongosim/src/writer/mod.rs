@@ -15,10 +15,10 @@ pub mod transactional;
 
 use crate::error::CommandError;
 use crate::filter::Filter;
-use crate::oplog::Ns;
+use crate::oplog::{Ns, Op};
 use crate::state::State;
 use crate::txn::{Transaction, TxnRef};
-use bson::Document;
+use bson::{Bson, Document, doc};
 
 /// How a document changed, for its oplog entry and change event.
 #[derive(Debug, Clone)]
@@ -27,6 +27,34 @@ pub enum Change {
     Update(Document),
     /// Replaced whole.
     Replace,
+}
+
+impl Change {
+    /// The oplog entry of `before` becoming `after` in `ns` this way, with
+    /// pre- and post-images when the collection records them.
+    fn op(self, ns: &Ns, before: &Document, after: Document, images: bool) -> Op {
+        let key = document_key(before);
+        match self {
+            Change::Update(description) => Op::Update {
+                ns: ns.clone(),
+                key,
+                description,
+                pre: images.then(|| before.clone()),
+                post: images.then_some(after),
+            },
+            Change::Replace => Op::Replace {
+                ns: ns.clone(),
+                key,
+                doc: after,
+                pre: images.then(|| before.clone()),
+            },
+        }
+    }
+}
+
+/// A document's `documentKey`: `{_id}`.
+fn document_key(doc: &Document) -> Document {
+    doc! { "_id": doc.get("_id").cloned().unwrap_or(Bson::Null) }
 }
 
 /// Carries out a command's writes, in or outside a transaction.

@@ -2,14 +2,14 @@
 //! (see [`crate::txn`]), then buffered in the transaction with the oplog
 //! entry they will get at commit.
 
-use super::Change;
+use super::{Change, document_key};
 use crate::error::CommandError;
 use crate::oplog::{Ns, Op};
 use crate::state::State;
 use crate::txn::Transaction;
 use crate::txn::resources::{self, Resource};
 use crate::txn::transaction::write_conflict;
-use bson::{Bson, Document, doc};
+use bson::Document;
 
 /// Checks a write of `after` over `before` in `slot`; returns what it touches.
 fn check(
@@ -75,10 +75,6 @@ fn check(
     Ok(touched)
 }
 
-fn key_of(doc: &Document) -> Document {
-    doc! { "_id": doc.get("_id").cloned().unwrap_or(Bson::Null) }
-}
-
 /// Records a checked write.
 fn record(
     txn: &mut Transaction,
@@ -135,7 +131,7 @@ pub fn insert(
     }
     let op = Op::Insert {
         ns: ns.clone(),
-        key: key_of(&doc),
+        key: document_key(&doc),
         doc: doc.clone(),
     };
     record(txn, ns, slot, Some(doc), touched, op);
@@ -155,22 +151,7 @@ pub fn replace(
     crate::data::check_size(&after)?;
     let touched = check(state, txn, ns, slot, Some(before), Some(&after))?;
     let images = images(state, ns);
-    let key = key_of(before);
-    let op = match change {
-        Change::Update(description) => Op::Update {
-            ns: ns.clone(),
-            key,
-            description,
-            pre: images.then(|| before.clone()),
-            post: images.then(|| after.clone()),
-        },
-        Change::Replace => Op::Replace {
-            ns: ns.clone(),
-            key,
-            doc: after.clone(),
-            pre: images.then(|| before.clone()),
-        },
-    };
+    let op = change.op(ns, before, after.clone(), images);
     record(txn, ns, slot, Some(after), touched, op);
     Ok(())
 }
@@ -186,7 +167,7 @@ pub fn delete(
     let touched = check(state, txn, ns, slot, Some(&before), None)?;
     let op = Op::Delete {
         ns: ns.clone(),
-        key: key_of(&before),
+        key: document_key(&before),
         pre: images(state, ns).then(|| before.clone()),
     };
     record(txn, ns, slot, None, touched, op);

@@ -1,7 +1,7 @@
 //! Write conflicts between transactions, the driver's retries, and writes
 //! outside transactions that wait for them.
 
-use super::{all, code};
+use super::{all, assert_transient, begin, code};
 use crate::each_target;
 use mongodb::bson::doc;
 use std::time::Duration;
@@ -24,24 +24,21 @@ async fn concurrent_transactions_conflict_and_a_retry_succeeds() {
             .session(&mut second)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 112, "{err}");
-        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_transient(&err, 112);
         // The conflict aborted the second transaction.
         let err = coll
             .find_one(doc! {"_id": 1})
             .session(&mut second)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 251, "{err}");
-        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_transient(&err, 251);
         second.abort_transaction().await.unwrap();
         first.commit_transaction().await.unwrap();
 
         // The convenient API retries the whole transaction on the transient
         // error: the first attempt meets a third session's open write, which
         // is committed before the retry.
-        let mut third = t.client.start_session().await.unwrap();
-        third.start_transaction().await.unwrap();
+        let mut third = begin(&t).await;
         coll.update_one(doc! {"_id": 1}, doc! {"$inc": {"n": 100}})
             .session(&mut third)
             .await
@@ -75,8 +72,7 @@ async fn a_write_outside_after_the_snapshot_makes_the_transactions_write_conflic
     each_target!("txn_outside", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 1, "n": 0}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 2})
             .session(&mut session)
             .await
@@ -91,8 +87,7 @@ async fn a_write_outside_after_the_snapshot_makes_the_transactions_write_conflic
             .session(&mut session)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 112, "{err}");
-        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_transient(&err, 112);
         assert_eq!(
             all(&coll).await,
             vec![doc! {"_id": 1, "n": 5}],
@@ -106,8 +101,7 @@ async fn a_write_outside_a_transaction_waits_for_it() {
     each_target!("txn_wait", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 1, "n": 0}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.update_one(doc! {"_id": 1}, doc! {"$set": {"n": 5}})
             .session(&mut session)
             .await

@@ -1,7 +1,7 @@
 //! Fail points on commits and inside transactions, commands a transaction
 //! cannot run, and transactions that outlive `transactionLifetimeLimitSeconds`.
 
-use super::{all, code};
+use super::{all, assert_transient, begin, code};
 use crate::each_target;
 use crate::util::fail_point;
 use mongodb::bson::{Document, doc};
@@ -26,8 +26,7 @@ async fn a_dropped_commit_is_an_unknown_result_and_a_retry_commits_once() {
     each_target!("txn_commit_dropped", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 0}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 1})
             .session(&mut session)
             .await
@@ -56,8 +55,7 @@ async fn fail_point_errors_in_transactions_get_the_servers_labels() {
     each_target!("txn_fail_point", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 0}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 1})
             .session(&mut session)
             .await
@@ -72,8 +70,7 @@ async fn fail_point_errors_in_transactions_get_the_servers_labels() {
             .session(&mut session)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 112, "{err}");
-        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_transient(&err, 112);
         session.abort_transaction().await.unwrap();
         // Given labels replace the server's.
         let data =
@@ -99,8 +96,7 @@ async fn a_transaction_refuses_commands_it_cannot_run() {
     each_target!("txn_refuse", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 1}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 2})
             .session(&mut session)
             .await
@@ -131,8 +127,7 @@ async fn a_transaction_past_its_lifetime_is_aborted() {
         {
             continue;
         }
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.update_one(doc! {"_id": 1}, doc! {"$set": {"n": 5}})
             .session(&mut session)
             .await
@@ -144,8 +139,7 @@ async fn a_transaction_past_its_lifetime_is_aborted() {
             .unwrap();
         assert!(started.elapsed() >= std::time::Duration::from_millis(500));
         let err = session.commit_transaction().await.unwrap_err();
-        assert_eq!(code(&err), 251, "{err}");
-        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_transient(&err, 251);
         assert_eq!(all(&coll).await, vec![doc! {"_id": 1, "n": 1}]);
         admin(
             &t,

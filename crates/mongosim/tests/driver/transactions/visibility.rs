@@ -1,6 +1,6 @@
 //! What a transaction sees and when others see its writes.
 
-use super::{all, code};
+use super::{all, assert_transient, begin, code};
 use crate::each_target;
 use crate::util::take;
 use futures_util::TryStreamExt;
@@ -12,8 +12,7 @@ async fn committed_writes_appear_at_commit_and_not_before() {
     each_target!("txn_commit", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 1, "n": 0}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 2})
             .session(&mut session)
             .await
@@ -57,8 +56,7 @@ async fn aborted_writes_never_appear() {
     each_target!("txn_abort", |t| {
         let coll = t.coll("acc");
         coll.insert_one(doc! {"_id": 1, "n": 0}).await.unwrap();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 2})
             .session(&mut session)
             .await
@@ -105,8 +103,7 @@ async fn change_streams_see_a_transaction_at_commit_in_order() {
             .await
             .unwrap()
             .with_type::<Document>();
-        let mut session = t.client.start_session().await.unwrap();
-        session.start_transaction().await.unwrap();
+        let mut session = begin(&t).await;
         coll.insert_one(doc! {"_id": 1})
             .session(&mut session)
             .await
@@ -235,8 +232,7 @@ async fn snapshot_transactions_read_at_their_start() {
             .session(&mut session)
             .await
             .unwrap_err();
-        assert_eq!(code(&err), 112, "{err}");
-        assert!(err.contains_label("TransientTransactionError"), "{err}");
+        assert_transient(&err, 112);
         let err = session.commit_transaction().await.unwrap_err();
         assert_eq!(code(&err), 251, "{err}");
         assert_eq!(
