@@ -12,6 +12,16 @@ const DOCS: i32 = 30;
 const VERSIONS: i32 = 3; // one insert, two updates
 const KILLS: usize = 30;
 
+/// mongosim for the cluster tests, its transactions living 2 s at most.
+/// An instance killed (or paused) inside a commit leaves its transaction
+/// open, holding its lease and records; as on a real server, other writes
+/// to them wait (or conflict) until the transaction passes
+/// `transactionLifetimeLimitSeconds`, 60 s unless set, which would hold a
+/// partition up for a minute after such a kill.
+fn cluster_sim() -> MongoSimProcess {
+    MongoSimProcess::start_with(&["--setParameter", "transactionLifetimeLimitSeconds=2"])
+}
+
 /// The crash tests' config, in cluster mode: 4 partitions, leases of a second.
 fn cluster_config(dir: &Dir, sim_uri: &str, sink_uri: &str) -> std::path::PathBuf {
     let config = crate::util::crash_config(
@@ -32,7 +42,7 @@ herald_test!(
         let seed = fastrand::u64(..);
         println!("seed {seed}");
         let mut rng = fastrand::Rng::with_seed(seed);
-        let sim = MongoSimProcess::start();
+        let sim = cluster_sim();
         let sink = Sink::start();
         dir.write("rules/crash.rhai", RULE);
         let config = cluster_config(&dir, &sim.uri, &sink.uri());
@@ -154,7 +164,7 @@ fn stored(uri: &str, ids: std::ops::Range<i32>) -> Stored {
 herald_test!(
     an_instance_paused_past_its_lease_commits_nothing_when_resumed,
     |dir| {
-        let sim = MongoSimProcess::start();
+        let sim = cluster_sim();
         let sink = Sink::start();
         dir.write("rules/state.rhai", STATE_RULE);
         let config = cluster_config(&dir, &sim.uri, &sink.uri());
@@ -285,7 +295,7 @@ herald_test!(what_cluster_mode_cannot_do_yet_is_refused_at_start, |dir| {
 });
 
 herald_test!(another_partition_count_is_refused, |dir| {
-    let sim = MongoSimProcess::start();
+    let sim = cluster_sim();
     let sink = Sink::start();
     dir.write("rules/crash.rhai", RULE);
     let config = cluster_config(&dir, &sim.uri, &sink.uri());
@@ -305,7 +315,7 @@ herald_test!(another_partition_count_is_refused, |dir| {
 herald_test!(
     a_drop_stops_the_target_in_every_partition_and_status_says_so,
     |dir| {
-        let sim = MongoSimProcess::start();
+        let sim = cluster_sim();
         let sink = Sink::start();
         dir.write("rules/crash.rhai", RULE);
         let config = cluster_config(&dir, &sim.uri, &sink.uri());
@@ -359,7 +369,7 @@ herald_test!(
 herald_test!(
     a_joining_instance_gets_its_share_and_a_stopping_one_hands_everything_over,
     |dir| {
-        let sim = MongoSimProcess::start();
+        let sim = cluster_sim();
         let sink = Sink::start();
         dir.write("rules/crash.rhai", RULE);
         let config = cluster_config(&dir, &sim.uri, &sink.uri());

@@ -1,5 +1,7 @@
-//! `mongosim --port P [--oplog-capacity N] [--snapshot-history-writes N]`: mongosim as a process, for
-//! benchmarks and crash tests where herald runs in another process.
+//! `mongosim --port P [--oplog-capacity N] [--snapshot-history-writes N]
+//! [--setParameter transactionLifetimeLimitSeconds=N]`: mongosim as a
+//! process, for benchmarks and crash tests where herald runs in another
+//! process.
 
 use clap::Parser;
 
@@ -20,6 +22,35 @@ struct Args {
     /// Act as a standalone server (no replica set, no change streams).
     #[arg(long)]
     standalone: bool,
+    /// A server parameter, as `mongod --setParameter NAME=VALUE` takes it;
+    /// mongosim knows `transactionLifetimeLimitSeconds` (default 60).
+    #[arg(long = "setParameter", value_name = "NAME=VALUE", value_parser = parameter)]
+    set_parameter: Vec<Parameter>,
+}
+
+/// A startup parameter mongosim knows.
+#[derive(Debug, Clone)]
+enum Parameter {
+    /// `transactionLifetimeLimitSeconds`: open transactions older than
+    /// this are aborted (at least 1).
+    TransactionLifetimeLimitSeconds(u64),
+}
+
+fn parameter(text: &str) -> Result<Parameter, String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err(format!("expected NAME=VALUE, not {text:?}"));
+    };
+    match name {
+        "transactionLifetimeLimitSeconds" => match value.parse::<u64>() {
+            Ok(seconds) if seconds >= 1 => Ok(Parameter::TransactionLifetimeLimitSeconds(seconds)),
+            _ => Err(format!(
+                "{name} must be a whole number of seconds, at least 1"
+            )),
+        },
+        _ => Err(format!(
+            "unknown parameter {name:?}; mongosim knows transactionLifetimeLimitSeconds"
+        )),
+    }
 }
 
 #[tokio::main]
@@ -35,6 +66,13 @@ async fn main() -> std::io::Result<()> {
         .standalone(args.standalone);
     if let Some(n) = args.snapshot_history_writes {
         builder = builder.snapshot_history_writes(n);
+    }
+    for parameter in args.set_parameter {
+        match parameter {
+            Parameter::TransactionLifetimeLimitSeconds(seconds) => {
+                builder = builder.transaction_lifetime_limit_seconds(seconds);
+            }
+        }
     }
     let sim = builder.start().await?;
     // Scripts read this line to learn the address and that the server is ready.
