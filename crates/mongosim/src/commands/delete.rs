@@ -45,10 +45,10 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: &Document) -> CommandResult {
                 }
                 Ok::<(), CommandError>(())
             })();
-            if let Err(e) = outcome {
-                if !write_errors.record(&mut w, next, e)? {
-                    break;
-                }
+            if let Err(e) = outcome
+                && !write_errors.record(&mut w, next, e)?
+            {
+                break;
             }
             next += 1;
         }
