@@ -17,6 +17,9 @@
 
 mod partition;
 pub mod status;
+mod view;
+
+pub use view::View;
 
 use crate::exit::{Failure, Outcome};
 use crate::logging::say;
@@ -69,6 +72,11 @@ pub fn run(setup: Setup) -> Outcome {
     let me = herald_engine::config::ClusterConfig::instance_name();
     let lease = Duration::from_millis(cluster.lease_ms);
     let period = lease / 3;
+    // Before any engine is built, which takes its metrics' handles.
+    let prometheus = match config.http.listen {
+        Some(_) => Some(crate::http::install_recorder().map_err(Failure::Runtime)?),
+        None => None,
+    };
     let store = setup.open_store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -109,6 +117,20 @@ pub fn run(setup: Setup) -> Outcome {
             )));
         }
         let start = leases.settle(now).await.map_err(|e| Failure::BadInput(anyhow!(e)))?;
+        let view = View::new(leases.clone(), cluster.partitions, cluster.lease_ms);
+        if let (Some(addr), Some(prometheus)) = (config.http.listen, prometheus) {
+            let endpoint = crate::http::Endpoint {
+                prometheus,
+                store: store.clone(),
+                serves: crate::http::Serves::Cluster {
+                    view: view.clone(),
+                    location: format!("mongodb database {}", cluster.database).into(),
+                    partitions: cluster.partitions,
+                },
+                reads: tokio::sync::Semaphore::new(1),
+            };
+            crate::http::start(addr, endpoint).await.map_err(Failure::BadInput)?;
+        }
         let mut options = options;
         if options.start_at == herald_ingest::mongo::StartAt::Now {
             options.start_at = herald_ingest::mongo::StartAt::OperationTime(start);
@@ -134,7 +156,7 @@ pub fn run(setup: Setup) -> Outcome {
                 ended = runs.next(), if !runs.is_empty() => {
                     let Some(ended) = ended else { continue };
                     let ended: Ended = ended;
-                    ended_run(&leases, &mut serving, &ended).await;
+                    ended_run(&leases, &view, &mut serving, &ended).await;
                     if let Some(fatal) = ended.fatal {
                         failure = Some(fatal);
                         break;
@@ -174,6 +196,7 @@ pub fn run(setup: Setup) -> Outcome {
                                         held.partition,
                                         stopped,
                                         shutdown_timeout,
+                                        &view,
                                     ));
                                     serving.insert(held.partition, Serving { held, stop, renewed: Instant::now() });
                                 }
@@ -193,7 +216,7 @@ pub fn run(setup: Setup) -> Outcome {
             tokio::select! {
                 ended = runs.next() => {
                     let Some(ended) = ended else { break };
-                    ended_run(&leases, &mut serving, &ended).await;
+                    ended_run(&leases, &view, &mut serving, &ended).await;
                 }
                 _ = tick.tick() => {
                     if let Err(e) = renew(&leases, &mut serving, lease).await {
@@ -279,12 +302,18 @@ async fn renew(
 
 /// After a partition's run ends: forgets it (if it is the run of the lease
 /// it holds now) and lets its lease go unless it was lost.
-async fn ended_run(leases: &Leases, serving: &mut BTreeMap<Partition, Serving>, ended: &Ended) {
+async fn ended_run(
+    leases: &Leases,
+    view: &View,
+    serving: &mut BTreeMap<Partition, Serving>,
+    ended: &Ended,
+) {
     if serving
         .get(&ended.partition)
         .is_some_and(|s| s.held.epoch == ended.epoch)
     {
         let s = serving.remove(&ended.partition).expect("just found");
+        view.let_go(ended.partition);
         finish(leases, &s.held, ended).await;
     }
 }
