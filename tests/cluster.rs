@@ -362,10 +362,56 @@ herald_test!(
                         .any(|l| l.starts_with(&format!("partition {p}: ")))
                 })
         });
+        // Not resumed while a partition is served: its run would write its
+        // own stops over the change.
+        let resume = || {
+            crate::util::herald()
+                .args(["streams", "resume", "crash.docs", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+        let out = resume();
+        assert_eq!(out.status.code(), Some(2), "{}", crate::util::stderr(&out));
+        assert!(
+            crate::util::stderr(&out).contains("stop every instance"),
+            "{}",
+            crate::util::stderr(&out)
+        );
         // The instance goes on (its partitions idle), and stops cleanly.
         let (status, log) = running.stop();
         assert!(status.success(), "{log}");
         assert_eq!(sink.versions().len(), 4, "no effect for the drop");
+        // Resumed in both partitions, from where each stopped: the
+        // re-created collection's events, written while no instance runs,
+        // reach the rule once each.
+        let out = resume();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        for partition in ["p0/2", "p1/2"] {
+            assert!(
+                stdout.contains(&format!(
+                    "crash.docs resumed in partition {partition} (it had stopped"
+                )),
+                "{stdout}"
+            );
+        }
+        assert!(stops().is_empty());
+        let out = resume();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "not stopped any more: {}",
+            crate::util::stderr(&out)
+        );
+        crate::util::spawn_writer(&sim.uri, ("crash", "docs"), 4, 1, Duration::ZERO)
+            .join()
+            .unwrap();
+        let running = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        crate::util::wait_until("4 more effects", || sink.versions().len() >= 8);
+        let (status, log) = running.stop();
+        assert!(status.success(), "{log}");
+        assert_eq!(sink.versions().len(), 8, "{:?}", sink.versions());
     }
 );
 
