@@ -163,12 +163,12 @@ pub fn run(setup: Setup) -> Outcome {
                     }
                 }
                 _ = tick.tick() => {
-                    if let Err(e) = rebalance(&leases, &mut serving, lease).await {
-                        tracing::warn!(error = %e, "cannot reach the cluster's leases; trying again next period");
-                    }
-                    let want = match leases.live_instances().await {
-                        Ok(live) => leases.fair_share(live),
-                        Err(_) => continue,
+                    let want = match rebalance(&leases, &mut serving, lease).await {
+                        Ok(share) => share,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot reach the cluster's leases; trying again next period");
+                            continue;
+                        }
                     };
                     let held = serving.values().filter(|s| *s.stop.borrow() == Stop::Run).count() as u32;
                     if held < want {
@@ -235,16 +235,17 @@ pub fn run(setup: Setup) -> Outcome {
 }
 
 /// Renews the leases held, stops the partitions whose lease is gone, and
-/// stops (at a checkpoint) those past this instance's fair share.
+/// stops (at a checkpoint) those past this instance's fair share, which it
+/// returns.
 async fn rebalance(
     leases: &Leases,
     serving: &mut BTreeMap<Partition, Serving>,
     lease: Duration,
-) -> mongodb::error::Result<()> {
+) -> mongodb::error::Result<u32> {
     // Renewals first: they must not wait on anything else.
     renew(leases, serving, lease).await?;
     leases.announce().await?;
-    let share = leases.fair_share(leases.live_instances().await?) as usize;
+    let share = leases.fair_share(leases.live_instances().await?);
     let running: Vec<Partition> = serving
         .iter()
         .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
@@ -254,12 +255,12 @@ async fn rebalance(
     for partition in running
         .iter()
         .rev()
-        .take(running.len().saturating_sub(share))
+        .take(running.len().saturating_sub(share as usize))
     {
         tracing::info!(%partition, "handing the partition over (another instance joined)");
         let _ = serving[partition].stop.send(Stop::Drain);
     }
-    Ok(())
+    Ok(share)
 }
 
 /// Renews the leases of the partitions served, and stops at once those
