@@ -62,12 +62,39 @@ pub struct Endpoint {
     pub prometheus: PrometheusHandle,
     /// The running engine's store (read for `/status` and the store's gauges).
     pub store: herald_store::Store,
-    /// The store's directory, as `/status` names it.
-    pub store_dir: PathBuf,
-    /// The streams' states.
-    pub health: Health,
+    /// What it reports on.
+    pub serves: Serves,
     /// One store read at a time: each scans the dead letters and timers.
     pub reads: tokio::sync::Semaphore,
+}
+
+/// Whose endpoint it is.
+pub enum Serves {
+    /// A herald on a store of its own.
+    Alone {
+        /// The store's directory, as `/status` names it.
+        store_dir: PathBuf,
+        /// The streams' states.
+        health: Health,
+    },
+    /// One instance of a cluster (`[cluster] store = "mongodb"`).
+    Cluster {
+        /// The instance's partitions and the cluster's leases.
+        view: crate::cluster::View,
+        /// The store, as `/status` names it.
+        location: PathBuf,
+        /// The cluster's partitions.
+        partitions: u32,
+    },
+}
+
+impl Serves {
+    fn readiness(&self) -> Result<(), Vec<String>> {
+        match self {
+            Serves::Alone { health, .. } => health.readiness(),
+            Serves::Cluster { view, .. } => view.readiness(),
+        }
+    }
 }
 
 /// Binds `addr` and serves `endpoint` on it until the runtime ends; logs
@@ -79,12 +106,15 @@ pub async fn start(addr: SocketAddr, endpoint: Endpoint) -> anyhow::Result<Socke
     let bound = listener.local_addr()?;
     // Where `herald status` finds this herald while it holds the store:
     // written whole (a rename), so a reader never sees half an address.
-    let file = endpoint.store_dir.join(ADDRESS_FILE);
-    let partial = endpoint.store_dir.join(format!("{ADDRESS_FILE}.partial"));
-    let written = std::fs::write(&partial, format!("{bound}\n"))
-        .and_then(|()| std::fs::rename(&partial, &file));
-    if let Err(e) = written {
-        tracing::warn!(file = %file.display(), error = %e, "cannot record the endpoint's address for `herald status`");
+    // (A cluster's store is in MongoDB, which `herald status` reads itself.)
+    if let Serves::Alone { store_dir, .. } = &endpoint.serves {
+        let file = store_dir.join(ADDRESS_FILE);
+        let partial = store_dir.join(format!("{ADDRESS_FILE}.partial"));
+        let written = std::fs::write(&partial, format!("{bound}\n"))
+            .and_then(|()| std::fs::rename(&partial, &file));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), error = %e, "cannot record the endpoint's address for `herald status`");
+        }
     }
     say::info(
         format!("herald: serving /metrics, /healthz, /readyz and /status on http://{bound}"),
@@ -154,7 +184,7 @@ async fn answer(
     }
     match request.uri().path() {
         "/healthz" => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
-        "/readyz" => match endpoint.health.readiness() {
+        "/readyz" => match endpoint.serves.readiness() {
             Ok(()) => reply(
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
@@ -181,6 +211,11 @@ async fn answer(
             if let Some(e) = failed {
                 tracing::warn!(error = %e, "cannot read the store's gauges");
             }
+            if let Serves::Cluster { view, .. } = &endpoint.serves
+                && let Err(e) = view.set_gauges().await
+            {
+                tracing::warn!(error = %e, "cannot read the cluster's leases");
+            }
             endpoint.prometheus.run_upkeep();
             reply(
                 StatusCode::OK,
@@ -191,30 +226,34 @@ async fn answer(
         "/status" => {
             let _reading = endpoint.reads.acquire().await;
             let read = endpoint.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                crate::status::report(&read.store, &read.store_dir, None)
+            let report = tokio::task::spawn_blocking(move || match &read.serves {
+                Serves::Alone { store_dir, .. } => {
+                    crate::status::report(&read.store, store_dir, None)
+                }
+                Serves::Cluster {
+                    location,
+                    partitions,
+                    ..
+                } => crate::status::report(&read.store, location, Some(*partitions)),
             })
             .await;
-            match report {
-                Ok(Ok(mut report)) => {
-                    let (ready, reasons) = match endpoint.health.readiness() {
-                        Ok(()) => (true, Vec::new()),
-                        Err(reasons) => (false, reasons),
-                    };
-                    report["running"] = json!({ "ready": ready, "reasons": reasons });
-                    reply(StatusCode::OK, "application/json", format!("{report:#}\n"))
+            let mut report = match report {
+                Ok(Ok(report)) => report,
+                Ok(Err(e)) => return failed(&e),
+                Err(e) => return failed(&e),
+            };
+            if let Serves::Cluster { view, .. } = &endpoint.serves {
+                match view.report().await {
+                    Ok(cluster) => report["cluster"] = cluster,
+                    Err(e) => return failed(&e),
                 }
-                Ok(Err(e)) => reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    format!("{e}\n"),
-                ),
-                Err(e) => reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    format!("{e}\n"),
-                ),
             }
+            let (ready, reasons) = match endpoint.serves.readiness() {
+                Ok(()) => (true, Vec::new()),
+                Err(reasons) => (false, reasons),
+            };
+            report["running"] = json!({ "ready": ready, "reasons": reasons });
+            reply(StatusCode::OK, "application/json", format!("{report:#}\n"))
         }
         _ => reply(
             StatusCode::NOT_FOUND,
@@ -222,6 +261,15 @@ async fn answer(
             "not found: /metrics, /healthz, /readyz, /status\n".into(),
         ),
     }
+}
+
+/// A 500 saying `error`.
+fn failed(error: &dyn std::fmt::Display) -> Response<Body> {
+    reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "text/plain; charset=utf-8",
+        format!("{error}\n"),
+    )
 }
 
 fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Body> {

@@ -32,9 +32,9 @@ pub fn run(args: RunArgs) -> Outcome {
         setup.config.http.listen = Some(addr);
     }
     if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
-        if args.snapshot_only || args.watch || setup.config.http.listen.is_some() {
+        if args.snapshot_only || args.watch {
             return Err(Failure::BadInput(anyhow!(
-                "--snapshot-only, --watch and the HTTP endpoint are not available in cluster mode yet ([cluster] store = \"mongodb\")"
+                "--snapshot-only and --watch are not available in cluster mode yet ([cluster] store = \"mongodb\")"
             )));
         }
         return crate::cluster::run(setup);
@@ -137,9 +137,11 @@ pub fn live(setup: Setup, mode: Mode) -> Outcome {
             let endpoint = crate::http::Endpoint {
                 prometheus,
                 store: engine.store().clone(),
-                // Whole, so `herald status` can tell it is its store.
-                store_dir: store.canonicalize().unwrap_or_else(|_| store.to_path_buf()),
-                health: engine.health(),
+                serves: crate::http::Serves::Alone {
+                    // Whole, so `herald status` can tell it is its store.
+                    store_dir: store.canonicalize().unwrap_or_else(|_| store.to_path_buf()),
+                    health: engine.health(),
+                },
                 reads: tokio::sync::Semaphore::new(1),
             };
             crate::http::start(addr, endpoint).await.map_err(Failure::BadInput)?;

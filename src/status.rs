@@ -164,11 +164,7 @@ pub fn report(
             .split_once('\0')
             .map_or(rule.as_str(), |(_, r)| r)
             .to_owned();
-        let sum = counts.entry(rule).or_default();
-        sum.matched += c.matched;
-        sum.succeeded += c.succeeded;
-        sum.failed += c.failed;
-        sum.deduplicated += c.deduplicated;
+        *counts.entry(rule).or_default() += c;
     }
     let rules: Vec<serde_json::Value> = counts
         .into_iter()

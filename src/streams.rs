@@ -6,7 +6,9 @@ use crate::exit::{Failure, Outcome};
 use crate::setup::{Setup, StoreDefault};
 use anyhow::anyhow;
 use herald_core::WatchTarget;
-use herald_engine::stops::{ResumeError, ResumeFrom, resume};
+use herald_core::partition::Partition;
+use herald_engine::stops::{ResumeError, ResumeFrom, Stood, Stop, resume};
+use herald_store::Scope;
 
 /// Parses `stop`, `now` or `SECONDS[:INCREMENT]`.
 fn parse_from(text: &str) -> Result<ResumeFrom, Failure> {
@@ -64,27 +66,23 @@ pub fn run(args: StreamsArgs) -> Outcome {
                 from = ResumeFrom::After([now.time, now.increment]);
             }
             let store = setup.open_store()?;
-            let lifted = resume(&store, &parsed, from, force).map_err(|e| match e {
-                ResumeError::NotStopped { .. } => Failure::BadInput(e.into()),
-                ResumeError::Store(e) if crate::exit::store_is_bad_input(&e) => {
-                    Failure::BadInput(e.into())
+            if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+                let lifted = resume_partitions(&setup, &store, &parsed, from, force)?;
+                for (partition, stop) in &lifted {
+                    let had = stop.as_ref().map_or_else(
+                        || "was not stopped".to_owned(),
+                        |s| format!("had stopped: {}", s.reason),
+                    );
+                    println!(
+                        "{parsed} resumed in partition {partition} (it {had}); its rules go on {}",
+                        when(from, stop.as_ref())
+                    );
                 }
-                other => Failure::Runtime(other.into()),
-            })?;
-            let when = match from {
-                ResumeFrom::Stop => match lifted.as_ref().and_then(|s| s.stood) {
-                    Some(herald_engine::stops::Stood::From([s, i])) => {
-                        format!("from where it stopped, Timestamp({s}, {i})")
-                    }
-                    Some(herald_engine::stops::Stood::After([s, i])) => {
-                        format!("from where it stopped, after Timestamp({s}, {i})")
-                    }
-                    None => "from where it stopped".to_owned(),
-                },
-                ResumeFrom::Now => "from the time herald next starts".to_owned(),
-                ResumeFrom::After([s, i]) => format!("after Timestamp({s}, {i}) (now)"),
-                ResumeFrom::Time([s, i]) => format!("from Timestamp({s}, {i})"),
-            };
+                println!("the partitions go on when an instance next serves them (`herald run`)");
+                return Ok(());
+            }
+            let lifted = resume(&store, &parsed, from, force).map_err(failure)?;
+            let when = when(from, lifted.as_ref());
             match lifted {
                 Some(stop) => println!(
                     "{parsed} resumed (it had stopped: {}); its rules go on {when} at the next `herald run`",
@@ -97,6 +95,87 @@ pub fn run(args: StreamsArgs) -> Outcome {
             Ok(())
         }
     }
+}
+
+/// The failure a [`ResumeError`] is.
+fn failure(e: ResumeError) -> Failure {
+    match e {
+        ResumeError::NotStopped { .. } => Failure::BadInput(e.into()),
+        ResumeError::Store(e) if crate::exit::store_is_bad_input(&e) => Failure::BadInput(e.into()),
+        other => Failure::Runtime(other.into()),
+    }
+}
+
+/// Where the rules of a target resumed `from` go on, having stopped as
+/// `lifted` says, for people.
+fn when(from: ResumeFrom, lifted: Option<&Stop>) -> String {
+    match from {
+        ResumeFrom::Stop => match lifted.and_then(|s| s.stood) {
+            Some(Stood::From([s, i])) => format!("from where it stopped, Timestamp({s}, {i})"),
+            Some(Stood::After([s, i])) => {
+                format!("from where it stopped, after Timestamp({s}, {i})")
+            }
+            None => "from where it stopped".to_owned(),
+        },
+        ResumeFrom::Now => "from the time herald next starts".to_owned(),
+        ResumeFrom::After([s, i]) => format!("after Timestamp({s}, {i}) (now)"),
+        ResumeFrom::Time([s, i]) => format!("from Timestamp({s}, {i})"),
+    }
+}
+
+/// Cluster mode: each partition keeps its own stops, so `target` is resumed
+/// in every partition where it is stopped (with `force`, in all of them).
+/// Only while no instance serves a partition: a partition running keeps
+/// its stops in memory and would write them over the change.
+fn resume_partitions(
+    setup: &Setup,
+    store: &herald_store::Store,
+    target: &WatchTarget,
+    from: ResumeFrom,
+    force: bool,
+) -> Result<Vec<(Partition, Option<Stop>)>, Failure> {
+    let cluster = crate::cluster::status::report(setup)?;
+    let served: Vec<String> = cluster["leases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["held"] == true)
+        .map(|l| {
+            format!(
+                "{} by {}",
+                l["partition"].as_str().unwrap_or("?"),
+                l["owner"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if !served.is_empty() {
+        return Err(Failure::BadInput(anyhow!(
+            "the cluster is running (partition {} served): stop every instance, resume the target, then start them again",
+            served.join(", ")
+        )));
+    }
+    let mut lifted = Vec::new();
+    let mut stopped = std::collections::BTreeSet::new();
+    for partition in Partition::all(setup.config.cluster.partitions) {
+        let scoped = store.scoped(Scope {
+            name: partition.to_string(),
+            fence: None,
+        });
+        match resume(&scoped, target, from, force) {
+            Ok(stop) => lifted.push((partition, stop)),
+            Err(ResumeError::NotStopped {
+                stopped: others, ..
+            }) => stopped.extend(others),
+            Err(e) => return Err(failure(e)),
+        }
+    }
+    if lifted.is_empty() {
+        return Err(failure(ResumeError::NotStopped {
+            target: target.to_string(),
+            stopped: stopped.into_iter().collect(),
+        }));
+    }
+    Ok(lifted)
 }
 
 #[cfg(test)]

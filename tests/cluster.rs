@@ -2,6 +2,7 @@
 //! partitions through MongoDB, and take over from each other.
 
 use crate::crash::RULE;
+use crate::http::{get, sample};
 use crate::util::{
     Dir, MongoSimProcess, Running, Sink, check_versions, every_version, spawn_writer,
 };
@@ -278,11 +279,7 @@ herald_test!(what_cluster_mode_cannot_do_yet_is_refused_at_start, |dir| {
         "rules = \"rules\"\n[mongodb]\nuri = \"mongodb://127.0.0.1:9/?replicaSet=rs0\"\n[cluster]\nstore = \"mongodb\"\n",
     );
     let why = "not available in cluster mode yet";
-    for args in [
-        &["--watch"][..],
-        &["--http", "127.0.0.1:0"],
-        &["--snapshot-only"],
-    ] {
+    for args in [&["--watch"][..], &["--snapshot-only"]] {
         refused(&config, args, why);
     }
     let snapshot = dir.write(
@@ -321,8 +318,14 @@ herald_test!(
         let config = cluster_config(&dir, &sim.uri, &sink.uri());
         let text = std::fs::read_to_string(&config).unwrap();
         std::fs::write(&config, text.replace("partitions = 4", "partitions = 2")).unwrap();
-        let running = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        let running = Running::start_with_env(
+            &config,
+            &["--http", "127.0.0.1:0"],
+            &[("HERALD_INSTANCE", "a")],
+        );
+        let addr = endpoint(&running);
         running.wait_for("serves partition", 2);
+        crate::util::wait_until("ready", || get(&addr, "/readyz").0 == 200);
         crate::util::spawn_writer(&sim.uri, ("crash", "docs"), 4, 1, Duration::ZERO)
             .join()
             .unwrap();
@@ -359,10 +362,66 @@ herald_test!(
             stops().len() == 2
         });
         assert_eq!(stops(), ["p0/2", "p1/2"]);
+        // Not ready, for a reason in each partition (a partition whose
+        // run ended is idle once taken again).
+        crate::util::wait_until("not ready in both partitions", || {
+            let (code, body) = get(&addr, "/readyz");
+            code == 503
+                && ["p0/2", "p1/2"].iter().all(|p| {
+                    body.lines()
+                        .any(|l| l.starts_with(&format!("partition {p}: ")))
+                })
+        });
+        // Not resumed while a partition is served: its run would write its
+        // own stops over the change.
+        let resume = || {
+            crate::util::herald()
+                .args(["streams", "resume", "crash.docs", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+        let out = resume();
+        assert_eq!(out.status.code(), Some(2), "{}", crate::util::stderr(&out));
+        assert!(
+            crate::util::stderr(&out).contains("stop every instance"),
+            "{}",
+            crate::util::stderr(&out)
+        );
         // The instance goes on (its partitions idle), and stops cleanly.
         let (status, log) = running.stop();
         assert!(status.success(), "{log}");
         assert_eq!(sink.versions().len(), 4, "no effect for the drop");
+        // Resumed in both partitions, from where each stopped: the
+        // re-created collection's events, written while no instance runs,
+        // reach the rule once each.
+        let out = resume();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        for partition in ["p0/2", "p1/2"] {
+            assert!(
+                stdout.contains(&format!(
+                    "crash.docs resumed in partition {partition} (it had stopped"
+                )),
+                "{stdout}"
+            );
+        }
+        assert!(stops().is_empty());
+        let out = resume();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "not stopped any more: {}",
+            crate::util::stderr(&out)
+        );
+        crate::util::spawn_writer(&sim.uri, ("crash", "docs"), 4, 1, Duration::ZERO)
+            .join()
+            .unwrap();
+        let running = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        crate::util::wait_until("4 more effects", || sink.versions().len() >= 8);
+        let (status, log) = running.stop();
+        assert!(status.success(), "{log}");
+        assert_eq!(sink.versions().len(), 8, "{:?}", sink.versions());
     }
 );
 
@@ -407,5 +466,108 @@ herald_test!(
         let (status, log) = b.stop();
         assert!(status.success(), "{log}");
         check_versions(&sink.versions(), 20, 3);
+    }
+);
+
+/// The address of `running`'s HTTP endpoint, from its log.
+fn endpoint(running: &Running) -> String {
+    let line = running.wait_for("serving /metrics", 1);
+    line.rsplit("http://").next().unwrap().trim().to_owned()
+}
+
+/// The value of the series `name` whose labels include `partition`.
+fn by_partition(metrics: &str, name: &str, partition: &str) -> Option<f64> {
+    let label = format!("partition=\"{partition}\"");
+    metrics.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        (series.starts_with(&format!("{name}{{")) && series.contains(&label))
+            .then(|| value.parse().ok())?
+    })
+}
+
+herald_test!(
+    each_instance_serves_metrics_readiness_and_status_of_its_partitions,
+    |dir| {
+        let sim = cluster_sim();
+        let sink = Sink::start();
+        dir.write("rules/crash.rhai", RULE);
+        let config = cluster_config(&dir, &sim.uri, &sink.uri());
+        let http = ["--http", "127.0.0.1:0"];
+        let a = Running::start_with_env(&config, &http, &[("HERALD_INSTANCE", "a")]);
+        a.wait_for("serves partition", 4);
+        let b = Running::start_with_env(&config, &http, &[("HERALD_INSTANCE", "b")]);
+        a.wait_for("it was let go", 2);
+        b.wait_for("serves partition", 2);
+        let addrs = [endpoint(&a), endpoint(&b)];
+        for addr in &addrs {
+            crate::util::wait_until("ready", || {
+                get(addr, "/readyz") == (200, "ready\n".to_owned())
+            });
+        }
+        spawn_writer(&sim.uri, ("crash", "docs"), 10, 1, Duration::ZERO)
+            .join()
+            .unwrap();
+        crate::util::wait_until("10 effects", || sink.versions().len() >= 10);
+        let metrics = || addrs.each_ref().map(|addr| get(addr, "/metrics").1);
+        // Each event is counted once, by the instance serving its partition.
+        crate::util::wait_until("10 events in /metrics", || {
+            let events: f64 = metrics()
+                .iter()
+                .filter_map(|m| sample(m, "herald_events_total{stream=\"mongodb:crash.docs\"}"))
+                .sum();
+            events == 10.0
+        });
+        let [of_a, of_b] = metrics();
+        let partitions = ["p0/4", "p1/4", "p2/4", "p3/4"];
+        let served = |m: &str| -> Vec<&str> {
+            partitions
+                .into_iter()
+                .filter(|p| by_partition(m, "herald_cluster_partition_served", p) == Some(1.0))
+                .collect()
+        };
+        let (served_a, served_b) = (served(&of_a), served(&of_b));
+        assert_eq!((served_a.len(), served_b.len()), (2, 2), "{of_a}\n{of_b}");
+        for p in partitions {
+            // Served by exactly one; b took its two at the second epoch.
+            assert_ne!(served_a.contains(&p), served_b.contains(&p), "{p}");
+            for m in [&of_a, &of_b] {
+                let epoch = by_partition(m, "herald_cluster_lease_epoch", p);
+                assert_eq!(
+                    epoch,
+                    Some(if served_b.contains(&p) { 2.0 } else { 1.0 }),
+                    "{p}: {m}"
+                );
+                let expires = by_partition(m, "herald_cluster_lease_expires_seconds", p).unwrap();
+                assert!(expires <= 1.0, "{p}: a lease of 1 s: {m}");
+                assert!(
+                    by_partition(m, "herald_stream_lag_seconds", p).is_some(),
+                    "{p}: {m}"
+                );
+            }
+        }
+        for m in [&of_a, &of_b] {
+            assert_eq!(sample(m, "herald_cluster_instances"), Some(2.0), "{m}");
+        }
+        // /status: the cluster as `herald status` shows it, and this instance.
+        let (code, body) = get(&addrs[1], "/status");
+        assert_eq!(code, 200, "{body}");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["cluster"]["instance"], "b", "{status:#}");
+        assert_eq!(
+            status["cluster"]["serves"],
+            serde_json::json!(served_b),
+            "{status:#}"
+        );
+        assert_eq!(status["running"]["ready"], true, "{status:#}");
+        assert_eq!(
+            status["cluster"]["leases"].as_array().unwrap().len(),
+            4,
+            "{status:#}"
+        );
+        for instance in [a, b] {
+            let (status, log) = instance.stop();
+            assert!(status.success(), "{log}");
+        }
+        check_versions(&sink.versions(), 10, 1);
     }
 );

@@ -17,6 +17,9 @@
 
 mod partition;
 pub mod status;
+mod view;
+
+pub use view::View;
 
 use crate::exit::{Failure, Outcome};
 use crate::logging::say;
@@ -69,6 +72,11 @@ pub fn run(setup: Setup) -> Outcome {
     let me = herald_engine::config::ClusterConfig::instance_name();
     let lease = Duration::from_millis(cluster.lease_ms);
     let period = lease / 3;
+    // Before any engine is built, which takes its metrics' handles.
+    let prometheus = match config.http.listen {
+        Some(_) => Some(crate::http::install_recorder().map_err(Failure::Runtime)?),
+        None => None,
+    };
     let store = setup.open_store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -109,6 +117,20 @@ pub fn run(setup: Setup) -> Outcome {
             )));
         }
         let start = leases.settle(now).await.map_err(|e| Failure::BadInput(anyhow!(e)))?;
+        let view = View::new(leases.clone(), cluster.partitions, cluster.lease_ms);
+        if let (Some(addr), Some(prometheus)) = (config.http.listen, prometheus) {
+            let endpoint = crate::http::Endpoint {
+                prometheus,
+                store: store.clone(),
+                serves: crate::http::Serves::Cluster {
+                    view: view.clone(),
+                    location: format!("mongodb database {}", cluster.database).into(),
+                    partitions: cluster.partitions,
+                },
+                reads: tokio::sync::Semaphore::new(1),
+            };
+            crate::http::start(addr, endpoint).await.map_err(Failure::BadInput)?;
+        }
         let mut options = options;
         if options.start_at == herald_ingest::mongo::StartAt::Now {
             options.start_at = herald_ingest::mongo::StartAt::OperationTime(start);
@@ -134,19 +156,19 @@ pub fn run(setup: Setup) -> Outcome {
                 ended = runs.next(), if !runs.is_empty() => {
                     let Some(ended) = ended else { continue };
                     let ended: Ended = ended;
-                    ended_run(&leases, &mut serving, &ended).await;
+                    ended_run(&leases, &view, &mut serving, &ended).await;
                     if let Some(fatal) = ended.fatal {
                         failure = Some(fatal);
                         break;
                     }
                 }
                 _ = tick.tick() => {
-                    if let Err(e) = rebalance(&leases, &mut serving, lease).await {
-                        tracing::warn!(error = %e, "cannot reach the cluster's leases; trying again next period");
-                    }
-                    let want = match leases.live_instances().await {
-                        Ok(live) => leases.fair_share(live),
-                        Err(_) => continue,
+                    let want = match rebalance(&leases, &mut serving, lease).await {
+                        Ok(share) => share,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot reach the cluster's leases; trying again next period");
+                            continue;
+                        }
                     };
                     let held = serving.values().filter(|s| *s.stop.borrow() == Stop::Run).count() as u32;
                     if held < want {
@@ -174,6 +196,7 @@ pub fn run(setup: Setup) -> Outcome {
                                         held.partition,
                                         stopped,
                                         shutdown_timeout,
+                                        &view,
                                     ));
                                     serving.insert(held.partition, Serving { held, stop, renewed: Instant::now() });
                                 }
@@ -193,7 +216,7 @@ pub fn run(setup: Setup) -> Outcome {
             tokio::select! {
                 ended = runs.next() => {
                     let Some(ended) = ended else { break };
-                    ended_run(&leases, &mut serving, &ended).await;
+                    ended_run(&leases, &view, &mut serving, &ended).await;
                 }
                 _ = tick.tick() => {
                     if let Err(e) = renew(&leases, &mut serving, lease).await {
@@ -212,16 +235,17 @@ pub fn run(setup: Setup) -> Outcome {
 }
 
 /// Renews the leases held, stops the partitions whose lease is gone, and
-/// stops (at a checkpoint) those past this instance's fair share.
+/// stops (at a checkpoint) those past this instance's fair share, which it
+/// returns.
 async fn rebalance(
     leases: &Leases,
     serving: &mut BTreeMap<Partition, Serving>,
     lease: Duration,
-) -> mongodb::error::Result<()> {
+) -> mongodb::error::Result<u32> {
     // Renewals first: they must not wait on anything else.
     renew(leases, serving, lease).await?;
     leases.announce().await?;
-    let share = leases.fair_share(leases.live_instances().await?) as usize;
+    let share = leases.fair_share(leases.live_instances().await?);
     let running: Vec<Partition> = serving
         .iter()
         .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
@@ -231,12 +255,12 @@ async fn rebalance(
     for partition in running
         .iter()
         .rev()
-        .take(running.len().saturating_sub(share))
+        .take(running.len().saturating_sub(share as usize))
     {
         tracing::info!(%partition, "handing the partition over (another instance joined)");
         let _ = serving[partition].stop.send(Stop::Drain);
     }
-    Ok(())
+    Ok(share)
 }
 
 /// Renews the leases of the partitions served, and stops at once those
@@ -279,12 +303,18 @@ async fn renew(
 
 /// After a partition's run ends: forgets it (if it is the run of the lease
 /// it holds now) and lets its lease go unless it was lost.
-async fn ended_run(leases: &Leases, serving: &mut BTreeMap<Partition, Serving>, ended: &Ended) {
+async fn ended_run(
+    leases: &Leases,
+    view: &View,
+    serving: &mut BTreeMap<Partition, Serving>,
+    ended: &Ended,
+) {
     if serving
         .get(&ended.partition)
         .is_some_and(|s| s.held.epoch == ended.epoch)
     {
         let s = serving.remove(&ended.partition).expect("just found");
+        view.let_go(ended.partition);
         finish(leases, &s.held, ended).await;
     }
 }

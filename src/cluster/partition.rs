@@ -55,6 +55,7 @@ pub fn serve(
     partition: Partition,
     stop: watch::Receiver<Stop>,
     shutdown_timeout: Duration,
+    view: &super::View,
 ) -> Run {
     let epoch = fence.epoch;
     let ended = move |lost, fatal| Ended {
@@ -103,6 +104,10 @@ pub fn serve(
         // Every target stopped here: nothing to read, but the partition
         // stays held (its stops are its own) until the instance lets it go.
         tracing::warn!(%partition, "every watch target is stopped in this partition (see `herald status`)");
+        view.idles(
+            partition,
+            "every watch target is stopped (see `herald status`)",
+        );
         return Box::pin(async move {
             until(stop, |s| s != Stop::Run).await;
             ended(false, None)
@@ -122,6 +127,7 @@ pub fn serve(
             plan
         })
         .collect();
+    view.serves(partition, engine.health());
     let source = MongoSource::new(client.clone(), plans, options.clone());
     // On a thread (and runtime) of its own: its commits wait on MongoDB,
     // and must never hold up the lease renewals of the instance's loop.

@@ -5,7 +5,7 @@ use crate::exit::Failure;
 use crate::setup::Setup;
 use crate::time::rfc3339 as time;
 use anyhow::anyhow;
-use herald_engine::cluster::Leases;
+use herald_engine::cluster::{LeaseRecord, Leases};
 use serde_json::json;
 use std::time::Duration;
 
@@ -29,15 +29,37 @@ pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
             cluster.partitions,
             Duration::from_millis(cluster.lease_ms),
         );
-        Ok::<_, mongodb::error::Error>((leases.instances().await?, leases.all().await?))
+        read(&leases).await
     };
     let (instances, leases) = runtime
         .block_on(read)
         .map_err(|e| Failure::Runtime(anyhow!("cannot read the cluster's leases: {e}")))?;
+    Ok(to_json(
+        cluster.partitions,
+        cluster.lease_ms,
+        &instances,
+        &leases,
+    ))
+}
+
+/// Every instance announced (name, alive until) and every lease.
+pub async fn read(
+    leases: &Leases,
+) -> mongodb::error::Result<(Vec<(String, i64)>, Vec<LeaseRecord>)> {
+    Ok((leases.instances().await?, leases.all().await?))
+}
+
+/// The `cluster` part of the status, from what [`read`] read.
+pub fn to_json(
+    partitions: u32,
+    lease_ms: u64,
+    instances: &[(String, i64)],
+    leases: &[LeaseRecord],
+) -> serde_json::Value {
     let now = bson::DateTime::now().timestamp_millis();
-    Ok(json!({
-        "partitions": cluster.partitions,
-        "lease_ms": cluster.lease_ms,
+    json!({
+        "partitions": partitions,
+        "lease_ms": lease_ms,
         "instances": instances.iter().map(|(name, until)| json!({
             "instance": name, "alive": *until > now, "until": time(*until),
         })).collect::<Vec<_>>(),
@@ -48,9 +70,8 @@ pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
             "expires": time(l.expires_ms),
             "held": l.owner.is_some() && l.expires_ms > now,
         })).collect::<Vec<_>>(),
-    }))
+    })
 }
-
 /// Prints the cluster part of the status for people.
 pub fn print(cluster: &serde_json::Value) {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();

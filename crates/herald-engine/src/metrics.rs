@@ -41,6 +41,17 @@ pub const RULES_LOADED: &str = "herald_rules_loaded";
 pub const RELOAD_FAILURES: &str = "herald_rules_reload_failures_total";
 /// Timers pending in the store.
 pub const TIMERS_PENDING: &str = "herald_timers_pending";
+/// Cluster mode: the instances alive.
+pub const CLUSTER_INSTANCES: &str = "herald_cluster_instances";
+/// Cluster mode: whether this instance serves a partition (1) or not (0),
+/// by partition.
+pub const CLUSTER_SERVED: &str = "herald_cluster_partition_served";
+/// Cluster mode: seconds until a partition's lease lapses unless renewed
+/// (negative: lapsed), by partition.
+pub const CLUSTER_LEASE_EXPIRES: &str = "herald_cluster_lease_expires_seconds";
+/// Cluster mode: how many times a partition's lease has been taken, by
+/// partition.
+pub const CLUSTER_LEASE_EPOCH: &str = "herald_cluster_lease_epoch";
 
 /// Describes every series to the installed recorder (help text and unit).
 ///
@@ -80,6 +91,20 @@ pub fn describe() {
     describe_gauge!(RULES_LOADED, "Rules loaded");
     describe_counter!(RELOAD_FAILURES, "Rule sets a reload rejected");
     describe_gauge!(TIMERS_PENDING, "Timers pending in the store");
+    describe_gauge!(CLUSTER_INSTANCES, "Cluster mode: instances alive");
+    describe_gauge!(
+        CLUSTER_SERVED,
+        "Cluster mode: 1 if this instance serves the partition, else 0"
+    );
+    describe_gauge!(
+        CLUSTER_LEASE_EXPIRES,
+        Unit::Seconds,
+        "Cluster mode: time until the partition's lease lapses unless renewed (negative: lapsed)"
+    );
+    describe_gauge!(
+        CLUSTER_LEASE_EPOCH,
+        "Cluster mode: times the partition's lease has been taken"
+    );
     // Series that exist from the start, at zero.
     counter!(RELOAD_FAILURES).absolute(0);
 }
@@ -177,11 +202,50 @@ pub fn set_store_gauges(store: &herald_store::Store) -> Result<(), herald_store:
     gauge!(TIMERS_PENDING).set(pending as f64);
     let now = bson::DateTime::now().timestamp_millis();
     for (stream, checkpoint) in store.checkpoints()? {
-        if let Some(at) = checkpoint_time_ms(&checkpoint) {
-            gauge!(STREAM_LAG, "stream" => stream).set((now - at).max(0) as f64 / 1000.0);
+        let Some(at) = checkpoint_time_ms(&checkpoint) else {
+            continue;
+        };
+        let lag = (now - at).max(0) as f64 / 1000.0;
+        // A partition's checkpoints (cluster mode) are in its scope.
+        match stream.split_once('\0') {
+            Some((partition, stream)) => gauge!(
+                STREAM_LAG,
+                "stream" => stream.to_owned(),
+                "partition" => partition.to_owned()
+            )
+            .set(lag),
+            None => gauge!(STREAM_LAG, "stream" => stream).set(lag),
         }
     }
     Ok(())
+}
+
+/// Sets the gauges of a cluster (cluster mode): the instances alive, and
+/// each partition's lease, and whether this instance serves it (`serves`).
+///
+/// ```
+/// use herald_engine::cluster::LeaseRecord;
+/// let lease = LeaseRecord { lease: "p0/2".into(), owner: Some("a".into()), epoch: 3, expires_ms: 0 };
+/// herald_engine::metrics::set_cluster_gauges(1, &[lease], |partition| partition == "p0/2");
+/// ```
+pub fn set_cluster_gauges(
+    alive: usize,
+    leases: &[crate::cluster::LeaseRecord],
+    serves: impl Fn(&str) -> bool,
+) {
+    let now = bson::DateTime::now().timestamp_millis();
+    gauge!(CLUSTER_INSTANCES).set(alive as f64);
+    for lease in leases {
+        let partition = || lease.lease.clone();
+        gauge!(CLUSTER_SERVED, "partition" => partition()).set(if serves(&lease.lease) {
+            1.0
+        } else {
+            0.0
+        });
+        gauge!(CLUSTER_LEASE_EXPIRES, "partition" => partition())
+            .set((lease.expires_ms - now) as f64 / 1000.0);
+        gauge!(CLUSTER_LEASE_EPOCH, "partition" => partition()).set(lease.epoch as f64);
+    }
 }
 
 /// The time a checkpoint stands at, in milliseconds since the epoch: the

@@ -71,3 +71,13 @@ pub struct RuleCounts {
     /// Matches skipped as already done (replays).
     pub deduplicated: u64,
 }
+
+impl std::ops::AddAssign for RuleCounts {
+    /// Adds another's counts (the same rule's, counted elsewhere).
+    fn add_assign(&mut self, other: Self) {
+        self.matched += other.matched;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.deduplicated += other.deduplicated;
+    }
+}
