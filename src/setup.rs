@@ -195,17 +195,7 @@ impl Setup {
         options: RunOptions,
         client: Option<mongodb::Client>,
     ) -> Result<Engine, Failure> {
-        let mut builder = Engine::builder()
-            .rules(rules)
-            .config(self.config.clone())
-            .options(options);
-        if let Some(dir) = &self.store {
-            builder = builder.store_path(dir);
-        }
-        if let Some(client) = client {
-            builder = builder.mongodb(client);
-        }
-        builder.build().map_err(build_failure)
+        self.engine_with(rules, options, client, None)
     }
 
     /// [`Setup::engine`] on a store already open (else the resolved one).
@@ -215,10 +205,30 @@ impl Setup {
         client: Option<mongodb::Client>,
         store: Option<Store>,
     ) -> Result<Engine, Failure> {
-        let mut builder = Engine::builder()
-            .rules_dir(&self.rules)
-            .config(self.config.clone())
-            .options(options);
+        let builder = Engine::builder().rules_dir(&self.rules);
+        self.build(builder, options, client, store)
+    }
+
+    /// [`Setup::engine_for`] on a store already open (else the resolved one).
+    pub fn engine_with(
+        &self,
+        rules: RuleSet,
+        options: RunOptions,
+        client: Option<mongodb::Client>,
+        store: Option<Store>,
+    ) -> Result<Engine, Failure> {
+        self.build(Engine::builder().rules(rules), options, client, store)
+    }
+
+    /// Builds the engine `builder` has the rules of, with the config.
+    fn build(
+        &self,
+        builder: herald_engine::EngineBuilder,
+        options: RunOptions,
+        client: Option<mongodb::Client>,
+        store: Option<Store>,
+    ) -> Result<Engine, Failure> {
+        let mut builder = builder.config(self.config.clone()).options(options);
         match (store, &self.store) {
             (Some(store), _) => builder = builder.store(store),
             (None, Some(dir)) => builder = builder.store_path(dir),

@@ -8,6 +8,8 @@ mod bench;
 mod capture;
 mod check;
 mod cluster;
+mod cluster_http;
+mod cluster_starts;
 mod config;
 mod config_reference;
 mod crash;

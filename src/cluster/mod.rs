@@ -131,10 +131,37 @@ pub fn run(setup: Setup) -> Outcome {
             };
             crate::http::start(addr, endpoint).await.map_err(Failure::BadInput)?;
         }
+        // The rules, compiled once: every partition runs the same set,
+        // whatever happens to the files meanwhile.
+        let rules = herald_script::RuleSet::load_dir(&setup.rules).map_err(|diagnostics| {
+            crate::setup::build_failure(herald_engine::EngineError::Rules(diagnostics))
+        })?;
         let mut options = options;
+        let mut rule_starts = std::collections::BTreeMap::new();
         if options.start_at == herald_ingest::mongo::StartAt::Now {
+            // Streams new to the cluster start where its first instance did;
+            // a rule new to it, where the first instance to run it did.
             options.start_at = herald_ingest::mongo::StartAt::OperationTime(start);
+            let named: Vec<(String, String)> = rules
+                .rules()
+                .iter()
+                .map(|r| (r.name().to_string(), r.spec().watch.to_string()))
+                .collect();
+            rule_starts = herald_engine::cluster::rule_starts(&herald_db, &named, now)
+                .await
+                .map_err(|e| Failure::Runtime(anyhow!("cannot record where the rules start: {e}")))?;
         }
+        let rule_starts = std::sync::Arc::new(rule_starts);
+        let shared = partition::Shared {
+            setup: &setup,
+            store: &store,
+            client: &client,
+            options: &options,
+            rules: &rules,
+            rule_starts: &rule_starts,
+            shutdown_timeout: Duration::from_millis(config.engine.shutdown_timeout_ms),
+            view: &view,
+        };
         say::info(
             format!(
                 "herald: instance {me} joins the cluster ({} partitions, leases of {} ms) at {}",
@@ -144,7 +171,6 @@ pub fn run(setup: Setup) -> Outcome {
             ),
             json!({ "instance": me, "partitions": cluster.partitions, "lease_ms": cluster.lease_ms }),
         );
-        let shutdown_timeout = Duration::from_millis(config.engine.shutdown_timeout_ms);
         let mut serving: BTreeMap<Partition, Serving> = BTreeMap::new();
         let mut runs = FuturesUnordered::new();
         let mut tick = tokio::time::interval(period);
@@ -188,15 +214,10 @@ pub fn run(setup: Setup) -> Outcome {
                                         json!({ "instance": me, "partition": held.partition.to_string(), "epoch": held.epoch }),
                                     );
                                     runs.push(partition::serve(
-                                        &setup,
-                                        &store,
-                                        &client,
-                                        &options,
+                                        &shared,
                                         leases.fence(&held),
                                         held.partition,
                                         stopped,
-                                        shutdown_timeout,
-                                        &view,
                                     ));
                                     serving.insert(held.partition, Serving { held, stop, renewed: Instant::now() });
                                 }

@@ -8,10 +8,13 @@ use anyhow::anyhow;
 use herald_core::partition::Partition;
 use herald_engine::{EngineError, Quiet, RunOptions};
 use herald_ingest::mongo::{MongoSource, MongoSourceOptions, plan_with};
+use herald_script::RuleSet;
 use herald_store::backend::Fence;
 use herald_store::{Scope, Store, StoreError};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -43,20 +46,43 @@ pub struct Ended {
 /// loop polls with the others: its end.
 pub type Run = Pin<Box<dyn Future<Output = Ended>>>;
 
+/// What every partition of an instance runs with.
+pub struct Shared<'a> {
+    /// The instance's setup (config).
+    pub setup: &'a Setup,
+    /// The shared store.
+    pub store: &'a Store,
+    /// The watched deployment.
+    pub client: &'a mongodb::Client,
+    /// How the streams read.
+    pub options: &'a MongoSourceOptions,
+    /// The rules, compiled once when the instance started.
+    pub rules: &'a RuleSet,
+    /// Where each rule with no progress starts (see `RunOptions::rule_starts`).
+    pub rule_starts: &'a Arc<BTreeMap<String, bson::Timestamp>>,
+    /// How long a drain may take.
+    pub shutdown_timeout: Duration,
+    /// What the HTTP endpoint reports.
+    pub view: &'a super::View,
+}
+
 /// Starts serving `partition` under `fence`; the run ends when `stop` says
 /// so, or when it fails.
-#[allow(clippy::too_many_arguments)]
 pub fn serve(
-    setup: &Setup,
-    store: &Store,
-    client: &mongodb::Client,
-    options: &MongoSourceOptions,
+    shared: &Shared<'_>,
     fence: Fence,
     partition: Partition,
     stop: watch::Receiver<Stop>,
-    shutdown_timeout: Duration,
-    view: &super::View,
 ) -> Run {
+    let Shared {
+        setup,
+        store,
+        client,
+        options,
+        shutdown_timeout,
+        view,
+        ..
+    } = *shared;
     let epoch = fence.epoch;
     let ended = move |lost, fatal| Ended {
         partition,
@@ -70,9 +96,16 @@ pub fn serve(
     });
     let run_options = RunOptions {
         partition: Some(partition),
+        rule_starts: shared.rule_starts.clone(),
         ..RunOptions::default()
     };
-    let engine = match setup.engine_on(run_options, Some(client.clone()), Some(scoped)) {
+    let engine = setup.engine_with(
+        shared.rules.clone(),
+        run_options,
+        Some(client.clone()),
+        Some(scoped),
+    );
+    let engine = match engine {
         Ok(engine) => engine,
         Err(fatal) => return Box::pin(std::future::ready(ended(false, Some(fatal)))),
     };
@@ -115,7 +148,6 @@ pub fn serve(
     }
     // herald's own database never feeds its rules (its writes would
     // make events of their own, without end).
-    let own = &setup.config.cluster.database;
     let plans = plans
         .iter()
         .map(|p| {

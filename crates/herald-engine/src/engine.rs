@@ -58,7 +58,7 @@ pub enum EngineError {
 }
 
 /// What a run does besides executing effects.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Execute nothing, write nothing: report each effect to the observer instead.
     pub dry_run: bool,
@@ -71,6 +71,11 @@ pub struct RunOptions {
     /// partition's timers, and runs rules on events without a document key
     /// (which every partition receives) only as partition 0.
     pub partition: Option<herald_core::partition::Partition>,
+    /// Where a rule with no progress of its own starts, by rule name,
+    /// instead of the source's start: after this cluster time. Cluster mode
+    /// records each rule's the first time any instance runs it, so every
+    /// partition starts a new rule at the same point.
+    pub rule_starts: std::sync::Arc<std::collections::BTreeMap<String, bson::Timestamp>>,
 }
 
 /// The embeddable engine: source → route → handlers → effects → commit.

@@ -137,7 +137,7 @@ impl Engine {
             channels: core.channels.clone(),
             settings: core.settings.clone(),
             backoff: core.backoff.clone(),
-            options: core.options,
+            options: core.options.clone(),
             limits: core.limits.clone(),
             names: core.names.clone(),
         });

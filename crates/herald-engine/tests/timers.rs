@@ -295,7 +295,7 @@ async fn a_dry_run_simulates_timers_the_same_with_any_worker_count_and_stores_no
     let mut outputs = Vec::new();
     for workers in [1, 3] {
         let mut lines = Lines(Vec::new());
-        let summary = engine_with(dir.path(), &store, &sent, options, workers)
+        let summary = engine_with(dir.path(), &store, &sent, options.clone(), workers)
             .run(
                 FileSource::open(&events).unwrap(),
                 &mut lines,

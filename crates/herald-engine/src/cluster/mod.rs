@@ -8,5 +8,7 @@
 //! to the partition's hash range on the server.
 
 mod leases;
+mod starts;
 
 pub use leases::{CLUSTER, Held, INSTANCES, LeaseRecord, Leases};
+pub use starts::{RULE_STARTS, rule_starts};

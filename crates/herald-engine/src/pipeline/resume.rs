@@ -230,6 +230,12 @@ impl Engine {
             };
             let floor = match resumed.or(progress) {
                 Some(floor) => Some(floor),
+                None if self.core.options.rule_starts.contains_key(name) => self
+                    .core
+                    .options
+                    .rule_starts
+                    .get(name)
+                    .map(|t| Floor::After(pair(*t))),
                 None => {
                     if new_floor.is_none() {
                         new_floor = Some(source.start_time().await?.map(|start| match start {
