@@ -41,6 +41,14 @@ pub struct ReplayResult {
     /// Resident memory (MiB) after every `--rss-every` events: `[events, MiB]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rss_mib_by_events: Vec<(u64, f64)>,
+    /// Seconds since the start after every `--rss-every` events: `[events, s]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seconds_by_events: Vec<(u64, f64)>,
+    /// Events/s over the last tenth of the events (at least one sample
+    /// interval) over events/s over the first tenth: below 1, the run slowed
+    /// down as its store grew. Only with `--rss-every`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_to_first_rate: Option<f64>,
     /// (rule, event) marks the dedupe ledger held at the end, and its window.
     #[serde(default)]
     pub ledger_marks: Option<(usize, usize)>,
@@ -140,6 +148,7 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
         done: 0,
         rss_every: args.rss_every,
         rss: Vec::new(),
+        times: Vec::new(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -164,7 +173,9 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
         cpu_seconds,
         latency: Latency::of(&observer.histogram),
         peak_rss_mib: measure::peak_rss_bytes().map(mib),
+        last_to_first_rate: last_to_first_rate(&observer.times, args.rss_every),
         rss_mib_by_events: observer.rss,
+        seconds_by_events: observer.times,
         ledger_marks: {
             let stats = engine.store().ledger_stats();
             Some((stats.marks, stats.window))
@@ -232,6 +243,20 @@ struct LatencyObserver {
     rss_every: u64,
     /// The samples: events completed, MiB resident.
     rss: Vec<(u64, f64)>,
+    /// The samples: events completed, seconds since the epoch.
+    times: Vec<(u64, f64)>,
+}
+
+/// The rate over the last tenth of the samples `times` (events, seconds
+/// since the start, every `every` events) over the rate over the first tenth.
+fn last_to_first_rate(times: &[(u64, f64)], every: u64) -> Option<f64> {
+    let &(total, end) = times.last()?;
+    // A tenth of the events, in whole sample intervals (at least one).
+    let window = (total / 10 / every.max(1)).max(1) * every;
+    let at = |events: u64| times.iter().find(|(n, _)| *n == events).map(|(_, s)| *s);
+    let first = window as f64 / at(window)?;
+    let last = window as f64 / (end - at(total.checked_sub(window)?).unwrap_or(0.0));
+    (first.is_finite() && last.is_finite()).then(|| last / first)
 }
 
 impl Observer for LatencyObserver {
@@ -242,6 +267,8 @@ impl Observer for LatencyObserver {
             && let Some(bytes) = measure::rss_bytes()
         {
             self.rss.push((self.done, mib(bytes)));
+            self.times
+                .push((self.done, self.epoch.elapsed().as_secs_f64()));
         }
         if let Position::File { line, .. } = position {
             let read = self.read_at[*line as usize % RING].load(Ordering::Relaxed);
@@ -249,5 +276,23 @@ impl Observer for LatencyObserver {
             self.histogram
                 .saturating_record(now.saturating_sub(read).max(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_to_first_rate;
+
+    #[test]
+    fn the_rate_ratio_compares_the_last_tenth_with_the_first() {
+        // 100 events a sample; the first 200 take 1 s each 100, the last 200 take 2 s.
+        let mut times = Vec::new();
+        let mut t = 0.0;
+        for n in (100..=2000).step_by(100) {
+            t += if n > 1800 { 2.0 } else { 1.0 };
+            times.push((n, t));
+        }
+        assert_eq!(last_to_first_rate(&times, 100), Some(0.5));
+        assert_eq!(last_to_first_rate(&[], 100), None);
     }
 }

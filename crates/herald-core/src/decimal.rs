@@ -43,8 +43,27 @@ pub fn parse_plain(text: &str) -> Option<[u8; 16]> {
     for b in whole.bytes().chain(fraction.bytes()) {
         coefficient = coefficient * 10 + u128::from(b - b'0');
     }
-    let exponent = -(fraction.len() as i32);
+    encode(negative, coefficient, -(fraction.len() as i32))
+}
+
+/// The 16 bytes of ±`coefficient` × 10^`exponent`, as the `bson` crate
+/// encodes the plain text of that number; `None` if the coefficient has more
+/// than 34 digits or the exponent is out of range.
+///
+/// ```
+/// use bson::Decimal128;
+/// use std::str::FromStr;
+/// let bytes = herald_core::decimal::encode(true, 123450, -2).unwrap();
+/// assert_eq!(bytes, Decimal128::from_str("-1234.50").unwrap().bytes());
+/// ```
+pub fn encode(negative: bool, coefficient: u128, exponent: i32) -> Option<[u8; 16]> {
+    if coefficient > MAX_COEFFICIENT {
+        return None;
+    }
     let biased = u128::try_from(exponent + EXPONENT_BIAS).ok()?;
+    if biased >= 1 << 14 {
+        return None;
+    }
     let bits = (u128::from(negative) << 127) | (biased << 113) | coefficient;
     Some(bits.to_le_bytes())
 }

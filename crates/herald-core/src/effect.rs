@@ -35,7 +35,14 @@ impl IdempotencyKey {
         hasher.update(token);
         hasher.update(index.to_be_bytes());
         let digest = hasher.finalize();
-        Self(hex::encode(&digest[..16]))
+        // Lower-case hex of the first 16 bytes, written straight into one string.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut key = String::with_capacity(32);
+        for byte in &digest[..16] {
+            key.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            key.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+        }
+        Self(key)
     }
 
     /// The key as 32 lower-case hex digits.

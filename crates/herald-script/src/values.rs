@@ -314,7 +314,7 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
         ));
     }
     if let Some(dec) = value.read_lock::<Decimal>().map(|d| *d) {
-        return Decimal128::from_str(&dec.to_string())
+        return decimal_to_bson(dec)
             .map(Bson::Decimal128)
             .map_err(|_| ConversionError {
                 path: path.to_owned(),
@@ -364,6 +364,24 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
     })
 }
 
+/// A decimal as BSON: what its text (`Decimal128::from_str(&dec.to_string())`)
+/// would give, without the text. A non-zero decimal is written in plain
+/// digits (at most 29), which encode as its mantissa and scale; zero (whose
+/// sign the text may drop) goes through the text.
+fn decimal_to_bson(dec: Decimal) -> Result<Decimal128, bson::decimal128::ParseError> {
+    let mantissa = dec.mantissa();
+    if mantissa != 0
+        && let Some(bytes) = herald_core::decimal::encode(
+            mantissa < 0,
+            mantissa.unsigned_abs(),
+            -(dec.scale() as i32),
+        )
+    {
+        return Ok(Decimal128::from_bytes(bytes));
+    }
+    Decimal128::from_str(&dec.to_string())
+}
+
 /// Converts a Rhai object map to a BSON document (keys in the map's order).
 pub fn map_to_document(map: &Map, path: &str) -> Result<Document, ConversionError> {
     let mut doc = Document::new();
@@ -406,6 +424,8 @@ mod tests {
         }
     }
 
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
         /// Decimals reach Rhai with the same value and scale as through their text.
         #[test]
@@ -423,6 +443,21 @@ mod tests {
                 }
                 Err(_) => proptest::prop_assert!(fast.is_string()),
             }
+        }
+
+        /// Decimals leave Rhai as the same BSON as through their text.
+        #[test]
+        fn decimals_leave_as_their_text_does(
+            mantissa in proptest::prop_oneof![
+                -1000i128..1000,
+                proptest::num::i64::ANY.prop_map(i128::from),
+                -(1i128 << 96) + 1..(1i128 << 96),
+            ],
+            scale in 0u32..=28,
+        ) {
+            let dec = Decimal::from_i128_with_scale(mantissa, scale);
+            let expected = Decimal128::from_str(&dec.to_string()).unwrap();
+            proptest::prop_assert_eq!(decimal_to_bson(dec).unwrap().bytes(), expected.bytes());
         }
     }
 

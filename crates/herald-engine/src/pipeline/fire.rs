@@ -68,7 +68,7 @@ pub(super) async fn fire(
     }
     let token = crate::timers::timer_token(&timer.name, timer.due_ms, timer.version);
     let call = crate::timers::call_of(&timer);
-    let home = Home::of_timer(&timer);
+    let home = std::cell::LazyCell::new(|| Home::of_timer(&timer));
     let letter = || crate::timers::dead_letter_event(&timer);
     run_and_record(
         core,

@@ -4,6 +4,7 @@
 //! - `summary` — [`RunSummary`], what a run did.
 //! - `dispatch` — handing a batch's events to their workers, with backpressure.
 //! - `commit` — applying completions in order and committing groups.
+//! - `done` — the queue of completions from the workers to the run, and when it wakes the run.
 //! - `pool` — the worker threads, one per partition, off the runtime's threads.
 //! - `worker` — handling one event: routing, the ledger, the rules it matches.
 //! - `fire` — firing a worker's due timers, before an event or on a tick.
@@ -19,6 +20,7 @@
 pub(crate) mod changes;
 mod commit;
 mod dispatch;
+mod done;
 mod fire;
 mod floor;
 pub(crate) mod partition;

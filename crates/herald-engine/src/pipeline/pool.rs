@@ -9,8 +9,9 @@
 //! (their I/O and timers stay on the runtime). Stopping the pool cancels
 //! handlers at their next operation and effects at their next await.
 
+use super::done::{Completions, Done};
 use super::floor::Floors;
-use super::worker::{Completion, Env, WorkItem, process};
+use super::worker::{Env, WorkItem, process};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
 use crate::timers::book::TimerBook;
@@ -18,14 +19,6 @@ use herald_script::CallLimits;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
-
-/// What a worker sends for each event, in its order: (sequence number, result).
-pub(crate) type Completed = (u64, Result<Completion, EngineError>);
-
-/// Where workers send what they complete. Each event is sent as soon as it
-/// is complete (a completion held back could be lost with a slow event
-/// behind it, and its effects redone); the run reads them in groups.
-pub(crate) type Done = mpsc::UnboundedSender<Completed>;
 
 /// A worker's queue: chunks of events, in order.
 pub(crate) type Queue = mpsc::Sender<Vec<WorkItem>>;
@@ -50,7 +43,7 @@ impl Workers {
         state: &Arc<StateView>,
         book: &Arc<TimerBook>,
         floors: &Arc<Floors>,
-        done: &Done,
+        done: &Completions,
     ) -> Result<(Self, Vec<Queue>), EngineError> {
         let runtime = tokio::runtime::Handle::current();
         let (exit_tx, exits) = mpsc::unbounded_channel();
@@ -86,7 +79,7 @@ impl Workers {
                 floors: floors.clone(),
                 limits: limits.clone(),
                 items: rx,
-                done: done.clone(),
+                done: done.sender(),
                 cancelled: cancelled_rx.clone(),
             };
             let exit = exit_tx.clone();
@@ -181,20 +174,28 @@ impl Worker {
             workers: self.core.settings.worker_count(),
         };
         while let Some(group) = self.items.blocking_recv() {
-            for item in group {
-                let mut cancelled = self.cancelled.clone();
-                let handled = self.runtime.block_on(async {
-                    tokio::select! {
+            // One trip into the runtime for the whole chunk.
+            let go_on = self.runtime.block_on(async {
+                let mut cancelled = std::pin::pin!(self.cancelled.wait_for(|c| *c));
+                for item in group {
+                    let result = tokio::select! {
                         biased;
-                        _ = cancelled.wait_for(|c| *c) => None,
-                        result = process(&self.core, &env, &item) => Some(result),
+                        _ = &mut cancelled => return false,
+                        result = process(&self.core, &env, &item) => result,
+                    };
+                    let failed = result.is_err();
+                    if self.done.send((item.seq, result)).is_err() || failed {
+                        return false;
                     }
-                });
-                let Some(result) = handled else { return };
-                let failed = result.is_err();
-                if self.done.send((item.seq, result)).is_err() || failed {
-                    return;
                 }
+                true
+            });
+            if !go_on {
+                return;
+            }
+            // Nothing more queued: the run has all this worker has done.
+            if self.items.is_empty() {
+                self.done.wake();
             }
         }
     }

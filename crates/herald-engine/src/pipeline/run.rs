@@ -10,10 +10,8 @@
 //! pulling from the source, and a change stream stops calling getMore.
 
 use super::commit::Group;
-use super::pool::{Completed, Queue, Workers};
-
-/// The most completions the run takes from its channel at once.
-const COMPLETIONS_AT_ONCE: usize = 64;
+use super::done::{Completed, Completions, LOOK_EVERY};
+use super::pool::{Queue, Workers};
 use super::summary::RunSummary;
 use super::ticks::{Ending, Ticks};
 use super::watermark::Watermark;
@@ -30,7 +28,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// How often the wall clock ticks (`herald run`): the precision of timers
 /// while the source is quiet.
@@ -146,9 +143,8 @@ impl Engine {
             core.router.rules().iter().map(|r| r.name().clone()),
             core.options.partition,
         )?);
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let (mut workers, senders) = Workers::start(&self.core, &state, &book, &floors, &done_tx)?;
-        drop(done_tx);
+        let mut done_rx = super::done::queue();
+        let (mut workers, senders) = Workers::start(&self.core, &state, &book, &floors, &done_rx)?;
         let mut run = Run {
             state,
             book,
@@ -219,16 +215,18 @@ impl Engine {
     async fn drain(
         &self,
         workers: &mut Workers,
-        done: &mut mpsc::UnboundedReceiver<Completed>,
+        done: &mut Completions,
         run: &mut Run<'_>,
         limit: impl Future,
     ) -> Result<(), EngineError> {
-        let mut completed = Vec::with_capacity(COMPLETIONS_AT_ONCE);
+        let mut completed = Vec::new();
         let mut limit = std::pin::pin!(limit);
+        let mut look = tokio::time::interval(LOOK_EVERY);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while run.in_flight > 0 {
             tokio::select! {
                 biased;
-                received = done.recv_many(&mut completed, COMPLETIONS_AT_ONCE) => match received {
+                received = done.recv_many(&mut completed) => match received {
                     // Every worker has ended with events in flight.
                     0 => return Err(workers.failure().await),
                     _ => self.complete_events(&mut completed, run)?,
@@ -239,7 +237,15 @@ impl Engine {
                         return Err(EngineError::WorkerFailed(reason));
                     }
                 }
-                _ = &mut limit => break,
+                _ = &mut limit => {
+                    // What is complete by now is released, not redone.
+                    if done.try_take(&mut completed) > 0 {
+                        self.complete_events(&mut completed, run)?;
+                    }
+                    break;
+                }
+                // Completions put in the queue without a wake-up.
+                _ = look.tick() => {}
             }
         }
         run.summary.abandoned = run.in_flight as u64;
@@ -257,12 +263,14 @@ impl Engine {
         source: &mut S,
         senders: &[Queue],
         workers: &mut Workers,
-        done: &mut mpsc::UnboundedReceiver<Completed>,
+        done: &mut Completions,
         run: &mut Run<'_>,
         shutdown: impl Future,
     ) -> Result<(), EngineError> {
         let mut shutdown = std::pin::pin!(shutdown);
-        let mut completed = Vec::with_capacity(COMPLETIONS_AT_ONCE);
+        let mut completed = Vec::new();
+        let mut look = tokio::time::interval(LOOK_EVERY);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let interval = Duration::from_millis(self.core.settings.commit_interval_ms);
         let capacity = senders.len() * self.core.settings.queue.max(1);
         let mut source_open = true;
@@ -291,7 +299,7 @@ impl Engine {
                     run.summary.interrupted = true;
                     return Ok(());
                 }
-                n = done.recv_many(&mut completed, COMPLETIONS_AT_ONCE), if run.in_flight > 0 => {
+                n = done.recv_many(&mut completed), if run.in_flight > 0 => {
                     if n == 0 {
                         // Every worker has ended with events in flight.
                         return Err(workers.failure().await);
@@ -343,6 +351,8 @@ impl Engine {
                         }
                     }
                 },
+                // Completions put in the queue without a wake-up.
+                _ = look.tick(), if run.in_flight > 0 => {}
             }
         }
     }

@@ -18,6 +18,7 @@ use bson::Bson;
 use herald_core::{ChangeEvent, Effect, Intent, WatchTarget};
 use herald_script::{CallLimits, Diagnostic, Rule};
 use herald_store::{DeadLetter, Timer};
+use std::cell::LazyCell;
 use std::sync::Arc;
 
 /// An item for a worker, with its place in source order.
@@ -207,13 +208,13 @@ pub(crate) async fn process(
 /// Runs one rule for one call unless the ledger has it done, and records
 /// what to commit: its changes, or its dead letter, and its ledger mark.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn run_and_record(
+pub(super) async fn run_and_record<H: FnOnce() -> Home>(
     core: &Core,
     env: &Env<'_>,
     seq: u64,
     rule: &Rule,
     call: Call<'_>,
-    home: &Home,
+    home: &LazyCell<Home, H>,
     letter_event: impl FnOnce() -> bson::RawDocumentBuf,
     completion: &mut Completion,
 ) {
@@ -253,8 +254,12 @@ pub(super) async fn run_and_record(
                 .outcomes
                 .push(tally(completion, Outcome::Succeeded));
             // A dry run keeps state and timers in memory only, so later calls still see them.
-            for change in changes::of_call(rule, call, home, intents) {
-                record_change(env, seq, home, change, dry_run, completion);
+            if !intents.is_empty() {
+                // The document's home is worked out only for a call that changes something.
+                let home: &Home = home;
+                for change in changes::of_call(rule, call, home, intents) {
+                    record_change(env, seq, home, change, dry_run, completion);
+                }
             }
         }
         // A dry run writes no dead letter, but counts the failure as a
@@ -346,7 +351,7 @@ async fn handle_event(
     }
     // Each distinct masked view of the event is built once, for all rules.
     let mut views = super::view::Views::new(event);
-    let home = Home::of_event(event);
+    let home = LazyCell::new(|| Home::of_event(event));
     for rule in core.router.candidates(event) {
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
