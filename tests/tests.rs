@@ -9,6 +9,7 @@ mod capture;
 mod check;
 mod cluster;
 mod cluster_http;
+mod cluster_leases;
 mod cluster_starts;
 mod config;
 mod config_reference;

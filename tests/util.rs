@@ -284,6 +284,15 @@ impl Running {
         found
     }
 
+    /// The first stderr line so far containing each of `texts`, without waiting.
+    pub fn saw(&self, texts: &[&str]) -> Option<String> {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .find(|l| texts.iter().all(|t| l.contains(t)))
+            .cloned()
+    }
+
     pub fn signal(&self, name: &str) {
         let sent = std::process::Command::new("kill")
             .arg(format!("-{name}"))

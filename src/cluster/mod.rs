@@ -42,8 +42,20 @@ const MIN_WIRE_VERSION: i32 = 21;
 struct Serving {
     held: Held,
     stop: watch::Sender<Stop>,
-    /// When its lease was last renewed.
+    /// When its lease was last renewed (when the renewal was sent).
     renewed: Instant,
+    /// Until when the partition may run: a period before its lease could
+    /// lapse. The partition stops itself then, whatever this loop is
+    /// waiting on.
+    valid: watch::Sender<Instant>,
+}
+
+impl Serving {
+    /// The lease was renewed by a request sent at `sent`.
+    fn renewed(&mut self, sent: Instant, lease: Duration) {
+        self.renewed = sent;
+        let _ = self.valid.send(sent + lease - lease / 3);
+    }
 }
 
 /// Runs this instance's share of the cluster's partitions until a signal.
@@ -203,12 +215,12 @@ pub fn run(setup: Setup) -> Outcome {
                         // Bounded: a lease a paused instance's open
                         // transaction holds makes the take wait on a real
                         // server (what is taken meanwhile lapses unserved).
-                        let taking = tokio::time::timeout(period, leases.take_free(want - held, &busy));
-                        let taken = taking.await.unwrap_or_else(|_| Err(mongodb::error::Error::custom("taking leases timed out")));
-                        match taken {
+                        let asked = Instant::now();
+                        match leases.take_free(want - held, &busy, period / 4, period).await {
                             Ok(taken) => {
                                 for held in taken {
                                     let (stop, stopped) = watch::channel(Stop::Run);
+                                    let (valid, until) = watch::channel(asked + lease - period);
                                     say::info(
                                         format!("herald: {me} serves partition {} (epoch {})", held.partition, held.epoch),
                                         json!({ "instance": me, "partition": held.partition.to_string(), "epoch": held.epoch }),
@@ -218,8 +230,9 @@ pub fn run(setup: Setup) -> Outcome {
                                         leases.fence(&held),
                                         held.partition,
                                         stopped,
+                                        until,
                                     ));
-                                    serving.insert(held.partition, Serving { held, stop, renewed: Instant::now() });
+                                    serving.insert(held.partition, Serving { held, stop, renewed: asked, valid });
                                 }
                             }
                             Err(e) => tracing::warn!(error = %e, "cannot take partitions; trying again next period"),
@@ -246,7 +259,7 @@ pub fn run(setup: Setup) -> Outcome {
                 }
             }
         }
-        let _ = leases.retire().await;
+        let _ = bounded(period, "retiring this instance", leases.retire()).await;
         say::info(format!("herald stopped: instance {me} left the cluster"), json!({ "instance": me }));
         match failure {
             Some(e) => Err(e),
@@ -265,8 +278,10 @@ async fn rebalance(
 ) -> mongodb::error::Result<u32> {
     // Renewals first: they must not wait on anything else.
     renew(leases, serving, lease).await?;
-    leases.announce().await?;
-    let share = leases.fair_share(leases.live_instances().await?);
+    let period = lease / 3;
+    bounded(period, "announcing this instance", leases.announce()).await?;
+    let live = bounded(period, "counting the instances", leases.live_instances()).await?;
+    let share = leases.fair_share(live);
     let running: Vec<Partition> = serving
         .iter()
         .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
@@ -296,30 +311,53 @@ async fn renew(
 ) -> mongodb::error::Result<()> {
     // A lease runs from when its renewal was sent: past `lease` less one
     // period without one, the partition stops, before another may take it.
+    // All at once, so one slow renewal holds up no other.
     let period = lease / 3;
+    let sent = Instant::now();
+    let renewals = serving
+        .values()
+        .filter(|s| *s.stop.borrow() != Stop::Abort)
+        .map(|s| {
+            let held = s.held.clone();
+            async move {
+                let renewed = bounded(period, "renewing a lease", leases.renew(&held)).await;
+                (held.partition, renewed)
+            }
+        });
     let mut failed = None;
-    for s in serving.values_mut() {
-        if *s.stop.borrow() == Stop::Abort {
-            continue;
-        }
-        let sent = Instant::now();
-        let renewed = tokio::time::timeout(period, leases.renew(&s.held))
-            .await
-            .unwrap_or_else(|_| Err(mongodb::error::Error::custom("the renewal timed out")));
+    for (partition, renewed) in futures_util::future::join_all(renewals).await {
+        let s = serving.get_mut(&partition).expect("renewed what it serves");
         match renewed {
-            Ok(true) => s.renewed = sent,
+            Ok(true) => s.renewed(sent, lease),
             Ok(false) => {
-                tracing::warn!(partition = %s.held.partition, "lost the lease (another instance took it over); stopping the partition");
+                tracing::warn!(%partition, "lost the lease (another instance took it over); stopping the partition");
                 let _ = s.stop.send(Stop::Abort);
             }
             Err(e) => failed = Some(e),
         }
         if *s.stop.borrow() != Stop::Abort && s.renewed.elapsed() >= lease - period {
-            tracing::warn!(partition = %s.held.partition, "could not renew the lease in time; stopping the partition");
+            tracing::warn!(%partition, "could not renew the lease in time; stopping the partition");
             let _ = s.stop.send(Stop::Abort);
         }
     }
     failed.map_or(Ok(()), Err)
+}
+
+/// `operation`, given up after `limit` (a MongoDB out of reach, or a write
+/// waiting on a lock, must not hold up the instance's loop).
+async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    operation: impl std::future::Future<Output = mongodb::error::Result<T>>,
+) -> mongodb::error::Result<T> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(mongodb::error::Error::custom(format!(
+                "{what} took over {} ms; trying again next period",
+                limit.as_millis()
+            )))
+        })
 }
 
 /// After a partition's run ends: forgets it (if it is the run of the lease
@@ -358,7 +396,8 @@ async fn finish(leases: &Leases, held: &Held, ended: &Ended) {
     if ended.lost {
         return;
     }
-    if let Err(e) = leases.release(held).await {
+    let limit = leases.lease() / 3;
+    if let Err(e) = bounded(limit, "letting the lease go", leases.release(held)).await {
         tracing::warn!(partition = %held.partition, error = %e, "could not let the lease go; it lapses after lease_ms");
     }
 }

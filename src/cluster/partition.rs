@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What the instance asks of a partition's run.
@@ -73,6 +73,7 @@ pub fn serve(
     fence: Fence,
     partition: Partition,
     stop: watch::Receiver<Stop>,
+    valid: watch::Receiver<Instant>,
 ) -> Run {
     let Shared {
         setup,
@@ -178,16 +179,33 @@ pub fn serve(
                 }
             };
             let result = runtime.block_on(async {
-                let shutdown = until(stop.clone(), |s| s != Stop::Run);
+                // The lease's deadline stops the partition on its own, even
+                // while the instance's loop waits on MongoDB.
+                let shutdown = {
+                    let (stop, valid) = (stop.clone(), valid.clone());
+                    async move {
+                        tokio::select! {
+                            () = until(stop, |s| s != Stop::Run) => {}
+                            () = lapses(valid) => {
+                                tracing::warn!(%partition, "the lease was not renewed in time; the partition stops itself");
+                            }
+                        }
+                    }
+                };
                 let mut limit = stop.clone();
-                // An abort ends the wait for events in hand at once; a drain
-                // after the shutdown timeout.
+                let lapsed = valid.clone();
+                // An abort or the deadline ends the wait for events in hand
+                // at once; a drain after the shutdown timeout.
                 let drain_limit = async move {
-                    let _ = limit.wait_for(|s| s != &Stop::Run).await;
+                    tokio::select! {
+                        () = lapses(lapsed.clone()) => return,
+                        _ = limit.wait_for(|s| s != &Stop::Run) => {}
+                    }
                     if *limit.borrow() == Stop::Drain {
                         tokio::select! {
                             _ = limit.wait_for(|s| s == &Stop::Abort) => {}
                             () = tokio::time::sleep(shutdown_timeout) => {}
+                            () = lapses(lapsed) => {}
                         }
                     }
                 };
@@ -195,7 +213,7 @@ pub fn serve(
                     .run_draining(source, &mut Quiet, shutdown, drain_limit)
                     .await
             });
-            let aborted = *stop.borrow() == Stop::Abort;
+            let aborted = *stop.borrow() == Stop::Abort || Instant::now() >= *valid.borrow();
             let _ = done.send(outcome(partition, epoch, result.map(|_| ()), aborted));
         });
     if let Err(e) = started {
@@ -212,6 +230,27 @@ pub fn serve(
             )
         })
     })
+}
+
+/// Completes when the deadline `valid` holds has passed (the lease was not
+/// renewed in time).
+async fn lapses(mut valid: watch::Receiver<Instant>) {
+    loop {
+        let until = *valid.borrow_and_update();
+        if Instant::now() >= until {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(until.into()) => {}
+            changed = valid.changed() => {
+                if changed.is_err() {
+                    // Nobody renews any more: the last deadline stands.
+                    tokio::time::sleep_until(until.into()).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Waits until `stop` satisfies `done`.

@@ -43,7 +43,8 @@ pub struct Held {
 /// let leases = Leases::new(&database, "host-1", 16, Duration::from_secs(10));
 /// leases.announce().await?;
 /// let share = leases.fair_share(leases.live_instances().await?);
-/// let taken = leases.take_free(share, &[]).await?;
+/// let period = Duration::from_secs(3);
+/// let taken = leases.take_free(share, &[], period / 4, period).await?;
 /// assert!(taken.len() as u32 <= share);
 /// # Ok(()) }
 /// ```
@@ -109,6 +110,11 @@ impl Leases {
     /// This instance's name.
     pub fn me(&self) -> &str {
         &self.me
+    }
+
+    /// How long a lease lasts unless renewed.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// The fence of a held lease, for the commits of its partition.
@@ -193,50 +199,75 @@ impl Leases {
     /// Takes up to `wanted` free or expired leases, lowest partitions
     /// first, but none of `busy` (partitions this instance still serves or
     /// is finishing), and returns those taken.
+    ///
+    /// Each take waits at most `each`, and all of them at most `within`: a
+    /// lease whose document a paused or killed instance's open commit still
+    /// holds makes a take wait on a real server (until the transaction
+    /// expires), and must not hold up the others. A take given up on may
+    /// still be applied by the server; that lease then lapses unserved and
+    /// is taken again after `lease`.
     pub async fn take_free(
         &self,
         wanted: u32,
         busy: &[Partition],
+        each: Duration,
+        within: Duration,
     ) -> mongodb::error::Result<Vec<Held>> {
         let mut taken = Vec::new();
         if wanted == 0 {
             return Ok(taken);
         }
+        let started = std::time::Instant::now();
+        // One read (reads never wait for a transaction) finds the candidates.
+        let stored = self.all().await?;
+        let now = DateTime::now().timestamp_millis();
         for partition in Partition::all(self.partitions).filter(|p| !busy.contains(p)) {
+            if taken.len() as u32 >= wanted || started.elapsed() >= within {
+                break;
+            }
             let id = partition.to_string();
-            // Made free the first time it is needed.
-            self.leases
-                .update_one(
-                    doc! {"_id": &id},
-                    doc! {"$setOnInsert": {
-                        "owner": bson::Bson::Null,
-                        "epoch": 0_i64,
-                        "expires": DateTime::from_millis(0),
-                    }},
-                )
-                .upsert(true)
-                .await?;
-            let now = DateTime::now();
-            let took = self
+            match stored.iter().find(|l| l.lease == id) {
+                Some(l) if l.owner.is_some() && l.expires_ms > now => continue,
+                Some(_) => {}
+                None => {
+                    // Made free the first time it is needed.
+                    let made = self.leases.update_one(
+                        doc! {"_id": &id},
+                        doc! {"$setOnInsert": {
+                            "owner": bson::Bson::Null,
+                            "epoch": 0_i64,
+                            "expires": DateTime::from_millis(0),
+                        }},
+                    );
+                    match tokio::time::timeout(each, made.upsert(true)).await {
+                        Ok(made) => made?,
+                        Err(_) => continue,
+                    };
+                }
+            }
+            let take = self
                 .leases
                 .find_one_and_update(
                     doc! {"_id": &id, "$or": [
                         {"owner": bson::Bson::Null},
-                        {"expires": {"$lte": now}},
+                        {"expires": {"$lte": DateTime::now()}},
                     ]},
                     doc! {
                         "$set": {"owner": &self.me, "expires": self.expires()},
                         "$inc": {"epoch": 1_i64},
                     },
                 )
-                .return_document(ReturnDocument::After)
-                .await?;
+                .return_document(ReturnDocument::After);
+            let took = match tokio::time::timeout(each, take).await {
+                Ok(took) => took?,
+                Err(_) => {
+                    tracing::warn!(%partition, "taking the lease timed out (an open transaction of its last owner may hold it); trying the others");
+                    continue;
+                }
+            };
             if let Some(lease) = took {
                 let epoch = lease.get_i64("epoch").unwrap_or_default();
                 taken.push(Held { partition, epoch });
-                if taken.len() as u32 >= wanted {
-                    break;
-                }
             }
         }
         Ok(taken)
