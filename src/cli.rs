@@ -72,7 +72,7 @@ pub struct BenchArgs {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/herald-bench.json")]
     pub out: PathBuf,
-    /// Only these cases (replay, rules, live, latency, soak, timers, cluster); default all but cluster.
+    /// Only these cases (replay, rules, workers, live, latency, soak, timers, cluster); default all but cluster.
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<BenchCase>,
     /// Events in the replay cases (default 1,000,000; 20,000 with --quick).
@@ -99,6 +99,8 @@ pub enum BenchCase {
     Replay,
     /// The same with 10,000 rules.
     Rules,
+    /// CPU-heavy rules replayed with 4 workers against 1.
+    Workers,
     /// Live change streams: herald vs a bare driver loop vs the pymongo tutorial loop.
     Live,
     /// Insert → effect latency at a steady 1,000 inserts/s.
@@ -128,6 +130,9 @@ pub struct BenchCaseArgs {
     /// The dedupe ledger's window (default: the engine's).
     #[arg(long)]
     pub ledger_window: Option<usize>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Timers fire by event time, as in `herald replay`; at the end, those
     /// due by the last event's time, or by `--until` (`all`: every one).
     #[arg(long, value_name = "TIME|all", value_parser = parse_until)]

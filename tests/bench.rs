@@ -49,11 +49,26 @@ fn quick_bench_reports_every_case_and_ratio() {
     let expected = number(&report, "/routing_scale/many/events_per_second")
         / number(&report, "/replay/events_per_second");
     assert!((ratio - expected).abs() < 1e-9, "{ratio} vs {expected}");
+    // Workers: the same CPU-heavy events with 1 and 4 workers, and the ratio.
+    assert_eq!(number(&report, "/workers/one/workers"), 1.0);
+    assert_eq!(number(&report, "/workers/many/workers"), 4.0);
+    assert_eq!(number(&report, "/workers/one/effects"), 2_000.0);
+    assert_eq!(number(&report, "/workers/many/effects"), 2_000.0);
+    let ratio = number(&report, "/workers/ratio");
+    let expected = number(&report, "/workers/many/events_per_second")
+        / number(&report, "/workers/one/events_per_second");
+    assert!((ratio - expected).abs() < 1e-9, "{ratio} vs {expected}");
     // Live: the same events read by herald and the bare loop, and their ratio.
     let inserted = number(&report, "/live/inserted");
     assert_eq!(number(&report, "/live/herald/events"), inserted + 1.0);
     assert_eq!(number(&report, "/live/bare_driver/events"), inserted + 1.0);
     assert!(number(&report, "/live/ratio_to_bare_driver") > 0.0);
+    // The bare loop sends herald's pipeline: its `$match` first.
+    assert!(
+        report["live"]["pipeline"][0]["$match"].is_object(),
+        "{:#}",
+        report["live"]
+    );
     match report.pointer("/live/pymongo/events") {
         Some(events) => {
             assert_eq!(events.as_f64(), Some(inserted + 1.0));
@@ -101,7 +116,22 @@ fn quick_bench_reports_every_case_and_ratio() {
     if cfg!(target_os = "linux") {
         assert!(number(&report, "/timers/peak_rss_mib") > 1.0);
     }
-    assert_eq!(targets.len(), 8 + usize::from(with_pymongo), "{targets:#?}");
+    assert_eq!(
+        targets.len(),
+        11 + usize::from(with_pymongo),
+        "{targets:#?}"
+    );
+    for name in [
+        "replay latency p99 ms",
+        "10,000 rules peak RSS MiB",
+        "4 workers / 1 worker, CPU-heavy rules",
+        "live herald / bare driver loop",
+    ] {
+        assert!(
+            targets.iter().any(|t| t["name"] == name),
+            "{name}: {targets:#?}"
+        );
+    }
     for target in targets {
         let (measured, bound) = (
             target["measured"].as_f64().unwrap(),

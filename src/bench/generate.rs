@@ -86,7 +86,24 @@ pub fn write_events(path: &Path, count: u64) -> anyhow::Result<()> {
 
 /// Writes `count` rules into `dir`; rule `j` matches events of kind `k{j}`.
 pub fn write_rules(dir: &Path, count: usize) -> anyhow::Result<()> {
+    write_rules_spending(dir, count, 0)
+}
+
+/// Like [`write_rules`], with each handler spending CPU first: `iterations`
+/// rounds of arithmetic whose result goes in the notice, so none of it can
+/// be skipped.
+pub fn write_rules_spending(dir: &Path, count: usize, iterations: u32) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let (work, field) = if iterations == 0 {
+        (String::new(), "")
+    } else {
+        (
+            format!(
+                "    let x = e.items.len();\n    for i in 0..{iterations} {{ x = (x * 31 + i) % 1000003; }}\n"
+            ),
+            ", score: x",
+        )
+    };
     for j in 0..count {
         let text = format!(
             r#"//! Benchmark rule {j}: expenses of kind k{j}.
@@ -98,7 +115,7 @@ const RULE = #{{
 
 fn handle(event) {{
     let e = event.fullDocument;
-    notify("bench", #{{ expense: e._id, employee: e.employee, amount: e.amount, status: e.status }});
+{work}    notify("bench", #{{ expense: e._id, employee: e.employee, amount: e.amount, status: e.status{field} }});
 }}
 "#
         );

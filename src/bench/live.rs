@@ -123,8 +123,11 @@ pub struct LiveResult {
     pub writer_events_per_second: f64,
     /// herald end to end: change stream, routing, handler, effect, durable commit.
     pub herald: Throughput,
-    /// The Rust driver reading raw events, storing the resume token every 512 events.
+    /// The Rust driver reading raw events through the pipeline herald sends
+    /// (its `$match`), storing the resume token every 512 events.
     pub bare_driver: Throughput,
+    /// The pipeline both sent, after `$changeStream`.
+    pub pipeline: Vec<bson::Document>,
     /// The pymongo tutorial loop, or why it could not run.
     #[serde(serialize_with = "super::report::outcome")]
     pub pymongo: Result<Throughput, String>,
@@ -189,8 +192,9 @@ pub async fn throughput(server: &Server, count: u64, work: &Path) -> anyhow::Res
     }
     let writer_events_per_second = count as f64 / began.elapsed().as_secs_f64();
     let expected = count + 1;
-    let herald = herald_consumer(&client, &coll, start, expected, work).await?;
-    let bare_driver = bare_loop(&client, &coll, start, expected, work).await?;
+    let (engine, source, pipeline) = herald_engine(&client, &coll, start, work)?;
+    let herald = herald_consumer(engine, source, expected).await?;
+    let bare_driver = bare_loop(&client, &coll, &pipeline, start, expected, work).await?;
     let pymongo = pymongo_loop(&server.uri, &coll, start, expected, work).await;
     Ok(LiveResult {
         server: server.describe(),
@@ -198,18 +202,21 @@ pub async fn throughput(server: &Server, count: u64, work: &Path) -> anyhow::Res
         writer_events_per_second,
         herald,
         bare_driver,
+        pipeline,
         pymongo,
     })
 }
 
-/// herald, embedded: a rule on the collection, a no-op channel, durable batch commits.
-async fn herald_consumer(
+/// herald, embedded: a rule on the collection, a no-op channel, durable
+/// batch commits; the source of its stream from `start`; and the stream's
+/// pipeline, which the bare loop sends too, so both read the same events
+/// the same way.
+fn herald_engine(
     client: &Client,
     coll: &str,
     start: Timestamp,
-    expected: u64,
     work: &Path,
-) -> anyhow::Result<Throughput> {
+) -> anyhow::Result<(Engine, MongoSource, Vec<bson::Document>)> {
     let rules = work.join("live-rules");
     write_live_rule(&rules, &format!("bench.{coll}"))?;
     let mut config = Config::default();
@@ -222,11 +229,26 @@ async fn herald_consumer(
         .effect("bench", Noop)
         .build()
         .map_err(|e| anyhow!("{e}"))?;
-    let source = MongoSource::new(
-        client.clone(),
-        plan(&engine.subscriptions().map_err(|e| anyhow!("{e}"))?),
-        options,
+    let plans = plan(&engine.subscriptions().map_err(|e| anyhow!("{e}"))?);
+    let [stream] = plans.as_slice() else {
+        bail!("herald planned {} streams, not one", plans.len());
+    };
+    anyhow::ensure!(
+        stream.full_document == herald_core::FullDocument::Default
+            && stream.before_change == herald_core::FullDocumentBeforeChange::Off,
+        "the live rule asks for more than the default event"
     );
+    let pipeline = stream.stages(options.split_large_events);
+    let source = MongoSource::new(client.clone(), plans, options);
+    Ok((engine, source, pipeline))
+}
+
+/// Runs herald until it has completed `expected` events.
+async fn herald_consumer(
+    engine: Engine,
+    source: MongoSource,
+    expected: u64,
+) -> anyhow::Result<Throughput> {
     let done = Arc::new(Notify::new());
     let mut observer = CountTo {
         seen: 0,
@@ -269,10 +291,12 @@ impl Observer for CountTo {
     }
 }
 
-/// The fastest plain loop: raw events, the resume token written to a file every 512 events.
+/// The fastest plain loop: raw events through `pipeline`, the resume token
+/// written to a file every 512 events.
 async fn bare_loop(
     client: &Client,
     coll: &str,
+    pipeline: &[bson::Document],
     start: Timestamp,
     expected: u64,
     work: &Path,
@@ -281,6 +305,7 @@ async fn bare_loop(
     let started = Instant::now();
     let mut stream = collection(client, coll)
         .watch()
+        .pipeline(pipeline.to_vec())
         .start_at_operation_time(start)
         .await?
         .with_type::<RawDocumentBuf>();

@@ -4,7 +4,9 @@
 //! - `replay`: generated events through 10 rules, one intent per event to a
 //!   no-op channel, one worker, durable batch commits; events/s, per-event
 //!   latency (read → effects done) and peak RSS, in a process of its own.
-//! - `rules`: the same events through 10,000 rules; the ratio to 10.
+//! - `rules`: the same events through 10,000 rules; the ratio to 10, and
+//!   peak RSS.
+//! - `workers`: CPU-heavy rules replayed with 4 workers and with 1; the ratio.
 //! - `live`: a `mongosim` process (or `--mongodb-uri`): herald vs a bare Rust
 //!   driver loop vs the pymongo tutorial loop on the same events.
 //! - `latency`: insert → effect at a steady 1,000 inserts/s.
@@ -28,6 +30,7 @@ pub mod replay;
 mod report;
 mod table;
 mod timers;
+mod workers;
 
 use crate::cli::{BenchArgs, BenchCase};
 use crate::exit::{Failure, Outcome};
@@ -45,6 +48,7 @@ struct Sizes {
     replay_events: u64,
     soak_events: u64,
     many_rules: usize,
+    workers_events: u64,
     live_inserts: u64,
     latency_seconds: u64,
     timers: u64,
@@ -57,10 +61,12 @@ impl Sizes {
         } else {
             (1_000_000, 10_000_000, 100_000, 10, 100_000)
         };
+        let workers_events = if args.quick { 2_000 } else { 20_000 };
         Self {
             replay_events: args.events.unwrap_or(replay_events),
             soak_events: args.soak_events.unwrap_or(soak_events),
             many_rules: 10_000,
+            workers_events,
             live_inserts,
             latency_seconds,
             timers: args.timers.unwrap_or(timers),
@@ -75,6 +81,7 @@ pub fn run(args: BenchArgs) -> Outcome {
         vec![
             BenchCase::Replay,
             BenchCase::Rules,
+            BenchCase::Workers,
             BenchCase::Live,
             BenchCase::Latency,
             BenchCase::Soak,
@@ -144,6 +151,17 @@ pub fn run(args: BenchArgs) -> Outcome {
         if !keep {
             let _ = std::fs::remove_file(&events);
         }
+    }
+    if wants(BenchCase::Workers) {
+        crate::logging::say::info(
+            format!(
+                "bench: workers, {} events through CPU-heavy rules with 1 and {} workers",
+                report::thousands(sizes.workers_events),
+                workers::WORKERS
+            ),
+            serde_json::json!({}),
+        );
+        report.workers = Some(workers::measure(work, sizes.workers_events, keep));
     }
     if wants(BenchCase::Timers) {
         crate::logging::say::info(

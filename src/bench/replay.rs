@@ -22,6 +22,8 @@ use std::time::Instant;
 pub struct ReplayResult {
     /// Rules loaded.
     pub rules: usize,
+    /// Worker threads.
+    pub workers: usize,
     /// Events read and completed.
     pub events: u64,
     /// Effects executed.
@@ -64,8 +66,9 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Runs one replay in a child process (`herald bench-case`) and reads its
-/// result. At the end of the events, the timers due by `until` fire.
+/// Runs one replay with one worker in a child process (`herald
+/// bench-case`) and reads its result. At the end of the events, the timers
+/// due by `until` fire.
 pub fn measure(
     events: &Path,
     rules: &Path,
@@ -73,6 +76,19 @@ pub fn measure(
     rss_every: u64,
     ledger_window: Option<usize>,
     until: Until,
+) -> anyhow::Result<ReplayResult> {
+    measure_with_workers(events, rules, store, rss_every, ledger_window, until, 1)
+}
+
+/// [`measure`] with `workers` worker threads.
+pub fn measure_with_workers(
+    events: &Path,
+    rules: &Path,
+    store: &Path,
+    rss_every: u64,
+    ledger_window: Option<usize>,
+    until: Until,
+    workers: usize,
 ) -> anyhow::Result<ReplayResult> {
     let exe = std::env::current_exe().context("find the herald executable")?;
     let mut command = std::process::Command::new(exe);
@@ -84,7 +100,9 @@ pub fn measure(
         .arg("--store")
         .arg(store)
         .arg("--rss-every")
-        .arg(rss_every.to_string());
+        .arg(rss_every.to_string())
+        .arg("--workers")
+        .arg(workers.to_string());
     if let Some(window) = ledger_window {
         command.arg("--ledger-window").arg(window.to_string());
     }
@@ -120,8 +138,9 @@ pub fn run_case(args: BenchCaseArgs) -> Outcome {
 fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
     let begun = Instant::now();
     let mut config = Config::default();
-    // One core: one worker on a current-thread runtime.
-    config.engine.workers = 1;
+    // One worker by default; its handlers run on a thread of their own
+    // (as every worker's do), the source and commits on a current-thread runtime.
+    config.engine.workers = args.workers.max(1);
     if let Some(window) = args.ledger_window {
         config.engine.ledger_window = window;
     }
@@ -165,6 +184,7 @@ fn replay(args: &BenchCaseArgs) -> anyhow::Result<ReplayResult> {
         .map(|(after, before)| after - before);
     Ok(ReplayResult {
         rules,
+        workers: args.workers.max(1),
         events: summary.events,
         effects: summary.effects,
         startup_seconds,

@@ -24,6 +24,9 @@ pub struct Report {
     /// Replay through 10,000 rules, and its ratio to 10.
     #[serde(serialize_with = "case")]
     pub routing_scale: Option<Result<RoutingScale, String>>,
+    /// CPU-heavy rules with 4 workers and with 1.
+    #[serde(serialize_with = "case")]
+    pub workers: Option<Result<super::workers::WorkersResult, String>>,
     /// Live throughput: herald, the bare driver loop, the pymongo loop.
     #[serde(serialize_with = "case")]
     pub live: Option<Result<Live, String>>,
@@ -209,6 +212,11 @@ impl Report {
                 r.events_per_second,
                 200_000.0,
             ));
+            targets.push(Target::at_most(
+                "replay latency p99 ms",
+                r.latency.p99_us as f64 / 1000.0,
+                5.0,
+            ));
             if let Some(rss) = r.peak_rss_mib {
                 targets.push(Target::at_most("replay peak RSS MiB", rss, 64.0));
             }
@@ -218,6 +226,16 @@ impl Report {
                 "10,000 rules / 10 rules throughput",
                 s.ratio_to_10_rules,
                 0.8,
+            ));
+            if let Some(rss) = s.many.peak_rss_mib {
+                targets.push(Target::at_most("10,000 rules peak RSS MiB", rss, 96.0));
+            }
+        }
+        if let Some(Ok(w)) = &self.workers {
+            targets.push(Target::at_least(
+                "4 workers / 1 worker, CPU-heavy rules",
+                w.ratio,
+                1.7,
             ));
         }
         if let Some(Ok(l)) = &self.live {
@@ -263,6 +281,7 @@ impl Report {
     pub fn has_errors(&self) -> bool {
         self.replay.as_ref().is_some_and(Result::is_err)
             || self.routing_scale.as_ref().is_some_and(Result::is_err)
+            || self.workers.as_ref().is_some_and(Result::is_err)
             || self.live.as_ref().is_some_and(Result::is_err)
             || self.latency.as_ref().is_some_and(Result::is_err)
             || self.soak.as_ref().is_some_and(Result::is_err)

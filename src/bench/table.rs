@@ -41,6 +41,22 @@ impl Report {
             Some(Err(e)) => row("routing scale", format!("failed: {e}")),
             None => {}
         }
+        match &self.workers {
+            Some(Ok(w)) => row(
+                &format!("CPU-heavy rules, {} workers", w.many.workers),
+                format!(
+                    "{} events/s = {:.2}x 1 worker's {} events/s ({} rounds a handler, {:.2} vs {:.2} CPU-s per s)",
+                    thousands(w.many.events_per_second as u64),
+                    w.ratio,
+                    thousands(w.one.events_per_second as u64),
+                    thousands(u64::from(w.iterations)),
+                    w.many.cpu_seconds.map_or(0.0, |c| c / w.many.seconds),
+                    w.one.cpu_seconds.map_or(0.0, |c| c / w.one.seconds),
+                ),
+            ),
+            Some(Err(e)) => row("workers", format!("failed: {e}")),
+            None => {}
+        }
         match &self.live {
             Some(Ok(l)) => {
                 let r = &l.result;

@@ -36,7 +36,9 @@ pub struct Rule {
     name: Arc<str>,
     path: PathBuf,
     source: Arc<str>,
-    spec: RuleSpec,
+    /// Shared by the rule's clones (a router's, a reload's): with thousands
+    /// of rules, copies of each filter add up.
+    spec: Arc<RuleSpec>,
     ast: Arc<AST>,
     engine: Arc<Engine>,
     targets: Arc<[crate::targets::NamedTarget]>,
@@ -141,7 +143,7 @@ impl Rule {
             name,
             path,
             source: text,
-            spec,
+            spec: Arc::new(spec),
             ast: Arc::new(ast),
             engine,
             targets,
@@ -441,6 +443,9 @@ fn handler_position(source: &str) -> rhai::Position {
     let (line, column) = line_column(source, source.find(&format!("fn {HANDLER}")).unwrap_or(0));
     rhai::Position::new(line as u16, column as u16)
 }
+
+mod share;
+pub(crate) use share::SharedFunctions;
 
 #[cfg(test)]
 mod tests;

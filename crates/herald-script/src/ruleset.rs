@@ -1,7 +1,7 @@
 //! All the rules of a directory.
 
 use crate::diagnostic::Diagnostic;
-use crate::rule::Rule;
+use crate::rule::{Rule, SharedFunctions};
 use rhai::Engine;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +42,7 @@ fn read_dir(dir: &Path) -> Result<(PathBuf, Sources), Vec<Diagnostic>> {
 }
 
 /// Compiles every source; every diagnostic of every file if any fails.
+/// Rules of the same functions share one compiled copy of them.
 fn compile(
     engine: Arc<Engine>,
     dir: PathBuf,
@@ -49,9 +50,13 @@ fn compile(
 ) -> Result<RuleSet, Vec<Diagnostic>> {
     let mut rules = Vec::with_capacity(sources.len());
     let mut errors = Vec::new();
+    let mut shared = SharedFunctions::default();
     for (file, text) in sources {
         match text.map(|text| Rule::load(engine.clone(), &file, &text)) {
-            Ok(Ok(rule)) => rules.push(rule),
+            Ok(Ok(mut rule)) => {
+                shared.share(&mut rule);
+                rules.push(rule);
+            }
             Ok(Err(all)) => errors.extend(all),
             Err(unreadable) => errors.push(unreadable),
         }
