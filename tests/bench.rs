@@ -118,7 +118,7 @@ fn quick_bench_reports_every_case_and_ratio() {
     }
     assert_eq!(
         targets.len(),
-        11 + usize::from(with_pymongo),
+        12 + usize::from(with_pymongo),
         "{targets:#?}"
     );
     for name in [
@@ -126,6 +126,7 @@ fn quick_bench_reports_every_case_and_ratio() {
         "10,000 rules peak RSS MiB",
         "4 workers / 1 worker, CPU-heavy rules",
         "live herald / bare driver loop",
+        "soak events/s, last tenth / first tenth",
     ] {
         assert!(
             targets.iter().any(|t| t["name"] == name),

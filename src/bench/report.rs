@@ -259,6 +259,13 @@ impl Report {
                     4.0,
                 ));
             }
+            if let Some(rate) = s.last_to_first_rate {
+                targets.push(Target::at_least(
+                    "soak events/s, last tenth / first tenth",
+                    rate,
+                    0.9,
+                ));
+            }
         }
         if let Some(Ok(t)) = &self.timers {
             targets.push(Target::at_least(
