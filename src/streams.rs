@@ -134,19 +134,12 @@ fn resume_partitions(
     from: ResumeFrom,
     force: bool,
 ) -> Result<Vec<(Partition, Option<Stop>)>, Failure> {
-    let cluster = crate::cluster::status::report(setup)?;
-    let served: Vec<String> = cluster["leases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|l| l["held"] == true)
-        .map(|l| {
-            format!(
-                "{} by {}",
-                l["partition"].as_str().unwrap_or("?"),
-                l["owner"].as_str().unwrap_or("?")
-            )
-        })
+    let (_, leases) = crate::cluster::status::read_now(setup)?;
+    let now = bson::DateTime::now().timestamp_millis();
+    let served: Vec<String> = leases
+        .iter()
+        .filter(|l| l.held_at(now))
+        .map(|l| format!("{} by {}", l.lease, l.owner.as_deref().unwrap_or("?")))
         .collect();
     if !served.is_empty() {
         return Err(Failure::BadInput(anyhow!(

@@ -42,20 +42,17 @@ const MIN_WIRE_VERSION: i32 = 21;
 struct Serving {
     held: Held,
     stop: watch::Sender<Stop>,
-    /// When its lease was last renewed (when the renewal was sent).
-    renewed: Instant,
     /// Until when the partition may run: a period before its lease could
-    /// lapse. The partition stops itself then, whatever this loop is
-    /// waiting on.
+    /// lapse, counted from when the lease was last taken or renewed (when
+    /// that request was sent). The partition stops itself then, whatever
+    /// this loop is waiting on.
     valid: watch::Sender<Instant>,
 }
 
-impl Serving {
-    /// The lease was renewed by a request sent at `sent`.
-    fn renewed(&mut self, sent: Instant, lease: Duration) {
-        self.renewed = sent;
-        let _ = self.valid.send(sent + lease - lease / 3);
-    }
+/// Until when a partition whose lease was taken or renewed by a request
+/// sent at `sent` may run: a period before the lease could lapse.
+fn valid_until(sent: Instant, lease: Duration) -> Instant {
+    sent + lease - lease / 3
 }
 
 /// Runs this instance's share of the cluster's partitions until a signal.
@@ -220,7 +217,7 @@ pub fn run(setup: Setup) -> Outcome {
                             Ok(taken) => {
                                 for held in taken {
                                     let (stop, stopped) = watch::channel(Stop::Run);
-                                    let (valid, until) = watch::channel(asked + lease - period);
+                                    let (valid, until) = watch::channel(valid_until(asked, lease));
                                     say::info(
                                         format!("herald: {me} serves partition {} (epoch {})", held.partition, held.epoch),
                                         json!({ "instance": me, "partition": held.partition.to_string(), "epoch": held.epoch }),
@@ -232,7 +229,7 @@ pub fn run(setup: Setup) -> Outcome {
                                         stopped,
                                         until,
                                     ));
-                                    serving.insert(held.partition, Serving { held, stop, renewed: asked, valid });
+                                    serving.insert(held.partition, Serving { held, stop, valid });
                                 }
                             }
                             Err(e) => tracing::warn!(error = %e, "cannot take partitions; trying again next period"),
@@ -328,14 +325,16 @@ async fn renew(
     for (partition, renewed) in futures_util::future::join_all(renewals).await {
         let s = serving.get_mut(&partition).expect("renewed what it serves");
         match renewed {
-            Ok(true) => s.renewed(sent, lease),
+            Ok(true) => {
+                let _ = s.valid.send(valid_until(sent, lease));
+            }
             Ok(false) => {
                 tracing::warn!(%partition, "lost the lease (another instance took it over); stopping the partition");
                 let _ = s.stop.send(Stop::Abort);
             }
             Err(e) => failed = Some(e),
         }
-        if *s.stop.borrow() != Stop::Abort && s.renewed.elapsed() >= lease - period {
+        if *s.stop.borrow() != Stop::Abort && Instant::now() >= *s.valid.borrow() {
             tracing::warn!(%partition, "could not renew the lease in time; stopping the partition");
             let _ = s.stop.send(Stop::Abort);
         }

@@ -9,8 +9,25 @@ use herald_engine::cluster::{LeaseRecord, Leases};
 use serde_json::json;
 use std::time::Duration;
 
+/// Every instance announced (name, alive until in Unix milliseconds), and
+/// every lease.
+pub type Read = (Vec<(String, i64)>, Vec<LeaseRecord>);
+
 /// The instances and leases, as JSON (the `cluster` part of the status).
 pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
+    let (instances, leases) = read_now(setup)?;
+    let cluster = &setup.config.cluster;
+    Ok(to_json(
+        cluster.partitions,
+        cluster.lease_ms,
+        &instances,
+        &leases,
+    ))
+}
+
+/// Every instance announced (name, alive until) and every lease, read from
+/// the cluster's database at once (for a command, outside any runtime).
+pub fn read_now(setup: &Setup) -> Result<Read, Failure> {
     let cluster = &setup.config.cluster;
     let uri = cluster
         .resolved_uri(setup.config.mongodb.resolved_uri())
@@ -19,7 +36,7 @@ pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    let read = async {
+    let reading = async {
         let database = mongodb::Client::with_uri_str(&uri)
             .await?
             .database(&cluster.database);
@@ -31,21 +48,13 @@ pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
         );
         read(&leases).await
     };
-    let (instances, leases) = runtime
-        .block_on(read)
-        .map_err(|e| Failure::Runtime(anyhow!("cannot read the cluster's leases: {e}")))?;
-    Ok(to_json(
-        cluster.partitions,
-        cluster.lease_ms,
-        &instances,
-        &leases,
-    ))
+    runtime
+        .block_on(reading)
+        .map_err(|e| Failure::Runtime(anyhow!("cannot read the cluster's leases: {e}")))
 }
 
 /// Every instance announced (name, alive until) and every lease.
-pub async fn read(
-    leases: &Leases,
-) -> mongodb::error::Result<(Vec<(String, i64)>, Vec<LeaseRecord>)> {
+pub async fn read(leases: &Leases) -> mongodb::error::Result<Read> {
     Ok((leases.instances().await?, leases.all().await?))
 }
 
@@ -68,10 +77,11 @@ pub fn to_json(
             "owner": l.owner,
             "epoch": l.epoch,
             "expires": time(l.expires_ms),
-            "held": l.owner.is_some() && l.expires_ms > now,
+            "held": l.held_at(now),
         })).collect::<Vec<_>>(),
     })
 }
+
 /// Prints the cluster part of the status for people.
 pub fn print(cluster: &serde_json::Value) {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();

@@ -321,3 +321,17 @@ pub struct LeaseRecord {
     /// When it lapses unless renewed (Unix milliseconds).
     pub expires_ms: i64,
 }
+
+impl LeaseRecord {
+    /// Whether someone holds it at `now` (Unix milliseconds).
+    ///
+    /// ```
+    /// use herald_engine::cluster::LeaseRecord;
+    /// let lease = LeaseRecord { lease: "p0/2".into(), owner: Some("a".into()), epoch: 1, expires_ms: 1_000 };
+    /// assert!(lease.held_at(999));
+    /// assert!(!lease.held_at(1_000));
+    /// ```
+    pub fn held_at(&self, now: i64) -> bool {
+        self.owner.is_some() && self.expires_ms > now
+    }
+}

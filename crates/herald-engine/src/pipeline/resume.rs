@@ -228,14 +228,15 @@ impl Engine {
                 }
                 None => None,
             };
-            let floor = match resumed.or(progress) {
+            // Cluster mode: where the cluster first ran the rule.
+            let recorded_start = self
+                .core
+                .options
+                .rule_starts
+                .get(name)
+                .map(|t| Floor::After(pair(*t)));
+            let floor = match resumed.or(progress).or(recorded_start) {
                 Some(floor) => Some(floor),
-                None if self.core.options.rule_starts.contains_key(name) => self
-                    .core
-                    .options
-                    .rule_starts
-                    .get(name)
-                    .map(|t| Floor::After(pair(*t))),
                 None => {
                     if new_floor.is_none() {
                         new_floor = Some(source.start_time().await?.map(|start| match start {
