@@ -84,8 +84,15 @@ herald_test!(
             "effects missing (seed {seed}): {missing:?}"
         );
         // `herald status` shows the instances, who holds each partition, and
-        // each partition's checkpoints.
-        let report = status_report(&config);
+        // each partition's checkpoints. (After the last kill, the victim's
+        // leases lapse before they are taken again: wait for every one.)
+        let mut report = serde_json::Value::Null;
+        crate::util::wait_until("every partition held", || {
+            report = status_report(&config);
+            report["cluster"]["leases"]
+                .as_array()
+                .is_some_and(|l| l.len() == 4 && l.iter().all(|l| l["held"] == true))
+        });
         let alive: HashSet<&str> = report["cluster"]["instances"]
             .as_array()
             .unwrap()
