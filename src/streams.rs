@@ -126,7 +126,8 @@ fn when(from: ResumeFrom, lifted: Option<&Stop>) -> String {
 /// Cluster mode: each partition keeps its own stops, so `target` is resumed
 /// in every partition where it is stopped (with `force`, in all of them).
 /// Only while no instance serves a partition: a partition running keeps
-/// its stops in memory and would write them over the change.
+/// its stops in memory and would write them over the change. Every lease
+/// is held (and the writes fenced) meanwhile.
 fn resume_partitions(
     setup: &Setup,
     store: &herald_store::Store,
@@ -134,25 +135,15 @@ fn resume_partitions(
     from: ResumeFrom,
     force: bool,
 ) -> Result<Vec<(Partition, Option<Stop>)>, Failure> {
-    let (_, leases) = crate::cluster::status::read_now(setup)?;
-    let now = bson::DateTime::now().timestamp_millis();
-    let served: Vec<String> = leases
-        .iter()
-        .filter(|l| l.held_at(now))
-        .map(|l| format!("{} by {}", l.lease, l.owner.as_deref().unwrap_or("?")))
-        .collect();
-    if !served.is_empty() {
-        return Err(Failure::BadInput(anyhow!(
-            "the cluster is running (partition {} served): stop every instance, resume the target, then start them again",
-            served.join(", ")
-        )));
-    }
+    // Every lease held while writing: no instance serves meanwhile, and
+    // one paused while it served can commit nothing after (fenced).
+    let holding = crate::cluster::Holding::take_all(setup, "herald streams resume")?;
     let mut lifted = Vec::new();
     let mut stopped = std::collections::BTreeSet::new();
     for partition in Partition::all(setup.config.cluster.partitions) {
         let scoped = store.scoped(Scope {
             name: partition.to_string(),
-            fence: None,
+            fence: holding.fence(partition),
         });
         match resume(&scoped, target, from, force) {
             Ok(stop) => lifted.push((partition, stop)),

@@ -121,3 +121,53 @@ herald_test!(
         assert!(status.success(), "{log}");
     }
 );
+
+herald_test!(a_second_instance_under_a_name_in_use_is_refused, |dir| {
+    let sim = crate::cluster::cluster_sim();
+    let sink = Sink::start();
+    dir.write("rules/crash.rhai", RULE);
+    let config = cluster_config(&dir, &sim.uri, &sink.uri());
+    let a = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "same")]);
+    a.wait_for("serves partition", 4);
+    // It waits out one lease and a renewal (a killed process's record
+    // would have lapsed by then), then gives up.
+    let second = crate::util::herald_process()
+        .env("HERALD_INSTANCE", "same")
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = crate::util::stderr(&second);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("instance name same is in use by another running process"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("serves partition"), "{stderr}");
+    let (status, log) = a.stop();
+    assert!(status.success(), "{log}");
+});
+
+herald_test!(
+    an_instance_whose_name_was_taken_while_it_was_paused_stops,
+    |dir| {
+        let sim = crate::cluster::cluster_sim();
+        let sink = Sink::start();
+        dir.write("rules/crash.rhai", RULE);
+        let config = cluster_config(&dir, &sim.uri, &sink.uri());
+        let a = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "same")]);
+        a.wait_for("serves partition", 4);
+        // Paused past its lease, a's record lapses, and a new process takes
+        // the name (and the partitions).
+        a.signal("STOP");
+        let b = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "same")]);
+        b.wait_for("serves partition", 4);
+        a.signal("CONT");
+        a.wait_for("another process now runs as instance same", 1);
+        let (status, log) = a.stop();
+        assert_eq!(status.code(), Some(2), "{log}");
+        let (status, log) = b.stop();
+        assert!(status.success(), "{log}");
+    }
+);

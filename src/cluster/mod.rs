@@ -15,10 +15,13 @@
 //! drains every partition, lets every lease go and retires the instance, so
 //! the others take over at once rather than after `lease_ms`.
 
+mod hold;
 mod partition;
+mod share;
 pub mod status;
 mod view;
 
+pub use hold::Holding;
 pub use view::View;
 
 use crate::exit::{Failure, Outcome};
@@ -28,32 +31,16 @@ use anyhow::{Context, anyhow};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use herald_core::partition::Partition;
-use herald_engine::cluster::{Held, Leases};
+use herald_engine::cluster::Leases;
 use partition::{Ended, Stop};
 use serde_json::json;
+use share::{Serving, bounded, ended_run, rebalance, renew, valid_until};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The wire version of MongoDB 7.0, the first with `$toHashedIndexKey`.
 const MIN_WIRE_VERSION: i32 = 21;
-
-/// A partition this instance serves: its lease, and how to stop it.
-struct Serving {
-    held: Held,
-    stop: watch::Sender<Stop>,
-    /// Until when the partition may run: a period before its lease could
-    /// lapse, counted from when the lease was last taken or renewed (when
-    /// that request was sent). The partition stops itself then, whatever
-    /// this loop is waiting on.
-    valid: watch::Sender<Instant>,
-}
-
-/// Until when a partition whose lease was taken or renewed by a request
-/// sent at `sent` may run: a period before the lease could lapse.
-fn valid_until(sent: Instant, lease: Duration) -> Instant {
-    sent + lease - lease / 3
-}
 
 /// Runs this instance's share of the cluster's partitions until a signal.
 pub fn run(setup: Setup) -> Outcome {
@@ -126,6 +113,7 @@ pub fn run(setup: Setup) -> Outcome {
             )));
         }
         let start = leases.settle(now).await.map_err(|e| Failure::BadInput(anyhow!(e)))?;
+        share::claim_name(&leases, lease).await?;
         let view = View::new(leases.clone(), cluster.partitions, cluster.lease_ms);
         if let (Some(addr), Some(prometheus)) = (config.http.listen, prometheus) {
             let endpoint = crate::http::Endpoint {
@@ -199,7 +187,13 @@ pub fn run(setup: Setup) -> Outcome {
                 }
                 _ = tick.tick() => {
                     let want = match rebalance(&leases, &mut serving, lease).await {
-                        Ok(share) => share,
+                        Ok(Some(share)) => share,
+                        Ok(None) => {
+                            failure = Some(Failure::BadInput(anyhow!(
+                                "another process now runs as instance {me} (this one was silent past its lease): give each instance its own HERALD_INSTANCE"
+                            )));
+                            break;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot reach the cluster's leases; trying again next period");
                             continue;
@@ -263,140 +257,4 @@ pub fn run(setup: Setup) -> Outcome {
             None => Ok(()),
         }
     })
-}
-
-/// Renews the leases held, stops the partitions whose lease is gone, and
-/// stops (at a checkpoint) those past this instance's fair share, which it
-/// returns.
-async fn rebalance(
-    leases: &Leases,
-    serving: &mut BTreeMap<Partition, Serving>,
-    lease: Duration,
-) -> mongodb::error::Result<u32> {
-    // Renewals first: they must not wait on anything else.
-    renew(leases, serving, lease).await?;
-    let period = lease / 3;
-    bounded(period, "announcing this instance", leases.announce()).await?;
-    let live = bounded(period, "counting the instances", leases.live_instances()).await?;
-    let share = leases.fair_share(live);
-    let running: Vec<Partition> = serving
-        .iter()
-        .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
-        .map(|(p, _)| *p)
-        .collect();
-    // Past the share: the highest partitions go, at their next checkpoint.
-    for partition in running
-        .iter()
-        .rev()
-        .take(running.len().saturating_sub(share as usize))
-    {
-        tracing::info!(%partition, "handing the partition over (another instance joined)");
-        let _ = serving[partition].stop.send(Stop::Drain);
-    }
-    Ok(share)
-}
-
-/// Renews the leases of the partitions served, and stops at once those
-/// whose lease is gone or could not be renewed in time. A partition
-/// draining for a hand-over keeps its lease until it has committed and let
-/// it go: taken over earlier, its new owner's effects could interleave with
-/// the ones it finishes.
-async fn renew(
-    leases: &Leases,
-    serving: &mut BTreeMap<Partition, Serving>,
-    lease: Duration,
-) -> mongodb::error::Result<()> {
-    // A lease runs from when its renewal was sent: past `lease` less one
-    // period without one, the partition stops, before another may take it.
-    // All at once, so one slow renewal holds up no other.
-    let period = lease / 3;
-    let sent = Instant::now();
-    let renewals = serving
-        .values()
-        .filter(|s| *s.stop.borrow() != Stop::Abort)
-        .map(|s| {
-            let held = s.held.clone();
-            async move {
-                let renewed = bounded(period, "renewing a lease", leases.renew(&held)).await;
-                (held.partition, renewed)
-            }
-        });
-    let mut failed = None;
-    for (partition, renewed) in futures_util::future::join_all(renewals).await {
-        let s = serving.get_mut(&partition).expect("renewed what it serves");
-        match renewed {
-            Ok(true) => {
-                let _ = s.valid.send(valid_until(sent, lease));
-            }
-            Ok(false) => {
-                tracing::warn!(%partition, "lost the lease (another instance took it over); stopping the partition");
-                let _ = s.stop.send(Stop::Abort);
-            }
-            Err(e) => failed = Some(e),
-        }
-        if *s.stop.borrow() != Stop::Abort && Instant::now() >= *s.valid.borrow() {
-            tracing::warn!(%partition, "could not renew the lease in time; stopping the partition");
-            let _ = s.stop.send(Stop::Abort);
-        }
-    }
-    failed.map_or(Ok(()), Err)
-}
-
-/// `operation`, given up after `limit` (a MongoDB out of reach, or a write
-/// waiting on a lock, must not hold up the instance's loop).
-async fn bounded<T>(
-    limit: Duration,
-    what: &str,
-    operation: impl std::future::Future<Output = mongodb::error::Result<T>>,
-) -> mongodb::error::Result<T> {
-    tokio::time::timeout(limit, operation)
-        .await
-        .unwrap_or_else(|_| {
-            Err(mongodb::error::Error::custom(format!(
-                "{what} took over {} ms; trying again next period",
-                limit.as_millis()
-            )))
-        })
-}
-
-/// After a partition's run ends: forgets it (if it is the run of the lease
-/// it holds now) and lets its lease go unless it was lost.
-async fn ended_run(
-    leases: &Leases,
-    view: &View,
-    serving: &mut BTreeMap<Partition, Serving>,
-    ended: &Ended,
-) {
-    if serving
-        .get(&ended.partition)
-        .is_some_and(|s| s.held.epoch == ended.epoch)
-    {
-        let s = serving.remove(&ended.partition).expect("just found");
-        view.let_go(ended.partition);
-        finish(leases, &s.held, ended).await;
-    }
-}
-
-/// After a partition's run ends: its lease goes back unless it was lost.
-async fn finish(leases: &Leases, held: &Held, ended: &Ended) {
-    let why = if ended.lost {
-        "its lease was lost"
-    } else {
-        "it was let go"
-    };
-    say::info(
-        format!(
-            "herald: {} stops serving partition {}: {why}",
-            leases.me(),
-            held.partition
-        ),
-        json!({ "instance": leases.me(), "partition": held.partition.to_string(), "lost": ended.lost }),
-    );
-    if ended.lost {
-        return;
-    }
-    let limit = leases.lease() / 3;
-    if let Err(e) = bounded(limit, "letting the lease go", leases.release(held)).await {
-        tracing::warn!(partition = %held.partition, error = %e, "could not let the lease go; it lapses after lease_ms");
-    }
 }

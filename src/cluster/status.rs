@@ -9,20 +9,24 @@ use herald_engine::cluster::{LeaseRecord, Leases};
 use serde_json::json;
 use std::time::Duration;
 
-/// Every instance announced (name, alive until in Unix milliseconds), and
-/// every lease.
-pub type Read = (Vec<(String, i64)>, Vec<LeaseRecord>);
+/// Every instance announced and every lease, with the server's time they
+/// were read at.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Every instance announced: (name, alive until in Unix milliseconds).
+    pub instances: Vec<(String, i64)>,
+    /// Every lease as stored.
+    pub leases: Vec<LeaseRecord>,
+    /// The server's time when read (Unix milliseconds): what "held" and
+    /// "alive" are judged against, not this machine's clock.
+    pub now_ms: i64,
+}
 
 /// The instances and leases, as JSON (the `cluster` part of the status).
 pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
-    let (instances, leases) = read_now(setup)?;
+    let read = read_now(setup)?;
     let cluster = &setup.config.cluster;
-    Ok(to_json(
-        cluster.partitions,
-        cluster.lease_ms,
-        &instances,
-        &leases,
-    ))
+    Ok(to_json(cluster.partitions, cluster.lease_ms, &read))
 }
 
 /// Every instance announced (name, alive until) and every lease, read from
@@ -53,19 +57,25 @@ pub fn read_now(setup: &Setup) -> Result<Read, Failure> {
         .map_err(|e| Failure::Runtime(anyhow!("cannot read the cluster's leases: {e}")))
 }
 
-/// Every instance announced (name, alive until) and every lease.
+/// Every instance announced (name, alive until) and every lease, and the
+/// server's time.
 pub async fn read(leases: &Leases) -> mongodb::error::Result<Read> {
-    Ok((leases.instances().await?, leases.all().await?))
+    leases.sync_clock().await?;
+    Ok(Read {
+        instances: leases.instances().await?,
+        leases: leases.all().await?,
+        now_ms: leases.now_ms(),
+    })
 }
 
 /// The `cluster` part of the status, from what [`read`] read.
-pub fn to_json(
-    partitions: u32,
-    lease_ms: u64,
-    instances: &[(String, i64)],
-    leases: &[LeaseRecord],
-) -> serde_json::Value {
-    let now = bson::DateTime::now().timestamp_millis();
+pub fn to_json(partitions: u32, lease_ms: u64, read: &Read) -> serde_json::Value {
+    let Read {
+        instances,
+        leases,
+        now_ms: now,
+    } = read;
+    let now = *now;
     json!({
         "partitions": partitions,
         "lease_ms": lease_ms,

@@ -93,9 +93,8 @@ impl View {
     /// The `cluster` part of the status, with this instance's name and the
     /// partitions it serves.
     pub async fn report(&self) -> mongodb::error::Result<serde_json::Value> {
-        let (instances, leases) = super::status::read(&self.leases).await?;
-        let mut report =
-            super::status::to_json(self.partitions, self.lease_ms, &instances, &leases);
+        let read = super::status::read(&self.leases).await?;
+        let mut report = super::status::to_json(self.partitions, self.lease_ms, &read);
         report["instance"] = self.leases.me().into();
         report["serves"] = self
             .served()
@@ -108,8 +107,11 @@ impl View {
 
     /// Sets the cluster's gauges (see [`herald_engine::metrics::set_cluster_gauges`]).
     pub async fn set_gauges(&self) -> mongodb::error::Result<()> {
-        let (instances, leases) = super::status::read(&self.leases).await?;
-        let now = bson::DateTime::now().timestamp_millis();
+        let super::status::Read {
+            instances,
+            leases,
+            now_ms: now,
+        } = super::status::read(&self.leases).await?;
         let alive = instances.iter().filter(|(_, until)| *until > now).count();
         let served: Vec<String> = self.served().keys().map(ToString::to_string).collect();
         herald_engine::metrics::set_cluster_gauges(alive, &leases, |partition| {

@@ -8,8 +8,10 @@
 //! [`Fence`](herald_store::backend::Fence)). Safety rests on the epochs, not
 //! on clocks: a holder whose clock runs slow keeps working past its expiry,
 //! but the first commit after a take-over fails. Clocks only decide when a
-//! silent holder is taken over. Instances announce themselves in
-//! `instances` (`{_id: name, expires}`), so each knows how many share the
+//! silent holder is taken over, and every instance reads the server's clock
+//! for that ([`ServerClock`]), so a machine whose clock is off neither takes
+//! live leases nor writes leases that lapse early. Instances announce themselves in
+//! `instances` (`{_id: name, process, expires}`), so each knows how many share the
 //! partitions.
 
 use bson::{DateTime, Document, doc};
@@ -17,13 +19,35 @@ use herald_core::partition::Partition;
 use herald_store::backend::Fence;
 use mongodb::options::{ReturnDocument, WriteConcern};
 use mongodb::{Collection, Database};
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::ServerClock;
 
 /// The collection of live instances.
 pub const INSTANCES: &str = "instances";
 
 /// The collection of what every instance must agree on.
 pub const CLUSTER: &str = "cluster";
+
+/// What [`Leases::announce`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    /// This process is the instance, alive for one more lease period.
+    Alive,
+    /// Another live process announced itself under this instance's name,
+    /// until `until_ms` (Unix milliseconds, the server's time).
+    NameInUse {
+        /// When its record lapses unless it announces itself again.
+        until_ms: i64,
+    },
+}
+
+/// Whether `e` is a duplicate key error (code 11000).
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    matches!(&*e.kind, ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000)
+}
 
 /// A lease this instance holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +65,7 @@ pub struct Held {
 /// use herald_engine::cluster::Leases;
 /// use std::time::Duration;
 /// let leases = Leases::new(&database, "host-1", 16, Duration::from_secs(10));
-/// leases.announce().await?;
+/// assert_eq!(leases.announce().await?, herald_engine::cluster::Announced::Alive);
 /// let share = leases.fair_share(leases.live_instances().await?);
 /// let period = Duration::from_secs(3);
 /// let taken = leases.take_free(share, &[], period / 4, period).await?;
@@ -54,6 +78,11 @@ pub struct Leases {
     instances: Collection<Document>,
     /// What every instance must agree on (see [`Leases::settle`]).
     cluster: Collection<Document>,
+    database: Database,
+    /// This process, among any that run under the same instance name.
+    process: String,
+    /// The server's time, shared by clones.
+    clock: Arc<ServerClock>,
     me: String,
     partitions: u32,
     lease: Duration,
@@ -63,6 +92,17 @@ impl Leases {
     /// The leases of `partitions` partitions in `database`, as instance `me`
     /// sees them; a lease not renewed for `lease` may be taken over.
     pub fn new(database: &Database, me: &str, partitions: u32, lease: Duration) -> Self {
+        Self::with_clock(database, me, partitions, lease, ServerClock::default())
+    }
+
+    /// The same, reading the server's time with `clock` (see [`ServerClock`]).
+    pub fn with_clock(
+        database: &Database,
+        me: &str,
+        partitions: u32,
+        lease: Duration,
+        clock: ServerClock,
+    ) -> Self {
         let options = mongodb::options::CollectionOptions::builder()
             .write_concern(WriteConcern::majority())
             .build();
@@ -71,6 +111,9 @@ impl Leases {
                 .collection_with_options(herald_store::backend::LEASES, options.clone()),
             instances: database.collection_with_options(INSTANCES, options.clone()),
             cluster: database.collection_with_options(CLUSTER, options),
+            database: database.clone(),
+            process: bson::oid::ObjectId::new().to_hex(),
+            clock: Arc::new(clock),
             me: me.to_owned(),
             partitions,
             lease,
@@ -127,32 +170,74 @@ impl Leases {
     }
 
     fn expires(&self) -> DateTime {
-        DateTime::from_millis(DateTime::now().timestamp_millis() + self.lease.as_millis() as i64)
+        DateTime::from_millis(self.clock.now_ms() + self.lease.as_millis() as i64)
     }
 
-    /// Says this instance is alive until one lease period from now, and
-    /// forgets instances gone for a hundred lease periods.
-    pub async fn announce(&self) -> mongodb::error::Result<()> {
-        self.instances
+    /// The server's time now, in Unix milliseconds, by the offset last
+    /// measured ([`sync_clock`](Self::sync_clock)).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Measures the offset to the server's clock, if it was never measured
+    /// or was measured [`RESYNC`](super::RESYNC) ago; true if it did.
+    /// [`announce`](Self::announce) calls it.
+    pub async fn sync_clock(&self) -> mongodb::error::Result<bool> {
+        self.clock.sync_if_due(&self.database).await
+    }
+
+    /// Says this instance is alive until one lease period from now.
+    /// Measures the server's clock first when due (the first time, then
+    /// every [`RESYNC`](super::RESYNC)), and then also forgets
+    /// instances gone for a hundred lease periods.
+    ///
+    /// The record names this process too: while another process's record
+    /// under the same instance name is alive (two instances given one
+    /// `HERALD_INSTANCE`), nothing is written and the answer is
+    /// [`Announced::NameInUse`]; a record of a process gone (lapsed, or
+    /// retired) is taken over.
+    pub async fn announce(&self) -> mongodb::error::Result<Announced> {
+        let synced = self.sync_clock().await?;
+        let claimed = self
+            .instances
             .update_one(
-                doc! {"_id": &self.me},
-                doc! {"$set": {"expires": self.expires()}},
+                doc! {"_id": &self.me, "$or": [
+                    {"process": &self.process},
+                    {"expires": {"$lte": self.clock.now()}},
+                ]},
+                doc! {"$set": {"expires": self.expires(), "process": &self.process}},
             )
             .upsert(true)
-            .await?;
-        let long_gone = DateTime::from_millis(
-            DateTime::now().timestamp_millis() - 100 * self.lease.as_millis() as i64,
-        );
-        self.instances
-            .delete_many(doc! {"expires": {"$lt": long_gone}})
-            .await?;
-        Ok(())
+            .await;
+        if let Err(e) = claimed {
+            // The upsert of a name whose live record is another process's
+            // collides with that record's `_id`.
+            if !is_duplicate_key(&e) {
+                return Err(e);
+            }
+            let other = self.instances.find_one(doc! {"_id": &self.me}).await?;
+            let until_ms = other
+                .as_ref()
+                .and_then(|d| d.get_datetime("expires").ok())
+                .map_or(0, |t| t.timestamp_millis());
+            return Ok(Announced::NameInUse { until_ms });
+        }
+        if synced {
+            let long_gone =
+                DateTime::from_millis(self.clock.now_ms() - 100 * self.lease.as_millis() as i64);
+            self.instances
+                .delete_many(doc! {"expires": {"$lt": long_gone}})
+                .await?;
+        }
+        Ok(Announced::Alive)
     }
 
     /// Says this instance is gone (a clean stop), so the others take its
     /// share at once.
     pub async fn retire(&self) -> mongodb::error::Result<()> {
-        self.instances.delete_one(doc! {"_id": &self.me}).await?;
+        self.instances
+            .delete_one(doc! {"_id": &self.me, "process": &self.process})
+            .await?;
         Ok(())
     }
 
@@ -160,7 +245,7 @@ impl Leases {
     pub async fn live_instances(&self) -> mongodb::error::Result<u32> {
         let live = self
             .instances
-            .count_documents(doc! {"expires": {"$gt": DateTime::now()}})
+            .count_documents(doc! {"expires": {"$gt": self.clock.now()}})
             .await?;
         Ok(u32::try_from(live).unwrap_or(u32::MAX).max(1))
     }
@@ -220,7 +305,7 @@ impl Leases {
         let started = std::time::Instant::now();
         // One read (reads never wait for a transaction) finds the candidates.
         let stored = self.all().await?;
-        let now = DateTime::now().timestamp_millis();
+        let now = self.clock.now_ms();
         for partition in Partition::all(self.partitions).filter(|p| !busy.contains(p)) {
             if taken.len() as u32 >= wanted || started.elapsed() >= within {
                 break;
@@ -250,7 +335,7 @@ impl Leases {
                 .find_one_and_update(
                     doc! {"_id": &id, "$or": [
                         {"owner": bson::Bson::Null},
-                        {"expires": {"$lte": DateTime::now()}},
+                        {"expires": {"$lte": self.clock.now()}},
                     ]},
                     doc! {
                         "$set": {"owner": &self.me, "expires": self.expires()},

@@ -7,8 +7,10 @@
 //! of the shared store fenced by the lease, reading change streams narrowed
 //! to the partition's hash range on the server.
 
+mod clock;
 mod leases;
 mod starts;
 
-pub use leases::{CLUSTER, Held, INSTANCES, LeaseRecord, Leases};
+pub use clock::{RESYNC, ServerClock};
+pub use leases::{Announced, CLUSTER, Held, INSTANCES, LeaseRecord, Leases};
 pub use starts::{RULE_STARTS, rule_starts};

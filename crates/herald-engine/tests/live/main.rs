@@ -4,9 +4,11 @@ mod harness;
 
 mod large;
 
+mod clock;
 mod delivery;
 mod effects;
 mod faults;
+mod instances;
 mod policies;
 mod snapshots;
 mod stops;

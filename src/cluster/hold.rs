@@ -1,0 +1,111 @@
+//! Every partition's lease, held by a command that writes to the
+//! partitions' records while no instance may (`herald streams resume`).
+//!
+//! Taking the leases raises their epochs, so the command's writes are
+//! fenced like a partition's commits: no instance serves a partition
+//! meanwhile, and one paused while it served (which still believes it does)
+//! can commit nothing after. The leases are let go when the holding ends.
+
+use crate::exit::Failure;
+use crate::setup::Setup;
+use anyhow::anyhow;
+use herald_core::partition::Partition;
+use herald_engine::cluster::{Held, Leases};
+use herald_store::backend::Fence;
+use std::time::Duration;
+
+/// Every partition's lease, held by this command until dropped.
+pub struct Holding {
+    runtime: tokio::runtime::Runtime,
+    leases: Leases,
+    held: Vec<Held>,
+}
+
+impl Holding {
+    /// Takes every partition's lease, or none: refused while an instance
+    /// serves a partition (or an open commit holds its lease), naming them.
+    pub fn take_all(setup: &Setup, what: &str) -> Result<Self, Failure> {
+        let cluster = &setup.config.cluster;
+        let uri = cluster
+            .resolved_uri(setup.config.mongodb.resolved_uri())
+            .ok_or_else(|| Failure::BadInput(anyhow!("[cluster] needs a connection string")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        let lease = Duration::from_millis(cluster.lease_ms);
+        let me = format!(
+            "{what} ({})",
+            herald_engine::config::ClusterConfig::instance_name()
+        );
+        let unreachable = |e: mongodb::error::Error| {
+            Failure::Runtime(anyhow!("cannot take the cluster's leases: {e}"))
+        };
+        let (leases, held) = runtime.block_on(async {
+            let database = mongodb::Client::with_uri_str(&uri)
+                .await
+                .map_err(|e| Failure::BadInput(anyhow!("cluster.uri: {e}")))?
+                .database(&cluster.database);
+            let leases = Leases::new(&database, &me, cluster.partitions, lease);
+            leases.sync_clock().await.map_err(unreachable)?;
+            let period = lease / 3;
+            let held = leases
+                .take_free(cluster.partitions, &[], period, lease)
+                .await
+                .map_err(unreachable)?;
+            Ok::<_, Failure>((leases, held))
+        })?;
+        let holding = Self {
+            runtime,
+            leases,
+            held,
+        };
+        if holding.held.len() as u32 == cluster.partitions {
+            return Ok(holding);
+        }
+        let mine: Vec<String> = holding
+            .held
+            .iter()
+            .map(|h| h.partition.to_string())
+            .collect();
+        let others = holding
+            .runtime
+            .block_on(holding.leases.all())
+            .map_err(unreachable)?;
+        let now = holding.leases.now_ms();
+        let served: Vec<String> = others
+            .iter()
+            .filter(|l| !mine.contains(&l.lease) && l.held_at(now))
+            .map(|l| format!("{} by {}", l.lease, l.owner.as_deref().unwrap_or("?")))
+            .collect();
+        Err(Failure::BadInput(if served.is_empty() {
+            anyhow!(
+                "could not take every partition's lease in time (an open commit of a stopped instance may hold one until the server aborts it): try again"
+            )
+        } else {
+            anyhow!(
+                "the cluster is running (partition {} served): stop every instance, then try again",
+                served.join(", ")
+            )
+        }))
+    }
+
+    /// The fence of `partition`'s lease, for writes to its records.
+    pub fn fence(&self, partition: Partition) -> Option<Fence> {
+        let held = self.held.iter().find(|h| h.partition == partition)?;
+        Some(self.leases.fence(held))
+    }
+}
+
+impl Drop for Holding {
+    /// Lets every lease go, so the instances take them at once.
+    fn drop(&mut self) {
+        let limit = self.leases.lease() / 3;
+        for held in &self.held {
+            let release = async { tokio::time::timeout(limit, self.leases.release(held)).await };
+            if !matches!(self.runtime.block_on(release), Ok(Ok(()))) {
+                tracing::warn!(partition = %held.partition, "could not let the lease go; it lapses after lease_ms");
+            }
+        }
+    }
+}
