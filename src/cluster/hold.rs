@@ -12,7 +12,6 @@ use anyhow::anyhow;
 use herald_core::partition::Partition;
 use herald_engine::cluster::{Held, Leases};
 use herald_store::backend::Fence;
-use std::time::Duration;
 
 /// Every partition's lease, held by this command until dropped.
 pub struct Holding {
@@ -25,42 +24,28 @@ impl Holding {
     /// Takes every partition's lease, or none: refused while an instance
     /// serves a partition (or an open commit holds its lease), naming them.
     pub fn take_all(setup: &Setup, what: &str) -> Result<Self, Failure> {
-        let cluster = &setup.config.cluster;
-        let uri = cluster
-            .resolved_uri(setup.config.mongodb.resolved_uri())
-            .ok_or_else(|| Failure::BadInput(anyhow!("[cluster] needs a connection string")))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::Runtime(e.into()))?;
-        let lease = Duration::from_millis(cluster.lease_ms);
+        let partitions = setup.config.cluster.partitions;
         let me = format!(
             "{what} ({})",
             herald_engine::config::ClusterConfig::instance_name()
         );
+        let (runtime, leases) = super::status::command_leases(setup, &me)?;
         let unreachable = |e: mongodb::error::Error| {
             Failure::Runtime(anyhow!("cannot take the cluster's leases: {e}"))
         };
-        let (leases, held) = runtime.block_on(async {
-            let database = mongodb::Client::with_uri_str(&uri)
-                .await
-                .map_err(|e| Failure::BadInput(anyhow!("cluster.uri: {e}")))?
-                .database(&cluster.database);
-            let leases = Leases::new(&database, &me, cluster.partitions, lease);
-            leases.sync_clock().await.map_err(unreachable)?;
-            let period = lease / 3;
-            let held = leases
-                .take_free(cluster.partitions, &[], period, lease)
-                .await
-                .map_err(unreachable)?;
-            Ok::<_, Failure>((leases, held))
-        })?;
+        let held = runtime
+            .block_on(async {
+                leases.sync_clock().await?;
+                let lease = leases.lease();
+                leases.take_free(partitions, &[], lease / 3, lease).await
+            })
+            .map_err(unreachable)?;
         let holding = Self {
             runtime,
             leases,
             held,
         };
-        if holding.held.len() as u32 == cluster.partitions {
+        if holding.held.len() as u32 == partitions {
             return Ok(holding);
         }
         let mine: Vec<String> = holding

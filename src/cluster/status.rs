@@ -32,6 +32,18 @@ pub fn report(setup: &Setup) -> Result<serde_json::Value, Failure> {
 /// Every instance announced (name, alive until) and every lease, read from
 /// the cluster's database at once (for a command, outside any runtime).
 pub fn read_now(setup: &Setup) -> Result<Read, Failure> {
+    let (runtime, leases) = command_leases(setup, "")?;
+    runtime
+        .block_on(read(&leases))
+        .map_err(|e| Failure::Runtime(anyhow!("cannot read the cluster's leases: {e}")))
+}
+
+/// The cluster's leases as `me` sees them, with a runtime to use them on:
+/// for a command, outside any runtime.
+pub(super) fn command_leases(
+    setup: &Setup,
+    me: &str,
+) -> Result<(tokio::runtime::Runtime, Leases), Failure> {
     let cluster = &setup.config.cluster;
     let uri = cluster
         .resolved_uri(setup.config.mongodb.resolved_uri())
@@ -40,21 +52,13 @@ pub fn read_now(setup: &Setup) -> Result<Read, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    let reading = async {
-        let database = mongodb::Client::with_uri_str(&uri)
-            .await?
-            .database(&cluster.database);
-        let leases = Leases::new(
-            &database,
-            "",
-            cluster.partitions,
-            Duration::from_millis(cluster.lease_ms),
-        );
-        read(&leases).await
-    };
-    runtime
-        .block_on(reading)
-        .map_err(|e| Failure::Runtime(anyhow!("cannot read the cluster's leases: {e}")))
+    let database = runtime
+        .block_on(mongodb::Client::with_uri_str(&uri))
+        .map_err(|e| Failure::BadInput(anyhow!("cluster.uri: {e}")))?
+        .database(&cluster.database);
+    let lease = Duration::from_millis(cluster.lease_ms);
+    let leases = Leases::new(&database, me, cluster.partitions, lease);
+    Ok((runtime, leases))
 }
 
 /// Every instance announced (name, alive until) and every lease, and the
