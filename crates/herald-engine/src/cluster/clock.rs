@@ -5,19 +5,19 @@
 //! instances compare with "now". Each instance's own clock would make a
 //! skewed instance take live leases (its clock runs ahead) or write leases
 //! that lapse early (it runs behind). Instead, each instance measures the
-//! offset between its clock and the server's (`hello` returns the server's
-//! `localTime`) and reads "now" as its own clock plus that offset. The
-//! error is at most half the round trip of the `hello`, plus the clock drift
-//! between two measures ([`RESYNC`] apart: a few milliseconds at the rates
-//! of working clocks).
+//! server's time (`hello` returns its `localTime`) and reads "now" as that
+//! time plus what its monotonic clock counted since, so neither the offset
+//! of its wall clock nor a step of it (NTP) matters. The error is at most
+//! half the round trip of the `hello`, plus the drift of the monotonic
+//! clock between two measures ([`RESYNC`] apart: a few milliseconds at the
+//! rates of working clocks).
 
 use bson::{DateTime, doc};
 use mongodb::Database;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How often [`ServerClock::sync_if_due`] measures the offset again.
+/// How often [`ServerClock::sync_if_due`] measures the server's time again.
 pub const RESYNC: Duration = Duration::from_secs(60);
 
 /// The server's time, estimated from this machine's clock and a measured
@@ -33,12 +33,17 @@ pub const RESYNC: Duration = Duration::from_secs(60);
 /// ```
 #[derive(Debug, Default)]
 pub struct ServerClock {
-    /// Server time minus this machine's time, in milliseconds (0 until synced).
-    offset_ms: AtomicI64,
-    /// How far this machine's clock is off on purpose (tests only).
-    skew_ms: i64,
-    /// When the offset was last measured.
-    synced: Mutex<Option<Instant>>,
+    /// How far this machine's wall clock is off on purpose (tests only).
+    skew_ms: std::sync::atomic::AtomicI64,
+    /// The last measure (none until synced).
+    anchor: Mutex<Option<Anchor>>,
+}
+
+/// The server's time at one instant of this machine's monotonic clock.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    at: Instant,
+    server_ms: i64,
 }
 
 impl ServerClock {
@@ -47,22 +52,27 @@ impl ServerClock {
     #[doc(hidden)]
     pub fn with_local_skew(skew_ms: i64) -> Self {
         Self {
-            skew_ms,
+            skew_ms: skew_ms.into(),
             ..Self::default()
         }
     }
 
-    /// This machine's clock, in Unix milliseconds.
-    fn local_ms(&self) -> i64 {
-        DateTime::now().timestamp_millis() + self.skew_ms
+    /// Steps this machine's wall clock by `ms`, as NTP may: how tests show
+    /// that a step does not matter once the server's time was measured.
+    #[doc(hidden)]
+    pub fn step_local(&self, ms: i64) {
+        self.skew_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Measures the offset to the server's clock again.
+    fn anchor(&self) -> Option<Anchor> {
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Measures the server's time again.
     pub async fn sync(&self, database: &Database) -> mongodb::error::Result<()> {
         let sent = Instant::now();
-        let sent_ms = self.local_ms();
         let reply = database.run_command(doc! {"hello": 1}).await?;
-        let round_trip = i64::try_from(sent.elapsed().as_millis()).unwrap_or(i64::MAX);
         let Ok(server) = reply.get_datetime("localTime") else {
             // A server that does not say its time: keep the last estimate.
             tracing::warn!(
@@ -70,30 +80,40 @@ impl ServerClock {
             );
             return Ok(());
         };
-        let offset = server.timestamp_millis() - (sent_ms + round_trip / 2);
-        self.offset_ms.store(offset, Ordering::Relaxed);
-        *self.synced.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent);
+        // The server read its clock about halfway through the round trip.
+        let anchor = Anchor {
+            at: sent + sent.elapsed() / 2,
+            server_ms: server.timestamp_millis(),
+        };
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(anchor);
         Ok(())
     }
 
-    /// [`sync`](Self::sync)s if the offset was never measured or was
+    /// [`sync`](Self::sync)s if the server's time was never measured or was
     /// measured [`RESYNC`] ago; true if it did.
     pub async fn sync_if_due(&self, database: &Database) -> mongodb::error::Result<bool> {
-        let last = *self.synced.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|at| at.elapsed() < RESYNC) {
+        if self.anchor().is_some_and(|a| a.at.elapsed() < RESYNC) {
             return Ok(false);
         }
         self.sync(database).await?;
         Ok(true)
     }
 
-    /// The server's time now (as of the last [`sync`](Self::sync)).
+    /// The server's time now.
     pub fn now(&self) -> DateTime {
         DateTime::from_millis(self.now_ms())
     }
 
-    /// The server's time now, in Unix milliseconds.
+    /// The server's time now, in Unix milliseconds: the last measure plus
+    /// the time since by this machine's monotonic clock (a step of its wall
+    /// clock changes nothing); this machine's wall clock until measured.
     pub fn now_ms(&self) -> i64 {
-        self.local_ms() + self.offset_ms.load(Ordering::Relaxed)
+        match self.anchor() {
+            Some(a) => a.server_ms + i64::try_from(a.at.elapsed().as_millis()).unwrap_or(i64::MAX),
+            None => {
+                DateTime::now().timestamp_millis()
+                    + self.skew_ms.load(std::sync::atomic::Ordering::Relaxed)
+            }
+        }
     }
 }

@@ -87,3 +87,18 @@ async fn an_instance_whose_clock_runs_ahead_takes_no_live_lease() {
         assert_eq!(lease.epoch, 1);
     }
 }
+
+#[tokio::test]
+async fn a_step_of_the_wall_clock_after_the_measure_changes_nothing() {
+    let t = Target::any("a_step_of_the_wall_clock_after_the_measure_changes_nothing").await;
+    let client = mongodb::Client::with_uri_str(t.uri()).await.unwrap();
+    let clock = ServerClock::default();
+    clock.sync(&client.database("admin")).await.unwrap();
+    clock.step_local(HOUR_MS);
+    let true_now = bson::DateTime::now().timestamp_millis();
+    let read = clock.now_ms();
+    assert!(
+        (read - true_now).abs() < 5_000,
+        "read {read}, true {true_now}"
+    );
+}
