@@ -143,41 +143,9 @@ impl Engine {
         };
         let mut ordered: Vec<&herald_script::Rule> = self.rules().iter().collect();
         ordered.sort_by_key(|rule| recorded_of(rule).is_none());
-        // Per stream, the earliest floor of the rules that have progress.
-        let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
-        for rule in ordered {
-            let watch = &rule.spec().watch;
-            let carriers: Vec<&String> = streams
-                .iter()
-                .filter(|s| {
-                    targets
-                        .get(s.as_str())
-                        .is_some_and(|t| t.contains(watch) || watch.contains(t))
-                })
-                .collect();
-            let name = rule.name().as_ref();
-            let recorded = recorded_of(rule);
-            if carriers.is_empty() {
-                // A stopped target's rule keeps its progress for when it is resumed.
-                if stopped.contains(watch) {
-                    plan.rules.insert(
-                        name.to_owned(),
-                        RuleRecord {
-                            watch: watch.to_string(),
-                            floor: recorded,
-                        },
-                    );
-                }
-                continue;
-            }
-            for stream in &carriers {
-                plan.streams
-                    .entry((*stream).clone())
-                    .or_default()
-                    .push(name.to_owned());
-            }
-            // Progress: the recorded floor and the checkpoints of the streams
-            // that served it, if they carry its target.
+        // A rule's progress: its recorded floor and the checkpoints of the
+        // streams that served it, if they carry its target.
+        let progress_of = |name: &str, watch: &WatchTarget, recorded: Option<Floor>| {
             // The checkpoint time of a stream that carried the rule's events
             // (its target overlaps the rule's); `Some(None)` if it has none yet.
             let checkpoint_of = |id: &str| {
@@ -211,10 +179,45 @@ impl Engine {
             } else {
                 None
             };
-            let progress = recorded
+            recorded
                 .into_iter()
                 .chain(from_checkpoints)
-                .max_by_key(|f| f.key());
+                .max_by_key(|f| f.key())
+        };
+        // Per stream, the earliest floor of the rules that have progress.
+        let mut earliest: HashMap<&str, Timestamp> = HashMap::new();
+        for rule in ordered {
+            let watch = &rule.spec().watch;
+            let carriers: Vec<&String> = streams
+                .iter()
+                .filter(|s| {
+                    targets
+                        .get(s.as_str())
+                        .is_some_and(|t| t.contains(watch) || watch.contains(t))
+                })
+                .collect();
+            let name = rule.name().as_ref();
+            let recorded = recorded_of(rule);
+            if carriers.is_empty() {
+                // A stopped target's rule keeps its progress for when it is resumed.
+                if stopped.contains(watch) {
+                    plan.rules.insert(
+                        name.to_owned(),
+                        RuleRecord {
+                            watch: watch.to_string(),
+                            floor: recorded,
+                        },
+                    );
+                }
+                continue;
+            }
+            for stream in &carriers {
+                plan.streams
+                    .entry((*stream).clone())
+                    .or_default()
+                    .push(name.to_owned());
+            }
+            let progress = progress_of(name, watch, recorded);
             let resumed = match resumes.get(&watch.to_string()) {
                 Some(ResumeFrom::Time(time)) => Some(Floor::From(*time)),
                 Some(ResumeFrom::After(time)) => Some(Floor::After(*time)),
@@ -289,6 +292,29 @@ impl Engine {
                         .or_insert(time);
                 }
                 floors.insert(rule.name().clone(), floor);
+            }
+        }
+        // Cluster mode: a partition passes through instances that run other
+        // rules (a rolling restart, a roll-back). A rule this run does not
+        // load keeps its progress, as it stands now, for the next run that
+        // loads it; dropped, that run would start it again where the
+        // cluster first ran it, or at the configured start.
+        if self.core.options.partition.is_some() {
+            for (name, record) in previous.iter().flat_map(|p| &p.rules) {
+                if plan.rules.contains_key(name) {
+                    continue;
+                }
+                let Ok(watch) = record.watch.parse::<WatchTarget>() else {
+                    continue;
+                };
+                let floor = progress_of(name, &watch, record.floor);
+                plan.rules.insert(
+                    name.clone(),
+                    RuleRecord {
+                        watch: record.watch.clone(),
+                        floor,
+                    },
+                );
             }
         }
         // Where each stream starts.
