@@ -486,3 +486,48 @@ herald_test!(
         check_versions(&sink.versions(), 20, 3);
     }
 );
+
+herald_test!(
+    commands_that_write_state_are_refused_while_the_cluster_runs,
+    |dir| {
+        let sim = cluster_sim();
+        let sink = Sink::start();
+        dir.write("rules/crash.rhai", RULE);
+        let config = cluster_config(&dir, &sim.uri, &sink.uri());
+        let run = |args: &[&str]| {
+            crate::util::herald()
+                .args(args)
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .unwrap()
+        };
+        let running = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
+        running.wait_for("serves partition", 4);
+        for args in [
+            &["dlq", "retry", "--all"][..],
+            &["dlq", "drop", "--all"],
+            &["timers", "cancel", "crash", "--all"],
+        ] {
+            let out = run(args);
+            let stderr = crate::util::stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("the cluster is running"),
+                "{args:?}: {stderr}"
+            );
+        }
+        // Reading goes on at any time (no store directory needed).
+        let out = run(&["timers", "list"]);
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        let (status, log) = running.stop();
+        assert!(status.success(), "{log}");
+        // Stopped: the command runs, holding every lease, and lets them go.
+        let out = run(&["dlq", "drop", "--all"]);
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        let report = status_report(&config);
+        for lease in report["cluster"]["leases"].as_array().unwrap() {
+            assert_eq!(lease["owner"], serde_json::Value::Null, "{report:#}");
+        }
+    }
+);

@@ -94,3 +94,33 @@ impl Drop for Holding {
         }
     }
 }
+
+/// For a command that writes herald's state (`herald dlq retry`, `dlq drop`,
+/// `timers cancel`): in cluster mode, every lease held while it writes
+/// (refused while an instance serves a partition) and `store` fenced by
+/// the first partition's lease; otherwise `store` as it is.
+///
+/// A fence checks one lease. The command's leases were all taken at once
+/// and lapse together, and instances take lapsed leases lowest first, so
+/// once any is taken over from a command paused past its leases, the first
+/// partition's is too, and its commits are refused.
+pub fn guard(
+    setup: &Setup,
+    store: herald_store::Store,
+    what: &str,
+) -> Result<(Option<Holding>, herald_store::Store), Failure> {
+    if setup.config.cluster.store != herald_engine::config::StoreKind::Mongodb {
+        return Ok((None, store));
+    }
+    let holding = Holding::take_all(setup, what)?;
+    let first = Partition {
+        index: 0,
+        of: setup.config.cluster.partitions,
+    };
+    let fence = holding.fence(first);
+    let store = store.scoped(herald_store::Scope {
+        name: what.to_owned(),
+        fence,
+    });
+    Ok((Some(holding), store))
+}

@@ -15,7 +15,7 @@
 //! drains every partition, lets every lease go and retires the instance, so
 //! the others take over at once rather than after `lease_ms`.
 
-mod hold;
+pub mod hold;
 mod partition;
 mod share;
 pub mod status;

@@ -66,6 +66,9 @@ pub fn run(args: DlqArgs) -> Outcome {
             Ok(())
         }
         DlqCommand::Retry(selection) => {
+            // In cluster mode, every lease is held while it writes.
+            let (_holding, store) =
+                crate::cluster::hold::guard(&setup, store.clone(), "herald dlq retry")?;
             let ids = selected(&selection, letters()?)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -100,6 +103,9 @@ pub fn run(args: DlqArgs) -> Outcome {
             }
         }
         DlqCommand::Drop(selection) => {
+            // In cluster mode, every lease is held while it writes.
+            let (_holding, store) =
+                crate::cluster::hold::guard(&setup, store.clone(), "herald dlq drop")?;
             let ids = selected(&selection, letters()?)?;
             let mut commit = store.begin();
             for id in &ids {

@@ -21,14 +21,24 @@ use crate::setup::{Setup, StoreDefault};
 /// Runs the command.
 pub fn run(args: TimersArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
-    let dir = setup.existing_store()?;
+    let cluster = &setup.config.cluster;
+    // Named in messages: the store's directory, or the cluster's database.
+    let dir = if cluster.store == herald_engine::config::StoreKind::Mongodb {
+        std::path::PathBuf::from(format!("mongodb database {}", cluster.database))
+    } else {
+        setup.existing_store()?.to_path_buf()
+    };
     let store = setup.open_store()?;
     match args.command {
-        TimersCommand::List { rule, json } => list::run(&store, dir, rule.as_deref(), json),
-        TimersCommand::Cancel(TimerSelection { rule, name, all }) => match name {
-            Some(name) if !all => cancel::one(&store, dir, &rule, &name),
-            _ => cancel::all(&store, dir, &rule),
-        },
+        TimersCommand::List { rule, json } => list::run(&store, &dir, rule.as_deref(), json),
+        TimersCommand::Cancel(TimerSelection { rule, name, all }) => {
+            let (_holding, store) =
+                crate::cluster::hold::guard(&setup, store, "herald timers cancel")?;
+            match name {
+                Some(name) if !all => cancel::one(&store, &dir, &rule, &name),
+                _ => cancel::all(&store, &dir, &rule),
+            }
+        }
     }
 }
 
