@@ -323,6 +323,15 @@ herald_test!(
         let sim = cluster_sim();
         let sink = Sink::start();
         dir.write("rules/crash.rhai", RULE);
+        // A keyless event's rules run once, in partition 0, though every
+        // partition's stream sees it.
+        dir.write(
+            "rules/dropped.rhai",
+            r#"
+const RULE = #{ watch: "crash.docs", on: ["drop"] };
+fn handle(event) { webhook("sink", #{ id: -1, v: 0 }); }
+"#,
+        );
         let config = cluster_config(&dir, &sim.uri, &sink.uri());
         let text = std::fs::read_to_string(&config).unwrap();
         std::fs::write(&config, text.replace("partitions = 4", "partitions = 2")).unwrap();
@@ -369,6 +378,14 @@ herald_test!(
         crate::util::wait_until("the target stopped in both partitions", || {
             stops().len() == 2
         });
+        // Each partition stopped at the drop, after running its rules.
+        let drops = || {
+            sink.versions()
+                .iter()
+                .filter(|(_, id, _)| *id == -1)
+                .count()
+        };
+        assert_eq!(drops(), 1, "{:?}", sink.versions());
         assert_eq!(stops(), ["p0/2", "p1/2"]);
         // Not ready, for a reason in each partition (a partition whose
         // run ended is idle once taken again).
@@ -399,7 +416,7 @@ herald_test!(
         // The instance goes on (its partitions idle), and stops cleanly.
         let (status, log) = running.stop();
         assert!(status.success(), "{log}");
-        assert_eq!(sink.versions().len(), 4, "no effect for the drop");
+        assert_eq!(sink.versions().len(), 5, "one effect for the drop");
         // Resumed in both partitions, from where each stopped: the
         // re-created collection's events, written while no instance runs,
         // reach the rule once each.
@@ -432,10 +449,11 @@ herald_test!(
             .join()
             .unwrap();
         let running = Running::start_with_env(&config, &[], &[("HERALD_INSTANCE", "a")]);
-        crate::util::wait_until("4 more effects", || sink.versions().len() >= 8);
+        crate::util::wait_until("4 more effects", || sink.versions().len() >= 9);
         let (status, log) = running.stop();
         assert!(status.success(), "{log}");
-        assert_eq!(sink.versions().len(), 8, "{:?}", sink.versions());
+        assert_eq!(sink.versions().len(), 9, "{:?}", sink.versions());
+        assert_eq!(drops(), 1);
     }
 );
 
