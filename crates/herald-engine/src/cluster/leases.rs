@@ -304,7 +304,13 @@ impl Leases {
         }
         let started = std::time::Instant::now();
         // One read (reads never wait for a transaction) finds the candidates.
-        let stored = self.all().await?;
+        let Ok(stored) = tokio::time::timeout(within, self.all()).await else {
+            return Err(mongodb::error::Error::custom(format!(
+                "reading the leases took over {} ms",
+                within.as_millis()
+            )));
+        };
+        let stored = stored?;
         let now = self.clock.now_ms();
         for partition in Partition::all(self.partitions).filter(|p| !busy.contains(p)) {
             if taken.len() as u32 >= wanted || started.elapsed() >= within {
