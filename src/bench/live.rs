@@ -124,7 +124,9 @@ pub struct LiveResult {
     /// herald end to end: change stream, routing, handler, effect, durable commit.
     pub herald: Throughput,
     /// The Rust driver reading raw events through the pipeline herald sends
-    /// (its `$match`), storing the resume token every 512 events.
+    /// (its `$match`) with its stream options (`maxAwaitTimeMS`, `batchSize`),
+    /// looking at each event's `_id` and `documentKey`, storing the resume
+    /// token every 512 events.
     pub bare_driver: Throughput,
     /// The pipeline both sent, after `$changeStream`.
     pub pipeline: Vec<bson::Document>,
