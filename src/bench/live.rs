@@ -124,7 +124,9 @@ pub struct LiveResult {
     /// herald end to end: change stream, routing, handler, effect, durable commit.
     pub herald: Throughput,
     /// The Rust driver reading raw events through the pipeline herald sends
-    /// (its `$match`), storing the resume token every 512 events.
+    /// (its `$match`) with its stream options (`maxAwaitTimeMS`, `batchSize`),
+    /// looking at each event's `_id` and `documentKey`, storing the resume
+    /// token every 512 events.
     pub bare_driver: Throughput,
     /// The pipeline both sent, after `$changeStream`.
     pub pipeline: Vec<bson::Document>,
@@ -193,8 +195,14 @@ pub async fn throughput(server: &Server, count: u64, work: &Path) -> anyhow::Res
     let writer_events_per_second = count as f64 / began.elapsed().as_secs_f64();
     let expected = count + 1;
     let (engine, source, pipeline) = herald_engine(&client, &coll, start, work)?;
+    let options = source.options().clone();
     let herald = herald_consumer(engine, source, expected).await?;
-    let bare_driver = bare_loop(&client, &coll, &pipeline, start, expected, work).await?;
+    let bare = BareStream {
+        pipeline: &pipeline,
+        max_await: options.max_await,
+        batch_size: options.server_batch,
+    };
+    let bare_driver = bare_loop(&client, &coll, &bare, start, expected, work).await?;
     let pymongo = pymongo_loop(&server.uri, &coll, start, expected, work).await;
     Ok(LiveResult {
         server: server.describe(),
@@ -291,12 +299,23 @@ impl Observer for CountTo {
     }
 }
 
-/// The fastest plain loop: raw events through `pipeline`, the resume token
-/// written to a file every 512 events.
+/// What the bare loop opens: the stream herald opens, with its options.
+struct BareStream<'a> {
+    /// herald's pipeline after `$changeStream`.
+    pipeline: &'a [bson::Document],
+    /// herald's `maxAwaitTimeMS`.
+    max_await: Duration,
+    /// herald's `batchSize` for the aggregate and each getMore.
+    batch_size: u32,
+}
+
+/// The fastest plain loop: raw events through herald's pipeline and stream
+/// options, each event's `_id` (its token) and `documentKey` looked at, the
+/// resume token written to a file every 512 events.
 async fn bare_loop(
     client: &Client,
     coll: &str,
-    pipeline: &[bson::Document],
+    bare: &BareStream<'_>,
     start: Timestamp,
     expected: u64,
     work: &Path,
@@ -305,7 +324,9 @@ async fn bare_loop(
     let started = Instant::now();
     let mut stream = collection(client, coll)
         .watch()
-        .pipeline(pipeline.to_vec())
+        .pipeline(bare.pipeline.to_vec())
+        .max_await_time(bare.max_await)
+        .batch_size(bare.batch_size)
         .start_at_operation_time(start)
         .await?
         .with_type::<RawDocumentBuf>();
@@ -313,7 +334,12 @@ async fn bare_loop(
     while seen < expected {
         match tokio::time::timeout(DEADLINE, stream.next()).await {
             Ok(Some(event)) => {
-                event?;
+                let event = event?;
+                let token = event.get_document("_id");
+                let key = event.get_document("documentKey");
+                if token.is_err() || key.is_err() {
+                    bail!("the bare loop's event {seen} has no _id or documentKey");
+                }
                 seen += 1;
             }
             Ok(None) => bail!("the bare loop's stream ended after {seen} events"),

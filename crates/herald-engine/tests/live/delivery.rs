@@ -75,3 +75,30 @@ async fn a_killed_engine_resumes_from_its_checkpoint() {
         "at most about one group (commit_every = 4) is redone, got {repeats}"
     );
 }
+
+/// A backlog read in server batches of 3 (many getMores, engine batches
+/// ending mid server batch) reaches the rule whole: each event once, and
+/// the run's count says none was read twice.
+#[tokio::test]
+async fn a_backlog_in_small_server_batches_arrives_once_each() {
+    let t = Target::any("small_server_batches").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = rules(dir.path(), &[("a", &rule(&t.ns("d.c"), "\"insert\"", ""))]);
+    // Its start is taken before the writes: they are a backlog when it opens.
+    let options = herald_ingest::mongo::MongoSourceOptions {
+        server_batch: 3,
+        max_batch: 4,
+        ..quick_options()
+    };
+    let c = coll(&t, "d", "c").await;
+    c.insert_many((1..=50).map(|i| doc! {"_id": i}))
+        .await
+        .unwrap();
+    let (recorder, running) = launch_with(&t, &rules_dir, dir.path(), 1, options).await;
+    let seen = recorder.wait_for("50 events", |s| s.len() >= 50).await;
+    let summary = running.stop().await.unwrap();
+    let mut ids: Vec<i32> = seen.iter().map(|s| s.args.get_i32("id").unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=50).collect::<Vec<_>>());
+    assert_eq!(summary.events, 50, "{summary:?}");
+}

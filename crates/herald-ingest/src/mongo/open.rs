@@ -33,7 +33,8 @@ impl StreamTask {
             ($watch:expr) => {{
                 let mut watch = $watch
                     .pipeline(pipeline.clone())
-                    .max_await_time(self.options.max_await);
+                    .max_await_time(self.options.max_await)
+                    .batch_size(self.options.server_batch.max(1));
                 if let Some(full) = full_document {
                     watch = watch.full_document(full);
                 }

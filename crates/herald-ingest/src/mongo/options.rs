@@ -101,6 +101,11 @@ pub struct MongoSourceOptions {
     pub on_invalidate_for: HashMap<WatchTarget, InvalidatePolicy>,
     /// How long a getMore waits for new events (`maxAwaitTimeMS`).
     pub max_await: Duration,
+    /// Events per server batch: the `batchSize` of the stream's aggregate
+    /// and of each getMore. Bounded, so the server prepares the next batch
+    /// while the engine handles this one (an unbounded getMore of a
+    /// backlog returns up to 16 MiB, read and handled one after the other).
+    pub server_batch: u32,
     /// Events per batch handed to the engine, at most.
     pub max_batch: usize,
     /// How long a batch may gather events before it is handed on.
@@ -129,6 +134,8 @@ impl MongoSourceOptions {
     pub const DEFAULT_MAX_AWAIT: Duration = Duration::from_millis(1000);
     /// Events per batch unless configured.
     pub const DEFAULT_MAX_BATCH: usize = 512;
+    /// Events per server batch unless configured: two engine batches.
+    pub const DEFAULT_SERVER_BATCH: u32 = 1024;
 
     /// Whether a target's first start reads its snapshot.
     pub fn snapshots(&self, target: &WatchTarget) -> bool {
@@ -158,6 +165,7 @@ impl Default for MongoSourceOptions {
             on_invalidate: InvalidatePolicy::Stop,
             on_invalidate_for: HashMap::new(),
             max_await: Self::DEFAULT_MAX_AWAIT,
+            server_batch: Self::DEFAULT_SERVER_BATCH,
             max_batch: Self::DEFAULT_MAX_BATCH,
             max_batch_delay: Duration::from_millis(20),
             initial_backoff: Duration::from_millis(100),

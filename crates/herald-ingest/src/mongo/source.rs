@@ -87,6 +87,11 @@ impl MongoSource {
         &self.plans
     }
 
+    /// The options its streams open with.
+    pub fn options(&self) -> &MongoSourceOptions {
+        &self.options
+    }
+
     async fn start(&mut self) -> Result<mpsc::Receiver<Message>, SourceError> {
         let (tx, rx) = mpsc::channel(self.options.queue.max(1));
         for plan in self.plans.clone() {
