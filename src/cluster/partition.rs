@@ -104,7 +104,7 @@ pub fn serve(
         shared.rules.clone(),
         run_options,
         Some(client.clone()),
-        Some(scoped),
+        Some(scoped.clone()),
     );
     let engine = match engine {
         Ok(engine) => engine,
@@ -178,6 +178,13 @@ pub fn serve(
                     return;
                 }
             };
+            // The partition's ledger window, read here rather than on the
+            // instance's loop (it may be large): exactly this partition's
+            // marks, as its previous owner committed them.
+            if let Err(e) = scoped.load_ledger() {
+                let _ = done.send(outcome(partition, epoch, Err(EngineError::Store(e)), false));
+                return;
+            }
             let result = runtime.block_on(async {
                 // The lease's deadline stops the partition on its own, even
                 // while the instance's loop waits on MongoDB.

@@ -14,6 +14,9 @@ pub const CHECKPOINT: u8 = b'c';
 pub const LEDGER: u8 = b'l';
 /// Prefix of ledger records (one per committed group; see [`crate::ledger`]).
 pub const LEDGER_GROUP: u8 = b'L';
+/// Prefix of the ledger records of a [scope](crate::Scope) (cluster mode: one
+/// partition's window): `P`, the scope's name, a NUL, then the record id.
+pub const SCOPED_LEDGER_GROUP: u8 = b'P';
 /// Prefix of rule state.
 pub const STATE: u8 = b's';
 /// Prefix of per-rule counts.

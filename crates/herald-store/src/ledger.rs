@@ -34,6 +34,19 @@
 //!   smaller than the seal size, `K < 1.25 W` (at most 614,687 marks for the
 //!   default window).
 //!
+//! # Scopes
+//! Each [scope](crate::Scope) of a store (in cluster mode, each partition
+//! an instance serves) has a ledger of its own: its own window of
+//! `ledger_window` marks, its own records (keyed as `ledger/records.rs`
+//! explains, so a partition's new owner loads exactly that partition's
+//! window), and its own commit lock, so one scope's commit waiting on its
+//! backend holds up no other scope. A scope's window is loaded when the
+//! scope is first used, and freed with the last handle of that scope. The
+//! bound above holds per window: a process keeps at most one window per
+//! scope in use (an instance, one per partition it serves) plus the store's
+//! own, each of at most `W + G - 1` marks (about 10.3 MB for the default
+//! window; see "Memory").
+//!
 //! A mark found in the ledger is not refreshed: it ages from when it was first
 //! recorded. A window of 0 turns the ledger off: nothing is kept, looked up
 //! or written, and existing records are deleted at open.
@@ -62,9 +75,11 @@
 //! kind of argument.
 
 mod open;
+mod records;
 mod window;
 
 pub(crate) use open::{Converted, convert_v1, load, reset_v2};
+pub(crate) use records::Records;
 pub(crate) use window::Window;
 
 use sha2::{Digest, Sha256};
@@ -143,6 +158,8 @@ pub(crate) fn decode(value: &[u8]) -> Option<(i64, impl Iterator<Item = u128> + 
 /// Lookups take a read lock; a commit holds `commits` from choosing its new
 /// marks until they are in the window, so two commits cannot both record the
 /// same mark, and record ids reach the window in the order they were issued.
+/// One per scope (see "Scopes"): commits of different scopes do not wait
+/// for each other here.
 #[derive(Debug)]
 pub(crate) struct Ledger {
     window: RwLock<Window>,

@@ -3,8 +3,10 @@
 //! In cluster mode several engines (one per partition an instance owns, on
 //! any number of instances) share one store. Each keeps its own checkpoints,
 //! informational records (its plan, its stopped targets) and rule counts
-//! under its scope's name, so engines never read or overwrite each other's;
-//! rule state, timers, dead letters and the ledger stay shared. A scope may
+//! under its scope's name, so engines never read or overwrite each other's.
+//! Each scope also has a dedupe ledger of its own (its window of marks, its
+//! records, and its commit lock; see [`crate::ledger`]), so scopes commit
+//! independently; rule state, timers and dead letters stay shared. A scope may
 //! carry the [`Fence`] of the lease its engine holds: every commit through a
 //! scoped store then applies only while that lease is held.
 
@@ -24,7 +26,7 @@ use crate::backend::Fence;
 /// assert!(store.checkpoint("mongodb:shop.orders")?.is_none());
 /// # Ok::<(), herald_store::StoreError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     /// The name (no NUL bytes), e.g. `p3`.
     pub name: String,

@@ -6,6 +6,14 @@
 //! one atomic batch, flushed, that also writes the group's ledger record and
 //! deletes the records the ledger window has let go.
 //!
+//! - `store/commit.rs`: [`Store::commit`], and which commits wait for which.
+//! - `store/ledgers.rs`: the store's ledger and its scopes' ledgers, and
+//!   lookups in them.
+//! - `store/records.rs`: reading checkpoints, gaps, state, counts and
+//!   informational records.
+//! - `store/dead_letters.rs`, `store/timers.rs`: dead letters and timers.
+//! - `store/open.rs`: format checks and upgrades at open.
+//!
 //! # Fault injection
 //! With the cargo feature `fault-injection` (off by default), tests can make
 //! commits fail as a failing disk would: `Store::fail_commits_after`, or the
@@ -14,19 +22,21 @@
 //! `StoreError::Sled(sled::Error::Io(..))` ("injected store failure ..."),
 //! applying nothing. See `store/fault.rs`.
 
+mod commit;
 mod dead_letters;
 mod fault;
+mod ledgers;
 mod open;
+mod records;
 mod timers;
 
 use crate::backend::{Backend, KeyRange, SledBackend};
-use crate::ledger::{self, Ledger, LedgerStats};
-use crate::scope::{self, Scope};
-use crate::{Checkpoint, Commit, Gap, RuleCounts, StoreError, keys};
-use bson::Bson;
-use herald_core::Position;
+use crate::ledger::{self, Ledger};
+use crate::scope::Scope;
+use crate::{Commit, StoreError};
+use ledgers::{LazyLedger, Ledgers};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The store format this build writes and reads.
 /// Format 3 keeps the ledger as records of 128-bit fingerprints, trimmed to a
@@ -94,7 +104,13 @@ pub struct Store {
     /// Where the store is, for messages (its directory, or its database).
     location: Option<PathBuf>,
     scope: Option<Arc<Scope>>,
-    ledger: Arc<Ledger>,
+    /// The ledger of this store's scope, or the store's own without one.
+    ledger: Arc<LazyLedger>,
+    /// The ledgers of the scopes in use, shared by every handle.
+    ledgers: Arc<Ledgers>,
+    /// The store-wide turn of commits on a backend that is not shared (see
+    /// `store/commit.rs`).
+    turn: Arc<Mutex<()>>,
     faults: fault::Faults,
 }
 
@@ -191,13 +207,21 @@ impl Store {
         let location = location.or_else(|| path.clone());
         let shown = location.clone().unwrap_or_default();
         open::upgrade_format(backend.as_ref(), &shown, options.ledger_window, created)?;
-        let window = ledger::load(backend.as_ref(), &shown, options.ledger_window)?;
+        let window = ledger::load(
+            backend.as_ref(),
+            &shown,
+            options.ledger_window,
+            &ledger::Records::of(None),
+            None,
+        )?;
         Ok(Self {
             backend,
             path,
             location,
             scope: None,
-            ledger: Arc::new(Ledger::new(window)),
+            ledger: Arc::new(LazyLedger::loaded(Ledger::new(window))),
+            ledgers: Arc::new(Ledgers::new(options.ledger_window)),
+            turn: Arc::new(Mutex::new(())),
             faults: fault::Faults::from_env(),
         })
     }
@@ -217,9 +241,15 @@ impl Store {
     }
 
     /// The same store, with this engine's own records under `scope` (see
-    /// [`Scope`]); the ledger, rule state, timers and dead letters stay shared.
+    /// [`Scope`]); rule state, timers and dead letters stay shared.
+    ///
+    /// The scope has a dedupe ledger of its own (see "Scopes" in
+    /// [`crate::ledger`]), loaded from the scope's records when first used
+    /// ([`Store::load_ledger`]) and shared by every handle of the same scope
+    /// (fence included), so its commits wait for no other scope's.
     pub fn scoped(&self, scope: Scope) -> Store {
         Store {
+            ledger: self.ledgers.of(&scope),
             scope: Some(Arc::new(scope)),
             ..self.clone()
         }
@@ -230,216 +260,9 @@ impl Store {
         self.scope.as_deref()
     }
 
-    /// Applies a group atomically and flushes it to disk.
-    ///
-    /// The batch also holds the group's ledger record (its marks that the
-    /// ledger does not hold yet) and the deletion of the records the window
-    /// let go since the last commit, so pruning costs no flush of its own.
-    pub fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        if commit.is_empty() {
-            return Ok(());
-        }
-        self.faults.check()?;
-        // One commit at a time: the marks found new here must still be new
-        // when they reach the window, and record ids must reach it in order.
-        let _one_commit_at_a_time = self.ledger.lock_commits();
-        let pending = self.ledger.pending(&commit.marks);
-        // Every other change (timer changes too) counts in `len`.
-        let only_old_marks = commit.len == commit.marks.len() && pending.fresh.is_empty();
-        if only_old_marks && pending.doomed.is_empty() {
-            return Ok(()); // nothing to write
-        }
-        let mut batch = commit.batch;
-        if let Some(fence) = self.scope().and_then(|s| s.fence.clone()) {
-            batch.fence(fence);
-        }
-        self.number_dead_letters(&mut batch, commit.new_letters)?;
-        self.apply_timer_ops(&mut batch, commit.timer_ops)?;
-        let record = if pending.fresh.is_empty() {
-            None
-        } else {
-            let id = self.backend.generate_id()?;
-            batch.insert(
-                keys::ledger_group(id),
-                ledger::encode(commit.done_at, &pending.fresh),
-            );
-            Some((id, commit.done_at))
-        };
-        for span in &pending.doomed {
-            let records = keys::ledger_group(span.first)..=keys::ledger_group(span.last);
-            for item in self.backend.scan(records.into(), false) {
-                batch.remove(item?.0);
-            }
-        }
-        self.backend.apply(batch)?;
-        self.ledger.committed(pending, record);
-        Ok(())
-    }
-
-    /// Makes every commit after the next `n` successful ones fail, as a
-    /// failing disk would, applying nothing (`u64::MAX`: never). Replaces any
-    /// earlier plan, including `HERALD_FAULT_STORE_COMMITS`.
-    ///
-    /// ```
-    /// let store = herald_store::Store::temporary()?;
-    /// store.fail_commits_after(1);
-    /// let mut commit = store.begin();
-    /// commit.mark_done("r", b"t1");
-    /// store.commit(commit)?;
-    /// let mut commit = store.begin();
-    /// commit.mark_done("r", b"t2");
-    /// assert!(store.commit(commit).unwrap_err().to_string().contains("injected store failure"));
-    /// assert!(!store.is_done("r", b"t2")?);
-    /// # Ok::<(), herald_store::StoreError>(())
-    /// ```
-    #[cfg(feature = "fault-injection")]
-    pub fn fail_commits_after(&self, n: u64) {
-        self.faults.fail_after(n);
-    }
-
-    /// Like [`Store::fail_commits_after`], but only the one commit after the
-    /// next `n` fails; later commits succeed again (feature `fault-injection`).
-    #[cfg(feature = "fault-injection")]
-    pub fn fail_one_commit_after(&self, n: u64) {
-        self.faults.fail_once_after(n);
-    }
-
     /// A fresh, increasing id (for gaps); not contiguous.
     pub fn next_id(&self) -> Result<u64, StoreError> {
         self.backend.generate_id()
-    }
-
-    /// True if `rule` has completed the event with these token bytes.
-    pub fn is_done(&self, rule: &str, token: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.is_marked(ledger::fingerprint(rule, token)))
-    }
-
-    /// True if the pair with this [fingerprint](ledger::fingerprint) is complete
-    /// (as far as the ledger window remembers).
-    pub fn is_marked(&self, fingerprint: u128) -> bool {
-        self.ledger.contains(fingerprint)
-    }
-
-    /// The ledger's size and age, for `herald status`.
-    pub fn ledger_stats(&self) -> LedgerStats {
-        self.ledger.stats()
-    }
-
-    /// A stream's checkpoint position.
-    pub fn checkpoint(&self, stream: &str) -> Result<Option<Position>, StoreError> {
-        Ok(self.checkpoint_record(stream)?.map(|c| c.position))
-    }
-
-    /// A stream's checkpoint with its times.
-    pub fn checkpoint_record(&self, stream: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.backend
-            .get(&scope::key(keys::CHECKPOINT, self.scope(), stream))?
-            .map(|bytes| {
-                Checkpoint::decode(&bytes).map_err(|e| {
-                    self.damaged(StoreError::BadValue {
-                        what: "checkpoint",
-                        reason: format!("stream {stream}: {e}"),
-                    })
-                })
-            })
-            .transpose()
-    }
-
-    /// All checkpoints, by stream id.
-    pub fn checkpoints(&self) -> Result<Vec<(String, Checkpoint)>, StoreError> {
-        let mut all = Vec::new();
-        let prefix = scope::prefix(keys::CHECKPOINT, self.scope());
-        for item in self.backend.scan(KeyRange::prefix(&prefix), false) {
-            let (key, value) = item?;
-            let stream = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let checkpoint = Checkpoint::decode(&value).map_err(|e| {
-                self.damaged(StoreError::BadValue {
-                    what: "checkpoint",
-                    reason: format!("stream {stream}: {e}"),
-                })
-            })?;
-            all.push((stream, checkpoint));
-        }
-        Ok(all)
-    }
-
-    /// Recorded gaps, oldest first.
-    pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
-        let mut all = Vec::new();
-        for item in self.scan_prefix(keys::GAP) {
-            let (_, value) = item?;
-            all.push(serde_json::from_slice(&value).map_err(|e| {
-                self.damaged(StoreError::BadValue {
-                    what: "gap",
-                    reason: e.to_string(),
-                })
-            })?);
-        }
-        Ok(all)
-    }
-
-    /// A rule's state value.
-    pub fn get_state(&self, rule: &str, key: &str) -> Result<Option<Bson>, StoreError> {
-        let Some(bytes) = self.backend.get(&keys::state(rule, key))? else {
-            return Ok(None);
-        };
-        let doc = bson::Document::from_reader(bytes.as_slice()).map_err(|e| {
-            self.damaged(StoreError::BadValue {
-                what: "state value",
-                reason: format!("rule {rule}, key {key}: {e}"),
-            })
-        })?;
-        Ok(doc.get("v").cloned())
-    }
-
-    /// One rule's counts, if any were stored.
-    pub fn rule_count(&self, rule: &str) -> Result<Option<RuleCounts>, StoreError> {
-        self.backend
-            .get(&scope::key(keys::COUNTS, self.scope(), rule))?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    self.damaged(StoreError::BadValue {
-                        what: "rule counts",
-                        reason: e.to_string(),
-                    })
-                })
-            })
-            .transpose()
-    }
-
-    /// Every rule's counts, by rule name.
-    pub fn rule_counts(&self) -> Result<Vec<(String, RuleCounts)>, StoreError> {
-        let mut all = Vec::new();
-        let prefix = scope::prefix(keys::COUNTS, self.scope());
-        for item in self.backend.scan(KeyRange::prefix(&prefix), false) {
-            let (key, value) = item?;
-            let counts = serde_json::from_slice(&value).map_err(|e| {
-                self.damaged(StoreError::BadValue {
-                    what: "rule counts",
-                    reason: e.to_string(),
-                })
-            })?;
-            all.push((
-                String::from_utf8_lossy(&key[prefix.len()..]).into_owned(),
-                counts,
-            ));
-        }
-        Ok(all)
-    }
-
-    /// An informational record set with [`Commit::set_info`].
-    pub fn info(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        self.backend
-            .get(&scope::key(keys::INFO, self.scope(), name))?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    self.damaged(StoreError::BadValue {
-                        what: "info record",
-                        reason: format!("{name}: {e}"),
-                    })
-                })
-            })
-            .transpose()
     }
 
     /// A stored value that cannot be decoded, as damage to the store at its

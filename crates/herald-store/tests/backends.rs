@@ -4,69 +4,10 @@
 
 use bson::{Bson, RawDocumentBuf, doc};
 use herald_core::Position;
-use herald_store::{DeadLetter, Store, StoreOptions, Timer};
+use herald_store::{DeadLetter, Store, Timer};
 
-/// Where a MongoDB store lives for one test; the simulator (if any) runs on
-/// `runtime` while the test's own thread uses the store.
-struct Mongo {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<mongosim::MongoSim>,
-    uri: String,
-    database: String,
-}
-
-impl Mongo {
-    fn start(test: &str) -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        match std::env::var("HERALD_TEST_MONGODB_URI") {
-            Ok(uri) if !uri.is_empty() => {
-                let database = format!("hl_{test}_{}", std::process::id());
-                Self {
-                    runtime,
-                    sim: None,
-                    uri,
-                    database,
-                }
-            }
-            _ => {
-                let sim = runtime
-                    .block_on(mongosim::MongoSim::builder().start())
-                    .unwrap();
-                Self {
-                    uri: sim.uri(),
-                    sim: Some(sim),
-                    runtime,
-                    database: "herald".into(),
-                }
-            }
-        }
-    }
-
-    fn open(&self) -> Store {
-        Store::open_mongodb(&self.uri, &self.database, &StoreOptions::default()).unwrap()
-    }
-
-    /// Runs `command` on the server (a fail point, say).
-    fn admin(&self, command: bson::Document) {
-        let uri = self.uri.clone();
-        self.runtime.block_on(async move {
-            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-            client.database("admin").run_command(command).await.unwrap();
-        });
-    }
-}
-
-impl Drop for Mongo {
-    fn drop(&mut self) {
-        if self.sim.is_none() {
-            let (uri, database) = (self.uri.clone(), self.database.clone());
-            self.runtime.block_on(async move {
-                let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-                let _ = client.database(&database).drop().await;
-            });
-        }
-    }
-}
+mod mongo;
+use mongo::Mongo;
 
 fn timer(name: &str, due_ms: i64, version: u64) -> Timer {
     Timer {

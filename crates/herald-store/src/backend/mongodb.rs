@@ -11,34 +11,28 @@
 //! The driver is async and the store is not: the backend runs its own small
 //! runtime on a thread of its own, and each call waits for its answer there.
 //! A caller on an async runtime's thread blocks that thread for the call, as
-//! a sled flush would.
+//! a sled flush would. Calls from several threads run at once (each batch
+//! its own session and transaction), so one batch waiting on the server
+//! holds up no other.
+//!
+//! - `mongodb/records.rs`: the collection of each kind, and records as documents.
+//! - `mongodb/scan.rs`: key ranges read a page at a time.
+//! - `mongodb/transaction.rs`: a batch as one transaction.
+//! - `mongodb/fence.rs`: the lease check inside that transaction.
 
-use super::{Backend, Batch, Entries, Entry, KeyRange};
+mod fence;
+mod records;
+mod scan;
+mod transaction;
+
+use super::{Backend, Batch, Entries, KeyRange};
 use crate::StoreError;
-use bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
-use futures_util::{FutureExt, TryStreamExt};
-use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions, WriteConcern};
+use bson::{Bson, Document, doc};
+use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{Client, Collection, Database};
-use std::collections::BTreeMap;
+use records::{KINDS, entry, split};
 use std::future::Future;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
-
-/// The collection of each kind of record, by its key's first byte, in byte
-/// order (a scan across kinds visits them in this order).
-const KINDS: &[(u8, &str)] = &[
-    (crate::keys::LEDGER_GROUP, "ledger"),
-    (crate::keys::TIMER, "timer_names"),
-    (crate::keys::CHECKPOINT, "checkpoints"),
-    (crate::keys::DEAD_LETTER, "dead_letters"),
-    (crate::keys::GAP, "gaps"),
-    (crate::keys::INFO, "info"),
-    (crate::keys::LEDGER, "ledger_v1"),
-    (b'm', "meta"),
-    (crate::keys::COUNTS, "counts"),
-    (crate::keys::STATE, "state"),
-    (crate::keys::TIMER_DUE, "timers"),
-];
 
 /// The collection of herald's counters: `{_id: NAME, next: <the last value taken>}`.
 const COUNTERS: &str = "counters";
@@ -46,18 +40,11 @@ const COUNTERS: &str = "counters";
 /// The collection of cluster mode's leases: `{_id: NAME, owner, epoch, expires, commits}`.
 pub const LEASES: &str = "leases";
 
-/// A fenced batch whose lease is not held (the transaction's error payload).
-#[derive(Debug)]
-struct NotHeld;
-
 /// A backend's ids are `number << ID_BITS | n`: its own range, above every
 /// range taken before, so no other backend (another instance, or this one
 /// before a restart) gives the same id, and the store's range deletes of its
 /// own ledger records never reach another's.
 const ID_BITS: u32 = 40;
-
-/// Records read from the server per round trip while scanning.
-const PAGE: i64 = 1000;
 
 /// herald's records in a MongoDB database.
 ///
@@ -158,12 +145,15 @@ impl MongoBackend {
         &self,
         work: impl Future<Output = mongodb::error::Result<T>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let runtime = self
-            .inner
+        wait(self.runtime(), work).map_err(|e| mongo_error(&self.inner.location, &e))
+    }
+
+    /// The backend's runtime.
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.inner
             .runtime
             .as_ref()
-            .expect("taken only when dropped");
-        wait(runtime, work).map_err(|e| mongo_error(&self.inner.location, &e))
+            .expect("taken only when dropped")
     }
 }
 
@@ -191,90 +181,6 @@ fn mongo_error(location: &str, error: &mongodb::error::Error) -> StoreError {
     }
 }
 
-/// The collection of a key's kind, and the rest of the key as its `_id`.
-fn split(key: &[u8]) -> Result<(&'static str, String), StoreError> {
-    let (&kind, rest) = key.split_first().ok_or_else(|| StoreError::BadValue {
-        what: "record key",
-        reason: "empty".into(),
-    })?;
-    let name = KINDS
-        .iter()
-        .find(|(byte, _)| *byte == kind)
-        .map(|(_, name)| *name)
-        .ok_or_else(|| StoreError::BadValue {
-            what: "record key",
-            reason: format!("unknown kind {:?}", char::from(kind)),
-        })?;
-    Ok((name, hex::encode(rest)))
-}
-
-fn binary(bytes: Vec<u8>) -> Bson {
-    Bson::Binary(Binary {
-        subtype: BinarySubtype::Generic,
-        bytes,
-    })
-}
-
-/// A record read back: its key (kind byte, then the decoded `_id`) and value.
-fn entry(kind: u8, document: &Document) -> Result<Entry, String> {
-    let id = document.get_str("_id").map_err(|e| e.to_string())?;
-    let mut key = vec![kind];
-    key.extend(hex::decode(id).map_err(|e| format!("_id {id:?}: {e}"))?);
-    let value = match document.get("v") {
-        Some(Bson::Binary(binary)) => binary.bytes.clone(),
-        other => return Err(format!("_id {id:?}: v is {other:?}, not binary")),
-    };
-    Ok((key, value))
-}
-
-/// The `_id` filter selecting the part of `range` within kind `kind`, or
-/// `None` if none of the range is.
-fn id_filter(kind: u8, range: &KeyRange) -> Option<Document> {
-    let mut filter = Document::new();
-    // A bound in an earlier kind leaves this one unbounded on that side; one
-    // in a later kind excludes all of it (and the mirror for the upper bound).
-    match &range.start {
-        Bound::Unbounded => {}
-        Bound::Included(key) | Bound::Excluded(key) => match key.split_first() {
-            None => {}
-            Some((&first, _)) if first < kind => {}
-            Some((&first, _)) if first > kind => return None,
-            Some((_, rest)) => {
-                let op = if matches!(range.start, Bound::Included(_)) {
-                    "$gte"
-                } else {
-                    "$gt"
-                };
-                filter.insert(op, hex::encode(rest));
-            }
-        },
-    }
-    match &range.end {
-        Bound::Unbounded => {}
-        Bound::Included(key) | Bound::Excluded(key) => match key.split_first() {
-            None => return None,
-            Some((&first, _)) if first > kind => {}
-            Some((&first, _)) if first < kind => return None,
-            Some((_, rest)) => {
-                if rest.is_empty() && matches!(range.end, Bound::Excluded(_)) {
-                    return None; // below the kind's smallest key
-                }
-                let op = if matches!(range.end, Bound::Included(_)) {
-                    "$lte"
-                } else {
-                    "$lt"
-                };
-                filter.insert(op, hex::encode(rest));
-            }
-        },
-    }
-    Some(if filter.is_empty() {
-        doc! {}
-    } else {
-        doc! {"_id": filter}
-    })
-}
-
 impl Backend for MongoBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (name, id) = split(key)?;
@@ -289,122 +195,11 @@ impl Backend for MongoBackend {
     }
 
     fn scan(&self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        let mut kinds: Vec<(u8, &'static str)> = KINDS
-            .iter()
-            .copied()
-            .filter(|&(kind, _)| id_filter(kind, &range).is_some())
-            .collect();
-        if reverse {
-            kinds.reverse();
-        }
-        Box::new(Scan {
-            backend: self,
-            range,
-            reverse,
-            kinds: kinds.into_iter(),
-            current: None,
-            page: Vec::new().into_iter(),
-            last_id: None,
-            done: false,
-        })
+        scan::scan(self, range, reverse)
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-        // The last change to each key wins; grouped by collection.
-        let (changes, fences) = batch.into_parts();
-        let mut net: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        for (key, value) in changes {
-            net.insert(key, value);
-        }
-        let mut groups: BTreeMap<&'static str, (Vec<Bson>, Vec<Document>)> = BTreeMap::new();
-        for (key, value) in net {
-            let (name, id) = split(&key)?;
-            let (touched, written) = groups.entry(name).or_default();
-            touched.push(Bson::String(id.clone()));
-            if let Some(value) = value {
-                written.push(doc! {"_id": id, "v": binary(value)});
-            }
-        }
-        if groups.is_empty() && fences.is_empty() {
-            return Ok(());
-        }
-        let fenced: Vec<Bson> = fences
-            .iter()
-            .map(|f| Bson::Document(doc! {"_id": &f.lease, "owner": &f.owner, "epoch": f.epoch}))
-            .collect();
-        let client = self.inner.database.client().clone();
-        let database = self.inner.database.clone();
-        let runtime = self
-            .inner
-            .runtime
-            .as_ref()
-            .expect("taken only when dropped");
-        let applied = wait(runtime, async move {
-            let mut session = client.start_session().await?;
-            let options = TransactionOptions::builder()
-                .read_concern(ReadConcern::snapshot())
-                .write_concern(
-                    WriteConcern::builder()
-                        .w(Acknowledgment::Majority)
-                        .journal(true)
-                        .build(),
-                )
-                .build();
-            session
-                .start_transaction()
-                .with_options(options)
-                .and_run(
-                    (database, groups, fenced),
-                    |session, (database, groups, fenced)| {
-                        async move {
-                            if !fenced.is_empty() {
-                                // A write, not a read: a take-over that raises an
-                                // epoch meanwhile conflicts with it, so one of the
-                                // two transactions fails (a read would not see it).
-                                let held = database
-                                    .collection::<Document>(LEASES)
-                                    .update_many(
-                                        doc! {"$or": fenced.clone()},
-                                        doc! {"$inc": {"commits": 1_i64}},
-                                    )
-                                    .session(&mut *session)
-                                    .await?;
-                                if held.matched_count != fenced.len() as u64 {
-                                    return Err(mongodb::error::Error::custom(NotHeld));
-                                }
-                            }
-                            for (name, (touched, written)) in groups.iter() {
-                                let collection = database.collection::<Document>(name);
-                                collection
-                                    .delete_many(doc! {"_id": {"$in": touched.clone()}})
-                                    .session(&mut *session)
-                                    .await?;
-                                if !written.is_empty() {
-                                    collection
-                                        .insert_many(written.clone())
-                                        .session(&mut *session)
-                                        .await?;
-                                }
-                            }
-                            Ok(())
-                        }
-                        .boxed()
-                    },
-                )
-                .await
-        });
-        match applied {
-            Ok(()) => Ok(()),
-            Err(e) if e.get_custom::<NotHeld>().is_some() => Err(StoreError::Fenced {
-                lease: fences
-                    .iter()
-                    .map(|f| f.lease.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                reason: "another instance took it over, or it was let go".into(),
-            }),
-            Err(e) => Err(mongo_error(&self.inner.location, &e)),
-        }
+        self.apply_batch(batch)
     }
 
     fn generate_id(&self) -> Result<u64, StoreError> {
@@ -464,107 +259,6 @@ impl MongoBackend {
         StoreError::Corrupt {
             path: self.inner.location.clone().into(),
             reason,
-        }
-    }
-
-    /// One page of a kind's records after `last_id`, in `range`.
-    fn page(
-        &self,
-        kind: (u8, &'static str),
-        range: &KeyRange,
-        reverse: bool,
-        last_id: Option<&str>,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let mut filter = id_filter(kind.0, range).unwrap_or_default();
-        if let Some(last) = last_id {
-            let op = if reverse { "$lt" } else { "$gt" };
-            let mut id = match filter.remove("_id") {
-                Some(Bson::Document(id)) => id,
-                _ => Document::new(),
-            };
-            // Both bounds on one side: the page's own is the tighter.
-            id.remove(op);
-            id.remove(if reverse { "$lte" } else { "$gte" });
-            id.insert(op, last);
-            filter.insert("_id", id);
-        }
-        let collection = self.inner.database.collection::<Document>(kind.1);
-        let found: Vec<Document> = self.call(async move {
-            collection
-                .find(filter)
-                .sort(doc! {"_id": if reverse { -1 } else { 1 }})
-                .limit(PAGE)
-                .await?
-                .try_collect()
-                .await
-        })?;
-        found
-            .iter()
-            .map(|document| entry(kind.0, document).map_err(|reason| self.damaged(reason)))
-            .collect()
-    }
-}
-
-/// A scan in progress: kind by kind, a page at a time.
-struct Scan<'a> {
-    backend: &'a MongoBackend,
-    range: KeyRange,
-    reverse: bool,
-    kinds: std::vec::IntoIter<(u8, &'static str)>,
-    current: Option<(u8, &'static str)>,
-    page: std::vec::IntoIter<Entry>,
-    /// The `_id` of the last record given from the current kind.
-    last_id: Option<String>,
-    done: bool,
-}
-
-impl Iterator for Scan<'_> {
-    type Item = Result<Entry, StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
-            }
-            if let Some(entry) = self.page.next() {
-                self.last_id = Some(hex::encode(&entry.0[1..]));
-                return Some(Ok(entry));
-            }
-            // The page is used up: the next page of this kind, if the last
-            // one was full, else the next kind.
-            let kind = match self.current {
-                Some(kind) if self.last_id.is_some() => kind,
-                _ => {
-                    let Some(kind) = self.kinds.next() else {
-                        self.done = true;
-                        return None;
-                    };
-                    self.current = Some(kind);
-                    self.last_id = None;
-                    kind
-                }
-            };
-            match self
-                .backend
-                .page(kind, &self.range, self.reverse, self.last_id.as_deref())
-            {
-                Ok(page) => {
-                    if (page.len() as i64) < PAGE {
-                        // The last page of this kind: move on once it is given.
-                        self.current = None;
-                    }
-                    if page.is_empty() {
-                        self.current = None;
-                        self.last_id = None;
-                        continue;
-                    }
-                    self.page = page.into_iter();
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
         }
     }
 }

@@ -1,31 +1,38 @@
 //! The ledger on disk at open: reading the newest records into the window,
 //! deleting older ones, and converting the ledgers of older store formats.
 
-use super::{Window, decode, encode, fingerprint};
-use crate::backend::{Backend, Batch, KeyRange};
+use super::{Records, Window, decode, encode, fingerprint};
+use crate::backend::{Backend, Batch, Fence, KeyRange};
 use crate::{StoreError, keys};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::Path;
 
-/// Reads the newest records into a window of `limit` marks and deletes the
-/// older ones (one batch, flushed): what a crash or a smaller window left.
+/// Reads the newest of `records` into a window of `limit` marks and deletes
+/// the older ones (one batch, flushed, needing `fence` if given): what a
+/// crash or a smaller window left.
 ///
 /// Every record is checked, even those deleted: a damaged record means a
 /// damaged store, which is refused rather than silently trimmed.
-pub(crate) fn load(backend: &dyn Backend, path: &Path, limit: usize) -> Result<Window, StoreError> {
+pub(crate) fn load(
+    backend: &dyn Backend,
+    path: &Path,
+    limit: usize,
+    records: &Records,
+    fence: Option<Fence>,
+) -> Result<Window, StoreError> {
     let mut window = Window::new(limit);
     let mut stale = Batch::default();
     let (mut stale_records, mut stale_marks) = (0usize, 0usize);
     // Newest first: the window keeps the newest marks, and a mark found in
     // two records (possible only after a crash) belongs to the newer.
-    for item in backend.scan(KeyRange::prefix(&[keys::LEDGER_GROUP]), true) {
+    for item in backend.scan(records.all(), true) {
         let (key, value) = item?;
         let damaged = || StoreError::Corrupt {
             path: path.to_path_buf(),
             reason: format!("the ledger record {key:?} is unreadable"),
         };
-        let id = keys::parse_ledger_group(&key).ok_or_else(damaged)?;
+        let id = records.id(&key).ok_or_else(damaged)?;
         let (done_at, marks) = decode(&value).ok_or_else(damaged)?;
         if window.kept() >= limit {
             stale_records += 1;
@@ -37,6 +44,9 @@ pub(crate) fn load(backend: &dyn Backend, path: &Path, limit: usize) -> Result<W
     }
     window.finish_loading();
     if stale_records > 0 {
+        if let Some(fence) = fence {
+            stale.fence(fence);
+        }
         backend.apply(stale)?;
         tracing::info!(
             records = stale_records,

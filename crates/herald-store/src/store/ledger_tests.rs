@@ -2,6 +2,9 @@
 //! conversions of older store formats.
 
 use super::*;
+use crate::{LedgerStats, RuleCounts, keys};
+use bson::Bson;
+use herald_core::Position;
 
 fn window(ledger_window: usize) -> StoreOptions {
     StoreOptions { ledger_window }

@@ -1,6 +1,9 @@
 use super::*;
 use crate::DeadLetter;
+use crate::keys;
+use bson::Bson;
 use bson::RawDocumentBuf;
+use herald_core::Position;
 
 #[test]
 fn commits_survive_reopening() {
