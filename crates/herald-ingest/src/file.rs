@@ -18,6 +18,10 @@ use std::sync::Arc;
 /// are bad lines, so a file without newlines cannot make the reader hold it whole.
 pub const MAX_LINE_BYTES: usize = 48 * 1024 * 1024;
 
+/// Events a batch reserves room for at most, whatever its size: a huge
+/// `batch_size` grows its batches as they fill instead.
+const MAX_RESERVED_EVENTS: usize = 4096;
+
 /// What [`FileSource::read_line`] found.
 enum Line {
     /// The end of the file.
@@ -204,6 +208,9 @@ impl FileSource {
         }
         let mut batch = Batch {
             stream: self.id.clone(),
+            // Room for a whole batch up front: growing by doubling moved
+            // every event read so far (a few hundred bytes each) again and again.
+            events: Vec::with_capacity(self.options.batch_size.min(MAX_RESERVED_EVENTS)),
             ..Batch::default()
         };
         while batch.events.len() < self.options.batch_size {

@@ -3,8 +3,19 @@
 //! Reading goes straight from text to raw BSON ([`parse_raw_document`]); a
 //! bare `5` is an int32, a bare `5000000000` an int64, `{"$numberLong": "5"}`
 //! an int64, exactly as the `bson` crate reads Extended JSON.
+//!
+//! Layout:
+//! - `parser.rs`: the parser's state and the JSON grammar (objects, arrays, literals);
+//! - `strings.rs`: strings, scanned a word at a time, and their escapes;
+//! - `number.rs`: numbers, valued as they are scanned;
+//! - `wrappers.rs`: objects that are Extended JSON values (`$oid`, `$date`, ...);
+//! - `date.rs`: the fast reading of UTC dates.
 
-mod parse;
+mod date;
+mod number;
+mod parser;
+mod strings;
+mod wrappers;
 
 use bson::{Bson, Document, RawDocumentBuf};
 
@@ -28,7 +39,7 @@ pub struct ExtJsonError {
 /// ```
 pub fn parse_raw_document(text: &str) -> Result<RawDocumentBuf, ExtJsonError> {
     let mut bytes = Vec::with_capacity(text.len());
-    parse::parse_into(text, &mut bytes)?;
+    parser::parse_into(text, &mut bytes)?;
     RawDocumentBuf::from_bytes(bytes).map_err(|e| ExtJsonError {
         column: 1,
         message: format!("invalid BSON produced: {e}"),
@@ -67,5 +78,9 @@ pub fn to_canonical(doc: &Document) -> serde_json::Value {
     Bson::Document(doc.clone()).into_canonical_extjson()
 }
 
+#[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

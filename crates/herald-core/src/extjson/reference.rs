@@ -1,11 +1,6 @@
-//! Extended JSON text straight to raw BSON bytes.
-//!
-//! One pass over the text writes the BSON as it goes: no JSON value tree,
-//! no `Document`, no re-encoding. The common wrappers (`$oid`, `$date`,
-//! `$numberLong`, `$numberInt`, `$numberDouble`, `$numberDecimal`,
-//! `$timestamp`) are decoded here; any other object holding an Extended JSON
-//! key is handed to the `bson` crate's own conversion, so every form means
-//! exactly what it means there.
+//! A frozen copy of the one-pass parser as it was before the speed work
+//! (test-only): the proptests in `equivalence.rs` hold the parser to it,
+//! byte for byte and error for error. Do not edit; it is the definition.
 
 use super::ExtJsonError;
 use bson::{Bson, Decimal128, oid::ObjectId, spec::ElementType};
