@@ -71,7 +71,7 @@ impl ChangeEvent {
             ],
         );
         let token = id
-            .map(|value| ResumeToken::new(value.to_raw_bson()))
+            .map(ResumeToken::from_ref)
             .ok_or(EventError::Missing("_id"))?;
         let operation_type = match operation {
             Some(value) => OperationType::parse(value.as_str().ok_or(EventError::WrongType {

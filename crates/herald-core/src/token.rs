@@ -1,7 +1,9 @@
 //! Resume tokens: the `_id` of a change event.
 
+use bson::raw::RawBsonRef;
 use bson::{Bson, RawBson, RawDocumentBuf};
 use std::fmt;
+use std::sync::Arc;
 
 /// An event's resume token, kept opaque as the server sent it.
 ///
@@ -19,7 +21,9 @@ use std::fmt;
 #[derive(Clone, PartialEq)]
 pub struct ResumeToken {
     /// `{"_id": <token>}` encoded as BSON: a canonical encoding for any BSON value.
-    wrapped: RawDocumentBuf,
+    /// Shared: every effect of an event carries its token, so a clone must
+    /// not copy it.
+    wrapped: Arc<RawDocumentBuf>,
 }
 
 impl ResumeToken {
@@ -27,14 +31,37 @@ impl ResumeToken {
     pub fn new(value: RawBson) -> Self {
         let mut wrapped = RawDocumentBuf::new();
         wrapped.append("_id", value);
-        Self { wrapped }
+        Self {
+            wrapped: Arc::new(wrapped),
+        }
+    }
+
+    /// Wraps a borrowed token value (an event's `_id`, still raw): the same
+    /// token as [`ResumeToken::new`] of its owned copy, without the copy.
+    ///
+    /// ```
+    /// use bson::{rawdoc, RawBson};
+    /// use herald_core::ResumeToken;
+    /// let event = rawdoc! { "_id": { "_data": "8263A1" } };
+    /// let borrowed = ResumeToken::from_ref(event.get("_id").unwrap().unwrap());
+    /// let owned = ResumeToken::new(RawBson::Document(rawdoc! { "_data": "8263A1" }));
+    /// assert_eq!(borrowed.as_bytes(), owned.as_bytes());
+    /// ```
+    pub fn from_ref(value: RawBsonRef<'_>) -> Self {
+        let mut wrapped = RawDocumentBuf::new();
+        wrapped.append_ref("_id", value);
+        Self {
+            wrapped: Arc::new(wrapped),
+        }
     }
 
     /// Rebuilds a token from [`ResumeToken::as_bytes`].
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, bson::raw::Error> {
         let wrapped = RawDocumentBuf::from_bytes(bytes)?;
         wrapped.get("_id")?;
-        Ok(Self { wrapped })
+        Ok(Self {
+            wrapped: Arc::new(wrapped),
+        })
     }
 
     /// The token's canonical bytes (the BSON of `{"_id": token}`).
@@ -113,5 +140,23 @@ mod tests {
         let again = ResumeToken::from_bytes(token.as_bytes().to_vec()).unwrap();
         assert_eq!(token, again);
         assert_eq!(again.to_bson(), Bson::String("abc".into()));
+    }
+
+    #[test]
+    fn a_borrowed_value_makes_the_same_token_as_its_copy() {
+        let values = bson::rawdoc! {
+            "doc": { "_data": "8263A1", "n": 1_i64 },
+            "string": "abc",
+            "int": 7,
+            "array": [1, "x", { "y": true }],
+            "binary": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2] },
+            "ts": bson::Timestamp { time: 5, increment: 2 },
+        };
+        for (name, value) in values.iter().map(Result::unwrap) {
+            let borrowed = ResumeToken::from_ref(value);
+            let owned = ResumeToken::new(value.to_raw_bson());
+            assert_eq!(borrowed.as_bytes(), owned.as_bytes(), "{name}");
+            assert_eq!(borrowed, owned, "{name}");
+        }
     }
 }

@@ -349,21 +349,46 @@ impl Rule {
         let recorder = Recorder::new(self.state_owner.clone(), state, now);
         let mut options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         options.tag = Some(Dynamic::from(recorder.clone()));
-        // Strict variables: a handler sees its parameter and the builtins, nothing
-        // from the top level, so every name is checked when the rule is compiled.
-        let mut scope = Scope::new();
         let context = if function == HANDLER {
             "in handle(event)"
         } else {
             "in on_timer(timer)"
         };
+        // Strict variables: a handler sees its parameter and the builtins, nothing
+        // from the top level, so every name is checked when the rule is compiled.
+        // The scope starts empty every call; the thread's is reused (rewound by
+        // Rhai, cleared here) so its storage is not allocated again each time.
+        let returned = with_empty_scope(|scope| {
+            self.engine.call_fn_with_options::<Dynamic>(
+                options,
+                scope,
+                &self.ast,
+                function,
+                (argument,),
+            )
+        });
         // The return value is ignored: handlers act only through intents.
-        let _returned = self
-            .engine
-            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, function, (argument,))
-            .map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, context))?;
+        let _returned =
+            returned.map_err(|e| runtime_diagnostic(&self.path, &self.source, &e, context))?;
         Ok(recorder.take_intents())
     }
+}
+
+/// Runs `f` with an empty scope: this thread's own, kept between calls so its
+/// storage is reused, or a new one if that is in use (a call within a call).
+fn with_empty_scope<T>(f: impl FnOnce(&mut Scope<'static>) -> T) -> T {
+    thread_local! {
+        static SCOPE: std::cell::RefCell<Scope<'static>> = std::cell::RefCell::new(Scope::new());
+    }
+    SCOPE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scope) => {
+            scope.clear();
+            let result = f(&mut scope);
+            scope.clear();
+            result
+        }
+        Err(_) => f(&mut Scope::new()),
+    })
 }
 
 /// A hint when a syntax error sits in `{ name: ...`, a map written without

@@ -308,10 +308,9 @@ pub fn dynamic_to_bson(value: &Dynamic, path: &str) -> Result<Bson, ConversionEr
     if let Ok(c) = value.as_char() {
         return Ok(Bson::String(c.to_string()));
     }
-    if value.is_string() {
-        return Ok(Bson::String(
-            value.clone().into_string().unwrap_or_default(),
-        ));
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        // Copied straight out: no clone of the shared string first.
+        return Ok(Bson::String(s.as_str().to_owned()));
     }
     if let Some(dec) = value.read_lock::<Decimal>().map(|d| *d) {
         return decimal_to_bson(dec)
