@@ -138,9 +138,13 @@ impl Setup {
     /// MongoDB database of `[cluster]`, else the store directory (which must
     /// exist).
     pub fn open_store(&self) -> Result<Store, Failure> {
-        let options = self.config.engine.store_options();
+        let mut options = self.config.engine.store_options();
         let cluster = &self.config.cluster;
         if cluster.store == herald_engine::config::StoreKind::Mongodb {
+            // Each partition keeps its own window: `ledger_window` is shared
+            // out among them, so an instance serving every partition holds
+            // about as many marks as one herald on its own store.
+            options.ledger_window = partition_window(options.ledger_window, cluster.partitions);
             let uri = cluster
                 .resolved_uri(self.config.mongodb.resolved_uri())
                 .ok_or_else(|| {
@@ -261,5 +265,22 @@ pub fn build_failure(error: EngineError) -> Failure {
         }
         EngineError::Store(e) => store_open_failure(e),
         other => Failure::BadInput(other.into()),
+    }
+}
+
+/// Each partition's share of a ledger window of `window` marks (rounded
+/// up; 0, the ledger off, stays 0).
+fn partition_window(window: usize, partitions: u32) -> usize {
+    window.div_ceil(partitions.max(1) as usize)
+}
+
+#[cfg(test)]
+mod partition_window_tests {
+    #[test]
+    fn the_window_is_shared_out_among_the_partitions() {
+        assert_eq!(super::partition_window(500_000, 16), 31_250);
+        assert_eq!(super::partition_window(10, 3), 4);
+        assert_eq!(super::partition_window(0, 16), 0);
+        assert_eq!(super::partition_window(7, 0), 7);
     }
 }

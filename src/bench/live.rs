@@ -30,6 +30,9 @@ const DEADLINE: Duration = Duration::from_secs(600);
 /// The pymongo loop, shipped in `benches/baseline/`.
 const PYMONGO_LOOP: &str = include_str!("../../benches/baseline/pymongo_loop.py");
 
+/// The `--setParameter` the bench's `mongosim` runs with.
+const SIM_TRANSACTION_LIFETIME: &str = "transactionLifetimeLimitSeconds=5";
+
 /// A server for the live cases: a `mongosim` process, or a given replica set.
 pub struct Server {
     child: Option<std::process::Child>,
@@ -52,8 +55,11 @@ impl Server {
                 sim.display()
             );
         }
+        // Transactions left open by a killed instance (the cluster case's
+        // takeover) are aborted after 5 s, as the README advises for
+        // cluster mode, not the server's default 60 s.
         let mut child = std::process::Command::new(&sim)
-            .args(["--port", "0"])
+            .args(["--port", "0", "--setParameter", SIM_TRANSACTION_LIFETIME])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -76,7 +82,7 @@ impl Server {
     /// What the server is, for the report.
     pub fn describe(&self) -> String {
         match self.child {
-            Some(_) => "mongosim (own process)".into(),
+            Some(_) => format!("mongosim (own process, {SIM_TRANSACTION_LIFETIME})"),
             None => herald_ingest::mongo::uri::redact(&self.uri),
         }
     }
