@@ -34,9 +34,9 @@ use herald_core::partition::Partition;
 use herald_engine::cluster::Leases;
 use partition::{Ended, Stop};
 use serde_json::json;
-use share::{Serving, bounded, ended_run, rebalance, renew, valid_until};
+use share::{Serving, bounded, ended_run, renew, valid_until};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The wire version of MongoDB 7.0, the first with `$toHashedIndexKey`.
@@ -173,6 +173,11 @@ pub fn run(setup: Setup) -> Outcome {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failure = None;
+        // Announcing, counting and taking, beside the renewals.
+        type Looking = std::pin::Pin<
+            Box<dyn std::future::Future<Output = mongodb::error::Result<Option<share::Look>>> + Send>,
+        >;
+        let mut looking: Option<Looking> = None;
         loop {
             tokio::select! {
                 () = stopping.wait() => break,
@@ -186,8 +191,20 @@ pub fn run(setup: Setup) -> Outcome {
                     }
                 }
                 _ = tick.tick() => {
-                    let want = match rebalance(&leases, &mut serving, lease).await {
-                        Ok(Some(share)) => share,
+                    // Renewals first, each period, whatever a look is waiting on.
+                    if let Err(e) = renew(&leases, &mut serving, lease).await {
+                        tracing::warn!(error = %e, "cannot renew the leases; trying again next period");
+                    }
+                    if looking.is_none() {
+                        let busy: Vec<Partition> = serving.keys().copied().collect();
+                        let running = serving.values().filter(|s| *s.stop.borrow() == Stop::Run).count() as u32;
+                        looking = Some(Box::pin(share::look(leases.clone(), busy, running, lease)));
+                    }
+                }
+                looked = async { looking.as_mut().expect("guarded").await }, if looking.is_some() => {
+                    looking = None;
+                    let look = match looked {
+                        Ok(Some(look)) => look,
                         Ok(None) => {
                             failure = Some(Failure::BadInput(anyhow!(
                                 "another process now runs as instance {me} (this one was silent past its lease): give each instance its own HERALD_INSTANCE"
@@ -199,37 +216,32 @@ pub fn run(setup: Setup) -> Outcome {
                             continue;
                         }
                     };
-                    let held = serving.values().filter(|s| *s.stop.borrow() == Stop::Run).count() as u32;
-                    if held < want {
-                        // Not one still served, draining or ending here.
-                        let busy: Vec<Partition> = serving.keys().copied().collect();
-                        // Bounded: a lease a paused instance's open
-                        // transaction holds makes the take wait on a real
-                        // server (what is taken meanwhile lapses unserved).
-                        let asked = Instant::now();
-                        match leases.take_free(want - held, &busy, period / 4, period).await {
-                            Ok(taken) => {
-                                for held in taken {
-                                    let (stop, stopped) = watch::channel(Stop::Run);
-                                    let (valid, until) = watch::channel(valid_until(asked, lease));
-                                    say::info(
-                                        format!("herald: {me} serves partition {} (epoch {})", held.partition, held.epoch),
-                                        json!({ "instance": me, "partition": held.partition.to_string(), "epoch": held.epoch }),
-                                    );
-                                    runs.push(partition::serve(
-                                        &shared,
-                                        leases.fence(&held),
-                                        held.partition,
-                                        stopped,
-                                        until,
-                                    ));
-                                    serving.insert(held.partition, Serving { held, stop, valid });
-                                }
-                            }
-                            Err(e) => tracing::warn!(error = %e, "cannot take partitions; trying again next period"),
-                        }
+                    share::hand_over_extra(&serving, look.share);
+                    for held in look.taken {
+                        let (stop, stopped) = watch::channel(Stop::Run);
+                        let (valid, until) = watch::channel(valid_until(look.asked, lease));
+                        say::info(
+                            format!("herald: {me} serves partition {} (epoch {})", held.partition, held.epoch),
+                            json!({ "instance": me, "partition": held.partition.to_string(), "epoch": held.epoch }),
+                        );
+                        runs.push(partition::serve(
+                            &shared,
+                            leases.fence(&held),
+                            held.partition,
+                            stopped,
+                            until,
+                        ));
+                        serving.insert(held.partition, Serving { held, stop, valid });
                     }
                 }
+            }
+        }
+        // A look in flight: what it takes is let go at once.
+        if let Some(in_flight) = looking.take()
+            && let Ok(Ok(Some(look))) = tokio::time::timeout(period, in_flight).await
+        {
+            for held in &look.taken {
+                let _ = bounded(period, "letting the lease go", leases.release(held)).await;
             }
         }
         // Drain every partition (renewing their leases meanwhile), let the

@@ -74,29 +74,58 @@ pub(super) async fn claim_name(leases: &Leases, lease: Duration) -> Result<(), F
     }
 }
 
-/// Renews the leases held, stops the partitions whose lease is gone, and
-/// stops (at a checkpoint) those past this instance's fair share, which it
-/// returns; `None` if another process now runs under this instance's name
-/// (this one's record lapsed, say while it was paused), which must stop it.
-pub(super) async fn rebalance(
-    leases: &Leases,
-    serving: &mut BTreeMap<Partition, Serving>,
+/// What one look at the cluster found.
+pub(super) struct Look {
+    /// This instance's fair share of the partitions.
+    pub(super) share: u32,
+    /// The leases it took toward that share.
+    pub(super) taken: Vec<Held>,
+    /// When the takes were sent (a taken lease runs from then).
+    pub(super) asked: Instant,
+}
+
+/// Announces this instance, counts the instances alive, and takes free or
+/// lapsed leases up to this instance's fair share (it runs `running`
+/// partitions; `busy` are those it still serves, drains or ends). `None` if
+/// another process now runs under this instance's name (this one's record
+/// lapsed, say while it was paused), which must stop it.
+///
+/// Runs beside the loop's renewals, never before them: a slow server holds
+/// up this look, not the next renewal.
+pub(super) async fn look(
+    leases: Leases,
+    busy: Vec<Partition>,
+    running: u32,
     lease: Duration,
-) -> mongodb::error::Result<Option<u32>> {
-    // Renewals first: they must not wait on anything else.
-    renew(leases, serving, lease).await?;
+) -> mongodb::error::Result<Option<Look>> {
     let period = lease / 3;
     if bounded(period, "announcing this instance", leases.announce()).await? != Announced::Alive {
         return Ok(None);
     }
     let live = bounded(period, "counting the instances", leases.live_instances()).await?;
     let share = leases.fair_share(live);
+    let asked = Instant::now();
+    // Bounded: a lease a paused instance's open transaction holds makes the
+    // take wait on a real server (what is taken meanwhile lapses unserved).
+    let taken = match share.checked_sub(running) {
+        Some(wanted) if wanted > 0 => leases.take_free(wanted, &busy, period / 4, period).await?,
+        _ => Vec::new(),
+    };
+    Ok(Some(Look {
+        share,
+        taken,
+        asked,
+    }))
+}
+
+/// Stops (at their next checkpoint) the partitions served past `share`,
+/// the highest first, so another instance may take them.
+pub(super) fn hand_over_extra(serving: &BTreeMap<Partition, Serving>, share: u32) {
     let running: Vec<Partition> = serving
         .iter()
         .filter(|(_, s)| *s.stop.borrow() == Stop::Run)
         .map(|(p, _)| *p)
         .collect();
-    // Past the share: the highest partitions go, at their next checkpoint.
     for partition in running
         .iter()
         .rev()
@@ -105,7 +134,6 @@ pub(super) async fn rebalance(
         tracing::info!(%partition, "handing the partition over (another instance joined)");
         let _ = serving[partition].stop.send(Stop::Drain);
     }
-    Ok(Some(share))
 }
 
 /// Renews the leases of the partitions served, and stops at once those
