@@ -107,10 +107,13 @@ pub fn run(setup: Setup) -> Outcome {
             .await
             .map_err(|e| Failure::Runtime(anyhow!("cannot ask the server what it is: {e}")))?;
         let wire = hello.get_i32("maxWireVersion").unwrap_or_default();
-        if wire < MIN_WIRE_VERSION {
-            return Err(Failure::BadInput(anyhow!(
-                "cluster mode needs MongoDB 7.0 or later (it selects each partition's events with $toHashedIndexKey); this server speaks wire version {wire}"
-            )));
+        let partition_in_herald = wire < MIN_WIRE_VERSION;
+        if partition_in_herald {
+            tracing::warn!(
+                wire,
+                partitions = cluster.partitions,
+                "this server is older than MongoDB 7.0 (no $toHashedIndexKey): every partition's streams read every event and herald skips the other partitions' ones, so the server sends each event once per partition"
+            );
         }
         let start = leases.settle(now).await.map_err(|e| Failure::BadInput(anyhow!(e)))?;
         share::claim_name(&leases, lease).await?;
@@ -157,6 +160,7 @@ pub fn run(setup: Setup) -> Outcome {
             rules: &rules,
             rule_starts: &rule_starts,
             shutdown_timeout: Duration::from_millis(config.engine.shutdown_timeout_ms),
+            partition_in_herald,
             view: &view,
         };
         say::info(

@@ -62,6 +62,9 @@ pub struct Shared<'a> {
     pub rule_starts: &'a Arc<BTreeMap<String, bson::Timestamp>>,
     /// How long a drain may take.
     pub shutdown_timeout: Duration,
+    /// The server is older than 7.0 (no `$toHashedIndexKey`): streams read
+    /// every event, and each partition's engine skips other partitions'.
+    pub partition_in_herald: bool,
     /// What the HTTP endpoint reports.
     pub view: &'a super::View,
 }
@@ -97,6 +100,7 @@ pub fn serve(
     });
     let run_options = RunOptions {
         partition: Some(partition),
+        partition_in_herald: shared.partition_in_herald,
         rule_starts: shared.rule_starts.clone(),
         ..RunOptions::default()
     };
@@ -152,7 +156,11 @@ pub fn serve(
     let plans = plans
         .iter()
         .map(|p| {
-            let mut plan = p.partitioned(partition);
+            let mut plan = if shared.partition_in_herald {
+                p.clone()
+            } else {
+                p.partitioned(partition)
+            };
             if plan.target == herald_core::WatchTarget::Cluster {
                 plan.pipeline
                     .insert(0, bson::doc! {"$match": {"ns.db": {"$ne": own}}});

@@ -71,6 +71,11 @@ pub struct RunOptions {
     /// partition's timers, and runs rules on events without a document key
     /// (which every partition receives) only as partition 0.
     pub partition: Option<herald_core::partition::Partition>,
+    /// Cluster mode on a server older than MongoDB 7.0, which has no
+    /// `$toHashedIndexKey`: the source reads every partition's events, and
+    /// the engine skips those whose document key hashes outside
+    /// `partition` (so each event is read once per partition).
+    pub partition_in_herald: bool,
     /// Where a rule with no progress of its own starts, by rule name,
     /// instead of the source's start: after this cluster time. Cluster mode
     /// records each rule's the first time any instance runs it, so every

@@ -398,3 +398,58 @@ fn handle(event) { set_state(`seen:${event.operationType}`, true); }
         assert!(store.get_state("drops", "seen:insert").unwrap().is_some());
     }
 }
+
+/// Cluster mode on a server before 7.0: the source reads every partition's
+/// events, and each partition's engine runs rules only on its own, so every
+/// event's rules run in exactly one partition.
+#[tokio::test]
+async fn partitions_selected_in_herald_run_each_event_in_exactly_one() {
+    use herald_core::partition::Partition;
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        "mine",
+        r#"
+const RULE = #{ watch: "shop.orders", on: ["insert"] };
+fn handle(event) { set_state(`seen:${event.documentKey._id}`, true); }
+"#,
+    );
+    let events = dir.path().join("events.jsonl");
+    let lines: String = (1..=40)
+        .map(|id| {
+            format!(
+                r#"{{"_id":{{"_data":"{id:02}"}},"operationType":"insert","ns":{{"db":"shop","coll":"orders"}},"documentKey":{{"_id":{id}}},"fullDocument":{{"_id":{id}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(&events, lines).unwrap();
+    let mut total = 0;
+    for partition in Partition::all(4) {
+        let store = Store::temporary().unwrap();
+        let engine = Engine::builder()
+            .rules_dir(dir.path())
+            .store(store.clone())
+            .options(RunOptions {
+                partition: Some(partition),
+                partition_in_herald: true,
+                ..RunOptions::default()
+            })
+            .build()
+            .unwrap();
+        let summary = run(&engine, &events).await;
+        let ours: Vec<i32> = (1..=40)
+            .filter(|id| {
+                let key = bson::Bson::Document(bson::doc! {"_id": *id});
+                Partition::of_key(Some(&key), 4) == Some(partition)
+            })
+            .collect();
+        assert_eq!(summary.events, 40, "{partition} reads every event");
+        assert_eq!(summary.matched as usize, ours.len(), "{partition}");
+        for id in 1..=40 {
+            let seen = store.get_state("mine", &format!("seen:{id}")).unwrap();
+            assert_eq!(seen.is_some(), ours.contains(&id), "{partition}: {id}");
+        }
+        total += ours.len();
+    }
+    assert_eq!(total, 40);
+}
