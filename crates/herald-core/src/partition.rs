@@ -54,6 +54,26 @@ impl Partition {
         hash >= start && end.is_none_or(|end| hash < end)
     }
 
+    /// True if the document with this raw key is this partition's; one
+    /// without a key (drops, renames, a timer set for no document) is the
+    /// first partition's.
+    ///
+    /// ```
+    /// use herald_core::partition::Partition;
+    /// let key = bson::rawdoc! {"_id": 7};
+    /// let all: Vec<Partition> = Partition::all(4).filter(|p| p.owns(Some(&key))).collect();
+    /// assert_eq!(all, vec![Partition::of_key(Some(&bson::Bson::Document(bson::doc! {"_id": 7})), 4).unwrap()]);
+    /// assert!(Partition { index: 0, of: 4 }.owns(None));
+    /// ```
+    pub fn owns(&self, document_key: Option<&bson::RawDocument>) -> bool {
+        match document_key {
+            Some(key) => self.contains(crate::hashed::hashed_index_key_raw(
+                bson::RawBsonRef::Document(key),
+            )),
+            None => self.index == 0,
+        }
+    }
+
     /// The partition of a document key (`None`: events without one, such as
     /// drops, which every partition receives).
     ///

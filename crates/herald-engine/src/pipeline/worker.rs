@@ -334,16 +334,6 @@ fn record_change(
     }
 }
 
-/// Whether `event`'s document key hashes outside `partition` (false for an
-/// event without one, or outside cluster mode).
-fn outside(partition: Option<herald_core::partition::Partition>, event: &ChangeEvent) -> bool {
-    let (Some(partition), Some(key)) = (partition, event.document_key()) else {
-        return false;
-    };
-    let key = bson::Document::try_from(key).ok().map(bson::Bson::Document);
-    herald_core::partition::Partition::of_key(key.as_ref(), partition.of) != Some(partition)
-}
-
 /// Routes one event and runs every matching rule on it.
 async fn handle_event(
     core: &Core,
@@ -354,14 +344,14 @@ async fn handle_event(
     stopped: &[WatchTarget],
     completion: &mut Completion,
 ) -> Result<(), EngineError> {
-    // An event without a document key reaches every partition (cluster
-    // mode); its rules run once, in the first.
-    if core.options.partition.is_some_and(|p| p.index != 0) && event.document_key().is_none() {
-        return Ok(());
-    }
-    // A server before 7.0 sent every partition's events: another's are not ours.
-    if core.options.partition_in_herald && outside(core.options.partition, event) {
-        return Ok(());
+    // Cluster mode: an event without a document key reaches every
+    // partition, and its rules run once, in the first; a server before 7.0
+    // sent every partition's keyed events too, and another's are not ours.
+    if let Some(partition) = core.options.partition {
+        let key = event.document_key();
+        if (key.is_none() || core.options.partition_in_herald) && !partition.owns(key) {
+            return Ok(());
+        }
     }
     // Each distinct masked view of the event is built once, for all rules.
     let mut views = super::view::Views::new(event);

@@ -310,20 +310,11 @@ impl TimerBook {
     /// True if `timer` is this engine's to fire: in its cluster partition,
     /// if it has one, and of a loaded rule (warns once per rule that is not).
     fn loaded(&self, timer: &Timer) -> bool {
-        if let Some(partition) = self.cluster {
-            let key = timer
-                .document_key
-                .as_deref()
-                .map(bson::RawBsonRef::Document);
-            let hash = key.map_or(0, herald_core::hashed::hashed_index_key_raw);
-            // A timer set for no document belongs with such events, to the first.
-            let ours = match key {
-                Some(_) => partition.contains(hash),
-                None => partition.index == 0,
-            };
-            if !ours {
-                return false;
-            }
+        // A timer set for no document belongs with such events, to the first.
+        if let Some(partition) = self.cluster
+            && !partition.owns(timer.document_key.as_deref())
+        {
+            return false;
         }
         if self.rules.contains(timer.rule.as_str()) {
             return true;
