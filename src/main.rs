@@ -4,6 +4,7 @@
 //! subcommand, and maps the outcome to an exit code (0 ok, 1 runtime
 //! failure, 2 bad input). The work is done by the `herald-*` crates.
 
+mod allocator;
 mod backfill;
 mod bench;
 mod capture;
@@ -33,12 +34,8 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use std::process::ExitCode;
 
-/// Counts each thread's allocations, so a handler call's memory is bounded
-/// (`[engine] handler_memory_mib`).
-#[global_allocator]
-static ALLOCATOR: herald_script::alloc::CountingAllocator = herald_script::alloc::CountingAllocator;
-
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

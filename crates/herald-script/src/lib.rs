@@ -55,4 +55,4 @@ pub use timers::TimerCall;
 /// Unit tests run with the counting allocator, so the memory budget is enforced.
 #[cfg(test)]
 #[global_allocator]
-static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;
+static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator::new(std::alloc::System);

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 /// Counts each thread's allocations, so a handler call's memory is bounded
 /// (`[engine] handler_memory_mib`); without it the engine logs a warning.
 #[global_allocator]
-static ALLOCATOR: herald_script::alloc::CountingAllocator = herald_script::alloc::CountingAllocator;
+static ALLOCATOR: herald_script::alloc::CountingAllocator =
+    herald_script::alloc::CountingAllocator::new(std::alloc::System);
 
 #[tokio::main]
 async fn main() -> ExitCode {
