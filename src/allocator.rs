@@ -45,6 +45,9 @@ mod tests {
         }
         tune();
         // SAFETY: reads an option's value.
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, PURGE_DELAY_MS);
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) },
+            PURGE_DELAY_MS
+        );
     }
 }

@@ -7,10 +7,10 @@
 //! little more than ten. The index only narrows the candidates; every
 //! candidate's full watch/`on`/filter test decides.
 
+use foldhash::{HashMap, HashMapExt};
 use herald_core::filter::{equality_key, for_each_value_at};
 use herald_core::{ChangeEvent, OperationType, WatchTarget};
 use herald_script::{Rule, RuleSet};
-use std::collections::HashMap;
 
 /// Value key → the rules that require that value at one path.
 type ValueIndex = HashMap<Vec<u8>, Vec<usize>>;

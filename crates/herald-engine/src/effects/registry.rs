@@ -2,8 +2,8 @@
 
 use super::{Channel, EffectError, FileChannel, LogChannel, StdoutChannel, WebhookChannel};
 use crate::config::{ChannelConfig, Config, ConfigError};
+use foldhash::{HashMap, HashMapExt};
 use herald_core::Intent;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The channels of an engine, by intent kind and name.

@@ -3,10 +3,10 @@
 use super::run::{Origin, Run};
 use super::worker::{CommitOp, Completion, Outcome, Report};
 use crate::engine::{Engine, EngineError};
+use foldhash::{HashMap, HashMapExt};
 use herald_core::Position;
 use herald_ingest::StreamNotice;
 use herald_store::{Checkpoint, Commit, Durability};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

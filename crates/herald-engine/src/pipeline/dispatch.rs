@@ -2,7 +2,7 @@
 //! chunks, with backpressure; and queueing its notices and end position.
 
 use super::Queue;
-use super::partition::partition;
+use super::partition::{event_partition, worker_of};
 use super::run::{Origin, Run, Slot};
 use super::worker::{Work, WorkItem};
 use crate::engine::{Engine, EngineError};
@@ -50,7 +50,8 @@ impl Engine {
         let mut open: Vec<Option<OpenChunk>> = senders.iter().map(|_| None).collect();
         for item in batch.events {
             let event = Arc::new(item.event);
-            let worker = partition(&event, senders.len());
+            let home = event_partition(&event);
+            let worker = worker_of(home, senders.len());
             if open[worker].is_none() {
                 let stopped = || EngineError::Incomplete("a worker stopped unexpectedly");
                 let permit = match senders[worker].clone().try_reserve_owned() {
@@ -94,6 +95,7 @@ impl Engine {
                 seq,
                 work: Work::Event {
                     event,
+                    partition: home,
                     scope: scope.clone(),
                     stopped: run.stopped.clone(),
                     fire_by,

@@ -13,6 +13,7 @@ use herald_core::ChangeEvent;
 pub(crate) const PARTITIONS: usize = 64;
 
 /// The worker that owns an event: by namespace and document key.
+#[cfg(test)]
 pub(crate) fn partition(event: &ChangeEvent, workers: usize) -> usize {
     worker_of(event_partition(event), workers)
 }

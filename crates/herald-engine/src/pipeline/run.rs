@@ -21,10 +21,10 @@ use crate::observer::Observer;
 use crate::state::StateView;
 use crate::timers::book::TimerBook;
 use crate::timers::{TimerClock, Until};
+use foldhash::{HashMap, HashMapExt};
 use herald_core::Position;
 use herald_ingest::{Source, StreamNotice};
 use herald_store::RuleCounts;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +162,7 @@ impl Engine {
             commit_failed: false,
             stopped: Arc::new(crate::stops::stopped_targets(&core.store)?),
             stops: crate::stops::stopped(&core.store)?,
-            stood: start.streams,
+            stood: start.streams.into_iter().collect(),
             counts,
             meters: HashMap::new(),
             stream_meters: HashMap::new(),

@@ -2,7 +2,7 @@
 //! so checkpointed) strictly in source order, only once every earlier event
 //! is complete.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 /// Orders completions by sequence number.
 ///
@@ -11,10 +11,15 @@ use std::collections::BTreeMap;
 /// assert!(w.complete(2, "b").is_empty());          // 1 is still running
 /// assert_eq!(w.complete(1, "a"), vec![(1, "a"), (2, "b")]);
 /// ```
+///
+/// Sequence numbers are handed out one after another and each completes
+/// once, so the items waiting are a window from `next`: a ring indexed by
+/// `seq - next`, as long as the items in flight, not a tree.
 #[derive(Debug)]
 pub(crate) struct Watermark<T> {
     next: u64,
-    done: BTreeMap<u64, T>,
+    /// Slot `i` holds item `next + i`, once complete.
+    done: VecDeque<Option<T>>,
 }
 
 impl<T> Watermark<T> {
@@ -22,16 +27,35 @@ impl<T> Watermark<T> {
     pub(crate) fn new(first: u64) -> Self {
         Self {
             next: first,
-            done: BTreeMap::new(),
+            done: VecDeque::new(),
         }
     }
 
     /// Records `seq` as complete; returns every item now releasable, in order.
     pub(crate) fn complete(&mut self, seq: u64, item: T) -> Vec<(u64, T)> {
         debug_assert!(seq >= self.next, "sequence {seq} completed twice");
-        self.done.insert(seq, item);
+        let Some(offset) = seq
+            .checked_sub(self.next)
+            .and_then(|d| usize::try_from(d).ok())
+        else {
+            return Vec::new();
+        };
+        if offset == 0 && self.done.is_empty() {
+            // In order, nothing waiting: the common case with one worker.
+            self.next += 1;
+            return vec![(seq, item)];
+        }
+        if self.done.len() <= offset {
+            self.done.resize_with(offset + 1, || None);
+        }
+        debug_assert!(
+            self.done[offset].is_none(),
+            "sequence {seq} completed twice"
+        );
+        self.done[offset] = Some(item);
         let mut released = Vec::new();
-        while let Some(item) = self.done.remove(&self.next) {
+        while let Some(Some(_)) = self.done.front() {
+            let item = self.done.pop_front().flatten().expect("checked");
             released.push((self.next, item));
             self.next += 1;
         }
@@ -41,7 +65,7 @@ impl<T> Watermark<T> {
     /// Items complete but waiting for an earlier one.
     #[cfg(test)]
     pub(crate) fn waiting(&self) -> usize {
-        self.done.len()
+        self.done.iter().filter(|slot| slot.is_some()).count()
     }
 }
 

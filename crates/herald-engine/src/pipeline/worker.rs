@@ -9,7 +9,7 @@
 use super::changes::{self, Change, Home};
 use super::fire::{TIMERS_BEFORE_EVENT, TIMERS_PER_TICK, fire, fire_due, warn_if_elsewhere};
 use super::floor::{Floor, Floors, below_floor};
-use super::partition::{PARTITIONS, event_partition, worker_of};
+use super::partition::{PARTITIONS, worker_of};
 use super::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
 use crate::state::StateView;
@@ -32,6 +32,8 @@ pub(crate) enum Work {
     /// An event of the worker's documents.
     Event {
         event: Arc<ChangeEvent>,
+        /// Its document's partition (worked out once, by the dispatch).
+        partition: usize,
         /// What the stream it came from watches (see [`herald_ingest::Batch::scope`]).
         scope: Option<Arc<WatchTarget>>,
         /// Targets stopped before it was read, whose rules it does not reach.
@@ -149,17 +151,17 @@ pub(crate) async fn process(
     match &item.work {
         Work::Event {
             event,
+            partition,
             scope,
             stopped,
             fire_by,
         } => {
             if let Some(up_to) = *fire_by {
-                let partition = event_partition(event);
                 let more = fire_due(
                     core,
                     env,
                     item.seq,
-                    &[partition],
+                    &[*partition],
                     up_to,
                     TIMERS_BEFORE_EVENT,
                     &mut completion,
