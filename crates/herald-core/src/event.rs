@@ -7,6 +7,7 @@
 use crate::{Namespace, OperationType, ResumeToken};
 use bson::raw::{RawBsonRef, RawDocument};
 use bson::{DateTime, RawDocumentBuf, Timestamp};
+use std::ops::Range;
 
 /// One MongoDB change event.
 ///
@@ -33,6 +34,9 @@ pub struct ChangeEvent {
     cluster_time: Option<Timestamp>,
     wall_time: Option<DateTime>,
     snapshot: bool,
+    /// Where `documentKey` lies in `raw`, found once: routing and the
+    /// partition check both read it for every event.
+    document_key: Option<Range<usize>>,
 }
 
 /// A document that is not a valid change event.
@@ -89,6 +93,14 @@ impl ChangeEvent {
             && id
                 .and_then(|v| v.as_document())
                 .is_some_and(|d| crate::raw::get(d, "snapshot").is_some());
+        // Looked up on its own, not with the header: `get_many` goes on past
+        // a first occurrence it cannot decode, a single `get` does not.
+        let document_key = crate::raw::get(&raw, "documentKey")
+            .and_then(|v| v.as_document())
+            .map(|key| {
+                let start = key.as_bytes().as_ptr() as usize - raw.as_bytes().as_ptr() as usize;
+                start..start + key.as_bytes().len()
+            });
         Ok(Self {
             token,
             operation_type,
@@ -96,6 +108,7 @@ impl ChangeEvent {
             cluster_time,
             wall_time,
             snapshot,
+            document_key,
             raw,
         })
     }
@@ -186,7 +199,8 @@ impl ChangeEvent {
 
     /// The changed document's key (`documentKey`), for document-level events.
     pub fn document_key(&self) -> Option<&RawDocument> {
-        crate::raw::get(&self.raw, "documentKey").and_then(|v| v.as_document())
+        let range = self.document_key.clone()?;
+        RawDocument::from_bytes(&self.raw.as_bytes()[range]).ok()
     }
 
     /// One top-level field, still raw.

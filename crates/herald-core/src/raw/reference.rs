@@ -1,37 +1,12 @@
-//! Fast field lookup in raw BSON.
-//!
-//! `RawDocument::get` validates every key it passes (UTF-8) and builds each
-//! value on the way. Finding one field only needs to compare key bytes and
-//! skip values by their length, so that is what [`get`] does; only the field
-//! found is decoded. Hot paths use it: routing filters and handler field reads.
+//! A frozen copy of the field lookup as it was before the speed work
+//! (test-only): the proptests in `tests.rs` hold [`super::get_many`] to it,
+//! result for result on any bytes. Do not edit; it is the definition.
 
 use bson::raw::{RawBsonRef, RawDocument};
 use bson::spec::ElementType;
 use bson::{DateTime, Decimal128, Timestamp, oid::ObjectId};
 
-/// The value of `key` in `doc`, or `None` if it is absent (or the document is malformed).
-///
-/// ```
-/// use bson::{doc, RawDocumentBuf};
-/// let raw = RawDocumentBuf::from_document(&doc! { "a": 1, "b": { "c": "x" } }).unwrap();
-/// let b = herald_core::raw::get(&raw, "b").unwrap();
-/// assert_eq!(b.as_document().unwrap().get_str("c").unwrap(), "x");
-/// assert!(herald_core::raw::get(&raw, "z").is_none());
-/// ```
-pub fn get<'a>(doc: &'a RawDocument, key: &str) -> Option<RawBsonRef<'a>> {
-    let [found] = get_many(doc, [key]);
-    found
-}
-
-/// The values of several keys in one pass over `doc` (the first occurrence of each).
-///
-/// ```
-/// use bson::{doc, RawDocumentBuf};
-/// let raw = RawDocumentBuf::from_document(&doc! { "a": 1, "b": "x" }).unwrap();
-/// let [a, z, b] = herald_core::raw::get_many(&raw, ["a", "z", "b"]);
-/// assert_eq!((a.unwrap().as_i32(), z, b.unwrap().as_str()), (Some(1), None, Some("x")));
-/// ```
-pub fn get_many<'a, const N: usize>(
+pub(super) fn get_many<'a, const N: usize>(
     doc: &'a RawDocument,
     keys: [&str; N],
 ) -> [Option<RawBsonRef<'a>>; N] {
@@ -139,58 +114,4 @@ fn decode(element_type: u8, value: &[u8]) -> Option<RawBsonRef<'_>> {
         }
         _ => return None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bson::{Binary, Bson, Document, Regex, doc, spec::BinarySubtype};
-    use proptest::prelude::*;
-
-    fn every_type() -> Document {
-        doc! {
-            "double": 2.5, "string": "héllo", "doc": { "x": 1 }, "array": [1, "two"],
-            "binary": Binary { subtype: BinarySubtype::Generic, bytes: vec![1, 2] },
-            "undefined": Bson::Undefined, "oid": ObjectId::from_bytes([7; 12]), "bool": true,
-            "date": DateTime::from_millis(-5), "null": Bson::Null,
-            "regex": Regex { pattern: "a.c".into(), options: "i".into() },
-            "code": Bson::JavaScriptCode("f()".into()),
-            "symbol": Bson::Symbol("s".into()),
-            "int32": -7, "ts": Timestamp { time: 9, increment: 3 }, "int64": 1_i64 << 40,
-            "decimal": Bson::Decimal128(Decimal128::from_bytes([3; 16])),
-            "min": Bson::MinKey, "max": Bson::MaxKey, "": "empty key",
-        }
-    }
-
-    #[test]
-    fn finds_every_type_as_the_bson_crate_does() {
-        let raw = bson::RawDocumentBuf::from_document(&every_type()).unwrap();
-        for (key, _) in &every_type() {
-            assert_eq!(get(&raw, key), raw.get(key).unwrap(), "{key}");
-        }
-        let [int32, missing, string] = get_many(&raw, ["int32", "missing", "string"]);
-        assert_eq!(int32, raw.get("int32").unwrap());
-        assert_eq!(missing, None);
-        assert_eq!(string, raw.get("string").unwrap());
-        assert_eq!(get(&raw, "missing"), None);
-        assert_eq!(get(&raw, "doub"), None);
-    }
-
-    proptest! {
-        /// Any prefix or corruption of a document never panics, and on an intact
-        /// document every lookup agrees with the `bson` crate.
-        #[test]
-        fn agrees_with_the_bson_crate(cut in 0usize..400, flip in 0usize..400, key in "[a-z]{0,7}") {
-            let raw = bson::RawDocumentBuf::from_document(&every_type()).unwrap();
-            prop_assert_eq!(get(&raw, &key), raw.get(&key).unwrap());
-            let mut bytes = raw.as_bytes().to_vec();
-            if flip < bytes.len() {
-                bytes[flip] ^= 0x5a;
-            }
-            bytes.truncate(cut.max(5));
-            if let Ok(doc) = RawDocument::from_bytes(&bytes) {
-                let _ = get(doc, &key);
-            }
-        }
-    }
 }
