@@ -42,8 +42,11 @@ pub struct FileSourceOptions {
 }
 
 impl FileSourceOptions {
-    /// Events per batch unless set otherwise: large enough to amortise a commit.
-    pub const DEFAULT_BATCH_SIZE: usize = 512;
+    /// Events per batch unless set otherwise: enough to amortise the read,
+    /// few enough that an event does not wait long behind its batch (every
+    /// event of a batch is read before the first is handed on; 512 put the
+    /// replay's read → done p99 near 6 ms, 256 near 3.5, at the same rate).
+    pub const DEFAULT_BATCH_SIZE: usize = 256;
 }
 
 impl Default for FileSourceOptions {
