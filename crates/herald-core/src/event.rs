@@ -200,7 +200,7 @@ impl ChangeEvent {
     /// The changed document's key (`documentKey`), for document-level events.
     pub fn document_key(&self) -> Option<&RawDocument> {
         let range = self.document_key.clone()?;
-        RawDocument::from_bytes(&self.raw.as_bytes()[range]).ok()
+        RawDocument::from_bytes(self.raw.as_bytes().get(range)?).ok()
     }
 
     /// One top-level field, still raw.

@@ -72,3 +72,21 @@ pub(crate) fn below_floor(floors: &Floors, rule: &str, time: Option<Timestamp>) 
         _ => false,
     }
 }
+
+/// Whether `rule` takes `event` as far as its floor goes: a change at or
+/// after it; a snapshot's event only if the rule's floor is that snapshot
+/// (the rules new at its target's first start: one added later, or whose
+/// target had started, takes none). Without floors (replays of files)
+/// every event.
+pub(crate) fn takes(floors: &Floors, rule: &str, event: &herald_core::ChangeEvent) -> bool {
+    // A change, or an event that says `snapshot` without a snapshot's
+    // token (a stage set the field): held to the floor like any change.
+    let Some(t) = event.snapshot_at() else {
+        return !below_floor(floors, rule, event.cluster_time());
+    };
+    match floors.get(rule) {
+        None => true,
+        Some(Floor::Snapshot(at)) => *at == [t.time, t.increment],
+        Some(_) => false,
+    }
+}

@@ -12,12 +12,6 @@ use herald_core::ChangeEvent;
 /// The number of partitions documents (and their timers) hash into.
 pub(crate) const PARTITIONS: usize = 64;
 
-/// The worker that owns an event: by namespace and document key.
-#[cfg(test)]
-pub(crate) fn partition(event: &ChangeEvent, workers: usize) -> usize {
-    worker_of(event_partition(event), workers)
-}
-
 /// The worker that owns partition `partition`.
 pub(crate) fn worker_of(partition: usize, workers: usize) -> usize {
     partition % workers.max(1)
@@ -97,7 +91,7 @@ mod tests {
             assert_eq!(event_partition(&event), timer_partition(&timer), "{ns}");
             for workers in 1..9 {
                 assert_eq!(
-                    partition(&event, workers),
+                    worker_of(event_partition(&event), workers),
                     worker_of(timer_partition(&timer), workers),
                     "{ns} with {workers} workers"
                 );

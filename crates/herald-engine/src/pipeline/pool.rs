@@ -244,7 +244,13 @@ mod tests {
         let slow_event = insert(1, "slow");
         let partition_of = |line: &str| {
             let raw = herald_core::extjson::parse_raw_document(line).unwrap();
-            super::super::partition::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
+            {
+                use super::super::partition::{event_partition, worker_of};
+                worker_of(
+                    event_partition(&ChangeEvent::from_raw(raw).unwrap()),
+                    workers,
+                )
+            }
         };
         // Five documents another worker owns.
         let fast: Vec<String> = (2..)
@@ -346,7 +352,13 @@ mod shutdown_tests {
 
     fn partition_of(line: &str, workers: usize) -> usize {
         let raw = herald_core::extjson::parse_raw_document(line).unwrap();
-        super::super::partition::partition(&ChangeEvent::from_raw(raw).unwrap(), workers)
+        {
+            use super::super::partition::{event_partition, worker_of};
+            worker_of(
+                event_partition(&ChangeEvent::from_raw(raw).unwrap()),
+                workers,
+            )
+        }
     }
 
     /// A shutdown while the dispatch waits on a full queue hands over a

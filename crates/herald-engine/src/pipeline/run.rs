@@ -405,7 +405,12 @@ impl Engine {
         slot: Slot,
         run: &mut Run<'_>,
     ) -> Result<(), EngineError> {
-        let mut released = run.watermark.complete(seq, slot).into_iter().peekable();
+        let mut released = run
+            .watermark
+            .complete(seq, slot)
+            .map_err(|_| EngineError::Incomplete("an item completed twice (a bug in herald); the run stops rather than lose its work"))?
+            .into_iter()
+            .peekable();
         while let Some((seq, slot)) = released.next() {
             run.released_up_to = seq;
             match slot {

@@ -8,7 +8,7 @@
 
 use super::changes::{self, Change, Home};
 use super::fire::{TIMERS_BEFORE_EVENT, TIMERS_PER_TICK, fire, fire_due, warn_if_elsewhere};
-use super::floor::{Floor, Floors, below_floor};
+use super::floor::{Floors, takes};
 use super::partition::{PARTITIONS, worker_of};
 use super::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
@@ -387,22 +387,4 @@ async fn handle_event(
         .await;
     }
     Ok(())
-}
-
-/// Whether `rule` takes `event` as far as its floor goes: a change at or
-/// after it; a snapshot's event only if the rule's floor is that snapshot
-/// (the rules new at its target's first start: one added later, or whose
-/// target had started, takes none). Without floors (replays of files)
-/// every event.
-fn takes(floors: &Floors, rule: &str, event: &herald_core::ChangeEvent) -> bool {
-    // A change, or an event that says `snapshot` without a snapshot's
-    // token (a stage set the field): held to the floor like any change.
-    let Some(t) = event.snapshot_at() else {
-        return !below_floor(floors, rule, event.cluster_time());
-    };
-    match floors.get(rule) {
-        None => true,
-        Some(Floor::Snapshot(at)) => *at == [t.time, t.increment],
-        Some(_) => false,
-    }
 }
