@@ -31,7 +31,7 @@ pub fn run(args: RunArgs) -> Outcome {
     if let Some(addr) = args.http {
         setup.config.http.listen = Some(addr);
     }
-    if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+    if setup.config.cluster.enabled() {
         if args.snapshot_only || args.watch {
             return Err(Failure::BadInput(anyhow!(
                 "--snapshot-only and --watch are not available in cluster mode yet ([cluster] store = \"mongodb\")"

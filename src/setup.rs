@@ -140,7 +140,7 @@ impl Setup {
     pub fn open_store(&self) -> Result<Store, Failure> {
         let mut options = self.config.engine.store_options();
         let cluster = &self.config.cluster;
-        if cluster.store == herald_engine::config::StoreKind::Mongodb {
+        if cluster.enabled() {
             // Each partition keeps its own window: `ledger_window` is shared
             // out among them, so an instance serving every partition holds
             // about as many marks as one herald on its own store.

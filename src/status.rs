@@ -12,7 +12,7 @@ use serde_json::json;
 /// from that herald's `/status` (`[http] listen`).
 pub fn run(args: StatusArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
-    if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+    if setup.config.cluster.enabled() {
         let store = setup.open_store()?;
         let location = std::path::PathBuf::from(format!(
             "mongodb database {}",

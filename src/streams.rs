@@ -66,7 +66,7 @@ pub fn run(args: StreamsArgs) -> Outcome {
                 from = ResumeFrom::After([now.time, now.increment]);
             }
             let store = setup.open_store()?;
-            if setup.config.cluster.store == herald_engine::config::StoreKind::Mongodb {
+            if setup.config.cluster.enabled() {
                 let lifted = resume_partitions(&setup, &store, &parsed, from, force)?;
                 for (partition, stop) in &lifted {
                     let had = stop.as_ref().map_or_else(

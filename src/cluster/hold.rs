@@ -109,7 +109,7 @@ pub fn guard(
     store: herald_store::Store,
     what: &str,
 ) -> Result<(Option<Holding>, herald_store::Store), Failure> {
-    if setup.config.cluster.store != herald_engine::config::StoreKind::Mongodb {
+    if !setup.config.cluster.enabled() {
         return Ok((None, store));
     }
     let holding = Holding::take_all(setup, what)?;

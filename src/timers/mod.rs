@@ -23,7 +23,7 @@ pub fn run(args: TimersArgs) -> Outcome {
     let setup = Setup::resolve(&args.common, StoreDefault::Persistent)?;
     let cluster = &setup.config.cluster;
     // Named in messages: the store's directory, or the cluster's database.
-    let dir = if cluster.store == herald_engine::config::StoreKind::Mongodb {
+    let dir = if cluster.enabled() {
         std::path::PathBuf::from(format!("mongodb database {}", cluster.database))
     } else {
         setup.existing_store()?.to_path_buf()

@@ -61,6 +61,18 @@ impl ClusterConfig {
             .or(mongodb_uri)
     }
 
+    /// Whether cluster mode is on: herald's state is in MongoDB, shared by
+    /// instances (`store = "mongodb"`).
+    ///
+    /// ```
+    /// let config = herald_engine::Config::parse("[cluster]\nstore = \"mongodb\"\n").unwrap();
+    /// assert!(config.cluster.enabled());
+    /// assert!(!herald_engine::Config::default().cluster.enabled());
+    /// ```
+    pub fn enabled(&self) -> bool {
+        self.store == StoreKind::Mongodb
+    }
+
     /// This instance's name: `HERALD_INSTANCE`, else the host name and pid.
     pub fn instance_name() -> String {
         std::env::var(Self::INSTANCE_ENV)
