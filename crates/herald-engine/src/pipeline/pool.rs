@@ -201,12 +201,21 @@ impl Worker {
     }
 }
 
+/// The worker of `workers` that owns the event on `line` (Extended JSON).
+#[cfg(test)]
+fn worker_of_line(line: &str, workers: usize) -> usize {
+    use super::partition::{event_partition, worker_of};
+    let raw = herald_core::extjson::parse_raw_document(line).unwrap();
+    let event = herald_core::ChangeEvent::from_raw(raw).unwrap();
+    worker_of(event_partition(&event), workers)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::effects::{Channel, EffectError};
     use crate::{Config, Engine, Quiet};
     use futures_util::future::BoxFuture;
-    use herald_core::{ChangeEvent, Effect};
+    use herald_core::Effect;
     use std::time::Duration;
     use tokio::sync::{mpsc, oneshot};
 
@@ -242,16 +251,7 @@ mod tests {
         std::fs::write(dir.path().join("fast.rhai"), rule("fast", "", "")).unwrap();
         let workers = 2;
         let slow_event = insert(1, "slow");
-        let partition_of = |line: &str| {
-            let raw = herald_core::extjson::parse_raw_document(line).unwrap();
-            {
-                use super::super::partition::{event_partition, worker_of};
-                worker_of(
-                    event_partition(&ChangeEvent::from_raw(raw).unwrap()),
-                    workers,
-                )
-            }
-        };
+        let partition_of = |line: &str| super::worker_of_line(line, workers);
         // Five documents another worker owns.
         let fast: Vec<String> = (2..)
             .map(|id| insert(id, "fast"))
@@ -320,7 +320,7 @@ mod shutdown_tests {
     use crate::effects::{Channel, EffectError};
     use crate::{Config, Engine, Quiet};
     use futures_util::future::BoxFuture;
-    use herald_core::{ChangeEvent, Effect};
+    use herald_core::Effect;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     use tokio::sync::{Notify, Semaphore, oneshot};
@@ -350,17 +350,6 @@ mod shutdown_tests {
         )
     }
 
-    fn partition_of(line: &str, workers: usize) -> usize {
-        let raw = herald_core::extjson::parse_raw_document(line).unwrap();
-        {
-            use super::super::partition::{event_partition, worker_of};
-            worker_of(
-                event_partition(&ChangeEvent::from_raw(raw).unwrap()),
-                workers,
-            )
-        }
-    }
-
     /// A shutdown while the dispatch waits on a full queue hands over a
     /// prefix of the batch: no later event runs ahead of one left behind,
     /// so the next run does each remaining event once and nothing twice.
@@ -376,7 +365,7 @@ mod shutdown_tests {
         let of = |worker: usize, n: usize| -> Vec<u32> {
             ids.iter()
                 .copied()
-                .filter(|&i| partition_of(&insert(i), workers) == worker)
+                .filter(|&i| super::worker_of_line(&insert(i), workers) == worker)
                 .take(n)
                 .collect()
         };
