@@ -189,17 +189,23 @@ pub fn rss_at(samples: &[(u64, f64)], fraction: f64) -> Option<f64> {
 }
 
 /// How much the resident memory grew over the last 80% of a run: the
-/// largest sample from 20% on, less the sample at 20%. Flat memory is close
-/// to zero however long the run.
+/// largest sample of the second half, less the largest from 20% to 50%.
+/// Peaks against peaks: memory that rises and falls as tables fill and are
+/// freed (a sawtooth) is flat and reads close to zero, however deep its
+/// troughs; memory that keeps growing reads as what it gained between the
+/// two stretches.
 pub fn rss_growth_mib(samples: &[(u64, f64)]) -> Option<f64> {
-    let start = rss_at(samples, 0.2)?;
     let total = samples.last()?.0 as f64;
-    let peak = samples
-        .iter()
-        .filter(|(events, _)| *events as f64 >= 0.2 * total)
-        .map(|(_, mib)| *mib)
-        .fold(start, f64::max);
-    Some(peak - start)
+    let peak = |from: f64, to: f64| {
+        samples
+            .iter()
+            .filter(|(events, _)| (from * total..=to * total).contains(&(*events as f64)))
+            .map(|(_, mib)| *mib)
+            .reduce(f64::max)
+    };
+    let earlier = peak(0.2, 0.5)?;
+    let later = peak(0.5, 1.0)?;
+    Some((later - earlier).max(0.0))
 }
 
 impl Report {
@@ -315,11 +321,19 @@ mod tests {
 
     #[test]
     fn rss_growth_is_measured_over_the_last_80_percent() {
-        let flat = [(10, 30.0), (20, 40.0), (30, 41.0), (100, 40.5)];
-        assert_eq!(rss_growth_mib(&flat), Some(1.0));
-        let growing = [(10, 30.0), (20, 31.0), (50, 35.0), (100, 39.0)];
-        assert_eq!(rss_growth_mib(&growing), Some(8.0));
+        // A sawtooth (tables filling and freed) is flat, however deep its troughs.
+        let sawtooth: Vec<(u64, f64)> = (1..=20)
+            .map(|i| (i * 10, if i % 3 == 0 { 47.0 } else { 50.5 }))
+            .collect();
+        assert_eq!(rss_growth_mib(&sawtooth), Some(0.0));
+        // Growth: the second half's peak over the peak from 20% to 50%.
+        let growing = [(10, 30.0), (20, 31.0), (50, 35.0), (70, 37.0), (100, 39.0)];
+        assert_eq!(rss_growth_mib(&growing), Some(4.0));
+        // The first 20% (loading, warming up) does not count.
+        let warming = [(10, 20.0), (30, 40.0), (60, 40.5), (100, 40.0)];
+        assert_eq!(rss_growth_mib(&warming), Some(0.5));
         assert_eq!(rss_growth_mib(&[]), None);
+        assert_eq!(rss_growth_mib(&[(100, 40.0)]), None);
     }
 
     #[test]

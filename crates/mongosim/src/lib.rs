@@ -44,6 +44,7 @@ pub mod indexes;
 pub mod oplog;
 pub mod paths;
 pub mod server;
+pub mod size;
 pub mod state;
 pub mod txn;
 pub mod update;

@@ -2,9 +2,12 @@
 //! whose size follows the window, not the length of the run.
 //!
 //! New marks go into a hash set, the *hot* set. When the next record would
-//! overfill it, the hot set is sorted into a *generation*: a boxed slice of
-//! marks (16 bytes each, nothing else) that remembers the span of records it
-//! came from. When the marks kept without the oldest generation are still at
+//! overfill it, the hot set becomes a *generation* as it is (no copy, no
+//! sort): a full hash table of marks that remembers the span of records it
+//! came from, and a new hot set starts. A lookup probes the hot set and each
+//! generation once, about one cache miss each: a new pair (the common case,
+//! found in none) costs a handful of misses, where sorted generations took a
+//! search of a dozen scattered probes each. When the marks kept without the oldest generation are still at
 //! least the window, that generation is dropped, and its span of records is
 //! handed to the next commit to delete ([`Window::doomed`]). Pruning whole
 //! generations keeps the bookkeeping to one span per generation (never one
@@ -72,10 +75,10 @@ impl Span {
     }
 }
 
-/// Sealed marks, sorted, and the records they came from.
+/// Sealed marks (a hot set that filled up) and the records they came from.
 #[derive(Debug)]
 struct Generation {
-    marks: Box<[u128]>,
+    marks: Hot,
     span: Span,
 }
 
@@ -125,7 +128,7 @@ impl Window {
                 .generations
                 .iter()
                 .rev()
-                .any(|g| in_sorted(&g.marks, mark))
+                .any(|g| g.marks.contains(&mark))
     }
 
     /// The marks of `marks` to record: each once, and none already kept.
@@ -143,31 +146,17 @@ impl Window {
 
     /// Whether recording `adding` more marks must seal the hot set first.
     /// Sealing before the table would grow keeps it at its seal size.
-    pub(crate) fn needs_seal(&self, adding: usize) -> bool {
+    fn needs_seal(&self, adding: usize) -> bool {
         !self.hot.is_empty() && self.hot.len() + adding > self.seal_at
     }
 
-    /// The hot set's marks, sorted: a generation to be.
-    pub(crate) fn sorted_hot(&self) -> Vec<u128> {
-        let mut sorted = Vec::with_capacity(self.hot.len());
-        sorted.extend(self.hot.iter().copied());
-        sorted.sort_unstable();
-        sorted
-    }
-
-    /// Turns the hot set into the newest generation; `sorted` is
-    /// [`Self::sorted_hot`], computed while the window was not changing.
-    pub(crate) fn seal(&mut self, sorted: Vec<u128>) {
-        if let Some(generation) = self.take_hot(sorted) {
-            self.generations.push_back(generation);
-        }
-    }
-
-    /// Adds the newest record, of marks from [`Self::fresh`].
+    /// Adds the newest record, of marks from [`Self::fresh`], sealing the
+    /// hot set into the newest generation first if they would overfill it.
     pub(crate) fn record(&mut self, id: u64, done_at: i64, marks: &[u128]) {
-        if self.needs_seal(marks.len()) {
-            let sorted = self.sorted_hot();
-            self.seal(sorted);
+        if self.needs_seal(marks.len())
+            && let Some(generation) = self.take_hot()
+        {
+            self.generations.push_back(generation);
         }
         self.add_to_hot(id, done_at, marks);
     }
@@ -227,8 +216,7 @@ impl Window {
     }
 
     fn seal_older(&mut self) {
-        let sorted = self.sorted_hot();
-        if let Some(generation) = self.take_hot(sorted) {
+        if let Some(generation) = self.take_hot() {
             self.generations.push_front(generation);
         }
     }
@@ -239,14 +227,13 @@ impl Window {
         self.hot_span = Some(Span::including(self.hot_span, id, done_at));
     }
 
-    fn take_hot(&mut self, sorted: Vec<u128>) -> Option<Generation> {
-        debug_assert_eq!(sorted.len(), self.hot.len(), "sorted from this hot set");
+    /// The hot set as a generation, and a new empty hot set in its place
+    /// (it regrows as marks arrive, so a nearly empty one costs little: see
+    /// "Memory" in the ledger docs). None if the hot set holds no record.
+    fn take_hot(&mut self) -> Option<Generation> {
         let span = self.hot_span.take()?;
-        // Free the table rather than clear it: it regrows as marks arrive, so
-        // a nearly empty hot set costs little (see "Memory" in the ledger docs).
-        self.hot = Hot::default();
         Some(Generation {
-            marks: sorted.into_boxed_slice(),
+            marks: std::mem::take(&mut self.hot),
             span,
         })
     }
@@ -270,30 +257,6 @@ pub(crate) fn seal_size(limit: usize) -> usize {
         }
     }
     best
-}
-
-/// Whether a sorted generation holds `mark`. Fingerprints are uniform, so
-/// the mark's place is guessed from its value and then bracketed by steps
-/// that double: a few nearby probes instead of a bisection across the run.
-pub(crate) fn in_sorted(run: &[u128], mark: u128) -> bool {
-    let Some(last) = run.len().checked_sub(1) else {
-        return false;
-    };
-    // (mark / 2^128) * len, from the top 64 bits: fits a u128 without overflow.
-    let guess = (((mark >> 64) * run.len() as u128) >> 64) as usize;
-    let (mut lo, mut hi) = (guess.min(last), guess.min(last));
-    let mut step = 1;
-    while lo > 0 && run[lo] > mark {
-        hi = lo;
-        lo = lo.saturating_sub(step);
-        step *= 2;
-    }
-    while hi < last && run[hi] < mark {
-        lo = hi;
-        hi = (hi + step).min(last);
-        step *= 2;
-    }
-    run[lo..=hi].binary_search(&mark).is_ok()
 }
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ pub struct ChangeStreamCursor {
     next_seq: u64,
     /// The position (and its time) of the last entry read: the high-water mark.
     read_up_to: TokenData,
-    /// Events (or fragments) read but not returned yet, in order.
-    pending: VecDeque<Document>,
+    /// Events (or fragments) read but not returned yet, in order, with their BSON sizes.
+    pending: VecDeque<(Document, usize)>,
     /// Set once an invalidate was read: nothing more is read.
     closing: bool,
     /// Resuming from a fragment's token: the event's position and the fragment's index.
@@ -147,21 +147,22 @@ impl ChangeStreamCursor {
         // that would overflow it is kept for the next batch (the first always goes).
         let mut bytes = 0usize;
         while events.len() < limit {
-            let Some(out) = self.pending.pop_front() else {
+            let Some((out, size)) = self.pending.pop_front() else {
                 if self.closing || self.next_seq > oplog.last_seq() {
                     break;
                 }
                 self.read_entry(oplog, catalog)?;
                 continue;
             };
-            let size = split::size_of(&out);
             if !events.is_empty() && bytes + size > MAX_BATCH_BYTES {
-                self.pending.push_front(out);
+                self.pending.push_front((out, size));
                 break;
             }
             bytes += size;
-            self.returned = out.get_document("_id").ok().cloned();
             events.push(out);
+        }
+        if let Some(last) = events.last() {
+            self.returned = last.get_document("_id").ok().cloned();
         }
         if self.closing && self.pending.is_empty() {
             self.invalidated = true;
@@ -240,7 +241,10 @@ impl ChangeStreamCursor {
                 }
                 fragments.drain(..=index);
             }
-            self.pending.extend(fragments);
+            self.pending.extend(fragments.into_iter().map(|f| {
+                let size = split::size_of(&f);
+                (f, size)
+            }));
             return Ok(());
         }
         if resume.is_some() {
@@ -256,7 +260,7 @@ impl ChangeStreamCursor {
         if size > split::MAX_INTERNAL_SIZE {
             return Err(split::too_large(&out, size));
         }
-        self.pending.push_back(out);
+        self.pending.push_back((out, size));
         Ok(())
     }
 }

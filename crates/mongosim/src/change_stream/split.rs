@@ -20,8 +20,7 @@ pub const MAX_CHANGE_EVENT_SIZE: usize = MAX_INTERNAL_SIZE - 8 * 1024;
 
 /// The BSON size of a document.
 pub fn size_of(doc: &Document) -> usize {
-    let mut bytes = Vec::new();
-    doc.to_writer(&mut bytes).map_or(0, |()| bytes.len())
+    crate::size::document(doc)
 }
 
 /// The size of `key: value` as an element of a document.
