@@ -11,6 +11,11 @@ use foldhash::{HashMap, HashMapExt};
 use herald_core::filter::{equality_key, for_each_value_at};
 use herald_core::{ChangeEvent, OperationType, WatchTarget};
 use herald_script::{Rule, RuleSet};
+use smallvec::SmallVec;
+
+/// The rules that may accept an event, as indexes into [`Router::rules`],
+/// in rule-file order: usually a few, kept inline.
+pub type Candidates = SmallVec<[usize; 4]>;
 
 /// Value key → the rules that require that value at one path.
 type ValueIndex = HashMap<Vec<u8>, Vec<usize>>;
@@ -93,7 +98,34 @@ impl Router {
     /// each rule's indexed equality requires), in rule-file order; each must
     /// still be tested with [`Rule::accepts_in`].
     pub fn candidates<'a>(&'a self, event: &'a ChangeEvent) -> impl Iterator<Item = &'a Rule> + 'a {
-        let mut candidates: Vec<usize> = Vec::new();
+        self.candidate_indexes(event)
+            .into_iter()
+            .map(|i| &self.rules[i])
+    }
+
+    /// [`Router::candidates`] as indexes into [`Router::rules`], worked out
+    /// apart from the rules (the dispatch does it, so the workers do not).
+    ///
+    /// ```
+    /// use herald_engine::router::Router;
+    /// use herald_script::{Rule, RuleSet};
+    /// use std::sync::Arc;
+    /// let engine = Arc::new(herald_script::sandbox::engine());
+    /// let rule = |name: &str, kind: &str| {
+    ///     let source = format!("const RULE = #{{ watch: \"d.c\", on: [\"insert\"], filter: #{{ \"fullDocument.kind\": \"{kind}\" }} }};\nfn handle(event) {{}}");
+    ///     Rule::from_source(engine.clone(), format!("{name}.rhai"), &source).unwrap()
+    /// };
+    /// let router = Router::new(&RuleSet::from_rules(vec![rule("a", "x"), rule("b", "y")]));
+    /// let raw = bson::rawdoc! {
+    ///     "_id": { "_data": "01" }, "operationType": "insert", "ns": { "db": "d", "coll": "c" },
+    ///     "documentKey": { "_id": 1 }, "fullDocument": { "_id": 1, "kind": "y" },
+    /// };
+    /// let event = herald_core::ChangeEvent::from_raw(raw).unwrap();
+    /// assert_eq!(router.candidate_indexes(&event).as_slice(), [1]);
+    /// assert_eq!(router.rules()[1].name().as_ref(), "b");
+    /// ```
+    pub fn candidate_indexes(&self, event: &ChangeEvent) -> Candidates {
+        let mut candidates = Candidates::new();
         if let Some(table) = self.by_operation.get(event.operation_type()) {
             candidates.extend_from_slice(&table.scan);
             for (path, values) in &table.by_path {
@@ -106,7 +138,7 @@ impl Router {
             candidates.sort_unstable();
             candidates.dedup();
         }
-        candidates.into_iter().map(|i| &self.rules[i])
+        candidates
     }
 
     /// All rules.

@@ -94,6 +94,9 @@ impl Engine {
             items.push(WorkItem {
                 seq,
                 work: Work::Event {
+                    // Routed here, on the reading thread, so the workers
+                    // (the bound of a replay) only test the few rules found.
+                    candidates: self.core.router.candidate_indexes(&event),
                     event,
                     partition: home,
                     scope: scope.clone(),

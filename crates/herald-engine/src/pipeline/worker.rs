@@ -12,6 +12,7 @@ use super::floor::{Floors, takes};
 use super::partition::{PARTITIONS, worker_of};
 use super::rule_run::{Call, Prior, RuleEnv, run_rule_guarded};
 use crate::engine::{Core, EngineError};
+use crate::router::Candidates;
 use crate::state::StateView;
 use crate::timers::book::TimerBook;
 use bson::Bson;
@@ -32,6 +33,8 @@ pub(crate) enum Work {
     /// An event of the worker's documents.
     Event {
         event: Arc<ChangeEvent>,
+        /// The rules it may reach ([`crate::router::Router::candidate_indexes`]).
+        candidates: Candidates,
         /// Its document's partition (worked out once, by the dispatch).
         partition: usize,
         /// What the stream it came from watches (see [`herald_ingest::Batch::scope`]).
@@ -151,6 +154,7 @@ pub(crate) async fn process(
     match &item.work {
         Work::Event {
             event,
+            candidates,
             partition,
             scope,
             stopped,
@@ -179,6 +183,7 @@ pub(crate) async fn process(
                 env,
                 item.seq,
                 event,
+                candidates,
                 scope.as_deref(),
                 stopped,
                 &mut completion,
@@ -336,12 +341,15 @@ fn record_change(
     }
 }
 
-/// Routes one event and runs every matching rule on it.
+/// Runs every matching rule of `candidates` (the rules the dispatch found the
+/// event may reach) on one event.
+#[allow(clippy::too_many_arguments)]
 async fn handle_event(
     core: &Core,
     env: &Env<'_>,
     seq: u64,
     event: &Arc<ChangeEvent>,
+    candidates: &[usize],
     scope: Option<&WatchTarget>,
     stopped: &[WatchTarget],
     completion: &mut Completion,
@@ -358,7 +366,7 @@ async fn handle_event(
     // Each distinct masked view of the event is built once, for all rules.
     let mut views = super::view::Views::new(event);
     let home = LazyCell::new(|| Home::of_event(event));
-    for rule in core.router.candidates(event) {
+    for rule in candidates.iter().map(|&i| &core.router.rules()[i]) {
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
         if stopped.contains(&rule.spec().watch) || !takes(env.floors, rule.name(), event) {

@@ -7,11 +7,13 @@
 //! came from, and a new hot set starts. A lookup probes the hot set and each
 //! generation once, about one cache miss each: a new pair (the common case,
 //! found in none) costs a handful of misses, where sorted generations took a
-//! search of a dozen scattered probes each. When the marks kept without the oldest generation are still at
-//! least the window, that generation is dropped, and its span of records is
-//! handed to the next commit to delete ([`Window::doomed`]). Pruning whole
-//! generations keeps the bookkeeping to one span per generation (never one
-//! entry per record or per mark) and the disk deletes in a few large steps.
+//! search of a dozen scattered probes each.
+//!
+//! When the marks kept without the oldest generation are still at least the
+//! window, that generation is dropped, and its span of records is handed to
+//! the next commit to delete ([`Window::doomed`]). Pruning whole generations
+//! keeps the bookkeeping to one span per generation (never one entry per
+//! record or per mark) and the disk deletes in a few large steps.
 //!
 //! Records are never split: a generation holds whole records, so the marks
 //! kept are always the newest ones in record order, and a mark's record is
