@@ -188,12 +188,13 @@ pub fn rss_at(samples: &[(u64, f64)], fraction: f64) -> Option<f64> {
         .map(|(_, mib)| *mib)
 }
 
-/// How much the resident memory grew over the last 80% of a run: the
-/// largest sample of the second half, less the largest from 20% to 50%.
-/// Peaks against peaks: memory that rises and falls as tables fill and are
-/// freed (a sawtooth) is flat and reads close to zero, however deep its
-/// troughs; memory that keeps growing reads as what it gained between the
-/// two stretches.
+/// How much the resident memory grew over the last 80% of a run, from its
+/// peaks: the largest sample of the last fifth less the largest of the
+/// fifth after the first (20% to 40%), scaled from the 60% between those
+/// stretches' ends to the 80%. Peaks against peaks over equal stretches:
+/// memory that rises and falls as tables fill and are freed (a sawtooth) is
+/// flat and reads close to zero, however deep its troughs, while memory
+/// that grows steadily reads as what it gained over the 80%.
 pub fn rss_growth_mib(samples: &[(u64, f64)]) -> Option<f64> {
     let total = samples.last()?.0 as f64;
     let peak = |from: f64, to: f64| {
@@ -203,9 +204,9 @@ pub fn rss_growth_mib(samples: &[(u64, f64)]) -> Option<f64> {
             .map(|(_, mib)| *mib)
             .reduce(f64::max)
     };
-    let earlier = peak(0.2, 0.5)?;
-    let later = peak(0.5, 1.0)?;
-    Some((later - earlier).max(0.0))
+    let earlier = peak(0.2, 0.4)?;
+    let later = peak(0.8, 1.0)?;
+    Some(((later - earlier) * 0.8 / 0.6).max(0.0))
 }
 
 impl Report {
@@ -321,17 +322,39 @@ mod tests {
 
     #[test]
     fn rss_growth_is_measured_over_the_last_80_percent() {
-        // A sawtooth (tables filling and freed) is flat, however deep its troughs.
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        // A sawtooth (tables filling and freed) is flat, however deep its
+        // troughs, and wherever they fall: here the sample at 20% is one.
         let sawtooth: Vec<(u64, f64)> = (1..=20)
-            .map(|i| (i * 10, if i % 3 == 0 { 47.0 } else { 50.5 }))
+            .map(|i| (i * 10, if i % 4 == 0 { 46.0 } else { 50.5 }))
             .collect();
-        assert_eq!(rss_growth_mib(&sawtooth), Some(0.0));
-        // Growth: the second half's peak over the peak from 20% to 50%.
-        let growing = [(10, 30.0), (20, 31.0), (50, 35.0), (70, 37.0), (100, 39.0)];
-        assert_eq!(rss_growth_mib(&growing), Some(4.0));
+        assert_eq!(sawtooth[3], (40, 46.0), "the 20% sample is a trough");
+        assert!(close(rss_growth_mib(&sawtooth), 0.0));
+        // A steady leak of 0.5 MiB per tenth reads as the 4 MiB it gained
+        // over the last 80%.
+        let leak: Vec<(u64, f64)> = (1..=20).map(|i| (i * 10, 40.0 + 0.25 * i as f64)).collect();
+        assert!(
+            close(rss_growth_mib(&leak), 4.0),
+            "{:?}",
+            rss_growth_mib(&leak)
+        );
+        // The same leak over a sawtooth reads the same.
+        let both: Vec<(u64, f64)> = leak
+            .iter()
+            .zip(&sawtooth)
+            .map(|(&(n, l), &(_, s))| (n, l + s - 50.5))
+            .collect();
+        assert!(
+            close(rss_growth_mib(&both), 4.0),
+            "{:?}",
+            rss_growth_mib(&both)
+        );
         // The first 20% (loading, warming up) does not count.
-        let warming = [(10, 20.0), (30, 40.0), (60, 40.5), (100, 40.0)];
-        assert_eq!(rss_growth_mib(&warming), Some(0.5));
+        let warming = [(10, 20.0), (30, 40.0), (60, 40.5), (90, 40.3), (100, 40.0)];
+        assert!(close(rss_growth_mib(&warming), 0.4));
+        // Memory that falls reads as no growth.
+        let falling = [(30, 44.0), (100, 40.0)];
+        assert!(close(rss_growth_mib(&falling), 0.0));
         assert_eq!(rss_growth_mib(&[]), None);
         assert_eq!(rss_growth_mib(&[(100, 40.0)]), None);
     }

@@ -14,11 +14,12 @@ use herald_script::{Rule, RuleSet};
 use smallvec::SmallVec;
 
 /// The rules that may accept an event, as indexes into [`Router::rules`],
-/// in rule-file order: usually a few, kept inline.
-pub type Candidates = SmallVec<[usize; 4]>;
+/// in rule-file order: usually a few, kept inline (up to eight, in the
+/// space four `usize` would take).
+pub type Candidates = SmallVec<[u32; 8]>;
 
 /// Value key → the rules that require that value at one path.
-type ValueIndex = HashMap<Vec<u8>, Vec<usize>>;
+type ValueIndex = HashMap<Vec<u8>, Vec<u32>>;
 
 /// The rules of one operation type.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +27,7 @@ struct OpIndex {
     /// Per indexed path, its value index.
     by_path: Vec<(Vec<String>, ValueIndex)>,
     /// Rules with no indexable equality: always tested.
-    scan: Vec<usize>,
+    scan: Vec<u32>,
 }
 
 /// An index from events to the rules that accept them.
@@ -44,6 +45,7 @@ impl Router {
         let rules = rules.rules().to_vec();
         let mut by_operation: HashMap<OperationType, OpIndex> = HashMap::new();
         for (index, rule) in rules.iter().enumerate() {
+            let index = u32::try_from(index).expect("fewer than 2^32 rules");
             let equality = rule.spec().filter.required_equalities().into_iter().next();
             for op in &rule.spec().on {
                 let table = by_operation.entry(op.clone()).or_default();
@@ -100,7 +102,7 @@ impl Router {
     pub fn candidates<'a>(&'a self, event: &'a ChangeEvent) -> impl Iterator<Item = &'a Rule> + 'a {
         self.candidate_indexes(event)
             .into_iter()
-            .map(|i| &self.rules[i])
+            .map(|i| &self.rules[i as usize])
     }
 
     /// [`Router::candidates`] as indexes into [`Router::rules`], worked out
@@ -123,6 +125,7 @@ impl Router {
     /// let event = herald_core::ChangeEvent::from_raw(raw).unwrap();
     /// assert_eq!(router.candidate_indexes(&event).as_slice(), [1]);
     /// assert_eq!(router.rules()[1].name().as_ref(), "b");
+    /// assert!(!router.candidate_indexes(&event).spilled(), "kept inline");
     /// ```
     pub fn candidate_indexes(&self, event: &ChangeEvent) -> Candidates {
         let mut candidates = Candidates::new();

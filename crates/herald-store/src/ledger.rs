@@ -44,7 +44,7 @@
 //! scope is first used, and freed with the last handle of that scope. The
 //! bound above holds per window: a process keeps at most one window per
 //! scope in use (an instance, one per partition it serves) plus the store's
-//! own, each of at most `W + G - 1` marks (about 12.3 MB for the default
+//! own, each of at most `W + G - 1` marks (about 11 MB for the default
 //! window; see "Memory").
 //!
 //! A mark found in the ledger is not refreshed: it ages from when it was first
@@ -52,22 +52,25 @@
 //! or written, and existing records are deleted at open.
 //!
 //! # Memory
-//! The hot set is a hash table of `u128`: 16 bytes plus one control byte per
-//! bucket, at most 7/8 full, so 19.4 bytes per mark when it seals (it seals
-//! exactly when full, never growing past its seal size). Sealing keeps that
-//! table as the generation, unchanged, and starts a new hot set from nothing.
-//! A lookup is then one probe per table, where a sorted generation took a
-//! search of scattered probes: a new pair, found in no table, is the common
-//! case and costs about one cache miss per generation. For the default
-//! window of 500,000 the largest steady size is five generations of 114,688
-//! marks in tables of 131,072 buckets (11,141,200 bytes) and a hot set of
-//! under 41,248 marks in a table of 65,536 buckets (1,114,128 bytes):
-//! 12,255,328 bytes, 24.5 bytes per window mark, or about 20 bytes per mark
-//! kept at that moment (602,000 to 614,000 of them). The peak comes as the
-//! hot set grows into its largest table, the old and new tables both live
-//! for the moment of the move: 12.8 MB. The test `memory_follows_the_window`
-//! measures both with a counting allocator (to within a few hundred bytes of
-//! bookkeeping).
+//! A generation holds its marks grouped by their top bits: 16 bytes a mark
+//! and 1 to 2 more for the table of group starts, whatever its size (see
+//! `ledger/window/generation.rs`). The hot set is a hash table of `u128`:
+//! 16 bytes plus one control byte per bucket, at most 7/8 full, so 19.4
+//! bytes per mark when it seals (it seals before it would grow past its seal
+//! size), and it is freed at each seal to regrow from nothing. For the
+//! default window of 500,000, with commits of 512 marks, the largest steady
+//! size is five generations of 114,688 marks in 32,768 groups (9,830,420
+//! bytes) and a hot set of under 41,248 marks in a table of 65,536 buckets
+//! (1,114,128 bytes): 10,944,548 bytes, 21.9 bytes per window mark, or
+//! about 18 bytes per mark kept at that moment (602,000 to 614,000 of
+//! them). Commits whose marks do not divide the seal size leave generations
+//! short of it, and the window then spans more of them, but memory follows
+//! the marks, not the generations: 10.4 to 11.5 MB with commits of 9,000 to
+//! 60,000 marks. Sealing briefly adds the grouped copy of the hot set:
+//! 12.2 MB at the peak with commits of 512 marks. The tests
+//! `memory_follows_the_window` and
+//! `memory_follows_the_marks_whatever_the_commit_size` measure these with a
+//! counting allocator.
 //!
 //! # Collisions
 //! Two different pairs share a fingerprint with probability 2^-128. A lookup
@@ -211,8 +214,20 @@ impl Ledger {
     /// Takes a commit's effects into memory, once its batch is on disk: the
     /// doomed records it deleted, and its record (id, commit time, marks).
     pub(crate) fn committed(&self, pending: Pending, record: Option<(u64, i64)>) {
+        // Group a full hot set under the read lock: lookups go on meanwhile,
+        // and nothing else changes the window while this commit holds the
+        // commit lock.
+        let grouped = {
+            let window = self.read();
+            window
+                .needs_seal(pending.fresh.len())
+                .then(|| window.grouped_hot())
+        };
         let mut window = self.window.write().expect("ledger lock");
         window.forget_doomed(pending.doomed.len());
+        if let Some(grouped) = grouped {
+            window.seal(grouped);
+        }
         if let Some((id, done_at)) = record {
             window.record(id, done_at, &pending.fresh);
         }

@@ -4,8 +4,9 @@
 use super::Queue;
 use super::partition::{event_partition, worker_of};
 use super::run::{Origin, Run, Slot};
-use super::worker::{Work, WorkItem};
+use super::worker::{Work, WorkItem, runs_here};
 use crate::engine::{Engine, EngineError};
+use crate::router::Candidates;
 use herald_ingest::StreamNotice;
 use std::future::Future;
 use std::sync::Arc;
@@ -95,8 +96,13 @@ impl Engine {
                 seq,
                 work: Work::Event {
                     // Routed here, on the reading thread, so the workers
-                    // (the bound of a replay) only test the few rules found.
-                    candidates: self.core.router.candidate_indexes(&event),
+                    // (the bound of a replay) only test the few rules found;
+                    // not at all if another instance runs its rules.
+                    candidates: if runs_here(&self.core, &event) {
+                        self.core.router.candidate_indexes(&event)
+                    } else {
+                        Candidates::new()
+                    },
                     event,
                     partition: home,
                     scope: scope.clone(),

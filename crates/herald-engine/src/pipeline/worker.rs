@@ -33,7 +33,10 @@ pub(crate) enum Work {
     /// An event of the worker's documents.
     Event {
         event: Arc<ChangeEvent>,
-        /// The rules it may reach ([`crate::router::Router::candidate_indexes`]).
+        /// The rules it may reach ([`crate::router::Router::candidate_indexes`]),
+        /// by index into the run's router: the dispatch and the workers
+        /// share one `Core`, which a run never changes (`Engine::replace_rules`
+        /// takes the engine `&mut`).
         candidates: Candidates,
         /// Its document's partition (worked out once, by the dispatch).
         partition: usize,
@@ -341,6 +344,18 @@ fn record_change(
     }
 }
 
+/// Whether this instance runs the event's rules. Cluster mode: an event
+/// without a document key reaches every partition, and its rules run once,
+/// in the first; a server before 7.0 sent every partition's keyed events
+/// too, and another's are not ours.
+pub(super) fn runs_here(core: &Core, event: &ChangeEvent) -> bool {
+    let Some(partition) = core.options.partition else {
+        return true;
+    };
+    let key = event.document_key();
+    !(key.is_none() || core.options.partition_in_herald) || partition.owns(key)
+}
+
 /// Runs every matching rule of `candidates` (the rules the dispatch found the
 /// event may reach) on one event.
 #[allow(clippy::too_many_arguments)]
@@ -349,24 +364,18 @@ async fn handle_event(
     env: &Env<'_>,
     seq: u64,
     event: &Arc<ChangeEvent>,
-    candidates: &[usize],
+    candidates: &[u32],
     scope: Option<&WatchTarget>,
     stopped: &[WatchTarget],
     completion: &mut Completion,
 ) -> Result<(), EngineError> {
-    // Cluster mode: an event without a document key reaches every
-    // partition, and its rules run once, in the first; a server before 7.0
-    // sent every partition's keyed events too, and another's are not ours.
-    if let Some(partition) = core.options.partition {
-        let key = event.document_key();
-        if (key.is_none() || core.options.partition_in_herald) && !partition.owns(key) {
-            return Ok(());
-        }
+    if !runs_here(core, event) {
+        return Ok(());
     }
     // Each distinct masked view of the event is built once, for all rules.
     let mut views = super::view::Views::new(event);
     let home = LazyCell::new(|| Home::of_event(event));
-    for rule in candidates.iter().map(|&i| &core.router.rules()[i]) {
+    for rule in candidates.iter().map(|&i| &core.router.rules()[i as usize]) {
         // A stopped target's rules, and events before a rule's floor (done in
         // an earlier run, or from before the rule was added), are not matches.
         if stopped.contains(&rule.spec().watch) || !takes(env.floors, rule.name(), event) {
