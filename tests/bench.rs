@@ -63,6 +63,21 @@ fn quick_bench_reports_every_case_and_ratio() {
     assert_eq!(number(&report, "/live/herald/events"), inserted + 1.0);
     assert_eq!(number(&report, "/live/bare_driver/events"), inserted + 1.0);
     assert!(number(&report, "/live/ratio_to_bare_driver") > 0.0);
+    // Three rounds of each loop, taking turns; the medians are compared.
+    let rounds = report["live"]["rounds"].as_array().expect("live rounds");
+    assert_eq!(rounds.len(), 3, "{rounds:?}");
+    let median = |side: usize| {
+        let mut rates: Vec<f64> = rounds.iter().map(|r| r[side].as_f64().unwrap()).collect();
+        rates.sort_by(f64::total_cmp);
+        rates[1]
+    };
+    assert_eq!(number(&report, "/live/herald/events_per_second"), median(0));
+    assert_eq!(
+        number(&report, "/live/bare_driver/events_per_second"),
+        median(1)
+    );
+    let ratio = number(&report, "/live/ratio_to_bare_driver");
+    assert!((ratio - median(0) / median(1)).abs() < 1e-9, "{ratio}");
     // The bare loop sends herald's pipeline: its `$match` first.
     assert!(
         report["live"]["pipeline"][0]["$match"].is_object(),
