@@ -44,7 +44,7 @@
 //! scope is first used, and freed with the last handle of that scope. The
 //! bound above holds per window: a process keeps at most one window per
 //! scope in use (an instance, one per partition it serves) plus the store's
-//! own, each of at most `W + G - 1` marks (about 11 MB for the default
+//! own, each of at most `W + G - 1` marks (about 12 MB for the default
 //! window; see "Memory").
 //!
 //! A mark found in the ledger is not refreshed: it ages from when it was first
@@ -54,20 +54,23 @@
 //! # Memory
 //! A generation holds its marks grouped by their top bits: 16 bytes a mark
 //! and 1 to 2 more for the table of group starts, whatever its size (see
-//! `ledger/window/generation.rs`). The hot set is a hash table of `u128`:
-//! 16 bytes plus one control byte per bucket, at most 7/8 full, so 19.4
-//! bytes per mark when it seals (it seals before it would grow past its seal
-//! size), and it is freed at each seal to regrow from nothing. For the
-//! default window of 500,000, with commits of 512 marks, the largest steady
-//! size is five generations of 114,688 marks in 32,768 groups (9,830,420
-//! bytes) and a hot set of under 41,248 marks in a table of 65,536 buckets
-//! (1,114,128 bytes): 10,944,548 bytes, 21.9 bytes per window mark, or
-//! about 18 bytes per mark kept at that moment (602,000 to 614,000 of
-//! them). Commits whose marks do not divide the seal size leave generations
-//! short of it, and the window then spans more of them, but memory follows
-//! the marks, not the generations: 10.4 to 11.5 MB with commits of 9,000 to
-//! 60,000 marks. Sealing briefly adds the grouped copy of the hot set:
-//! 12.2 MB at the peak with commits of 512 marks. The tests
+//! `ledger/window/generation.rs`). A Bloom filter over the generations,
+//! sized for the window and two seal sizes more at ten bits a mark, rules
+//! out most new marks before any generation is read (911,744 bytes for the
+//! default window; `ledger/window/filter.rs`). The hot set is a hash table
+//! of `u128`: 16 bytes plus one control byte per bucket, at most 7/8 full,
+//! so 19.4 bytes per mark when it seals (it seals before it would grow past
+//! its seal size), and it is freed at each seal to regrow from nothing. For
+//! the default window of 500,000, with commits of 512 marks, the largest
+//! steady size is five generations of 114,688 marks in 32,768 groups
+//! (9,830,420 bytes), a hot set of under 41,248 marks in a table of 65,536
+//! buckets (1,114,128 bytes) and the filter: 11,856,292 bytes, 23.7 bytes
+//! per window mark, or about 20 bytes per mark kept at that moment (602,000
+//! to 614,000 of them). Commits whose marks do not divide the seal size
+//! leave generations short of it, and the window then spans more of them,
+//! but memory follows the marks, not the generations: 11.3 to 12.4 MB with
+//! commits of 9,000 to 60,000 marks. Sealing briefly adds the grouped copy
+//! of the hot set: 13.1 MB at the peak with commits of 512 marks. The tests
 //! `memory_follows_the_window` and
 //! `memory_follows_the_marks_whatever_the_commit_size` measure these with a
 //! counting allocator.

@@ -50,7 +50,7 @@ pub const FORMAT_VERSION: u32 = 4;
 pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The default [`StoreOptions::ledger_window`]: the newest 500,000 completed
-/// (rule, event) pairs, about 11 MB of memory (see
+/// (rule, event) pairs, about 12 MB of memory (see
 /// [`crate::ledger`]). That is under a minute of 10 rules matching 1,000
 /// events a second, or 83 minutes of one rule at 100 a second; raise it when
 /// replays (an event file read again, a stream restarted from further back)

@@ -21,7 +21,7 @@
 //! workers = 0                 # parallel workers (0 = one per core); one document's events stay in order
 //! queue = 256                 # events waiting per worker before the source is paused
 //! shutdown_timeout_ms = 30000 # on SIGTERM, how long in-flight events may take
-//! ledger_window = 500000      # (rule, event) pairs the dedupe ledger remembers (~22 bytes of memory each)
+//! ledger_window = 500000      # (rule, event) pairs the dedupe ledger remembers (~24 bytes of memory each)
 //! handler_timeout_ms = 1000   # one handler call's time limit (a rule may set its own `timeout_ms`)
 //! handler_memory_mib = 64     # one handler call's memory limit (a rule may set its own `memory_mib`)
 //!

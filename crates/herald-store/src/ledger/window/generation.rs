@@ -53,6 +53,11 @@ impl Grouped {
         }
     }
 
+    /// The marks held, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = u128> + '_ {
+        self.marks.iter().copied()
+    }
+
     /// Marks held.
     pub(super) fn len(&self) -> usize {
         self.marks.len()

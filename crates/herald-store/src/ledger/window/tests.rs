@@ -187,21 +187,25 @@ fn table(buckets: isize) -> isize {
 /// A full generation of the default window: 114,688 marks in 32,768 groups.
 const GENERATION: isize = 114_688 * 16 + (32_768 + 1) * 4;
 
+/// The default window's filter: ten bits for each of 500,000 + 2 x 114,688
+/// marks, in 64-byte blocks.
+const FILTER: isize = 14_246 * 64;
+
 #[test]
 fn memory_follows_the_window() {
     let (most, _, peak) = measure_memory(512);
-    // Five full generations and a hot set of under 41,248 marks in a table
-    // of 65,536 buckets.
-    let expected_most = 5 * GENERATION + table(65_536);
+    // Five full generations, a hot set of under 41,248 marks in a table of
+    // 65,536 buckets, and the filter.
+    let expected_most = 5 * GENERATION + table(65_536) + FILTER;
     assert!(
         most >= expected_most && most < expected_most + 4_096,
         "{most} bytes"
     );
     // The peak is a seal: four generations, the full hot set (131,072
     // buckets), the fifth generation being grouped from it and its groups'
-    // fill cursors (32,768 x 4 bytes); the commit's own vectors (3 x 8 KiB)
-    // come on top.
-    let expected_peak = 4 * GENERATION + table(131_072) + GENERATION + 32_768 * 4;
+    // fill cursors (32,768 x 4 bytes), and the filter; the commit's own
+    // vectors (3 x 8 KiB) come on top.
+    let expected_peak = 4 * GENERATION + table(131_072) + GENERATION + 32_768 * 4 + FILTER;
     assert!(
         peak >= expected_peak && peak < expected_peak + 32 * 1_024,
         "{peak} bytes"
@@ -211,13 +215,13 @@ fn memory_follows_the_window() {
 /// Commits whose marks do not divide the seal size leave each generation
 /// short of it, so more generations hold the window: memory still follows
 /// the marks kept (at most 18 bytes each in generations), plus the hot
-/// set's table, and never the number of generations.
+/// set's table and the filter, and never the number of generations.
 #[test]
 fn memory_follows_the_marks_whatever_the_commit_size() {
     for per_commit in [9_000u64, 40_960, 60_000] {
         let (most, most_kept, peak) = measure_memory(per_commit);
         let commit_vectors = 3 * 16 * per_commit as isize;
-        let bound = 18 * most_kept as isize + table(131_072) + commit_vectors + 4_096;
+        let bound = 18 * most_kept as isize + table(131_072) + FILTER + commit_vectors + 4_096;
         assert!(
             most <= bound,
             "{per_commit} a commit: {most} bytes for {most_kept} marks"
