@@ -54,24 +54,26 @@
 //! # Memory
 //! A generation holds its marks grouped by their top bits: 16 bytes a mark
 //! and 1 to 2 more for the table of group starts, whatever its size (see
-//! `ledger/window/generation.rs`). A Bloom filter over the generations,
-//! sized for the window and two seal sizes more at ten bits a mark, rules
-//! out most new marks before any generation is read (911,744 bytes for the
-//! default window; `ledger/window/filter.rs`). The hot set is a hash table
-//! of `u128`: 16 bytes plus one control byte per bucket, at most 7/8 full,
-//! so 19.4 bytes per mark when it seals (it seals before it would grow past
+//! `ledger/window/generation.rs`). A Bloom filter over the generations, at
+//! ten bits for each mark it is sized for, rules out most new marks before
+//! any generation is read (`ledger/window/filter.rs`); when it is full it
+//! is rebuilt, sized for the marks the generations then hold and two seals
+//! more, so it follows the marks too. The hot set is a hash table of
+//! `u128`: 16 bytes plus one control byte per bucket, at most 7/8 full, so
+//! 19.4 bytes per mark when it seals (it seals before it would grow past
 //! its seal size), and it is freed at each seal to regrow from nothing. For
 //! the default window of 500,000, with commits of 512 marks, the largest
 //! steady size is five generations of 114,688 marks in 32,768 groups
 //! (9,830,420 bytes), a hot set of under 41,248 marks in a table of 65,536
-//! buckets (1,114,128 bytes) and the filter: 11,856,292 bytes, 23.7 bytes
-//! per window mark, or about 20 bytes per mark kept at that moment (602,000
-//! to 614,000 of them). Commits whose marks do not divide the seal size
-//! leave generations short of it, and the window then spans more of them,
-//! but memory follows the marks, not the generations: 11.3 to 12.4 MB with
-//! commits of 9,000 to 60,000 marks. Sealing briefly adds the grouped copy
-//! of the hot set: 13.1 MB at the peak with commits of 512 marks. The tests
-//! `memory_follows_the_window` and
+//! buckets (1,114,128 bytes) and a filter sized for seven generations'
+//! marks (1,003,520 bytes): 11,948,068 bytes, 23.9 bytes per window mark,
+//! or about 20 bytes per mark kept at that moment (602,000 to 614,000 of
+//! them). Commits whose marks do not divide the seal size leave generations
+//! short of it, and the window then spans more of them, but memory follows
+//! the marks, not the generations: 11.4 to 12.5 MB with commits of 9,000 to
+//! 60,000 marks. A seal briefly holds the hot set and its grouped copy, and
+//! a rebuild the old filter and the new: 14.1 MB at the peak with commits
+//! of 512 marks. The tests `memory_follows_the_window` and
 //! `memory_follows_the_marks_whatever_the_commit_size` measure these with a
 //! counting allocator.
 //!
@@ -217,19 +219,22 @@ impl Ledger {
     /// Takes a commit's effects into memory, once its batch is on disk: the
     /// doomed records it deleted, and its record (id, commit time, marks).
     pub(crate) fn committed(&self, pending: Pending, record: Option<(u64, i64)>) {
-        // Group a full hot set under the read lock: lookups go on meanwhile,
+        // Group a full hot set (and rebuild the filter, when it is full)
+        // under the read lock: lookups go on meanwhile,
         // and nothing else changes the window while this commit holds the
         // commit lock.
-        let grouped = {
+        let sealed = {
             let window = self.read();
-            window
-                .needs_seal(pending.fresh.len())
-                .then(|| window.grouped_hot())
+            window.needs_seal(pending.fresh.len()).then(|| {
+                let grouped = window.grouped_hot();
+                let filter = window.filter_for(&grouped);
+                (grouped, filter)
+            })
         };
         let mut window = self.window.write().expect("ledger lock");
         window.forget_doomed(pending.doomed.len());
-        if let Some(grouped) = grouped {
-            window.seal(grouped);
+        if let Some((grouped, filter)) = sealed {
+            window.seal(grouped, filter);
         }
         if let Some((id, done_at)) = record {
             window.record(id, done_at, &pending.fresh);

@@ -6,8 +6,10 @@
 //! by their top bits (see `window/generation.rs`: 17 to 18 bytes a mark, a
 //! lookup a cache miss or two), remembering the span of records they came
 //! from, and a new hot set starts. A Bloom filter over the generations
-//! (`window/filter.rs`, 1.25 bytes a mark) rules out most marks that are in
-//! none of them with one read, before any generation is looked at.
+//! (`window/filter.rs`, ten bits for each mark it is sized for) rules out
+//! most marks that are in none of them with one read, before any
+//! generation is looked at. It is sized from the marks the generations hold
+//! (and room for two more seals), so it follows the marks too.
 //!
 //! When the marks kept without the oldest generation are still at least the
 //! window, that generation is dropped, and its span of records is handed to
@@ -119,10 +121,7 @@ impl Window {
             hot: Hot::default(),
             hot_span: None,
             generations: VecDeque::new(),
-            // The generations hold at most the window and a seal size more
-            // (see the bound in the ledger docs); a second seal size of room
-            // lets a pruned generation's marks linger until the next rebuild.
-            filter: Filter::new(limit.saturating_add(seal_size(limit).saturating_mul(2))),
+            filter: Filter::new(0),
             kept: 0,
             doomed: Vec::new(),
         }
@@ -171,26 +170,32 @@ impl Window {
         Grouped::new(self.hot.iter().copied(), self.hot.len())
     }
 
-    /// Turns the hot set into the newest generation; `grouped` is
-    /// [`Self::grouped_hot`], built while the window was not changing.
-    pub(crate) fn seal(&mut self, grouped: Grouped) {
-        if let Some(generation) = self.take_hot(grouped) {
-            self.admit(&generation);
-            self.generations.push_back(generation);
+    /// What sealing `grouped` does to the filter: nothing if its marks fit
+    /// the filter in use (they are added to it), else the filter to use
+    /// instead, built here over the generations kept and `grouped`, sized
+    /// for them and two seals more. Built apart from [`Self::seal`], as
+    /// [`Self::grouped_hot`] is, so that lookups can go on meanwhile.
+    pub(crate) fn filter_for(&self, grouped: &Grouped) -> Option<Filter> {
+        if self.filter.has_room(grouped.len()) {
+            return None;
         }
+        let held: usize = self.generations.iter().map(|g| g.marks.len()).sum();
+        let room = self.seal_at.max(grouped.len()).saturating_mul(2);
+        let mut filter = Filter::new(held.saturating_add(grouped.len()).saturating_add(room));
+        for generation in &self.generations {
+            generation.marks.iter().for_each(|m| filter.insert(m));
+        }
+        grouped.iter().for_each(|m| filter.insert(m));
+        Some(filter)
     }
 
-    /// Adds a new generation's marks to the filter, or, if the filter has no
-    /// room left for them, rebuilds it from the generations kept and this
-    /// one (emptying it of dropped generations' marks).
-    fn admit(&mut self, generation: &Generation) {
-        if !self.filter.has_room(generation.marks.len()) {
-            self.filter.clear();
-            for kept in &self.generations {
-                kept.marks.iter().for_each(|m| self.filter.insert(m));
-            }
+    /// Turns the hot set into the newest generation; `grouped` is
+    /// [`Self::grouped_hot`] and `filter` [`Self::filter_for`] it, both
+    /// built while the window was not changing.
+    pub(crate) fn seal(&mut self, grouped: Grouped, filter: Option<Filter>) {
+        if let Some(generation) = self.take_hot(grouped, filter) {
+            self.generations.push_back(generation);
         }
-        generation.marks.iter().for_each(|m| self.filter.insert(m));
     }
 
     /// Adds the newest record, of marks from [`Self::fresh`], sealing the
@@ -198,7 +203,8 @@ impl Window {
     pub(crate) fn record(&mut self, id: u64, done_at: i64, marks: &[u128]) {
         if self.needs_seal(marks.len()) {
             let grouped = self.grouped_hot();
-            self.seal(grouped);
+            let filter = self.filter_for(&grouped);
+            self.seal(grouped, filter);
         }
         self.add_to_hot(id, done_at, marks);
     }
@@ -259,8 +265,8 @@ impl Window {
 
     fn seal_older(&mut self) {
         let grouped = self.grouped_hot();
-        if let Some(generation) = self.take_hot(grouped) {
-            self.admit(&generation);
+        let filter = self.filter_for(&grouped);
+        if let Some(generation) = self.take_hot(grouped, filter) {
             self.generations.push_front(generation);
         }
     }
@@ -271,18 +277,31 @@ impl Window {
         self.hot_span = Some(Span::including(self.hot_span, id, done_at));
     }
 
-    /// The hot set's span with its marks `grouped`, as a generation; a new
-    /// empty hot set in its place (freed rather than cleared: it regrows as
-    /// marks arrive, so a nearly empty one costs little, see "Memory" in the
-    /// ledger docs). None if the hot set holds no record.
-    fn take_hot(&mut self, grouped: Grouped) -> Option<Generation> {
+    /// The hot set's span with its marks `grouped`, as a generation, its
+    /// marks in the filter (`filter`, which holds them, or the one in use);
+    /// a new empty hot set in its place (freed rather than cleared: it
+    /// regrows as marks arrive, so a nearly empty one costs little, see
+    /// "Memory" in the ledger docs). None if the hot set holds no record.
+    fn take_hot(&mut self, grouped: Grouped, filter: Option<Filter>) -> Option<Generation> {
         debug_assert_eq!(grouped.len(), self.hot.len(), "grouped from this hot set");
         let span = self.hot_span.take()?;
+        match filter {
+            Some(filter) => self.filter = filter,
+            None => grouped.iter().for_each(|m| self.filter.insert(m)),
+        }
         self.hot = Hot::default();
         Some(Generation {
             marks: grouped,
             span,
         })
+    }
+
+    /// Whether the filter holds every generation's marks (it must, always).
+    #[cfg(test)]
+    pub(crate) fn filter_covers_generations(&self) -> bool {
+        self.generations
+            .iter()
+            .all(|g| g.marks.iter().all(|m| self.filter.may_contain(m)))
     }
 }
 

@@ -7,8 +7,8 @@
 //! SHA-256 bytes, uniform, so no hashing is needed). Ten bits a mark it was
 //! sized for: about one new mark in a hundred gets through to the
 //! generations. It holds at least every mark of every generation (marks of
-//! dropped generations linger until it is rebuilt), so a "no" is always
-//! right.
+//! dropped generations linger until it is rebuilt, which happens when it is
+//! full, sized anew from the marks then held), so a "no" is always right.
 
 /// Bits of filter per mark it is sized for.
 const BITS_PER_MARK: usize = 10;
@@ -17,9 +17,9 @@ const PROBES: u32 = 5;
 
 /// The filter.
 #[derive(Debug)]
-pub(super) struct Filter {
+pub(crate) struct Filter {
     blocks: Box<[[u64; 8]]>,
-    /// Marks inserted since it was last emptied.
+    /// Marks inserted.
     inserted: usize,
     /// Marks it was sized for.
     capacity: usize,
@@ -28,9 +28,8 @@ pub(super) struct Filter {
 impl Filter {
     /// An empty filter sized for `capacity` marks.
     pub(super) fn new(capacity: usize) -> Self {
-        let blocks = (capacity * BITS_PER_MARK).div_ceil(512).max(1);
         Self {
-            blocks: vec![[0u64; 8]; blocks].into_boxed_slice(),
+            blocks: vec![[0u64; 8]; blocks_for(capacity)].into_boxed_slice(),
             inserted: 0,
             capacity,
         }
@@ -39,12 +38,6 @@ impl Filter {
     /// Whether `more` marks still fit the size it was made for.
     pub(super) fn has_room(&self, more: usize) -> bool {
         self.inserted + more <= self.capacity
-    }
-
-    /// Forgets every mark (the memory stays).
-    pub(super) fn clear(&mut self) {
-        self.blocks.fill([0; 8]);
-        self.inserted = 0;
     }
 
     /// Adds a mark.
@@ -56,8 +49,8 @@ impl Filter {
         self.inserted += 1;
     }
 
-    /// False if `mark` was never inserted (since the last clear); true if
-    /// it was, and for about one other mark in a hundred.
+    /// False if `mark` was never inserted; true if it was, and for about
+    /// one other mark in a hundred.
     pub(super) fn may_contain(&self, mark: u128) -> bool {
         let block = &self.blocks[block_of(mark, self.blocks.len())];
         bits(mark).all(|bit| block[bit / 64] & (1 << (bit % 64)) != 0)
@@ -68,6 +61,11 @@ impl Filter {
     pub(super) fn bytes(&self) -> usize {
         self.blocks.len() * 64
     }
+}
+
+/// The 64-byte blocks of a filter sized for `capacity` marks.
+fn blocks_for(capacity: usize) -> usize {
+    capacity.saturating_mul(BITS_PER_MARK).div_ceil(512).max(1)
 }
 
 /// The block of `mark` among `blocks`: its low half scaled to the count.
@@ -86,8 +84,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn spread(n: u64) -> u128 {
-        u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+    /// Marks as the ledger makes them: SHA-256 fingerprints.
+    fn mark(n: u64) -> u128 {
+        crate::ledger::fingerprint("rule", &n.to_be_bytes())
     }
 
     proptest! {
@@ -107,23 +106,23 @@ mod tests {
     #[test]
     fn about_one_mark_in_a_hundred_gets_through() {
         let mut filter = Filter::new(100_000);
-        (0..100_000).map(spread).for_each(|m| filter.insert(m));
-        assert!(!filter.has_room(1));
+        (0..100_000).map(mark).for_each(|m| filter.insert(m));
+        assert!(filter.has_room(0) && !filter.has_room(1));
         let through = (100_000..1_100_000)
-            .map(spread)
+            .map(mark)
             .filter(|&m| filter.may_contain(m))
             .count();
         // Ten bits a mark, five probes in 512-bit blocks: about 1%.
         assert!((5_000..20_000).contains(&through), "{through} of 1,000,000");
-        filter.clear();
-        assert!(filter.has_room(100_000));
-        assert!((0..100_000).map(spread).all(|m| !filter.may_contain(m)));
     }
 
     #[test]
     fn sized_at_ten_bits_a_mark() {
         assert_eq!(Filter::new(0).bytes(), 64);
         assert_eq!(Filter::new(512).bytes(), 10 * 64);
-        assert_eq!(Filter::new(728_876).bytes(), 14_236 * 64);
+        // The default window's five generations and two seals of room.
+        assert_eq!(Filter::new(7 * 114_688).bytes(), 15_680 * 64);
+        // Far past any memory: the size saturates rather than overflows.
+        assert_eq!(blocks_for(usize::MAX), usize::MAX.div_ceil(512));
     }
 }

@@ -136,10 +136,46 @@ proptest! {
             if limit == 0 {
                 prop_assert_eq!(k, 0);
             }
+            prop_assert!(ledger.read().filter_covers_generations());
             let suffix: HashSet<u128> = recorded.iter().rev().take(k).copied().collect();
             prop_assert_eq!(suffix.len(), k, "every kept mark is in one record");
             for m in 0..60 {
                 prop_assert_eq!(ledger.contains(spread(m)), suffix.contains(&spread(m)), "{}", m);
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Loading (newest records first, as at open) and recording after it
+    /// keep the filter over every generation, through its rebuilds, and
+    /// every mark loaded is found.
+    #[test]
+    fn loading_keeps_the_filter_over_every_generation(
+        limit in 1usize..40,
+        records in prop::collection::vec(prop::collection::vec(0u64..80, 1..10), 1..60),
+        later in prop::collection::vec(prop::collection::vec(80u64..160, 1..10), 0..30),
+    ) {
+        let mut window = Window::new(limit);
+        for (id, marks) in records.iter().enumerate().rev() {
+            let marks: Vec<u128> = marks.iter().map(|&m| spread(m)).collect();
+            window.record_older(id as u64, id as i64, &marks);
+            prop_assert!(window.filter_covers_generations());
+        }
+        window.finish_loading();
+        prop_assert!(window.filter_covers_generations());
+        for &m in records.iter().flatten() {
+            prop_assert!(window.contains(spread(m)), "{} loaded", m);
+        }
+        for (n, marks) in later.iter().enumerate() {
+            let fresh = window.fresh(&marks.iter().map(|&m| spread(m)).collect::<Vec<_>>());
+            window.record((records.len() + n) as u64, 0, &fresh);
+            window.prune();
+            prop_assert!(window.filter_covers_generations());
+            // (A mark already kept is not recorded again: it ages from its
+            // first record, so only the fresh ones are sure to be kept.)
+            for &m in &fresh {
+                prop_assert!(window.contains(m), "{} just recorded", m);
             }
         }
     }
@@ -187,25 +223,30 @@ fn table(buckets: isize) -> isize {
 /// A full generation of the default window: 114,688 marks in 32,768 groups.
 const GENERATION: isize = 114_688 * 16 + (32_768 + 1) * 4;
 
-/// The default window's filter: ten bits for each of 500,000 + 2 x 114,688
-/// marks, in 64-byte blocks.
-const FILTER: isize = 14_246 * 64;
+/// The bytes of a filter sized for `marks`: ten bits each, in 64-byte blocks.
+fn filter(marks: usize) -> isize {
+    ((marks * 10).div_ceil(512) * 64) as isize
+}
+
+/// The default window's filter once it is steady: rebuilt at a seal with
+/// four generations kept, for them, the new one and two seals of room.
+const FILTER_MARKS: usize = 7 * 114_688;
 
 #[test]
 fn memory_follows_the_window() {
     let (most, _, peak) = measure_memory(512);
     // Five full generations, a hot set of under 41,248 marks in a table of
     // 65,536 buckets, and the filter.
-    let expected_most = 5 * GENERATION + table(65_536) + FILTER;
+    let expected_most = 5 * GENERATION + table(65_536) + filter(FILTER_MARKS);
     assert!(
         most >= expected_most && most < expected_most + 4_096,
         "{most} bytes"
     );
-    // The peak is a seal: four generations, the full hot set (131,072
-    // buckets), the fifth generation being grouped from it and its groups'
-    // fill cursors (32,768 x 4 bytes), and the filter; the commit's own
-    // vectors (3 x 8 KiB) come on top.
-    let expected_peak = 4 * GENERATION + table(131_072) + GENERATION + 32_768 * 4 + FILTER;
+    // The peak is a seal that rebuilds the filter: four generations, the
+    // full hot set (131,072 buckets), the fifth generation grouped from it,
+    // and the filter in use with the one built to replace it; the commit's
+    // own vectors (3 x 8 KiB) come on top.
+    let expected_peak = 5 * GENERATION + table(131_072) + 2 * filter(FILTER_MARKS);
     assert!(
         peak >= expected_peak && peak < expected_peak + 32 * 1_024,
         "{peak} bytes"
@@ -221,15 +262,18 @@ fn memory_follows_the_marks_whatever_the_commit_size() {
     for per_commit in [9_000u64, 40_960, 60_000] {
         let (most, most_kept, peak) = measure_memory(per_commit);
         let commit_vectors = 3 * 16 * per_commit as isize;
-        let bound = 18 * most_kept as isize + table(131_072) + FILTER + commit_vectors + 4_096;
+        let room = 3 * 114_688.max(per_commit as usize);
+        let filter = filter(most_kept + room);
+        let bound = 18 * most_kept as isize + table(131_072) + filter + commit_vectors + 4_096;
         assert!(
             most <= bound,
             "{per_commit} a commit: {most} bytes for {most_kept} marks"
         );
-        // A seal holds the hot set and its grouped copy at once.
+        // A seal holds the hot set and its grouped copy at once, and a
+        // rebuild two filters.
         let seal = 114_688 * 18 + 32_768 * 4;
         assert!(
-            peak <= bound + seal,
+            peak <= bound + seal + filter,
             "{per_commit} a commit: peak {peak} bytes"
         );
     }
