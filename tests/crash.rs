@@ -44,13 +44,17 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
         std::time::Duration::from_millis(25),
     );
 
-    let run = || {
+    // Each run's stderr goes to a file of its own, for the failure message.
+    let mut runs = 0;
+    let mut run = || {
+        runs += 1;
+        let log = std::fs::File::create(dir.join(&format!("run-{runs}.log"))).unwrap();
         herald_process()
             .arg("run")
             .arg("--config")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap()
     };
@@ -81,9 +85,13 @@ herald_test!(sigkill_twenty_times_loses_nothing_and_keeps_order, |dir| {
             .arg(&config)
             .output()
             .unwrap();
+        let log = |n: usize| std::fs::read_to_string(dir.join(&format!("run-{n}.log")));
         panic!(
-            "effects missing after the last run (seed {seed}): {missing:?}\nstatus:\n{}",
-            String::from_utf8_lossy(&status.stdout)
+            "effects missing after the last run (seed {seed}): {missing:?}\nstatus:\n{}{}\nthe last run's log:\n{}\nthe run before it:\n{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr),
+            log(KILLS + 1).unwrap_or_default(),
+            log(KILLS).unwrap_or_default(),
         );
     }
     check_versions(&sink.versions(), DOCS, VERSIONS);
