@@ -199,23 +199,42 @@ fn a_store_in_use_is_refused_clearly() {
     );
 }
 
+/// Retries `open` while the store's files are still locked by a handle
+/// just dropped: sled's flusher thread lets go of them shortly after the
+/// last handle, not at once. Gives up after ten seconds.
+fn when_unlocked<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && (e.to_string().contains("could not acquire lock")
+                        || e.to_string().contains("in use by another process")) =>
+            {
+                std::thread::yield_now();
+            }
+            other => return other,
+        }
+    }
+}
+
 #[test]
 fn a_store_whose_data_was_lost_is_refused_but_an_interrupted_creation_is_not() {
     let dir = tempfile::tempdir().unwrap();
     // Stopped while being created: sled's files, no marker yet.
     drop(sled::Config::new().path(dir.path()).open().unwrap());
-    drop(Store::open(dir.path()).unwrap());
+    drop(when_unlocked(|| Store::open(dir.path())).unwrap());
     assert!(dir.path().join(crate::backend::sled::CREATED).exists());
     // The marker gone, as when the data file is truncated.
     {
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = when_unlocked(|| sled::Config::new().path(dir.path()).open()).unwrap();
         db.open_tree("herald")
             .unwrap()
             .remove(keys::FORMAT)
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(dir.path()).unwrap_err();
+    let err = when_unlocked(|| Store::open(dir.path())).unwrap_err();
     assert!(
         err.to_string().contains("format marker is missing"),
         "{err}"
